@@ -1,0 +1,73 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_clust.layers import KLDivergence, Sampling, kl_divergence
+
+
+def _vae_like(beta=1.0):
+    inp = keras.Input((3,), name="x")
+    mean = keras.layers.Dense(2, name="z_mean")(inp)
+    log_var = keras.layers.Dense(2, name="z_log_var")(inp)
+    mean, log_var = KLDivergence(beta=beta, name="kl")([mean, log_var])
+    z = Sampling(seed=7, name="z")([mean, log_var])
+    return keras.Model(inp, [mean, log_var, z])
+
+
+def test_kl_hand_computed():
+    mean = np.array([[0.0, 0.0], [1.0, 0.0]], np.float32)
+    log_var = np.array([[0.0, 0.0], [0.0, np.log(2.0)]], np.float32)
+    # KL = 0.5 * sum(mu^2 + var - log var - 1)
+    want = [0.0, 0.5 * (1.0 + (2.0 - np.log(2.0) - 1.0))]
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(kl_divergence(mean, log_var)), want,
+                               rtol=1e-6)
+
+
+def test_kl_layer_adds_weighted_loss():
+    layer = KLDivergence(beta=0.5)
+    mean = np.array([[1.0, 0.0]], np.float32)
+    log_var = np.zeros((1, 2), np.float32)
+    out = layer([mean, log_var])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out[0]), mean)
+    assert float(keras.ops.convert_to_numpy(layer.losses[0])) == pytest.approx(0.25)
+    with pytest.raises(ValueError):
+        KLDivergence(beta=-1)
+
+
+def test_sampling_statistics():
+    layer = Sampling(seed=3)
+    mean = np.full((20000, 2), 2.0, np.float32)
+    log_var = np.full((20000, 2), np.log(4.0), np.float32)
+    z = keras.ops.convert_to_numpy(layer([mean, log_var]))
+    assert z.mean() == pytest.approx(2.0, abs=0.05)
+    assert z.std() == pytest.approx(2.0, abs=0.05)
+
+
+def test_sampling_seeded_reproducible():
+    mean = np.zeros((5, 2), np.float32)
+    a = keras.ops.convert_to_numpy(Sampling(seed=11)([mean, mean]))
+    b = keras.ops.convert_to_numpy(Sampling(seed=11)([mean, mean]))
+    np.testing.assert_array_equal(a, b)
+
+
+def test_keras_file_round_trip(tmp_path):
+    model = _vae_like(beta=0.3)
+    x = np.random.default_rng(0).random((4, 3), dtype=np.float32)
+    path = tmp_path / "vae.keras"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0)[0], model.predict(x, verbose=0)[0],
+                               atol=1e-6)
+    assert loaded.get_layer("kl").beta == pytest.approx(0.3)
+    assert loaded.get_layer("z").seed == 7
+    assert isinstance(loaded.get_layer("z"), Sampling)
+
+
+def test_kl_loss_enters_training():
+    model = _vae_like()
+    model.compile(optimizer="adam")
+    x = np.random.default_rng(0).random((16, 3), dtype=np.float32)
+    before = float(np.mean(keras.ops.convert_to_numpy(kl_divergence(*model.predict(x, verbose=0)[:2]))))
+    hist = model.fit(x, epochs=20, verbose=0)
+    after = float(np.mean(keras.ops.convert_to_numpy(kl_divergence(*model.predict(x, verbose=0)[:2]))))
+    assert hist.history["loss"][0] > 0 and after < before
