@@ -1,0 +1,127 @@
+"""Clustering metrics that match cluster ids to labels before comparing them.
+
+A cluster id is an arbitrary name: cluster 3 may hold the digit 7. Accuracy is
+only meaningful after the one-to-one assignment of clusters to classes that
+maximises agreement (the Hungarian algorithm, ``scipy.optimize.linear_sum_assignment``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.optimize import linear_sum_assignment
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+from keras_clust.validation import check_array, check_labels
+
+
+def contingency(y_true, y_pred) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Count matrix ``C[i, j]`` = samples of class ``classes[i]`` in cluster ``clusters[j]``.
+
+    Returns:
+        ``(C, classes, clusters)``.
+    """
+    y_true = check_labels(y_true, len(np.asarray(y_true)), "y_true")
+    y_pred = check_labels(y_pred, len(y_true), "y_pred")
+    classes, ti = np.unique(y_true, return_inverse=True)
+    clusters, pi = np.unique(y_pred, return_inverse=True)
+    counts = np.zeros((len(classes), len(clusters)), dtype=np.int64)
+    np.add.at(counts, (ti, pi), 1)
+    return counts, classes, clusters
+
+
+def match_clusters(y_true, y_pred) -> dict[int, int]:
+    """Map each cluster id to the class it is assigned to by the Hungarian algorithm.
+
+    Clusters left over when there are more clusters than classes map to -1.
+    """
+    counts, classes, clusters = contingency(y_true, y_pred)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    mapping = {int(c): -1 for c in clusters}
+    for r, c in zip(rows, cols, strict=True):
+        mapping[int(clusters[c])] = int(classes[r])
+    return mapping
+
+
+def relabel(y_true, y_pred) -> np.ndarray:
+    """Return ``y_pred`` with every cluster id replaced by its matched class (-1 if none)."""
+    mapping = match_clusters(y_true, y_pred)
+    return np.array([mapping[int(p)] for p in np.asarray(y_pred)], dtype=np.int64)
+
+
+def cluster_accuracy(y_true, y_pred) -> float:
+    """Accuracy after the best one-to-one matching of clusters to classes."""
+    counts, _, _ = contingency(y_true, y_pred)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return float(counts[rows, cols].sum() / counts.sum())
+
+
+def matched_confusion_matrix(y_true, y_pred, labels=None) -> np.ndarray:
+    """Confusion matrix of true classes (rows) vs matched cluster classes (columns).
+
+    Args:
+        y_true: True labels.
+        y_pred: Cluster ids.
+        labels: Class values giving the row/column order; default the sorted classes.
+
+    Returns:
+        ``(n_classes, n_classes)`` counts; samples in unmatched clusters are not counted
+        in any column, so a row sums to less than its class size when that happens.
+    """
+    y_true = np.asarray(y_true)
+    labels = np.unique(y_true) if labels is None else np.asarray(labels)
+    matched = relabel(y_true, y_pred)
+    index = {int(c): i for i, c in enumerate(labels)}
+    cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for t, p in zip(y_true, matched, strict=True):
+        if p in index and int(t) in index:
+            cm[index[int(t)], index[int(p)]] += 1
+    return cm
+
+
+@dataclass(frozen=True)
+class ClusteringScores:
+    """Scores of one clustering against the true labels."""
+
+    acc: float
+    nmi: float
+    ari: float
+    silhouette: float | None
+    n_clusters: int
+
+    def to_dict(self) -> dict:
+        return {
+            "acc": self.acc, "nmi": self.nmi, "ari": self.ari,
+            "silhouette": self.silhouette, "n_clusters": self.n_clusters,
+        }  # fmt: skip
+
+
+def score_clustering(
+    y_true, y_pred, x=None, silhouette_sample: int = 5000, random_state: int = 0
+) -> ClusteringScores:
+    """ACC (Hungarian-matched), NMI, ARI and, when ``x`` is given, the silhouette.
+
+    Args:
+        y_true: True labels.
+        y_pred: Cluster ids.
+        x: The points that were clustered (for the silhouette), or None.
+        silhouette_sample: Largest number of points the silhouette is computed on.
+        random_state: Seed of the silhouette subsample.
+    """
+    y_true = check_labels(y_true, len(np.asarray(y_true)), "y_true")
+    y_pred = check_labels(y_pred, len(y_true), "y_pred")
+    sil = None
+    n_clusters = len(np.unique(y_pred))
+    if x is not None:
+        x = check_array(x, "x", ndim=2)
+        if 1 < n_clusters < len(x):
+            size = min(silhouette_sample, len(x))
+            sil = float(silhouette_score(x, y_pred, sample_size=size, random_state=random_state))
+    return ClusteringScores(
+        acc=cluster_accuracy(y_true, y_pred),
+        nmi=float(normalized_mutual_info_score(y_true, y_pred)),
+        ari=float(adjusted_rand_score(y_true, y_pred)),
+        silhouette=sil,
+        n_clusters=n_clusters,
+    )
