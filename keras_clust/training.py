@@ -1,0 +1,87 @@
+"""Training through ``compile``/``fit`` with the callbacks every experiment wants."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from keras_clust.errors import DataError
+from keras_clust.validation import check_array
+
+log = logging.getLogger(__name__)
+
+
+def fit_verbosity() -> int:
+    """Keras ``fit`` verbosity: a progress bar on a terminal, one line per epoch otherwise."""
+    return 1 if sys.stdout.isatty() else 2
+
+
+@dataclass
+class FitResult:
+    """What a ``fit`` produced: the per-epoch history and the wall time."""
+
+    history: dict[str, list[float]]
+    seconds: float
+    epochs_run: int
+
+    def rows(self, **tags) -> list[dict]:
+        """History as rows ``{**tags, "epoch": e, "loss": ..., "val_loss": ...}``."""
+        return [
+            {**tags, "epoch": i + 1, **{k: float(v[i]) for k, v in self.history.items()}}
+            for i in range(self.epochs_run)
+        ]
+
+
+def fit_model(
+    model: keras.Model,
+    x: np.ndarray,
+    y: np.ndarray,
+    validation_data: tuple[np.ndarray, np.ndarray] | None,
+    epochs: int,
+    batch_size: int,
+    patience: int = 0,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    verbose: int | None = None,
+) -> FitResult:
+    """Fit a compiled model, stopping on NaN and (when ``patience`` > 0) on a plateau.
+
+    Args:
+        model: A compiled Keras model.
+        x, y: Training inputs and targets (checked for NaN/inf).
+        validation_data: ``(x_val, y_val)`` or None.
+        epochs: Maximum number of epochs.
+        batch_size: Batch size.
+        patience: Epochs without ``val_loss`` improvement before stopping (0: never);
+            the best weights are restored.
+        callbacks: Further callbacks.
+        verbose: Keras verbosity; default a bar on a terminal, a line per epoch otherwise.
+
+    Raises:
+        DataError: on NaN inputs, or when the loss became NaN.
+    """
+    x = check_array(x, "training inputs")
+    y = check_array(y, "training targets")
+    cbs = [keras.callbacks.TerminateOnNaN(), *callbacks]
+    if patience > 0 and validation_data is not None:
+        cbs.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
+    if validation_data is not None:
+        validation_data = (check_array(validation_data[0], "validation inputs"),
+                           check_array(validation_data[1], "validation targets"))  # fmt: skip
+    start = time.perf_counter()
+    hist = model.fit(
+        x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size,
+        shuffle=True, callbacks=cbs, verbose=fit_verbosity() if verbose is None else verbose,
+    )  # fmt: skip
+    seconds = time.perf_counter() - start
+    history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    if any(not np.isfinite(v[-1]) for v in history.values() if v):
+        raise DataError(
+            f"training of {model.name} diverged (loss became NaN); lower the learning rate"
+        )
+    return FitResult(history, seconds, len(history.get("loss", [])))

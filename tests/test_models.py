@@ -1,0 +1,57 @@
+"""Contract test over every model builder, plus the dense AE's report architecture."""
+
+import keras
+import numpy as np
+import pytest
+
+from keras_clust.models import build_dense_autoencoder, report_hidden_units
+
+BUILDERS = {
+    "dense_ae_z2": lambda: build_dense_autoencoder(16, 2, hidden_units=(8, 4)),
+    "dense_ae_z3": lambda: build_dense_autoencoder(16, 3),
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILDERS))
+def test_builder_contract(name, tmp_path):
+    """Every builder: named input, encoder/decoder shapes chain, .keras round trip."""
+    ae = BUILDERS[name]()
+    assert ae.encoder.inputs[0].name == "images"
+    x = np.random.default_rng(0).random((4, *ae.autoencoder.inputs[0].shape[1:]), dtype=np.float32)
+    codes = ae.encoder.predict(x, verbose=0)
+    recon = ae.decoder.predict(codes, verbose=0)
+    assert recon.shape == x.shape
+    np.testing.assert_allclose(ae.autoencoder.predict(x, verbose=0), recon, atol=1e-6)
+    ae.autoencoder.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(again.predict(x, verbose=0), recon, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "latent, widths",
+    [(2, (256, 128, 64, 32, 16, 8, 4)), (16, (256, 128, 64)), (256, ()), (10, (256, 128, 64, 32, 16))],
+)
+def test_report_widths(latent, widths):
+    assert report_hidden_units(latent) == widths
+
+
+@pytest.mark.parametrize("latent, n_dense", [(2, 8), (16, 4), (256, 1)])
+def test_report_encoder_depth(latent, n_dense):
+    """The report: 8 dense layers for latent 2, 4 for 16, 1 for 256; decoders mirrored."""
+    ae = build_dense_autoencoder(784, latent)
+    enc = [layer for layer in ae.encoder.layers if isinstance(layer, keras.layers.Dense)]
+    dec = [layer for layer in ae.decoder.layers if isinstance(layer, keras.layers.Dense)]
+    assert len(enc) == n_dense and len(dec) == n_dense
+    assert enc[-1].units == latent and enc[0].units == (256 if latent != 256 else 256)
+    assert dec[-1].units == 784 and dec[-1].activation.__name__ == "sigmoid"
+    assert ae.encoder.output.shape[-1] == latent
+
+
+def test_one_epoch_lowers_l1_loss():
+    rng = np.random.default_rng(0)
+    x = (rng.random((256, 16)) > 0.5).astype(np.float32)
+    ae = build_dense_autoencoder(16, 4, hidden_units=(32,))
+    ae.autoencoder.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mae")
+    before = ae.autoencoder.evaluate(x, x, verbose=0)
+    ae.autoencoder.fit(x, x, epochs=1, batch_size=32, verbose=0)
+    assert ae.autoencoder.evaluate(x, x, verbose=0) < before
