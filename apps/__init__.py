@@ -1,0 +1,1 @@
+"""Experiment apps behind the ``keras-clust`` command, one module per experiment."""

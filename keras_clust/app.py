@@ -1,0 +1,128 @@
+"""The pieces every experiment app shares: actions, common options, option types.
+
+An experiment is an :class:`Experiment` holding :class:`Action` objects, each with an
+``add_arguments(parser)`` and a ``run(args) -> int``; :mod:`keras_clust.cli`
+dispatches to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+log = logging.getLogger("keras_clust")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One CLI action of an experiment (``run``, ``tune``, ``evaluate``, ``export``)."""
+
+    name: str
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment app: its name, a one-line summary, a description and its actions."""
+
+    name: str
+    summary: str
+    description: str
+    actions: list[Action] = field(default_factory=list)
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """ArgumentParser whose usage errors are one line: what is wrong and where to look."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _number(kind: type, text: str):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a finite number")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    value = _number(int, text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {value}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    value = _number(int, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    value = _number(float, text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """argparse type: a number strictly between 0 and 1."""
+    value = _number(float, text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
+    return value
+
+
+def positive_int_list(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated positive integers, e.g. ``2,16,256``."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise argparse.ArgumentTypeError("needs at least one positive integer, e.g. 2,16,256")
+    values = []
+    for part in parts:
+        try:
+            values.append(positive_int(part))
+        except argparse.ArgumentTypeError as exc:
+            raise argparse.ArgumentTypeError(f"{part!r} in {text!r}: {exc}") from None
+    if len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"{text!r} repeats a value")
+    return tuple(values)
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, data: bool = True,
+                         training: bool = True) -> None:  # fmt: skip
+    """Options every action shares: seed, output folder, data folder, quick mode."""
+    parser.add_argument("--seed", type=non_negative_int, default=0,
+                        help="seed of every random choice in the run (default: 0)")
+    parser.add_argument("--out", type=Path, default=Path("runs"),
+                        help="root folder of run folders (default: runs/)")
+    if data:
+        parser.add_argument("--data-dir", type=Path, default=None,
+                            help="folder holding the dataset files; only this folder is "
+                                 "searched when given (default: the known places)")
+    if training:
+        parser.add_argument("--quick", action="store_true",
+                            help="smoke run: a small subset of the data and 1-2 epochs")
+
+
+def add_models_dir_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--models-dir", type=Path, default=Path("saved_models"),
+                        help="root of exported SavedModels (default: saved_models/)")
+
+
+def add_run_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run", default=None,
+                        help="run folder or run id to use (default: the newest complete run)")

@@ -1,0 +1,88 @@
+"""The ``keras-clust`` command: ``keras-clust <experiment> <action> [options]``.
+
+The experiment table below is static so that ``keras-clust --help`` answers at once;
+an experiment's module (and TensorFlow) is imported only when it is named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+from keras_clust import __version__
+from keras_clust.app import Experiment, OneLineParser
+from keras_clust.errors import KerasClustError
+
+# experiment name -> (module holding EXPERIMENT, one-line summary)
+EXPERIMENTS: dict[str, tuple[str, str]] = {
+    "mnist-l1": ("apps.mnist_l1",
+                 "dense L1 autoencoders on MNIST (latent 2/16/256), KMeans on the codes"),
+}  # fmt: skip
+
+
+def _configure_logging(quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("[keras-clust] %(message)s"))
+    for name in ("keras_clust", "apps"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(logging.WARNING if quiet else logging.INFO)
+        logger.propagate = False
+
+
+def load_experiment(name: str) -> Experiment:
+    module = importlib.import_module(EXPERIMENTS[name][0])
+    return module.EXPERIMENT
+
+
+def build_parser(experiment: Experiment | None = None) -> OneLineParser:
+    """The top-level parser; with ``experiment``, also that experiment's actions."""
+    lines = "\n".join(f"  {name:<14} {summary}" for name, (_, summary) in EXPERIMENTS.items())
+    parser = OneLineParser(
+        prog="keras-clust",
+        description="Unsupervised representation learning and clustering experiments.",
+        epilog=f"experiments:\n{lines}\n\nRun 'keras-clust <experiment> --help' for its actions.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"keras-clust {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="experiment", metavar="<experiment>", required=True)
+    for name, (_, summary) in EXPERIMENTS.items():
+        if experiment is None or experiment.name != name:
+            sub.add_parser(name, help=summary, add_help=False)
+            continue
+        exp_parser = sub.add_parser(name, help=summary, description=experiment.description)
+        actions = exp_parser.add_subparsers(dest="action", metavar="<action>", required=True)
+        for action in experiment.actions:
+            p = actions.add_parser(action.name, help=action.help, description=action.help)
+            action.add_arguments(p)
+            p.set_defaults(_run=action.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TF C++ start-up chatter; set 0 to see it
+    name = next((a for a in argv if not a.startswith("-")), None)
+    experiment = None
+    if name in EXPERIMENTS:
+        experiment = load_experiment(name)
+    args = build_parser(experiment).parse_args(argv)
+    _configure_logging(args.quiet)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices are noise here
+    try:
+        return int(args._run(args) or 0)
+    except KerasClustError as exc:
+        print(f"keras-clust: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("keras-clust: interrupted; nothing half-written was kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

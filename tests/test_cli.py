@@ -1,0 +1,95 @@
+"""The command line as a user meets it: help, option errors, data errors."""
+
+import numpy as np
+import pytest
+
+from helpers import assert_one_line_error, cli
+from keras_clust.cli import EXPERIMENTS, load_experiment
+from keras_clust.data import write_idx
+from keras_clust.data.registry import IDX_FILES
+
+
+def test_top_level_help_lists_experiments():
+    res = cli("--help")
+    assert res.returncode == 0
+    for name in EXPERIMENTS:
+        assert name in res.stdout
+
+
+def test_experiment_help_lists_actions_and_options():
+    res = cli("mnist-l1", "--help")
+    assert res.returncode == 0
+    for action in ("run", "evaluate", "export"):
+        assert action in res.stdout
+    run_help = cli("mnist-l1", "run", "--help").stdout
+    for option in ("--latent-dims", "--epochs", "--batch-size", "--quick", "--seed", "--out",
+                   "--data-dir", "--models-dir"):
+        assert option in run_help
+    for action in ("evaluate", "export"):
+        assert "--run" in cli("mnist-l1", action, "--help").stdout
+
+
+def test_summaries_agree():
+    for name, (_, summary) in EXPERIMENTS.items():
+        assert load_experiment(name).summary == summary
+
+
+@pytest.mark.parametrize(
+    "args, fragments",
+    [
+        (["--latent-dims", "0"], ["--latent-dims", "positive"]),
+        (["--latent-dims", "2,x"], ["--latent-dims", "'x'"]),
+        (["--latent-dims", ""], ["--latent-dims"]),
+        (["--epochs", "-3"], ["--epochs", "positive"]),
+        (["--batch-size", "many"], ["--batch-size", "not a int"]),
+        (["--learning-rate", "nan"], ["--learning-rate", "finite"]),
+        (["--val-fraction", "1.5"], ["--val-fraction", "between 0 and 1"]),
+        (["--dataset", "cifar"], ["--dataset", "invalid choice"]),
+    ],
+)
+def test_bad_options_are_usage_errors(tmp_path, args, fragments):
+    res = cli("mnist-l1", "run", "--out", tmp_path / "runs", *args, cwd=tmp_path)
+    assert_one_line_error(res, 2, *fragments)
+    assert not (tmp_path / "runs").exists()
+
+
+def test_unknown_experiment_and_action(tmp_path):
+    assert_one_line_error(cli("nope", cwd=tmp_path), 2, "invalid choice")
+    assert_one_line_error(cli("mnist-l1", "fly", cwd=tmp_path), 2, "invalid choice")
+
+
+def test_unwritable_out(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    res = cli("mnist-l1", "run", "--quick", "--dataset", "digits", "--out", blocker / "runs",
+              cwd=tmp_path)
+    assert_one_line_error(res, 2, "cannot write to", "--out")
+
+
+def test_missing_data(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    res = cli("mnist-l1", "run", "--quick", "--data-dir", empty, "--out", tmp_path / "runs",
+              cwd=tmp_path)
+    assert_one_line_error(res, 1, "MNIST not found in", str(empty))
+    assert list((tmp_path / "runs" / "mnist-l1").iterdir()) == []
+
+
+def test_corrupt_idx(tmp_path):
+    data = tmp_path / "fm"
+    data.mkdir()
+    for key, stem in IDX_FILES.items():
+        shape = (10, 28, 28) if key.startswith("x") else (10,)
+        write_idx(data / f"{stem}.gz", np.zeros(shape, np.uint8))
+    broken = data / "train-images-idx3-ubyte.gz"
+    broken.write_bytes(broken.read_bytes()[:40])
+    res = cli("mnist-l1", "run", "--quick", "--dataset", "fashion_mnist", "--data-dir", data,
+              "--out", tmp_path / "runs", cwd=tmp_path)
+    assert_one_line_error(res, 1, str(broken))
+    assert list((tmp_path / "runs" / "mnist-l1").iterdir()) == []
+    assert not (tmp_path / "saved_models").exists()
+
+
+def test_evaluate_without_runs(tmp_path):
+    res = cli("mnist-l1", "evaluate", "--out", tmp_path / "runs", cwd=tmp_path)
+    assert_one_line_error(res, 1, "no complete run", "mnist-l1 run")

