@@ -105,3 +105,16 @@ def test_nan_input_to_library_is_rejected():
     with pytest.raises(DataError, match="training inputs contains 1 NaN"):
         fit_model(ae.autoencoder, x, x, None, epochs=1, batch_size=4)
     assert isinstance(keras.ops.convert_to_numpy(ae.encoder(np.ones((1, 4)))), np.ndarray)
+
+
+@pytest.mark.slow
+def test_full_default_run(tmp_path):
+    """The README's main job: 200 epochs per latent size on the default data (~3 min here)."""
+    res = cli("mnist-l1", "run", "--no-export", cwd=tmp_path, timeout=3600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (tmp_path / "runs" / "mnist-l1").iterdir()
+    models = json.loads((run / "metrics.json").read_text())["models"]
+    assert all(m["epochs_run"] == 200 for m in models.values())
+    # a wider code reconstructs better: measured 0.110 / 0.052 / 0.022 on the 5k sample
+    assert models["z2"]["test_l1"] > models["z16"]["test_l1"] > models["z256"]["test_l1"]
+    assert models["z256"]["kmeans"]["test"]["acc"] > 0.4
