@@ -4,11 +4,12 @@ import keras
 import numpy as np
 import pytest
 
-from keras_clust.models import build_dense_autoencoder, report_hidden_units
+from keras_clust.models import build_conv_autoencoder, build_dense_autoencoder, report_hidden_units
 
 BUILDERS = {
     "dense_ae_z2": lambda: build_dense_autoencoder(16, 2, hidden_units=(8, 4)),
     "dense_ae_z3": lambda: build_dense_autoencoder(16, 3),
+    "conv_ae_n2_z3": lambda: build_conv_autoencoder(2, 3),
 }
 
 

@@ -1,5 +1,9 @@
 """Model builders, one module per family."""
 
+from keras_clust.models.conv_ae import build_conv_autoencoder, build_conv_decoder, build_conv_encoder
 from keras_clust.models.dense_ae import Autoencoder, build_dense_autoencoder, report_hidden_units
 
-__all__ = ["Autoencoder", "build_dense_autoencoder", "report_hidden_units"]
+__all__ = [
+    "Autoencoder", "build_conv_autoencoder", "build_conv_decoder", "build_conv_encoder",
+    "build_dense_autoencoder", "report_hidden_units",
+]  # fmt: skip
