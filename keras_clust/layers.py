@@ -40,7 +40,8 @@ class KLDivergence(keras.layers.Layer):
 
     The KL is summed over latent dimensions and averaged over the batch. The layer
     passes its inputs through unchanged, so it sits between the encoder heads and
-    :class:`Sampling`.
+    :class:`Sampling`. The unweighted KL is also tracked as the metric ``kl``, so
+    ``fit`` logs it per epoch beside the total loss.
 
     Args:
         beta: Weight of the KL term (1.0 is the plain ELBO).
@@ -51,10 +52,13 @@ class KLDivergence(keras.layers.Layer):
         if beta < 0:
             raise ValueError(f"beta must be >= 0, got {beta}")
         self.beta = float(beta)
+        self.kl_tracker = keras.metrics.Mean(name="kl")
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        self.add_loss(self.beta * ops.mean(kl_divergence(z_mean, z_log_var)))
+        kl = ops.mean(kl_divergence(z_mean, z_log_var))
+        self.add_loss(self.beta * kl)
+        self.kl_tracker.update_state(kl)
         return z_mean, z_log_var
 
     def compute_output_shape(self, input_shape):
@@ -67,3 +71,14 @@ class KLDivergence(keras.layers.Layer):
 def kl_divergence(z_mean, z_log_var):
     """Per-sample KL divergence to N(0, I), summed over latent dimensions."""
     return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_clust")
+def summed_binary_crossentropy(y_true, y_pred):
+    """Binary cross-entropy summed over all pixels of a sample (the ELBO's reconstruction
+    term, on the same per-sample scale as the summed KL)."""
+    y_true = ops.reshape(y_true, (ops.shape(y_true)[0], -1))
+    y_pred = ops.reshape(y_pred, (ops.shape(y_pred)[0], -1))
+    eps = keras.config.epsilon()
+    y_pred = ops.clip(y_pred, eps, 1.0 - eps)
+    return -ops.sum(y_true * ops.log(y_pred) + (1.0 - y_true) * ops.log(1.0 - y_pred), axis=-1)
