@@ -54,7 +54,8 @@ class EmbeddingKMeans(ClusterMixin, BaseEstimator):
         x = check_array(X, "X", ndim=2, min_samples=int(self.n_clusters))
         rng = check_random_state(self.random_state)
         self.mean_ = x.mean(axis=0)
-        self.scale_ = np.where(x.std(axis=0) > 0, x.std(axis=0), 1.0).astype(np.float32)
+        std = x.std(axis=0)
+        self.scale_ = np.where(std > 0, std, 1.0).astype(np.float32)
         self.kmeans_ = KMeans(
             n_clusters=int(self.n_clusters), n_init=self.n_init,
             random_state=rng.randint(np.iinfo(np.int32).max),

@@ -31,29 +31,35 @@ def contingency(y_true, y_pred) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return counts, classes, clusters
 
 
+def _assignment(y_true, y_pred):
+    """Contingency table and the Hungarian assignment of clusters (columns) to classes (rows)."""
+    counts, classes, clusters = contingency(y_true, y_pred)
+    rows, cols = linear_sum_assignment(counts, maximize=True)
+    return counts, classes, clusters, rows, cols
+
+
 def match_clusters(y_true, y_pred) -> dict[int, int]:
     """Map each cluster id to the class it is assigned to by the Hungarian algorithm.
 
     Clusters left over when there are more clusters than classes map to -1.
     """
-    counts, classes, clusters = contingency(y_true, y_pred)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
+    _, classes, clusters, rows, cols = _assignment(y_true, y_pred)
     mapping = {int(c): -1 for c in clusters}
-    for r, c in zip(rows, cols, strict=True):
-        mapping[int(clusters[c])] = int(classes[r])
+    mapping.update({int(clusters[c]): int(classes[r]) for r, c in zip(rows, cols, strict=True)})
     return mapping
 
 
 def relabel(y_true, y_pred) -> np.ndarray:
     """Return ``y_pred`` with every cluster id replaced by its matched class (-1 if none)."""
-    mapping = match_clusters(y_true, y_pred)
-    return np.array([mapping[int(p)] for p in np.asarray(y_pred)], dtype=np.int64)
+    _, classes, clusters, rows, cols = _assignment(y_true, y_pred)
+    target = np.full(len(clusters), -1, dtype=np.int64)
+    target[cols] = classes[rows]
+    return target[np.searchsorted(clusters, np.asarray(y_pred))]
 
 
 def cluster_accuracy(y_true, y_pred) -> float:
     """Accuracy after the best one-to-one matching of clusters to classes."""
-    counts, _, _ = contingency(y_true, y_pred)
-    rows, cols = linear_sum_assignment(counts, maximize=True)
+    counts, _, _, rows, cols = _assignment(y_true, y_pred)
     return float(counts[rows, cols].sum() / counts.sum())
 
 
@@ -69,14 +75,15 @@ def matched_confusion_matrix(y_true, y_pred, labels=None) -> np.ndarray:
         ``(n_classes, n_classes)`` counts; samples in unmatched clusters are not counted
         in any column, so a row sums to less than its class size when that happens.
     """
-    y_true = np.asarray(y_true)
-    labels = np.unique(y_true) if labels is None else np.asarray(labels)
-    matched = relabel(y_true, y_pred)
+    counts, classes, _, rows, cols = _assignment(y_true, y_pred)
+    labels = classes if labels is None else np.asarray(labels)
     index = {int(c): i for i, c in enumerate(labels)}
     cm = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for t, p in zip(y_true, matched, strict=True):
-        if p in index and int(t) in index:
-            cm[index[int(t)], index[int(p)]] += 1
+    present = np.array([int(c) in index for c in classes])
+    row_of = np.array([index.get(int(c), -1) for c in classes])
+    for r, c in zip(rows, cols, strict=True):  # one column per matched cluster
+        if int(classes[r]) in index:
+            cm[row_of[present], index[int(classes[r])]] += counts[present, c]
     return cm
 
 
