@@ -321,8 +321,7 @@ def evaluate(args: argparse.Namespace) -> int:
     rows, result = [], {"run": str(path), "data": prep.data.source.to_dict(), "models": {}}
     for d in cfg.latent_dims:
         key = model_key(d)
-        (encoder,) = _load_models(path, key, ("encoder",))
-        (ae,) = _load_models(path, key, ("autoencoder",))
+        encoder, ae = _load_models(path, key, ("encoder", "autoencoder"))
         _, ev = score_codes(encoder, prep, cfg)
         test_l1 = float(ae.evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0))
         old = stored["models"][key]["kmeans"]["test"]

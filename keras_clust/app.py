@@ -8,13 +8,10 @@ dispatches to them.
 from __future__ import annotations
 
 import argparse
-import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-
-log = logging.getLogger("keras_clust")
 
 
 @dataclass(frozen=True)
@@ -102,20 +99,17 @@ def positive_int_list(text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
-def add_common_arguments(parser: argparse.ArgumentParser, data: bool = True,
-                         training: bool = True) -> None:  # fmt: skip
+def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every action shares: seed, output folder, data folder, quick mode."""
     parser.add_argument("--seed", type=non_negative_int, default=0,
                         help="seed of every random choice in the run (default: 0)")
     parser.add_argument("--out", type=Path, default=Path("runs"),
                         help="root folder of run folders (default: runs/)")
-    if data:
-        parser.add_argument("--data-dir", type=Path, default=None,
-                            help="folder holding the dataset files; only this folder is "
-                                 "searched when given (default: the known places)")
-    if training:
-        parser.add_argument("--quick", action="store_true",
-                            help="smoke run: a small subset of the data and 1-2 epochs")
+    parser.add_argument("--data-dir", type=Path, default=None,
+                        help="folder holding the dataset files; only this folder is "
+                             "searched when given (default: the known places)")
+    parser.add_argument("--quick", action="store_true",
+                        help="smoke run: a small subset of the data and 1-2 epochs")
 
 
 def add_models_dir_argument(parser: argparse.ArgumentParser) -> None:

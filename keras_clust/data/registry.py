@@ -80,7 +80,7 @@ class Dataset:
         return tuple(self.x_train.shape[1:])
 
     def subsample(self, n_train: int, n_test: int, seed: int = 0) -> Dataset:
-        """Return a stratified-enough random subset (used by ``--quick`` runs)."""
+        """Return a seeded uniform random subset, not stratified (used by ``--quick`` runs)."""
         rng = np.random.default_rng(seed)
         tr = np.sort(rng.permutation(len(self.x_train))[: min(n_train, len(self.x_train))])
         te = np.sort(rng.permutation(len(self.x_test))[: min(n_test, len(self.x_test))])
