@@ -180,7 +180,9 @@ class RunFolder:
             n += 1
             name = f"{base}-{n}"
         self.run_id = name
+        self.root = root
         self.path = root / name
+        self.keep: list[str] = []
         self.work = root / f".{name}.partial"
         self.work.mkdir()
         (self.work / "figures").mkdir()
@@ -222,7 +224,20 @@ class RunFolder:
         log.info("run folder: %s", self.path)
         return self.path
 
+    def keep_on_abort(self, relative: str) -> Path:
+        """Mark a file that survives an aborted run: it is moved to
+        ``<root>/<run-id>-<name>`` (e.g. an Optuna study whose finished trials can be resumed).
+        Returns the path it would be moved to."""
+        self.keep.append(relative)
+        return self.root / f"{self.run_id}-{Path(relative).name}"
+
     def abort(self) -> None:
+        for relative in self.keep:
+            src = self.work / relative
+            if src.is_file():
+                dest = self.root / f"{self.run_id}-{src.name}"
+                os.replace(src, dest)
+                log.warning("kept %s from the unfinished run", dest)
         shutil.rmtree(self.work, ignore_errors=True)
 
     def __enter__(self) -> RunFolder:
