@@ -85,3 +85,29 @@ def fit_model(
             f"training of {model.name} diverged (loss became NaN); lower the learning rate"
         )
     return FitResult(history, seconds, len(history.get("loss", [])))
+
+
+OPTIMIZERS = ("adam", "sgd")
+
+
+def make_optimizer(name: str, learning_rate: float, weight_decay: float | None = None,
+                   momentum: float = 0.9) -> keras.optimizers.Optimizer:  # fmt: skip
+    """Adam, or SGD with momentum, with decoupled weight decay (Keras applies
+    ``w -= learning_rate * weight_decay * w`` each step, as AdamW does).
+
+    Args:
+        name: ``adam`` or ``sgd``.
+        learning_rate: Step size (> 0).
+        weight_decay: Decoupled weight decay, or None/0 for none.
+        momentum: SGD momentum (ignored by Adam).
+    """
+    from keras_clust.errors import UsageError
+
+    if not (learning_rate > 0 and np.isfinite(learning_rate)):
+        raise UsageError(f"learning rate must be a finite number > 0, got {learning_rate}")
+    wd = weight_decay or None
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate, weight_decay=wd)
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate, momentum=momentum, weight_decay=wd)
+    raise UsageError(f"optimizer must be one of {OPTIMIZERS}, got {name!r}")

@@ -1,0 +1,133 @@
+"""KerasTuner engine: the same :class:`SearchSpace` as a ``keras_tuner.HyperModel``."""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_clust.errors import UsageError
+from keras_clust.tuning.results import SearchResult, TrialRecord
+from keras_clust.tuning.space import SearchSpace, suggest_kerastuner
+
+log = logging.getLogger(__name__)
+
+TUNERS = ("bayesian", "hyperband", "random")
+
+
+def make_hypermodel(space: SearchSpace, build_fn: Callable[..., keras.Model], seed: int = 0):
+    """A ``keras_tuner.HyperModel`` whose ``build(hp)`` only translates ``hp`` into
+    ``build_fn``'s keyword arguments (weights seeded ``seed + build number``)."""
+    import keras_tuner
+
+    class SpaceHyperModel(keras_tuner.HyperModel):
+        def __init__(self):
+            super().__init__(name="space_hypermodel", tunable=True)
+            self.builds = 0
+            self.curves: list[list[float]] = []  # val_loss per epoch, one list per fit (trial)
+            self.seconds: list[float] = []
+
+        def build(self, hp):
+            values = suggest_kerastuner(space, hp)
+            keras.utils.set_random_seed(seed + self.builds)
+            self.builds += 1
+            return build_fn(**space.builder_kwargs(values))
+
+        def fit(self, hp, model, *args, callbacks=None, **kwargs):
+            curve: list[float] = []
+            self.curves.append(curve)
+            record = keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: curve.append(float((logs or {}).get("val_loss", math.nan)))
+            )
+            start = time.perf_counter()
+            try:
+                return model.fit(*args, callbacks=[*(callbacks or []), record], **kwargs)
+            finally:
+                self.seconds.append(time.perf_counter() - start)
+
+    return SpaceHyperModel()
+
+
+def make_tuner(kind: str, hypermodel, *, max_trials: int, epochs: int, seed: int, directory: str | Path,
+               project_name: str):  # fmt: skip
+    """A KerasTuner tuner minimising ``val_loss``; Hyperband's budget is ``epochs``
+    (``max_trials`` does not apply to it)."""
+    import keras_tuner
+
+    common = dict(objective="val_loss", seed=seed, directory=str(directory), project_name=project_name,
+                  overwrite=False, max_consecutive_failed_trials=max(3, max_trials))  # fmt: skip
+    if kind == "bayesian":
+        return keras_tuner.BayesianOptimization(hypermodel, max_trials=max_trials,
+                                                num_initial_points=min(3, max_trials), **common)  # fmt: skip
+    if kind == "random":
+        return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
+    if kind == "hyperband":
+        return keras_tuner.Hyperband(hypermodel, max_epochs=max(2, epochs), factor=3, **common)
+    raise UsageError(f"--tuner must be one of {TUNERS}, got {kind!r}")
+
+
+_STATE = {"COMPLETED": "complete", "STOPPED": "pruned", "INVALID": "failed", "FAILED": "failed"}
+
+
+def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int = 0) -> list[TrialRecord]:
+    """Trials of ``tuner``; ``curves``/``seconds`` hold the per-epoch validation loss and the
+    fit time of the trials from number ``first`` on, in the order they ran (KerasTuner
+    itself keeps only the best epoch's value)."""
+    out = []
+    trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))
+    for i, t in enumerate(trials):
+        k = i - first
+        if 0 <= k < len(curves):
+            curve = list(curves[k])
+        else:
+            curve = [float(o.value[0]) for o in t.metrics.get_history("val_loss")] \
+                if t.metrics.exists("val_loss") else []  # fmt: skip
+        state = _STATE.get(str(t.status), "failed")
+        value = curve[-1] if curve else None
+        if state == "complete" and (value is None or not math.isfinite(value)):
+            state = "failed"
+        params = {p.name: t.hyperparameters.values[p.name] for p in space.params
+                  if p.name in t.hyperparameters.values and t.hyperparameters.is_active(p.name)}  # fmt: skip
+        out.append(TrialRecord(int(t.trial_id), state, params, value, curve,
+                               seconds[k] if 0 <= k < len(seconds) else None))  # fmt: skip
+    return out
+
+
+def run_kerastuner_search(
+    space: SearchSpace,
+    build_fn: Callable[..., keras.Model],
+    train: tuple[np.ndarray, np.ndarray],
+    val: tuple[np.ndarray, np.ndarray],
+    *,
+    tuner: str,
+    epochs: int,
+    batch_size: int,
+    n_trials: int,
+    directory: str | Path,
+    project_name: str,
+    seed: int = 0,
+) -> tuple[SearchResult, object]:
+    """Search ``space`` with KerasTuner; a trial's value is its final validation loss.
+
+    Returns:
+        The :class:`SearchResult` and the tuner (``tuner.get_best_models()`` reloads the
+        best trial's checkpoint).
+    """
+    hypermodel = make_hypermodel(space, build_fn, seed)
+    t = make_tuner(tuner, hypermodel, max_trials=n_trials, epochs=epochs, seed=seed, directory=directory,
+                   project_name=project_name)  # fmt: skip
+    before = len(t.oracle.trials)
+    start = time.perf_counter()
+    t.search(*train, validation_data=val, epochs=epochs, batch_size=batch_size, verbose=0,
+             callbacks=[keras.callbacks.TerminateOnNaN()])  # fmt: skip
+    seconds = time.perf_counter() - start
+    algorithm = {"bayesian": "Bayesian optimisation", "hyperband": "Hyperband", "random": "random search"}[tuner]
+    trials = record_trials(t, space, hypermodel.curves, hypermodel.seconds, before)
+    result = SearchResult("kerastuner", algorithm, "val_loss", trials, seconds, project_name, str(directory),
+                          resumed_trials=before)  # fmt: skip
+    return result, t
