@@ -1,10 +1,11 @@
 """Model builders, one module per family."""
 
+from keras_clust.models.classifier import build_transfer_classifier, probability_model
 from keras_clust.models.conv_ae import build_conv_autoencoder, build_conv_decoder, build_conv_encoder
 from keras_clust.models.conv_vae import VAE, build_conv_vae
 from keras_clust.models.dense_ae import Autoencoder, build_dense_autoencoder, report_hidden_units
 
 __all__ = [
     "VAE", "Autoencoder", "build_conv_autoencoder", "build_conv_vae", "build_conv_decoder", "build_conv_encoder",
-    "build_dense_autoencoder", "report_hidden_units",
+    "build_dense_autoencoder", "build_transfer_classifier", "probability_model", "report_hidden_units",
 ]  # fmt: skip

@@ -57,3 +57,34 @@ def plot_image_rows(
     if title:
         fig.suptitle(title)
     return save_figure(fig, path)
+
+
+def plot_image_grids(panels: Sequence[tuple[str, np.ndarray]], path: str | Path, ncols: int = 8,
+                     title: str = "") -> Path:  # fmt: skip
+    """Draw one grid of images per panel, side by side (e.g. VAE vs CAE samples).
+
+    Args:
+        panels: ``(caption, images)`` pairs; images ``(n, h, w[, 1])`` in [0, 1].
+        path: PNG to write.
+        ncols: Images per grid row.
+        title: Figure title.
+    """
+    grids = []
+    for caption, images in panels:
+        images = np.asarray(images).reshape(len(images), *np.shape(images)[1:3])
+        h, w = images.shape[1:3]
+        rows = -(-len(images) // ncols)
+        canvas = np.ones((rows * (h + 1) - 1, ncols * (w + 1) - 1), np.float32)
+        for k, img in enumerate(images):
+            r, c = divmod(k, ncols)
+            canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = img
+        grids.append((caption, canvas))
+    fig = new_figure(4.2 * len(grids), 4.6)
+    for i, (caption, canvas) in enumerate(grids):
+        ax = fig.add_subplot(1, len(grids), i + 1)
+        ax.imshow(canvas, cmap="gray", vmin=0.0, vmax=1.0)
+        ax.set_title(caption, fontsize=10)
+        ax.set_axis_off()
+    if title:
+        fig.suptitle(title)
+    return save_figure(fig, path)
