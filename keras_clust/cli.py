@@ -20,6 +20,8 @@ from keras_clust.errors import KerasClustError
 EXPERIMENTS: dict[str, tuple[str, str]] = {
     "mnist-l1": ("apps.mnist_l1",
                  "dense L1 autoencoders on MNIST (latent 2/16/256), KMeans on the codes"),
+    "fashion-cae": ("apps.fashion_cae",
+                    "conv AE + VAE on Fashion-MNIST: Optuna/KerasTuner search, latent maps, transfer learning"),
 }  # fmt: skip
 
 

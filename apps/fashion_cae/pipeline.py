@@ -1,0 +1,175 @@
+"""The steps of ``fashion-cae run``: CAE, conv VAE, latent analysis, transfer learning.
+
+Each step takes the config, the prepared data and the run folder, writes its models
+and figures, and returns its metrics and history rows.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import keras
+import numpy as np
+
+from apps.fashion_cae.config import Prepared, RunConfig
+from keras_clust.cluster import evaluate_kmeans
+from keras_clust.generation import fit_gaussian, latent_grid, prior_samples
+from keras_clust.layers import summed_binary_crossentropy
+from keras_clust.models import build_conv_vae, build_transfer_classifier
+from keras_clust.runs import RunFolder
+from keras_clust.training import fit_model
+from keras_clust.tuning import build_compiled_cae
+from keras_clust.viz import (
+    latent_map,
+    loss_curves,
+    pick_examples,
+    plot_confusion_matrix,
+    plot_image_grids,
+    plot_image_rows,
+    plot_latent_map,
+    plot_loss_curves,
+)
+
+log = logging.getLogger("apps.fashion_cae")
+
+PREDICT = {"batch_size": 1024, "verbose": 0}
+
+
+def _reconstructions(model, prep: Prepared, run: RunFolder, key: str, title: str, seed: int) -> None:
+    idx = pick_examples(len(prep.x_test), 10, seed)
+    recon = model.predict(prep.x_test[idx], verbose=0)
+    plot_image_rows([prep.x_test[idx], recon], run.figures / f"reconstructions_{key}.png",
+                    row_titles=["original", "reconstruction"],
+                    captions=[[prep.class_names[c] for c in prep.y_test[idx]], None], title=title)  # fmt: skip
+
+
+def train_cae(cfg: RunConfig, prep: Prepared, run: RunFolder) -> tuple[keras.Model, dict, list]:
+    """Train the report's CAE with MSE; returns the autoencoder, its metrics and history."""
+    model = build_compiled_cae(**cfg.cae, name="cae")
+    log.info("CAE %s: %d epochs on %d images (%d parameters)", cfg.cae, cfg.cae_epochs, len(prep.x_train),
+             model.count_params())  # fmt: skip
+    fit = fit_model(model, prep.x_train, prep.x_train, (prep.x_val, prep.x_val), epochs=cfg.cae_epochs,
+                    batch_size=cfg.batch_size)  # fmt: skip
+    test_mse = float(model.evaluate(prep.x_test, prep.x_test, **PREDICT))
+    log.info("CAE test MSE %.5f (%.0f s, %.2f s/epoch)", test_mse, fit.seconds, fit.seconds / fit.epochs_run)
+    model.save(run.file("models/cae.keras"))
+    model.get_layer("cae_encoder").save(run.file("models/cae_encoder.keras"))
+    model.get_layer("cae_decoder").save(run.file("models/cae_decoder.keras"))
+    plot_loss_curves(loss_curves(fit.history), run.figures / "loss_cae.png", title="CAE: MSE per epoch")
+    _reconstructions(model, prep, run, "cae", f"CAE test reconstructions (test MSE {test_mse:.4f})", cfg.seed)
+    metrics = {"params": cfg.cae, "parameters": model.count_params(), "epochs_run": fit.epochs_run,
+               "train_seconds": round(fit.seconds, 1),
+               "seconds_per_epoch": round(fit.seconds / fit.epochs_run, 2),
+               "final_val_mse": fit.history["val_loss"][-1], "test_mse": test_mse}  # fmt: skip
+    return model, metrics, fit.rows(model="cae")
+
+
+def compile_vae(vae: keras.Model, learning_rate: float) -> None:
+    """Summed binary cross-entropy as the loss (the KL layer adds its term); ``recon`` and
+    ``kl`` are logged per epoch."""
+    recon = keras.metrics.MeanMetricWrapper(summed_binary_crossentropy, name="recon")
+    vae.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=summed_binary_crossentropy, metrics=[recon])
+
+
+def vae_test_terms(vae: keras.Model, x: np.ndarray) -> dict:
+    """Test reconstruction, KL and their sum (the negative ELBO, nats per image; one z sample)."""
+    ev = vae.evaluate(x, x, return_dict=True, **PREDICT)
+    return {"recon": float(ev["recon"]), "kl": float(ev["kl"]), "neg_elbo": float(ev["recon"] + ev["kl"]),
+            "loss": float(ev["loss"])}  # fmt: skip
+
+
+def train_vae(cfg: RunConfig, prep: Prepared, run: RunFolder):
+    """Train the conv VAE; returns its models, metrics and history."""
+    m = build_conv_vae(cfg.latent_vae, cfg.vae_channels, cfg.vae_hidden, cfg.beta, seed=cfg.seed, name="vae")
+    compile_vae(m.vae, cfg.vae_learning_rate)
+    log.info("VAE latent %d: %d epochs on %d images (%d parameters)", cfg.latent_vae, cfg.vae_epochs,
+             len(prep.x_train), m.vae.count_params())  # fmt: skip
+    fit = fit_model(m.vae, prep.x_train, prep.x_train, (prep.x_val, prep.x_val), epochs=cfg.vae_epochs,
+                    batch_size=cfg.vae_batch_size)  # fmt: skip
+    test = vae_test_terms(m.vae, prep.x_test)
+    log.info("VAE test reconstruction %.1f + KL %.1f = -ELBO %.1f nats/image (%.0f s)", test["recon"], test["kl"],
+             test["neg_elbo"], fit.seconds)  # fmt: skip
+    m.vae.save(run.file("models/vae.keras"))
+    m.mean_encoder.save(run.file("models/vae_encoder.keras"))
+    m.decoder.save(run.file("models/vae_decoder.keras"))
+    plot_loss_curves(loss_curves(fit.history), run.figures / "loss_vae.png", log_scale=True,
+                     title="VAE: loss = reconstruction (summed BCE) + beta * KL")  # fmt: skip
+    _reconstructions(m.vae, prep, run, "vae", "VAE test reconstructions (one z sample)", cfg.seed)
+    mse = float(np.mean((m.decoder.predict(m.mean_encoder.predict(prep.x_test, **PREDICT), **PREDICT)
+                         - prep.x_test) ** 2))  # fmt: skip
+    metrics = {"latent_dim": cfg.latent_vae, "parameters": m.vae.count_params(), "epochs_run": fit.epochs_run,
+               "train_seconds": round(fit.seconds, 1), "beta": cfg.beta, "test": test,
+               "test_mse_at_mean": mse}  # fmt: skip
+    return m, metrics, fit.rows(model="vae")
+
+
+def analyse_latents(cfg: RunConfig, prep: Prepared, run: RunFolder, cae: keras.Model, vae) -> dict:
+    """PCA/t-SNE maps, generation from both models, KMeans on codes and on pixels."""
+    encoders = {"cae": cae.get_layer("cae_encoder"), "vae": vae.mean_encoder}
+    decoders = {"cae": cae.get_layer("cae_decoder"), "vae": vae.decoder}
+    out: dict = {"maps": {}, "kmeans": {}}
+    codes = {}
+    for key, enc in encoders.items():
+        codes[key] = (enc.predict(prep.x_train, **PREDICT), enc.predict(prep.x_test, **PREDICT))
+        for method in ("pca", "tsne"):
+            lm = latent_map(codes[key][1], prep.y_test, method=method, seed=cfg.seed, max_points=cfg.tsne_points)
+            plot_latent_map(lm, run.figures / f"latent_{key}_{method}.png", prep.class_names,
+                            title=f"{key.upper()} test codes: {method.upper()} of {len(lm.xy)} points "
+                                  f"({lm.seconds:.1f} s)")  # fmt: skip
+            out["maps"][f"{key}_{method}"] = {"points": len(lm.xy), "seconds": round(lm.seconds, 2)}
+            log.info("%s %s map of %d codes: %.1f s", key, method, len(lm.xy), lm.seconds)
+        ev = evaluate_kmeans(codes[key][0], prep.y_train, codes[key][1], prep.y_test, n_clusters=cfg.n_clusters,
+                             random_state=cfg.seed)  # fmt: skip
+        out["kmeans"][key] = ev.to_dict()
+        plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_{key}.png", prep.class_names,
+                              title=f"KMeans on {key.upper()} codes (test ACC {ev.test.acc:.3f})")  # fmt: skip
+    log.info("KMeans on raw pixels (baseline)")
+    flat = (prep.x_train.reshape(len(prep.x_train), -1), prep.x_test.reshape(len(prep.x_test), -1))
+    out["kmeans"]["pixels"] = evaluate_kmeans(flat[0], prep.y_train, flat[1], prep.y_test, n_clusters=cfg.n_clusters,
+                                              scaling="none", n_init=3, random_state=cfg.seed).to_dict()  # fmt: skip
+
+    z_vae = prior_samples(64, cfg.latent_vae, cfg.seed)
+    gauss = fit_gaussian(codes["cae"][0])
+    z_cae = gauss.sample(64, cfg.seed)
+    z_cae_prior = prior_samples(64, codes["cae"][0].shape[1], cfg.seed)
+    plot_image_grids([("VAE decoder, z ~ N(0, I)", decoders["vae"].predict(z_vae, verbose=0)),
+                      ("CAE decoder, z ~ Gaussian fitted to its codes", decoders["cae"].predict(z_cae, verbose=0)),
+                      ("CAE decoder, z ~ N(0, I)", decoders["cae"].predict(z_cae_prior, verbose=0))],
+                     run.figures / "generated.png", title="64 generated images per model")  # fmt: skip
+    out["generation"] = {"samples": 64, "cae_code_mean_norm": float(np.linalg.norm(gauss.mean)),
+                         "cae_code_std": [float(s) for s in np.sqrt(np.diag(gauss.cov))]}  # fmt: skip
+    if cfg.latent_vae == 2:
+        grid = latent_grid(15)
+        plot_image_grids([("VAE decoder over the 2-D prior (5 %..95 % quantiles)",
+                           decoders["vae"].predict(grid, verbose=0))], run.figures / "traversal_vae.png",
+                         ncols=15)  # fmt: skip
+        lm = latent_map(codes["vae"][1], prep.y_test, method="identity", seed=cfg.seed, max_points=cfg.tsne_points)
+        plot_latent_map(lm, run.figures / "latent_vae_raw.png", prep.class_names, title="VAE z_mean (2-D)")
+        out["generation"]["traversal"] = "traversal_vae.png"
+    return out
+
+
+def train_classifiers(cfg: RunConfig, prep: Prepared, run: RunFolder, cae: keras.Model) -> tuple[dict, list]:
+    """Transfer learning from the CAE encoder: frozen encoder, then full fine-tuning."""
+    encoder = cae.get_layer("cae_encoder")
+    metrics, rows = {}, []
+    for mode, freeze in (("frozen", True), ("finetuned", False)):
+        clf = build_transfer_classifier(encoder, n_classes=len(prep.class_names), hidden_units=cfg.clf_hidden,
+                                        freeze=freeze, name=f"classifier_{mode}")  # fmt: skip
+        nll = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # on log-probs: the NLL
+        clf.compile(optimizer=keras.optimizers.Adam(cfg.clf_learning_rate), loss=nll, metrics=["accuracy"])
+        before = [w.copy() for w in clf.get_layer(f"classifier_{mode}_encoder").get_weights()]
+        fit = fit_model(clf, prep.x_train, prep.y_train, (prep.x_val, prep.y_val), epochs=cfg.clf_epochs,
+                        batch_size=cfg.batch_size)  # fmt: skip
+        after = clf.get_layer(f"classifier_{mode}_encoder").get_weights()
+        unchanged = all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
+        loss, acc = clf.evaluate(prep.x_test, prep.y_test, **PREDICT)
+        log.info("classifier (%s encoder): test accuracy %.4f (%.0f s)", mode, acc, fit.seconds)
+        clf.save(run.file(f"models/classifier_{mode}.keras"))
+        plot_loss_curves(loss_curves(fit.history), run.figures / f"classifier_{mode}.png",
+                         title=f"classifier, {mode} encoder: NLL and accuracy")  # fmt: skip
+        metrics[mode] = {"test_accuracy": float(acc), "test_nll": float(loss), "epochs_run": fit.epochs_run,
+                         "train_seconds": round(fit.seconds, 1), "encoder_weights_unchanged": unchanged,
+                         "trainable_parameters": int(sum(np.prod(w.shape) for w in clf.trainable_weights))}  # fmt: skip
+        rows += fit.rows(model=f"classifier_{mode}")
+    return metrics, rows

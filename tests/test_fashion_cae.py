@@ -1,0 +1,187 @@
+"""End to end: the fashion-cae app as a user runs it (quick mode on the Debian data)."""
+
+import argparse
+import json
+from pathlib import Path
+
+import pytest
+
+from helpers import assert_one_line_error, cli
+from keras_clust.data import load_fashion_mnist
+from keras_clust.errors import DataError, KerasClustError
+from keras_clust.export import load_signature, saved_model_cli_show
+from keras_clust.tuning import REPORT_BEST
+
+try:
+    load_fashion_mnist()
+    HAVE_DATA = True
+except KerasClustError:
+    HAVE_DATA = False
+needs_data = pytest.mark.skipif(not HAVE_DATA, reason="Fashion-MNIST not installed (apt-get install "
+                                                      "dataset-fashion-mnist; scripts/setup.sh does it)")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("fashion_cae")
+    res = cli("fashion-cae", "run", "--quick", "--seed", "2", cwd=work)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (work / "runs" / "fashion-cae").iterdir()
+    return work, run, res
+
+
+@pytest.fixture(scope="module")
+def quick_tune(tmp_path_factory):
+    work = tmp_path_factory.mktemp("fashion_tune")
+    res = cli("fashion-cae", "tune", "--quick", "--engine", "both", "--tuner", "random", cwd=work)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (work / "runs" / "fashion-cae").iterdir()
+    return work, run, res
+
+
+@needs_data
+def test_quick_run_writes_everything(quick_run):
+    work, run, res = quick_run
+    for name in ("config.json", "metrics.json", "history.csv", "report.md"):
+        assert (run / name).is_file()
+    figures = {p.name for p in (run / "figures").iterdir()}
+    expected = {"loss_cae.png", "reconstructions_cae.png", "loss_vae.png", "reconstructions_vae.png", "generated.png",
+                "confusion_cae.png", "confusion_vae.png", "classifier_frozen.png", "classifier_finetuned.png"}
+    expected |= {f"latent_{m}_{p}.png" for m in ("cae", "vae") for p in ("pca", "tsne")}
+    assert expected <= figures
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["cae"]["params"] == REPORT_BEST and m["cae"]["epochs_run"] == 1
+    v = m["vae"]["test"]
+    assert v["neg_elbo"] == pytest.approx(v["recon"] + v["kl"]) and v["kl"] >= 0 and v["recon"] > 0
+    assert set(m["kmeans"]) == {"cae", "vae", "pixels"}
+    assert m["transfer"]["frozen"]["encoder_weights_unchanged"] is True
+    assert m["transfer"]["finetuned"]["encoder_weights_unchanged"] is False
+    assert m["transfer"]["frozen"]["trainable_parameters"] < m["transfer"]["finetuned"]["trainable_parameters"]
+    history = (run / "history.csv").read_text().splitlines()
+    header = history[0].split(",")
+    assert {"model", "epoch", "loss", "val_loss", "kl", "recon", "accuracy"} <= set(header)
+    assert len(history) == 1 + 4  # cae, vae, two classifiers, one epoch each
+    report = (run / "report.md").read_text()
+    assert "figures/latent_vae_tsne.png" in report and "| raw pixels |" in report
+    assert "CAE test MSE" in res.stdout and m["data"]["note"] in res.stdout
+    config = json.loads((run / "config.json").read_text())
+    assert config["quick"] and config["seed"] == 2 and config["data"]["origin"]
+
+
+@needs_data
+def test_quick_run_exports_named_signatures(quick_run):
+    work, run, _ = quick_run
+    models = work / "saved_models"
+    expected = {
+        "fashion_cae_encoder": ("images", ["embedding"], "(-1, 14)"),
+        "fashion_vae_encoder": ("images", ["z_mean"], "(-1, 14)"),
+        "fashion_vae_decoder": ("latent", ["images"], "(-1, 28, 28, 1)"),
+        "fashion_classifier": ("images", ["probabilities", "log_probabilities"], "(-1, 10)"),
+    }
+    for name, (inp, outs, shape) in expected.items():
+        text = saved_model_cli_show(models / name / "1")
+        assert f"inputs['{inp}']" in text and shape in text, text
+        for out in outs:
+            assert f"outputs['{out}']" in text
+    config = (models / "models.config").read_text()
+    assert all(f'name: "{n}"' in config for n in expected)
+    m = json.loads((run / "metrics.json").read_text())
+    assert all(e["max_abs_diff"] < 1e-5 for e in m["exports"])
+
+
+@needs_data
+def test_evaluate_reproduces_and_export_adds_version(quick_run):
+    work, run, _ = quick_run
+    res = cli("fashion-cae", "evaluate", cwd=work)
+    assert res.returncode == 0, res.stderr[-2000:]
+    rows = {r["metric"]: r for r in json.loads((run / "evaluation.json").read_text())["rows"]}
+    for key in ("cae_test_mse", "kmeans_acc_cae", "kmeans_acc_vae", "accuracy_frozen", "accuracy_finetuned"):
+        assert rows[key]["now"] == pytest.approx(rows[key]["stored"], abs=1e-5), key
+    res = cli("fashion-cae", "export", "--run", run.name, cwd=work)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (work / "saved_models" / "fashion_vae_encoder" / "2" / "saved_model.pb").is_file()
+    import numpy as np
+
+    x = np.random.default_rng(0).random((3, 28, 28, 1), dtype=np.float32)
+    a = load_signature(work / "saved_models" / "fashion_vae_encoder" / "1")(images=x)["z_mean"]
+    b = load_signature(work / "saved_models" / "fashion_vae_encoder" / "2")(images=x)["z_mean"]
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)  # deterministic z_mean, same weights
+
+
+@needs_data
+def test_quick_tune_both_engines(quick_tune):
+    work, run, res = quick_tune
+    m = json.loads((run / "metrics.json").read_text())
+    assert set(m["engines"]) == {"optuna", "kerastuner"}
+    for name, e in m["engines"].items():
+        assert e["summary"]["trials"] == 2 and e["summary"]["best_value"] > 0
+        assert e["test"]["final_test_mse"] > 0
+        for fig in ("history", "parallel", "intermediate"):
+            assert (run / "figures" / f"{name}_{fig}.png").is_file()
+        assert (run / "figures" / f"reconstructions_{name}.png").is_file()
+    assert m["best_params"]["encoded_space_dim"] >= 4
+    assert (run / "study.db").is_file()
+    report = (run / "report.md").read_text()
+    assert "| optuna |" in report and "| kerastuner |" in report
+    assert "--study-name fashion-cae" in res.stdout
+
+
+@needs_data
+def test_tune_resumes_a_study_from_its_storage(quick_tune):
+    work, run, _ = quick_tune
+    url = f"sqlite:///{run / 'study.db'}"
+    res = cli("fashion-cae", "tune", "--quick", "--storage", url, "--trials", "3", "--final-epochs", "0", cwd=work)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "2 finished trials kept, 1 to run" in res.stderr
+    newest = max((work / "runs" / "fashion-cae").iterdir(), key=lambda p: p.stat().st_mtime)
+    e = json.loads((newest / "metrics.json").read_text())["engines"]["optuna"]
+    old = json.loads((run / "metrics.json").read_text())["engines"]["optuna"]
+    assert e["resumed_trials"] == 2 and e["summary"]["trials"] == 3
+    assert [t["params"] for t in e["trials"][:2]] == [t["params"] for t in old["trials"]]
+
+
+def test_params_from_a_tune_run(tmp_path):
+    from apps.fashion_cae.config import cae_params_from_args
+
+    run = tmp_path / "runs" / "fashion-cae" / "t1"
+    run.mkdir(parents=True)
+    best = {"encoded_space_dim": 20, "n_channels": 16, "optimizer": "sgd", "learning_rate": 0.05,
+            "weight_decay": 1e-4, "momentum": 0.8}  # fmt: skip
+    (run / "config.json").write_text("{}")
+    (run / "metrics.json").write_text(json.dumps({"best_params": best}))
+    keys = ("encoded_space_dim", "n_channels", "optimizer", "learning_rate", "weight_decay", "momentum")
+    args = argparse.Namespace(params_from="t1", **dict.fromkeys(keys))
+    assert cae_params_from_args(args, tmp_path / "runs") == (best, str(run))
+    args.n_channels, args.optimizer = 4, "adam"  # explicit options win; momentum is dropped for Adam
+    params, _ = cae_params_from_args(args, tmp_path / "runs")
+    assert params["n_channels"] == 4 and "momentum" not in params
+    args = argparse.Namespace(params_from=None, **dict.fromkeys(keys))
+    assert cae_params_from_args(args, tmp_path / "runs") == (REPORT_BEST, None)
+    (run / "metrics.json").write_text("{}")
+    with pytest.raises(DataError, match="not a finished"):
+        cae_params_from_args(argparse.Namespace(params_from="t1", **dict.fromkeys(keys)), tmp_path / "runs")
+
+
+@pytest.mark.parametrize(
+    "args, code, fragments",
+    [
+        (["tune", "--trials", "0"], 2, ["--trials", "positive"]),
+        (["tune", "--engine", "grid"], 2, ["--engine", "invalid choice"]),
+        (["tune", "--tuner", "genetic"], 2, ["--tuner", "invalid choice"]),
+        (["run", "--optimizer", "rmsprop"], 2, ["--optimizer", "invalid choice"]),
+        (["run", "--momentum", "1.5"], 2, ["--momentum", "between 0 and 1"]),
+        (["run", "--params-from", "nope"], 1, ["no complete run at nope"]),
+        (["evaluate"], 1, ["no complete run"]),
+    ],
+)
+def test_bad_input_is_one_line(tmp_path, args, code, fragments):
+    res = cli("fashion-cae", *args, "--out" if args[0] != "evaluate" else "--out", tmp_path / "runs", cwd=tmp_path)
+    assert_one_line_error(res, code, *fragments)
+    assert not list(Path(tmp_path / "runs").glob("fashion-cae/*"))
+
+
+@needs_data
+def test_bad_storage_leaves_nothing(tmp_path):
+    res = cli("fashion-cae", "tune", "--quick", "--storage", "nosuchdb://x", cwd=tmp_path)
+    assert_one_line_error(res, 2, "Optuna storage", "sqlite:///")
+    assert not [p for p in (tmp_path / "runs" / "fashion-cae").iterdir()]
