@@ -104,3 +104,15 @@ def test_same_seed_same_numbers():
     (a1, k1), (a2, k2) = draw(), draw()
     assert a1 == a2
     np.testing.assert_array_equal(k1, k2)
+
+
+def test_interrupted_run_keeps_only_marked_files(tmp_path):
+    with pytest.raises(KeyboardInterrupt):
+        with RunFolder(tmp_path, "exp", seed=1, run_id="r") as run:
+            run.file("study.db").write_bytes(b"trials")
+            run.file("models/half.keras").write_bytes(b"x")
+            kept = run.keep_on_abort("study.db")
+            raise KeyboardInterrupt
+    assert kept == tmp_path / "exp" / "r-study.db"
+    assert kept.read_bytes() == b"trials"
+    assert sorted(p.name for p in (tmp_path / "exp").iterdir()) == ["r-study.db"]
