@@ -2,6 +2,7 @@
 
 from keras_clust.cluster.embedding_kmeans import EmbeddingKMeans
 from keras_clust.cluster.evaluate import KMeansEvaluation, evaluate_kmeans
+from keras_clust.cluster.k_selection import KSelection, elbow_point, select_k
 from keras_clust.cluster.metrics import (
     ClusteringScores,
     cluster_accuracy,
@@ -11,8 +12,10 @@ from keras_clust.cluster.metrics import (
     relabel,
     score_clustering,
 )
+from keras_clust.cluster.modes import ModeCoverage, mahalanobis_distances, mode_coverage
 
 __all__ = [
+    "KSelection", "ModeCoverage", "elbow_point", "mahalanobis_distances", "mode_coverage", "select_k",
     "ClusteringScores", "EmbeddingKMeans", "KMeansEvaluation", "evaluate_kmeans", "cluster_accuracy", "contingency",
     "match_clusters", "matched_confusion_matrix", "relabel", "score_clustering",
 ]  # fmt: skip

@@ -1,5 +1,13 @@
-"""Data: IDX reader, dataset registry, validation split."""
+"""Data: IDX reader, dataset registry, validation split, Gaussian mixtures."""
 
+from keras_clust.data.gmm import (
+    GaussianMixture,
+    check_mixture,
+    load_mixture,
+    random_mixture,
+    sample_mixture,
+    save_mixture,
+)
 from keras_clust.data.idx import parse_idx, read_idx, write_idx
 from keras_clust.data.registry import (
     DATASETS,
@@ -14,6 +22,7 @@ from keras_clust.data.registry import (
 )
 
 __all__ = [
+    "GaussianMixture", "check_mixture", "load_mixture", "random_mixture", "sample_mixture", "save_mixture",
     "DATASETS", "DataSource", "Dataset", "load_dataset", "load_digits", "load_fashion_mnist",
     "load_mnist", "load_mnist_sample", "parse_idx", "read_idx", "train_val_split", "write_idx",
 ]  # fmt: skip
