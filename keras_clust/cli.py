@@ -22,6 +22,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                  "dense L1 autoencoders on MNIST (latent 2/16/256), KMeans on the codes"),
     "fashion-cae": ("apps.fashion_cae",
                     "conv AE + VAE on Fashion-MNIST: Optuna/KerasTuner search, latent maps, transfer learning"),
+    "gmm-vae": ("apps.gmm_vae",
+                "dense VAE on a Gaussian mixture; modes captured by KMeans and by the VEEGAN/PacGAN metric"),
 }  # fmt: skip
 
 
