@@ -50,7 +50,7 @@ def test_quick_run_writes_everything(quick_run):
     expected |= {f"latent_{m}_{p}.png" for m in ("cae", "vae") for p in ("pca", "tsne")}
     assert expected <= figures
     m = json.loads((run / "metrics.json").read_text())
-    assert m["cae"]["params"] == REPORT_BEST and m["cae"]["epochs_run"] == 1
+    assert m["cae"]["params"] == REPORT_BEST and m["cae"]["epochs_run"] == 2
     v = m["vae"]["test"]
     assert v["neg_elbo"] == pytest.approx(v["recon"] + v["kl"]) and v["kl"] >= 0 and v["recon"] > 0
     assert set(m["kmeans"]) == {"cae", "vae", "pixels"}
@@ -60,7 +60,7 @@ def test_quick_run_writes_everything(quick_run):
     history = (run / "history.csv").read_text().splitlines()
     header = history[0].split(",")
     assert {"model", "epoch", "loss", "val_loss", "kl", "recon", "accuracy"} <= set(header)
-    assert len(history) == 1 + 4  # cae, vae, two classifiers, one epoch each
+    assert len(history) == 1 + 4 * 2  # cae, vae, two classifiers, two epochs each
     report = (run / "report.md").read_text()
     assert "figures/latent_vae_tsne.png" in report and "| raw pixels |" in report
     assert "CAE test MSE" in res.stdout and m["data"]["note"] in res.stdout

@@ -53,7 +53,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         export=not args.no_export, models_dir=str(args.models_dir),
     )  # fmt: skip
     if cfg.quick:
-        cfg.cae_epochs = cfg.vae_epochs = cfg.clf_epochs = 1
+        cfg.cae_epochs = cfg.vae_epochs = cfg.clf_epochs = 2
+        cfg.batch_size, cfg.vae_batch_size = min(cfg.batch_size, 64), min(cfg.vae_batch_size, 64)
         cfg.tsne_points = min(cfg.tsne_points, 500)
     return cfg
 
