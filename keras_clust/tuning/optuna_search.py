@@ -122,6 +122,10 @@ def run_optuna_search(
         try:
             fit = fit_model(model, *train, validation_data=val, epochs=epochs, batch_size=batch_size,
                             callbacks=[KerasPruningCallback(trial, "val_loss")], verbose=0)  # fmt: skip
+        except optuna.TrialPruned:
+            log.info("trial %d pruned after epoch %d", trial.number, len(trial.storage.get_trial(trial._trial_id)
+                                                                         .intermediate_values))  # fmt: skip
+            raise
         except DataError:
             log.info("trial %d diverged (NaN loss): failed", trial.number)
             trial.set_user_attr("diverged", True)
