@@ -24,6 +24,7 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                     "conv AE + VAE on Fashion-MNIST: Optuna/KerasTuner search, latent maps, transfer learning"),
     "gmm-vae": ("apps.gmm_vae",
                 "dense VAE on a Gaussian mixture; modes captured by KMeans and by the VEEGAN/PacGAN metric"),
+    "bump": ("apps.bump", "gradient descent vs Adam and other Keras optimizers escaping a local minimum over a bump"),
 }  # fmt: skip
 
 
