@@ -1,5 +1,6 @@
-"""Data: IDX reader, dataset registry, validation split, Gaussian mixtures."""
+"""Data: IDX reader, dataset registry, validation split, Gaussian mixtures, corruptions."""
 
+from keras_clust.data.corruption import CORRUPTIONS, corrupt, gaussian_blur, gaussian_noise, salt_and_pepper
 from keras_clust.data.gmm import (
     GaussianMixture,
     check_mixture,
@@ -22,6 +23,7 @@ from keras_clust.data.registry import (
 )
 
 __all__ = [
+    "CORRUPTIONS", "corrupt", "gaussian_blur", "gaussian_noise", "salt_and_pepper",
     "GaussianMixture", "check_mixture", "load_mixture", "random_mixture", "sample_mixture", "save_mixture",
     "DATASETS", "DataSource", "Dataset", "load_dataset", "load_digits", "load_fashion_mnist",
     "load_mnist", "load_mnist_sample", "parse_idx", "read_idx", "train_val_split", "write_idx",
