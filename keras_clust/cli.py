@@ -24,6 +24,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                     "conv AE + VAE on Fashion-MNIST: Optuna/KerasTuner search, latent maps, transfer learning"),
     "gmm-vae": ("apps.gmm_vae",
                 "dense VAE on a Gaussian mixture; modes captured by KMeans and by the VEEGAN/PacGAN metric"),
+    "mnist-denoise": ("apps.mnist_denoise",
+                      "denoising autoencoders for Gaussian-blurred MNIST, judged by the dis_net CNN (PSNR, SSIM)"),
     "bump": ("apps.bump", "gradient descent vs Adam and other Keras optimizers escaping a local minimum over a bump"),
 }  # fmt: skip
 

