@@ -58,5 +58,15 @@ def test_wheel_contains_apps_and_entry_point(tmp_path):
     (wheel,) = tmp_path.glob("keras_clust-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "apps/mnist_l1.py" in names and "keras_clust/cli.py" in names
+    assert "apps/fashion_cae/tune.py" in names and "keras_clust/tuning/space.py" in names
     entry = next(n for n in names if n.endswith("entry_points.txt"))
     assert "keras-clust = keras_clust.cli:main" in zipfile.ZipFile(wheel).read(entry).decode()
+
+
+def test_readme_lists_every_experiment():
+    from keras_clust.cli import EXPERIMENTS
+
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Experiments", 1)[1].split("\n\n", 2)[1]
+    for name in EXPERIMENTS:
+        assert f"`keras-clust {name} " in table, name
