@@ -185,3 +185,12 @@ def test_bad_storage_leaves_nothing(tmp_path):
     res = cli("fashion-cae", "tune", "--quick", "--storage", "nosuchdb://x", cwd=tmp_path)
     assert_one_line_error(res, 2, "Optuna storage", "sqlite:///")
     assert not [p for p in (tmp_path / "runs" / "fashion-cae").iterdir()]
+
+
+def test_evaluate_skips_tune_folders(tmp_path):
+    root = tmp_path / "runs" / "fashion-cae"
+    (root / "t1").mkdir(parents=True)
+    (root / "t1" / "config.json").write_text(json.dumps({"action": "tune"}))
+    (root / "t1" / "metrics.json").write_text("{}")
+    res = cli("fashion-cae", "evaluate", cwd=tmp_path)
+    assert_one_line_error(res, 1, "only tune runs")

@@ -122,8 +122,19 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _newest_run_folder(out: Path) -> Path:
+    """The newest complete folder written by ``run`` (tune folders live beside them)."""
+    find_run(out, NAME, None)  # a clear error when there is no complete folder at all
+    folders = [p for p in (Path(out) / NAME).iterdir() if not p.name.startswith(".") and (p / "metrics.json").is_file()
+               and read_json(p / "config.json").get("action") == "run"]  # fmt: skip
+    if not folders:
+        raise DataError(f"no complete 'run' folder under {Path(out) / NAME} (only tune runs); run "
+                        f"'keras-clust {NAME} run' first")  # fmt: skip
+    return max(folders, key=lambda p: p.stat().st_mtime)
+
+
 def _load_run(args) -> tuple[Path, RunConfig, dict]:
-    path = find_run(args.out, NAME, args.run)
+    path = find_run(args.out, NAME, args.run) if args.run else _newest_run_folder(args.out)
     raw = read_json(path / "config.json")
     if raw.get("action") != "run":
         raise DataError(f"{path} is a '{raw.get('action')}' folder; pass a folder written by '{NAME} run'")
