@@ -23,8 +23,9 @@ from keras_clust.app import (
     Action,
     Experiment,
     add_common_arguments,
+    add_export_arguments,
     add_models_dir_argument,
-    add_run_argument,
+    add_saved_run_arguments,
     fraction,
     positive_float,
     positive_int,
@@ -32,10 +33,10 @@ from keras_clust.app import (
 )
 from keras_clust.data import gaussian_blur, load_dataset, train_val_split
 from keras_clust.errors import DataError, UsageError
-from keras_clust.export import export_savedmodel, verify_export
+from keras_clust.export import export_verified
 from keras_clust.models import build_dense_autoencoder, build_dis_net
 from keras_clust.quality import psnr, ssim
-from keras_clust.runs import RunFolder, find_run, markdown_table, read_json, set_seed, write_json
+from keras_clust.runs import RunFolder, find_run, load_run_models, markdown_table, read_json, set_seed, write_json
 from keras_clust.training import fit_model
 from keras_clust.viz import loss_curves, plot_image_rows, plot_loss_curves
 
@@ -201,18 +202,12 @@ def render_report(cfg: Config, metrics: dict) -> str:
 
 
 def export_models(path: Path, latent_dims, models_dir, sample_flat: np.ndarray) -> list[dict]:
-    rows = []
-    specs = [(f"denoiser_z{d}.keras", f"mnist_denoise_z{d}", "blurred_images", "images", sample_flat)
-             for d in latent_dims]  # fmt: skip
-    specs.append(("dis_net.keras", "mnist_dis_net", "images", "probabilities", as_images(sample_flat)))
-    for file, name, inp, out, x in specs:
-        p = path / "models" / file
-        if not p.is_file():
-            raise DataError(f"{p} is missing; the run folder is incomplete")
-        model = keras.models.load_model(p)
-        exported = export_savedmodel(model, name, models_dir, input_name=inp, output_names=out)
-        rows.append({"model": name, "version": exported.version, "path": str(exported.path),
-                     "signature": f"{inp} -> {out}", "max_abs_diff": verify_export(exported, model, x)})  # fmt: skip
+    files = [f"denoiser_z{d}.keras" for d in latent_dims]
+    models = load_run_models(path, [*files, "dis_net.keras"])
+    rows = [export_verified(models[f], f"mnist_denoise_z{d}", models_dir, "blurred_images", "images", sample_flat)
+            for f, d in zip(files, latent_dims, strict=True)]  # fmt: skip
+    rows.append(export_verified(models["dis_net.keras"], "mnist_dis_net", models_dir, "images", "probabilities",
+                                as_images(sample_flat)))  # fmt: skip
     return rows
 
 
@@ -273,13 +268,9 @@ def evaluate(args: argparse.Namespace) -> int:
     prep = prepare(cfg)
     if prep.source != stored["data"]:
         log.warning("data differs from the run's: %s (run used: %s)", prep.source["note"], stored["data"]["note"])
-    models = {}
-    for name in ["dis_net", *(f"denoiser_z{d}" for d in cfg.latent_dims)]:
-        p = path / "models" / f"{name}.keras"
-        if not p.is_file():
-            raise DataError(f"{p} is missing; the run folder is incomplete")
-        models[name] = keras.models.load_model(p)
-    table, _ = score_all(cfg, prep, models["dis_net"], {d: models[f"denoiser_z{d}"] for d in cfg.latent_dims})
+    models = load_run_models(path, ["dis_net.keras", *(f"denoiser_z{d}.keras" for d in cfg.latent_dims)])
+    denoisers = {d: models[f"denoiser_z{d}.keras"] for d in cfg.latent_dims}
+    table, _ = score_all(cfg, prep, models["dis_net.keras"], denoisers)
     rows = [{**r, "stored accuracy": stored["table"][k]["dis_net_accuracy"]}
             for r, k in zip(table_rows(table), table, strict=True)]  # fmt: skip
     write_json(path / "evaluation.json", {"run": str(path), "table": table})
@@ -323,16 +314,6 @@ def _sigma(text: str) -> float:
     if not np.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
     return value
-
-
-def add_saved_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
-    add_run_argument(p)
-
-
-def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    add_saved_run_arguments(p)
-    add_models_dir_argument(p)
 
 
 EXPERIMENT = Experiment(

@@ -24,8 +24,9 @@ from keras_clust.app import (
     Action,
     Experiment,
     add_common_arguments,
+    add_export_arguments,
     add_models_dir_argument,
-    add_run_argument,
+    add_saved_run_arguments,
     fraction,
     non_negative_int,
     positive_float,
@@ -34,10 +35,9 @@ from keras_clust.app import (
 )
 from keras_clust.cluster import EmbeddingKMeans, evaluate_kmeans, relabel, score_clustering
 from keras_clust.data import Dataset, load_dataset, train_val_split
-from keras_clust.errors import DataError
-from keras_clust.export import export_savedmodel, verify_export
+from keras_clust.export import export_verified
 from keras_clust.models import build_dense_autoencoder
-from keras_clust.runs import RunFolder, find_run, markdown_table, read_json, set_seed, write_json
+from keras_clust.runs import RunFolder, find_run, load_run_models, markdown_table, read_json, set_seed, write_json
 from keras_clust.training import fit_model
 from keras_clust.viz import (
     latent_map,
@@ -135,19 +135,11 @@ def score_codes(encoder: keras.Model, prep: Prepared, cfg: Config):
 
 def export_pair(encoder, decoder, latent_dim: int, models_dir, sample: np.ndarray) -> list[dict]:
     """Export encoder (images -> embedding) and decoder (embedding -> images), verified."""
-    rows = []
     codes = encoder.predict(sample, verbose=0)
-    for part, model, inp, out, x in (
-        ("encoder", encoder, "images", "embedding", sample),
-        ("decoder", decoder, "embedding", "images", codes),
-    ):
-        exported = export_savedmodel(model, export_name(part, latent_dim), models_dir,
-                                     input_name=inp, output_names=out)  # fmt: skip
-        diff = verify_export(exported, model, x)
-        rows.append({"model": exported.name, "version": exported.version,
-                     "path": str(exported.path), "signature": f"{inp} -> {out}",
-                     "max_abs_diff": diff})  # fmt: skip
-    return rows
+    return [
+        export_verified(encoder, export_name("encoder", latent_dim), models_dir, "images", "embedding", sample),
+        export_verified(decoder, export_name("decoder", latent_dim), models_dir, "embedding", "images", codes),
+    ]
 
 
 def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: RunFolder) -> tuple[dict, list]:
@@ -301,13 +293,8 @@ def _load_run(args) -> tuple[Path, Config, dict]:
 
 
 def _load_models(path: Path, key: str, parts=("encoder", "decoder")):
-    models = []
-    for part in parts:
-        file = path / "models" / f"{key}_{part}.keras"
-        if not file.is_file():
-            raise DataError(f"{file} is missing; the run folder is incomplete")
-        models.append(keras.models.load_model(file))
-    return models
+    files = [f"{key}_{part}.keras" for part in parts]
+    return list(load_run_models(path, files).values())
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -379,17 +366,6 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
                    help="test codes shown in the t-SNE maps (default: 5000)")
     p.add_argument("--no-export", action="store_true",
                    help="do not export SavedModels at the end of the run")
-
-
-def add_saved_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("runs"),
-                   help="root folder of run folders (default: runs/)")
-    add_run_argument(p)
-
-
-def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    add_saved_run_arguments(p)
-    add_models_dir_argument(p)
 
 
 EXPERIMENT = Experiment(

@@ -120,3 +120,16 @@ def add_models_dir_argument(parser: argparse.ArgumentParser) -> None:
 def add_run_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run", default=None,
                         help="run folder or run id to use (default: the newest complete run)")
+
+
+def add_saved_run_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of actions that read a finished run: ``--out`` and ``--run``."""
+    parser.add_argument("--out", type=Path, default=Path("runs"),
+                        help="root folder of run folders (default: runs/)")
+    add_run_argument(parser)
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options of ``export``: the run to read and where the SavedModels go."""
+    add_saved_run_arguments(parser)
+    add_models_dir_argument(parser)

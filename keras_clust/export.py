@@ -150,6 +150,16 @@ def verify_export(exported: ExportedModel, model, sample: np.ndarray, atol: floa
     return diff
 
 
+def export_verified(model, name: str, models_dir: str | Path, input_name: str, output_names: str | Sequence[str],
+                    sample: np.ndarray) -> dict:  # fmt: skip
+    """Export ``model`` (:func:`export_savedmodel`), check it against Keras on ``sample``
+    (:func:`verify_export`) and return the row a run reports for it."""
+    exported = export_savedmodel(model, name, models_dir, input_name=input_name, output_names=output_names)
+    diff = verify_export(exported, model, sample)
+    return {"model": exported.name, "version": exported.version, "path": str(exported.path),
+            "signature": f"{input_name} -> {', '.join(exported.output_names)}", "max_abs_diff": diff}  # fmt: skip
+
+
 def write_models_config(models_dir: str | Path = "saved_models", base_path: str = "/models") -> Path:
     """Regenerate ``models.config`` (TF Serving ``ModelServerConfig`` text) for every model.
 

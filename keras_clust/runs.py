@@ -251,6 +251,23 @@ class RunFolder:
         return False
 
 
+def load_run_models(path: str | Path, files: Iterable[str]) -> dict:
+    """Load ``models/<file>`` of a run folder for each file name; ``{file: keras.Model}``.
+
+    Raises:
+        DataError: when a file is missing (the folder is not a complete run).
+    """
+    import keras
+
+    models = {}
+    for file in files:
+        p = Path(path) / "models" / file
+        if not p.is_file():
+            raise DataError(f"{p} is missing; the run folder is incomplete (run the experiment again)")
+        models[file] = keras.models.load_model(p)
+    return models
+
+
 def find_run(out: str | Path, experiment: str, run: str | Path | None) -> Path:
     """Resolve ``--run``: a path, a run id under ``out/experiment``, or None for the newest.
 

@@ -9,17 +9,9 @@ Optuna (TPE, median pruning, resumable storage) or KerasTuner; ``evaluate`` re-s
 a run; ``export`` writes its encoders, VAE decoder and classifier as SavedModels.
 """
 
-from apps.fashion_cae.actions import (
-    add_export_arguments,
-    add_run_arguments,
-    add_saved_run_arguments,
-    add_tune_arguments,
-    evaluate,
-    export,
-    run,
-)
+from apps.fashion_cae.actions import add_run_arguments, add_tune_arguments, evaluate, export, run
 from apps.fashion_cae.tune import tune
-from keras_clust.app import Action, Experiment
+from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments
 
 SUMMARY = "conv AE + VAE on Fashion-MNIST: Optuna/KerasTuner search, latent maps, transfer learning"
 

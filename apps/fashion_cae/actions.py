@@ -17,7 +17,6 @@ from apps.fashion_cae.report import render_run_report, summary_rows
 from keras_clust.app import (
     add_common_arguments,
     add_models_dir_argument,
-    add_run_argument,
     fraction,
     non_negative_int,
     positive_float,
@@ -25,9 +24,9 @@ from keras_clust.app import (
 )
 from keras_clust.cluster import evaluate_kmeans
 from keras_clust.errors import DataError
-from keras_clust.export import export_savedmodel, verify_export
+from keras_clust.export import export_verified
 from keras_clust.models import probability_model
-from keras_clust.runs import RunFolder, find_run, markdown_table, read_json, set_seed, write_json
+from keras_clust.runs import RunFolder, find_run, load_run_models, markdown_table, read_json, set_seed, write_json
 from keras_clust.training import OPTIMIZERS
 from keras_clust.tuning import TUNERS
 
@@ -70,23 +69,10 @@ def export_models(models_dir: str | Path, models: dict[str, keras.Model], sample
         x = sample
         if inp == "latent":
             x = latent if latent is not None else np.zeros((len(sample), model.input_shape[-1]), np.float32)
-        exported = export_savedmodel(model, name, models_dir, input_name=inp, output_names=outs)
-        diff = verify_export(exported, model, x)
+        rows.append(export_verified(model, name, models_dir, inp, outs, x))
         if name == "fashion_vae_encoder":
             latent = np.asarray(model.predict(sample, verbose=0), np.float32)
-        rows.append({"model": name, "version": exported.version, "path": str(exported.path),
-                     "signature": f"{inp} -> {', '.join(outs)}", "max_abs_diff": diff})  # fmt: skip
     return rows
-
-
-def load_run_models(path: Path, files) -> dict[str, keras.Model]:
-    models = {}
-    for file in files:
-        p = path / "models" / file
-        if not p.is_file():
-            raise DataError(f"{p} is missing; the run folder is incomplete (run 'keras-clust {NAME} run' again)")
-        models[file] = keras.models.load_model(p)
-    return models
 
 
 def run(args: argparse.Namespace) -> int:
@@ -296,13 +282,3 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
         help="study (Optuna) or project (KerasTuner) name; an existing Optuna study of this name in "
         "--storage is resumed (default: fashion-cae)",
     )
-
-
-def add_saved_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
-    add_run_argument(p)
-
-
-def add_export_arguments(p: argparse.ArgumentParser) -> None:
-    add_saved_run_arguments(p)
-    add_models_dir_argument(p)
