@@ -1,12 +1,13 @@
 """The gmm-vae app: dense VAE, serving wrappers, and the command as a user runs it."""
 
 import json
+from dataclasses import replace
 
 import keras
 import numpy as np
 import pytest
 
-from apps.gmm_vae import REPORT, loss_table_epochs, serving_models
+from apps.gmm_vae import REPORT, TUNED, Config, loss_table_epochs, serving_models
 from helpers import assert_one_line_error, cli
 from keras_clust.export import saved_model_cli_show
 from keras_clust.models import build_dense_vae
@@ -41,6 +42,17 @@ def test_loss_table_epochs_match_the_report():
     assert REPORT.epochs == 100 and REPORT.batch_size == 32 and REPORT.latent_dim == 2
 
 
+def test_rows_default_to_the_report_beside_the_tuned_settings():
+    assert Config().primary == "report" and Config().models() == {"report": REPORT, "tuned": TUNED}
+    tuned = Config(model=TUNED, preset="tuned")
+    assert tuned.primary == "tuned" and list(tuned.models()) == ["report", "tuned"]
+    custom = Config(model=replace(REPORT, beta=0.1))
+    assert custom.primary == "this_run" and list(custom.models()) == ["report", "this_run"]
+    assert list(Config(comparison=False).models()) == ["report"]
+    quick = Config(model=replace(TUNED, epochs=5), quick=True)
+    assert quick.primary == "tuned" and quick.models()["report"].epochs == 5
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("gmm")
@@ -53,7 +65,8 @@ def quick_run(tmp_path_factory):
 def test_quick_run_writes_both_rows_and_figures(quick_run):
     work, run, res = quick_run
     m = json.loads((run / "metrics.json").read_text())
-    assert list(m["models"]) == ["report", "this_run"]
+    assert list(m["models"]) == ["report", "tuned"] and m["primary"] == "report"
+    assert m["models"]["report"]["settings"]["beta"] == 1.0 and m["models"]["tuned"]["settings"]["beta"] == 0.05
     for key, model in m["models"].items():
         modes = model["modes"]
         assert 0 <= modes["modes_captured"] <= 10 and 0 <= modes["high_quality_fraction"] <= 1
@@ -64,7 +77,7 @@ def test_quick_run_writes_both_rows_and_figures(quick_run):
         assert (run / "figures" / f"samples_{key}_minmax.png").is_file()
         assert list(model["loss_at"]) == ["1", "2", "4", "5"]
     report = (run / "report.md").read_text()
-    assert "| report |" in report and "| this_run |" in report and "min-max" in report
+    assert "| report |" in report and "| tuned |" in report and "min-max" in report
     assert json.loads((run / "mixture.json").read_text())["weights"]
     assert "modes captured" in res.stdout
     text = saved_model_cli_show(work / "saved_models" / "gmm_vae_encoder" / "1")
@@ -81,16 +94,20 @@ def test_evaluate_rescores_the_stored_samples(quick_run):
     stored = json.loads((run / "metrics.json").read_text())["models"]
     for key in stored:
         assert ev[key]["stored_samples"] == stored[key]["modes"]
-    res = cli("gmm-vae", "export", cwd=work)
+    res = cli("gmm-vae", "export", "--row", "tuned", cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
+    assert "row 'tuned'" in res.stdout
     assert (work / "saved_models" / "gmm_vae_decoder" / "2").is_dir()
+    res = cli("gmm-vae", "export", "--row", "best", cwd=work)
+    assert_one_line_error(res, 2, "--row best")
+    assert not (work / "saved_models" / "gmm_vae_decoder" / "3").exists()
 
 
 def test_mixture_file_run(tmp_path):
     mix = {"means": [[0, 0], [8, 8]], "weights": [0.5, 0.5]}
     (tmp_path / "m.json").write_text(json.dumps(mix))
     res = cli("gmm-vae", "run", "--quick", "--mixture", "m.json", "--preset", "report", "--epochs", "2",
-              "--k-max", "4", "--no-export", cwd=tmp_path)  # fmt: skip
+              "--k-max", "4", "--no-export", "--no-comparison", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = (tmp_path / "runs" / "gmm-vae").iterdir()
     m = json.loads((run / "metrics.json").read_text())
