@@ -90,7 +90,7 @@ def engine_rows(metrics: dict) -> list[dict]:
         s = e["summary"]
         rows.append({"engine": s["engine"], "algorithm": s["algorithm"], "best val MSE": s["best_value"],
                      "trials": s["trials"], "complete": s["complete"], "pruned": s["pruned"], "failed": s["failed"],
-                     "search s": s["seconds"], "test MSE (best trial)": e["test"].get("checkpoint_test_mse"),
+                     "search s": round(s["seconds"]), "test MSE (best trial)": e["test"].get("checkpoint_test_mse"),
                      "test MSE (retrained)": e["test"].get("final_test_mse")})  # fmt: skip
     return rows
 
@@ -104,7 +104,7 @@ def render_tune_report(cfg, metrics: dict, earlier: list[dict]) -> str:
         f"**Search:** validation MSE after {cfg.epochs} epochs per trial, batch {cfg.batch_size}, "
         f"up to {cfg.trials} trials, seed {cfg.seed}. The best configuration is then retrained for "
         f"{cfg.final_epochs} epochs and scored on the test set (the report's best: {REPORT_BEST_MSE}).", "",
-        "## Engines", "", markdown_table(engine_rows(metrics)), "",
+        "## Engines", "", markdown_table(engine_rows(metrics), floatfmt=".4g"), "",
         f"**Best configuration** ({metrics['best_engine']}): `{metrics['best_params']}`", "",
     ]  # fmt: skip
     if earlier:

@@ -149,7 +149,7 @@ def tune(args: argparse.Namespace) -> int:
         run.write_metrics(metrics)
         run.write_history(history)
         run.write_report(render_tune_report(cfg, metrics, _earlier_runs(cfg, args.out, run.run_id)))
-    print(markdown_table(engine_rows(metrics)), end="")
+    print(markdown_table(engine_rows(metrics), floatfmt=".4g"), end="")
     print(f"best: {metrics['best_params']}")
     if "optuna" in metrics["engines"]:
         e = metrics["engines"]["optuna"]

@@ -14,7 +14,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def _save(ax_or_axes, path: Path) -> Path:
+def _save(ax_or_axes, path: Path, size: tuple[float, float] = (8, 5)) -> Path:
     import matplotlib.pyplot as plt
     import numpy as np
 
@@ -22,7 +22,8 @@ def _save(ax_or_axes, path: Path) -> Path:
 
     ax = np.ravel(ax_or_axes)[0] if isinstance(ax_or_axes, np.ndarray) else ax_or_axes
     fig = ax.get_figure()
-    fig.set_size_inches(8, 5)
+    fig.set_size_inches(*size)
+    fig.subplots_adjust(left=0.1, bottom=0.2)  # room for Optuna's rotated axis names
     try:
         return save_figure(fig, path)
     finally:
@@ -87,5 +88,6 @@ def plot_search(result, study, folder: str | Path, prefix: str = "") -> dict[str
                 ax.set_ylabel("validation loss")
                 ax.set_xlabel("epoch (0 = first)")
                 mark_pruned(ax, result)
-            out[name] = _save(ax, folder / f"{prefix}{name}.png")
+            size = (11, 6) if name == "parallel" else (8, 5)
+            out[name] = _save(ax, folder / f"{prefix}{name}.png", size)
     return out
