@@ -95,6 +95,11 @@ def engine_rows(metrics: dict) -> list[dict]:
     return rows
 
 
+def engine_table(metrics: dict) -> str:
+    """The engines side by side (Markdown), as printed and as written to report.md."""
+    return markdown_table(engine_rows(metrics), floatfmt=".4g")
+
+
 def render_tune_report(cfg, metrics: dict, earlier: list[dict]) -> str:
     src = metrics["data"]
     lines = [
@@ -104,7 +109,7 @@ def render_tune_report(cfg, metrics: dict, earlier: list[dict]) -> str:
         f"**Search:** validation MSE after {cfg.epochs} epochs per trial, batch {cfg.batch_size}, "
         f"up to {cfg.trials} trials, seed {cfg.seed}. The best configuration is then retrained for "
         f"{cfg.final_epochs} epochs and scored on the test set (the report's best: {REPORT_BEST_MSE}).", "",
-        "## Engines", "", markdown_table(engine_rows(metrics), floatfmt=".4g"), "",
+        "## Engines", "", engine_table(metrics), "",
         f"**Best configuration** ({metrics['best_engine']}): `{metrics['best_params']}`", "",
     ]  # fmt: skip
     if earlier:

@@ -11,8 +11,8 @@ from dataclasses import asdict
 import keras
 
 from apps.fashion_cae.config import NAME, QUICK_TUNE_SIZES, Prepared, TuneConfig, prepare_data
-from apps.fashion_cae.report import engine_rows, render_tune_report
-from keras_clust.runs import RunFolder, markdown_table, read_json, set_seed
+from apps.fashion_cae.report import engine_rows, engine_table, render_tune_report
+from keras_clust.runs import RunFolder, read_json, set_seed
 from keras_clust.training import fit_model
 from keras_clust.tuning import (
     CAE_SPACE,
@@ -149,7 +149,7 @@ def tune(args: argparse.Namespace) -> int:
         run.write_metrics(metrics)
         run.write_history(history)
         run.write_report(render_tune_report(cfg, metrics, _earlier_runs(cfg, args.out, run.run_id)))
-    print(markdown_table(engine_rows(metrics), floatfmt=".4g"), end="")
+    print(engine_table(metrics), end="")
     print(f"best: {metrics['best_params']}")
     if "optuna" in metrics["engines"]:
         e = metrics["engines"]["optuna"]
