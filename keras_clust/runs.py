@@ -8,6 +8,7 @@ the ``.partial`` suffix is always complete. A run that fails removes its partial
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -41,6 +42,28 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
     keras.utils.set_random_seed(int(seed))
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def model_seed(seed: int, key: str) -> int:
+    """The seed of one model of a run, derived from the run's seed and the model's name.
+
+    Keras draws the seeds of unseeded initialisers from Python's global RNG, so without
+    re-seeding, a model's initial weights depend on how many models were built before
+    it. Deriving a seed per model name makes every model independent of the others and
+    of their order.
+    """
+    digest = hashlib.sha256(f"{int(seed)}:{key}".encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+def seed_model(seed: int, key: str) -> int:
+    """Re-seed Python, NumPy and Keras with :func:`model_seed` right before building and
+    training the model named ``key``; returns the seed used (store it with the model)."""
+    import keras
+
+    derived = model_seed(seed, key)
+    keras.utils.set_random_seed(derived)
+    return derived
 
 
 def library_versions() -> dict[str, str]:
