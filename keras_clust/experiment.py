@@ -1,0 +1,416 @@
+"""One skeleton for every experiment app: run, evaluate and export.
+
+An app declares three things and the skeleton does the rest:
+
+* its **config**, a dataclass with at least ``seed`` (and, when it exports, ``export: bool``
+  and ``models_dir: str``). Its fields are written to ``config.json``; a class attribute
+  ``CONFIG_VERSION: ClassVar[int]`` (default 1) and ``MIGRATIONS: ClassVar[dict]``
+  (``{old_version: fn(dict) -> dict}``, each step upgrading one version) declare how runs
+  written with an older config are read (see :func:`config_from_saved`);
+* its **steps**, one function ``steps(cfg, run: Run) -> None`` that reads data, trains,
+  scores and plots. It calls ``run.set_data(source)`` once, ``run.seed_model(key)`` right
+  before building each model (so a model's initial weights depend only on the run seed
+  and its name, not on the models built before it), saves models with
+  ``run.save_model(model, "x.keras")`` and fills ``run.metrics`` (a dict) and
+  ``run.history`` (a list of rows, e.g. ``FitResult.rows()``);
+* its **exported models**: ``exports(cfg) -> [Export(name, file, input_name,
+  output_names, wrap=None)]``, each a ``models/<file>`` of the run served as a SavedModel.
+
+``ExperimentSpec(name, config, steps, report, summary, exports)`` bundles them, and
+``run_experiment(spec, cfg, out)`` then: seeds once (:func:`keras_clust.runs.set_seed`),
+opens the :class:`~keras_clust.runs.RunFolder`, runs the steps, exports every
+:class:`Export` (verified against Keras on ``run.export_samples[input_name]`` when the
+steps put real inputs there, on seeded random inputs otherwise), writes ``config.json``,
+``metrics.json`` (with ``run_id``, ``data``, ``model_seeds``, ``exports``,
+``total_seconds`` added), ``history.csv`` and ``report.md`` (``report(cfg, metrics)``
+followed by the common tail of :func:`report_tail`: data source, seeds, versions,
+total time, exported SavedModels), and prints ``summary(cfg, metrics)``, the data note
+and ``run folder: ...``.
+
+For ``evaluate`` and ``export``: :func:`load_run` finds a run folder and rebuilds its
+config strictly (unknown or missing keys are a one-line :class:`DataError` unless a
+migration is declared); :func:`export_models` exports a saved run's models;
+:func:`export_action` is a complete ``export`` action; :func:`warn_if_data_differs`
+flags a re-evaluation on other data than the run's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import time
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keras_clust.errors import DataError
+from keras_clust.runs import (
+    RunFolder,
+    find_run,
+    library_versions,
+    load_run_models,
+    markdown_table,
+    read_json,
+    seed_model,
+    set_seed,
+)
+
+log = logging.getLogger(__name__)
+
+#: Keys of ``config.json`` that the skeleton and :class:`RunFolder` add beside the config's fields.
+RESERVED_KEYS = frozenset({"experiment", "action", "config_version", "data", "run_id", "versions", "machine"})
+
+#: Libraries named in the report tail (``config.json`` holds them all).
+TAIL_VERSIONS = ("python", "tensorflow", "keras", "numpy", "scikit-learn")
+
+
+@dataclass(frozen=True)
+class Export:
+    """One model of a run served as a SavedModel.
+
+    Attributes:
+        name: SavedModel name under ``--models-dir`` (e.g. ``mnist_denoise_z16``).
+        file: The model's file under the run's ``models/`` (e.g. ``denoiser_z16.keras``).
+        input_name: Name of the serving signature's input.
+        output_names: Names of its outputs, one per model output.
+        wrap: Optional function turning the saved model into the served one
+            (e.g. :func:`keras_clust.models.probability_model`).
+    """
+
+    name: str
+    file: str
+    input_name: str
+    output_names: tuple[str, ...] | str
+    wrap: Callable[[Any], Any] | None = None
+
+
+@dataclass(frozen=True)
+class ExperimentSpec:
+    """What an experiment declares; :func:`run_experiment` does the rest.
+
+    Attributes:
+        name: Experiment name (the ``runs/<name>/`` folder and the CLI name).
+        config: The config dataclass (used by :func:`load_run`).
+        steps: ``steps(cfg, run)``: data, models, scores, figures.
+        report: ``report(cfg, metrics) -> str``: the experiment's part of ``report.md``.
+        summary: ``summary(cfg, metrics) -> str``: what ``run`` prints (Markdown).
+        exports: ``exports(cfg) -> [Export, ...]``: the models served as SavedModels.
+    """
+
+    name: str
+    config: type
+    steps: Callable[[Any, Run], None]
+    report: Callable[[Any, dict], str]
+    summary: Callable[[Any, dict], str] = lambda cfg, metrics: ""
+    exports: Callable[[Any], Sequence[Export]] = lambda cfg: ()
+
+
+class Run:
+    """What the steps of a run see: the config, the run folder, and what they fill in.
+
+    Attributes:
+        config: The run's config.
+        folder: The :class:`RunFolder` (partial until the run ends).
+        metrics: The experiment's metrics; the skeleton adds its own keys at the end.
+        history: Per-epoch rows for ``history.csv``.
+        data: Where the data came from (``DataSource.to_dict()``), set by :meth:`set_data`.
+        export_samples: Real inputs to verify the exports on, by ``Export.input_name``.
+        model_seeds: The seed each model was built with, by key.
+    """
+
+    def __init__(self, spec: ExperimentSpec, config, folder: RunFolder):
+        self.spec = spec
+        self.config = config
+        self.folder = folder
+        self.metrics: dict = {}
+        self.history: list[dict] = []
+        self.data: dict | None = None
+        self.export_samples: dict[str, np.ndarray] = {}
+        self.model_seeds: dict[str, int] = {}
+
+    @property
+    def run_id(self) -> str:
+        return self.folder.run_id
+
+    @property
+    def work(self) -> Path:
+        """The (partial) folder the run is written to."""
+        return self.folder.work
+
+    @property
+    def figures(self) -> Path:
+        return self.folder.figures
+
+    def file(self, relative: str) -> Path:
+        """Path of a file inside the run folder, its parent created."""
+        return self.folder.file(relative)
+
+    def set_data(self, source=None, note: str | None = None) -> dict:
+        """Record where the data came from: a ``DataSource``, its dict, or just a ``note``
+        (for an experiment without a dataset)."""
+        if source is None:
+            self.data = {"note": note or "no dataset", "full": True}
+        else:
+            self.data = dict(source.to_dict() if hasattr(source, "to_dict") else source)
+        return self.data
+
+    def seed_model(self, key: str) -> int:
+        """Re-seed Python, NumPy and Keras for the model ``key`` (call it right before
+        building the model); the seed is recorded in ``metrics.json`` and the report."""
+        self.model_seeds[key] = seed_model(self.config.seed, key)
+        return self.model_seeds[key]
+
+    def save_model(self, model, file: str) -> Path:
+        """Save a Keras model as ``models/<file>`` of the run; returns its path."""
+        path = self.file(f"models/{file}")
+        model.save(path)
+        return path
+
+
+@dataclass
+class FinishedRun:
+    """A committed run: its folder and its metrics."""
+
+    path: Path
+    metrics: dict = field(default_factory=dict)
+
+
+def _version_line(versions: Mapping[str, str]) -> str:
+    return ", ".join(f"{k} {versions[k]}" for k in TAIL_VERSIONS if k in versions)
+
+
+def report_tail(config, metrics: Mapping, versions: Mapping[str, str] | None = None) -> str:
+    """The common end of every ``report.md``: data, seeds, versions, time, exports."""
+    data = metrics.get("data") or {}
+    note = data.get("note", "unknown")
+    if data.get("full") is False:
+        note += " **(a reduced stand-in, not the full dataset)**"
+    seeds = metrics.get("model_seeds") or {}
+    seed_text = f"{config.seed}" + (
+        "; each model re-seeded from it and its name: " + ", ".join(f"{k} {v}" for k, v in seeds.items())
+        if seeds else "")  # fmt: skip
+    lines = [
+        "## Run", "",
+        f"- **Data:** {note}",
+        f"- **Seed:** {seed_text}",
+        f"- **Versions:** {_version_line(versions or library_versions())} (all settings, versions and the "
+        "machine are in `config.json`)",
+        f"- **Total time:** {metrics.get('total_seconds', 0):.0f} s", "",
+        "## Exported SavedModels", "",
+    ]  # fmt: skip
+    exports = metrics.get("exports") or []
+    if exports:
+        lines.append(markdown_table(exports, floatfmt=".2e").rstrip("\n"))
+    else:
+        lines.append("None in this run (`--no-export`); the `export` action writes them from this run folder.")
+    return "\n".join(lines) + "\n"
+
+
+def _sample_for(model, sample: np.ndarray | None, seed: int, n: int = 16) -> np.ndarray:
+    """``sample`` shaped as the model's input, or seeded uniform [0, 1) inputs."""
+    shape = tuple(int(d) for d in model.inputs[0].shape[1:])
+    if sample is not None:
+        sample = np.asarray(sample, np.float32)
+        if sample.shape[1:] == shape:
+            return sample
+        if sample[0].size == int(np.prod(shape)):
+            return sample.reshape(len(sample), *shape)
+    return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
+
+
+def export_models(exports: Sequence[Export], run_path: str | Path, models_dir: str | Path,
+                  samples: Mapping[str, np.ndarray] | None = None, seed: int = 0) -> list[dict]:  # fmt: skip
+    """Export the models of a run folder (``<run_path>/models/<file>``), each checked against
+    Keras on ``samples[input_name]`` (or seeded random inputs); returns one row per export."""
+    from keras_clust.export import export_verified
+
+    if not exports:
+        return []
+    files = list(dict.fromkeys(e.file for e in exports))
+    models = load_run_models(run_path, files)
+    rows = []
+    for e in exports:
+        model = models[e.file] if e.wrap is None else e.wrap(models[e.file])
+        x = _sample_for(model, (samples or {}).get(e.input_name), seed)
+        rows.append(export_verified(model, e.name, models_dir, e.input_name, e.output_names, x))
+    return rows
+
+
+def saved_config(spec: ExperimentSpec, config, data: dict | None) -> dict:
+    """What ``config.json`` holds besides what :class:`RunFolder` adds."""
+    return {"experiment": spec.name, "action": "run",
+            "config_version": getattr(type(config), "CONFIG_VERSION", 1),
+            **dataclasses.asdict(config), "data": data}  # fmt: skip
+
+
+def run_experiment(spec: ExperimentSpec, config, out: str | Path) -> FinishedRun:
+    """Seed, open the run folder, run the steps, export, write every file, print the summary.
+
+    Args:
+        spec: The experiment.
+        config: Its config (a ``spec.config`` instance).
+        out: Root of the run folders (``--out``).
+
+    Returns:
+        The committed run.
+    """
+    set_seed(config.seed)
+    start = time.perf_counter()
+    with RunFolder(out, spec.name, config.seed) as rf:
+        run = Run(spec, config, rf)
+        spec.steps(config, run)
+        if run.data is None:
+            run.set_data(note="not recorded")
+        exports = []
+        if getattr(config, "export", False):
+            exports = export_models(spec.exports(config), rf.work, config.models_dir, run.export_samples,
+                                    config.seed)  # fmt: skip
+        metrics = {"run_id": rf.run_id, "data": run.data, **run.metrics, "model_seeds": run.model_seeds,
+                   "exports": exports, "total_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+        rf.write_config(saved_config(spec, config, run.data))
+        rf.write_metrics(metrics)
+        rf.write_history(run.history)
+        body = spec.report(config, metrics).rstrip("\n")
+        rf.write_report(body + "\n\n" + report_tail(config, metrics))
+    text = spec.summary(config, metrics)
+    if text:
+        print(text, end="" if text.endswith("\n") else "\n")
+    print(f"data: {run.data['note']}")
+    print(f"run folder: {rf.path}")
+    return FinishedRun(rf.path, metrics)
+
+
+# --- reading a finished run ------------------------------------------------------------
+
+
+def _as_saved(value, hint):
+    """JSON lists back to tuples where the field's type is a tuple (also inside ``X | None``)."""
+    if not isinstance(value, list):
+        return value
+    origins = {typing.get_origin(hint) or hint}
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        origins = {typing.get_origin(a) or a for a in typing.get_args(hint)}
+    return tuple(value) if tuple in origins else value
+
+
+def _keys(names: Sequence[str]) -> str:
+    return ", ".join(names)
+
+
+def config_from_saved(config_cls: type, raw: Mapping, where: str, experiment: str = "the experiment"):
+    """Rebuild a config from a saved ``config.json``, strictly.
+
+    A run written with other config keys than ``config_cls`` has is not guessed at: unknown
+    keys are not dropped and missing keys are not filled with today's defaults. A class
+    that changed its fields raises ``CONFIG_VERSION`` and declares in ``MIGRATIONS`` how
+    each older version's dict becomes the next one's; those runs load through them.
+
+    Args:
+        config_cls: The config dataclass.
+        raw: The saved ``config.json``.
+        where: The run folder, for messages.
+        experiment: Experiment name, for messages.
+
+    Raises:
+        DataError: one line naming the unknown and missing keys (or the version) and what to do.
+    """
+    current = int(getattr(config_cls, "CONFIG_VERSION", 1))
+    migrations = getattr(config_cls, "MIGRATIONS", {}) or {}
+    version = int(raw.get("config_version", 1))
+    values = {k: v for k, v in raw.items() if k not in RESERVED_KEYS}
+    hint = f"re-run it with 'keras-clust {experiment} run', or read it with the keras-clust version that wrote it"
+    if version > current:
+        raise DataError(f"run {where} was written with config version {version}, newer than this keras-clust's "
+                        f"{current}; {hint}")  # fmt: skip
+    while version < current:
+        if version not in migrations:
+            raise DataError(f"run {where} was written with config version {version} and there is no migration "
+                            f"to version {current}; {hint}")  # fmt: skip
+        values = dict(migrations[version](dict(values)))
+        version += 1
+    fields = [f for f in dataclasses.fields(config_cls) if f.init]
+    names = {f.name for f in fields}
+    unknown = sorted(set(values) - names)
+    missing = [f.name for f in fields if f.name not in values]
+    if unknown or missing:
+        parts = ([f"unknown keys {_keys(unknown)}"] if unknown else []) + (
+            [f"missing {_keys(missing)}"] if missing else [])  # fmt: skip
+        raise DataError(f"run {where} was written with a different config ({'; '.join(parts)}); {hint}")
+    hints = typing.get_type_hints(config_cls)
+    return config_cls(**{f.name: _as_saved(values[f.name], hints.get(f.name)) for f in fields})
+
+
+@dataclass
+class LoadedRun:
+    """A finished run read back: folder, config (rebuilt strictly), metrics, raw config.json."""
+
+    path: Path
+    config: Any
+    metrics: dict
+    raw_config: dict
+
+
+def _action_of(raw: Mapping) -> str:
+    return str(raw.get("action", "run"))  # runs written before actions were recorded are runs
+
+
+def newest_run(out: str | Path, name: str, action: str = "run") -> Path:
+    """The newest complete folder under ``out/name`` written by ``action``.
+
+    Raises:
+        DataError: when there is none.
+    """
+    find_run(out, name, None)  # a clear error when there is no complete folder at all
+    folders = [p for p in (Path(out) / name).iterdir() if not p.name.startswith(".")
+               and (p / "metrics.json").is_file() and (p / "config.json").is_file()
+               and _action_of(read_json(p / "config.json")) == action]  # fmt: skip
+    if not folders:
+        raise DataError(f"no complete '{action}' folder under {Path(out) / name} (only other actions' folders); "
+                        f"run 'keras-clust {name} {action}' first")  # fmt: skip
+    return max(folders, key=lambda p: p.stat().st_mtime)
+
+
+def load_run(spec: ExperimentSpec, out: str | Path, run: str | Path | None = None) -> LoadedRun:
+    """Find a finished ``run`` of ``spec`` (``--run``: folder or id; None: the newest) and
+    read it back with :func:`config_from_saved`.
+
+    Raises:
+        DataError: no such run, a folder of another action, or a config that differs.
+    """
+    path = find_run(out, spec.name, run) if run is not None else newest_run(out, spec.name)
+    raw = read_json(path / "config.json")
+    if _action_of(raw) != "run":
+        raise DataError(f"{path} is a '{_action_of(raw)}' folder; pass a folder written by '{spec.name} run'")
+    config = config_from_saved(spec.config, raw, str(path), spec.name)
+    return LoadedRun(path, config, read_json(path / "metrics.json"), dict(raw))
+
+
+def warn_if_data_differs(stored: Mapping, source) -> bool:
+    """Warn when a saved run's data record (``metrics['data']``) differs from today's ``source``;
+    returns True when they differ."""
+    now = source.to_dict() if hasattr(source, "to_dict") else dict(source)
+    if now != stored.get("data"):
+        log.warning("data differs from the run's: %s (run used: %s)", now.get("note"),
+                    (stored.get("data") or {}).get("note"))  # fmt: skip
+        return True
+    return False
+
+
+def export_action(spec: ExperimentSpec) -> Callable[[argparse.Namespace], int]:
+    """A complete ``export`` action: ``--out``/``--run`` pick a run, ``--models-dir`` where
+    its :class:`Export` models go (verified on seeded random inputs)."""
+
+    def export(args: argparse.Namespace) -> int:
+        loaded = load_run(spec, args.out, args.run)
+        rows = export_models(spec.exports(loaded.config), loaded.path, args.models_dir, None, loaded.config.seed)
+        print(markdown_table(rows, floatfmt=".2e"), end="")
+        print(f"TF Serving config: {Path(args.models_dir) / 'models.config'}")
+        return 0
+
+    return export
