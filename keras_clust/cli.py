@@ -27,6 +27,7 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "mnist-denoise": ("apps.mnist_denoise",
                       "denoising autoencoders for Gaussian-blurred MNIST, judged by the dis_net CNN (PSNR, SSIM)"),
     "bump": ("apps.bump", "gradient descent vs Adam and other Keras optimizers escaping a local minimum over a bump"),
+    "data": ("keras_clust.data.commands", "fetch full MNIST offline-safely; list where each dataset is found"),
 }  # fmt: skip
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 SCRIPT = Path(sys.executable).with_name("keras-clust")
 
 
-def cli(*args, cwd=None, timeout=600) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KERAS_CLUST_OFFLINE": "1"}
+def cli(*args, cwd=None, timeout=600, env=None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "KERAS_CLUST_OFFLINE": "1", **(env or {})}
     return subprocess.run([str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
 

