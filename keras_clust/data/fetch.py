@@ -150,7 +150,7 @@ def arrays_from_pickle(gz_bytes: bytes, n_pixels: int = 784) -> dict[str, np.nda
     if not (isinstance(obj, (tuple, list)) and len(obj) == 3):
         raise DataError("MNIST pickle: expected (train, validation, test)")
     (xtr, ytr), (xva, yva), (xte, yte) = (
-        _split_to_uint8(s, n, n_pixels) for s, n in zip(obj, ("train", "validation", "test"))
+        _split_to_uint8(s, n, n_pixels) for s, n in zip(obj, ("train", "validation", "test"), strict=True)
     )
     return {"x_train": np.concatenate([xtr, xva]), "y_train": np.concatenate([ytr, yva]),
             "x_test": xte, "y_test": yte}  # fmt: skip
