@@ -1,10 +1,12 @@
-"""Contract test over every model builder, plus the dense AE's report architecture."""
+"""Contract test over every model builder, the dense AE's default widths and the BS6207 report's."""
 
 import keras
 import numpy as np
 import pytest
 
-from keras_clust.models import build_conv_autoencoder, build_dense_autoencoder, report_hidden_units
+from apps.bs6207 import report_hidden_units
+from keras_clust.errors import UsageError
+from keras_clust.models import build_conv_autoencoder, build_dense_autoencoder, halving_hidden_units
 
 BUILDERS = {
     "dense_ae_z2": lambda: build_dense_autoencoder(16, 2, hidden_units=(8, 4)),
@@ -36,16 +38,42 @@ def test_report_widths(latent, widths):
     assert report_hidden_units(latent) == widths
 
 
-@pytest.mark.parametrize("latent, n_dense", [(2, 8), (16, 4), (256, 1)])
-def test_report_encoder_depth(latent, n_dense):
-    """The report: 8 dense layers for latent 2, 4 for 16, 1 for 256; decoders mirrored."""
-    ae = build_dense_autoencoder(784, latent)
-    enc = [layer for layer in ae.encoder.layers if isinstance(layer, keras.layers.Dense)]
-    dec = [layer for layer in ae.decoder.layers if isinstance(layer, keras.layers.Dense)]
-    assert len(enc) == n_dense and len(dec) == n_dense
-    assert enc[-1].units == latent and enc[0].units == (256 if latent != 256 else 256)
-    assert dec[-1].units == 784 and dec[-1].activation.__name__ == "sigmoid"
+@pytest.mark.parametrize(
+    "latent, start, widths",
+    [(2, 256, (256, 128, 64, 32, 16, 8, 4)), (16, 256, (256, 128, 64, 32)), (256, 256, ()), (300, 256, ()),
+     (10, 64, (64, 32, 16)), (1, 8, (8, 4, 2))],
+)  # fmt: skip
+def test_halving_widths(latent, start, widths):
+    assert halving_hidden_units(latent, start) == widths
+
+
+def test_bad_latent_sizes():
+    with pytest.raises(UsageError):
+        halving_hidden_units(0)
+    with pytest.raises(UsageError):
+        report_hidden_units(0)
+
+
+@pytest.mark.parametrize("latent, widths", [(2, (256, 128, 64, 32, 16, 8, 4)), (16, (256, 128, 64)), (256, ()),
+                                            (10, (256, 128, 64, 32, 16))])  # fmt: skip
+def test_dense_encoder_and_mirrored_decoder_have_the_given_widths(latent, widths):
+    """The report's architecture: 8 dense layers for latent 2, 4 for 16, 1 for 256; decoder mirrored."""
+    ae = build_dense_autoencoder(784, latent, hidden_units=report_hidden_units(latent))
+    enc = [layer.units for layer in ae.encoder.layers if isinstance(layer, keras.layers.Dense)]
+    dec = [layer.units for layer in ae.decoder.layers if isinstance(layer, keras.layers.Dense)]
+    assert enc == [*widths, latent]
+    assert dec == [*reversed(widths), 784]
+    assert ae.decoder.layers[-1].activation.__name__ == "sigmoid"
     assert ae.encoder.output.shape[-1] == latent
+    # parameters: a dense chain 784 -> widths -> latent -> reversed widths -> 784
+    chain = [784, *widths, latent, *reversed(widths), 784]
+    assert ae.autoencoder.count_params() == sum(a * b + b for a, b in zip(chain, chain[1:], strict=False))
+
+
+def test_default_widths_halve_from_256():
+    ae = build_dense_autoencoder(784, 16)
+    enc = [layer.units for layer in ae.encoder.layers if isinstance(layer, keras.layers.Dense)]
+    assert enc == [256, 128, 64, 32, 16]
 
 
 def test_one_epoch_lowers_l1_loss():

@@ -9,21 +9,17 @@ import keras
 
 from keras_clust.errors import UsageError
 
-# Encoder hidden layers of the BS6207 report (Q2A), before the latent layer:
-# 8 layers from 256 down to 2, 4 layers from 256 to 16, 1 layer for 256.
-REPORT_HIDDEN_UNITS = {2: (256, 128, 64, 32, 16, 8, 4), 16: (256, 128, 64), 256: ()}
 
+def halving_hidden_units(latent_dim: int, start: int = 256) -> tuple[int, ...]:
+    """Encoder hidden widths ``start, start/2, ...`` while they stay above ``latent_dim``.
 
-def report_hidden_units(latent_dim: int, start: int = 256) -> tuple[int, ...]:
-    """Hidden widths of the encoder for ``latent_dim``, as in the source report.
-
-    The report's three sizes are taken as they were; any other size halves the width
-    from ``start`` while it stays above ``latent_dim``.
+    >>> halving_hidden_units(16)
+    (256, 128, 64, 32)
+    >>> halving_hidden_units(256)
+    ()
     """
-    if latent_dim < 1:
-        raise UsageError(f"latent dimension must be >= 1, got {latent_dim}")
-    if latent_dim in REPORT_HIDDEN_UNITS and start == 256:
-        return REPORT_HIDDEN_UNITS[latent_dim]
+    if latent_dim < 1 or start < 1:
+        raise UsageError(f"latent dimension and start width must be >= 1, got {latent_dim}, {start}")
     units, width = [], start
     while width > latent_dim:
         units.append(width)
@@ -54,7 +50,7 @@ def build_dense_autoencoder(
     Args:
         input_dim: Length of the flattened input.
         latent_dim: Size of the code (linear ``latent`` layer).
-        hidden_units: Encoder hidden widths; default :func:`report_hidden_units`.
+        hidden_units: Encoder hidden widths; default :func:`halving_hidden_units`.
         activation: Activation of the hidden layers.
         output_activation: Activation of the reconstruction (``sigmoid`` for [0, 1] data).
         kernel_initializer: Initializer of the hidden and latent layers. ``he_normal``
@@ -68,7 +64,7 @@ def build_dense_autoencoder(
     """
     if input_dim < 1 or latent_dim < 1:
         raise UsageError(f"input_dim and latent_dim must be >= 1, got {input_dim}, {latent_dim}")
-    hidden = tuple(report_hidden_units(latent_dim) if hidden_units is None else hidden_units)
+    hidden = tuple(halving_hidden_units(latent_dim) if hidden_units is None else hidden_units)
 
     inputs = keras.Input((input_dim,), name="images")
     h = inputs
