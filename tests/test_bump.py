@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
+from apps.bump.loss import adam_reference, bump_gradient, bump_loss, run_optimizer
 from helpers import assert_one_line_error, cli
-from keras_clust.bump import adam_reference, bump_gradient, bump_loss, run_optimizer
 from keras_clust.errors import UsageError
 
 
@@ -65,6 +65,11 @@ def test_cli_run(tmp_path):
                                                                              abs_tol=1e-5)  # fmt: skip
     assert (run / "figures" / "trajectories.png").stat().st_size > 5000
     assert (run / "history.csv").read_text().splitlines()[0] == "step,sgd,adam,rmsprop"
+    config = json.loads((run / "config.json").read_text())
+    assert config["optimizers"] == ["sgd", "adam", "rmsprop"] and config["bump_width"] == "inf"
+    report = (run / "report.md").read_text()
+    assert "| adam | 1.4102 | 0.4102 |" in report and "**Data:** no dataset" in report
+    assert res.stdout.splitlines()[-1] == f"run folder: {run.relative_to(tmp_path)}"
 
 
 @pytest.mark.parametrize("args, fragment", [(["--optimizer", "sgd,lbfgs"], "--optimizer"),
