@@ -1,6 +1,9 @@
-"""Custom layers written in ``keras.ops``: VAE sampling and the KL-divergence term."""
+"""Custom layers written in ``keras.ops``: VAE sampling, the KL-divergence term and the Gaussian
+reconstruction term of the ELBO."""
 
 from __future__ import annotations
+
+import math
 
 import keras
 from keras import ops
@@ -82,3 +85,70 @@ def summed_binary_crossentropy(y_true, y_pred):
     eps = keras.config.epsilon()
     y_pred = ops.clip(y_pred, eps, 1.0 - eps)
     return -ops.sum(y_true * ops.log(y_pred) + (1.0 - y_true) * ops.log(1.0 - y_pred), axis=-1)
+
+
+LOG_2PI = 1.8378770664093453  # log(2 pi)
+
+
+def gaussian_nll(x, mean, log_var):
+    """Per-sample negative log-likelihood of ``x`` under ``N(mean, diag(exp(log_var)))`` in nats,
+    summed over features, constant included:
+    ``0.5 * sum_j [(x_j - mean_j)^2 / var_j + log var_j + log(2 pi)]``.
+
+    ``log_var`` broadcasts against ``x`` (one value per feature, or one per sample and feature).
+    """
+    x = ops.reshape(x, (ops.shape(x)[0], -1))
+    mean = ops.reshape(mean, (ops.shape(mean)[0], -1))
+    log_var = ops.cast(log_var, x.dtype)
+    return 0.5 * ops.sum(ops.square(x - mean) * ops.exp(-log_var) + log_var + LOG_2PI, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="keras_clust")
+class GaussianNLL(keras.layers.Layer):
+    """Add the Gaussian reconstruction term of the ELBO to the model's losses.
+
+    ``p(x | z) = N(decoder(z), diag(sigma^2))``: the layer takes ``[x, decoder_mean]``, adds
+    :func:`gaussian_nll` summed over features and averaged over the batch (nats per sample,
+    the constant ``0.5 log 2 pi`` per feature included) and returns ``decoder_mean``
+    unchanged. With :class:`KLDivergence` at ``beta = 1`` the model's loss is the negative
+    ELBO. The term is also tracked as the metric ``recon``.
+
+    Args:
+        sigma: Fixed standard deviation of every feature, or None (default) for a learned
+            per-feature ``log sigma^2`` (the weight ``log_var``, initialised at ``init_log_var``).
+        init_log_var: Initial learned ``log sigma^2`` (ignored when ``sigma`` is fixed).
+    """
+
+    def __init__(self, sigma: float | None = None, init_log_var: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        if sigma is not None and not sigma > 0:
+            raise ValueError(f"sigma must be > 0 or None (learned), got {sigma}")
+        self.sigma = None if sigma is None else float(sigma)
+        self.init_log_var = float(init_log_var)
+        self.recon_tracker = keras.metrics.Mean(name="recon")
+
+    def build(self, input_shape):
+        features = int(input_shape[1][-1])
+        if self.sigma is None:
+            self.log_var = self.add_weight(shape=(features,), name="log_var",
+                                           initializer=keras.initializers.Constant(self.init_log_var))  # fmt: skip
+        super().build(input_shape)
+
+    def observation_log_var(self):
+        """``log sigma^2`` per feature (learned) or the fixed scalar."""
+        if self.sigma is None:
+            return self.log_var
+        return ops.convert_to_tensor(2.0 * math.log(self.sigma), dtype=self.compute_dtype)
+
+    def call(self, inputs):
+        x, mean = inputs
+        nll = ops.mean(gaussian_nll(x, mean, self.observation_log_var()))
+        self.add_loss(nll)
+        self.recon_tracker.update_state(nll)
+        return mean
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+    def get_config(self):
+        return {**super().get_config(), "sigma": self.sigma, "init_log_var": self.init_log_var}

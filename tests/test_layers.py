@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_clust.layers import KLDivergence, Sampling, kl_divergence
+from keras_clust.layers import GaussianNLL, KLDivergence, Sampling, gaussian_nll, kl_divergence
 
 
 def _vae_like(beta=1.0):
@@ -71,3 +71,41 @@ def test_kl_loss_enters_training():
     hist = model.fit(x, epochs=20, verbose=0)
     after = float(np.mean(keras.ops.convert_to_numpy(kl_divergence(*model.predict(x, verbose=0)[:2]))))
     assert hist.history["loss"][0] > 0 and after < before
+
+
+def test_gaussian_nll_hand_computed_with_constants():
+    x = np.array([[0.0, 1.0], [2.0, -1.0]], np.float32)
+    mean = np.array([[1.0, 1.0], [2.0, 1.0]], np.float32)
+    log_var = np.array([0.0, np.log(4.0)], np.float32)
+    # sample 1: 0.5 * [(1/1 + 0 + log 2pi) + (0/4 + log 4 + log 2pi)] = 0.5 + log 2 + log 2pi
+    # sample 2: 0.5 * [(0 + 0 + log 2pi) + (4/4 + log 4 + log 2pi)] = 0.5 + log 2 + log 2pi
+    want = [0.5 + np.log(2.0) + np.log(2 * np.pi)] * 2
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(gaussian_nll(x, mean, log_var)), want, rtol=1e-6)
+    # a standard normal at its mean: 0.5 log 2pi per feature (the constant is not dropped)
+    got = gaussian_nll(np.zeros((1, 3), np.float32), np.zeros((1, 3), np.float32), 0.0)
+    assert float(keras.ops.convert_to_numpy(got)[0]) == pytest.approx(1.5 * np.log(2 * np.pi), rel=1e-6)
+
+
+def test_gaussian_nll_layer_fixed_and_learned_sigma(tmp_path):
+    x = np.array([[0.0, 1.0]], np.float32)
+    mean = np.array([[1.0, 1.0]], np.float32)
+    fixed = GaussianNLL(sigma=2.0)
+    out = fixed([x, mean])
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(out), mean)
+    want = 0.5 * (1.0 / 4.0 + 2 * np.log(4.0) + 2 * np.log(2 * np.pi))
+    assert float(keras.ops.convert_to_numpy(fixed.losses[0])) == pytest.approx(want, rel=1e-6)
+    assert not fixed.trainable_weights
+
+    learned = GaussianNLL(init_log_var=np.log(4.0))
+    learned([x, mean])
+    assert [w.shape for w in learned.trainable_weights] == [(2,)]
+    assert float(keras.ops.convert_to_numpy(learned.losses[0])) == pytest.approx(want, rel=1e-6)
+    with pytest.raises(ValueError):
+        GaussianNLL(sigma=0.0)
+
+    inp = keras.Input((2,), name="x")
+    model = keras.Model(inp, GaussianNLL(name="likelihood")([inp, keras.layers.Dense(2, name="mu")(inp)]))
+    model.get_layer("likelihood").log_var.assign([0.5, -0.5])
+    model.save(tmp_path / "m.keras")
+    again = keras.models.load_model(tmp_path / "m.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(again.get_layer("likelihood").log_var), [0.5, -0.5])
