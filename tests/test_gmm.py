@@ -4,9 +4,19 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import chi2, multivariate_normal
 
-from keras_clust.cluster import elbow_point, mahalanobis_distances, mode_coverage, select_k
+from keras_clust.cluster import (
+    chi2_radius,
+    elbow_point,
+    mahalanobis_distances,
+    min_share_count,
+    mode_coverage,
+    radius_share,
+    select_k,
+)
 from keras_clust.data import GaussianMixture, check_mixture, load_mixture, random_mixture, sample_mixture, save_mixture
+from keras_clust.data.gmm import mixture_log_density
 from keras_clust.errors import DataError
 
 
@@ -128,3 +138,52 @@ def test_select_k_finds_separated_blobs():
 def test_elbow_point_hand_made():
     assert elbow_point([1, 2, 3, 4, 5], [100, 20, 15, 12, 10]) == 2
     assert elbow_point([2, 3], [5, 1]) == 2
+
+
+def _far_apart(dim: int, k: int = 3) -> GaussianMixture:
+    means = np.zeros((k, dim))
+    means[:, 0] = 100.0 * np.arange(k)
+    return GaussianMixture(means, np.repeat(np.eye(dim)[None], k, axis=0), np.full(k, 1.0 / k))
+
+
+@pytest.mark.parametrize("dim", [3, 10])
+def test_chi2_radius_share_equals_the_chi2_cdf_on_a_modes_own_samples(dim):
+    mix = _far_apart(dim)
+    one = GaussianMixture(mix.means[1:2], mix.covariances[1:2], np.array([1.0]))
+    x, _ = sample_mixture(one, 20000, seed=dim)
+    cov = mode_coverage(x, mix, threshold=3.0, chi2_quantile=0.99)
+    # binomial sd at n = 20000 is <= 0.0036: 0.015 is four of them
+    assert cov.high_quality_fraction_chi2 == pytest.approx(0.99, abs=0.015)
+    assert cov.high_quality_fraction == pytest.approx(chi2.cdf(9.0, dim), abs=0.015)
+    assert cov.threshold_share == pytest.approx(chi2.cdf(9.0, dim))
+    assert cov.chi2_radius == pytest.approx(np.sqrt(chi2.ppf(0.99, dim)))
+    if dim == 10:  # the 3-sd rule keeps less than half of a 10-D mode's own samples
+        assert cov.threshold_share == pytest.approx(0.4679, abs=1e-4)
+    assert radius_share(chi2_radius(dim, 0.9), dim) == pytest.approx(0.9)
+
+
+def test_modes_captured_min_share_against_the_lenient_count():
+    mix = _far_apart(1, 4)  # 1-D components at 0, 100, 200, 300
+    samples = np.concatenate([
+        np.full(50, 0.5),     # mode 0: 50 high-quality samples
+        np.full(3, 100.0),    # mode 1: 3, just the minimum at 5 % of 60
+        np.full(2, 200.0),    # mode 2: 2, below it (lenient only)
+        np.full(5, 306.0),    # nearest mode 3 but 6 sd away: not high quality
+    ])[:, None]  # fmt: skip
+    cov = mode_coverage(samples, mix, threshold=3.0, min_share=0.05)
+    assert min_share_count(60, 0.05) == 3
+    np.testing.assert_array_equal(cov.counts, [50, 3, 2, 0])
+    assert cov.modes_captured == 3 and cov.modes_captured_min_share == 2
+    assert cov.high_quality_fraction == pytest.approx(55 / 60)
+    # the chi2 radius in 1-D at q = 0.99 is 2.576 < 3: 306 is outside it too
+    assert cov.modes_captured_min_share_chi2 == 2
+    assert mode_coverage(samples, mix, min_share=0.0).modes_captured_min_share == 3  # 0 share: one sample
+
+
+def test_mixture_log_density_matches_scipy():
+    cov = np.array([[[2.0, 0.5], [0.5, 1.0]], [[0.5, 0.0], [0.0, 3.0]]])
+    mix = check_mixture([[0.0, 0.0], [3.0, -1.0]], cov, [0.3, 0.7])
+    x = np.random.default_rng(0).normal(size=(50, 2)) * 2
+    want = np.log(0.3 * multivariate_normal(mix.means[0], cov[0]).pdf(x)
+                  + 0.7 * multivariate_normal(mix.means[1], cov[1]).pdf(x))  # fmt: skip
+    np.testing.assert_allclose(mixture_log_density(mix, x), want, rtol=1e-10)

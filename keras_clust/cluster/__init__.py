@@ -12,10 +12,18 @@ from keras_clust.cluster.metrics import (
     relabel,
     score_clustering,
 )
-from keras_clust.cluster.modes import ModeCoverage, mahalanobis_distances, mode_coverage
+from keras_clust.cluster.modes import (
+    ModeCoverage,
+    chi2_radius,
+    mahalanobis_distances,
+    min_share_count,
+    mode_coverage,
+    radius_share,
+)
 
 __all__ = [
-    "KSelection", "ModeCoverage", "elbow_point", "mahalanobis_distances", "mode_coverage", "select_k",
+    "KSelection", "ModeCoverage", "chi2_radius", "elbow_point", "mahalanobis_distances", "min_share_count",
+    "mode_coverage", "radius_share", "select_k",
     "ClusteringScores", "EmbeddingKMeans", "KMeansEvaluation", "evaluate_kmeans", "cluster_accuracy", "contingency",
     "match_clusters", "matched_confusion_matrix", "relabel", "score_clustering",
 ]  # fmt: skip

@@ -127,3 +127,20 @@ def save_mixture(mixture: GaussianMixture, path: str | Path) -> Path:
     from keras_clust.runs import atomic_write_text
 
     return atomic_write_text(path, json.dumps(mixture.to_dict(), indent=1))
+
+
+def mixture_log_density(mixture: GaussianMixture, x) -> np.ndarray:
+    """``log p(x)`` of every sample under the mixture, in nats (``(n,)`` float64)."""
+    from scipy.special import logsumexp
+
+    x = np.asarray(x, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] != mixture.dim:
+        raise UsageError(f"samples must be n x {mixture.dim}, got shape {x.shape}")
+    chol = np.linalg.cholesky(mixture.covariances)  # (K, d, d)
+    diff = x[:, None, :] - mixture.means[None]  # (n, K, d)
+    y = np.linalg.solve(chol[None], diff[..., None])[..., 0]
+    log_det = 2.0 * np.sum(np.log(np.diagonal(chol, axis1=1, axis2=2)), axis=1)  # (K,)
+    with np.errstate(divide="ignore"):
+        log_w = np.log(mixture.weights)
+    log_comp = -0.5 * (np.sum(y * y, axis=-1) + log_det + mixture.dim * np.log(2.0 * np.pi))
+    return logsumexp(log_comp + log_w, axis=1)
