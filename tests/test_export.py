@@ -10,7 +10,8 @@ from keras_clust.export import (
     verify_export,
     write_models_config,
 )
-from keras_clust.layers import KLDivergence, Sampling
+from keras_clust.layers import Sampling
+from keras_clust.models import build_dense_vae, standardised_vae_models
 
 
 def _encoder():
@@ -59,19 +60,29 @@ def test_models_config_lists_every_model(tmp_path):
 
 
 def test_vae_exports_deterministic_z_mean(tmp_path):
-    inp = keras.Input((6,), name="images")
-    mean = keras.layers.Dense(2, name="z_mean")(inp)
-    log_var = keras.layers.Dense(2, name="z_log_var")(inp)
-    mean, log_var = KLDivergence(name="kl")([mean, log_var])
-    z = Sampling(seed=1, name="z")([mean, log_var])
-    keras.Model(inp, [mean, log_var, z], name="vae_encoder")  # the training encoder
-    deterministic = keras.Model(inp, mean, name="vae_z_mean")
+    """A real VAE encoder (KL and Sampling layers live in its graph): the full encoder's
+    sampled z changes between served calls, the exported serving encoder gives z_mean,
+    the same on every call and equal to the z_mean layer."""
+    m = build_dense_vae(6, 2, (8,), seed=1, name="vae")
+    assert isinstance(m.encoder.get_layer("z"), Sampling)
     x = np.random.default_rng(0).random((4, 6), dtype=np.float32)
-    exported = export_savedmodel(deterministic, "vae_enc", tmp_path)
-    fn = load_signature(exported.path)
-    a = fn(images=x)["embedding"].numpy()
-    b = fn(images=x)["embedding"].numpy()
-    np.testing.assert_array_equal(a, b)  # no sampling at serving time
+    z_mean_layer = keras.Model(m.encoder.inputs, m.encoder.get_layer("z_mean").output)
+    want = z_mean_layer.predict(x, verbose=0)
+
+    full = export_savedmodel(m.encoder, "vae_full", tmp_path, output_names=("z_mean", "z_log_var", "z"))
+    fn = load_signature(full.path)
+    a, b = fn(images=x), fn(images=x)
+    np.testing.assert_allclose(a["z_mean"].numpy(), want, atol=1e-6)
+    assert not np.allclose(a["z"].numpy(), b["z"].numpy())  # the Sampling layer really samples when served
+
+    mean, std = np.linspace(-1, 1, 6).astype(np.float32), np.linspace(0.5, 2, 6).astype(np.float32)
+    serving = standardised_vae_models(m, mean, std)[0]  # data units in: the standardisation is built in
+    for model, inputs in ((m.mean_encoder, x), (serving, x * std + mean)):
+        exported = export_savedmodel(model, "vae_enc", tmp_path, output_names="z_mean")
+        fn = load_signature(exported.path)
+        first, second = fn(images=inputs)["z_mean"].numpy(), fn(images=inputs)["z_mean"].numpy()
+        np.testing.assert_array_equal(first, second)  # no sampling at serving time
+        np.testing.assert_allclose(first, want, atol=1e-5)
 
 
 def test_multi_output_names_and_bad_names(tmp_path):
