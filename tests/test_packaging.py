@@ -1,6 +1,7 @@
 """The project's own promises: README commands, CI script, Dockerfile, installed apps."""
 
 import json
+import os
 import re
 import shlex
 import subprocess
@@ -319,3 +320,165 @@ def test_dockerignore_check_catches_broken_copies(drop):
         broken = "\n".join(line for line in lines if line != drop)
     with pytest.raises(AssertionError):
         check_dockerignore(broken, DOCKERFILE.read_text())
+
+
+# --- scripts/setup.sh, run against a temporary venv -----------------------------------------
+# setup.sh is run for real, with VENV= a temporary venv whose pip is a stand-in that logs
+# its arguments (so "no pip call" is checked, not assumed), KERAS_HOME/HOME in tmp_path,
+# and apt-get/sudo stand-ins that fail. Nothing touches the network or the real .venv.
+
+SETUP = ROOT / "scripts" / "setup.sh"
+
+FAKE_PIP = '''"""A stand-in for pip: logs its arguments; 'install -e' records keras-clust as installed."""
+import json
+import os
+import sys
+import sysconfig
+from pathlib import Path
+
+args = [a for a in sys.argv[1:] if a != "--disable-pip-version-check"]
+log = Path(os.environ["FAKE_PIP_LOG"])
+earlier = log.read_text().splitlines() if log.exists() else []
+with log.open("a") as f:
+    f.write(" ".join(args) + "\\n")
+if "install" in args and "-e" in args:
+    if sum("-e" in line.split() for line in earlier) < int(os.environ.get("FAKE_PIP_FAIL", "0")):
+        sys.exit("fake pip: install failed")
+    info = Path(sysconfig.get_paths()["purelib"]) / "keras_clust-0.1.0.dist-info"
+    info.mkdir(exist_ok=True)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\\nName: keras-clust\\nVersion: 0.1.0\\n")
+    url = {"url": Path.cwd().resolve().as_uri(), "dir_info": {"editable": True}}
+    (info / "direct_url.json").write_text(json.dumps(url))
+'''
+
+
+def _script(path: Path, body: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\n" + body + "\n")
+    path.chmod(0o755)
+
+
+class SetupSandbox:
+    """A venv without pip plus a pip stand-in, and the environment to run setup.sh in."""
+
+    def __init__(self, tmp: Path):
+        self.tmp, self.venv = tmp, tmp / "venv"
+        subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(self.venv)], check=True)
+        purelib = subprocess.run([str(self.venv / "bin" / "python"), "-c",
+                                  "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                                 check=True, capture_output=True, text=True).stdout.strip()  # fmt: skip
+        self.site = Path(purelib)
+        self.pip_log, self.fetch_log, self.apt_log = tmp / "pip.log", tmp / "fetch.log", tmp / "apt.log"
+        self.keras_home = tmp / "keras-home"
+        for tool in ("apt-get", "sudo"):  # never let a test reach the real package manager
+            _script(tmp / "bin" / tool, f'echo "$0 $*" >> "{self.apt_log}"; exit 1')
+        _script(self.venv / "bin" / "keras-clust", f'echo "$*" >> "{self.fetch_log}"; exit "${{FAKE_FETCH_RC:-1}}"')
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(("PIP_", "KERAS_"))}
+        self.env.update(VENV=str(self.venv), KERAS_HOME=str(self.keras_home), HOME=str(tmp / "home"),
+                        PATH=f"{tmp / 'bin'}:{os.environ['PATH']}", FAKE_PIP_LOG=str(self.pip_log),
+                        PIP_CONFIG_FILE=os.devnull, PIP_NO_INDEX="1")  # fmt: skip
+
+    def fake_pip(self, version: str = "24.0") -> None:
+        (self.site / "pip").mkdir(exist_ok=True)
+        (self.site / "pip" / "__init__.py").write_text(f'__version__ = "{version}"\n')
+        (self.site / "pip" / "__main__.py").write_text(FAKE_PIP)
+
+    def run(self, *args: str, **env: str) -> subprocess.CompletedProcess:
+        for log in (self.pip_log, self.fetch_log):
+            log.unlink(missing_ok=True)
+        return subprocess.run(["bash", str(SETUP), *args], env={**self.env, **env}, capture_output=True,
+                              text=True, timeout=120, stdin=subprocess.DEVNULL)  # fmt: skip
+
+    def pip_calls(self) -> list[str]:
+        calls = self.pip_log.read_text().splitlines() if self.pip_log.exists() else []
+        return [c for c in calls if c != "--version"]
+
+    def fetches(self) -> list[str]:
+        return self.fetch_log.read_text().splitlines() if self.fetch_log.exists() else []
+
+
+@pytest.fixture
+def sandbox(tmp_path):
+    return SetupSandbox(tmp_path)
+
+
+def test_setup_refuses_python_older_than_3_10(tmp_path):
+    _script(tmp_path / "bin" / "python3", "echo 3.9.18")  # answers any -c with an old version
+    _script(tmp_path / "bin" / "apt-get", "exit 1")
+    env = {**os.environ, "VENV": str(tmp_path / "venv"), "PATH": f"{tmp_path / 'bin'}:{os.environ['PATH']}"}
+    env.pop("PYTHON", None)
+    res = subprocess.run(["bash", str(SETUP)], env=env, capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)  # fmt: skip
+    assert res.returncode == 1, res
+    (line,) = res.stderr.splitlines()
+    assert "Python >= 3.10" in line and "3.9.18" in line and "PYTHON=" in line, line
+    assert not (tmp_path / "venv").exists()
+
+
+def test_setup_installs_once_then_runs_no_pip(sandbox):
+    sandbox.fake_pip("24.0")
+    first = sandbox.run("--test")
+    assert first.returncode == 0, first.stderr
+    assert sandbox.pip_calls() == ["install -q -e .[test]"]  # a recent pip is not upgraded
+    again = sandbox.run("--test", PIP_INDEX_URL="http://127.0.0.1:9/simple")
+    assert again.returncode == 0, again.stderr
+    assert sandbox.pip_calls() == [] and "pip not run" in again.stdout
+    assert sandbox.run().returncode == 0 and sandbox.pip_calls() == []  # [test] covers the plain install
+
+
+def test_setup_reinstalls_when_requirements_or_checkout_change(sandbox):
+    sandbox.fake_pip()
+    assert sandbox.run().returncode == 0 and sandbox.pip_calls() == ["install -q -e ."]
+    marker = sandbox.venv / ".keras-clust-setup"
+    assert marker.read_text().startswith("sha256=")
+    assert sandbox.run("--test").returncode == 0 and sandbox.pip_calls() == ["install -q -e .[test]"]
+    marker.write_text(marker.read_text().replace("sha256=", "sha256=0"))  # setup.cfg changed since
+    assert sandbox.run("--test").returncode == 0 and sandbox.pip_calls() == ["install -q -e .[test]"]
+    url = sandbox.site / "keras_clust-0.1.0.dist-info" / "direct_url.json"
+    url.write_text(url.read_text().replace("file://", "file:///elsewhere"))  # installed from another clone
+    assert sandbox.run("--test").returncode == 0 and sandbox.pip_calls() == ["install -q -e .[test]"]
+
+
+def test_setup_upgrades_pip_only_when_too_old_or_install_fails(sandbox):
+    sandbox.fake_pip("21.2.4")
+    assert sandbox.run().returncode == 0
+    assert sandbox.pip_calls() == ["install -q --upgrade pip", "install -q -e ."]
+    sandbox.fake_pip("21.3")
+    (sandbox.venv / ".keras-clust-setup").unlink()
+    res = sandbox.run(FAKE_PIP_FAIL="1")
+    assert res.returncode == 0 and "failed; upgrading pip" in res.stderr, res.stderr
+    assert sandbox.pip_calls() == ["install -q -e .", "install -q --upgrade pip", "install -q -e ."]
+    (sandbox.venv / ".keras-clust-setup").unlink()
+    res = sandbox.run(FAKE_PIP_FAIL="2")
+    assert res.returncode == 1 and res.stderr.splitlines()[-1].startswith("setup: error: could not install")
+
+
+def test_setup_repairs_a_venv_left_without_pip(sandbox):
+    sandbox.fake_pip()
+    assert sandbox.run().returncode == 0
+    for path in (sandbox.site / "pip").rglob("*"):
+        path.unlink()
+    (sandbox.site / "pip").rmdir()  # as after 'python3 -m venv' stopped before ensurepip ran
+    res = sandbox.run()  # ensurepip needs no network; the install is up to date
+    assert res.returncode == 0, res.stderr
+    assert "no working pip" in res.stdout and "pip not run" in res.stdout
+    pip = subprocess.run([str(sandbox.venv / "bin" / "python"), "-m", "pip", "--version"], capture_output=True,
+                         text=True, env=sandbox.env)  # fmt: skip
+    assert pip.returncode == 0 and str(sandbox.venv) in pip.stdout, pip
+
+
+def test_setup_fetches_mnist_only_when_missing(sandbox):
+    sandbox.fake_pip()
+    res = sandbox.run()
+    assert res.returncode == 0 and sandbox.fetches() == ["data fetch mnist"]
+    assert "warning: full MNIST was not fetched" in res.stderr  # the fetch failed: a warning only
+    (sandbox.keras_home / "datasets").mkdir(parents=True)
+    (sandbox.keras_home / "datasets" / "mnist.npz").write_bytes(b"")
+    assert sandbox.run().returncode == 0 and sandbox.fetches() == []
+    env = {k: v for k, v in sandbox.env.items() if k != "KERAS_HOME"}
+    sandbox.env = env  # without KERAS_HOME: ~/.keras/datasets, HOME being tmp_path/home
+    res = sandbox.run(FAKE_FETCH_RC="0")
+    assert res.returncode == 0 and sandbox.fetches() == ["data fetch mnist"] and "warning" not in res.stderr
+    (Path(env["HOME"]) / ".keras" / "datasets").mkdir(parents=True)
+    (Path(env["HOME"]) / ".keras" / "datasets" / "mnist.npz").write_bytes(b"")
+    assert sandbox.run().returncode == 0 and sandbox.fetches() == []
