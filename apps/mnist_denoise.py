@@ -5,7 +5,8 @@ Gaussian blur; dense autoencoders with the ``mnist-l1`` architectures (latent 2,
 256) learn to map the blurred digit back to the clean one with the L1 loss. ``dis_net``,
 a small CNN trained on clean digits, reads the clean, blurred and restored test images;
 its accuracy on each, with PSNR and SSIM against the clean digits, shows how much of the
-digit each latent size recovers.
+digit each latent size recovers. The run is built on :mod:`keras_clust.experiment`:
+this module declares the config, the steps and the exported models.
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 
+from apps.bs6207 import report_hidden_units
 from keras_clust.app import (
     Action,
     Experiment,
@@ -33,10 +35,18 @@ from keras_clust.app import (
 )
 from keras_clust.data import gaussian_blur, load_dataset, train_val_split
 from keras_clust.errors import DataError, UsageError
-from keras_clust.export import export_verified
+from keras_clust.experiment import (
+    ExperimentSpec,
+    Export,
+    Run,
+    export_action,
+    load_run,
+    run_experiment,
+    warn_if_data_differs,
+)
 from keras_clust.models import build_dense_autoencoder, build_dis_net
 from keras_clust.quality import psnr, ssim
-from keras_clust.runs import RunFolder, find_run, load_run_models, markdown_table, read_json, set_seed, write_json
+from keras_clust.runs import load_run_models, markdown_table, set_seed, write_json
 from keras_clust.training import fit_model
 from keras_clust.viz import loss_curves, plot_image_rows, plot_loss_curves
 
@@ -101,7 +111,8 @@ def accuracy(dis_net: keras.Model, flat: np.ndarray, labels: np.ndarray) -> tupl
     return float(np.mean(pred == labels)), pred
 
 
-def train_dis_net(cfg: Config, prep: Prepared, run: RunFolder) -> tuple[keras.Model, dict, list]:
+def train_dis_net(cfg: Config, prep: Prepared, run: Run) -> tuple[keras.Model, dict, list]:
+    run.seed_model("dis_net")
     net = build_dis_net()
     net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     log.info("dis_net: %d epochs on %d clean digits", cfg.dis_epochs, len(prep.clean["train"]))
@@ -110,7 +121,7 @@ def train_dis_net(cfg: Config, prep: Prepared, run: RunFolder) -> tuple[keras.Mo
                     batch_size=cfg.dis_batch_size)  # fmt: skip
     acc, _ = accuracy(net, prep.clean["test"], prep.labels["test"])
     log.info("dis_net clean test accuracy %.4f (%.0f s)", acc, fit.seconds)
-    net.save(run.file("models/dis_net.keras"))
+    run.save_model(net, "dis_net.keras")
     plot_loss_curves(loss_curves(fit.history), run.figures / "dis_net.png", title="dis_net: loss and accuracy")
     return net, {"test_accuracy_clean": acc, "epochs_run": fit.epochs_run, "train_seconds": round(fit.seconds, 1),
                  "parameters": net.count_params()}, fit.rows(model="dis_net")  # fmt: skip
@@ -124,15 +135,17 @@ def image_scores(images: np.ndarray, prep: Prepared, dis_net: keras.Model) -> tu
             "ssim": float(np.mean(ssim(images, clean)))}, pred  # fmt: skip
 
 
-def train_denoiser(cfg: Config, prep: Prepared, d: int, run: RunFolder) -> tuple[keras.Model, dict, list]:
-    ae = build_dense_autoencoder(784, d, name=f"denoiser_z{d}")
+def train_denoiser(cfg: Config, prep: Prepared, d: int, run: Run) -> tuple[keras.Model, dict, list]:
+    """A dense L1 autoencoder with the BS6207 report's widths, blurred digits in, clean out."""
+    run.seed_model(f"denoiser_z{d}")
+    ae = build_dense_autoencoder(784, d, hidden_units=report_hidden_units(d), name=f"denoiser_z{d}")
     ae.autoencoder.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mae")
     log.info("[z%d] %d epochs, blurred -> clean", d, cfg.epochs)
     fit = fit_model(ae.autoencoder, prep.blurred["train"], prep.clean["train"],
                     (prep.blurred["val"], prep.clean["val"]), epochs=cfg.epochs, batch_size=cfg.batch_size)  # fmt: skip
     test_l1 = float(ae.autoencoder.evaluate(prep.blurred["test"], prep.clean["test"], batch_size=1024, verbose=0))
     log.info("[z%d] test L1 %.4f (%.0f s)", d, test_l1, fit.seconds)
-    ae.autoencoder.save(run.file(f"models/denoiser_z{d}.keras"))
+    run.save_model(ae.autoencoder, f"denoiser_z{d}.keras")
     plot_loss_curves(loss_curves(fit.history), run.figures / f"loss_z{d}.png", title=f"denoiser z{d}: L1 loss")
     return ae.autoencoder, {"test_l1": test_l1, "epochs_run": fit.epochs_run,
                             "train_seconds": round(fit.seconds, 1)}, fit.rows(model=f"z{d}")  # fmt: skip
@@ -196,19 +209,14 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "## Training", "", markdown_table([{"model": f"z{d}", **m} for d, m in metrics["denoisers"].items()]), "",
         "![dis_net](figures/dis_net.png)", *(f"![z{d}](figures/loss_z{d}.png)" for d in metrics["denoisers"]), "",
     ]  # fmt: skip
-    if metrics["exports"]:
-        lines += ["## Exported SavedModels", "", markdown_table(metrics["exports"], floatfmt=".2e")]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
-def export_models(path: Path, latent_dims, models_dir, sample_flat: np.ndarray) -> list[dict]:
-    files = [f"denoiser_z{d}.keras" for d in latent_dims]
-    models = load_run_models(path, [*files, "dis_net.keras"])
-    rows = [export_verified(models[f], f"mnist_denoise_z{d}", models_dir, "blurred_images", "images", sample_flat)
-            for f, d in zip(files, latent_dims, strict=True)]  # fmt: skip
-    rows.append(export_verified(models["dis_net.keras"], "mnist_dis_net", models_dir, "images", "probabilities",
-                                as_images(sample_flat)))  # fmt: skip
-    return rows
+def exports(cfg: Config) -> list[Export]:
+    """The denoisers (blurred images -> images) and dis_net (images -> probabilities)."""
+    return [*(Export(f"mnist_denoise_z{d}", f"denoiser_z{d}.keras", "blurred_images", "images")
+              for d in cfg.latent_dims),
+            Export("mnist_dis_net", "dis_net.keras", "images", "probabilities")]  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -224,50 +232,41 @@ def config_from_args(args: argparse.Namespace) -> Config:
     return cfg
 
 
+def steps(cfg: Config, run: Run) -> None:
+    """Blur, train dis_net and a denoiser per latent size, score them, draw the examples."""
+    t0 = time.perf_counter()
+    prep = prepare(cfg)
+    run.set_data(prep.source)
+    blur_seconds = round(time.perf_counter() - t0, 2)
+    dis_net, dis_metrics, history = train_dis_net(cfg, prep, run)
+    denoisers, dn_metrics = {}, {}
+    for d in cfg.latent_dims:
+        denoisers[d], dn_metrics[d], rows = train_denoiser(cfg, prep, d, run)
+        history += rows
+    table, preds = score_all(cfg, prep, dis_net, denoisers)
+    strings = plot_examples(cfg, prep, denoisers, preds, run.figures / "examples.png")
+    run.metrics.update(n_train=len(prep.clean["train"]), n_val=len(prep.clean["val"]), n_test=len(prep.clean["test"]),
+                       blur_seconds=blur_seconds, dis_net=dis_metrics, denoisers=dn_metrics, table=table,
+                       digit_strings=strings)  # fmt: skip
+    run.history = history
+    run.export_samples = {"blurred_images": prep.blurred["test"][:16], "images": prep.clean["test"][:16]}
+
+
+SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report,
+                      summary=lambda cfg, m: markdown_table(table_rows(m["table"])), exports=exports)  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    set_seed(cfg.seed)
-    start = time.perf_counter()
-    with RunFolder(args.out, NAME, cfg.seed) as rf:
-        t0 = time.perf_counter()
-        prep = prepare(cfg)
-        blur_seconds = round(time.perf_counter() - t0, 2)
-        rf.write_config({"experiment": NAME, **asdict(cfg), "data": prep.source})
-        dis_net, dis_metrics, history = train_dis_net(cfg, prep, rf)
-        denoisers, dn_metrics = {}, {}
-        for d in cfg.latent_dims:
-            denoisers[d], dn_metrics[d], rows = train_denoiser(cfg, prep, d, rf)
-            history += rows
-        table, preds = score_all(cfg, prep, dis_net, denoisers)
-        strings = plot_examples(cfg, prep, denoisers, preds, rf.figures / "examples.png")
-        exports = export_models(rf.work, cfg.latent_dims, cfg.models_dir, prep.clean["test"][:16]) if cfg.export else []
-        metrics = {"run_id": rf.run_id, "data": prep.source, "n_train": len(prep.clean["train"]),
-                   "n_val": len(prep.clean["val"]), "n_test": len(prep.clean["test"]), "blur_seconds": blur_seconds,
-                   "dis_net": dis_metrics, "denoisers": dn_metrics, "table": table, "digit_strings": strings,
-                   "exports": exports, "total_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
-        rf.write_metrics(metrics)
-        rf.write_history(history)
-        rf.write_report(render_report(cfg, metrics))
-    print(markdown_table(table_rows(table)), end="")
-    print(f"data: {prep.source['note']}")
-    print(f"run folder: {rf.path}")
+    run_experiment(SPEC, config_from_args(args), args.out)
     return 0
 
 
-def _load_run(args) -> tuple[Path, Config, dict]:
-    path = find_run(args.out, NAME, args.run)
-    raw = read_json(path / "config.json")
-    cfg = Config(**{k: v for k, v in raw.items() if k in Config.__dataclass_fields__})
-    cfg.latent_dims, cfg.quick_sizes = tuple(cfg.latent_dims), tuple(cfg.quick_sizes)
-    return path, cfg, read_json(path / "metrics.json")
-
-
 def evaluate(args: argparse.Namespace) -> int:
-    path, cfg, stored = _load_run(args)
+    saved = load_run(SPEC, args.out, args.run)
+    path, cfg, stored = saved.path, saved.config, saved.metrics
     set_seed(cfg.seed)
     prep = prepare(cfg)
-    if prep.source != stored["data"]:
-        log.warning("data differs from the run's: %s (run used: %s)", prep.source["note"], stored["data"]["note"])
+    warn_if_data_differs(stored, prep.source)
     models = load_run_models(path, ["dis_net.keras", *(f"denoiser_z{d}.keras" for d in cfg.latent_dims)])
     denoisers = {d: models[f"denoiser_z{d}.keras"] for d in cfg.latent_dims}
     table, _ = score_all(cfg, prep, models["dis_net.keras"], denoisers)
@@ -276,15 +275,6 @@ def evaluate(args: argparse.Namespace) -> int:
     write_json(path / "evaluation.json", {"run": str(path), "table": table})
     print(markdown_table(rows), end="")
     print(f"written: {path / 'evaluation.json'}")
-    return 0
-
-
-def export(args: argparse.Namespace) -> int:
-    path, cfg, _ = _load_run(args)
-    sample = np.random.default_rng(cfg.seed).random((16, 784), dtype=np.float32)
-    rows = export_models(path, cfg.latent_dims, args.models_dir, sample)
-    print(markdown_table(rows, floatfmt=".2e"), end="")
-    print(f"TF Serving config: {Path(args.models_dir) / 'models.config'}")
     return 0
 
 
@@ -323,6 +313,7 @@ EXPERIMENT = Experiment(
     actions=[
         Action("run", "blur, train dis_net and the denoisers, score, plot, export", add_run_arguments, run),
         Action("evaluate", "re-score a saved run's denoisers and dis_net", add_saved_run_arguments, evaluate),
-        Action("export", "export a saved run's denoisers and dis_net as SavedModels", add_export_arguments, export),
+        Action("export", "export a saved run's denoisers and dis_net as SavedModels", add_export_arguments,
+               export_action(SPEC)),
     ],
 )  # fmt: skip
