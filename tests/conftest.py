@@ -1,12 +1,82 @@
-"""Shared fixtures: one seed for every test, tiny data, an offline environment."""
+"""Shared fixtures: one seed for every test, tiny data, an offline environment.
 
+Tests that need a real dataset say so with ``@pytest.mark.needs_dataset("fashion-mnist")``:
+without the data they are skipped on a workstation, but under CI (``CI`` set, as
+``.ci/run`` does) they fail, because CI installs the data and a skipped test proves
+nothing. A plain ``skip``/``skipif`` whose reason says a dataset is missing is treated
+the same way under CI.
+"""
+
+import functools
 import os
+import re
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ["KERAS_CLUST_OFFLINE"] = "1"  # tests never try the network
 
 import numpy as np
 import pytest
+
+pytest_plugins = ["pytester"]  # tests/test_packaging.py runs tiny sessions through these hooks
+
+# A skip reason that says a dataset is missing ("Fashion-MNIST not installed", ...).
+MISSING_DATA = re.compile(r"(data ?set|mnist)\b.*\b(missing|not installed|not found|not available)", re.I | re.S)
+
+
+def in_ci() -> bool:
+    """True under a CI runner (``CI=true``; ``CI=0``/``false``/empty mean a workstation)."""
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+@functools.cache
+def dataset_missing(name: str) -> str | None:
+    """Why the full dataset ``name`` cannot be loaded offline, or None when it can."""
+    from keras_clust.data import load_dataset
+    from keras_clust.errors import KerasClustError
+
+    try:
+        data = load_dataset(name)
+    except KerasClustError as exc:
+        return str(exc)
+    return None if data.source.full else data.source.note
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "needs_dataset(name): needs the full dataset `name`; skipped without it, a failure under CI"
+    )
+
+
+def pytest_runtest_setup(item):
+    for marker in item.iter_markers("needs_dataset"):
+        (name,) = marker.args
+        reason = dataset_missing(name)
+        if reason is None:
+            continue
+        if in_ci():
+            pytest.fail(f"dataset {name} missing under CI, which must install it: {reason}", pytrace=False)
+        pytest.skip(f"dataset {name} missing: {reason}")
+
+
+def _missing_data_skip_fails_in_ci(report):
+    if not (report.skipped and in_ci()) or hasattr(report, "wasxfail"):
+        return report
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    reason = reason.removeprefix("Skipped: ")
+    if MISSING_DATA.search(reason):
+        report.outcome = "failed"
+        report.longrepr = f"skipped for missing data under CI, which must install it: {reason}"
+    return report
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    return _missing_data_skip_fails_in_ci((yield))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector):
+    return _missing_data_skip_fails_in_ci((yield))
 
 
 @pytest.fixture(autouse=True)

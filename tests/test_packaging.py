@@ -32,6 +32,11 @@ def test_readme_starts_with_exactly_two_commands():
 def test_ci_runs_the_readme_test_command():
     ci = (ROOT / ".ci" / "run").read_text().splitlines()
     assert _readme_commands()[1] in ci
+    commands = [line for line in ci if line.strip() and not line.lstrip().startswith("#")]
+    assert commands[0] == "set -euo pipefail" or "set -euo pipefail" in commands
+    # last, so that its exit status (a failed setup.sh, or pytest's 5 for "no tests") is CI's
+    assert commands[-1] == _readme_commands()[1]
+    assert ".venv/bin/ruff check ." in commands and "ruff" in (ROOT / "setup.cfg").read_text().split("test =")[1]
 
 
 def test_runtime_dependencies_declared():
@@ -58,8 +63,11 @@ def test_readme_lists_every_experiment():
 
     readme = (ROOT / "README.md").read_text()
     table = readme.split("## Experiments", 1)[1].split("\n\n", 2)[1]
-    for name in EXPERIMENTS:
-        assert f"`keras-clust {name} " in table, name
+    for name, (module, _) in EXPERIMENTS.items():
+        if module.startswith("apps."):
+            assert f"`keras-clust {name} " in table, name
+        else:  # a tool such as 'keras-clust data': documented, though not in the table
+            assert f"keras-clust {name} " in readme, name
 
 
 # --- Dockerfile and .dockerignore, parsed --------------------------------------------------
@@ -482,3 +490,85 @@ def test_setup_fetches_mnist_only_when_missing(sandbox):
     (Path(env["HOME"]) / ".keras" / "datasets").mkdir(parents=True)
     (Path(env["HOME"]) / ".keras" / "datasets" / "mnist.npz").write_bytes(b"")
     assert sandbox.run().returncode == 0 and sandbox.fetches() == []
+
+
+# --- .ci/run: every step can fail the job ---------------------------------------------------
+
+
+@pytest.mark.parametrize("failing, code", [(None, 0), ("SETUP", 3), ("RUFF", 1), ("PYTEST", 1), ("PYTEST", 5)])
+def test_ci_run_fails_when_any_step_fails(tmp_path, failing, code):
+    (tmp_path / ".ci").mkdir()
+    (tmp_path / ".ci" / "run").write_text((ROOT / ".ci" / "run").read_text())
+    log = tmp_path / "ci.log"
+    for name, path in (("SETUP", "scripts/setup.sh"), ("RUFF", ".venv/bin/ruff"), ("PYTEST", ".venv/bin/python")):
+        _script(tmp_path / path, f'echo "{name} $* CI=$CI" >> "{log}"; exit "${{FAIL_{name}:-0}}"')
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    if failing:
+        env[f"FAIL_{failing}"] = str(code)
+    res = subprocess.run(["bash", ".ci/run"], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+                         stdin=subprocess.DEVNULL)  # fmt: skip
+    assert res.returncode == code, (res, log.read_text())
+    steps = log.read_text().splitlines()
+    if failing is None or failing == "PYTEST":  # CI=true even where the runner did not set it
+        assert steps == ["SETUP --test CI=true", "RUFF check . CI=true", "SETUP --test CI=true",
+                         "PYTEST -m pytest -m not slow CI=true"]  # fmt: skip
+    else:
+        assert not any(s.startswith("PYTEST") for s in steps), steps
+
+
+# --- Under CI, a test skipped for a missing dataset fails (tests/conftest.py) -------------
+
+TINY_TESTS = '''
+import pytest
+
+
+@pytest.mark.needs_dataset("fashion-mnist")
+def test_marked():
+    pass
+
+
+@pytest.mark.skipif(True, reason="Fashion-MNIST not installed (apt-get install dataset-fashion-mnist)")
+def test_plain_skipif_for_data():
+    pass
+
+
+def test_skip_for_another_reason():
+    pytest.skip("needs a GPU")
+
+
+def test_plain():
+    pass
+'''
+MODULE_SKIP = 'import pytest\n\npytest.skip("MNIST dataset missing", allow_module_level=True)\n'
+
+
+@pytest.mark.parametrize("ci, missing, outcomes", [
+    (None, True, {"passed": 1, "skipped": 4}),
+    ("false", True, {"passed": 1, "skipped": 4}),
+    ("true", True, {"passed": 1, "skipped": 1, "errors": 3}),  # failed in setup or collection
+    ("true", False, {"passed": 2, "skipped": 1, "errors": 2}),
+])  # fmt: skip
+def test_missing_dataset_skips_on_a_workstation_and_fails_under_ci(pytester, monkeypatch, ci, missing, outcomes):
+    import conftest
+
+    monkeypatch.setattr(conftest, "dataset_missing", lambda name: f"{name} not found in /nowhere" if missing else None)
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    pytester.makepyfile(test_tiny=TINY_TESTS, test_module_skip=MODULE_SKIP)
+    result = pytester.runpytest_inprocess("-p", "no:cacheprovider", "--continue-on-collection-errors",
+                                          plugins=[conftest])  # fmt: skip
+    result.assert_outcomes(**outcomes)
+    assert (result.ret != 0) == (ci == "true")
+    if ci == "true":
+        result.stdout.fnmatch_lines(["*under CI, which must install it*"])
+
+
+def test_the_mnist_sample_counts_as_missing_full_mnist(tmp_path, monkeypatch):
+    import conftest
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty Keras cache
+    monkeypatch.delenv("KERAS_CLUST_DATA", raising=False)
+    assert "5,000" in conftest.dataset_missing.__wrapped__("mnist")
+    assert conftest.dataset_missing.__wrapped__("digits") is None
