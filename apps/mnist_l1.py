@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-import time
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
+from typing import ClassVar
 
 import keras
 import numpy as np
 from sklearn.metrics import classification_report
 
+from apps.bs6207 import report_hidden_units
 from keras_clust.app import (
     Action,
     Experiment,
@@ -35,9 +35,17 @@ from keras_clust.app import (
 )
 from keras_clust.cluster import EmbeddingKMeans, evaluate_kmeans, relabel, score_clustering
 from keras_clust.data import Dataset, load_dataset, train_val_split
-from keras_clust.export import export_verified
+from keras_clust.experiment import (
+    ExperimentSpec,
+    Export,
+    Run,
+    export_action,
+    load_run,
+    run_experiment,
+    warn_if_data_differs,
+)
 from keras_clust.models import build_dense_autoencoder
-from keras_clust.runs import RunFolder, find_run, load_run_models, markdown_table, read_json, set_seed, write_json
+from keras_clust.runs import load_run_models, markdown_table, set_seed, write_json
 from keras_clust.training import fit_model
 from keras_clust.viz import (
     latent_map,
@@ -53,9 +61,18 @@ NAME = "mnist-l1"
 log = logging.getLogger("apps.mnist_l1")
 
 
+def _from_version_1(values: dict) -> dict:
+    """Runs written before every KMeans of a comparison had the same ``n_init``: their codes
+    were clustered with 10 restarts (the pixel baseline with 3, which evaluate does not redo)."""
+    return {**values, "kmeans_n_init": 10}
+
+
 @dataclass
 class Config:
     """Every setting of an ``mnist-l1`` run (stored as ``config.json``)."""
+
+    CONFIG_VERSION: ClassVar[int] = 2
+    MIGRATIONS: ClassVar[dict] = {1: _from_version_1}
 
     dataset: str = "mnist"
     data_dir: str | None = None
@@ -67,6 +84,7 @@ class Config:
     patience: int = 0
     n_clusters: int = 10
     kmeans_scaling: str = "standard"
+    kmeans_n_init: int = 10
     tsne_points: int = 5000
     quick: bool = False
     quick_sizes: tuple[int, int] = (1500, 500)
@@ -81,6 +99,7 @@ class Config:
             latent_dims=tuple(args.latent_dims), epochs=args.epochs, batch_size=args.batch_size,
             learning_rate=args.learning_rate, val_fraction=args.val_fraction,
             patience=args.patience, n_clusters=args.clusters, kmeans_scaling=args.kmeans_scaling,
+            kmeans_n_init=args.kmeans_n_init,
             tsne_points=args.tsne_points, quick=args.quick, seed=args.seed,
             export=not args.no_export, models_dir=str(args.models_dir),
         )  # fmt: skip
@@ -129,24 +148,21 @@ def score_codes(encoder: keras.Model, prep: Prepared, cfg: Config):
     test_codes = encoder.predict(prep.x_test, batch_size=1024, verbose=0)
     ev = evaluate_kmeans(train_codes, prep.y_train, test_codes, prep.y_test,
                          n_clusters=cfg.n_clusters, scaling=cfg.kmeans_scaling,
-                         random_state=cfg.seed)  # fmt: skip
+                         n_init=cfg.kmeans_n_init, random_state=cfg.seed)  # fmt: skip
     return test_codes, ev
 
 
-def export_pair(encoder, decoder, latent_dim: int, models_dir, sample: np.ndarray) -> list[dict]:
-    """Export encoder (images -> embedding) and decoder (embedding -> images), verified."""
-    codes = encoder.predict(sample, verbose=0)
-    return [
-        export_verified(encoder, export_name("encoder", latent_dim), models_dir, "images", "embedding", sample),
-        export_verified(decoder, export_name("decoder", latent_dim), models_dir, "embedding", "images", codes),
-    ]
+def build_model(latent_dim: int, input_dim: int):
+    """The report's dense autoencoder for one latent size (not compiled)."""
+    return build_dense_autoencoder(input_dim, latent_dim, hidden_units=report_hidden_units(latent_dim),
+                                   name=f"mnist_l1_{model_key(latent_dim)}")  # fmt: skip
 
 
-def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: RunFolder) -> tuple[dict, list]:
+def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: Run) -> tuple[dict, list]:
     """Train, score and draw one latent size; returns its metrics and history rows."""
     key = model_key(latent_dim)
-    flat = prep.x_train.shape[1]
-    ae = build_dense_autoencoder(flat, latent_dim, name=f"mnist_l1_{key}")
+    run.seed_model(key)
+    ae = build_model(latent_dim, prep.x_train.shape[1])
     ae.autoencoder.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mae")
     log.info("[%s] training %d epochs on %d images (%d parameters)", key, cfg.epochs,
              len(prep.x_train), ae.autoencoder.count_params())  # fmt: skip
@@ -168,7 +184,8 @@ def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: RunFolder) -> 
                     row_titles=["original", "reconstruction"], image_shape=prep.data.image_shape,
                     title=f"test reconstructions, latent {latent_dim}")  # fmt: skip
     lm = latent_map(test_codes, prep.y_test, seed=cfg.seed, max_points=cfg.tsne_points)
-    on_map = EmbeddingKMeans(cfg.n_clusters, scaling="none", random_state=cfg.seed).fit(lm.xy)
+    on_map = EmbeddingKMeans(cfg.n_clusters, scaling="none", n_init=cfg.kmeans_n_init,
+                             random_state=cfg.seed).fit(lm.xy)  # fmt: skip
     map_scores = score_clustering(lm.labels, on_map.labels_)
     plot_latent_map(lm, run.figures / f"latent_{key}.png", names,
                     title=f"latent {latent_dim}: {lm.method} of {len(lm.xy)} test codes")  # fmt: skip
@@ -179,7 +196,7 @@ def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: RunFolder) -> 
                                    zero_division=0, digits=3)  # fmt: skip
     for model, suffix in ((ae.autoencoder, "autoencoder"), (ae.encoder, "encoder"),
                           (ae.decoder, "decoder")):  # fmt: skip
-        model.save(run.file(f"models/{key}_{suffix}.keras"))
+        run.save_model(model, f"{key}_{suffix}.keras")
     metrics = {
         "latent_dim": latent_dim, "parameters": ae.autoencoder.count_params(),
         "epochs_run": fit.epochs_run, "train_seconds": round(fit.seconds, 2),
@@ -192,11 +209,36 @@ def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: RunFolder) -> 
 
 
 def pixel_baseline(cfg: Config, prep: Prepared) -> dict:
-    """KMeans on raw pixels: the number an embedding has to beat."""
+    """KMeans on raw pixels, with the same restarts as the codes: the number to beat."""
     ev = evaluate_kmeans(prep.x_train, prep.y_train, prep.x_test, prep.y_test,
-                         n_clusters=cfg.n_clusters, scaling="none", n_init=3,
+                         n_clusters=cfg.n_clusters, scaling="none", n_init=cfg.kmeans_n_init,
                          random_state=cfg.seed)  # fmt: skip
     return ev.to_dict()
+
+
+def steps(cfg: Config, run: Run) -> None:
+    """Data, one autoencoder per latent size, the pixel baseline."""
+    log.info("loading data")
+    prep = prepare_data(cfg)
+    run.set_data(prep.data.source)
+    run.metrics.update({"input_dim": prep.x_train.shape[1], "n_train": len(prep.x_train),
+                        "n_val": len(prep.x_val), "n_test": len(prep.x_test), "models": {}})  # fmt: skip
+    for d in cfg.latent_dims:
+        run.metrics["models"][model_key(d)], rows = run_latent(cfg, prep, d, run)
+        run.history += rows
+    log.info("KMeans on raw pixels (baseline, n_init %d)", cfg.kmeans_n_init)
+    run.metrics["pixel_baseline"] = pixel_baseline(cfg, prep)
+    run.export_samples["images"] = prep.x_test[:64]
+
+
+def exports(cfg: Config) -> list[Export]:
+    """Per latent size: the encoder (images -> embedding) and the decoder (embedding -> images)."""
+    rows = []
+    for d in cfg.latent_dims:
+        key = model_key(d)
+        rows += [Export(export_name("encoder", d), f"{key}_encoder.keras", "images", "embedding"),
+                 Export(export_name("decoder", d), f"{key}_decoder.keras", "embedding", "images")]  # fmt: skip
+    return rows
 
 
 def comparison_rows(metrics: dict) -> list[dict]:
@@ -214,7 +256,7 @@ def comparison_rows(metrics: dict) -> list[dict]:
     return rows
 
 
-def render_report(cfg: Config, metrics: dict, exports: list[dict]) -> str:
+def render_report(cfg: Config, metrics: dict) -> str:
     src = metrics["data"]
     lines = [
         f"# mnist-l1 run `{metrics['run_id']}`", "",
@@ -223,11 +265,12 @@ def render_report(cfg: Config, metrics: dict, exports: list[dict]) -> str:
         f"; train {metrics['n_train']}, validation {metrics['n_val']}, test {metrics['n_test']}"
         + (" (quick mode)" if cfg.quick else "") + ".", "",
         f"**Training:** Adam lr {cfg.learning_rate}, batch {cfg.batch_size}, up to {cfg.epochs} "
-        f"epochs, seed {cfg.seed}; total time {metrics['total_seconds']:.0f} s.", "",
-        f"**Clustering:** KMeans (k = {cfg.n_clusters}, {cfg.kmeans_scaling} scaling) fitted "
-        "on the training codes, scored on the test codes; ACC after Hungarian matching "
-        "of clusters to classes. *ACC on map*: KMeans on the 2-D latent map of the test "
-        "codes (t-SNE for latent > 2), a transductive view of how separable the codes are.",
+        f"epochs, seed {cfg.seed}.", "",
+        f"**Clustering:** KMeans (k = {cfg.n_clusters}, {cfg.kmeans_scaling} scaling of the codes, "
+        f"{cfg.kmeans_n_init} restarts for every row, raw pixels included) fitted on the training "
+        "codes, scored on the test codes; ACC after Hungarian matching of clusters to classes. "
+        "*ACC on map*: KMeans on the 2-D latent map of the test codes (t-SNE for latent > 2), a "
+        "transductive view of how separable the codes are.",
         "",
         "## Comparison (test set)", "", markdown_table(comparison_rows(metrics)),
     ]  # fmt: skip
@@ -241,74 +284,34 @@ def render_report(cfg: Config, metrics: dict, exports: list[dict]) -> str:
             "Per-class scores after matching clusters to digits:", "",
             "```", m["classification_report"].rstrip(), "```", "",
         ]  # fmt: skip
-    if exports:
-        lines += ["## Exported SavedModels", "", markdown_table(exports, floatfmt=".2e")]
     return "\n".join(lines) + "\n"
 
 
+def summary(cfg: Config, metrics: dict) -> str:
+    return markdown_table(comparison_rows(metrics))
+
+
+SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary,
+                      exports=exports)  # fmt: skip
+
+
 def run(args: argparse.Namespace) -> int:
-    cfg = Config.from_args(args)
-    set_seed(cfg.seed)
-    start = time.perf_counter()
-    with RunFolder(args.out, NAME, cfg.seed) as run_dir:
-        log.info("loading data")
-        prep = prepare_data(cfg)
-        source = prep.data.source
-        run_dir.write_config({"experiment": NAME, **asdict(cfg), "data": source.to_dict()})
-        metrics = {"run_id": run_dir.run_id, "data": source.to_dict(),
-                   "input_dim": prep.x_train.shape[1], "n_train": len(prep.x_train),
-                   "n_val": len(prep.x_val), "n_test": len(prep.x_test), "models": {}}  # fmt: skip
-        history = []
-        for d in cfg.latent_dims:
-            metrics["models"][model_key(d)], rows = run_latent(cfg, prep, d, run_dir)
-            history += rows
-        log.info("KMeans on raw pixels (baseline)")
-        metrics["pixel_baseline"] = pixel_baseline(cfg, prep)
-        exports = []
-        if cfg.export:
-            for d in cfg.latent_dims:
-                key = model_key(d)
-                enc = keras.models.load_model(run_dir.file(f"models/{key}_encoder.keras"))
-                dec = keras.models.load_model(run_dir.file(f"models/{key}_decoder.keras"))
-                exports += export_pair(enc, dec, d, cfg.models_dir, prep.x_test[:64])
-        metrics["total_seconds"] = round(time.perf_counter() - start, 1)
-        metrics["exports"] = exports
-        run_dir.write_metrics(metrics)
-        run_dir.write_history(history)
-        run_dir.write_report(render_report(cfg, metrics, exports))
-    print(markdown_table(comparison_rows(metrics)), end="")
-    print(f"data: {source.note}")
-    print(f"run folder: {run_dir.path}")
+    run_experiment(SPEC, Config.from_args(args), args.out)
     return 0
 
 
-def _load_run(args) -> tuple[Path, Config, dict]:
-    path = find_run(args.out, NAME, args.run)
-    raw = read_json(path / "config.json")
-    known = {k: v for k, v in raw.items() if k in Config.__dataclass_fields__}
-    cfg = Config(**known)
-    cfg.latent_dims = tuple(cfg.latent_dims)
-    cfg.quick_sizes = tuple(cfg.quick_sizes)
-    return path, cfg, read_json(path / "metrics.json")
-
-
-def _load_models(path: Path, key: str, parts=("encoder", "decoder")):
-    files = [f"{key}_{part}.keras" for part in parts]
-    return list(load_run_models(path, files).values())
-
-
 def evaluate(args: argparse.Namespace) -> int:
-    path, cfg, stored = _load_run(args)
+    loaded = load_run(SPEC, args.out, args.run)
+    path, cfg, stored = loaded.path, loaded.config, loaded.metrics
     set_seed(cfg.seed)
     log.info("re-scoring %s", path)
     prep = prepare_data(cfg)
-    if prep.data.source.to_dict() != stored["data"]:
-        log.warning("data differs from the run's: %s (run used: %s)", prep.data.source.note,
-                    stored["data"]["note"])  # fmt: skip
+    warn_if_data_differs(stored, prep.data.source)
     rows, result = [], {"run": str(path), "data": prep.data.source.to_dict(), "models": {}}
     for d in cfg.latent_dims:
         key = model_key(d)
-        encoder, ae = _load_models(path, key, ("encoder", "autoencoder"))
+        models = load_run_models(path, [f"{key}_encoder.keras", f"{key}_autoencoder.keras"])
+        encoder, ae = models[f"{key}_encoder.keras"], models[f"{key}_autoencoder.keras"]
         _, ev = score_codes(encoder, prep, cfg)
         test_l1 = float(ae.evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0))
         old = stored["models"][key]["kmeans"]["test"]
@@ -321,19 +324,6 @@ def evaluate(args: argparse.Namespace) -> int:
     write_json(path / "evaluation.json", result)
     print(markdown_table(rows), end="")
     print(f"written: {path / 'evaluation.json'}")
-    return 0
-
-
-def export(args: argparse.Namespace) -> int:
-    path, cfg, stored = _load_run(args)
-    flat = int(stored["input_dim"])
-    sample = np.random.default_rng(cfg.seed).random((16, flat), dtype=np.float32)
-    rows = []
-    for d in cfg.latent_dims:
-        encoder, decoder = _load_models(path, model_key(d))
-        rows += export_pair(encoder, decoder, d, args.models_dir, sample)
-    print(markdown_table(rows, floatfmt=".2e"), end="")
-    print(f"TF Serving config: {Path(args.models_dir) / 'models.config'}")
     return 0
 
 
@@ -362,6 +352,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kmeans-scaling", default=d.kmeans_scaling,
                    choices=("none", "standard", "l2"),
                    help="scaling of the codes before KMeans (default: standard)")
+    p.add_argument("--kmeans-n-init", type=positive_int, default=d.kmeans_n_init,
+                   help="KMeans restarts, the same for every row of the comparison, raw pixels "
+                        "included (default: 10)")
     p.add_argument("--tsne-points", type=positive_int, default=d.tsne_points,
                    help="test codes shown in the t-SNE maps (default: 5000)")
     p.add_argument("--no-export", action="store_true",
@@ -377,6 +370,6 @@ EXPERIMENT = Experiment(
         Action("evaluate", "re-score a saved run's encoders on its test data",
                add_saved_run_arguments, evaluate),
         Action("export", "export a saved run's encoders and decoders as SavedModels",
-               add_export_arguments, export),
+               add_export_arguments, export_action(SPEC)),
     ],
 )  # fmt: skip
