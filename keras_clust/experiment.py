@@ -367,11 +367,13 @@ def newest_run(out: str | Path, name: str, action: str = "run") -> Path:
         DataError: when there is none.
     """
     find_run(out, name, None)  # a clear error when there is no complete folder at all
-    folders = [p for p in (Path(out) / name).iterdir() if not p.name.startswith(".")
-               and (p / "metrics.json").is_file() and (p / "config.json").is_file()
-               and _action_of(read_json(p / "config.json")) == action]  # fmt: skip
+    complete = [p for p in (Path(out) / name).iterdir() if not p.name.startswith(".")
+                and (p / "metrics.json").is_file() and (p / "config.json").is_file()]  # fmt: skip
+    actions = {p: _action_of(read_json(p / "config.json")) for p in complete}
+    folders = [p for p, a in actions.items() if a == action]
     if not folders:
-        raise DataError(f"no complete '{action}' folder under {Path(out) / name} (only other actions' folders); "
+        others = ", ".join(f"'{a}'" for a in sorted(set(actions.values())))
+        raise DataError(f"no complete '{action}' folder under {Path(out) / name} (only {others} folders); "
                         f"run 'keras-clust {name} {action}' first")  # fmt: skip
     return max(folders, key=lambda p: p.stat().st_mtime)
 

@@ -163,7 +163,7 @@ def test_load_run_refuses_other_actions_and_changed_configs(tmp_path):
     (root / "t1").mkdir(parents=True)
     (root / "t1" / "config.json").write_text(json.dumps({"action": "tune"}))
     (root / "t1" / "metrics.json").write_text("{}")
-    with pytest.raises(DataError, match="no complete 'run' folder"):
+    with pytest.raises(DataError, match="no complete 'run' folder under .* \\(only 'tune' folders\\)"):
         load_run(SPEC, tmp_path)
     with pytest.raises(DataError, match="is a 'tune' folder"):
         load_run(SPEC, tmp_path, "t1")
