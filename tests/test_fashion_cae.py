@@ -6,11 +6,13 @@ from pathlib import Path
 
 import pytest
 
+from apps.fashion_cae.config import REPORT_BEST, RunConfig
 from helpers import assert_one_line_error, cli
 from keras_clust.data import load_fashion_mnist
 from keras_clust.errors import DataError, KerasClustError
+from keras_clust.experiment import config_from_saved
 from keras_clust.export import load_signature, saved_model_cli_show
-from keras_clust.tuning import REPORT_BEST
+from keras_clust.tuning import CAE_SPACE
 
 try:
     load_fashion_mnist()
@@ -54,6 +56,8 @@ def test_quick_run_writes_everything(quick_run):
     v = m["vae"]["test"]
     assert v["neg_elbo"] == pytest.approx(v["recon"] + v["kl"]) and v["kl"] >= 0 and v["recon"] > 0
     assert set(m["kmeans"]) == {"cae", "vae", "pixels"}
+    assert {k["n_init"] for k in m["kmeans"].values()} == {10}  # one n_init for every row of the comparison
+    assert set(m["model_seeds"]) == {"cae", "vae", "classifier_frozen", "classifier_finetuned"}
     assert m["transfer"]["frozen"]["encoder_weights_unchanged"] is True
     assert m["transfer"]["finetuned"]["encoder_weights_unchanged"] is False
     assert m["transfer"]["frozen"]["trainable_parameters"] < m["transfer"]["finetuned"]["trainable_parameters"]
@@ -61,11 +65,20 @@ def test_quick_run_writes_everything(quick_run):
     header = history[0].split(",")
     assert {"model", "epoch", "loss", "val_loss", "kl", "recon", "accuracy"} <= set(header)
     assert len(history) == 1 + 4 * 2  # cae, vae, two classifiers, two epochs each
+    import csv
+
+    rows = list(csv.DictReader(history))
+    for mode in ("frozen", "finetuned"):  # the kept epoch is the one of the best validation accuracy
+        val = [float(r["val_accuracy"]) for r in rows if r["model"] == f"classifier_{mode}"]
+        t = m["transfer"][mode]
+        assert t["best_epoch"] == val.index(max(val)) + 1 and t["best_val_accuracy"] == pytest.approx(max(val))
     report = (run / "report.md").read_text()
     assert "figures/latent_vae_tsne.png" in report and "| raw pixels |" in report
     assert "CAE test MSE" in res.stdout and m["data"]["note"] in res.stdout
     config = json.loads((run / "config.json").read_text())
     assert config["quick"] and config["seed"] == 2 and config["data"]["origin"]
+    assert config["config_version"] == 2 and config["clf_encoder_lr_factor"] == 0.1 and config["kmeans_n_init"] == 10
+    assert "## Run" in report and "| fashion_classifier |" in report and "0.1 times that rate" in report
 
 
 @needs_data
@@ -175,7 +188,7 @@ def test_params_from_a_tune_run(tmp_path):
     ],
 )
 def test_bad_input_is_one_line(tmp_path, args, code, fragments):
-    res = cli("fashion-cae", *args, "--out" if args[0] != "evaluate" else "--out", tmp_path / "runs", cwd=tmp_path)
+    res = cli("fashion-cae", *args, "--out", tmp_path / "runs", cwd=tmp_path)
     assert_one_line_error(res, code, *fragments)
     assert not list(Path(tmp_path / "runs").glob("fashion-cae/*"))
 
@@ -193,4 +206,59 @@ def test_evaluate_skips_tune_folders(tmp_path):
     (root / "t1" / "config.json").write_text(json.dumps({"action": "tune"}))
     (root / "t1" / "metrics.json").write_text("{}")
     res = cli("fashion-cae", "evaluate", cwd=tmp_path)
-    assert_one_line_error(res, 1, "only tune runs")
+    assert_one_line_error(res, 1, "no complete 'run' folder", "(only 'tune' folders)")
+
+
+def test_report_best_is_a_point_of_the_search_space():
+    assert CAE_SPACE.validate(REPORT_BEST) == REPORT_BEST
+
+
+def _saved(**changes) -> dict:
+    from dataclasses import asdict
+
+    raw = {"experiment": "fashion-cae", "action": "run", "config_version": 2, **asdict(RunConfig()),
+           "data": {"note": "x"}, "run_id": "r", "versions": {}, "machine": {}}  # fmt: skip
+    raw.update(changes)
+    return raw
+
+
+def test_runs_before_config_version_2_load_as_what_they_did():
+    """A version-1 run (no fine-tuning schedule, no kmeans_n_init) reads back through the declared
+    migration as what it ran: one learning rate, constant, no early stopping, 10 KMeans restarts."""
+    raw = _saved()
+    for key in ("config_version", "clf_encoder_lr_factor", "clf_schedule", "clf_patience", "kmeans_n_init"):
+        raw.pop(key)
+    cfg = config_from_saved(RunConfig, raw, "runs/fashion-cae/old", "fashion-cae")
+    assert (cfg.clf_encoder_lr_factor, cfg.clf_schedule, cfg.clf_patience, cfg.kmeans_n_init) == (1.0, "constant",
+                                                                                                   0, 10)  # fmt: skip
+    assert cfg.cae == REPORT_BEST and cfg.seed == 0
+    assert config_from_saved(RunConfig, _saved(seed=5), "r").seed == 5
+    with pytest.raises(DataError, match=r"unknown keys vae_warmup\)"):
+        config_from_saved(RunConfig, _saved(vae_warmup=3), "r", "fashion-cae")
+    raw = _saved()
+    raw.pop("beta")
+    with pytest.raises(DataError, match=r"\(missing beta\); re-run it with 'keras-clust fashion-cae run'"):
+        config_from_saved(RunConfig, raw, "r", "fashion-cae")
+
+
+def test_every_kmeans_row_uses_the_same_restarts(monkeypatch):
+    import numpy as np
+
+    from apps.fashion_cae import pipeline
+    from apps.fashion_cae.config import Prepared
+
+    calls = []
+
+    def spy(*args, **kwargs):
+        calls.append((kwargs["n_init"], kwargs["scaling"]))
+        return "scored"
+
+    monkeypatch.setattr(pipeline, "evaluate_kmeans", spy)
+    rng = np.random.default_rng(0)
+    x = rng.random((20, 28, 28, 1), dtype=np.float32)
+    y = np.arange(20) % 2
+    prep = Prepared(x, y, x[:4], y[:4], x[:6], y[:6], None)
+    codes = {"cae": (rng.random((20, 3)), rng.random((6, 3))), "vae": (rng.random((20, 2)), rng.random((6, 2)))}
+    out = pipeline.cluster_rows(RunConfig(kmeans_n_init=7), prep, codes)
+    assert list(out) == ["cae", "vae", "pixels"]
+    assert calls == [(7, "standard"), (7, "standard"), (7, "none")]

@@ -1,17 +1,15 @@
-"""``fashion-cae run``, ``evaluate`` and ``export``, and the options of every action."""
+"""``fashion-cae run``, ``evaluate`` and ``export``, and the options of every action.
+
+``run`` is built on :mod:`keras_clust.experiment`: :data:`SPEC` declares the config, the
+steps and the exported models; the skeleton seeds, writes the run folder and exports.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
-import time
-from dataclasses import asdict
-from pathlib import Path
 
-import keras
-import numpy as np
-
-from apps.fashion_cae.config import NAME, QUICK_RUN_SIZES, RunConfig, cae_params_from_args, prepare_data
+from apps.fashion_cae.config import NAME, QUICK_RUN_SIZES, Prepared, RunConfig, cae_params_from_args, prepare_data
 from apps.fashion_cae.pipeline import analyse_latents, train_cae, train_classifiers, train_vae, vae_test_terms
 from apps.fashion_cae.report import render_run_report, summary_rows
 from keras_clust.app import (
@@ -23,22 +21,31 @@ from keras_clust.app import (
     positive_int,
 )
 from keras_clust.cluster import evaluate_kmeans
-from keras_clust.errors import DataError
-from keras_clust.export import export_verified
+from keras_clust.experiment import (
+    ExperimentSpec,
+    Export,
+    Run,
+    export_action,
+    load_run,
+    run_experiment,
+    warn_if_data_differs,
+)
 from keras_clust.models import probability_model
-from keras_clust.runs import RunFolder, find_run, load_run_models, markdown_table, read_json, set_seed, write_json
+from keras_clust.models.classifier import SCHEDULES
+from keras_clust.runs import load_run_models, markdown_table, set_seed, write_json
 from keras_clust.training import OPTIMIZERS
 from keras_clust.tuning import TUNERS
 
 log = logging.getLogger("apps.fashion_cae")
 
-#: SavedModel name -> (file in the run's models/, input key, output keys)
-EXPORTS = {
-    "fashion_cae_encoder": ("cae_encoder.keras", "images", ("embedding",)),
-    "fashion_vae_encoder": ("vae_encoder.keras", "images", ("z_mean",)),
-    "fashion_vae_decoder": ("vae_decoder.keras", "latent", ("images",)),
-    "fashion_classifier": ("classifier_finetuned.keras", "images", ("probabilities", "log_probabilities")),
-}
+#: The SavedModels of a run: encoders, the VAE decoder, the fine-tuned classifier.
+EXPORTS = (
+    Export("fashion_cae_encoder", "cae_encoder.keras", "images", ("embedding",)),
+    Export("fashion_vae_encoder", "vae_encoder.keras", "images", ("z_mean",)),
+    Export("fashion_vae_decoder", "vae_decoder.keras", "latent", ("images",)),
+    Export("fashion_classifier", "classifier_finetuned.keras", "images", ("probabilities", "log_probabilities"),
+           wrap=probability_model),
+)  # fmt: skip
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
@@ -48,7 +55,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         cae_epochs=args.cae_epochs, batch_size=args.batch_size, val_fraction=args.val_fraction,
         vae_latent=args.vae_latent, vae_channels=args.vae_channels, vae_epochs=args.vae_epochs,
         vae_learning_rate=args.vae_learning_rate, beta=args.beta, clf_epochs=args.clf_epochs,
-        clf_learning_rate=args.clf_learning_rate, tsne_points=args.tsne_points, quick=args.quick, seed=args.seed,
+        clf_learning_rate=args.clf_learning_rate, clf_encoder_lr_factor=args.clf_encoder_lr_factor,
+        clf_schedule=args.clf_schedule, clf_patience=args.clf_patience, kmeans_n_init=args.kmeans_n_init,
+        tsne_points=args.tsne_points, quick=args.quick, seed=args.seed,
         export=not args.no_export, models_dir=str(args.models_dir),
     )  # fmt: skip
     if cfg.quick:
@@ -58,82 +67,44 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return cfg
 
 
-def export_models(models_dir: str | Path, models: dict[str, keras.Model], sample: np.ndarray) -> list[dict]:
-    """Export every model of :data:`EXPORTS` found in ``models`` (verified on ``sample`` images)."""
-    rows = []
-    latent = None
-    for name, (file, inp, outs) in EXPORTS.items():
-        model = models[file]
-        if file.startswith("classifier"):
-            model = probability_model(model)
-        x = sample
-        if inp == "latent":
-            x = latent if latent is not None else np.zeros((len(sample), model.input_shape[-1]), np.float32)
-        rows.append(export_verified(model, name, models_dir, inp, outs, x))
-        if name == "fashion_vae_encoder":
-            latent = np.asarray(model.predict(sample, verbose=0), np.float32)
-    return rows
+def _prepare(cfg: RunConfig) -> Prepared:
+    return prepare_data(cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.seed, QUICK_RUN_SIZES if cfg.quick else None)
+
+
+def steps(cfg: RunConfig, run: Run) -> None:
+    """CAE, VAE, latent analysis and transfer learning, each model re-seeded before it is built."""
+    prep = _prepare(cfg)
+    run.set_data(prep.data.source)
+    m = run.metrics
+    m.update(n_train=len(prep.x_train), n_val=len(prep.x_val), n_test=len(prep.x_test))
+    cae, m["cae"], run.history = train_cae(cfg, prep, run)
+    vae, m["vae"], rows = train_vae(cfg, prep, run)
+    run.history += rows
+    m["analysis"] = analyse_latents(cfg, prep, run, cae, vae)
+    m["kmeans"] = m["analysis"].pop("kmeans")
+    m["transfer"], rows = train_classifiers(cfg, prep, run, cae)
+    run.history += rows
+    sample = prep.x_test[:32]
+    run.export_samples = {"images": sample, "latent": vae.mean_encoder.predict(sample, verbose=0)}
+
+
+SPEC = ExperimentSpec(name=NAME, config=RunConfig, steps=steps, report=render_run_report,
+                      summary=lambda cfg, m: markdown_table(summary_rows(m)), exports=lambda cfg: EXPORTS)  # fmt: skip
+
+export = export_action(SPEC)
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    set_seed(cfg.seed)
-    start = time.perf_counter()
-    with RunFolder(args.out, NAME, cfg.seed) as rf:
-        prep = prepare_data(cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.seed,
-                            QUICK_RUN_SIZES if cfg.quick else None)  # fmt: skip
-        source = prep.data.source
-        rf.write_config({"experiment": NAME, "action": "run", **asdict(cfg), "data": source.to_dict()})
-        metrics = {"run_id": rf.run_id, "data": source.to_dict(), "n_train": len(prep.x_train),
-                   "n_val": len(prep.x_val), "n_test": len(prep.x_test)}  # fmt: skip
-        cae, metrics["cae"], history = train_cae(cfg, prep, rf)
-        vae, metrics["vae"], rows = train_vae(cfg, prep, rf)
-        history += rows
-        metrics["analysis"] = analyse_latents(cfg, prep, rf, cae, vae)
-        metrics["kmeans"] = metrics["analysis"].pop("kmeans")
-        metrics["transfer"], rows = train_classifiers(cfg, prep, rf, cae)
-        history += rows
-        exports = []
-        if cfg.export:
-            saved = load_run_models(rf.work, [f for f, _, _ in EXPORTS.values()])
-            exports = export_models(cfg.models_dir, saved, prep.x_test[:32])
-        metrics["exports"] = exports
-        metrics["total_seconds"] = round(time.perf_counter() - start, 1)
-        rf.write_metrics(metrics)
-        rf.write_history(history)
-        rf.write_report(render_run_report(cfg, metrics))
-    print(markdown_table(summary_rows(metrics)), end="")
-    print(f"data: {source.note}")
-    print(f"run folder: {rf.path}")
+    run_experiment(SPEC, config_from_args(args), args.out)
     return 0
 
 
-def _newest_run_folder(out: Path) -> Path:
-    """The newest complete folder written by ``run`` (tune folders live beside them)."""
-    find_run(out, NAME, None)  # a clear error when there is no complete folder at all
-    folders = [p for p in (Path(out) / NAME).iterdir() if not p.name.startswith(".") and (p / "metrics.json").is_file()
-               and read_json(p / "config.json").get("action") == "run"]  # fmt: skip
-    if not folders:
-        raise DataError(f"no complete 'run' folder under {Path(out) / NAME} (only tune runs); run "
-                        f"'keras-clust {NAME} run' first")  # fmt: skip
-    return max(folders, key=lambda p: p.stat().st_mtime)
-
-
-def _load_run(args) -> tuple[Path, RunConfig, dict]:
-    path = find_run(args.out, NAME, args.run) if args.run else _newest_run_folder(args.out)
-    raw = read_json(path / "config.json")
-    if raw.get("action") != "run":
-        raise DataError(f"{path} is a '{raw.get('action')}' folder; pass a folder written by '{NAME} run'")
-    cfg = RunConfig(**{k: v for k, v in raw.items() if k in RunConfig.__dataclass_fields__})
-    return path, cfg, read_json(path / "metrics.json")
-
-
 def evaluate(args: argparse.Namespace) -> int:
-    path, cfg, stored = _load_run(args)
+    saved = load_run(SPEC, args.out, args.run)
+    path, cfg, stored = saved.path, saved.config, saved.metrics
     set_seed(cfg.seed)
-    prep = prepare_data(cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.seed, QUICK_RUN_SIZES if cfg.quick else None)
-    if prep.data.source.to_dict() != stored["data"]:
-        log.warning("data differs from the run's: %s (run used: %s)", prep.data.source.note, stored["data"]["note"])
+    prep = _prepare(cfg)
+    warn_if_data_differs(stored, prep.data.source)
     m = load_run_models(path, ["cae.keras", "cae_encoder.keras", "vae.keras", "vae_encoder.keras",
                                "classifier_frozen.keras", "classifier_finetuned.keras"])  # fmt: skip
     now = {"cae_test_mse": float(m["cae.keras"].evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0)),
@@ -142,7 +113,7 @@ def evaluate(args: argparse.Namespace) -> int:
         enc = m[file]
         ev = evaluate_kmeans(enc.predict(prep.x_train, batch_size=1024, verbose=0), prep.y_train,
                              enc.predict(prep.x_test, batch_size=1024, verbose=0), prep.y_test,
-                             n_clusters=cfg.n_clusters, random_state=cfg.seed)  # fmt: skip
+                             n_clusters=cfg.n_clusters, n_init=cfg.kmeans_n_init, random_state=cfg.seed)  # fmt: skip
         now[f"kmeans_acc_{key}"] = ev.test.acc
     for mode in ("frozen", "finetuned"):
         clf = m[f"classifier_{mode}.keras"]
@@ -160,14 +131,11 @@ def evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def export(args: argparse.Namespace) -> int:
-    path, cfg, _ = _load_run(args)
-    models = load_run_models(path, [f for f, _, _ in EXPORTS.values()])
-    sample = np.random.default_rng(cfg.seed).random((16, 28, 28, 1), dtype=np.float32)
-    rows = export_models(args.models_dir, models, sample)
-    print(markdown_table(rows, floatfmt=".2e"), end="")
-    print(f"TF Serving config: {Path(args.models_dir) / 'models.config'}")
-    return 0
+def _factor(text: str) -> float:
+    value = positive_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError(f"must be > 0 and <= 1, got {value}")
+    return value
 
 
 def _data_arguments(p: argparse.ArgumentParser) -> None:
@@ -229,13 +197,41 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         help="test codes in the PCA/t-SNE maps (default: 5000)",
     )
     g.add_argument(
-        "--clf-epochs", type=positive_int, default=d.clf_epochs, help="epochs of each classifier (default: 10)"
+        "--kmeans-n-init",
+        type=positive_int,
+        default=d.kmeans_n_init,
+        help="KMeans restarts, the same for the codes and the raw pixels (default: 10)",
+    )
+    g.add_argument(
+        "--clf-epochs",
+        type=positive_int,
+        default=d.clf_epochs,
+        help="most epochs of each classifier (default: 20; fewer with --clf-patience)",
     )
     g.add_argument(
         "--clf-learning-rate",
         type=positive_float,
         default=d.clf_learning_rate,
-        help="classifier Adam learning rate (default: 1e-3)",
+        help="classifier Adam learning rate of the head; the start of the schedule (default: 1e-3)",
+    )
+    g.add_argument(
+        "--clf-encoder-lr-factor",
+        type=_factor,
+        default=d.clf_encoder_lr_factor,
+        help="fine-tuning: the encoder's learning rate as a share of the head's (default: 0.1)",
+    )
+    g.add_argument(
+        "--clf-schedule",
+        choices=SCHEDULES,
+        default=d.clf_schedule,
+        help="classifier learning-rate schedule: cosine decay to 0 over --clf-epochs, or constant (default: cosine)",
+    )
+    g.add_argument(
+        "--clf-patience",
+        type=non_negative_int,
+        default=d.clf_patience,
+        help="stop a classifier this many epochs after its best validation accuracy and keep that epoch's "
+        "weights; 0: train every epoch, keep the last (default: 4)",
     )
     p.add_argument("--no-export", action="store_true", help="do not export SavedModels at the end of the run")
 

@@ -1,22 +1,25 @@
 """The steps of ``fashion-cae run``: CAE, conv VAE, latent analysis, transfer learning.
 
-Each step takes the config, the prepared data and the run folder, writes its models
-and figures, and returns its metrics and history rows.
+Each step takes the config, the prepared data and the :class:`~keras_clust.experiment.Run`,
+re-seeds right before building each model (``run.seed_model``), writes its models and
+figures, and returns its metrics and history rows.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 import keras
 import numpy as np
 
 from apps.fashion_cae.config import Prepared, RunConfig
 from keras_clust.cluster import evaluate_kmeans
+from keras_clust.experiment import Run
 from keras_clust.generation import fit_gaussian, latent_grid, prior_samples
 from keras_clust.layers import summed_binary_crossentropy
 from keras_clust.models import build_conv_vae, build_transfer_classifier
-from keras_clust.runs import RunFolder
+from keras_clust.models.classifier import best_val_accuracy, compile_transfer_classifier
 from keras_clust.training import fit_model
 from keras_clust.tuning import build_compiled_cae
 from keras_clust.viz import (
@@ -35,7 +38,7 @@ log = logging.getLogger("apps.fashion_cae")
 PREDICT = {"batch_size": 1024, "verbose": 0}
 
 
-def _reconstructions(model, prep: Prepared, run: RunFolder, key: str, title: str, seed: int) -> None:
+def _reconstructions(model, prep: Prepared, run: Run, key: str, title: str, seed: int) -> None:
     idx = pick_examples(len(prep.x_test), 10, seed)
     recon = model.predict(prep.x_test[idx], verbose=0)
     plot_image_rows([prep.x_test[idx], recon], run.figures / f"reconstructions_{key}.png",
@@ -43,8 +46,9 @@ def _reconstructions(model, prep: Prepared, run: RunFolder, key: str, title: str
                     captions=[[prep.class_names[c] for c in prep.y_test[idx]], None], title=title)  # fmt: skip
 
 
-def train_cae(cfg: RunConfig, prep: Prepared, run: RunFolder) -> tuple[keras.Model, dict, list]:
+def train_cae(cfg: RunConfig, prep: Prepared, run: Run) -> tuple[keras.Model, dict, list]:
     """Train the report's CAE with MSE; returns the autoencoder, its metrics and history."""
+    run.seed_model("cae")
     model = build_compiled_cae(**cfg.cae, name="cae")
     log.info("CAE %s: %d epochs on %d images (%d parameters)", cfg.cae, cfg.cae_epochs, len(prep.x_train),
              model.count_params())  # fmt: skip
@@ -52,9 +56,9 @@ def train_cae(cfg: RunConfig, prep: Prepared, run: RunFolder) -> tuple[keras.Mod
                     batch_size=cfg.batch_size)  # fmt: skip
     test_mse = float(model.evaluate(prep.x_test, prep.x_test, **PREDICT))
     log.info("CAE test MSE %.5f (%.0f s, %.2f s/epoch)", test_mse, fit.seconds, fit.seconds / fit.epochs_run)
-    model.save(run.file("models/cae.keras"))
-    model.get_layer("cae_encoder").save(run.file("models/cae_encoder.keras"))
-    model.get_layer("cae_decoder").save(run.file("models/cae_decoder.keras"))
+    run.save_model(model, "cae.keras")
+    run.save_model(model.get_layer("cae_encoder"), "cae_encoder.keras")
+    run.save_model(model.get_layer("cae_decoder"), "cae_decoder.keras")
     plot_loss_curves(loss_curves(fit.history), run.figures / "loss_cae.png", title="CAE: MSE per epoch")
     _reconstructions(model, prep, run, "cae", f"CAE test reconstructions (test MSE {test_mse:.4f})", cfg.seed)
     metrics = {"params": cfg.cae, "parameters": model.count_params(), "epochs_run": fit.epochs_run,
@@ -78,8 +82,9 @@ def vae_test_terms(vae: keras.Model, x: np.ndarray) -> dict:
             "loss": float(ev["loss"])}  # fmt: skip
 
 
-def train_vae(cfg: RunConfig, prep: Prepared, run: RunFolder):
+def train_vae(cfg: RunConfig, prep: Prepared, run: Run):
     """Train the conv VAE; returns its models, metrics and history."""
+    run.seed_model("vae")
     m = build_conv_vae(cfg.latent_vae, cfg.vae_channels, cfg.vae_hidden, cfg.beta, seed=cfg.seed, name="vae")
     compile_vae(m.vae, cfg.vae_learning_rate)
     log.info("VAE latent %d: %d epochs on %d images (%d parameters)", cfg.latent_vae, cfg.vae_epochs,
@@ -89,9 +94,9 @@ def train_vae(cfg: RunConfig, prep: Prepared, run: RunFolder):
     test = vae_test_terms(m.vae, prep.x_test)
     log.info("VAE test reconstruction %.1f + KL %.1f = -ELBO %.1f nats/image (%.0f s)", test["recon"], test["kl"],
              test["neg_elbo"], fit.seconds)  # fmt: skip
-    m.vae.save(run.file("models/vae.keras"))
-    m.mean_encoder.save(run.file("models/vae_encoder.keras"))
-    m.decoder.save(run.file("models/vae_decoder.keras"))
+    run.save_model(m.vae, "vae.keras")
+    run.save_model(m.mean_encoder, "vae_encoder.keras")
+    run.save_model(m.decoder, "vae_decoder.keras")
     plot_loss_curves(loss_curves(fit.history), run.figures / "loss_vae.png", log_scale=True,
                      title="VAE: loss = reconstruction (summed BCE) + beta * KL")  # fmt: skip
     _reconstructions(m.vae, prep, run, "vae", "VAE test reconstructions (one z sample)", cfg.seed)
@@ -103,7 +108,18 @@ def train_vae(cfg: RunConfig, prep: Prepared, run: RunFolder):
     return m, metrics, fit.rows(model="vae")
 
 
-def analyse_latents(cfg: RunConfig, prep: Prepared, run: RunFolder, cae: keras.Model, vae) -> dict:
+def cluster_rows(cfg: RunConfig, prep: Prepared, codes: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+    """KMeans (k = ``n_clusters``) fitted on the training side and scored on the test side of each
+    code set (standardised) and of the raw pixels, with the same ``kmeans_n_init`` for every row;
+    returns ``{row: KMeansEvaluation}``."""
+    flat = (prep.x_train.reshape(len(prep.x_train), -1), prep.x_test.reshape(len(prep.x_test), -1))
+    inputs = {**{k: (c, "standard") for k, c in codes.items()}, "pixels": (flat, "none")}
+    return {key: evaluate_kmeans(x[0], prep.y_train, x[1], prep.y_test, n_clusters=cfg.n_clusters, scaling=scaling,
+                                 n_init=cfg.kmeans_n_init, random_state=cfg.seed)
+            for key, (x, scaling) in inputs.items()}  # fmt: skip
+
+
+def analyse_latents(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model, vae) -> dict:
     """PCA/t-SNE maps, generation from both models, KMeans on codes and on pixels."""
     encoders = {"cae": cae.get_layer("cae_encoder"), "vae": vae.mean_encoder}
     decoders = {"cae": cae.get_layer("cae_decoder"), "vae": vae.decoder}
@@ -118,15 +134,12 @@ def analyse_latents(cfg: RunConfig, prep: Prepared, run: RunFolder, cae: keras.M
                                   f"({lm.seconds:.1f} s)")  # fmt: skip
             out["maps"][f"{key}_{method}"] = {"points": len(lm.xy), "seconds": round(lm.seconds, 2)}
             log.info("%s %s map of %d codes: %.1f s", key, method, len(lm.xy), lm.seconds)
-        ev = evaluate_kmeans(codes[key][0], prep.y_train, codes[key][1], prep.y_test, n_clusters=cfg.n_clusters,
-                             random_state=cfg.seed)  # fmt: skip
-        out["kmeans"][key] = ev.to_dict()
-        plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_{key}.png", prep.class_names,
-                              title=f"KMeans on {key.upper()} codes (test ACC {ev.test.acc:.3f})")  # fmt: skip
-    log.info("KMeans on raw pixels (baseline)")
-    flat = (prep.x_train.reshape(len(prep.x_train), -1), prep.x_test.reshape(len(prep.x_test), -1))
-    out["kmeans"]["pixels"] = evaluate_kmeans(flat[0], prep.y_train, flat[1], prep.y_test, n_clusters=cfg.n_clusters,
-                                              scaling="none", n_init=3, random_state=cfg.seed).to_dict()  # fmt: skip
+    log.info("KMeans on the codes and on raw pixels (%d restarts each)", cfg.kmeans_n_init)
+    for key, ev in cluster_rows(cfg, prep, codes).items():
+        out["kmeans"][key] = {**ev.to_dict(), "n_init": cfg.kmeans_n_init}
+        if key in encoders:
+            plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_{key}.png", prep.class_names,
+                                  title=f"KMeans on {key.upper()} codes (test ACC {ev.test.acc:.3f})")  # fmt: skip
 
     z_vae = prior_samples(64, cfg.latent_vae, cfg.seed)
     gauss = fit_gaussian(codes["cae"][0])
@@ -149,26 +162,39 @@ def analyse_latents(cfg: RunConfig, prep: Prepared, run: RunFolder, cae: keras.M
     return out
 
 
-def train_classifiers(cfg: RunConfig, prep: Prepared, run: RunFolder, cae: keras.Model) -> tuple[dict, list]:
-    """Transfer learning from the CAE encoder: frozen encoder, then full fine-tuning."""
+def train_classifiers(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model) -> tuple[dict, list]:
+    """Transfer learning from the CAE encoder: frozen encoder, then full fine-tuning.
+
+    Both use Adam at ``clf_learning_rate`` on the head with ``clf_schedule``; when fine-tuned,
+    the encoder learns at ``clf_encoder_lr_factor`` times the head's rate. With
+    ``clf_patience`` > 0 training stops that many epochs after the best validation accuracy
+    and keeps the best epoch's weights.
+    """
     encoder = cae.get_layer("cae_encoder")
     metrics, rows = {}, []
+    steps = cfg.clf_epochs * math.ceil(len(prep.x_train) / cfg.batch_size)
     for mode, freeze in (("frozen", True), ("finetuned", False)):
+        run.seed_model(f"classifier_{mode}")
         clf = build_transfer_classifier(encoder, n_classes=len(prep.class_names), hidden_units=cfg.clf_hidden,
                                         freeze=freeze, name=f"classifier_{mode}")  # fmt: skip
-        nll = keras.losses.SparseCategoricalCrossentropy(from_logits=True)  # on log-probs: the NLL
-        clf.compile(optimizer=keras.optimizers.Adam(cfg.clf_learning_rate), loss=nll, metrics=["accuracy"])
+        compile_transfer_classifier(clf, cfg.clf_learning_rate, encoder_lr_factor=cfg.clf_encoder_lr_factor,
+                                    schedule=cfg.clf_schedule, decay_steps=steps)  # fmt: skip
+        stop = best_val_accuracy(cfg.clf_patience) if cfg.clf_patience else None
         before = [w.copy() for w in clf.get_layer(f"classifier_{mode}_encoder").get_weights()]
         fit = fit_model(clf, prep.x_train, prep.y_train, (prep.x_val, prep.y_val), epochs=cfg.clf_epochs,
-                        batch_size=cfg.batch_size)  # fmt: skip
+                        batch_size=cfg.batch_size, callbacks=[stop] if stop else ())  # fmt: skip
         after = clf.get_layer(f"classifier_{mode}_encoder").get_weights()
         unchanged = all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
         loss, acc = clf.evaluate(prep.x_test, prep.y_test, **PREDICT)
-        log.info("classifier (%s encoder): test accuracy %.4f (%.0f s)", mode, acc, fit.seconds)
-        clf.save(run.file(f"models/classifier_{mode}.keras"))
+        val = fit.history["val_accuracy"]
+        best = stop.best_epoch if stop else len(val) - 1
+        log.info("classifier (%s encoder): test accuracy %.4f, weights of epoch %d of %d (%.0f s)", mode, acc,
+                 best + 1, fit.epochs_run, fit.seconds)  # fmt: skip
+        run.save_model(clf, f"classifier_{mode}.keras")
         plot_loss_curves(loss_curves(fit.history), run.figures / f"classifier_{mode}.png",
                          title=f"classifier, {mode} encoder: NLL and accuracy")  # fmt: skip
         metrics[mode] = {"test_accuracy": float(acc), "test_nll": float(loss), "epochs_run": fit.epochs_run,
+                         "best_epoch": best + 1, "best_val_accuracy": float(val[best]),
                          "train_seconds": round(fit.seconds, 1), "encoder_weights_unchanged": unchanged,
                          "trainable_parameters": int(sum(np.prod(w.shape) for w in clf.trainable_weights))}  # fmt: skip
         rows += fit.rows(model=f"classifier_{mode}")

@@ -42,8 +42,7 @@ def render_run_report(cfg, metrics: dict) -> str:
         f"test {metrics['n_test']}" + (" (quick mode: a subsample, 1-2 epochs)" if cfg.quick else "") + ".", "",
         f"**CAE hyper-parameters:** {c['params']}" + (f" (best of tune run `{cfg.params_from}`)"
                                                      if cfg.params_from else " (the report's best)")
-        + f"; {c['epochs_run']} epochs, batch {cfg.batch_size}, seed {cfg.seed}; "
-        f"{c['seconds_per_epoch']} s/epoch. Total time {metrics['total_seconds']:.0f} s.", "",
+        + f"; {c['epochs_run']} epochs, batch {cfg.batch_size}; {c['seconds_per_epoch']} s/epoch.", "",
         "## Results (test set)", "", markdown_table(summary_rows(metrics)), "",
         "## CAE", "", "![loss](figures/loss_cae.png)", "![reconstructions](figures/reconstructions_cae.png)", "",
         "## VAE", "",
@@ -68,20 +67,25 @@ def render_run_report(cfg, metrics: dict) -> str:
         lines += ["![traversal](figures/traversal_vae.png)", "![raw latent](figures/latent_vae_raw.png)", ""]
     lines += [
         "## KMeans (k = 10) on the codes", "",
-        "Fitted on the training codes (standardised), scored on the test codes; ACC after Hungarian "
-        "matching of clusters to classes.", "", markdown_table(kmeans_rows(metrics)), "",
+        f"Fitted on the training codes (standardised), scored on the test codes; ACC after Hungarian "
+        f"matching of clusters to classes; {cfg.kmeans_n_init} restarts for every row.", "",
+        markdown_table(kmeans_rows(metrics)), "",
         "![confusion CAE](figures/confusion_cae.png)", "![confusion VAE](figures/confusion_vae.png)", "",
         "## Transfer learning", "",
-        "Encoder of the CAE + Dense(64, ReLU) + Dense(10) + log-softmax, negative log-likelihood.", "",
+        f"Encoder of the CAE + Dense({cfg.clf_hidden}, ReLU) + Dense(10) + log-softmax, negative "
+        f"log-likelihood. Adam, head learning rate {cfg.clf_learning_rate:g} ({cfg.clf_schedule} schedule); "
+        f"fine-tuned, the encoder learns at {cfg.clf_encoder_lr_factor:g} times that rate. "
+        + (f"Training stops {cfg.clf_patience} epochs after the best validation accuracy and keeps that "
+           f"epoch's weights (at most {cfg.clf_epochs} epochs)." if cfg.clf_patience
+           else f"{cfg.clf_epochs} epochs, the last epoch's weights kept."), "",
         markdown_table([{"mode": m, "test accuracy": r["test_accuracy"], "test NLL": r["test_nll"],
                          "trainable params": r["trainable_parameters"], "epochs": r["epochs_run"],
+                         "kept epoch": r.get("best_epoch", r["epochs_run"]),
                          "encoder unchanged": r["encoder_weights_unchanged"]}
                         for m, r in metrics["transfer"].items()]), "",
-        "![frozen](figures/classifier_frozen.png)", "![fine-tuned](figures/classifier_finetuned.png)", "",
+        "![frozen](figures/classifier_frozen.png)", "![fine-tuned](figures/classifier_finetuned.png)",
     ]  # fmt: skip
-    if metrics["exports"]:
-        lines += ["## Exported SavedModels", "", markdown_table(metrics["exports"], floatfmt=".2e")]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
 
 
 def engine_rows(metrics: dict) -> list[dict]:

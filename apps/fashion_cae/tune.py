@@ -12,7 +12,7 @@ import keras
 
 from apps.fashion_cae.config import NAME, QUICK_TUNE_SIZES, Prepared, TuneConfig, prepare_data
 from apps.fashion_cae.report import engine_rows, engine_table, render_tune_report
-from keras_clust.runs import RunFolder, read_json, set_seed
+from keras_clust.runs import RunFolder, read_json, seed_model, set_seed
 from keras_clust.training import fit_model
 from keras_clust.tuning import (
     CAE_SPACE,
@@ -125,7 +125,7 @@ def tune(args: argparse.Namespace) -> int:
                 retrain = cfg.epochs  # the best trial ran in an earlier process: train its configuration again
             if retrain:
                 log.info("%s: retraining the best configuration for %d epochs", engine, retrain)
-                keras.utils.set_random_seed(cfg.seed)
+                seed_model(cfg.seed, f"{engine}_best")  # the same start whatever ran before it
                 final = build_compiled_cae(**CAE_SPACE.builder_kwargs(best.params))
                 fit = fit_model(final, prep.x_train, prep.x_train, (prep.x_val, prep.x_val), epochs=retrain,
                                 batch_size=cfg.batch_size)  # fmt: skip

@@ -19,10 +19,6 @@ CAE_SPACE = SearchSpace((
     float_param("momentum", 0.5, 0.99, when=("optimizer", ("sgd",))),
 ))  # fmt: skip
 
-#: The report's best trial (test MSE 0.0166 there).
-REPORT_BEST = {"encoded_space_dim": 14, "n_channels": 8, "optimizer": "adam",
-               "learning_rate": 1e-3, "weight_decay": 1e-5}  # fmt: skip
-
 
 def build_compiled_cae(encoded_space_dim: int, n_channels: int, optimizer: str, learning_rate: float,
                        weight_decay: float = 0.0, momentum: float = 0.9, name: str = "cae",
