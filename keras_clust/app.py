@@ -2,7 +2,8 @@
 
 An experiment is an :class:`Experiment` holding :class:`Action` objects, each with an
 ``add_arguments(parser)`` and a ``run(args) -> int``; :mod:`keras_clust.cli`
-dispatches to them.
+dispatches to them. What an action does with a run (seeding, the run folder, the report
+tail, exports, reading a saved run back) is :mod:`keras_clust.experiment`.
 """
 
 from __future__ import annotations
