@@ -39,9 +39,10 @@ def one(variant: str, epochs: int) -> dict:
     import keras
     import tensorflow as tf
 
+    from apps.fashion_cae.config import REPORT_BEST
     from keras_clust.data import load_fashion_mnist
     from keras_clust.runs import set_seed
-    from keras_clust.tuning import REPORT_BEST, build_compiled_cae
+    from keras_clust.tuning import build_compiled_cae
 
     set_seed(0, deterministic=variant != "xla")
     x = load_fashion_mnist().x_train.reshape(-1, 28, 28, 1)
