@@ -8,19 +8,12 @@ import pytest
 
 from apps.fashion_cae.config import REPORT_BEST, RunConfig
 from helpers import assert_one_line_error, cli
-from keras_clust.data import load_fashion_mnist
-from keras_clust.errors import DataError, KerasClustError
+from keras_clust.errors import DataError
 from keras_clust.experiment import config_from_saved
 from keras_clust.export import load_signature, saved_model_cli_show
 from keras_clust.tuning import CAE_SPACE
 
-try:
-    load_fashion_mnist()
-    HAVE_DATA = True
-except KerasClustError:
-    HAVE_DATA = False
-needs_data = pytest.mark.skipif(not HAVE_DATA, reason="Fashion-MNIST not installed (apt-get install "
-                                                      "dataset-fashion-mnist; scripts/setup.sh does it)")  # fmt: skip
+needs_data = pytest.mark.needs_dataset("fashion-mnist")
 
 
 @pytest.fixture(scope="module")
