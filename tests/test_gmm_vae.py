@@ -1,56 +1,155 @@
-"""The gmm-vae app: dense VAE, serving wrappers, and the command as a user runs it."""
+"""The gmm-vae app: the ELBO as an ELBO, rows and presets, strict configs, and the command as a user runs it."""
 
 import json
-from dataclasses import replace
+import re
+from dataclasses import asdict, replace
+from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
+from scipy.spatial.distance import cdist
 
-from apps.gmm_vae import REPORT, TUNED, Config, loss_table_epochs, serving_models
+from apps.gmm_vae.config import (
+    PRESETS,
+    QUICK_EPOCHS,
+    REPORT,
+    REPORT_MSE,
+    SWEEP,
+    TUNED,
+    Config,
+    ModelSettings,
+    mixture_data,
+)
+from apps.gmm_vae.pipeline import loss_table_epochs, observation_log_var, score, train_vae, true_nll
+from apps.gmm_vae.tune import sweep_table
 from helpers import assert_one_line_error, cli
+from keras_clust.elbo import gaussian_nll_np, negative_elbo
+from keras_clust.errors import DataError
+from keras_clust.experiment import config_from_saved
 from keras_clust.export import saved_model_cli_show
-from keras_clust.models import build_dense_vae
+from keras_clust.layers import gaussian_nll
+from keras_clust.models import build_dense_vae, standardised_vae_models
+from keras_clust.runs import seed_model
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_dense_vae_shapes_and_kl_logged():
-    m = build_dense_vae(3, 2, (16, 8), beta=1.0, seed=0)
-    x = np.random.default_rng(0).normal(size=(64, 3)).astype(np.float32)
-    mean, log_var, z = m.encoder.predict(x, verbose=0)
-    assert mean.shape == log_var.shape == z.shape == (64, 2)
-    assert m.decoder.predict(mean, verbose=0).shape == (64, 3)
-    assert not any(isinstance(layer, keras.layers.Conv2D) for layer in m.vae.layers)
-    m.vae.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
-    hist = m.vae.fit(x, x, epochs=3, batch_size=16, verbose=0).history
-    assert "kl" in hist and hist["loss"][-1] < hist["loss"][0]
+def _point_mass_posterior(m, log_var: float = -30.0) -> None:
+    """Make q(z|x) a point mass at z_mean (z_log_var = -30 for every x), so the sampled loss is exact."""
+    head = m.encoder.get_layer("z_log_var")
+    kernel, bias = head.get_weights()
+    head.set_weights([np.zeros_like(kernel), np.full_like(bias, log_var)])
 
 
-def test_serving_models_build_in_the_standardisation():
+@pytest.mark.parametrize("beta", [1.0, 0.5])
+def test_loss_is_the_negative_elbo_at_beta_one(beta):
+    m = build_dense_vae(3, 2, (8,), beta=beta, seed=0, likelihood="gaussian")
+    _point_mass_posterior(m)
+    log_var = np.array([0.1, -0.2, 0.3], np.float32)
+    m.vae.get_layer("likelihood").log_var.assign(log_var)
+    m.vae.compile(optimizer="adam")
+    x = np.random.default_rng(0).normal(size=(16, 3)).astype(np.float32)
+    loss = m.vae.evaluate(x, x, batch_size=16, verbose=0, return_dict=True)
+
+    z_mean = m.mean_encoder.predict(x, verbose=0).astype(np.float64)
+    recon = gaussian_nll_np(x, m.decoder.predict(z_mean.astype(np.float32), verbose=0), log_var)
+    kl = 0.5 * np.sum(z_mean**2 + np.exp(-30.0) - (-30.0) - 1.0, axis=1)  # KL(N(mu, e^-30) || N(0, 1))
+    assert loss["recon"] == pytest.approx(recon.mean(), rel=1e-4)
+    assert loss["kl"] == pytest.approx(kl.mean(), rel=1e-4)
+    assert loss["loss"] == pytest.approx(recon.mean() + beta * kl.mean(), rel=1e-4)
+    # the library's seeded estimate gives the same -ELBO (at beta 1, whatever trained the model)
+    est = negative_elbo(m.encoder, m.decoder, x, log_var, draws=3)
+    assert est.neg_elbo == pytest.approx(recon.mean() + kl.mean(), rel=1e-4)
+    assert est.shifted(2.0).neg_elbo == pytest.approx(est.neg_elbo + 2.0)
+
+
+def test_mean_mse_is_the_elbo_of_a_fixed_variance_d_over_2():
+    rng = np.random.default_rng(1)
+    x, mu = rng.normal(size=(32, 3)).astype(np.float32), rng.normal(size=(32, 3)).astype(np.float32)
+    mse = keras.ops.convert_to_numpy(keras.losses.mean_squared_error(x, mu))
+    d = 3
+    nll = keras.ops.convert_to_numpy(gaussian_nll(x, mu, np.log(d / 2.0)))
+    np.testing.assert_allclose(nll - 0.5 * d * np.log(2 * np.pi * d / 2.0), mse, rtol=1e-5)
+    m = build_dense_vae(3, 2, (8,), seed=0)
+    np.testing.assert_allclose(observation_log_var(m, REPORT_MSE, 3), np.log(1.5))
+    np.testing.assert_allclose(observation_log_var(m, replace(REPORT_MSE, beta=0.05), 3), np.log(0.05 * 1.5))
+
+
+def test_standardised_serving_models():
     m = build_dense_vae(3, 2, (8,), seed=0)
     mean, std = np.array([1.0, -2.0, 5.0], np.float32), np.array([2.0, 0.5, 3.0], np.float32)
-    enc, dec = serving_models(m, mean, std)
+    enc, dec = standardised_vae_models(m, mean, std, name="gmm_vae")
+    assert (enc.name, dec.name) == ("gmm_vae_encoder", "gmm_vae_decoder")
     x = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
     np.testing.assert_allclose(enc.predict(x, verbose=0), m.mean_encoder.predict((x - mean) / std, verbose=0),
                                atol=1e-5)  # fmt: skip
-    z = np.zeros((2, 2), np.float32)
+    z = np.random.default_rng(2).normal(size=(4, 2)).astype(np.float32)
     np.testing.assert_allclose(dec.predict(z, verbose=0), m.decoder.predict(z, verbose=0) * std + mean, atol=1e-5)
 
 
-def test_loss_table_epochs_match_the_report():
-    assert loss_table_epochs(100) == [1, 25, 50, 75, 100]
-    assert loss_table_epochs(3) == [1, 2, 3]
-    assert REPORT.epochs == 100 and REPORT.batch_size == 32 and REPORT.latent_dim == 2
-
-
-def test_rows_default_to_the_report_beside_the_tuned_settings():
-    assert Config().primary == "report" and Config().models() == {"report": REPORT, "tuned": TUNED}
-    tuned = Config(model=TUNED, preset="tuned")
-    assert tuned.primary == "tuned" and list(tuned.models()) == ["report", "tuned"]
-    custom = Config(model=replace(REPORT, beta=0.1))
-    assert custom.primary == "this_run" and list(custom.models()) == ["report", "this_run"]
+def test_rows_and_presets():
+    assert loss_table_epochs(100) == [1, 25, 50, 75, 100] and loss_table_epochs(3) == [1, 2, 3]
+    assert REPORT.epochs == 100 and REPORT.batch_size == 32 and REPORT.latent_dim == 2 and REPORT.beta == 1
+    assert REPORT.recon_loss == "gaussian" and REPORT.sigma is None and REPORT_MSE.recon_loss == "mean-mse"
+    assert Config().primary == "report" and Config().models() == PRESETS
+    assert list(Config().models()) == ["report-mse", "report", "tuned"]
+    custom = Config(model=replace(REPORT, sigma=0.5))
+    assert custom.primary == "this_run" and list(custom.models()) == ["report-mse", "report", "tuned", "this_run"]
     assert list(Config(comparison=False).models()) == ["report"]
-    quick = Config(model=replace(TUNED, epochs=5), quick=True)
-    assert quick.primary == "tuned" and quick.models()["report"].epochs == 5
+    quick = Config(model=replace(TUNED, epochs=QUICK_EPOCHS), quick=True)
+    assert quick.primary == "tuned" and quick.models()["report"].epochs == QUICK_EPOCHS
+
+
+def test_tuned_preset_is_the_sweeps_choice_on_other_mixtures():
+    text = (ROOT / "apps" / "gmm_vae" / "preset_sweep.md").read_text()
+    chosen = re.search(r"\*\*([\w-]+)\*\*", text).group(1)
+    assert SWEEP[chosen] == TUNED
+    seeds = re.search(r"Mixture seeds ([\d, ]+)", text).group(1)
+    assert not {int(s) for s in seeds.split(",")} & set(Config().mixture_seeds)
+    # the winner: most modes, then high-quality share, then lowest -ELBO
+    row = {"modes": {"modes_captured_min_share": 5, "modes_captured": 6, "high_quality_fraction": 0.5,
+                     "high_quality_fraction_chi2": 0.6}, "heldout_elbo": {"neg_elbo": 7.0}, "train_seconds": 1}
+    better_hq = json.loads(json.dumps(row))
+    better_hq["modes"]["high_quality_fraction"] = 0.7
+    more_modes = json.loads(json.dumps(row))
+    more_modes["modes"]["modes_captured_min_share"] = 6
+    more_modes["heldout_elbo"]["neg_elbo"] = 9.0
+    _, best = sweep_table({"a": {"m1": row}, "b": {"m1": better_hq}, "c": {"m1": more_modes}})
+    assert best == "c"
+    assert sweep_table({"a": {"m1": row}, "b": {"m1": better_hq}})[1] == "b"
+
+
+def test_saved_configs_are_read_strictly():
+    cfg = Config(mixture_seeds=(3, 4), model=replace(TUNED, sigma=0.5))
+    raw = json.loads(json.dumps({"experiment": "gmm-vae", "action": "run", "config_version": 2, **asdict(cfg)}))
+    again = config_from_saved(Config, raw, "r", "gmm-vae")
+    assert again == cfg and isinstance(again.model, ModelSettings) and again.model.hidden_units == (128, 128)
+    with pytest.raises(DataError, match="unknown keys old"):
+        config_from_saved(Config, {**raw, "old": 1}, "r", "gmm-vae")
+    with pytest.raises(DataError, match="missing chi2_quantile"):
+        config_from_saved(Config, {k: v for k, v in raw.items() if k != "chi2_quantile"}, "r", "gmm-vae")
+    with pytest.raises(DataError, match="model settings: unknown keys"):
+        config_from_saved(Config, {**raw, "model": {**raw["model"], "dropout": 0.1}}, "r", "gmm-vae")
+    v1 = {k: v for k, v in raw.items() if k != "config_version"}  # a run of the one-mixture mean-MSE app
+    with pytest.raises(DataError, match="config version 1"):
+        config_from_saved(Config, v1, "r", "gmm-vae")
+
+
+@pytest.mark.slow
+def test_summed_nll_avoids_the_collapse_of_mean_mse():
+    """Same model, data and steps: the write-up's mean MSE collapses (KL ~ 0, no mode), the
+    Gaussian ELBO with a learned sigma does not."""
+    cfg = Config(mixture_seeds=(0,))
+    data = mixture_data(cfg, 0)
+    rows = {}
+    for key, s in (("report-mse", replace(REPORT_MSE, epochs=60)), ("report", replace(REPORT, epochs=60))):
+        t = train_vae(key, s, data, lambda k: seed_model(0, k))
+        rows[key], _ = score(key, s, t, data, cfg, 1, kmeans=False)
+    assert rows["report-mse"]["final_kl"] < 0.05 and rows["report-mse"]["modes"]["modes_captured_min_share"] == 0
+    assert rows["report"]["final_kl"] > 1.0 and rows["report"]["modes"]["modes_captured_min_share"] >= 5
+    assert rows["report"]["heldout_elbo"]["neg_elbo"] < rows["report-mse"]["heldout_elbo"]["neg_elbo"] - 0.5
+    assert true_nll(data) < rows["report"]["heldout_elbo"]["neg_elbo"]
 
 
 @pytest.fixture(scope="module")
@@ -62,38 +161,65 @@ def quick_run(tmp_path_factory):
     return work, run, res
 
 
-def test_quick_run_writes_both_rows_and_figures(quick_run):
+def test_quick_run_scores_every_row_on_every_mixture(quick_run):
     work, run, res = quick_run
     m = json.loads((run / "metrics.json").read_text())
-    assert list(m["models"]) == ["report", "tuned"] and m["primary"] == "report"
-    assert m["models"]["report"]["settings"]["beta"] == 1.0 and m["models"]["tuned"]["settings"]["beta"] == 0.05
-    for key, model in m["models"].items():
-        modes = model["modes"]
-        assert 0 <= modes["modes_captured"] <= 10 and 0 <= modes["high_quality_fraction"] <= 1
-        assert model["kmeans_minmax"]["ks"] == list(range(2, 11))
-        for fig in ("samples", "kselect", "loss", "latent_tsne", "latent_raw"):
-            name = f"{fig}_{key}.png"
-            assert (run / "figures" / name).is_file(), name
-        assert (run / "figures" / f"samples_{key}_minmax.png").is_file()
-        assert list(model["loss_at"]) == ["1", "2", "4", "5"]
+    assert m["rows"] == ["report-mse", "report", "tuned"] and m["primary"] == "report"
+    assert list(m["mixtures"]) == ["m0", "m1"] and m["min_share_samples"] == 5  # 1 % of 500
+    assert set(m["model_seeds"]) == {f"{r}/{k}" for r in m["rows"] for k in ("m0", "m1")}
+    for key, mix in m["mixtures"].items():
+        mixture = json.loads((run / "mixtures" / f"{key}.json").read_text())
+        assert np.allclose(mixture["weights"], mix["weights"])
+        for row, model in mix["models"].items():
+            assert model["settings"]["recon_loss"] == ("mean-mse" if row == "report-mse" else "gaussian")
+            # -ELBO is an upper bound of -log p(x); it cannot beat the true mixture's NLL
+            # (it would, by 2.76 nats, without the 0.5 log 2 pi per feature)
+            assert model["heldout_elbo"]["neg_elbo"] > mix["true_nll"]
+            assert model["heldout_elbo"]["neg_elbo"] == pytest.approx(
+                model["heldout_elbo"]["recon"] + model["heldout_elbo"]["kl"])
+    for row, cols in m["summary"].items():  # the summary is the mean over the mixtures
+        values = [mix["models"][row]["heldout_elbo"]["neg_elbo"] for mix in m["mixtures"].values()]
+        assert cols["-ELBO nats"]["mean"] == pytest.approx(np.mean(values))
+        assert cols["-ELBO nats"]["sd"] == pytest.approx(np.std(values, ddof=1))
     report = (run / "report.md").read_text()
-    assert "| report |" in report and "| tuned |" in report and "min-max" in report
-    assert json.loads((run / "mixture.json").read_text())["weights"]
-    assert "modes captured" in res.stdout
+    for text in ("| report-mse |", "| tuned |", "min-max", "P(chi2_3 <= 9) = 0.971", "sqrt(chi2_3 quantile 0.99)",
+                 "## Run", "## Exported SavedModels"):
+        assert text in report, text
+    for fig in ("samples", "samples_{}_minmax", "kselect", "loss", "latent_tsne", "latent_raw"):
+        name = (fig.format("report") if "{}" in fig else f"{fig}_report") + ".png"
+        assert (run / "figures" / name).is_file(), name
+    assert "modes >= min share" in res.stdout
     text = saved_model_cli_show(work / "saved_models" / "gmm_vae_encoder" / "1")
     assert "inputs['samples']" in text and "outputs['z_mean']" in text and "(-1, 3)" in text
     text = saved_model_cli_show(work / "saved_models" / "gmm_vae_decoder" / "1")
     assert "inputs['latent']" in text and "outputs['samples']" in text
 
 
-def test_evaluate_rescores_the_stored_samples(quick_run):
+def test_stored_mode_counts_match_an_independent_count(quick_run):
+    """Recount the stored generated samples with plain Euclidean distances (the mixtures have
+    identity covariances) instead of the library's Mahalanobis code."""
+    _, run, _ = quick_run
+    m = json.loads((run / "metrics.json").read_text())
+    mixture = json.loads((run / "mixtures" / "m0.json").read_text())
+    for row, model in m["mixtures"]["m0"]["models"].items():
+        x = np.load(run / f"generated_{row}.npy")
+        dist = cdist(x, np.asarray(mixture["means"]))
+        nearest, d = dist.argmin(1), dist.min(1)
+        counts = np.bincount(nearest[d <= 3.0], minlength=10)
+        assert model["modes"]["hq_counts"] == counts.tolist()
+        assert model["modes"]["modes_captured_min_share"] == int(np.sum(counts >= 5))
+        assert model["modes"]["high_quality_fraction_chi2"] == pytest.approx(np.mean(d <= np.sqrt(11.3449)), abs=1e-9)
+
+
+def test_evaluate_regenerates_the_samples_from_the_saved_decoders(quick_run):
     work, run, _ = quick_run
     res = cli("gmm-vae", "evaluate", cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     ev = json.loads((run / "evaluation.json").read_text())["models"]
-    stored = json.loads((run / "metrics.json").read_text())["models"]
+    stored = json.loads((run / "metrics.json").read_text())["mixtures"]["m0"]["models"]
     for key in stored:
-        assert ev[key]["stored_samples"] == stored[key]["modes"]
+        assert ev[key]["max_abs_diff"] < 1e-5
+        assert ev[key]["regenerated"] == stored[key]["modes"]
     res = cli("gmm-vae", "export", "--row", "tuned", cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "row 'tuned'" in res.stdout
@@ -107,12 +233,13 @@ def test_mixture_file_run(tmp_path):
     mix = {"means": [[0, 0], [8, 8]], "weights": [0.5, 0.5]}
     (tmp_path / "m.json").write_text(json.dumps(mix))
     res = cli("gmm-vae", "run", "--quick", "--mixture", "m.json", "--preset", "report", "--epochs", "2",
-              "--k-max", "4", "--no-export", "--no-comparison", cwd=tmp_path)  # fmt: skip
+              "--k-max", "4", "--no-export", "--no-comparison", "--sigma", "0.5", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = (tmp_path / "runs" / "gmm-vae").iterdir()
     m = json.loads((run / "metrics.json").read_text())
-    assert list(m["models"]) == ["this_run"] and m["mixture"]["dim"] == 2
-    assert m["models"]["this_run"]["settings"]["epochs"] == 2
+    assert list(m["mixtures"]) == ["file"] and m["rows"] == ["this_run"]
+    model = m["mixtures"]["file"]["models"]["this_run"]
+    assert model["settings"]["epochs"] == 2 and model["sigma"] == [0.5, 0.5]
 
 
 @pytest.mark.parametrize(
@@ -124,6 +251,9 @@ def test_mixture_file_run(tmp_path):
         (["--beta", "-1"], 2, "--beta"),
         (["--hidden-units", "8,0"], 2, "--hidden-units"),
         (["--preset", "best"], 2, "--preset"),
+        (["--mixture-seeds", "1,1"], 2, "--mixture-seeds"),
+        (["--recon-loss", "mean-mse", "--sigma", "0.5"], 2, "--sigma"),
+        (["--sigma", "-1"], 2, "--sigma"),
     ],
 )
 def test_bad_input(tmp_path, args, code, fragment):
@@ -131,3 +261,8 @@ def test_bad_input(tmp_path, args, code, fragment):
     res = cli("gmm-vae", "run", "--quick", *args, cwd=tmp_path)
     assert_one_line_error(res, code, fragment)
     assert not list((tmp_path / "runs").glob("gmm-vae/*")) if (tmp_path / "runs").exists() else True
+
+
+def test_tune_refuses_the_reported_mixtures(tmp_path):
+    res = cli("gmm-vae", "tune", "--mixture-seeds", "4,100", cwd=tmp_path)
+    assert_one_line_error(res, 2, "--mixture-seeds 4,100")

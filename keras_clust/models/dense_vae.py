@@ -7,19 +7,32 @@ from collections.abc import Sequence
 import keras
 
 from keras_clust.errors import UsageError
-from keras_clust.layers import KLDivergence, Sampling
+from keras_clust.layers import GaussianNLL, KLDivergence, Sampling
 from keras_clust.models.conv_vae import VAE
+
+LIKELIHOODS = (None, "gaussian")
 
 
 def build_dense_vae(input_dim: int, latent_dim: int = 2, hidden_units: Sequence[int] = (64, 32), beta: float = 1.0,
-                    seed: int | None = None, name: str = "dense_vae") -> VAE:  # fmt: skip
+                    seed: int | None = None, name: str = "dense_vae", likelihood: str | None = None,
+                    sigma: float | None = None) -> VAE:  # fmt: skip
     """Build a dense VAE with a linear output (not compiled).
 
     Encoder ``Dense(h, ReLU)`` per entry of ``hidden_units``, heads ``z_mean`` and
     ``z_log_var``, :class:`KLDivergence` (weight ``beta``) and :class:`Sampling`; the decoder
     mirrors the widths and ends in ``Dense(input_dim)`` (standardised data is unbounded).
-    Compile ``vae`` with a reconstruction loss; the KL is already among its losses.
+
+    Args:
+        likelihood: None: ``vae`` has only the KL among its losses; compile it with a
+            reconstruction loss (e.g. ``"mse"``). ``"gaussian"``: ``vae`` ends in a
+            :class:`GaussianNLL` layer named ``likelihood`` (``p(x|z) = N(decoder(z), sigma^2)``),
+            so its losses are the whole negative ELBO at ``beta = 1``; compile it with an
+            optimizer only and fit on ``x`` alone.
+        sigma: With ``likelihood="gaussian"``: a fixed observation standard deviation, or
+            None for a learned one per feature.
     """
+    if likelihood not in LIKELIHOODS:
+        raise UsageError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
     hidden_units = tuple(int(h) for h in hidden_units)
     if input_dim < 1 or latent_dim < 1 or not hidden_units or min(hidden_units) < 1:
         raise UsageError("input_dim, latent_dim and every hidden width must be >= 1 (at least one hidden layer)")
@@ -40,5 +53,8 @@ def build_dense_vae(input_dim: int, latent_dim: int = 2, hidden_units: Sequence[
         x = keras.layers.Dense(units, activation="relu", name=f"dec_dense_{i}")(x)
     out = keras.layers.Dense(input_dim, name="reconstruction")(x)
     decoder = keras.Model(latent, out, name=f"{name}_decoder")
-    vae = keras.Model(inputs, decoder(encoder(inputs)[2]), name=name)
+    reconstruction = decoder(encoder(inputs)[2])
+    if likelihood == "gaussian":
+        reconstruction = GaussianNLL(sigma=sigma, name="likelihood")([inputs, reconstruction])
+    vae = keras.Model(inputs, reconstruction, name=name)
     return VAE(vae, encoder, mean_encoder, decoder)
