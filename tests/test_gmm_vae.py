@@ -177,13 +177,19 @@ def test_quick_run_scores_every_row_on_every_mixture(quick_run):
             assert model["heldout_elbo"]["neg_elbo"] > mix["true_nll"]
             assert model["heldout_elbo"]["neg_elbo"] == pytest.approx(
                 model["heldout_elbo"]["recon"] + model["heldout_elbo"]["kl"])
-    for row, cols in m["summary"].items():  # the summary is the mean over the mixtures
-        values = [mix["models"][row]["heldout_elbo"]["neg_elbo"] for mix in m["mixtures"].values()]
+    assert list(m["summary"]) == [*m["rows"], "true mixture"]
+    assert m["summary"]["true mixture"]["-ELBO nats"]["values"] == [mix["true_nll"] for mix in m["mixtures"].values()]
+    for mix in m["mixtures"].values():  # the mixture's own samples: about every mode, ~97 % high quality in 3-D
+        assert mix["reference"]["modes"]["modes_captured"] >= 9
+        assert mix["reference"]["modes"]["high_quality_fraction"] == pytest.approx(0.9707, abs=0.03)
+    for row in m["rows"]:  # the summary is the mean over the mixtures
+        cols = m["summary"][row]
+        values = [m["mixtures"][k]["models"][row]["heldout_elbo"]["neg_elbo"] for k in m["mixtures"]]
         assert cols["-ELBO nats"]["mean"] == pytest.approx(np.mean(values))
         assert cols["-ELBO nats"]["sd"] == pytest.approx(np.std(values, ddof=1))
     report = (run / "report.md").read_text()
-    for text in ("| report-mse |", "| tuned |", "min-max", "P(chi2_3 <= 9) = 0.971", "sqrt(chi2_3 quantile 0.99)",
-                 "## Run", "## Exported SavedModels"):
+    for text in ("| report-mse |", "| tuned |", "| true mixture |", "min-max", "P(chi2_3 <= 9) = 0.971",
+                 "sqrt(chi2_3 quantile 0.99)", "## Run", "## Exported SavedModels"):
         assert text in report, text
     for fig in ("samples", "samples_{}_minmax", "kselect", "loss", "latent_tsne", "latent_raw"):
         name = (fig.format("report") if "{}" in fig else f"{fig}_report") + ".png"

@@ -61,7 +61,8 @@ def steps(cfg: Config, run: Run) -> None:
         save_mixture(data.mixture, run.file(f"mixtures/{data.key}.json"))
         mix = {"mixture_seed": mixture_seed, "source": data.source, "dim": data.mixture.dim,
                "n_components": data.mixture.n_components, "weights": data.mixture.weights.tolist(),
-               "true_nll": true_nll(data), "models": {}}  # fmt: skip
+               "true_nll": true_nll(data), "models": {},
+               "reference": {"modes": coverage(data.x_reference, data.mixture, cfg).to_dict()}}  # fmt: skip
         for key, settings in cfg.models().items():
             trained = train_vae(key, settings, data, run.seed_model)
             row, generated = score(key, settings, trained, data, cfg, prior_seed)

@@ -197,6 +197,9 @@ class MixtureData:
         source: How the mixture was made, for the report.
         x, labels: Training samples and their components.
         x_heldout: Fresh samples of the same mixture (the ELBO and the true NLL are measured on them).
+        x_reference: As many fresh samples as a run generates: the mixture itself scored by the
+            mode metric, the ceiling of every row (a component lighter than the minimum share
+            is rarely captured even by the mixture's own samples).
     """
 
     key: str
@@ -206,6 +209,7 @@ class MixtureData:
     x: np.ndarray
     labels: np.ndarray
     x_heldout: np.ndarray
+    x_reference: np.ndarray
 
     @property
     def mean(self) -> np.ndarray:
@@ -227,8 +231,8 @@ class MixtureData:
 
 def mixture_data(cfg: Config, mixture_seed: int | None) -> MixtureData:
     """The mixture of seed ``mixture_seed`` (or ``cfg.mixture_file`` when it is None), its
-    training samples (seed: the mixture seed, or the run seed for a file) and held-out
-    samples (a seed derived from that one)."""
+    training samples (seed: the mixture seed, or the run seed for a file), held-out and
+    reference samples (seeds derived from that one)."""
     if mixture_seed is None:
         if not cfg.mixture_file:
             raise UsageError("a mixture needs a seed or a mixture file")
@@ -240,7 +244,8 @@ def mixture_data(cfg: Config, mixture_seed: int | None) -> MixtureData:
                   "covariances, flat-Dirichlet weights")  # fmt: skip
     x, labels = sample_mixture(mixture, cfg.samples, seed=data_seed)
     heldout, _ = sample_mixture(mixture, cfg.samples, seed=model_seed(data_seed, "held-out"))
-    return MixtureData(key, mixture_seed, source, mixture, x, labels, heldout)
+    reference, _ = sample_mixture(mixture, cfg.generated, seed=model_seed(data_seed, "reference"))
+    return MixtureData(key, mixture_seed, source, mixture, x, labels, heldout, reference)
 
 
 def run_mixtures(cfg: Config) -> list[int | None]:
