@@ -136,10 +136,9 @@ def test_saved_configs_are_read_strictly():
         config_from_saved(Config, v1, "r", "gmm-vae")
 
 
-@pytest.mark.slow
 def test_summed_nll_avoids_the_collapse_of_mean_mse():
     """Same model, data and steps: the write-up's mean MSE collapses (KL ~ 0, no mode), the
-    Gaussian ELBO with a learned sigma does not."""
+    Gaussian ELBO with a learned sigma does not (13 s measured on a loaded core)."""
     cfg = Config(mixture_seeds=(0,))
     data = mixture_data(cfg, 0)
     rows = {}
@@ -245,7 +244,7 @@ def test_mixture_file_run(tmp_path):
     m = json.loads((run / "metrics.json").read_text())
     assert list(m["mixtures"]) == ["file"] and m["rows"] == ["this_run"]
     model = m["mixtures"]["file"]["models"]["this_run"]
-    assert model["settings"]["epochs"] == 2 and model["sigma"] == [0.5, 0.5]
+    assert model["settings"]["epochs"] == 2 and model["sigma"] == pytest.approx([0.5, 0.5])
 
 
 @pytest.mark.parametrize(
@@ -272,3 +271,15 @@ def test_bad_input(tmp_path, args, code, fragment):
 def test_tune_refuses_the_reported_mixtures(tmp_path):
     res = cli("gmm-vae", "tune", "--mixture-seeds", "4,100", cwd=tmp_path)
     assert_one_line_error(res, 2, "--mixture-seeds 4,100")
+
+
+def test_tune_quick_writes_the_sweep_table(tmp_path):
+    res = cli("gmm-vae", "tune", "--quick", "--candidates", "report,64-32-300-cosine", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-2000:]
+    (run,) = (tmp_path / "runs" / "gmm-vae").iterdir()
+    m = json.loads((run / "metrics.json").read_text())
+    assert set(m["results"]) == {"report", "64-32-300-cosine"} and set(m["results"]["report"]) == {"m100", "m101"}
+    assert m["best"] in m["results"] and f"chosen: {m['best']}" in res.stdout
+    report = (run / "report.md").read_text()
+    assert "keras-clust gmm-vae tune --mixture-seeds 100,101,102,103,104 --candidates report,64-32-300-cosine" in report
+    assert f"**{m['best']}**" in report
