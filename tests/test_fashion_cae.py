@@ -70,7 +70,7 @@ def test_quick_run_writes_everything(quick_run):
     assert "CAE test MSE" in res.stdout and m["data"]["note"] in res.stdout
     config = json.loads((run / "config.json").read_text())
     assert config["quick"] and config["seed"] == 2 and config["data"]["origin"]
-    assert config["config_version"] == 2 and config["clf_encoder_lr_factor"] == 0.1 and config["kmeans_n_init"] == 10
+    assert config["config_version"] == 2 and config["clf_encoder_lr_factor"] == 1.0 and config["kmeans_n_init"] == 10
     assert "## Run" in report and "| fashion_classifier |" in report and "0.1 times that rate" in report
 
 

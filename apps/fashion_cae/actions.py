@@ -218,7 +218,8 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         "--clf-encoder-lr-factor",
         type=_factor,
         default=d.clf_encoder_lr_factor,
-        help="fine-tuning: the encoder's learning rate as a share of the head's (default: 0.1)",
+        help="fine-tuning: the encoder's learning rate as a share of the head's (default: 1, chosen on "
+        "validation accuracy over 0.1 and 0.3; lower values are there to try)",
     )
     g.add_argument(
         "--clf-schedule",
