@@ -100,6 +100,25 @@ def positive_int_list(text: str) -> tuple[int, ...]:
     return tuple(values)
 
 
+def share(text: str) -> float:
+    """argparse type: a share in [0, 1)."""
+    value = positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
+    if value >= 1:
+        raise argparse.ArgumentTypeError(f"must be below 1, got {value}")
+    return value
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    """argparse type: comma-separated distinct seeds >= 0, e.g. ``0,1,2,3,4``."""
+    try:
+        values = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+    if not values or min(values) < 0 or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"needs distinct integers >= 0, e.g. 0,1,2,3,4; got {text!r}")
+    return values
+
+
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every action shares: seed, output folder, data folder, quick mode."""
     parser.add_argument("--seed", type=non_negative_int, default=0,

@@ -93,3 +93,18 @@ def test_corrupt_idx(tmp_path):
 def test_evaluate_without_runs(tmp_path):
     res = cli("mnist-l1", "evaluate", "--out", tmp_path / "runs", cwd=tmp_path)
     assert_one_line_error(res, 1, "no complete run", "mnist-l1 run")
+
+
+def test_share_and_seed_list_option_types():
+    import argparse
+
+    from keras_clust.app import seed_list, share
+
+    assert share("0") == 0.0 and share("0.25") == 0.25
+    for bad in ("1", "1.5", "-0.1", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            share(bad)
+    assert seed_list("0,1, 2,3,4") == (0, 1, 2, 3, 4)
+    for bad in ("", "1,1", "-1,2", "a,b"):
+        with pytest.raises(argparse.ArgumentTypeError):
+            seed_list(bad)

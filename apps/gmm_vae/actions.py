@@ -19,8 +19,6 @@ from apps.gmm_vae.config import (
     config_from_args,
     mixture_data,
     run_mixtures,
-    seed_list,
-    share,
     sigma_option,
 )
 from apps.gmm_vae.pipeline import coverage, draw_figures, generate, score, train_vae, true_nll
@@ -35,6 +33,8 @@ from keras_clust.app import (
     positive_float,
     positive_int,
     positive_int_list,
+    seed_list,
+    share,
 )
 from keras_clust.cluster import min_share_count
 from keras_clust.data.gmm import load_mixture, save_mixture

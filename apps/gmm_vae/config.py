@@ -136,28 +136,9 @@ def check_keys(raw: dict, cls, what: str) -> None:
                         "version of keras-clust (re-run it, or migrate its config.json by hand)")  # fmt: skip
 
 
-def share(text: str) -> float:
-    """argparse type: a share in [0, 1)."""
-    value = positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"must be below 1, got {value}")
-    return value
-
-
 def sigma_option(text: str) -> str | float:
     """argparse type: ``learned`` or a fixed sigma > 0."""
     return "learned" if text.strip() == "learned" else positive_float(text)
-
-
-def seed_list(text: str) -> tuple[int, ...]:
-    """argparse type: comma-separated distinct seeds >= 0, e.g. ``0,1,2,3,4``."""
-    try:
-        values = tuple(int(p) for p in text.split(",") if p.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
-    if not values or min(values) < 0 or len(set(values)) != len(values):
-        raise argparse.ArgumentTypeError(f"needs distinct integers >= 0, e.g. 0,1,2,3,4; got {text!r}")
-    return values
 
 
 def config_from_args(args: argparse.Namespace) -> Config:

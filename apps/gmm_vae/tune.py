@@ -21,11 +21,10 @@ from apps.gmm_vae.config import (
     SWEEP_MIXTURE_SEEDS,
     Config,
     mixture_data,
-    seed_list,
 )
 from apps.gmm_vae.pipeline import score, train_vae, true_nll
 from apps.gmm_vae.report import SUMMARY_COLUMNS, _cell, _get, summarise
-from keras_clust.app import non_negative_int
+from keras_clust.app import non_negative_int, seed_list
 from keras_clust.errors import UsageError
 from keras_clust.runs import RunFolder, markdown_table, seed_model, set_seed
 
