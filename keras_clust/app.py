@@ -102,9 +102,9 @@ def positive_int_list(text: str) -> tuple[int, ...]:
 
 def share(text: str) -> float:
     """argparse type: a share in [0, 1)."""
-    value = positive_float(text) if text.strip() not in ("0", "0.0") else 0.0
-    if value >= 1:
-        raise argparse.ArgumentTypeError(f"must be below 1, got {value}")
+    value = _number(float, text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {value}")
     return value
 
 

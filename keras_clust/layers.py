@@ -128,7 +128,7 @@ class GaussianNLL(keras.layers.Layer):
         self.recon_tracker = keras.metrics.Mean(name="recon")
 
     def build(self, input_shape):
-        features = int(input_shape[1][-1])
+        features = int(math.prod(input_shape[1][1:]))  # gaussian_nll flattens every feature axis
         if self.sigma is None:
             self.log_var = self.add_weight(shape=(features,), name="log_var",
                                            initializer=keras.initializers.Constant(self.init_log_var))  # fmt: skip

@@ -100,7 +100,7 @@ def test_share_and_seed_list_option_types():
 
     from keras_clust.app import seed_list, share
 
-    assert share("0") == 0.0 and share("0.25") == 0.25
+    assert share("0") == 0.0 and share("0.00") == 0.0 and share("0.25") == 0.25
     for bad in ("1", "1.5", "-0.1", "nan"):
         with pytest.raises(argparse.ArgumentTypeError):
             share(bad)

@@ -25,7 +25,8 @@ class ModelSettings:
     (standardised) features, constants included, so that ``beta = 1`` trains the ELBO
     itself; ``sigma`` None learns one sigma per feature, a number fixes it. ``mean-mse`` is
     the write-up's objective, Keras ``loss="mse"`` (the mean over features) plus the KL:
-    the ELBO of a Gaussian with a fixed variance of ``d / 2`` per standardised feature.
+    the ELBO of a Gaussian with a fixed variance of ``beta * d / 2`` per standardised feature
+    (``d / 2`` at beta = 1), scaled by beta.
     """
 
     latent_dim: int = 2
@@ -148,7 +149,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
         overrides["sigma"] = None if args.sigma == "learned" else args.sigma
     model = replace(base, **overrides)
     if model.recon_loss == "mean-mse" and model.sigma is not None:
-        raise UsageError("--sigma applies to --recon-loss gaussian; mean-mse has its fixed variance d/2")
+        raise UsageError("--sigma applies to --recon-loss gaussian; mean-mse has its fixed variance beta*d/2")
     cfg = Config(
         dim=args.dim, components=args.components, samples=args.samples, box=args.box,
         mixture_seeds=args.mixture_seeds, mixture_file=str(args.mixture) if args.mixture else None, model=model,

@@ -63,7 +63,7 @@ def fetch_dataset(args: argparse.Namespace) -> int:
         try:
             with np.load(dest) as npz:
                 fetch.check_full_mnist({k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")})
-        except (DataError, KeyError, OSError, ValueError) as exc:
+        except (DataError, KeyError, OSError, ValueError, TypeError, AttributeError) as exc:
             raise DataError(f"{dest} exists but is not full MNIST ({exc}); pass --force to replace it") from None
         print(f"full MNIST is already at {dest} (checked); --force fetches it again")
         return 0

