@@ -140,3 +140,17 @@ def test_fetched_mnist_has_the_published_class_counts():
     assert np.bincount(y_train, minlength=10).tolist() == PUBLISHED_TRAIN
     assert np.bincount(y_test, minlength=10).tolist() == PUBLISHED_TEST
     assert x_test.dtype == np.uint8 and x_test.shape == (10000, 28, 28) and x_test.max() == 255
+
+
+@pytest.mark.parametrize("content", [b"not an archive", None])
+def test_cli_fetch_refuses_a_damaged_existing_copy(tmp_path, content):
+    dest = tmp_path / "mnist.npz"
+    if content is None:
+        with open(dest, "wb") as fh:
+            np.save(fh, np.arange(3))  # a .npy under the .npz name
+    else:
+        dest.write_bytes(content)
+    before = dest.read_bytes()
+    res = cli("data", "fetch", "mnist", "--dest", dest, cwd=tmp_path)
+    assert_one_line_error(res, 1, "exists but is not full MNIST", "--force")
+    assert dest.read_bytes() == before
