@@ -43,10 +43,11 @@ from keras_clust.experiment import (
     load_run,
     run_experiment,
     warn_if_data_differs,
+    write_evaluation,
 )
 from keras_clust.models import build_dense_autoencoder, build_dis_net
 from keras_clust.quality import psnr, ssim
-from keras_clust.runs import load_run_models, markdown_table, set_seed, write_json
+from keras_clust.runs import load_run_models, markdown_table, set_seed
 from keras_clust.training import fit_model
 from keras_clust.viz import loss_curves, plot_image_rows, plot_loss_curves
 
@@ -272,10 +273,7 @@ def evaluate(args: argparse.Namespace) -> int:
     table, _ = score_all(cfg, prep, models["dis_net.keras"], denoisers)
     rows = [{**r, "stored accuracy": stored["table"][k]["dis_net_accuracy"]}
             for r, k in zip(table_rows(table), table, strict=True)]  # fmt: skip
-    write_json(path / "evaluation.json", {"run": str(path), "table": table})
-    print(markdown_table(rows), end="")
-    print(f"written: {path / 'evaluation.json'}")
-    return 0
+    return write_evaluation(path, {"run": str(path), "table": table}, rows)
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:

@@ -43,9 +43,10 @@ from keras_clust.experiment import (
     load_run,
     run_experiment,
     warn_if_data_differs,
+    write_evaluation,
 )
 from keras_clust.models import build_dense_autoencoder
-from keras_clust.runs import load_run_models, markdown_table, set_seed, write_json
+from keras_clust.runs import load_run_models, markdown_table, set_seed
 from keras_clust.training import fit_model
 from keras_clust.viz import (
     latent_map,
@@ -321,10 +322,7 @@ def evaluate(args: argparse.Namespace) -> int:
         rows.append({"model": key, "test L1": test_l1, "ACC": ev.test.acc, "NMI": ev.test.nmi,
                      "ARI": ev.test.ari, "stored ACC": old["acc"],
                      "same as stored": "yes" if same else "no"})  # fmt: skip
-    write_json(path / "evaluation.json", result)
-    print(markdown_table(rows), end="")
-    print(f"written: {path / 'evaluation.json'}")
-    return 0
+    return write_evaluation(path, result, rows)
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:

@@ -59,6 +59,7 @@ from keras_clust.runs import (
     read_json,
     seed_model,
     set_seed,
+    write_json,
 )
 
 log = logging.getLogger(__name__)
@@ -402,6 +403,19 @@ def warn_if_data_differs(stored: Mapping, source) -> bool:
                     (stored.get("data") or {}).get("note"))  # fmt: skip
         return True
     return False
+
+
+def write_evaluation(path: str | Path, result: Mapping, rows: Sequence[Mapping], floatfmt: str = ".4f",
+                     note: str | None = None) -> int:  # fmt: skip
+    """The end of every ``evaluate`` action: write ``<run>/evaluation.json``, print the table
+    (and a ``note`` under it) and where the file went; returns the exit code 0."""
+    target = Path(path) / "evaluation.json"
+    write_json(target, result)
+    print(markdown_table(rows, floatfmt=floatfmt), end="")
+    if note:
+        print(note)
+    print(f"written: {target}")
+    return 0
 
 
 def export_action(spec: ExperimentSpec) -> Callable[[argparse.Namespace], int]:

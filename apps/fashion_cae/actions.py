@@ -29,10 +29,11 @@ from keras_clust.experiment import (
     load_run,
     run_experiment,
     warn_if_data_differs,
+    write_evaluation,
 )
 from keras_clust.models import probability_model
 from keras_clust.models.classifier import SCHEDULES
-from keras_clust.runs import load_run_models, markdown_table, set_seed, write_json
+from keras_clust.runs import load_run_models, markdown_table, set_seed
 from keras_clust.training import OPTIMIZERS
 from keras_clust.tuning import TUNERS
 
@@ -124,11 +125,9 @@ def evaluate(args: argparse.Namespace) -> int:
               "accuracy_frozen": stored["transfer"]["frozen"]["test_accuracy"],
               "accuracy_finetuned": stored["transfer"]["finetuned"]["test_accuracy"]}  # fmt: skip
     rows = [{"metric": k, "now": v, "stored": before[k], "difference": v - before[k]} for k, v in now.items()]
-    write_json(path / "evaluation.json", {"run": str(path), "data": prep.data.source.to_dict(), "rows": rows})
-    print(markdown_table(rows, floatfmt=".5g"), end="")
-    print("(the VAE's -ELBO draws one z per image, so it varies slightly between evaluations)")
-    print(f"written: {path / 'evaluation.json'}")
-    return 0
+    return write_evaluation(path, {"run": str(path), "data": prep.data.source.to_dict(), "rows": rows}, rows,
+                            floatfmt=".5g",
+                            note="(the VAE's -ELBO draws one z per image, so it varies slightly between evaluations)")
 
 
 def _factor(text: str) -> float:

@@ -39,9 +39,17 @@ from keras_clust.app import (
 from keras_clust.cluster import min_share_count
 from keras_clust.data.gmm import load_mixture, save_mixture
 from keras_clust.errors import UsageError
-from keras_clust.experiment import ExperimentSpec, Export, Run, export_models, load_run, run_experiment
+from keras_clust.experiment import (
+    ExperimentSpec,
+    Export,
+    Run,
+    export_models,
+    load_run,
+    run_experiment,
+    write_evaluation,
+)
 from keras_clust.generation import prior_samples
-from keras_clust.runs import load_run_models, markdown_table, write_json
+from keras_clust.runs import load_run_models, markdown_table
 
 log = logging.getLogger("apps.gmm_vae")
 
@@ -127,10 +135,7 @@ def evaluate(args: argparse.Namespace) -> int:
                          "reverse KL": cov.reverse_kl})  # fmt: skip
         if diff > 1e-4:
             log.warning("[%s] the saved decoder gives samples %.3g away from the stored ones", key, diff)
-    write_json(path / "evaluation.json", {"run": str(path), "mixture": first, "models": result})
-    print(markdown_table(rows), end="")
-    print(f"written: {path / 'evaluation.json'}")
-    return 0
+    return write_evaluation(path, {"run": str(path), "mixture": first, "models": result}, rows)
 
 
 def export(args: argparse.Namespace) -> int:
