@@ -1,11 +1,12 @@
-"""Custom layers written in ``keras.ops``: VAE sampling, the KL-divergence term and the Gaussian
-reconstruction term of the ELBO."""
+"""Custom layers written in ``keras.ops``: VAE sampling, the KL-divergence term, the Gaussian and
+Bernoulli reconstruction terms of the ELBO, and the distance-matrix helpers of ``lj-fluid``."""
 
 from __future__ import annotations
 
 import math
 
 import keras
+import numpy as np
 from keras import ops
 
 
@@ -152,3 +153,75 @@ class GaussianNLL(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "sigma": self.sigma, "init_log_var": self.init_log_var}
+
+
+@keras.saving.register_keras_serializable(package="keras_clust")
+class BernoulliNLL(keras.layers.Layer):
+    """Add the Bernoulli reconstruction term of the ELBO, computed from logits, to the losses.
+
+    ``p(x | z) = prod_j Bernoulli(x_j; sigmoid(logit_j))``: the layer takes ``[x, logits]``,
+    adds the binary cross-entropy summed over every feature (nats per sample, the same scale
+    as the summed KL, so ``beta = 1`` trains the ELBO) and averaged over the batch, and
+    returns ``sigmoid(logits)``. Computed from logits, so a near-empty occupancy grid does not
+    saturate. Targets in [0, 1] that are not binary (a cell holding two particles) are
+    scored as a soft label. Tracked as the metric ``recon``.
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.recon_tracker = keras.metrics.Mean(name="recon")
+
+    def call(self, inputs):
+        x, logits = inputs
+        x = ops.reshape(x, (ops.shape(x)[0], -1))
+        flat = ops.reshape(logits, (ops.shape(logits)[0], -1))
+        # log(1 + exp(-|l|)) + max(l, 0) - x * l: the stable form of the cross-entropy
+        nll = ops.sum(ops.relu(flat) - x * flat + ops.log1p(ops.exp(-ops.abs(flat))), axis=-1)
+        nll = ops.mean(nll)
+        self.add_loss(nll)
+        self.recon_tracker.update_state(nll)
+        return ops.sigmoid(logits)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+
+@keras.saving.register_keras_serializable(package="keras_clust")
+class UpperTriangle(keras.layers.Layer):
+    """``(batch, n, n[, 1])`` -> ``(batch, n (n - 1) / 2)``: the entries above the diagonal.
+
+    A symmetric matrix with a zero diagonal (a distance matrix) holds each value once
+    there, so a likelihood over these features counts every distance exactly once.
+    """
+
+    def __init__(self, n: int, **kwargs):
+        super().__init__(**kwargs)
+        self.n = int(n)
+        rows, cols = np.triu_indices(self.n, k=1)
+        self._flat_index = (rows * self.n + cols).astype("int32")
+
+    def call(self, x):
+        flat = ops.reshape(x, (ops.shape(x)[0], self.n * self.n))
+        return ops.take(flat, ops.convert_to_tensor(self._flat_index), axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n * (self.n - 1) // 2)
+
+    def get_config(self):
+        return {**super().get_config(), "n": self.n}
+
+
+@keras.saving.register_keras_serializable(package="keras_clust")
+class SymmetricZeroDiagonal(keras.layers.Layer):
+    """``(batch, n, n, 1)`` -> ``(m + m^T) / 2`` with the diagonal set to 0: a decoder's
+    output shaped like a distance matrix."""
+
+    def call(self, x):
+        m = x[..., 0]
+        m = 0.5 * (m + ops.transpose(m, (0, 2, 1)))
+        n = ops.shape(m)[-1]
+        off = 1.0 - ops.eye(n, dtype=m.dtype)
+        return ops.expand_dims(m * off, -1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape

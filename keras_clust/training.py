@@ -53,7 +53,9 @@ def fit_model(
 
     Args:
         model: A compiled Keras model.
-        x, y: Training inputs and targets (checked for NaN/inf).
+        x, y: Training inputs and targets (checked for NaN/inf; ``y`` None for a model whose
+            loss is in its layers), or a ``tf.data.Dataset`` as ``x`` (and ``validation_data``)
+            that batches and shuffles itself.
         validation_data: ``(x_val, y_val)`` or None.
         epochs: Maximum number of epochs.
         batch_size: Batch size.
@@ -65,18 +67,19 @@ def fit_model(
     Raises:
         DataError: on NaN inputs, or when the loss became NaN.
     """
-    x = check_array(x, "training inputs")
-    y = check_array(y, "training targets")
+    dataset = not isinstance(x, np.ndarray)  # a tf.data.Dataset (or PyDataset) batches and shuffles itself
+    if not dataset:
+        x = check_array(x, "training inputs")
+        y = None if y is None else check_array(y, "training targets")
     cbs = [keras.callbacks.TerminateOnNaN(), *callbacks]
     if patience > 0 and validation_data is not None:
         cbs.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
-    if validation_data is not None:
-        validation_data = (check_array(validation_data[0], "validation inputs"),
-                           check_array(validation_data[1], "validation targets"))  # fmt: skip
+    if validation_data is not None and not dataset:
+        validation_data = tuple(None if v is None else check_array(v, "validation data") for v in validation_data)
     start = time.perf_counter()
     hist = model.fit(
-        x, y, validation_data=validation_data, epochs=epochs, batch_size=batch_size,
-        shuffle=True, callbacks=cbs, verbose=fit_verbosity() if verbose is None else verbose,
+        x, y, validation_data=validation_data, epochs=epochs, batch_size=None if dataset else batch_size,
+        shuffle=not dataset, callbacks=cbs, verbose=fit_verbosity() if verbose is None else verbose,
     )  # fmt: skip
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}

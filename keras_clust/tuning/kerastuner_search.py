@@ -54,12 +54,13 @@ def make_hypermodel(space: SearchSpace, build_fn: Callable[..., keras.Model], se
 
 
 def make_tuner(kind: str, hypermodel, *, max_trials: int, epochs: int, seed: int, directory: str | Path,
-               project_name: str):  # fmt: skip
-    """A KerasTuner tuner minimising ``val_loss``; Hyperband's budget is ``epochs``
-    (``max_trials`` does not apply to it)."""
+               project_name: str, objective: str = "val_loss"):  # fmt: skip
+    """A KerasTuner tuner minimising ``objective`` (a logged metric, ``val_loss`` by default);
+    Hyperband's budget is ``epochs`` (``max_trials`` does not apply to it)."""
     import keras_tuner
 
-    common = dict(objective="val_loss", seed=seed, directory=str(directory), project_name=project_name,
+    common = dict(objective=keras_tuner.Objective(objective, "min"), seed=seed, directory=str(directory),
+                  project_name=project_name,
                   overwrite=False, max_consecutive_failed_trials=max(3, max_trials))  # fmt: skip
     if kind == "bayesian":
         return keras_tuner.BayesianOptimization(hypermodel, max_trials=max_trials,

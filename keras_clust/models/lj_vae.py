@@ -1,0 +1,147 @@
+"""The models of ``lj-fluid``: a convolutional VAE on density grids (2-D or 3-D), a Conv2D VAE
+on distance matrices and the dense network that maps a distance matrix to coordinates.
+
+Both VAEs hold their whole loss in layers (reconstruction likelihood + ``beta`` x KL), so at
+``beta = 1`` ``fit`` minimises the negative ELBO in nats per configuration; compile them with
+an optimizer only and fit on the inputs alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import keras
+
+from keras_clust.errors import UsageError
+from keras_clust.layers import BernoulliNLL, GaussianNLL, KLDivergence, Sampling, SymmetricZeroDiagonal, UpperTriangle
+from keras_clust.models.conv_vae import VAE
+
+_CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
+_DECONV = {2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
+_POOL = {2: keras.layers.MaxPooling2D, 3: keras.layers.MaxPooling3D}
+
+
+def _heads(x, latent_dim: int, beta: float, seed: int | None):
+    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
+    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
+    z_mean_kl, z_log_var_kl = KLDivergence(beta=beta, name="kl")([z_mean, z_log_var])
+    z = Sampling(seed=seed, name="z")([z_mean_kl, z_log_var_kl])
+    return z_mean, z_log_var, z
+
+
+def build_grid_vae(cells: int, dim: int = 3, filters: Sequence[int] = (8, 16, 32), kernel_size: int = 3,
+                   latent_dim: int = 16, beta: float = 1.0, seed: int | None = None,
+                   name: str = "grid_vae") -> VAE:  # fmt: skip
+    """Conv VAE for ``(cells,)*dim + (1,)`` occupancy grids (Conv3D for ``dim`` 3).
+
+    Encoder: per entry of ``filters`` a ``Conv{dim}D(f, kernel_size, same, ReLU)`` and a 2x
+    max-pooling (three blocks halve ``cells`` three times), flatten, heads ``z_mean`` and
+    ``z_log_var``, :class:`KLDivergence` and :class:`Sampling`. Decoder: ``Dense`` to the
+    encoder's last feature map, one ``Conv{dim}DTranspose(stride 2, ReLU)`` per block with
+    the filters in reverse order, and a ``Conv{dim}D(1)`` giving one logit per cell. The
+    likelihood is :class:`BernoulliNLL` (cross-entropy summed over cells).
+
+    Returns:
+        :class:`VAE` whose ``decoder`` maps a latent vector to occupancy probabilities.
+    """
+    filters = tuple(int(f) for f in filters)
+    if dim not in _CONV:
+        raise UsageError(f"dim must be 2 or 3, got {dim}")
+    if not filters or min(filters) < 1 or latent_dim < 1 or kernel_size < 1:
+        raise UsageError("filters, kernel_size and latent_dim must be >= 1 (at least one block)")
+    factor = 2 ** len(filters)
+    if cells < factor or cells % factor:
+        raise UsageError(f"a {cells}-cell grid cannot be halved {len(filters)} times; use a multiple of {factor}")
+    conv, deconv, pool = _CONV[dim], _DECONV[dim], _POOL[dim]
+    grids = keras.Input((*([cells] * dim), 1), name="density_grid")
+    x = grids
+    for i, f in enumerate(filters):
+        x = conv(f, kernel_size, padding="same", activation="relu", name=f"enc_conv_{i}")(x)
+        x = pool(2, name=f"enc_pool_{i}")(x)
+    small = cells // factor
+    x = keras.layers.Flatten(name="enc_flatten")(x)
+    z_mean, z_log_var, z = _heads(x, latent_dim, beta, seed)
+    encoder = keras.Model(grids, [z_mean, z_log_var, z], name=f"{name}_encoder")
+    mean_encoder = keras.Model(grids, z_mean, name=f"{name}_mean_encoder")
+
+    latent = keras.Input((latent_dim,), name="latent")
+    x = keras.layers.Dense(small**dim * filters[-1], activation="relu", name="dec_dense")(latent)
+    x = keras.layers.Reshape((*([small] * dim), filters[-1]), name="dec_reshape")(x)
+    for i, f in enumerate(reversed(filters)):
+        x = deconv(f, kernel_size, strides=2, padding="same", activation="relu", name=f"dec_deconv_{i}")(x)
+    logits = conv(1, kernel_size, padding="same", name="occupancy_logits")(x)
+    decoder_logits = keras.Model(latent, logits, name=f"{name}_decoder_logits")
+    probabilities = keras.layers.Activation("sigmoid", name="occupancy")(decoder_logits(latent))
+    decoder = keras.Model(latent, probabilities, name=f"{name}_decoder")
+    reconstruction = BernoulliNLL(name="likelihood")([grids, decoder_logits(encoder(grids)[2])])
+    vae = keras.Model(grids, reconstruction, name=name)
+    return VAE(vae, encoder, mean_encoder, decoder)
+
+
+def _padded(n: int, factor: int = 4) -> int:
+    return -(-n // factor) * factor
+
+
+def build_distance_vae(n_particles: int, latent_dim: int = 64, filters: Sequence[int] = (16, 32),
+                       hidden_units: int = 256, beta: float = 1.0, seed: int | None = None,
+                       init_log_var: float = -4.0, name: str = "distance_vae") -> VAE:  # fmt: skip
+    """Conv2D VAE for ``(N, N, 1)`` distance matrices scaled into [0, 1].
+
+    Encoder: zero-pad to a multiple of 4, two ``Conv2D(f, 3, stride 2, ReLU)``, ``Dense(hidden)``,
+    heads. Decoder: ``Dense(hidden)``, ``Dense`` to the encoder's last map, two
+    ``Conv2DTranspose(stride 2)`` (the last with a sigmoid), crop back to ``N x N``, then
+    :class:`SymmetricZeroDiagonal` so every output is shaped like a distance matrix.
+
+    Likelihood: Gaussian over the ``N (N - 1) / 2`` distinct distances (:class:`UpperTriangle`),
+    one learned ``sigma`` per distance (:class:`GaussianNLL`), so each distance counts once
+    and ``beta = 1`` is the ELBO.
+    """
+    if n_particles < 2 or latent_dim < 1 or hidden_units < 1 or len(filters) != 2 or min(filters) < 1:
+        raise UsageError("the distance VAE needs N >= 2, latent_dim >= 1, hidden_units >= 1 and two filter counts")
+    n, p = int(n_particles), _padded(int(n_particles))
+    matrices = keras.Input((n, n, 1), name="distance_matrix")
+    x = keras.layers.ZeroPadding2D(((0, p - n), (0, p - n)), name="enc_pad")(matrices)
+    for i, f in enumerate(filters):
+        x = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"enc_conv_{i}")(x)
+    x = keras.layers.Flatten(name="enc_flatten")(x)
+    x = keras.layers.Dense(hidden_units, activation="relu", name="enc_dense")(x)
+    z_mean, z_log_var, z = _heads(x, latent_dim, beta, seed)
+    encoder = keras.Model(matrices, [z_mean, z_log_var, z], name=f"{name}_encoder")
+    mean_encoder = keras.Model(matrices, z_mean, name=f"{name}_mean_encoder")
+
+    latent = keras.Input((latent_dim,), name="latent")
+    x = keras.layers.Dense(hidden_units, activation="relu", name="dec_dense_0")(latent)
+    x = keras.layers.Dense((p // 4) ** 2 * filters[-1], activation="relu", name="dec_dense_1")(x)
+    x = keras.layers.Reshape((p // 4, p // 4, filters[-1]), name="dec_reshape")(x)
+    x = keras.layers.Conv2DTranspose(filters[0], 3, strides=2, padding="same", activation="relu",
+                                     name="dec_deconv_0")(x)  # fmt: skip
+    x = keras.layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid", name="dec_deconv_1")(x)
+    x = keras.layers.Cropping2D(((0, p - n), (0, p - n)), name="dec_crop")(x)
+    out = SymmetricZeroDiagonal(name="distance_matrix_out")(x)
+    decoder = keras.Model(latent, out, name=f"{name}_decoder")
+    triangle = UpperTriangle(n, name="upper_triangle")
+    recon = decoder(encoder(matrices)[2])
+    likelihood = GaussianNLL(sigma=None, init_log_var=init_log_var, name="likelihood")(
+        [triangle(matrices), triangle(recon)])  # fmt: skip
+    vae = keras.Model(matrices, likelihood, name=name)
+    return VAE(vae, encoder, mean_encoder, decoder)
+
+
+def build_coordinate_net(n_particles: int, dim: int = 3, hidden_units: Sequence[int] = (512, 256),
+                         name: str = "coordinate_net") -> keras.Model:  # fmt: skip
+    """The write-up's "second model": a dense network from a ``(N, N, 1)`` distance matrix
+    (in [0, 1]) to the ``(N, dim)`` coordinates divided by the box side (sigmoid output).
+
+    Trained with MSE on true matrices and coordinates (particles in the matrix's order,
+    nearest the origin first), then applied to decoded matrices.
+    """
+    hidden_units = tuple(int(h) for h in hidden_units)
+    if n_particles < 2 or not hidden_units or min(hidden_units) < 1:
+        raise UsageError("the coordinate network needs N >= 2 and hidden widths >= 1")
+    matrices = keras.Input((n_particles, n_particles, 1), name="distance_matrix")
+    x = UpperTriangle(n_particles, name="upper_triangle")(matrices)
+    for i, units in enumerate(hidden_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"dense_{i}")(x)
+    x = keras.layers.Dense(n_particles * dim, activation="sigmoid", name="coordinates_flat")(x)
+    out = keras.layers.Reshape((n_particles, dim), name="coordinates")(x)
+    return keras.Model(matrices, out, name=name)
