@@ -1,0 +1,204 @@
+"""Representations of particle configurations, MDS/Kabsch, and the lj-fluid models."""
+
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from keras_clust.data.lj_repr import (
+    cell_indices,
+    density_grid,
+    density_grid_tf,
+    distance_matrices,
+    grid_cells,
+    grid_dataset,
+    matrices_to_distances,
+    order_by_origin,
+    pair_distances,
+    sorted_coordinates,
+    unsort_coordinates,
+)
+from keras_clust.errors import DataError, UsageError
+from keras_clust.geometry import classical_mds, kabsch_align, min_pair_distance, rmsd
+from keras_clust.layers import BernoulliNLL, SymmetricZeroDiagonal, UpperTriangle
+from keras_clust.models.lj_vae import build_coordinate_net, build_distance_vae, build_grid_vae
+
+
+@pytest.fixture
+def configs():
+    return np.random.default_rng(0).random((6, 12, 3)) * 5.0
+
+
+def random_rotation(rng, dim=3):
+    q, r = np.linalg.qr(rng.normal(size=(dim, dim)))
+    return q * np.sign(np.diag(r))
+
+
+# --- representations ---------------------------------------------------------------------
+
+
+def test_sorted_coordinates_ignore_particle_order(configs):
+    perm = np.random.default_rng(1).permutation(12)
+    a = sorted_coordinates(configs, 5.0)
+    assert a.shape == (6, 36) and a.dtype == np.float32
+    np.testing.assert_array_equal(a, sorted_coordinates(configs[:, perm], 5.0))
+    x = a.reshape(6, 12, 3)[..., 0]
+    assert np.all(np.diff(x, axis=1) >= 0) and a.min() >= 0 and a.max() <= 1
+    np.testing.assert_allclose(np.sort(unsort_coordinates(a, 5.0, 3)[..., 0], 1), np.sort(configs[..., 0], 1),
+                               rtol=1e-6)  # fmt: skip
+
+
+def test_distance_matrices_are_scaled_ordered_and_permutation_invariant(configs):
+    m = distance_matrices(configs, 5.0)
+    assert m.shape == (6, 12, 12, 1)
+    assert 0 <= m.min() and m.max() <= 1
+    np.testing.assert_allclose(m[..., 0], np.swapaxes(m[..., 0], 1, 2))
+    np.testing.assert_array_equal(m[:, np.arange(12), np.arange(12), 0], 0)
+    perm = np.random.default_rng(2).permutation(12)
+    np.testing.assert_allclose(m, distance_matrices(configs[:, perm], 5.0))
+    ordered = order_by_origin(configs)
+    assert np.all(np.diff(np.linalg.norm(ordered, axis=-1), axis=1) >= 0)
+    d = matrices_to_distances(m, 5.0, 3)
+    np.testing.assert_allclose(d, pair_distances(ordered), rtol=1e-5, atol=1e-5)
+
+
+def test_density_grid_counts_every_particle_once_and_matches_tensorflow(configs):
+    g = density_grid(configs, 5.0, 16)
+    assert g.shape == (6, 16, 16, 16, 1)
+    assert g.max() == 1.0
+    # a cell of side 5/16 cannot hold two of these particles unless they are closer than its diagonal
+    counts = g.reshape(6, -1) * 1.0
+    np.testing.assert_array_equal(np.count_nonzero(counts, axis=1), [len(np.unique(r)) for r in
+                                                                     cell_indices(configs, 5.0, 16)])  # fmt: skip
+    np.testing.assert_allclose(density_grid_tf(configs, 5.0, 16, 3).numpy(), g)
+    # a particle at x is in cell floor(x / h), the wall at L in the last cell
+    one = np.array([[[0.0, 0.0, 0.0], [5.0, 5.0, 5.0], [1.0, 2.5, 4.99]]])
+    flat = cell_indices(one, 5.0, 8)[0]
+    assert list(flat) == [0, 8**3 - 1, (1 * 8 + 4) * 8 + 7]
+
+
+def test_density_grid_of_two_particles_in_one_cell_is_normalised_by_the_largest_count():
+    pos = np.array([[[0.1, 0.1], [0.2, 0.2], [3.0, 3.0]]])
+    g = density_grid(pos, 4.0, 8)[0, ..., 0]
+    assert g[0, 0] == 1.0 and g[6, 6] == 0.5 and g.sum() == 1.5
+
+
+def test_grid_dataset_builds_batches_like_the_numpy_reference(configs):
+    batches = [b.numpy() for b in grid_dataset(configs, 5.0, 8, batch_size=4)]
+    assert [len(b) for b in batches] == [4, 2]
+    np.testing.assert_allclose(np.concatenate(batches), density_grid(configs, 5.0, 8))
+    a = np.concatenate([b.numpy() for b in grid_dataset(configs, 5.0, 8, 6, shuffle=True, seed=3)])
+    assert sorted(a.reshape(6, -1).sum(1).tolist()) == sorted(density_grid(configs, 5.0, 8).reshape(6, -1)
+                                                               .sum(1).tolist())  # fmt: skip
+
+
+def test_grid_cells_accepts_multiples_of_eight_and_names_an_h_that_works():
+    assert grid_cells(5.0, 5.0 / 32) == 32 and grid_cells(4.0, 0.5) == 8
+    with pytest.raises(UsageError, match=r"h = 0.1 .* 50 cells.*h = 0.104167 \(48 cells\)"):
+        grid_cells(5.0, 0.1)
+    with pytest.raises(UsageError, match="whole number of cells"):
+        grid_cells(5.0, 0.3)
+    with pytest.raises(UsageError):
+        grid_cells(5.0, -1.0)
+
+
+# --- geometry ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_mds_of_an_exact_distance_matrix_gives_the_configuration_back(dim):
+    rng = np.random.default_rng(dim)
+    x = rng.random((4, 20, dim)) * 5
+    back = kabsch_align(classical_mds(pair_distances(x), dim), x)
+    assert rmsd(back, x).max() < 1e-6
+
+
+def test_kabsch_undoes_rotation_translation_and_reflection():
+    rng = np.random.default_rng(5)
+    x = rng.random((15, 3)) * 5
+    rot = random_rotation(rng)
+    mirror = np.diag([1.0, 1.0, -1.0])
+    moved = x @ rot.T @ mirror + np.array([3.0, -1.0, 2.0])
+    assert rmsd(kabsch_align(moved, x, reflection=True), x) < 1e-10
+    # a proper rotation cannot undo the mirror image
+    assert rmsd(kabsch_align(moved, x, reflection=False), x) > 0.1
+    assert rmsd(kabsch_align(x @ rot.T + 1.0, x, reflection=False), x) < 1e-10
+
+
+def test_geometry_errors_and_min_pair_distance():
+    with pytest.raises(DataError, match="shape"):
+        classical_mds(np.zeros((3, 4)), 2)
+    with pytest.raises(DataError, match="align"):
+        kabsch_align(np.zeros((3, 2)), np.zeros((4, 2)))
+    pos = np.array([[[0, 0, 0], [3, 4, 0], [0, 0, 1]]], float)
+    np.testing.assert_allclose(min_pair_distance(pos), [1.0])
+
+
+# --- layers and models -----------------------------------------------------------------------
+
+
+def test_bernoulli_nll_is_the_summed_cross_entropy():
+    rng = np.random.default_rng(0)
+    x = (rng.random((4, 3, 3, 1)) > 0.7).astype("float32")
+    logits = rng.normal(size=(4, 3, 3, 1)).astype("float32") * 3
+    layer = BernoulliNLL()
+    out = layer([x, logits])
+    p = 1 / (1 + np.exp(-logits.astype(np.float64)))
+    expected = np.mean(-np.sum((x * np.log(p) + (1 - x) * np.log(1 - p)).reshape(4, -1), axis=1))
+    assert math.isclose(float(layer.losses[0]), expected, rel_tol=1e-5)
+    np.testing.assert_allclose(np.asarray(out), p, rtol=1e-5)
+
+
+def test_upper_triangle_and_symmetric_zero_diagonal():
+    m = np.arange(2 * 16, dtype="float32").reshape(2, 4, 4, 1)
+    tri = np.asarray(UpperTriangle(4)(m))
+    np.testing.assert_array_equal(tri[0], [1, 2, 3, 6, 7, 11])
+    s = np.asarray(SymmetricZeroDiagonal()(m))[..., 0]
+    np.testing.assert_allclose(s, np.swapaxes(s, 1, 2))
+    assert np.all(s[:, np.arange(4), np.arange(4)] == 0)
+    assert s[0, 0, 1] == (1 + 4) / 2
+    assert UpperTriangle.from_config(UpperTriangle(4).get_config()).n == 4
+
+
+@pytest.mark.parametrize("dim", [2, 3])
+def test_grid_vae_shapes_names_and_elbo_loss(dim):
+    keras.utils.set_random_seed(0)
+    m = build_grid_vae(8, dim, (2, 2, 4), 3, latent_dim=3, seed=1)
+    x = density_grid(np.random.default_rng(0).random((5, 6, dim)) * 4, 4.0, 8)
+    assert x.shape == (5, *([8] * dim), 1)
+    assert m.mean_encoder.predict(x, verbose=0).shape == (5, 3)
+    decoded = m.decoder.predict(np.zeros((2, 3), "float32"), verbose=0)
+    assert decoded.shape == (2, *([8] * dim), 1) and 0 < decoded.min() and decoded.max() < 1
+    m.vae.compile(optimizer="adam")
+    logs = m.vae.evaluate(x, verbose=0, return_dict=True)
+    assert math.isclose(logs["loss"], logs["recon"] + logs["kl"], rel_tol=1e-3, abs_tol=0.5)
+    assert [layer.name for layer in m.mean_encoder.layers][0] == "density_grid"
+    with pytest.raises(UsageError, match="halved"):
+        build_grid_vae(12, dim, (2, 2, 2))
+
+
+def test_distance_vae_decodes_symmetric_matrices_and_learns(tmp_path):
+    keras.utils.set_random_seed(0)
+    rng = np.random.default_rng(0)
+    x = distance_matrices(rng.random((64, 10, 3)) * 5, 5.0)
+    m = build_distance_vae(10, latent_dim=4, filters=(4, 8), hidden_units=16, seed=0)
+    out = m.decoder.predict(rng.normal(size=(3, 4)).astype("float32"), verbose=0)[..., 0]
+    assert out.shape == (3, 10, 10)
+    np.testing.assert_allclose(out, np.swapaxes(out, 1, 2), atol=1e-6)
+    m.vae.compile(optimizer=keras.optimizers.Adam(3e-3))
+    hist = m.vae.fit(x, epochs=15, batch_size=16, verbose=0).history
+    assert hist["loss"][-1] < hist["loss"][0] - 10  # 45 distances, learned sigma: the NLL must fall clearly
+    path = tmp_path / "dec.keras"
+    m.decoder.save(path)
+    z = rng.normal(size=(2, 4)).astype("float32")
+    np.testing.assert_allclose(keras.models.load_model(path).predict(z, verbose=0), m.decoder.predict(z, verbose=0),
+                               atol=1e-6)  # fmt: skip
+
+
+def test_coordinate_net_maps_matrices_to_boxed_coordinates():
+    net = build_coordinate_net(7, 2, (8,))
+    y = net.predict(np.zeros((3, 7, 7, 1), "float32"), verbose=0)
+    assert y.shape == (3, 7, 2) and 0 < y.min() and y.max() < 1
+    with pytest.raises(UsageError):
+        build_coordinate_net(1, 2)
