@@ -26,6 +26,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                 "dense VAE on a Gaussian mixture; modes captured by KMeans and by the VEEGAN/PacGAN metric"),
     "mnist-denoise": ("apps.mnist_denoise",
                       "denoising autoencoders for Gaussian-blurred MNIST, judged by the dis_net CNN (PSNR, SSIM)"),
+    "lj-fluid": ("apps.lj_fluid",
+                 "Metropolis MC of a Lennard-Jones fluid under gravity; Conv3D density-grid and distance-matrix VAEs"),
     "bump": ("apps.bump", "gradient descent vs Adam and other Keras optimizers escaping a local minimum over a bump"),
     "data": ("keras_clust.data.commands", "fetch full MNIST offline-safely; list where each dataset is found"),
 }  # fmt: skip

@@ -1,0 +1,241 @@
+"""``lj-fluid simulate``, ``run``, ``evaluate`` and ``export``, and their options."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import replace
+from pathlib import Path
+
+from apps.lj_fluid.config import GAMMAS, NAME, Config, gamma_list, optional_gamma, quick_config
+from apps.lj_fluid.data import acquire, dataset_file, split_data
+from apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS, likelihood_log_var, neg_elbo_terms
+from apps.lj_fluid.report import render_report, summary
+from apps.lj_fluid.simulation import simulation_figures, simulation_metrics, simulation_report
+from apps.lj_fluid.steps import steps
+from keras_clust.app import (
+    add_common_arguments,
+    add_models_dir_argument,
+    add_saved_run_arguments,
+    fraction,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    positive_int_list,
+)
+from keras_clust.data.lj_mc import LJSystem, check_kick, save_lj_dataset, simulate
+from keras_clust.experiment import ExperimentSpec, Export, load_run, run_experiment, write_evaluation
+from keras_clust.runs import RunFolder, load_run_models, set_seed
+
+log = logging.getLogger("apps.lj_fluid")
+
+
+def exports(cfg: Config) -> list[Export]:
+    """Each view's deterministic encoder (``z_mean``) and the grid and distance-matrix decoders."""
+    return [Export("lj_fluid_coords_encoder", "coords_encoder.keras", "coordinates", ("z_mean",)),
+            Export("lj_fluid_grid_encoder", "grid_encoder.keras", "density_grid", ("z_mean",)),
+            Export("lj_fluid_grid_decoder", "grid_decoder.keras", "latent", ("occupancy",)),
+            Export("lj_fluid_distance_encoder", "distance_encoder.keras", "distance_matrix", ("z_mean",)),
+            Export("lj_fluid_distance_decoder", "distance_decoder.keras", "latent", ("distance_matrix",))]  # fmt: skip
+
+
+SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary, exports=exports)
+
+
+# --- simulate ------------------------------------------------------------------------------
+
+
+def simulate_action(args: argparse.Namespace) -> int:
+    """Simulate, write the dataset atomically (``--output`` and the run folder's ``dataset.npz``),
+    draw the figures and write the report."""
+    system = LJSystem(args.particles, args.box, args.dim, args.temperature)
+    system.validate()
+    check_kick(args.kick, args.box)
+    samples = args.samples if not args.quick else min(args.samples, 300)
+    per_gamma = -(-samples // len(args.gamma))
+    set_seed(args.seed)
+    start = time.perf_counter()
+    command = ("keras-clust lj-fluid simulate " + " ".join(
+        f"--{k} {v}" for k, v in (("particles", args.particles), ("box", f"{args.box:g}"),
+                                  ("gamma", ",".join(f"{g:g}" for g in args.gamma)),
+                                  ("temperature", f"{args.temperature:g}"), ("samples", args.samples),
+                                  ("dim", args.dim), ("replicas", args.replicas), ("kick", f"{args.kick:g}"),
+                                  ("seed", args.seed))) + (" --quick" if args.quick else ""))  # fmt: skip
+    with RunFolder(args.out, NAME, args.seed) as rf:
+        sim = simulate(system, args.gamma, per_gamma, replicas=args.replicas, kick=args.kick, seed=args.seed,
+                       threshold=args.threshold, preliminary_sweeps=300 if args.quick else args.preliminary_sweeps,
+                       progress=True)  # fmt: skip
+        save_lj_dataset(sim, rf.file("dataset.npz"))
+        metrics = simulation_metrics(sim)
+        figures = simulation_figures(sim, rf.figures)
+        seconds = round(time.perf_counter() - start, 1)
+        rf.write_config({"experiment": NAME, "action": "simulate", "command": command, **sim.settings})
+        rf.write_metrics({"run_id": rf.run_id, **metrics, "figures": sorted(p.name for p in figures.values()),
+                          "total_seconds": seconds})  # fmt: skip
+        rf.write_history([])
+        rf.write_report(f"# lj-fluid simulation `{rf.run_id}`\n\nCommand: `{command}` ({seconds} s wall).\n\n"
+                        + simulation_report(sim, metrics))  # fmt: skip
+        if args.output is not None:
+            save_lj_dataset(sim, args.output)
+    print(simulation_summary_line(metrics))
+    if args.output is not None:
+        print(f"dataset: {args.output}")
+    print(f"run folder: {rf.path} (dataset.npz inside; train on it with 'keras-clust lj-fluid run --dataset "
+          f"{rf.path}')")  # fmt: skip
+    return 0
+
+
+def simulation_summary_line(metrics: dict) -> str:
+    from apps.lj_fluid.simulation import simulation_table
+
+    return simulation_table(metrics)
+
+
+# --- run, evaluate, export ---------------------------------------------------------------------
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    holdout = args.holdout_gamma
+    if holdout == "auto":
+        holdout = None if args.dataset is not None else Config().holdout_gamma
+    cfg = Config(
+        dataset=str(args.dataset) if args.dataset else None, particles=args.particles, box=args.box, dim=args.dim,
+        temperature=args.temperature, gammas=args.gamma, holdout_gamma=holdout, samples=args.samples,
+        replicas=args.replicas, kick=args.kick, preliminary_sweeps=args.preliminary_sweeps, threshold=args.threshold,
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction,
+        grid_h=args.grid_h if args.grid_h is not None else args.box / 32, grid_filters=args.grid_filters,
+        grid_kernel=args.grid_kernel, grid_latent=args.grid_latent, distance_latent=args.distance_latent,
+        coords_latent=args.coords_latent, beta=args.beta, batch_size=args.batch_size,
+        learning_rate=args.learning_rate, quick=args.quick, seed=args.seed, export=not args.no_export,
+        models_dir=str(args.models_dir),
+    )  # fmt: skip
+    for view in ("coords", "grid", "distance", "coordinate"):
+        value = getattr(args, f"{view}_epochs")
+        if value is not None:
+            cfg = replace(cfg, **{f"{view}_epochs": value})
+    if cfg.quick:
+        cfg = quick_config(cfg)
+        if args.grid_h is None:
+            cfg = replace(cfg, grid_h=cfg.box / 16)
+    if cfg.dataset is None:
+        LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature).validate()
+        check_kick(cfg.kick, cfg.box)
+    else:
+        dataset_file(cfg.dataset)
+    return cfg.check()
+
+
+def run(args: argparse.Namespace) -> int:
+    run_experiment(SPEC, config_from_args(args), args.out)
+    return 0
+
+
+def evaluate(args: argparse.Namespace) -> int:
+    """Re-score a run's test configurations (or those of ``--dataset``) with its saved models:
+    -ELBO per view, against the stored numbers when the data is the run's own."""
+    loaded = load_run(SPEC, args.out, args.run)
+    cfg = replace(loaded.config, dataset=str(args.dataset or loaded.path / "dataset.npz"))
+    sim, cfg = acquire(cfg, progress=False)
+    data = split_data(sim, cfg)
+    files = [f"{v}_{part}.keras" for v in VIEWS for part in ("posterior", "decoder")]
+    models = load_run_models(loaded.path, files)
+    rows, result = [], {}
+    for view in VIEWS:
+        posterior, decoder = models[f"{view}_posterior.keras"], models[f"{view}_decoder.keras"]
+        terms = neg_elbo_terms(view, posterior, decoder, likelihood_log_var(loaded.path, view), data.test, cfg)
+        stored = loaded.metrics["models"][view]["test_neg_elbo"]
+        value = float(terms["neg_elbo"].mean())
+        result[view] = {"test_neg_elbo": value, "stored": stored, "difference": value - stored}
+        rows.append({"view": VIEW_NAMES[view], "test -ELBO": value, "stored in the run": stored,
+                     "difference": value - stored})  # fmt: skip
+    own = args.dataset is None
+    note = None if own else f"data: {args.dataset} (not the run's own test set: the stored numbers do not apply)"
+    return write_evaluation(loaded.path, {"run": str(loaded.path), "dataset": cfg.dataset, "models": result}, rows,
+                            note=note)  # fmt: skip
+
+
+def export(args: argparse.Namespace) -> int:
+    from keras_clust.experiment import export_action
+
+    return export_action(SPEC)(args)
+
+
+# --- options -------------------------------------------------------------------------------------
+
+
+def add_physics_arguments(p: argparse.ArgumentParser, samples_help: str) -> None:
+    d = Config()
+    g = p.add_argument_group("simulation")
+    g.add_argument("--particles", type=positive_int, default=d.particles, help="particles N (default: 30)")
+    g.add_argument("--box", type=positive_float, default=d.box, help="box side L in sigma (default: 5)")
+    g.add_argument("--dim", type=int, choices=(2, 3), default=d.dim, help="2 or 3 dimensions (default: 3)")
+    g.add_argument("--temperature", type=positive_float, default=d.temperature,
+                   help="temperature T in epsilon/k_B (default: 1)")  # fmt: skip
+    g.add_argument("--gamma", type=gamma_list, default=GAMMAS,
+                   help="gravity strengths gamma = m g sigma / (4 eps), comma-separated (default: 1,2,4)")
+    g.add_argument("--samples", type=positive_int, default=d.samples, help=samples_help)
+    g.add_argument("--replicas", type=positive_int, default=d.replicas,
+                   help="independent chains per gamma, run in parallel on every core (default: 16)")  # fmt: skip
+    g.add_argument("--kick", type=positive_float, default=d.kick,
+                   help="largest displacement per coordinate of a move, in sigma (default: 0.2)")  # fmt: skip
+    g.add_argument("--threshold", type=fraction, default=d.threshold,
+                   help="autocorrelation below which configurations count as decorrelated (default: 0.1)")
+    g.add_argument("--preliminary-sweeps", type=positive_int, default=d.preliminary_sweeps,
+                   help="sweeps (N moves each) of the preliminary run that measures equilibration and "
+                        "decorrelation (default: 2000)")  # fmt: skip
+
+
+def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of every chain (default: 0)")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
+    p.add_argument("--output", type=Path, default=None, metavar="FILE.npz",
+                   help="also write the dataset here (always written as dataset.npz in the run folder)")
+    p.add_argument("--quick", action="store_true", help="smoke run: at most 300 configurations, 300 sweeps")
+    add_physics_arguments(p, "configurations in all, split evenly between the gammas (default: 8000)")
+
+
+def add_run_arguments(p: argparse.ArgumentParser) -> None:
+    add_common_arguments(p)
+    add_models_dir_argument(p)
+    p.add_argument("--dataset", type=Path, default=None, metavar="NPZ|RUN",
+                   help="train on this dataset (an .npz from 'simulate', or its run folder) instead of simulating; "
+                        "its physical settings replace the simulation options")  # fmt: skip
+    p.add_argument("--holdout-gamma", type=optional_gamma, default="auto", metavar="G|auto|none",
+                   help="gamma kept out of training to test anomaly detection; auto: 0.5 simulated beside the "
+                        "training gammas, none with --dataset (default: auto)")  # fmt: skip
+    add_physics_arguments(p, "configurations of the training gammas in all, split evenly between them; the "
+                          "held-out gamma gets as many as one of them (default: 8000)")  # fmt: skip
+    d = Config()
+    g = p.add_argument_group("models")
+    g.add_argument("--grid-h", type=positive_float, default=None,
+                   help="density-grid cell side h in sigma; L/h must be a whole multiple of 8 (default: L/32, "
+                        "0.15625 for L = 5; --quick: L/16)")  # fmt: skip
+    g.add_argument("--grid-filters", type=positive_int_list, default=d.grid_filters,
+                   help="Conv filters of the three encoder blocks (default: 8,16,32)")
+    g.add_argument("--grid-kernel", type=positive_int, default=d.grid_kernel, help="Conv kernel size (default: 3)")
+    g.add_argument("--grid-latent", type=positive_int, default=d.grid_latent,
+                   help="latent size of the grid VAE (default: 16)")
+    g.add_argument("--coords-latent", type=positive_int, default=d.coords_latent,
+                   help="latent size of the sorted-coordinate VAE (default: 2)")
+    g.add_argument("--distance-latent", type=positive_int, default=d.distance_latent,
+                   help="latent size of the distance-matrix VAE (default: 64)")
+    g.add_argument("--beta", type=positive_float, default=d.beta, help="KL weight of every VAE (default: 1)")
+    for view, default in (("coords", d.coords_epochs), ("grid", d.grid_epochs), ("distance", d.distance_epochs),
+                          ("coordinate", d.coordinate_epochs)):  # fmt: skip
+        g.add_argument(f"--{view}-epochs", type=positive_int, default=None,
+                       help=f"epochs of the {view} model (default: {default}; --quick: 2)")
+    g.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="batch size (default: 64)")
+    g.add_argument("--learning-rate", type=positive_float, default=d.learning_rate,
+                   help="Adam learning rate (default: 0.001)")  # fmt: skip
+    g = p.add_argument_group("splits")
+    g.add_argument("--val-fraction", type=fraction, default=d.val_fraction, help="validation share (default: 0.1)")
+    g.add_argument("--test-fraction", type=fraction, default=d.test_fraction, help="test share (default: 0.1)")
+    p.add_argument("--no-export", action="store_true", help="do not export SavedModels")
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    add_saved_run_arguments(p)
+    p.add_argument("--dataset", type=Path, default=None, metavar="NPZ|RUN",
+                   help="score this dataset's test split instead of the run's own (default: the run's dataset.npz)")
+

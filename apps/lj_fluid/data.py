@@ -1,0 +1,144 @@
+"""The configurations a run trains on: simulated with the run's settings or read from a
+dataset, split by gamma into training, validation and test sets, in three representations."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from apps.lj_fluid.config import Config
+from keras_clust.data.lj_mc import LJSystem, Simulation, load_lj_dataset, simulate
+from keras_clust.data.lj_repr import distance_matrices, order_by_origin, sorted_coordinates
+from keras_clust.errors import DataError, UsageError
+from keras_clust.runs import model_seed
+
+log = logging.getLogger("apps.lj_fluid")
+
+
+def dataset_file(path: str | Path) -> Path:
+    """``--dataset``: an ``.npz`` or a ``simulate`` run folder holding ``dataset.npz``."""
+    p = Path(path)
+    if p.is_dir():
+        if not (p / "dataset.npz").is_file():
+            raise DataError(f"{p} holds no dataset.npz; pass an .npz written by 'keras-clust lj-fluid simulate' "
+                            "or its run folder")  # fmt: skip
+        return p / "dataset.npz"
+    return p
+
+
+def acquire(cfg: Config, progress: bool = True) -> tuple[Simulation, Config]:
+    """Simulate the run's configurations, or read ``cfg.dataset``; returns the simulation and
+    the config with the dataset's physical settings filled in (and the held-out gamma checked)."""
+    if cfg.dataset is None:
+        system = LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature)
+        system.validate()
+        gammas = [*cfg.gammas, *([cfg.holdout_gamma] if cfg.holdout_gamma is not None else [])]
+        per_gamma = -(-cfg.samples // len(cfg.gammas))
+        sim = simulate(system, gammas, per_gamma, replicas=cfg.replicas, kick=cfg.kick, seed=cfg.seed,
+                       threshold=cfg.threshold, preliminary_sweeps=cfg.preliminary_sweeps,
+                       progress=progress)  # fmt: skip
+        return sim, cfg
+    sim = load_lj_dataset(dataset_file(cfg.dataset))
+    s = sim.settings
+    present = sorted({float(g) for g in np.unique(sim.gamma)})
+    holdout = cfg.holdout_gamma
+    if holdout is not None and not any(np.isclose(holdout, g) for g in present):
+        raise UsageError(f"--holdout-gamma {holdout:g} is not in {cfg.dataset} (gammas "
+                         f"{', '.join(f'{g:g}' for g in present)}); pick one of them or 'none'")  # fmt: skip
+    train = tuple(g for g in present if holdout is None or not np.isclose(g, holdout))
+    if not train:
+        raise UsageError(f"{cfg.dataset} holds only gamma {holdout:g}; nothing is left to train on")
+    cfg = replace(cfg, particles=int(s["n_particles"]), box=float(s["box"]), dim=int(s["dim"]),
+                  temperature=float(s["temperature"]), gammas=train,
+                  samples=int(np.sum(~_is(sim.gamma, holdout))))  # fmt: skip
+    cfg.grid_cells  # noqa: B018 - the dataset's box decides whether h divides it
+    return sim, cfg
+
+
+def _is(gamma: np.ndarray, value: float | None) -> np.ndarray:
+    if value is None:
+        return np.zeros(len(gamma), bool)
+    return np.isclose(gamma, value)
+
+
+@dataclass
+class Split:
+    """One subset: positions, gammas, energies and the two stored representations."""
+
+    positions: np.ndarray
+    gamma: np.ndarray
+    energy: np.ndarray
+    coords: np.ndarray  # (S, N * dim) sorted by x, in [0, 1]
+    matrices: np.ndarray  # (S, N, N, 1) in [0, 1]
+    ordered: np.ndarray  # (S, N, dim) positions in the matrices' particle order
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+
+@dataclass
+class RunData:
+    """A run's data: the splits of the training gammas and the held-out gamma's configurations."""
+
+    sim: Simulation
+    train: Split
+    val: Split
+    test: Split
+    holdout: Split | None
+    box: float
+    dim: int
+    gammas: tuple[float, ...]
+
+
+def make_split(positions: np.ndarray, gamma: np.ndarray, energy: np.ndarray, box: float) -> Split:
+    """A :class:`Split` of these configurations, with their representations."""
+    pos = np.asarray(positions, np.float32)
+    return Split(pos, np.asarray(gamma, np.float32), np.asarray(energy, np.float64), sorted_coordinates(pos, box),
+                 distance_matrices(pos, box), order_by_origin(pos))  # fmt: skip
+
+
+def subset(sim: Simulation, idx: np.ndarray, box: float) -> Split:
+    return make_split(sim.positions[idx], sim.gamma[idx], sim.energy[idx], box)
+
+
+def split_data(sim: Simulation, cfg: Config) -> RunData:
+    """Stratified by gamma: the same training/validation/test shares of every training gamma
+    (seeded from the run seed); the held-out gamma's configurations are kept apart."""
+    rng = np.random.default_rng(model_seed(cfg.seed, "split"))
+    parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
+    holdout = _is(sim.gamma, cfg.holdout_gamma)
+    for g in cfg.gammas:
+        idx = np.flatnonzero(np.isclose(sim.gamma, g) & ~holdout)
+        idx = rng.permutation(idx)
+        n_test = max(1, round(cfg.test_fraction * len(idx)))
+        n_val = max(1, round(cfg.val_fraction * len(idx)))
+        if len(idx) - n_test - n_val < 2:
+            raise DataError(f"gamma {g:g} has only {len(idx)} configurations; simulate more (--samples)")
+        parts["test"].append(idx[:n_test])
+        parts["val"].append(idx[n_test:n_test + n_val])
+        parts["train"].append(idx[n_test + n_val:])
+    splits = {k: subset(sim, np.sort(np.concatenate(v)), cfg.box) for k, v in parts.items()}
+    held = subset(sim, np.flatnonzero(holdout), cfg.box) if holdout.any() else None
+    log.info("configurations: %d training, %d validation, %d test (gammas %s), %d held out (gamma %s)",
+             len(splits["train"]), len(splits["val"]), len(splits["test"]), ", ".join(f"{g:g}" for g in cfg.gammas),
+             0 if held is None else len(held), cfg.holdout_gamma)  # fmt: skip
+    return RunData(sim, splits["train"], splits["val"], splits["test"], held, cfg.box, cfg.dim, cfg.gammas)
+
+
+def insert_overlap(positions: np.ndarray, box: float, distance: float, seed: int) -> np.ndarray:
+    """Copies of ``positions`` with one particle moved to ``distance`` from another (random
+    pair and direction, seeded), the move reflected back inside the box when it leaves it."""
+    rng = np.random.default_rng(seed)
+    out = np.array(positions, np.float64, copy=True)
+    s, n, dim = out.shape
+    for k in range(s):
+        i, j = rng.choice(n, size=2, replace=False)
+        u = rng.normal(size=dim)
+        p = out[k, j] + distance * u / np.linalg.norm(u)
+        p = np.where(p < 0, -p, p)
+        p = np.where(p > box, 2 * box - p, p)
+        out[k, i] = p
+    return out.astype(np.float32)

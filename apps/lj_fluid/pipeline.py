@@ -1,0 +1,186 @@
+"""Train the three VAEs and the coordinate network of ``lj-fluid``, and score configurations
+with them (negative ELBO per configuration, codes, decoded matrices)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import keras
+import numpy as np
+
+from apps.lj_fluid.config import Config
+from apps.lj_fluid.data import RunData, Split
+from keras_clust.data.lj_repr import grid_dataset
+from keras_clust.layers import LOG_2PI
+from keras_clust.models import VAE, build_dense_vae
+from keras_clust.models.lj_vae import build_coordinate_net, build_distance_vae, build_grid_vae
+from keras_clust.training import FitResult, fit_model
+
+log = logging.getLogger("apps.lj_fluid")
+
+#: The three representations, in the order the report lists them.
+VIEWS = ("coords", "grid", "distance")
+VIEW_NAMES = {"coords": "sorted coordinates (dense VAE)", "grid": "density grid (Conv VAE)",
+              "distance": "distance matrix (Conv2D VAE)"}  # fmt: skip
+SCORE_BATCH = 256
+
+
+@dataclass
+class TrainedVAE:
+    """One view's VAE, its fit and the likelihood it was trained with."""
+
+    view: str
+    vae: VAE
+    fit: FitResult
+    seed: int
+
+
+def _compile(model: keras.Model, cfg: Config, loss=None) -> None:
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss)
+
+
+def view_inputs(view: str, split: Split, cfg: Config, batch_size: int | None = None, shuffle: bool = False):
+    """What the ``view``'s encoder reads: arrays, or a grid pipeline for ``grid``."""
+    if view == "coords":
+        return split.coords
+    if view == "distance":
+        return split.matrices
+    return grid_dataset(split.positions, cfg.box, cfg.grid_cells, batch_size or cfg.batch_size, shuffle=shuffle,
+                        seed=cfg.seed)  # fmt: skip
+
+
+def build_view(view: str, cfg: Config, seed: int) -> VAE:
+    n = cfg.particles
+    if view == "coords":
+        return build_dense_vae(n * cfg.dim, cfg.coords_latent, cfg.coords_hidden, cfg.beta, seed=seed,
+                               name="coords_vae", likelihood="gaussian", sigma=None)  # fmt: skip
+    if view == "grid":
+        return build_grid_vae(cfg.grid_cells, cfg.dim, cfg.grid_filters, cfg.grid_kernel, cfg.grid_latent, cfg.beta,
+                              seed=seed, name="grid_vae")  # fmt: skip
+    return build_distance_vae(n, cfg.distance_latent, beta=cfg.beta, seed=seed, name="distance_vae")
+
+
+def epochs_of(view: str, cfg: Config) -> int:
+    return {"coords": cfg.coords_epochs, "grid": cfg.grid_epochs, "distance": cfg.distance_epochs}[view]
+
+
+def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str], int]) -> TrainedVAE:
+    """Re-seed, build and fit one view's VAE on the training split (validation on the
+    validation split), through ``fit``."""
+    seed = seed_model(f"{view}_vae")
+    m = build_view(view, cfg, seed)
+    _compile(m.vae, cfg)
+    x = view_inputs(view, data.train, cfg, shuffle=True)
+    val = view_inputs(view, data.val, cfg)
+    fit = fit_model(m.vae, x, None, val if view == "grid" else (val, None), epochs=epochs_of(view, cfg),
+                    batch_size=cfg.batch_size, verbose=0)  # fmt: skip
+    h = fit.history
+    log.info("[%s] -ELBO %.2f -> %.2f nats (val %.2f, KL %.2f) in %.0f s", view, h["loss"][0], h["loss"][-1],
+             h["val_loss"][-1], h["kl"][-1], fit.seconds)  # fmt: skip
+    return TrainedVAE(view, m, fit, seed)
+
+
+def train_coordinate_net(data: RunData, cfg: Config, seed_model: Callable[[str], int]) -> tuple[keras.Model, FitResult]:
+    """The write-up's second model: true distance matrix -> coordinates / L (MSE)."""
+    seed_model("coordinate_net")
+    model = build_coordinate_net(cfg.particles, cfg.dim, cfg.coordinate_hidden)
+    _compile(model, cfg, loss="mse")
+    fit = fit_model(model, data.train.matrices, data.train.ordered / cfg.box,
+                    (data.val.matrices, data.val.ordered / cfg.box), epochs=cfg.coordinate_epochs,
+                    batch_size=cfg.batch_size, verbose=0)  # fmt: skip
+    log.info("[coordinate net] MSE %.5f -> %.5f (val %.5f) in %.0f s", fit.history["loss"][0], fit.history["loss"][-1],
+             fit.history["val_loss"][-1], fit.seconds)  # fmt: skip
+    return model, fit
+
+
+# --- scoring ----------------------------------------------------------------------------
+
+
+def _batches(view: str, positions_or_array, cfg: Config):
+    """Batches of the view's inputs as NumPy arrays (grids built batch by batch)."""
+    if view == "grid":
+        for batch in grid_dataset(positions_or_array, cfg.box, cfg.grid_cells, SCORE_BATCH):
+            yield batch.numpy()
+    else:
+        for i in range(0, len(positions_or_array), SCORE_BATCH):
+            yield positions_or_array[i:i + SCORE_BATCH]
+
+
+def _source(view: str, split: Split):
+    return {"coords": split.coords, "grid": split.positions, "distance": split.matrices}[view]
+
+
+def trained_log_var(vae: keras.Model) -> np.ndarray | None:
+    """``log sigma^2`` of a Gaussian likelihood layer (None for the Bernoulli grid)."""
+    layer = vae.get_layer("likelihood")
+    if hasattr(layer, "observation_log_var"):
+        return np.asarray(keras.ops.convert_to_numpy(layer.observation_log_var()), np.float64)
+    return None
+
+
+def save_likelihood(run_file, view: str, vae: keras.Model) -> None:
+    """Store the learned ``log sigma^2`` beside the models (``models/<view>_likelihood.npy``)."""
+    log_var = trained_log_var(vae)
+    if log_var is not None:
+        np.save(run_file(f"models/{view}_likelihood.npy"), log_var)
+
+
+def likelihood_log_var(path, view: str) -> np.ndarray | None:
+    from pathlib import Path
+
+    f = Path(path) / "models" / f"{view}_likelihood.npy"
+    return np.load(f) if f.is_file() else None
+
+
+def _triangle(x: np.ndarray) -> np.ndarray:
+    n = x.shape[1]
+    rows, cols = np.triu_indices(n, k=1)
+    return x[:, rows, cols, 0] if x.ndim == 4 else x[:, rows, cols]
+
+
+def neg_elbo_terms(view: str, encoder: keras.Model, decoder: keras.Model, log_var: np.ndarray | None, split: Split,
+                   cfg: Config) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per-configuration ``recon`` (at ``z = z_mean``) and ``kl``, and their sum ``neg_elbo``,
+    in nats, with the likelihood the view was trained with (Bernoulli for the grid; Gaussian
+    with ``log_var`` otherwise). ``encoder`` gives ``[z_mean, z_log_var, ...]``. Deterministic."""
+    recon, kl = [], []
+    for x in _batches(view, _source(view, split), cfg):
+        z_mean, z_log_var = (np.asarray(a, np.float64) for a in encoder.predict(x, verbose=0)[:2])
+        kl.append(-0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=-1))
+        mean = np.asarray(decoder.predict(z_mean.astype(np.float32), verbose=0), np.float64)
+        if view == "grid":
+            p = np.clip(mean.reshape(len(x), -1), 1e-7, 1 - 1e-7)
+            t = x.reshape(len(x), -1)
+            recon.append(-np.sum(t * np.log(p) + (1 - t) * np.log(1 - p), axis=-1))
+        else:
+            t, mu = (x.reshape(len(x), -1), mean.reshape(len(x), -1)) if view == "coords" else \
+                (_triangle(x), _triangle(mean))  # fmt: skip
+            recon.append(0.5 * np.sum((t - mu) ** 2 * np.exp(-log_var) + log_var + LOG_2PI, axis=-1))
+    recon_a, kl_a = np.concatenate(recon), np.concatenate(kl)
+    return {"recon": recon_a, "kl": kl_a, "neg_elbo": recon_a + kl_a}
+
+
+def trained_terms(t: TrainedVAE, split: Split, cfg: Config) -> dict[str, np.ndarray]:
+    """:func:`neg_elbo_terms` of a VAE trained in this process."""
+    return neg_elbo_terms(t.view, t.vae.encoder, t.vae.decoder, trained_log_var(t.vae.vae), split, cfg)
+
+
+def codes(view: str, vae: VAE, split: Split, cfg: Config) -> np.ndarray:
+    """``z_mean`` of every configuration of ``split``."""
+    return np.concatenate([np.asarray(vae.mean_encoder.predict(x, verbose=0)) for x in
+                           _batches(view, _source(view, split), cfg)])  # fmt: skip
+
+
+def decode_matrices(vae: VAE, split: Split) -> np.ndarray:
+    """The distance VAE's reconstruction of each matrix: decoder(z_mean), shape (S, N, N, 1)."""
+    z = vae.mean_encoder.predict(split.matrices, batch_size=SCORE_BATCH, verbose=0)
+    return np.asarray(vae.decoder.predict(z, batch_size=SCORE_BATCH, verbose=0))
+
+
+def decode_grids(vae: VAE, positions: np.ndarray, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """Original grids and decoded occupancy probabilities for a few configurations."""
+    x = next(iter(grid_dataset(positions, cfg.box, cfg.grid_cells, len(positions)))).numpy()
+    z = vae.mean_encoder.predict(x, verbose=0)
+    return x, np.asarray(vae.decoder.predict(z, verbose=0))

@@ -1,0 +1,179 @@
+"""The steps of ``lj-fluid run``: data, the three VAEs, the coordinate network, the analyses, figures."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from apps.lj_fluid import analysis as A
+from apps.lj_fluid import figures as F
+from apps.lj_fluid.config import Config
+from apps.lj_fluid.data import RunData, acquire, insert_overlap, make_split, split_data
+from apps.lj_fluid.pipeline import (
+    VIEW_NAMES,
+    VIEWS,
+    codes,
+    decode_grids,
+    decode_matrices,
+    save_likelihood,
+    train_coordinate_net,
+    train_view,
+    trained_terms,
+)
+from apps.lj_fluid.simulation import simulation_figures, simulation_metrics
+from keras_clust.data.lj_mc import lj_energy, save_lj_dataset
+from keras_clust.experiment import Run
+from keras_clust.runs import model_seed
+from keras_clust.viz import loss_curves, pick_examples, plot_loss_curves
+
+log = logging.getLogger("apps.lj_fluid")
+
+N_EXAMPLES = 4
+
+
+def data_note(cfg: Config, sim) -> str:
+    s = sim.settings
+    gammas = ", ".join(f"{g:g}" for g in sorted(set(np.unique(sim.gamma).tolist())))
+    where = cfg.dataset or "simulated by this run"
+    return (f"Lennard-Jones fluid, {s['n_particles']} particles, box {s['box']:g} sigma, {s['dim']}-D, "
+            f"T {s['temperature']:g}, gamma {gammas}: {len(sim.positions)} configurations ({where}; "
+            f"Metropolis, seed {s['seed']})")  # fmt: skip
+
+
+def steps(cfg: Config, run: Run) -> None:
+    sim, cfg_data = acquire(cfg, progress=not cfg.quick)
+    cfg = cfg_data  # the dataset's physical settings
+    run.set_data({"note": data_note(cfg, sim), "full": True})
+    save_lj_dataset(sim, run.file("dataset.npz"))
+    m = run.metrics
+    m["simulation"] = simulation_metrics(sim)
+    m["simulation_figures"] = sorted(p.name for p in simulation_figures(sim, run.figures).values())
+    data = split_data(sim, cfg)
+    m["split"] = {"train": len(data.train), "val": len(data.val), "test": len(data.test),
+                  "holdout": 0 if data.holdout is None else len(data.holdout), "gammas": list(cfg.gammas),
+                  "holdout_gamma": cfg.holdout_gamma, "grid_cells": cfg.grid_cells, "grid_h": cfg.grid_h}  # fmt: skip
+
+    trained = {}
+    for view in VIEWS:
+        t = train_view(view, data, cfg, run.seed_model)
+        trained[view] = t
+        run.history += t.fit.rows(model=f"{view}_vae")
+        plot_loss_curves(loss_curves(t.fit.history), run.figures / f"loss_{view}.png",
+                         title=f"{VIEW_NAMES[view]}: -ELBO (nats per configuration)")  # fmt: skip
+        run.save_model(t.vae.mean_encoder, f"{view}_encoder.keras")
+        run.save_model(t.vae.encoder, f"{view}_posterior.keras")
+        run.save_model(t.vae.decoder, f"{view}_decoder.keras")
+        save_likelihood(run.file, view, t.vae.vae)
+    net, net_fit = train_coordinate_net(data, cfg, run.seed_model)
+    run.history += net_fit.rows(model="coordinate_net")
+    run.save_model(net, "coordinate_net.keras")
+
+    m["models"] = {view: model_metrics(view, trained[view], data, cfg) for view in VIEWS}
+    m["models"]["coordinate_net"] = {"epochs": net_fit.epochs_run, "train_seconds": round(net_fit.seconds, 1),
+                                     "val_mse": net_fit.history["val_loss"][-1],
+                                     "parameters": net.count_params()}  # fmt: skip
+    m["reconstruction"] = reconstruct(trained["distance"], net, data, cfg, run)
+    m["gamma"] = gamma_in_latent(trained, data, cfg, run)
+    m["anomaly"] = anomalies(trained, data, cfg, run)
+    draw_reconstructions(trained, data, cfg, run)
+    idx = pick_examples(len(data.test), 16, cfg.seed)
+    run.export_samples = {"coordinates": data.test.coords[idx], "density_grid": decode_grids(
+        trained["grid"].vae, data.test.positions[idx], cfg)[0], "distance_matrix": data.test.matrices[idx],
+        "latent": np.zeros((16, 1), np.float32)}  # fmt: skip
+    del run.export_samples["latent"]  # decoders are verified on seeded random latent vectors
+
+
+def model_metrics(view: str, t, data: RunData, cfg: Config) -> dict:
+    """Training summary and the test set's -ELBO terms (deterministic, at z_mean)."""
+    terms = trained_terms(t, data.test, cfg)
+    z_mean, z_log_var = (np.concatenate(a) for a in zip(*[
+        [np.asarray(v, np.float64) for v in t.vae.encoder.predict(x, verbose=0)[:2]]
+        for x in _encoder_batches(view, data, cfg)], strict=True))  # fmt: skip
+    kl_dims = A.kl_per_dimension(z_mean, z_log_var)
+    h = t.fit.history
+    return {"epochs": t.fit.epochs_run, "train_seconds": round(t.fit.seconds, 1),
+            "seconds_per_epoch": round(t.fit.seconds / max(1, t.fit.epochs_run), 2),
+            "parameters": t.vae.vae.count_params(), "model_seed": t.seed,
+            "final_loss": h["loss"][-1], "final_val_loss": h["val_loss"][-1],
+            "test_neg_elbo": float(terms["neg_elbo"].mean()), "test_recon": float(terms["recon"].mean()),
+            "test_kl": float(terms["kl"].mean()), "latent_dim": int(z_mean.shape[1]),
+            "active_dims": A.active_dimensions(kl_dims)}  # fmt: skip
+
+
+def _encoder_batches(view: str, data: RunData, cfg: Config):
+    from apps.lj_fluid.pipeline import _batches, _source
+
+    return _batches(view, _source(view, data.test), cfg)
+
+
+def reconstruct(t, net, data: RunData, cfg: Config, run: Run) -> dict:
+    """Decoded distance matrices -> coordinates (MDS and the network), RMSD and energies."""
+    test = data.test
+    decoded = decode_matrices(t.vae, test)
+    rows = A.reconstruction_table(test.matrices, decoded, test.ordered, net, cfg.box)
+    recovered = {f"{r.method}, {r.source}": r.positions for r in rows if r.source == "decoded matrix"}
+    mapping = A.energy_mapping(test.ordered, recovered, test.gamma, cfg.invalid_distance)
+    F.plot_energy_histograms(mapping, run.figures / "energy_recovered.png", cfg.invalid_distance)
+    idx = pick_examples(len(test), 3, cfg.seed)
+    F.plot_recovered(test.ordered[idx], {f"{r.method} (decoded)": r.positions[idx] for r in rows
+                                         if r.source == "decoded matrix"}, cfg.box,
+                     run.figures / "configurations_recovered.png")  # fmt: skip
+    return {"matrix_error": A.matrix_error(test.matrices, decoded, cfg.box, cfg.dim),
+            "rmsd": A.recovered_rows(rows),
+            "energy": {k: {kk: vv for kk, vv in v.items() if kk != "energy_per_particle"}
+                       for k, v in mapping.items()}}  # fmt: skip
+
+
+def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
+    out, maps = {}, {}
+    for view in VIEWS:
+        vae = trained[view].vae
+        r = A.gamma_readout(codes(view, vae, data.train, cfg), data.train.gamma, codes(view, vae, data.test, cfg),
+                            data.test.gamma, cfg.seed)  # fmt: skip
+        maps[view] = r.pca_test
+        out[view] = {"r2": r.r2, "pca_explained": r.explained, **r.clustering}
+    train_features = A.physics_features(data.train.positions, data.train.gamma)
+    test_features = A.physics_features(data.test.positions, data.test.gamma)
+    base = A.gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed)
+    out["physics"] = {"r2": base.r2, "pca_explained": base.explained, **base.clustering}
+    F.plot_gamma_maps(maps, data.test.gamma, {v: f"{VIEW_NAMES[v]}: R^2 {out[v]['r2']:.3f}" for v in VIEWS},
+                      run.figures / "latent_pca_gamma.png")  # fmt: skip
+    return out
+
+
+def anomalies(trained, data: RunData, cfg: Config, run: Run) -> dict:
+    """ROC-AUC of each VAE's -ELBO (and of the energy, a physics baseline) for configurations
+    at the held-out gamma and for test configurations with one overlapping pair inserted."""
+    test = data.test
+    overlapped = insert_overlap(test.positions, cfg.box, cfg.overlap_distance, model_seed(cfg.seed, "overlap"))
+    sets = {"overlap": make_split(overlapped, test.gamma, lj_energy(overlapped, test.gamma), cfg.box)}
+    if data.holdout is not None:
+        sets = {"holdout_gamma": data.holdout, **sets}
+    out, curves = {}, {}
+    energy_score = A.energy_surprise(data.train.energy)
+    normal = {view: trained_terms(trained[view], test, cfg)["neg_elbo"] for view in VIEWS}
+    for kind, split in sets.items():
+        curves[kind] = {}
+        for view in VIEWS:
+            bad = trained_terms(trained[view], split, cfg)["neg_elbo"]
+            curves[kind][VIEW_NAMES[view]] = A.anomaly_roc(normal[view], bad)
+        # each configuration's energy with its own gamma, scored by how unusual it is among the training energies
+        curves[kind]["energy U (physics baseline)"] = A.anomaly_roc(energy_score(test.energy),
+                                                                    energy_score(split.energy))  # fmt: skip
+        out[kind] = {name: {"auc": a.auc, "n_normal": a.n_normal, "n_anomalous": a.n_anomalous}
+                     for name, a in curves[kind].items()}  # fmt: skip
+    titles = [f"held-out gamma {cfg.holdout_gamma:g} vs test" if k == "holdout_gamma" else
+              f"one pair at {cfg.overlap_distance:g} sigma inserted vs test" for k in curves]  # fmt: skip
+    F.plot_rocs(curves, run.figures / "anomaly_roc.png", titles)
+    return out
+
+
+def draw_reconstructions(trained, data: RunData, cfg: Config, run: Run) -> None:
+    idx = pick_examples(len(data.test), N_EXAMPLES, cfg.seed)
+    original, decoded = decode_grids(trained["grid"].vae, data.test.positions[idx], cfg)
+    F.plot_grid_reconstructions(original, decoded, run.figures / "grid_reconstructions.png", cfg.grid_h)
+    sub = make_split(data.test.positions[idx], data.test.gamma[idx], data.test.energy[idx], cfg.box)
+    F.plot_matrices(sub.matrices, decode_matrices(trained["distance"].vae, sub),
+                    run.figures / "distance_matrices.png")  # fmt: skip
+

@@ -1,0 +1,195 @@
+"""``lj-fluid tune``: KerasTuner's Hyperband over the density-grid VAE (filters, kernel, latent
+size, beta and the grid cell h).
+
+Objective. Neither the training loss (it weighs the KL by beta) nor the grid's -ELBO (its
+scale depends on how many cells there are) compares trials with different beta or h. Each
+trial is scored by the validation -ELBO at beta = 1 turned into nats of the continuous
+(unordered) configuration: a grid of cells of side h with at most one particle per cell
+gives ``-log p(x) = -log P(grid) + N dim log h``, since every particle is spread uniformly
+over its cell's volume ``h^dim``. That number, ``val_neg_elbo``, is comparable across h.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import keras
+
+from apps.lj_fluid.config import NAME, Config, gamma_list
+from apps.lj_fluid.data import acquire, split_data
+from keras_clust.app import non_negative_int, positive_int
+from keras_clust.data.lj_repr import grid_cells, grid_dataset
+from keras_clust.models.lj_vae import build_grid_vae
+from keras_clust.runs import RunFolder, markdown_table, set_seed
+from keras_clust.tuning import SearchSpace, choice_param, float_param, make_tuner, suggest_kerastuner, to_optuna_study
+from keras_clust.tuning.kerastuner_search import record_trials
+from keras_clust.tuning.results import SearchResult
+from keras_clust.viz.search import plot_search
+
+log = logging.getLogger("apps.lj_fluid")
+
+OBJECTIVE = "val_neg_elbo"
+
+
+def grid_space(box: float, cells: tuple[int, ...] = (16, 24, 32)) -> SearchSpace:
+    """The search space: filters of the first block (doubled per block), kernel size, latent
+    size, beta, and h as ``L / cells`` (whole multiples of 8 only)."""
+    return SearchSpace((
+        choice_param("filters", (4, 8, 16)),
+        choice_param("kernel_size", (3, 5)),
+        choice_param("latent_dim", (4, 8, 16, 32)),
+        float_param("beta", 0.25, 4.0, log=True),
+        choice_param("h", tuple(round(box / c, 10) for c in cells)),
+    ))  # fmt: skip
+
+
+def build_compiled_grid_vae(filters: int, kernel_size: int, latent_dim: int, beta: float, h: float, box: float,
+                            dim: int, learning_rate: float) -> keras.Model:  # fmt: skip
+    """The grid VAE of one configuration, compiled (its loss lives in its layers)."""
+    m = build_grid_vae(grid_cells(box, h), dim, (filters, 2 * filters, 4 * filters), kernel_size, latent_dim, beta)
+    m.vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    return m.vae
+
+
+class ContinuousELBO(keras.callbacks.Callback):
+    """Adds ``val_neg_elbo`` = val recon + val KL (beta = 1) + ``N dim log h`` to the epoch's logs."""
+
+    def __init__(self, shift: float):
+        super().__init__()
+        self.shift = float(shift)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None and "val_recon" in logs:
+            logs[OBJECTIVE] = float(logs["val_recon"]) + float(logs["val_kl"]) + self.shift
+
+
+def make_grid_hypermodel(space: SearchSpace, box: float, dim: int, particles: int, batch_size: int,
+                         learning_rate: float, seed: int):  # fmt: skip
+    """A HyperModel whose ``build`` only translates ``hp`` and whose ``fit`` builds the grid
+    pipeline at the trial's h (the data depends on a hyper-parameter)."""
+    import keras_tuner
+
+    class GridHyperModel(keras_tuner.HyperModel):
+        def __init__(self):
+            super().__init__(name="lj_grid_vae", tunable=True)
+            self.builds = 0
+            self.curves: list[list[float]] = []
+            self.seconds: list[float] = []
+
+        def build(self, hp):
+            values = suggest_kerastuner(space, hp)
+            keras.utils.set_random_seed(seed + self.builds)
+            self.builds += 1
+            return build_compiled_grid_vae(**space.builder_kwargs(values), box=box, dim=dim,
+                                           learning_rate=learning_rate)  # fmt: skip
+
+        def fit(self, hp, model, x, *args, validation_data=None, callbacks=None, **kwargs):
+            h = hp.get("h")
+            cells = grid_cells(box, h)
+            train = grid_dataset(x, box, cells, batch_size, shuffle=True, seed=seed)
+            val = grid_dataset(validation_data, box, cells, batch_size)
+            curve: list[float] = []
+            self.curves.append(curve)
+            record = keras.callbacks.LambdaCallback(
+                on_epoch_end=lambda epoch, logs: curve.append(float((logs or {}).get(OBJECTIVE, math.nan))))
+            kwargs.pop("batch_size", None)
+            start = time.perf_counter()
+            try:
+                shift = ContinuousELBO(particles * dim * math.log(h))
+                return model.fit(train, validation_data=val, callbacks=[shift, record, *(callbacks or [])], **kwargs)
+            finally:
+                self.seconds.append(time.perf_counter() - start)
+
+    return GridHyperModel()
+
+
+def tune(args: argparse.Namespace) -> int:
+    cfg = Config(dataset=str(args.dataset) if args.dataset else None, gammas=args.gamma, holdout_gamma=None,
+                 samples=args.samples, seed=args.seed, quick=args.quick, export=False)  # fmt: skip
+    epochs, cells = args.epochs, (16, 24, 32)
+    if args.quick:
+        cfg = replace(cfg, samples=min(cfg.samples, 300), preliminary_sweeps=300, replicas=4, grid_h=cfg.box / 8)
+        epochs, cells = min(epochs, 2), (8, 16)
+    set_seed(cfg.seed)
+    start = time.perf_counter()
+    with RunFolder(args.out, NAME, cfg.seed) as rf:
+        sim, cfg = acquire(replace(cfg, grid_h=cfg.box / cells[0]), progress=not cfg.quick)
+        data = split_data(sim, cfg)
+        space = grid_space(cfg.box, cells)
+        hypermodel = make_grid_hypermodel(space, cfg.box, cfg.dim, cfg.particles, cfg.batch_size, cfg.learning_rate,
+                                          cfg.seed)  # fmt: skip
+        tuner = make_tuner("hyperband", hypermodel, max_trials=0, epochs=epochs, seed=cfg.seed,
+                           directory=rf.file("kerastuner"), project_name="lj_grid_vae",
+                           objective=OBJECTIVE)  # fmt: skip
+        command = (f"keras-clust {NAME} tune --epochs {epochs} --samples {cfg.samples} --seed {cfg.seed}"
+                   + (f" --dataset {cfg.dataset}" if cfg.dataset else "")
+                   + (" --quick" if cfg.quick else ""))  # fmt: skip
+        rf.write_config({"experiment": NAME, "action": "tune", "command": command, "dataset": cfg.dataset,
+                         "samples": cfg.samples, "epochs": epochs, "seed": cfg.seed, "quick": cfg.quick,
+                         "space": [p.__dict__ for p in space.params], "objective": OBJECTIVE})  # fmt: skip
+        searched = time.perf_counter()
+        tuner.search(data.train.positions, validation_data=data.val.positions, epochs=epochs, verbose=0,
+                     callbacks=[keras.callbacks.TerminateOnNaN()])  # fmt: skip
+        trials = record_trials(tuner, space, hypermodel.curves, hypermodel.seconds, 0)
+        result = SearchResult("kerastuner", "Hyperband", OBJECTIVE, trials, time.perf_counter() - searched,
+                              "lj_grid_vae", str(rf.path / "kerastuner"))  # fmt: skip
+        figures = plot_search(result, to_optuna_study(result, space), rf.figures, prefix="hyperband_")
+        best = result.best
+        history = [{"trial": t.number, "state": t.state, "epoch": i + 1, OBJECTIVE: v}
+                   for t in result.trials for i, v in enumerate(t.curve)]  # fmt: skip
+        seconds = round(time.perf_counter() - start, 1)
+        use = None
+        if best is not None:
+            p = best.params
+            use = (f"keras-clust {NAME} run --grid-h {p['h']:g} --grid-filters {p['filters']},{2 * p['filters']},"
+                   f"{4 * p['filters']} --grid-kernel {p['kernel_size']} --grid-latent {p['latent_dim']} "
+                   f"--beta {p['beta']:.3g}")  # fmt: skip
+        metrics = {"run_id": rf.run_id, **result.to_dict(), "trial_rows": result.trial_rows(), "use_best": use,
+                   "n_train": len(data.train), "n_val": len(data.val), "figures": sorted(figures),
+                   "total_seconds": seconds}  # fmt: skip
+        rf.write_metrics(metrics)
+        rf.write_history(history)
+        rf.write_report(render_tune_report(command, metrics, figures, seconds))
+    print(markdown_table(result.trial_rows(), floatfmt=".2f"), end="")
+    if use:
+        print(f"best: trial {best.number}, {OBJECTIVE} {best.value:.2f} nats; use it: {use}")
+    else:
+        print("keras-clust: error: no trial completed; lower the learning rate or add epochs")
+    print(f"run folder: {rf.path}")
+    return 0 if use else 1
+
+
+def render_tune_report(command: str, metrics: dict, figures: dict, seconds: float) -> str:
+    s = metrics["summary"]
+    best = "none" if s["best_value"] is None else f"{s['best_value']:.2f}"
+    lines = [f"# lj-fluid search `{metrics['run_id']}`", "",
+             f"Command: `{command}` ({seconds} s wall). KerasTuner Hyperband (factor 3) over the density-grid VAE, "
+             f"{metrics['n_train']} training and {metrics['n_val']} validation configurations.", "",
+             __doc__.split("\n\n", 1)[1].replace("\n", " "), "",
+             f"Trials: {s['trials']} ({s['complete']} complete, {s['failed']} failed); best {OBJECTIVE} "
+             f"{best} nats (trial "
+             f"{s['best_trial']}).", "",
+             f"Use the best: `{metrics['use_best']}`" if metrics["use_best"] else "No trial completed.", "",
+             markdown_table(metrics["trial_rows"], floatfmt=".3g"), ""]  # fmt: skip
+    for name, path in figures.items():
+        lines += [f"![{name}](figures/{Path(path).name})", ""]
+    return "\n".join(lines)
+
+
+def add_tune_arguments(p: argparse.ArgumentParser) -> None:
+    d = Config()
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the simulation and the search")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
+    p.add_argument("--dataset", type=Path, default=None, metavar="NPZ|RUN",
+                   help="search on this dataset instead of simulating one with the defaults")
+    p.add_argument("--gamma", type=gamma_list, default=d.gammas, help="gammas to simulate (default: 1,2,4)")
+    p.add_argument("--samples", type=positive_int, default=2000,
+                   help="configurations simulated for the search (default: 2000; 80 %% train it)")
+    p.add_argument("--epochs", type=positive_int, default=9, help="Hyperband's largest epoch budget (default: 9)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 300 configurations, grids of 8/16 cells, 2 epochs")
+
