@@ -10,6 +10,27 @@ from keras_clust.data.gmm import (
     save_mixture,
 )
 from keras_clust.data.idx import parse_idx, read_idx, write_idx
+from keras_clust.data.lj_mc import (
+    Chains,
+    GammaDiagnostics,
+    LJSystem,
+    Simulation,
+    check_kick,
+    initial_configurations,
+    lj_energy,
+    load_lj_dataset,
+    move_delta,
+    save_lj_dataset,
+    simulate,
+)
+from keras_clust.data.lj_stats import (
+    autocorrelation,
+    decorrelation_lag,
+    density_profile,
+    detect_equilibration,
+    integrated_autocorrelation_time,
+    mean_height,
+)
 from keras_clust.data.registry import (
     DATASETS,
     Dataset,
@@ -27,4 +48,8 @@ __all__ = [
     "GaussianMixture", "check_mixture", "load_mixture", "random_mixture", "sample_mixture", "save_mixture",
     "DATASETS", "DataSource", "Dataset", "load_dataset", "load_digits", "load_fashion_mnist",
     "load_mnist", "load_mnist_sample", "parse_idx", "read_idx", "train_val_split", "write_idx",
+    "Chains", "GammaDiagnostics", "LJSystem", "Simulation", "check_kick", "initial_configurations", "lj_energy",
+    "load_lj_dataset", "move_delta", "save_lj_dataset", "simulate",
+    "autocorrelation", "decorrelation_lag", "density_profile", "detect_equilibration",
+    "integrated_autocorrelation_time", "mean_height",
 ]  # fmt: skip
