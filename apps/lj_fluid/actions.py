@@ -9,7 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from apps.lj_fluid.config import GAMMAS, NAME, Config, gamma_list, optional_gamma, quick_config
-from apps.lj_fluid.data import acquire, dataset_file, split_data
+from apps.lj_fluid.data import acquire, dataset_config, dataset_file, split_data
 from apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS, likelihood_log_var, neg_elbo_terms
 from apps.lj_fluid.report import render_report, summary
 from apps.lj_fluid.simulation import simulation_figures, simulation_metrics, simulation_report
@@ -24,7 +24,7 @@ from keras_clust.app import (
     positive_int,
     positive_int_list,
 )
-from keras_clust.data.lj_mc import LJSystem, check_kick, save_lj_dataset, simulate
+from keras_clust.data.lj_mc import LJSystem, check_kick, load_lj_dataset, save_lj_dataset, simulate
 from keras_clust.experiment import ExperimentSpec, Export, load_run, run_experiment, write_evaluation
 from keras_clust.runs import RunFolder, load_run_models, set_seed
 
@@ -121,8 +121,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if cfg.dataset is None:
         LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature).validate()
         check_kick(cfg.kick, cfg.box)
-    else:
-        dataset_file(cfg.dataset)
+    else:  # the dataset's settings, so that config.json says what the run trained on
+        cfg = dataset_config(cfg, load_lj_dataset(dataset_file(cfg.dataset)))
     return cfg.check()
 
 

@@ -42,6 +42,12 @@ def acquire(cfg: Config, progress: bool = True) -> tuple[Simulation, Config]:
                        progress=progress)  # fmt: skip
         return sim, cfg
     sim = load_lj_dataset(dataset_file(cfg.dataset))
+    return sim, dataset_config(cfg, sim)
+
+
+def dataset_config(cfg: Config, sim: Simulation) -> Config:
+    """``cfg`` with a dataset's physical settings and gammas (the held-out one checked, the
+    grid's h checked against the dataset's box)."""
     s = sim.settings
     present = sorted({float(g) for g in np.unique(sim.gamma)})
     holdout = cfg.holdout_gamma
@@ -55,7 +61,7 @@ def acquire(cfg: Config, progress: bool = True) -> tuple[Simulation, Config]:
                   temperature=float(s["temperature"]), gammas=train,
                   samples=int(np.sum(~_is(sim.gamma, holdout))))  # fmt: skip
     cfg.grid_cells  # noqa: B018 - the dataset's box decides whether h divides it
-    return sim, cfg
+    return cfg
 
 
 def _is(gamma: np.ndarray, value: float | None) -> np.ndarray:

@@ -1,0 +1,201 @@
+"""The lj-fluid app as a user runs it: simulate, run --quick, evaluate, export, tune --quick, bad input."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from apps.lj_fluid.analysis import anomaly_roc, energy_mapping, energy_surprise, gamma_readout
+from apps.lj_fluid.config import Config
+from apps.lj_fluid.data import insert_overlap
+from apps.lj_fluid.tune import ContinuousELBO
+from helpers import assert_one_line_error, cli
+from keras_clust.data.lj_mc import LJSystem, load_lj_dataset, save_lj_dataset, simulate
+from keras_clust.export import saved_model_cli_show
+from keras_clust.geometry import min_pair_distance
+
+# --- analysis pieces on hand-made numbers -------------------------------------------------------
+
+
+def test_insert_overlap_puts_exactly_one_pair_at_the_distance_inside_the_box():
+    rng = np.random.default_rng(0)
+    # a loose lattice: every pair is >= 1 apart before the insertion
+    grid = np.stack(np.meshgrid(*[np.arange(3) * 1.5 + 0.5] * 3, indexing="ij"), -1).reshape(-1, 3)
+    pos = np.stack([grid[rng.permutation(27)[:20]] for _ in range(30)])
+    out = insert_overlap(pos, 4.0, 0.5, seed=1)
+    assert out.min() >= 0 and out.max() <= 4.0
+    closest = min_pair_distance(out)
+    assert np.all(closest <= 0.5 + 1e-5) and np.all(closest > 0.05)
+    moved = np.any(np.abs(out - pos) > 1e-6, axis=-1).sum(axis=1)
+    assert np.all(moved == 1)
+
+
+def test_anomaly_roc_and_energy_surprise():
+    a = anomaly_roc(np.array([0.0, 1.0, 2.0]), np.array([3.0, 4.0]))
+    assert a.auc == 1.0 and a.n_normal == 3 and a.n_anomalous == 2
+    assert anomaly_roc(np.array([3.0, 4.0]), np.array([0.0, 1.0])).auc == 0.0
+    score = energy_surprise(np.random.default_rng(0).normal(0, 1, 500))
+    low, high, typical = score(np.array([-8.0, 8.0, 0.0]))
+    assert low > typical and high > typical  # two-sided: unusual in either direction
+
+
+def test_gamma_readout_of_codes_that_hold_gamma():
+    rng = np.random.default_rng(0)
+    gamma = np.repeat([1.0, 2.0, 4.0], 100)
+    codes = np.column_stack([gamma + 0.01 * rng.normal(size=300), 0.1 * rng.normal(size=300)])
+    r = gamma_readout(codes[::2], gamma[::2], codes[1::2], gamma[1::2], seed=0)
+    assert r.r2 > 0.99 and r.clustering["acc"] == 1.0 and r.pca_test.shape == (150, 2)
+    noise = rng.normal(size=(300, 2))
+    r = gamma_readout(noise[::2], gamma[::2], noise[1::2], gamma[1::2], seed=0)
+    assert r.r2 < 0.1 and r.clustering["acc"] < 0.6
+
+
+def test_energy_mapping_counts_invalid_configurations():
+    pos = np.array([[[0.5, 0.5, 0.5], [2.0, 0.5, 0.5]], [[0.5, 0.5, 0.5], [1.0, 0.5, 0.5]]])
+    m = energy_mapping(pos[:1], {"bad": pos[1:]}, np.array([1.0]), 0.8)
+    assert m["original"]["invalid"] == 0 and m["bad"]["invalid"] == 1
+    r = 1.5
+    expected = (4 * (r**-12 - r**-6) + 4 * 1.0 * (0.5 + 0.5)) / 2
+    assert m["original"]["energy_per_particle"][0] == pytest.approx(expected)
+
+
+def test_continuous_elbo_shift_is_n_dim_log_h():
+    cb = ContinuousELBO(30 * 3 * math.log(5 / 32))
+    logs = {"val_recon": 100.0, "val_kl": 5.0}
+    cb.on_epoch_end(0, logs)
+    assert logs["val_neg_elbo"] == pytest.approx(105.0 + 90 * math.log(5 / 32))
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("lj")
+    res = cli("lj-fluid", "run", "--quick", cwd=work)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (work / "runs" / "lj-fluid").iterdir()
+    return work, run, res
+
+
+def test_quick_run_writes_every_table_figure_and_export(quick_run):
+    work, run, res = quick_run
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["split"]["gammas"] == [1.0, 2.0, 4.0] and m["split"]["holdout_gamma"] == 0.5
+    assert m["split"]["grid_cells"] == 16
+    total = m["split"]["train"] + m["split"]["val"] + m["split"]["test"]
+    assert total == 600 and m["split"]["holdout"] == 200
+    for view in ("coords", "grid", "distance"):
+        mm = m["models"][view]
+        assert mm["test_neg_elbo"] == pytest.approx(mm["test_recon"] + mm["test_kl"])
+        assert math.isfinite(mm["test_neg_elbo"]) and mm["test_kl"] >= 0
+    rmsd = {(r["method"], r["from"]): r for r in m["reconstruction"]["rmsd"]}
+    assert rmsd[("classical MDS + Kabsch", "true matrix")]["RMSD max"] < 1e-4
+    assert set(m["anomaly"]) == {"holdout_gamma", "overlap"}
+    for per in m["anomaly"].values():
+        assert all(0.0 <= v["auc"] <= 1.0 for v in per.values()) and len(per) == 4
+    # an inserted overlap costs ~4 (0.5^-12) = 16000 energy units: the physics baseline must see it
+    assert m["anomaly"]["overlap"]["energy U (physics baseline)"]["auc"] > 0.99
+    assert set(m["gamma"]) == {"coords", "grid", "distance", "physics"}
+    figures = {p.name for p in (run / "figures").iterdir()}
+    for name in ("energy_traces.png", "autocorrelation.png", "density_profiles.png", "configurations.png",
+                 "acceptance.png", "loss_coords.png", "loss_grid.png", "loss_distance.png", "grid_reconstructions.png",
+                 "distance_matrices.png", "energy_recovered.png", "configurations_recovered.png",
+                 "latent_pca_gamma.png", "anomaly_roc.png"):  # fmt: skip
+        assert name in figures, name
+    report = (run / "report.md").read_text()
+    for name in figures:
+        assert f"figures/{name}" in report, name
+    for text in ("## Simulation", "## Back to configurations", "## Gamma in the latent space", "## Anomaly detection",
+                 "Gravity's sign", "Metropolis acceptance", "## Exported SavedModels"):  # fmt: skip
+        assert text in report, text
+    sim = load_lj_dataset(run / "dataset.npz")
+    assert sim.positions.shape == (800, 30, 3)
+    for name, inp, out in (("lj_fluid_grid_encoder", "density_grid", "z_mean"),
+                           ("lj_fluid_grid_decoder", "latent", "occupancy"),
+                           ("lj_fluid_distance_encoder", "distance_matrix", "z_mean"),
+                           ("lj_fluid_distance_decoder", "latent", "distance_matrix"),
+                           ("lj_fluid_coords_encoder", "coordinates", "z_mean")):  # fmt: skip
+        text = saved_model_cli_show(work / "saved_models" / name / "1")
+        assert f"inputs['{inp}']" in text and f"outputs['{out}']" in text, name
+    assert "lj_fluid_grid_encoder" in (work / "saved_models" / "models.config").read_text()
+
+
+def test_evaluate_reproduces_the_stored_elbo_and_export_adds_a_version(quick_run):
+    work, run, _ = quick_run
+    res = cli("lj-fluid", "evaluate", cwd=work)
+    assert res.returncode == 0, res.stderr[-2000:]
+    ev = json.loads((run / "evaluation.json").read_text())["models"]
+    for view in ("coords", "grid", "distance"):
+        assert abs(ev[view]["difference"]) < 1e-3 * max(1.0, abs(ev[view]["stored"]))
+    res = cli("lj-fluid", "export", cwd=work)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (work / "saved_models" / "lj_fluid_grid_encoder" / "2").is_dir()
+
+
+def test_simulate_writes_a_dataset_that_run_accepts(tmp_path):
+    res = cli("lj-fluid", "simulate", "--quick", "--particles", "8", "--box", "4", "--gamma", "1,3",
+              "--samples", "120", "--replicas", "2", "--output", "d.npz", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    sim = load_lj_dataset(tmp_path / "d.npz")
+    assert sim.positions.shape == (120, 8, 3) and sorted(set(sim.gamma.tolist())) == [1.0, 3.0]
+    (folder,) = (tmp_path / "runs" / "lj-fluid").iterdir()
+    assert (folder / "dataset.npz").is_file() and (folder / "figures" / "density_profiles.png").is_file()
+    assert json.loads((folder / "config.json").read_text())["action"] == "simulate"
+    res = cli("lj-fluid", "run", "--quick", "--dataset", "d.npz", "--holdout-gamma", "3", "--no-export",
+              "--grid-h", "0.5", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    run = max((tmp_path / "runs" / "lj-fluid").iterdir(), key=lambda p: p.stat().st_mtime)
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["split"]["gammas"] == [1.0] and m["split"]["holdout"] == 60 and m["split"]["grid_cells"] == 8
+    assert json.loads((run / "config.json").read_text())["particles"] == 8
+
+
+@pytest.mark.parametrize(
+    "args, code, fragment",
+    [
+        (["--particles", "1"], 2, "--particles"),
+        (["--particles", "200", "--box", "3"], 2, "box"),
+        (["--temperature", "0"], 2, "--temperature"),
+        (["--grid-h", "0.1"], 2, "h = 0.104167 (48 cells)"),
+        (["--dataset", "missing.npz"], 1, "missing.npz"),
+        (["--dataset", "nan.npz"], 1, "NaN"),
+        (["--dataset", "partial.npz"], 1, "energy"),
+        (["--holdout-gamma", "1"], 2, "--holdout-gamma"),
+    ],
+)
+def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, code, fragment):
+    sim = simulate(LJSystem(4, 3.0), [1.0], 10, replicas=2, preliminary_sweeps=50, progress=False)
+    save_lj_dataset(sim, tmp_path / "good.npz")
+    fields = dict(np.load(tmp_path / "good.npz"))
+    fields["positions"][0, 0, 0] = np.nan
+    np.savez(tmp_path / "nan.npz", **fields)
+    np.savez(tmp_path / "partial.npz", **{k: v for k, v in fields.items() if k != "energy"})
+    res = cli("lj-fluid", "run", "--quick", *args, cwd=tmp_path)
+    assert_one_line_error(res, code, fragment)
+    runs = tmp_path / "runs" / "lj-fluid"
+    assert not runs.exists() or not [p for p in runs.iterdir() if not p.name.startswith(".")]
+    assert not runs.exists() or not list(runs.glob(".*partial"))
+
+
+def test_tune_quick_searches_the_grid_vae_with_hyperband(tmp_path):
+    res = cli("lj-fluid", "tune", "--quick", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (tmp_path / "runs" / "lj-fluid").iterdir()
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["algorithm"] == "Hyperband" and m["objective"] == "val_neg_elbo"
+    assert m["summary"]["complete"] >= 2
+    params = {json.dumps(sorted(t["params"].items())) for t in m["trials"]}
+    assert len(params) >= 2
+    assert all(t["params"]["h"] in (0.625, 0.3125) for t in m["trials"])
+    assert m["use_best"].startswith("keras-clust lj-fluid run --grid-h ")
+    assert "use it: keras-clust lj-fluid run" in res.stdout
+    assert (run / "report.md").read_text().count("figures/hyperband_") >= 2
+
+
+def test_config_defaults_follow_the_write_up():
+    cfg = Config()
+    assert (cfg.particles, cfg.box, cfg.dim, cfg.temperature) == (30, 5.0, 3, 1.0)
+    assert cfg.coords_hidden == (45, 22) and cfg.coords_latent == 2
+    assert 50 <= cfg.distance_latent <= 100 and cfg.grid_cells == 32
