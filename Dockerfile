@@ -34,7 +34,8 @@ RUN python3 -m pip freeze | grep -iE '^(tensorflow|keras)==' > /tmp/keep-tf.txt 
 # An unprivileged user owns the working folder (runs/ and saved_models/ are written there)
 # and the Keras cache. The cache sits outside the home folder and is world-readable, so a
 # container started with --user <your uid> still finds the MNIST fetched below.
-ENV KERAS_HOME=/opt/keras-home MPLCONFIGDIR=/tmp/matplotlib
+# numba (the lj-fluid Monte Carlo) caches its compiled kernels in a writable folder for any user.
+ENV KERAS_HOME=/opt/keras-home MPLCONFIGDIR=/tmp/matplotlib NUMBA_CACHE_DIR=/tmp/numba-cache
 RUN useradd --create-home --shell /bin/bash keras \
  && mkdir -p /work/runs /work/saved_models "$KERAS_HOME/datasets" \
  && chown -R keras:keras /work "$KERAS_HOME" \
