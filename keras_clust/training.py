@@ -38,6 +38,12 @@ class FitResult:
         ]
 
 
+def _is_dataset(x) -> bool:
+    import tensorflow as tf
+
+    return isinstance(x, (tf.data.Dataset, keras.utils.PyDataset))
+
+
 def fit_model(
     model: keras.Model,
     x: np.ndarray,
@@ -67,7 +73,7 @@ def fit_model(
     Raises:
         DataError: on NaN inputs, or when the loss became NaN.
     """
-    dataset = not isinstance(x, np.ndarray)  # a tf.data.Dataset (or PyDataset) batches and shuffles itself
+    dataset = _is_dataset(x)  # a tf.data.Dataset or PyDataset batches and shuffles itself
     if not dataset:
         x = check_array(x, "training inputs")
         y = None if y is None else check_array(y, "training targets")

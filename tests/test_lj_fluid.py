@@ -88,15 +88,16 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert total == 600 and m["split"]["holdout"] == 200
     for view in ("coords", "grid", "distance"):
         mm = m["models"][view]
-        assert mm["test_neg_elbo"] == pytest.approx(mm["test_recon"] + mm["test_kl"])
-        assert math.isfinite(mm["test_neg_elbo"]) and mm["test_kl"] >= 0
+        assert math.isfinite(mm["test_neg_elbo"]) and mm["test_kl"] >= 0 and mm["elbo_draws"] == 2
+    assert 0.0 <= m["split"]["doubly_occupied_share"] < 0.01  # 16 cells over 5 sigma: diagonal 0.54 sigma
     rmsd = {(r["method"], r["from"]): r for r in m["reconstruction"]["rmsd"]}
     assert rmsd[("classical MDS + Kabsch", "true matrix")]["RMSD max"] < 1e-4
     assert set(m["anomaly"]) == {"holdout_gamma", "overlap"}
     for per in m["anomaly"].values():
         assert all(0.0 <= v["auc"] <= 1.0 for v in per.values()) and len(per) == 4
     # an inserted overlap costs ~4 (0.5^-12) = 16000 energy units: the physics baseline must see it
-    assert m["anomaly"]["overlap"]["energy U (physics baseline)"]["auc"] > 0.99
+    assert m["anomaly"]["overlap"]["LJ energy (physics baseline)"]["auc"] > 0.99
+    assert m["anomaly"]["holdout_gamma"]["LJ energy (physics baseline)"]["n_anomalous"] == m["split"]["test"]
     assert set(m["gamma"]) == {"coords", "grid", "distance", "physics"}
     figures = {p.name for p in (run / "figures").iterdir()}
     for name in ("energy_traces.png", "autocorrelation.png", "density_profiles.png", "configurations.png",
@@ -163,6 +164,7 @@ def test_simulate_writes_a_dataset_that_run_accepts(tmp_path):
         (["--dataset", "nan.npz"], 1, "NaN"),
         (["--dataset", "partial.npz"], 1, "energy"),
         (["--holdout-gamma", "1"], 2, "--holdout-gamma"),
+        (["--grid-filters", "8,16"], 2, "--grid-filters"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, code, fragment):
@@ -179,6 +181,68 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, code, fragment
     assert not runs.exists() or not list(runs.glob(".*partial"))
 
 
+def test_more_bad_input(tmp_path):
+    res = cli("lj-fluid", "simulate", "--quick", "--output", ".", cwd=tmp_path)
+    assert_one_line_error(res, 2, "--output", "folder")
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.npz"))
+    res = cli("lj-fluid", "tune", "--epochs", "1", cwd=tmp_path)
+    assert_one_line_error(res, 2, "--epochs")
+    res = cli("lj-fluid", "evaluate", "--out", "nowhere", cwd=tmp_path)
+    assert_one_line_error(res, 1, "no complete run")
+
+
+def test_suggested_h_is_accepted():
+    from keras_clust.data.lj_repr import grid_cells
+    from keras_clust.errors import UsageError
+
+    for box, h in ((5.0, 0.1), (5.0, 0.2), (7.3, 0.3)):
+        with pytest.raises(UsageError) as info:
+            grid_cells(box, h)
+        for text in info.value.args[0].split("use ")[1].split(" or "):
+            suggested, cells = float(text.split()[2]), int(text.split("(")[1].split()[0])
+            assert grid_cells(box, suggested) == cells
+
+
+def test_neg_elbo_terms_match_the_losses_the_layers_train():
+    """With a point-mass posterior (z_log_var = -30) a sampled z is z_mean, so the layers' loss on a
+    batch equals recon + KL as neg_elbo_terms computes them, for every view."""
+    import keras
+
+    from apps.lj_fluid.data import make_split
+    from apps.lj_fluid.pipeline import build_view, neg_elbo_terms, trained_log_var
+
+    cfg = Config(particles=8, box=4.0, grid_h=0.5, coords_latent=2, grid_latent=3, distance_latent=4, elbo_draws=3)
+    rng = np.random.default_rng(0)
+    pos = rng.random((20, 8, 3)) * 4
+    split = make_split(pos, np.ones(20), np.zeros(20), 4.0)
+    from keras_clust.data.lj_repr import density_grid
+
+    inputs = {"coords": split.coords, "distance": split.matrices, "grid": density_grid(pos, 4.0, 8)}
+    for view in ("coords", "grid", "distance"):
+        keras.utils.set_random_seed(1)
+        m = build_view(view, cfg, seed=0)
+        head = m.encoder.get_layer("z_log_var")
+        w, b = head.get_weights()
+        head.set_weights([np.zeros_like(w), np.full_like(b, -30.0)])
+        decoder = m.vae.get_layer("grid_vae_decoder_logits") if view == "grid" else m.decoder
+        terms = neg_elbo_terms(view, m.encoder, decoder, trained_log_var(m.vae), split, cfg, 3, seed=0)
+        m.vae.compile(optimizer="adam")
+        logs = m.vae.evaluate(inputs[view], batch_size=20, verbose=0, return_dict=True)
+        assert logs["loss"] == pytest.approx(terms["neg_elbo"].mean(), rel=1e-4), view
+        assert logs["recon"] == pytest.approx(terms["recon"].mean(), rel=1e-4), view
+
+
+def test_two_dimensional_quick_run(tmp_path):
+    res = cli("lj-fluid", "run", "--quick", "--dim", "2", "--particles", "12", "--box", "6", "--no-export",
+              "--holdout-gamma", "none", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    (run,) = (tmp_path / "runs" / "lj-fluid").iterdir()
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["simulation"]["settings"]["dim"] == 2 and m["split"]["grid_cells"] == 16
+    assert set(m["anomaly"]) == {"overlap"}
+    assert "held-out-gamma detection was not measured" in (run / "report.md").read_text()
+
+
 def test_tune_quick_searches_the_grid_vae_with_hyperband(tmp_path):
     res = cli("lj-fluid", "tune", "--quick", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
@@ -188,7 +252,8 @@ def test_tune_quick_searches_the_grid_vae_with_hyperband(tmp_path):
     assert m["summary"]["complete"] >= 2
     params = {json.dumps(sorted(t["params"].items())) for t in m["trials"]}
     assert len(params) >= 2
-    assert all(t["params"]["h"] in (0.625, 0.3125) for t in m["trials"])
+    assert all(t["params"]["h"] in (0.3125, 0.15625) for t in m["trials"])  # 16 and 32 cells
+    assert set(m["doubly_occupied_share"]) == {"0.3125", "0.15625"}
     assert m["use_best"].startswith("keras-clust lj-fluid run --grid-h ")
     assert "use it: keras-clust lj-fluid run" in res.stdout
     assert (run / "report.md").read_text().count("figures/hyperband_") >= 2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -12,7 +13,7 @@ from apps.lj_fluid.config import GAMMAS, NAME, Config, gamma_list, optional_gamm
 from apps.lj_fluid.data import acquire, dataset_config, dataset_file, split_data
 from apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS, likelihood_log_var, neg_elbo_terms
 from apps.lj_fluid.report import render_report, summary
-from apps.lj_fluid.simulation import simulation_figures, simulation_metrics, simulation_report
+from apps.lj_fluid.simulation import simulation_figures, simulation_metrics, simulation_report, simulation_table
 from apps.lj_fluid.steps import steps
 from keras_clust.app import (
     add_common_arguments,
@@ -22,7 +23,6 @@ from keras_clust.app import (
     non_negative_int,
     positive_float,
     positive_int,
-    positive_int_list,
 )
 from keras_clust.data.lj_mc import LJSystem, check_kick, load_lj_dataset, save_lj_dataset, simulate
 from keras_clust.experiment import ExperimentSpec, Export, load_run, run_experiment, write_evaluation
@@ -52,6 +52,8 @@ def simulate_action(args: argparse.Namespace) -> int:
     system = LJSystem(args.particles, args.box, args.dim, args.temperature)
     system.validate()
     check_kick(args.kick, args.box)
+    if args.output is not None:
+        check_output(args.output)
     samples = args.samples if not args.quick else min(args.samples, 300)
     per_gamma = -(-samples // len(args.gamma))
     set_seed(args.seed)
@@ -61,7 +63,9 @@ def simulate_action(args: argparse.Namespace) -> int:
                                   ("gamma", ",".join(f"{g:g}" for g in args.gamma)),
                                   ("temperature", f"{args.temperature:g}"), ("samples", args.samples),
                                   ("dim", args.dim), ("replicas", args.replicas), ("kick", f"{args.kick:g}"),
-                                  ("seed", args.seed))) + (" --quick" if args.quick else ""))  # fmt: skip
+                                  ("threshold", f"{args.threshold:g}"),
+                                  ("preliminary-sweeps", args.preliminary_sweeps), ("seed", args.seed)))
+               + (" --quick" if args.quick else ""))  # fmt: skip
     with RunFolder(args.out, NAME, args.seed) as rf:
         sim = simulate(system, args.gamma, per_gamma, replicas=args.replicas, kick=args.kick, seed=args.seed,
                        threshold=args.threshold, preliminary_sweeps=300 if args.quick else args.preliminary_sweeps,
@@ -78,7 +82,7 @@ def simulate_action(args: argparse.Namespace) -> int:
                         + simulation_report(sim, metrics))  # fmt: skip
         if args.output is not None:
             save_lj_dataset(sim, args.output)
-    print(simulation_summary_line(metrics))
+    print(simulation_table(metrics))
     if args.output is not None:
         print(f"dataset: {args.output}")
     print(f"run folder: {rf.path} (dataset.npz inside; train on it with 'keras-clust lj-fluid run --dataset "
@@ -86,10 +90,17 @@ def simulate_action(args: argparse.Namespace) -> int:
     return 0
 
 
-def simulation_summary_line(metrics: dict) -> str:
-    from apps.lj_fluid.simulation import simulation_table
+def check_output(path: Path) -> None:
+    """``--output`` must be a writable file path: checked before the simulation runs."""
+    from keras_clust.errors import UsageError
 
-    return simulation_table(metrics)
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"--output {path} is a folder; give a file name such as {path / 'lj_fluid.npz'}")
+    if not path.parent.is_dir():
+        raise UsageError(f"--output {path}: folder {path.parent} does not exist; create it first")
+    if not os.access(path.parent, os.W_OK):
+        raise UsageError(f"--output {path}: cannot write to {path.parent}; choose another folder")
 
 
 # --- run, evaluate, export ---------------------------------------------------------------------
@@ -103,12 +114,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         dataset=str(args.dataset) if args.dataset else None, particles=args.particles, box=args.box, dim=args.dim,
         temperature=args.temperature, gammas=args.gamma, holdout_gamma=holdout, samples=args.samples,
         replicas=args.replicas, kick=args.kick, preliminary_sweeps=args.preliminary_sweeps, threshold=args.threshold,
-        val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-        grid_h=args.grid_h if args.grid_h is not None else args.box / 32, grid_filters=args.grid_filters,
-        grid_kernel=args.grid_kernel, grid_latent=args.grid_latent, distance_latent=args.distance_latent,
-        coords_latent=args.coords_latent, beta=args.beta, batch_size=args.batch_size,
-        learning_rate=args.learning_rate, quick=args.quick, seed=args.seed, export=not args.no_export,
-        models_dir=str(args.models_dir),
+        val_fraction=args.val_fraction, test_fraction=args.test_fraction, grid_h=args.grid_h,
+        grid_filters=args.grid_filters, grid_kernel=args.grid_kernel, grid_latent=args.grid_latent,
+        distance_latent=args.distance_latent, coords_latent=args.coords_latent, beta=args.beta,
+        batch_size=args.batch_size, learning_rate=args.learning_rate, quick=args.quick, seed=args.seed,
+        export=not args.no_export, models_dir=str(args.models_dir),
     )  # fmt: skip
     for view in ("coords", "grid", "distance", "coordinate"):
         value = getattr(args, f"{view}_epochs")
@@ -116,8 +126,6 @@ def config_from_args(args: argparse.Namespace) -> Config:
             cfg = replace(cfg, **{f"{view}_epochs": value})
     if cfg.quick:
         cfg = quick_config(cfg)
-        if args.grid_h is None:
-            cfg = replace(cfg, grid_h=cfg.box / 16)
     if cfg.dataset is None:
         LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature).validate()
         check_kick(cfg.kick, cfg.box)
@@ -133,26 +141,54 @@ def run(args: argparse.Namespace) -> int:
 
 def evaluate(args: argparse.Namespace) -> int:
     """Re-score a run's test configurations (or those of ``--dataset``) with its saved models:
-    -ELBO per view, against the stored numbers when the data is the run's own."""
+    -ELBO per view with the run's draws and seed, against the stored numbers when the data
+    is the run's own."""
     loaded = load_run(SPEC, args.out, args.run)
-    cfg = replace(loaded.config, dataset=str(args.dataset or loaded.path / "dataset.npz"))
+    own = args.dataset is None
+    cfg = loaded.config
+    if own:
+        cfg = replace(cfg, dataset=str(loaded.path / "dataset.npz"))
+    else:  # another dataset: it must fit the run's models; every gamma of it is scored
+        cfg = replace(cfg, dataset=str(args.dataset), holdout_gamma=None)
+        check_compatible(loaded.config, load_lj_dataset(dataset_file(args.dataset)), args.dataset)
     sim, cfg = acquire(cfg, progress=False)
     data = split_data(sim, cfg)
-    files = [f"{v}_{part}.keras" for v in VIEWS for part in ("posterior", "decoder")]
+    files = [f"{v}_{part}.keras" for v in VIEWS for part in ("posterior", "scoring_decoder")]
     models = load_run_models(loaded.path, files)
+    seed = loaded.metrics.get("elbo_seed", 0)
     rows, result = [], {}
     for view in VIEWS:
-        posterior, decoder = models[f"{view}_posterior.keras"], models[f"{view}_decoder.keras"]
-        terms = neg_elbo_terms(view, posterior, decoder, likelihood_log_var(loaded.path, view), data.test, cfg)
-        stored = loaded.metrics["models"][view]["test_neg_elbo"]
+        posterior, decoder = models[f"{view}_posterior.keras"], models[f"{view}_scoring_decoder.keras"]
+        terms = neg_elbo_terms(view, posterior, decoder, likelihood_log_var(loaded.path, view), data.test, cfg,
+                               cfg.elbo_draws, seed)  # fmt: skip
         value = float(terms["neg_elbo"].mean())
-        result[view] = {"test_neg_elbo": value, "stored": stored, "difference": value - stored}
-        rows.append({"view": VIEW_NAMES[view], "test -ELBO": value, "stored in the run": stored,
-                     "difference": value - stored})  # fmt: skip
-    own = args.dataset is None
-    note = None if own else f"data: {args.dataset} (not the run's own test set: the stored numbers do not apply)"
+        entry = {"test_neg_elbo": value, "test_recon": float(terms["recon"].mean()),
+                 "test_kl": float(terms["kl"].mean()), "configurations": len(data.test)}  # fmt: skip
+        row = {"view": VIEW_NAMES[view], "test -ELBO": value, "recon": entry["test_recon"], "KL": entry["test_kl"]}
+        if own:
+            stored = loaded.metrics["models"][view]["test_neg_elbo"]
+            entry.update(stored=stored, difference=value - stored)
+            row.update({"stored in the run": stored, "difference": value - stored})
+        result[view] = entry
+        rows.append(row)
+    note = None if own else (f"data: {args.dataset}, test split ({len(data.test)} configurations; the run's "
+                             "stored numbers are for its own data)")  # fmt: skip
     return write_evaluation(loaded.path, {"run": str(loaded.path), "dataset": cfg.dataset, "models": result}, rows,
                             note=note)  # fmt: skip
+
+
+def check_compatible(cfg: Config, sim, where) -> None:
+    """A dataset scored by a run's models needs the run's N, dimension and box (the grid's cells)."""
+    from keras_clust.errors import DataError
+
+    s = sim.settings
+    mine = (cfg.particles, cfg.dim, cfg.box)
+    theirs = (int(s["n_particles"]), int(s["dim"]), float(s["box"]))
+    if mine != theirs:
+        raise DataError(f"{where} has N = {theirs[0]}, dim {theirs[1]}, box {theirs[2]:g}; the run's models need "
+                        f"N = {mine[0]}, dim {mine[1]}, box {mine[2]:g}: simulate such a dataset with "
+                        f"'keras-clust lj-fluid simulate --particles {mine[0]} --dim {mine[1]} "
+                        f"--box {mine[2]:g}'")  # fmt: skip
 
 
 def export(args: argparse.Namespace) -> int:
@@ -164,7 +200,7 @@ def export(args: argparse.Namespace) -> int:
 # --- options -------------------------------------------------------------------------------------
 
 
-def add_physics_arguments(p: argparse.ArgumentParser, samples_help: str) -> None:
+def add_physics_arguments(p: argparse.ArgumentParser, samples_help: str, samples_default: int | None = None) -> None:
     d = Config()
     g = p.add_argument_group("simulation")
     g.add_argument("--particles", type=positive_int, default=d.particles, help="particles N (default: 30)")
@@ -174,7 +210,7 @@ def add_physics_arguments(p: argparse.ArgumentParser, samples_help: str) -> None
                    help="temperature T in epsilon/k_B (default: 1)")  # fmt: skip
     g.add_argument("--gamma", type=gamma_list, default=GAMMAS,
                    help="gravity strengths gamma = m g sigma / (4 eps), comma-separated (default: 1,2,4)")
-    g.add_argument("--samples", type=positive_int, default=d.samples, help=samples_help)
+    g.add_argument("--samples", type=positive_int, default=samples_default or d.samples, help=samples_help)
     g.add_argument("--replicas", type=positive_int, default=d.replicas,
                    help="independent chains per gamma, run in parallel on every core (default: 16)")  # fmt: skip
     g.add_argument("--kick", type=positive_float, default=d.kick,
@@ -183,7 +219,16 @@ def add_physics_arguments(p: argparse.ArgumentParser, samples_help: str) -> None
                    help="autocorrelation below which configurations count as decorrelated (default: 0.1)")
     g.add_argument("--preliminary-sweeps", type=positive_int, default=d.preliminary_sweeps,
                    help="sweeps (N moves each) of the preliminary run that measures equilibration and "
-                        "decorrelation (default: 2000)")  # fmt: skip
+                        "decorrelation; doubled up to 3 times until the lag is measured reliably "
+                        "(default: 4000)")  # fmt: skip
+
+
+def three_ints(text: str) -> tuple[int, ...]:
+    """argparse type: three positive integers, e.g. ``8,16,32`` (one per Conv block)."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"needs three filter counts, one per Conv block, e.g. 8,16,32; got {text!r}")
+    return tuple(positive_int(p) for p in parts)
 
 
 def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
@@ -211,7 +256,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--grid-h", type=positive_float, default=None,
                    help="density-grid cell side h in sigma; L/h must be a whole multiple of 8 (default: L/32, "
                         "0.15625 for L = 5; --quick: L/16)")  # fmt: skip
-    g.add_argument("--grid-filters", type=positive_int_list, default=d.grid_filters,
+    g.add_argument("--grid-filters", type=three_ints, default=d.grid_filters,
                    help="Conv filters of the three encoder blocks (default: 8,16,32)")
     g.add_argument("--grid-kernel", type=positive_int, default=d.grid_kernel, help="Conv kernel size (default: 3)")
     g.add_argument("--grid-latent", type=positive_int, default=d.grid_latent,

@@ -105,12 +105,6 @@ def energy_mapping(original: np.ndarray, recovered: dict[str, np.ndarray], gamma
     return out
 
 
-def energy_rows(mapping: dict) -> list[dict]:
-    return [{"configurations": k, "n": v["n"], f"invalid (pair < {0.8:g} sigma)": v["invalid"],
-             "invalid %": 100 * v["invalid_share"], "median U/N of valid ones": v["median_energy_valid"],
-             "median closest pair": v["min_pair_distance_median"]} for k, v in mapping.items()]  # fmt: skip
-
-
 # --- gamma in the latent space --------------------------------------------------------------
 
 
@@ -122,7 +116,6 @@ class GammaReadout:
     explained: list[float]
     r2: float  # linear read-out of gamma on held-out (test) codes
     clustering: dict  # KMeans (k = number of gammas) on test codes vs gamma labels
-    active_dims: int  # latent dimensions whose mean KL on the test set exceeds 0.01 nats
 
 
 def gamma_readout(train_codes: np.ndarray, train_gamma: np.ndarray, test_codes: np.ndarray, test_gamma: np.ndarray,
@@ -138,7 +131,7 @@ def gamma_readout(train_codes: np.ndarray, train_gamma: np.ndarray, test_codes: 
     labels = KMeans(k, n_init=n_init, random_state=seed).fit_predict(test_codes)
     _, classes = np.unique(test_gamma, return_inverse=True)
     scores = score_clustering(classes, labels).to_dict()
-    return GammaReadout(mapped, [float(v) for v in pca.explained_variance_ratio_], r2, scores, 0)
+    return GammaReadout(mapped, [float(v) for v in pca.explained_variance_ratio_], r2, scores)
 
 
 def physics_features(positions: np.ndarray, gamma: np.ndarray) -> np.ndarray:

@@ -17,11 +17,11 @@ GAMMAS = (1.0, 2.0, 4.0)
 SAMPLES = 8000
 #: gamma simulated beside the training ones and held out of training (anomaly detection (i)).
 HOLDOUT_GAMMA = 0.5
-#: Default grid cell: 32 cells across L = 5 (the write-up's h = 0.1 gives 50 cells, which three
-#: 2x poolings cannot halve, and 48 cells cost ~3x the time per epoch on 2 cores).
-GRID_H = 5.0 / 32
+#: Default grid: 32 cells across the box (h = 0.15625 sigma for L = 5; the write-up's h = 0.1 gives
+#: 50 cells, which three 2x poolings cannot halve, and 48 cells cost ~3x the time per epoch on 2 cores).
+GRID_CELLS, QUICK_GRID_CELLS = 32, 16
 
-QUICK = {"samples": 600, "grid_h": 5.0 / 16, "epochs": 2, "preliminary_sweeps": 300, "replicas": 4}
+QUICK = {"samples": 600, "epochs": 2, "preliminary_sweeps": 300, "replicas": 4}
 
 
 @dataclass
@@ -43,7 +43,7 @@ class Config:
     samples: int = SAMPLES
     replicas: int = 16
     kick: float = 0.2
-    preliminary_sweeps: int = 2000
+    preliminary_sweeps: int = 4000
     threshold: float = 0.1
     val_fraction: float = 0.1
     test_fraction: float = 0.1
@@ -51,8 +51,8 @@ class Config:
     coords_hidden: tuple[int, ...] = (45, 22)
     coords_latent: int = 2
     coords_epochs: int = 200
-    # density-grid Conv VAE
-    grid_h: float = GRID_H
+    # density-grid Conv VAE (grid_h None: L / 32 cells, L / 16 with --quick)
+    grid_h: float | None = None
     grid_filters: tuple[int, ...] = (8, 16, 32)
     grid_kernel: int = 3
     grid_latent: int = 16
@@ -66,6 +66,7 @@ class Config:
     batch_size: int = 64
     learning_rate: float = 1e-3
     # analyses
+    elbo_draws: int = 8
     overlap_distance: float = 0.5
     invalid_distance: float = 0.8
     quick: bool = False
@@ -78,8 +79,15 @@ class Config:
             setattr(self, name, tuple(getattr(self, name)))
 
     @property
+    def cell_side(self) -> float:
+        """The grid's cell side h as asked (``--grid-h``, or L / 32; L / 16 with ``--quick``)."""
+        if self.grid_h is not None:
+            return self.grid_h
+        return self.box / (QUICK_GRID_CELLS if self.quick else GRID_CELLS)
+
+    @property
     def grid_cells(self) -> int:
-        return grid_cells(self.box, self.grid_h, len(self.grid_filters))
+        return grid_cells(self.box, self.cell_side, len(self.grid_filters))
 
     def check(self) -> Config:
         """Checks that need several settings together; returns self."""
@@ -87,10 +95,10 @@ class Config:
             raise UsageError(f"--holdout-gamma {self.holdout_gamma:g} is also a training gamma; pick another")
         if self.val_fraction + self.test_fraction >= 0.5:
             raise UsageError("--val-fraction + --test-fraction must stay below 0.5")
-        if not (self.overlap_distance < self.invalid_distance):
-            raise UsageError("--overlap-distance must be below the invalid-pair distance 0.8")
-        if self.dataset is None:
-            self.grid_cells  # noqa: B018 - raises a one-line UsageError for an h the poolings cannot use
+        if len(self.grid_filters) != 3:
+            raise UsageError(f"--grid-filters needs three filter counts (one per Conv block), got "
+                             f"{','.join(map(str, self.grid_filters))}")  # fmt: skip
+        self.grid_cells  # noqa: B018 - raises a one-line UsageError for an h the poolings cannot use
         return self
 
 
@@ -123,8 +131,7 @@ def quick_config(cfg: Config) -> Config:
     """``--quick``: a few hundred configurations, a coarse grid, two epochs per model."""
     e = QUICK["epochs"]
     return replace(cfg, samples=min(cfg.samples, QUICK["samples"]), replicas=min(cfg.replicas, QUICK["replicas"]),
-                   preliminary_sweeps=min(cfg.preliminary_sweeps, QUICK["preliminary_sweeps"]),
-                   grid_h=cfg.box / 16 if cfg.grid_h == GRID_H else cfg.grid_h,
+                   preliminary_sweeps=min(cfg.preliminary_sweeps, QUICK["preliminary_sweeps"]), elbo_draws=2,
                    coords_epochs=min(cfg.coords_epochs, e), grid_epochs=min(cfg.grid_epochs, e),
                    distance_epochs=min(cfg.distance_epochs, e),
                    coordinate_epochs=min(cfg.coordinate_epochs, e))  # fmt: skip

@@ -60,7 +60,6 @@ def dataset_config(cfg: Config, sim: Simulation) -> Config:
     cfg = replace(cfg, particles=int(s["n_particles"]), box=float(s["box"]), dim=int(s["dim"]),
                   temperature=float(s["temperature"]), gammas=train,
                   samples=int(np.sum(~_is(sim.gamma, holdout))))  # fmt: skip
-    cfg.grid_cells  # noqa: B018 - the dataset's box decides whether h divides it
     return cfg
 
 
@@ -111,26 +110,36 @@ def subset(sim: Simulation, idx: np.ndarray, box: float) -> Split:
 
 
 def split_data(sim: Simulation, cfg: Config) -> RunData:
-    """Stratified by gamma: the same training/validation/test shares of every training gamma
-    (seeded from the run seed); the held-out gamma's configurations are kept apart."""
+    """Training, validation and test sets with the same shares of every training gamma, made
+    of whole chains: configurations of one chain are correlated, so a chain goes to one set
+    only (seeded from the run seed). With fewer than 3 chains for a gamma, each chain is cut
+    into consecutive blocks instead. The held-out gamma's configurations are kept apart."""
     rng = np.random.default_rng(model_seed(cfg.seed, "split"))
     parts: dict[str, list[np.ndarray]] = {"train": [], "val": [], "test": []}
     holdout = _is(sim.gamma, cfg.holdout_gamma)
     for g in cfg.gammas:
         idx = np.flatnonzero(np.isclose(sim.gamma, g) & ~holdout)
-        idx = rng.permutation(idx)
-        n_test = max(1, round(cfg.test_fraction * len(idx)))
-        n_val = max(1, round(cfg.val_fraction * len(idx)))
-        if len(idx) - n_test - n_val < 2:
+        chains = np.unique(sim.replica[idx])
+        if len(chains) >= 3:
+            chains = rng.permutation(chains)
+            n_test = max(1, round(cfg.test_fraction * len(chains)))
+            n_val = max(1, round(cfg.val_fraction * len(chains)))
+            groups = (chains[:n_test], chains[n_test:n_test + n_val], chains[n_test + n_val:])
+            test, val, train = (idx[np.isin(sim.replica[idx], grp)] for grp in groups)
+        else:  # consecutive blocks of the chain(s), in the order they were sampled
+            n_test = max(1, round(cfg.test_fraction * len(idx)))
+            n_val = max(1, round(cfg.val_fraction * len(idx)))
+            train, val, test = idx[:-(n_test + n_val)], idx[-(n_test + n_val):-n_test], idx[-n_test:]
+        if len(train) < 2:
             raise DataError(f"gamma {g:g} has only {len(idx)} configurations; simulate more (--samples)")
-        parts["test"].append(idx[:n_test])
-        parts["val"].append(idx[n_test:n_test + n_val])
-        parts["train"].append(idx[n_test + n_val:])
+        parts["test"].append(test)
+        parts["val"].append(val)
+        parts["train"].append(train)
     splits = {k: subset(sim, np.sort(np.concatenate(v)), cfg.box) for k, v in parts.items()}
     held = subset(sim, np.flatnonzero(holdout), cfg.box) if holdout.any() else None
-    log.info("configurations: %d training, %d validation, %d test (gammas %s), %d held out (gamma %s)",
-             len(splits["train"]), len(splits["val"]), len(splits["test"]), ", ".join(f"{g:g}" for g in cfg.gammas),
-             0 if held is None else len(held), cfg.holdout_gamma)  # fmt: skip
+    log.info("configurations: %d training, %d validation, %d test (gammas %s; whole chains per set), %d held out "
+             "(gamma %s)", len(splits["train"]), len(splits["val"]), len(splits["test"]),
+             ", ".join(f"{g:g}" for g in cfg.gammas), 0 if held is None else len(held), cfg.holdout_gamma)  # fmt: skip
     return RunData(sim, splits["train"], splits["val"], splits["test"], held, cfg.box, cfg.dim, cfg.gammas)
 
 

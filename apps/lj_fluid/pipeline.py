@@ -29,7 +29,7 @@ SCORE_BATCH = 256
 
 @dataclass
 class TrainedVAE:
-    """One view's VAE, its fit and the likelihood it was trained with."""
+    """One view's VAE, its fit and the seed it was built with."""
 
     view: str
     vae: VAE
@@ -140,37 +140,62 @@ def _triangle(x: np.ndarray) -> np.ndarray:
     return x[:, rows, cols, 0] if x.ndim == 4 else x[:, rows, cols]
 
 
+def scoring_decoder(t: TrainedVAE) -> keras.Model:
+    """The decoder the -ELBO is computed with: the grid VAE's logits (so that no probability
+    is rounded to 0 or 1 in float32), the reconstruction mean of the two Gaussian views."""
+    if t.view == "grid":
+        return t.vae.vae.get_layer("grid_vae_decoder_logits")
+    return t.vae.decoder
+
+
 def neg_elbo_terms(view: str, encoder: keras.Model, decoder: keras.Model, log_var: np.ndarray | None, split: Split,
-                   cfg: Config) -> dict[str, np.ndarray]:  # fmt: skip
-    """Per-configuration ``recon`` (at ``z = z_mean``) and ``kl``, and their sum ``neg_elbo``,
-    in nats, with the likelihood the view was trained with (Bernoulli for the grid; Gaussian
-    with ``log_var`` otherwise). ``encoder`` gives ``[z_mean, z_log_var, ...]``. Deterministic."""
+                   cfg: Config, draws: int, seed: int) -> dict[str, np.ndarray]:  # fmt: skip
+    """Per-configuration ``recon`` = E_q[-log p(x|z)] (``draws`` seeded latent draws) and
+    ``kl`` = KL(q(z|x) || N(0, I)) (closed form), and ``neg_elbo`` = their sum, in nats, with
+    the likelihood the view was trained with: Bernoulli over the grid's cells from the
+    decoder's logits, Gaussian with ``log_var`` over the sorted coordinates or the distinct
+    distances. ``encoder`` gives ``[z_mean, z_log_var, ...]``. The same ``seed`` gives the same numbers.
+
+    The three views' numbers are not comparable with each other: they are densities of
+    different things (binary grids, coordinates / L, distances / box diagonal).
+    """
+    rng = np.random.default_rng(seed)
     recon, kl = [], []
     for x in _batches(view, _source(view, split), cfg):
         z_mean, z_log_var = (np.asarray(a, np.float64) for a in encoder.predict(x, verbose=0)[:2])
         kl.append(-0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=-1))
-        mean = np.asarray(decoder.predict(z_mean.astype(np.float32), verbose=0), np.float64)
-        if view == "grid":
-            p = np.clip(mean.reshape(len(x), -1), 1e-7, 1 - 1e-7)
-            t = x.reshape(len(x), -1)
-            recon.append(-np.sum(t * np.log(p) + (1 - t) * np.log(1 - p), axis=-1))
-        else:
-            t, mu = (x.reshape(len(x), -1), mean.reshape(len(x), -1)) if view == "coords" else \
-                (_triangle(x), _triangle(mean))  # fmt: skip
-            recon.append(0.5 * np.sum((t - mu) ** 2 * np.exp(-log_var) + log_var + LOG_2PI, axis=-1))
+        total = np.zeros(len(x))
+        for _ in range(draws):
+            z = z_mean + np.exp(0.5 * z_log_var) * rng.standard_normal(z_mean.shape)
+            out = np.asarray(decoder.predict(z.astype(np.float32), verbose=0), np.float64)
+            if view == "grid":
+                logits, t = out.reshape(len(x), -1), x.reshape(len(x), -1).astype(np.float64)
+                total += np.sum(np.logaddexp(0.0, logits) - t * logits, axis=-1)
+            else:
+                t, mu = (x.reshape(len(x), -1), out.reshape(len(x), -1)) if view == "coords" else \
+                    (_triangle(x), _triangle(out))  # fmt: skip
+                total += 0.5 * np.sum((t - mu) ** 2 * np.exp(-log_var) + log_var + LOG_2PI, axis=-1)
+        recon.append(total / draws)
     recon_a, kl_a = np.concatenate(recon), np.concatenate(kl)
     return {"recon": recon_a, "kl": kl_a, "neg_elbo": recon_a + kl_a}
 
 
-def trained_terms(t: TrainedVAE, split: Split, cfg: Config) -> dict[str, np.ndarray]:
-    """:func:`neg_elbo_terms` of a VAE trained in this process."""
-    return neg_elbo_terms(t.view, t.vae.encoder, t.vae.decoder, trained_log_var(t.vae.vae), split, cfg)
+def trained_terms(t: TrainedVAE, split: Split, cfg: Config, seed: int) -> dict[str, np.ndarray]:
+    """:func:`neg_elbo_terms` of a VAE trained in this process (``cfg.elbo_draws`` draws)."""
+    return neg_elbo_terms(t.view, t.vae.encoder, scoring_decoder(t), trained_log_var(t.vae.vae), split, cfg,
+                          cfg.elbo_draws, seed)  # fmt: skip
+
+
+def posterior(view: str, encoder: keras.Model, split: Split, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
+    """``z_mean`` and ``z_log_var`` of every configuration of ``split`` (float64)."""
+    out = [[np.asarray(a, np.float64) for a in encoder.predict(x, verbose=0)[:2]]
+           for x in _batches(view, _source(view, split), cfg)]  # fmt: skip
+    return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
 
 
 def codes(view: str, vae: VAE, split: Split, cfg: Config) -> np.ndarray:
     """``z_mean`` of every configuration of ``split``."""
-    return np.concatenate([np.asarray(vae.mean_encoder.predict(x, verbose=0)) for x in
-                           _batches(view, _source(view, split), cfg)])  # fmt: skip
+    return posterior(view, vae.encoder, split, cfg)[0]
 
 
 def decode_matrices(vae: VAE, split: Split) -> np.ndarray:

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 from apps.lj_fluid.config import Config
 from apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS
+from apps.lj_fluid.simulation import CORRECTIONS, simulation_table
 from keras_clust.runs import markdown_table
 
-SEED_NOTES = """\
+NOTES = """\
 ## Notes on the write-up
 
-- **Gravity's sign.** The slides write U' = 4[(1/r')^12 - (1/r')^6] **-** (mg sigma/eps) r'_z, which lowers the
-  energy with height (particles would pile up at the ceiling). Gravity raises it: this code uses
-  U' = sum_pairs 4[(1/r')^12 - (1/r')^6] **+** 4 gamma sum_i z'_i with gamma = mg sigma / (4 eps).
-- **Metropolis acceptance.** The slides accept every move with dU >= 0 and the others with probability
-  exp(-dU/T), the rule inverted. This code accepts dU <= 0 always and dU > 0 with probability exp(-dU/T),
-  which samples exp(-U/T) (checked in `tests/test_lj_physics.py` against the barometric law and the two-particle
-  pair distribution).
 - **Grid cell.** The slides' h = 0.1 sigma gives 50 cells across L = 5, which three 2x poolings cannot halve; the
-  default is h = L/32 (0.15625 sigma). Its cell diagonal, 0.27 sigma, is far below the closest pair distance a
-  fluid at T = 1 reaches (~0.9 sigma), so a cell still never holds two particles; h = L/48 is three times slower
-  per epoch on 2 cores.
+  default is 32 cells across the box (h = 0.15625 sigma for L = 5), whose cell diagonal (0.27 sigma) is well below
+  the closest pair distance of the fluid at T = 1; the share of configurations with a doubly occupied cell is
+  measured above. 48 cells cost about three times the time per epoch on 2 cores.
 - **Likelihoods.** Each VAE's reconstruction term is a log-likelihood summed over features (Bernoulli over the
-  grid's cells; Gaussian with a learned sigma per coordinate or per distinct distance), so beta = 1 trains the ELBO
-  and every -ELBO below is in nats per configuration.
+  grid's cells, from logits; Gaussian with a learned sigma per sorted coordinate or per distinct distance), so
+  beta = 1 trains the ELBO.
+- **The sorted-coordinate VAE** is the write-up's first model; the write-up found that it "didn't learn anything".
+  A VAE whose KL falls to zero (no active latent dimension) has collapsed: its decoder ignores the code, and the
+  rows of its codes below measure nothing but noise.
+
 """
 
 
@@ -81,7 +79,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "Three VAEs on configurations of a Lennard-Jones fluid under gravity (Metropolis Monte Carlo), and what "
         "their latent spaces and decoders say about the physics.", "",
         "## Simulation", "",
-        sim_section(sim), "",
+        simulation_table(sim), "",
         _fig("energy_traces.png", "energy of the preliminary run per gamma; the line marks the detected "
              "equilibration"),
         _fig("autocorrelation.png", "autocorrelation of the energy and of the positions; the sampling interval is "
@@ -92,10 +90,16 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "## The three VAEs", "",
         f"Training gammas {', '.join(f'{g:g}' for g in split['gammas'])}: {split['train']} training, {split['val']} "
         f"validation, {split['test']} test configurations (stratified by gamma); {split['holdout']} at the held-out "
-        f"gamma {split['holdout_gamma']}. Density grid: {split['grid_cells']} cells per side (h = "
-        f"{split['grid_h']:.5g} sigma), built from the positions batch by batch in a tf.data pipeline. -ELBO, "
-        "reconstruction and KL are nats per test configuration with z = z_mean; active dims: latent dimensions "
-        "with a mean KL above 0.01 nats.", "",
+        f"gamma {split['holdout_gamma'] if split['holdout_gamma'] is not None else '(none)'}; a chain's "
+        "configurations all go to one set. Density grid: "
+        f"{split['grid_cells']} cells per side (h = {split['grid_h']:.5g} sigma), built from the positions batch by "
+        "batch in a tf.data pipeline; configurations with a cell holding two particles: "
+        f"{100 * split['doubly_occupied_share']:.2f} %. -ELBO = E_q[-log p(x|z)] ("
+        f"{metrics['models']['grid']['elbo_draws']} seeded draws of z per configuration) + KL, in nats per test "
+        "configuration; the three views' -ELBOs are densities of different things (binary grids, coordinates / L, "
+        "distances / box diagonal) and are not comparable with each other. Active dims: latent dimensions with a "
+        "mean KL above 0.01 nats.", "",
+        collapse_note(metrics),
         markdown_table(model_rows(metrics), floatfmt=".2f"),
         _fig("loss_coords.png", "sorted coordinates: training and validation -ELBO"),
         _fig("loss_grid.png", "density grid: training and validation -ELBO"),
@@ -125,17 +129,19 @@ def render_report(cfg: Config, metrics: dict) -> str:
         markdown_table(gamma_rows(metrics), floatfmt=".3f"),
         _fig("latent_pca_gamma.png", "PCA of the test codes, coloured by gamma"),
         "## Anomaly detection", "",
-        "Score: -ELBO per configuration (z = z_mean); higher means more anomalous. ROC-AUC of normal test "
+        "Score: -ELBO per configuration (as above); higher means more anomalous. ROC-AUC of normal test "
         f"configurations against {'configurations at the held-out gamma and ' if 'holdout_gamma' in metrics['anomaly'] else ''}"  # noqa: E501
-        f"test configurations with one particle moved to {cfg.overlap_distance:g} sigma of another. The energy "
-        "baseline scores -log of a KDE of the training energies at the configuration's energy.", "",
+        f"test configurations with one particle moved to {cfg.overlap_distance:g} sigma of another (each "
+        "anomalous set at most as large as the test set). The physics baseline sees positions only, as the VAEs "
+        "do: -log of a KDE of the training configurations' Lennard-Jones energy (gravity left out, it would need "
+        "gamma) at the configuration's.", "",
         markdown_table(anomaly_rows(metrics), floatfmt=".3f"),
         _fig("anomaly_roc.png", "ROC curves"),
     ]  # fmt: skip
     if "holdout_gamma" not in metrics["anomaly"]:
         lines.append("No held-out gamma in this run (`--holdout-gamma none`, or a dataset without one): the "
                      "held-out-gamma detection was not measured.\n")  # fmt: skip
-    lines.append(SEED_NOTES)
+    lines += [NOTES, CORRECTIONS]
     return "\n".join(lines)
 
 
@@ -145,11 +151,13 @@ def energy_table(energy: dict, invalid_distance: float) -> list[dict]:
              "median closest pair": v["min_pair_distance_median"]} for k, v in energy.items()]  # fmt: skip
 
 
-def sim_section(sim: dict) -> str:
-    """The simulation's settings and per-gamma table, from ``simulation_metrics``."""
-    from apps.lj_fluid.simulation import simulation_table
-
-    return simulation_table(sim)
+def collapse_note(metrics: dict) -> str:
+    collapsed = [VIEW_NAMES[v] for v in VIEWS if metrics["models"][v]["active_dims"] == 0]
+    if not collapsed:
+        return ""
+    return (f"**Collapsed:** {', '.join(collapsed)} — no latent dimension carries more than 0.01 nats: the decoder "
+            "ignores the code, so that view's latent rows below (gamma read-out, anomaly scores from the KL) say "
+            "nothing about the configurations.\n")
 
 
 def summary(cfg: Config, metrics: dict) -> str:

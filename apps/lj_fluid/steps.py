@@ -16,13 +16,16 @@ from apps.lj_fluid.pipeline import (
     codes,
     decode_grids,
     decode_matrices,
+    posterior,
     save_likelihood,
+    scoring_decoder,
     train_coordinate_net,
     train_view,
     trained_terms,
 )
 from apps.lj_fluid.simulation import simulation_figures, simulation_metrics
 from keras_clust.data.lj_mc import lj_energy, save_lj_dataset
+from keras_clust.data.lj_repr import cell_indices, density_grid
 from keras_clust.experiment import Run
 from keras_clust.runs import model_seed
 from keras_clust.viz import loss_curves, pick_examples, plot_loss_curves
@@ -30,6 +33,7 @@ from keras_clust.viz import loss_curves, pick_examples, plot_loss_curves
 log = logging.getLogger("apps.lj_fluid")
 
 N_EXAMPLES = 4
+ENERGY_BASELINE = "LJ energy (physics baseline)"
 
 
 def data_note(cfg: Config, sim) -> str:
@@ -42,17 +46,18 @@ def data_note(cfg: Config, sim) -> str:
 
 
 def steps(cfg: Config, run: Run) -> None:
-    sim, cfg_data = acquire(cfg, progress=not cfg.quick)
-    cfg = cfg_data  # the dataset's physical settings
+    sim, cfg = acquire(cfg, progress=not cfg.quick)  # with a dataset: its physical settings
     run.set_data({"note": data_note(cfg, sim), "full": True})
     save_lj_dataset(sim, run.file("dataset.npz"))
     m = run.metrics
     m["simulation"] = simulation_metrics(sim)
     m["simulation_figures"] = sorted(p.name for p in simulation_figures(sim, run.figures).values())
     data = split_data(sim, cfg)
+    cells = cfg.grid_cells
     m["split"] = {"train": len(data.train), "val": len(data.val), "test": len(data.test),
                   "holdout": 0 if data.holdout is None else len(data.holdout), "gammas": list(cfg.gammas),
-                  "holdout_gamma": cfg.holdout_gamma, "grid_cells": cfg.grid_cells, "grid_h": cfg.grid_h}  # fmt: skip
+                  "holdout_gamma": cfg.holdout_gamma, "grid_cells": cells, "grid_h": cfg.box / cells,
+                  "doubly_occupied_share": doubly_occupied_share(sim.positions, cfg.box, cells)}  # fmt: skip
 
     trained = {}
     for view in VIEWS:
@@ -60,16 +65,18 @@ def steps(cfg: Config, run: Run) -> None:
         trained[view] = t
         run.history += t.fit.rows(model=f"{view}_vae")
         plot_loss_curves(loss_curves(t.fit.history), run.figures / f"loss_{view}.png",
-                         title=f"{VIEW_NAMES[view]}: -ELBO (nats per configuration)")  # fmt: skip
+                         title=f"{VIEW_NAMES[view]}: recon + {cfg.beta:g} x KL (nats per configuration)")  # fmt: skip
         run.save_model(t.vae.mean_encoder, f"{view}_encoder.keras")
         run.save_model(t.vae.encoder, f"{view}_posterior.keras")
         run.save_model(t.vae.decoder, f"{view}_decoder.keras")
+        run.save_model(scoring_decoder(t), f"{view}_scoring_decoder.keras")
         save_likelihood(run.file, view, t.vae.vae)
     net, net_fit = train_coordinate_net(data, cfg, run.seed_model)
     run.history += net_fit.rows(model="coordinate_net")
     run.save_model(net, "coordinate_net.keras")
 
-    m["models"] = {view: model_metrics(view, trained[view], data, cfg) for view in VIEWS}
+    m["elbo_seed"] = model_seed(cfg.seed, "elbo")
+    m["models"] = {view: model_metrics(trained[view], data, cfg, m["elbo_seed"]) for view in VIEWS}
     m["models"]["coordinate_net"] = {"epochs": net_fit.epochs_run, "train_seconds": round(net_fit.seconds, 1),
                                      "val_mse": net_fit.history["val_loss"][-1],
                                      "parameters": net.count_params()}  # fmt: skip
@@ -78,33 +85,30 @@ def steps(cfg: Config, run: Run) -> None:
     m["anomaly"] = anomalies(trained, data, cfg, run)
     draw_reconstructions(trained, data, cfg, run)
     idx = pick_examples(len(data.test), 16, cfg.seed)
-    run.export_samples = {"coordinates": data.test.coords[idx], "density_grid": decode_grids(
-        trained["grid"].vae, data.test.positions[idx], cfg)[0], "distance_matrix": data.test.matrices[idx],
-        "latent": np.zeros((16, 1), np.float32)}  # fmt: skip
-    del run.export_samples["latent"]  # decoders are verified on seeded random latent vectors
+    run.export_samples = {"coordinates": data.test.coords[idx], "distance_matrix": data.test.matrices[idx],
+                          "density_grid": density_grid(data.test.positions[idx], cfg.box, cells)}  # fmt: skip
 
 
-def model_metrics(view: str, t, data: RunData, cfg: Config) -> dict:
-    """Training summary and the test set's -ELBO terms (deterministic, at z_mean)."""
-    terms = trained_terms(t, data.test, cfg)
-    z_mean, z_log_var = (np.concatenate(a) for a in zip(*[
-        [np.asarray(v, np.float64) for v in t.vae.encoder.predict(x, verbose=0)[:2]]
-        for x in _encoder_batches(view, data, cfg)], strict=True))  # fmt: skip
-    kl_dims = A.kl_per_dimension(z_mean, z_log_var)
+def doubly_occupied_share(positions: np.ndarray, box: float, cells: int) -> float:
+    """Share of configurations with a grid cell holding two or more particles (the grid then
+    is not binary, and the Bernoulli likelihood scores a soft label)."""
+    flat = cell_indices(positions, box, cells)
+    occupied = np.array([len(np.unique(row)) for row in flat])
+    return float(np.mean(occupied < flat.shape[1]))
+
+
+def model_metrics(t, data: RunData, cfg: Config, seed: int) -> dict:
+    """Training summary and the test set's -ELBO terms (``cfg.elbo_draws`` seeded draws)."""
+    terms = trained_terms(t, data.test, cfg, seed)
+    z_mean, z_log_var = posterior(t.view, t.vae.encoder, data.test, cfg)
     h = t.fit.history
     return {"epochs": t.fit.epochs_run, "train_seconds": round(t.fit.seconds, 1),
             "seconds_per_epoch": round(t.fit.seconds / max(1, t.fit.epochs_run), 2),
             "parameters": t.vae.vae.count_params(), "model_seed": t.seed,
-            "final_loss": h["loss"][-1], "final_val_loss": h["val_loss"][-1],
+            "final_loss": h["loss"][-1], "final_val_loss": h["val_loss"][-1], "elbo_draws": cfg.elbo_draws,
             "test_neg_elbo": float(terms["neg_elbo"].mean()), "test_recon": float(terms["recon"].mean()),
             "test_kl": float(terms["kl"].mean()), "latent_dim": int(z_mean.shape[1]),
-            "active_dims": A.active_dimensions(kl_dims)}  # fmt: skip
-
-
-def _encoder_batches(view: str, data: RunData, cfg: Config):
-    from apps.lj_fluid.pipeline import _batches, _source
-
-    return _batches(view, _source(view, data.test), cfg)
+            "active_dims": A.active_dimensions(A.kl_per_dimension(z_mean, z_log_var))}  # fmt: skip
 
 
 def reconstruct(t, net, data: RunData, cfg: Config, run: Run) -> dict:
@@ -143,24 +147,29 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
 
 
 def anomalies(trained, data: RunData, cfg: Config, run: Run) -> dict:
-    """ROC-AUC of each VAE's -ELBO (and of the energy, a physics baseline) for configurations
-    at the held-out gamma and for test configurations with one overlapping pair inserted."""
+    """ROC-AUC of each VAE's -ELBO, and of the Lennard-Jones energy alone (a physics baseline
+    that, like the VAEs, sees positions only: no gamma), for configurations at the held-out
+    gamma and for test configurations with one overlapping pair inserted, each against the
+    normal test configurations (the anomalous sets capped at the test set's size)."""
     test = data.test
     overlapped = insert_overlap(test.positions, cfg.box, cfg.overlap_distance, model_seed(cfg.seed, "overlap"))
     sets = {"overlap": make_split(overlapped, test.gamma, lj_energy(overlapped, test.gamma), cfg.box)}
     if data.holdout is not None:
-        sets = {"holdout_gamma": data.holdout, **sets}
+        keep = np.sort(np.random.default_rng(model_seed(cfg.seed, "holdout-sample")).permutation(
+            len(data.holdout))[:len(test)])  # fmt: skip
+        h = data.holdout
+        sets = {"holdout_gamma": make_split(h.positions[keep], h.gamma[keep], h.energy[keep], cfg.box), **sets}
+    seed = model_seed(cfg.seed, "elbo")
+    energy_score = A.energy_surprise(lj_energy(data.train.positions, 0.0))
+    normal = {view: trained_terms(trained[view], test, cfg, seed)["neg_elbo"] for view in VIEWS}
+    normal_energy = energy_score(lj_energy(test.positions, 0.0))
     out, curves = {}, {}
-    energy_score = A.energy_surprise(data.train.energy)
-    normal = {view: trained_terms(trained[view], test, cfg)["neg_elbo"] for view in VIEWS}
     for kind, split in sets.items():
         curves[kind] = {}
         for view in VIEWS:
-            bad = trained_terms(trained[view], split, cfg)["neg_elbo"]
+            bad = trained_terms(trained[view], split, cfg, seed)["neg_elbo"]
             curves[kind][VIEW_NAMES[view]] = A.anomaly_roc(normal[view], bad)
-        # each configuration's energy with its own gamma, scored by how unusual it is among the training energies
-        curves[kind]["energy U (physics baseline)"] = A.anomaly_roc(energy_score(test.energy),
-                                                                    energy_score(split.energy))  # fmt: skip
+        curves[kind][ENERGY_BASELINE] = A.anomaly_roc(normal_energy, energy_score(lj_energy(split.positions, 0.0)))
         out[kind] = {name: {"auc": a.auc, "n_normal": a.n_normal, "n_anomalous": a.n_anomalous}
                      for name, a in curves[kind].items()}  # fmt: skip
     titles = [f"held-out gamma {cfg.holdout_gamma:g} vs test" if k == "holdout_gamma" else
@@ -172,7 +181,7 @@ def anomalies(trained, data: RunData, cfg: Config, run: Run) -> dict:
 def draw_reconstructions(trained, data: RunData, cfg: Config, run: Run) -> None:
     idx = pick_examples(len(data.test), N_EXAMPLES, cfg.seed)
     original, decoded = decode_grids(trained["grid"].vae, data.test.positions[idx], cfg)
-    F.plot_grid_reconstructions(original, decoded, run.figures / "grid_reconstructions.png", cfg.grid_h)
+    F.plot_grid_reconstructions(original, decoded, run.figures / "grid_reconstructions.png", cfg.box / cfg.grid_cells)
     sub = make_split(data.test.positions[idx], data.test.gamma[idx], data.test.energy[idx], cfg.box)
     F.plot_matrices(sub.matrices, decode_matrices(trained["distance"].vae, sub),
                     run.figures / "distance_matrices.png")  # fmt: skip

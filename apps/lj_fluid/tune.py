@@ -20,10 +20,13 @@ from pathlib import Path
 
 import keras
 
-from apps.lj_fluid.config import NAME, Config, gamma_list
-from apps.lj_fluid.data import acquire, split_data
+from apps.lj_fluid.config import NAME, Config
+from apps.lj_fluid.data import acquire, dataset_config, dataset_file, split_data
+from apps.lj_fluid.steps import doubly_occupied_share
 from keras_clust.app import non_negative_int, positive_int
+from keras_clust.data.lj_mc import LJSystem, load_lj_dataset
 from keras_clust.data.lj_repr import grid_cells, grid_dataset
+from keras_clust.errors import DataError
 from keras_clust.models.lj_vae import build_grid_vae
 from keras_clust.runs import RunFolder, markdown_table, set_seed
 from keras_clust.tuning import SearchSpace, choice_param, float_param, make_tuner, suggest_kerastuner, to_optuna_study
@@ -34,9 +37,11 @@ from keras_clust.viz.search import plot_search
 log = logging.getLogger("apps.lj_fluid")
 
 OBJECTIVE = "val_neg_elbo"
+#: Grid sizes the search tries (cells per side; h = L / cells): every cell diagonal is below 0.6 sigma.
+TUNE_CELLS, QUICK_TUNE_CELLS = (16, 24, 32), (16, 32)
 
 
-def grid_space(box: float, cells: tuple[int, ...] = (16, 24, 32)) -> SearchSpace:
+def grid_space(box: float, cells: tuple[int, ...] = TUNE_CELLS) -> SearchSpace:
     """The search space: filters of the first block (doubled per block), kernel size, latent
     size, beta, and h as ``L / cells`` (whole multiples of 8 only)."""
     return SearchSpace((
@@ -49,9 +54,11 @@ def grid_space(box: float, cells: tuple[int, ...] = (16, 24, 32)) -> SearchSpace
 
 
 def build_compiled_grid_vae(filters: int, kernel_size: int, latent_dim: int, beta: float, h: float, box: float,
-                            dim: int, learning_rate: float) -> keras.Model:  # fmt: skip
-    """The grid VAE of one configuration, compiled (its loss lives in its layers)."""
-    m = build_grid_vae(grid_cells(box, h), dim, (filters, 2 * filters, 4 * filters), kernel_size, latent_dim, beta)
+                            dim: int, learning_rate: float, seed: int | None = None) -> keras.Model:  # fmt: skip
+    """The grid VAE of one configuration, compiled (its loss lives in its layers; ``seed``
+    seeds its latent sampling)."""
+    m = build_grid_vae(grid_cells(box, h), dim, (filters, 2 * filters, 4 * filters), kernel_size, latent_dim, beta,
+                       seed=seed)
     m.vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return m.vae
 
@@ -83,10 +90,11 @@ def make_grid_hypermodel(space: SearchSpace, box: float, dim: int, particles: in
 
         def build(self, hp):
             values = suggest_kerastuner(space, hp)
-            keras.utils.set_random_seed(seed + self.builds)
+            build_seed = seed + self.builds
+            keras.utils.set_random_seed(build_seed)
             self.builds += 1
             return build_compiled_grid_vae(**space.builder_kwargs(values), box=box, dim=dim,
-                                           learning_rate=learning_rate)  # fmt: skip
+                                           learning_rate=learning_rate, seed=build_seed)  # fmt: skip
 
         def fit(self, hp, model, x, *args, validation_data=None, callbacks=None, **kwargs):
             h = hp.get("h")
@@ -109,16 +117,28 @@ def make_grid_hypermodel(space: SearchSpace, box: float, dim: int, particles: in
 
 
 def tune(args: argparse.Namespace) -> int:
-    cfg = Config(dataset=str(args.dataset) if args.dataset else None, gammas=args.gamma, holdout_gamma=None,
-                 samples=args.samples, seed=args.seed, quick=args.quick, export=False)  # fmt: skip
-    epochs, cells = args.epochs, (16, 24, 32)
+    cfg = Config(dataset=str(args.dataset) if args.dataset else None, particles=args.particles, box=args.box,
+                 dim=args.dim, temperature=args.temperature, gammas=args.gamma, holdout_gamma=None,
+                 samples=args.samples, replicas=args.replicas, kick=args.kick,
+                 preliminary_sweeps=args.preliminary_sweeps, threshold=args.threshold, seed=args.seed,
+                 quick=args.quick, export=False)  # fmt: skip
+    epochs, cells = args.epochs, TUNE_CELLS
     if args.quick:
-        cfg = replace(cfg, samples=min(cfg.samples, 300), preliminary_sweeps=300, replicas=4, grid_h=cfg.box / 8)
-        epochs, cells = min(epochs, 2), (8, 16)
+        cfg = replace(cfg, samples=min(cfg.samples, 300), preliminary_sweeps=300, replicas=4)
+        epochs, cells = 2, QUICK_TUNE_CELLS
+    if cfg.dataset is not None:
+        cfg = dataset_config(cfg, load_lj_dataset(dataset_file(cfg.dataset)))
+    else:
+        LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature).validate()
+    command = (f"keras-clust {NAME} tune --epochs {epochs} --samples {cfg.samples} --seed {cfg.seed}"
+               + (f" --dataset {cfg.dataset}" if cfg.dataset else
+                  f" --particles {cfg.particles} --box {cfg.box:g} --dim {cfg.dim} --temperature {cfg.temperature:g} "
+                  f"--gamma {','.join(f'{g:g}' for g in cfg.gammas)}")
+               + (" --quick" if cfg.quick else ""))  # fmt: skip
     set_seed(cfg.seed)
     start = time.perf_counter()
     with RunFolder(args.out, NAME, cfg.seed) as rf:
-        sim, cfg = acquire(replace(cfg, grid_h=cfg.box / cells[0]), progress=not cfg.quick)
+        sim, cfg = acquire(cfg, progress=not cfg.quick)
         data = split_data(sim, cfg)
         space = grid_space(cfg.box, cells)
         hypermodel = make_grid_hypermodel(space, cfg.box, cfg.dim, cfg.particles, cfg.batch_size, cfg.learning_rate,
@@ -126,70 +146,77 @@ def tune(args: argparse.Namespace) -> int:
         tuner = make_tuner("hyperband", hypermodel, max_trials=0, epochs=epochs, seed=cfg.seed,
                            directory=rf.file("kerastuner"), project_name="lj_grid_vae",
                            objective=OBJECTIVE)  # fmt: skip
-        command = (f"keras-clust {NAME} tune --epochs {epochs} --samples {cfg.samples} --seed {cfg.seed}"
-                   + (f" --dataset {cfg.dataset}" if cfg.dataset else "")
-                   + (" --quick" if cfg.quick else ""))  # fmt: skip
         rf.write_config({"experiment": NAME, "action": "tune", "command": command, "dataset": cfg.dataset,
                          "samples": cfg.samples, "epochs": epochs, "seed": cfg.seed, "quick": cfg.quick,
                          "space": [p.__dict__ for p in space.params], "objective": OBJECTIVE})  # fmt: skip
         searched = time.perf_counter()
         tuner.search(data.train.positions, validation_data=data.val.positions, epochs=epochs, verbose=0,
                      callbacks=[keras.callbacks.TerminateOnNaN()])  # fmt: skip
-        trials = record_trials(tuner, space, hypermodel.curves, hypermodel.seconds, 0)
+        trials = record_trials(tuner, space, hypermodel.curves, hypermodel.seconds, 0, objective=OBJECTIVE)
         result = SearchResult("kerastuner", "Hyperband", OBJECTIVE, trials, time.perf_counter() - searched,
                               "lj_grid_vae", str(rf.path / "kerastuner"))  # fmt: skip
-        figures = plot_search(result, to_optuna_study(result, space), rf.figures, prefix="hyperband_")
         best = result.best
+        if best is None:
+            raise DataError(f"no trial of the search completed ({len(trials)} failed or diverged); lower "
+                            "--learning-rate or add --epochs")  # fmt: skip
+        figures = plot_search(result, to_optuna_study(result, space), rf.figures, prefix="hyperband_")
         history = [{"trial": t.number, "state": t.state, "epoch": i + 1, OBJECTIVE: v}
                    for t in result.trials for i, v in enumerate(t.curve)]  # fmt: skip
         seconds = round(time.perf_counter() - start, 1)
-        use = None
-        if best is not None:
-            p = best.params
-            use = (f"keras-clust {NAME} run --grid-h {p['h']:g} --grid-filters {p['filters']},{2 * p['filters']},"
-                   f"{4 * p['filters']} --grid-kernel {p['kernel_size']} --grid-latent {p['latent_dim']} "
-                   f"--beta {p['beta']:.3g}")  # fmt: skip
+        p = best.params
+        use = (f"keras-clust {NAME} run --grid-h {p['h']:.10g} --grid-filters {p['filters']},{2 * p['filters']},"
+               f"{4 * p['filters']} --grid-kernel {p['kernel_size']} --grid-latent {p['latent_dim']} "
+               f"--beta {p['beta']:.3g}")  # fmt: skip
+        occupancy = {f"{h:.6g}": doubly_occupied_share(sim.positions, cfg.box, grid_cells(cfg.box, h))
+                     for h in space.params[-1].choices}  # fmt: skip
         metrics = {"run_id": rf.run_id, **result.to_dict(), "trial_rows": result.trial_rows(), "use_best": use,
                    "n_train": len(data.train), "n_val": len(data.val), "figures": sorted(figures),
-                   "total_seconds": seconds}  # fmt: skip
+                   "doubly_occupied_share": occupancy, "total_seconds": seconds}  # fmt: skip
         rf.write_metrics(metrics)
         rf.write_history(history)
         rf.write_report(render_tune_report(command, metrics, figures, seconds))
     print(markdown_table(result.trial_rows(), floatfmt=".2f"), end="")
-    if use:
-        print(f"best: trial {best.number}, {OBJECTIVE} {best.value:.2f} nats; use it: {use}")
-    else:
-        print("keras-clust: error: no trial completed; lower the learning rate or add epochs")
+    print(f"best: trial {best.number}, {OBJECTIVE} {best.value:.2f} nats; use it: {use}")
     print(f"run folder: {rf.path}")
-    return 0 if use else 1
+    return 0
 
 
 def render_tune_report(command: str, metrics: dict, figures: dict, seconds: float) -> str:
     s = metrics["summary"]
     best = "none" if s["best_value"] is None else f"{s['best_value']:.2f}"
+    share = ", ".join(f"h = {h}: {100 * v:.2f} %" for h, v in metrics["doubly_occupied_share"].items())
     lines = [f"# lj-fluid search `{metrics['run_id']}`", "",
              f"Command: `{command}` ({seconds} s wall). KerasTuner Hyperband (factor 3) over the density-grid VAE, "
              f"{metrics['n_train']} training and {metrics['n_val']} validation configurations.", "",
              __doc__.split("\n\n", 1)[1].replace("\n", " "), "",
+             f"Configurations with a cell holding two particles (where the shift above is not exact): {share}.", "",
              f"Trials: {s['trials']} ({s['complete']} complete, {s['failed']} failed); best {OBJECTIVE} "
              f"{best} nats (trial "
              f"{s['best_trial']}).", "",
-             f"Use the best: `{metrics['use_best']}`" if metrics["use_best"] else "No trial completed.", "",
+             f"Use the best: `{metrics['use_best']}`", "",
              markdown_table(metrics["trial_rows"], floatfmt=".3g"), ""]  # fmt: skip
     for name, path in figures.items():
         lines += [f"![{name}](figures/{Path(path).name})", ""]
     return "\n".join(lines)
 
 
+def epochs_option(text: str) -> int:
+    """argparse type: Hyperband's largest budget, at least 2 epochs."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"Hyperband needs a budget of at least 2 epochs, got {value}")
+    return value
+
+
 def add_tune_arguments(p: argparse.ArgumentParser) -> None:
-    d = Config()
+    from apps.lj_fluid.actions import add_physics_arguments
+
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the simulation and the search")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
     p.add_argument("--dataset", type=Path, default=None, metavar="NPZ|RUN",
-                   help="search on this dataset instead of simulating one with the defaults")
-    p.add_argument("--gamma", type=gamma_list, default=d.gammas, help="gammas to simulate (default: 1,2,4)")
-    p.add_argument("--samples", type=positive_int, default=2000,
-                   help="configurations simulated for the search (default: 2000; 80 %% train it)")
-    p.add_argument("--epochs", type=positive_int, default=9, help="Hyperband's largest epoch budget (default: 9)")
-    p.add_argument("--quick", action="store_true", help="smoke run: 300 configurations, grids of 8/16 cells, 2 epochs")
-
+                   help="search on this dataset (every gamma of it) instead of simulating one")
+    p.add_argument("--epochs", type=epochs_option, default=9, help="Hyperband's largest epoch budget (default: 9)")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 300 configurations, grids of 16/32 cells, 2 epochs")  # fmt: skip
+    add_physics_arguments(p, "configurations simulated for the search, split evenly between the gammas (default: "
+                          "2000; whole chains: ~80 %% train it)", samples_default=2000)  # fmt: skip

@@ -552,7 +552,10 @@ def _measure_lag(energy: np.ndarray, positions: np.ndarray, threshold: float, ma
     length = energy.shape[1] - t0
     lags = max(1, length // 2) if max_lag is None else max(1, min(int(max_lag), length - 1))
     acf_e = autocorrelation(energy[:, t0:], lags)
-    acf_p = autocorrelation(np.moveaxis(positions[:, t0:], 1, -1), lags)  # (R, N, dim, T - t0)
+    # label-free: the k-th smallest coordinate along each axis, so that two particles trading places
+    # (which leaves the configuration as a set unchanged) does not count as a change
+    ordered = np.sort(positions[:, t0:], axis=2)
+    acf_p = autocorrelation(np.moveaxis(ordered, 1, -1), lags)  # (R, N, dim, T - t0)
     return t0, acf_e, acf_p, decorrelation_lag(np.maximum(acf_e, acf_p), threshold)
 
 
@@ -773,6 +776,10 @@ def load_lj_dataset(path: str | Path) -> Simulation:
         gammas, per_gamma = [float(g) for g in settings["gammas"]], int(settings["samples_per_gamma"])
     except (TypeError, ValueError):
         raise DataError(f"{path}: the settings hold non-numeric sizes or gammas; {_REMEDY}") from None
+    try:
+        LJSystem(n, box, dim, float(settings["temperature"])).validate()
+    except (UsageError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: its settings describe no valid system ({exc}); {_REMEDY}") from None
     positions, total = raw["positions"], len(gammas) * per_gamma
     if positions.shape != (total, n, dim):
         raise DataError(f"{path}: positions have shape {positions.shape}, the settings say ({total}, {n}, {dim}); "

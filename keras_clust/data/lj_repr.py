@@ -82,7 +82,8 @@ def matrices_to_distances(matrices: np.ndarray, box: float, dim: int) -> np.ndar
 
 
 def grid_cells(box: float, h: float, poolings: int = POOLINGS) -> int:
-    """Cells per side ``n = L / h`` of a density grid, checked.
+    """Cells per side ``n = L / h`` of a density grid, checked (``h`` may be rounded to 4-5
+    significant digits; the grid's cells then have side ``L / n`` exactly).
 
     Raises:
         UsageError: when ``h`` does not divide ``L`` into a whole number of cells, or when
@@ -93,12 +94,13 @@ def grid_cells(box: float, h: float, poolings: int = POOLINGS) -> int:
     ratio = box / h
     n = round(ratio)
     factor = 2**poolings
-    if n >= 1 and abs(ratio - n) <= 1e-6 * ratio and n % factor == 0:
+    whole = abs(ratio - n) <= 1e-4 * ratio  # h as printed with 6 digits still names its grid
+    if n >= 1 and whole and n % factor == 0:
         return int(n)
     lower = max(factor, int(ratio // factor) * factor)
     options = sorted({lower, lower + factor}, key=lambda c: abs(box / c - h))
     suggest = " or ".join(f"h = {box / c:.6g} ({c} cells)" for c in options)
-    what = f"{ratio:.4g} cells" if abs(ratio - n) > 1e-6 * ratio else f"{n} cells"
+    what = f"{n} cells" if whole else f"{ratio:.4g} cells"
     raise UsageError(f"h = {h:g} divides the box L = {box:g} into {what}; the Conv VAE's {poolings} 2x poolings "
                      f"need a whole number of cells divisible by {factor}: use {suggest}")  # fmt: skip
 
@@ -160,14 +162,3 @@ def grid_dataset(positions: np.ndarray, box: float, n: int, batch_size: int, shu
     ds = ds.batch(batch_size).map(lambda p: density_grid_tf(p, box, n, dim), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
-
-def grid_from_occupancy(probabilities: np.ndarray, n_particles: int, box: float) -> np.ndarray:
-    """Particle positions read off a decoded grid: the centres of the ``n_particles`` most
-    probable cells, ``(S, N, dim)``. A crude inverse, for figures."""
-    p = np.asarray(probabilities)
-    if p.shape[-1] == 1:
-        p = p[..., 0]
-    s, n, dim = len(p), p.shape[1], p.ndim - 1
-    top = np.argsort(-p.reshape(s, -1), axis=1)[:, :n_particles]
-    coords = np.stack(np.unravel_index(top, [n] * dim), axis=-1)
-    return (coords + 0.5) * (box / n)

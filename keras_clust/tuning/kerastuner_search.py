@@ -75,7 +75,8 @@ def make_tuner(kind: str, hypermodel, *, max_trials: int, epochs: int, seed: int
 _STATE = {"COMPLETED": "complete", "STOPPED": "pruned", "INVALID": "failed", "FAILED": "failed"}
 
 
-def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int = 0) -> list[TrialRecord]:
+def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int = 0,
+                  objective: str = "val_loss") -> list[TrialRecord]:  # fmt: skip
     """Trials of ``tuner``; ``curves``/``seconds`` hold the per-epoch validation loss and the
     fit time of the trials from number ``first`` on, in the order they ran (KerasTuner
     itself keeps only the best epoch's value)."""
@@ -86,8 +87,8 @@ def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int =
         if 0 <= k < len(curves):
             curve = list(curves[k])
         else:
-            curve = [float(o.value[0]) for o in t.metrics.get_history("val_loss")] \
-                if t.metrics.exists("val_loss") else []  # fmt: skip
+            curve = [float(o.value[0]) for o in t.metrics.get_history(objective)] \
+                if t.metrics.exists(objective) else []  # fmt: skip
         state = _STATE.get(str(t.status), "failed")
         value = curve[-1] if curve else None
         if state == "complete" and (value is None or not math.isfinite(value)):
