@@ -11,7 +11,9 @@ from apps.lj_fluid.config import Config
 from apps.lj_fluid.data import insert_overlap
 from apps.lj_fluid.tune import ContinuousELBO
 from helpers import assert_one_line_error, cli
-from keras_clust.data.lj_mc import LJSystem, load_lj_dataset, save_lj_dataset, simulate
+from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
+from keras_clust.data.lj_mc import LJSystem
+from keras_clust.data.lj_sampling import simulate
 from keras_clust.export import saved_model_cli_show
 from keras_clust.geometry import min_pair_distance
 

@@ -1,4 +1,4 @@
-"""Physics and statistics of the Lennard-Jones Monte Carlo (keras_clust.data.lj_mc, lj_stats).
+"""Physics and statistics of the Lennard-Jones Monte Carlo (keras_clust.data.lj_mc, lj_sampling, lj_io, lj_stats).
 
 Sampling checks compare histograms with exact densities. Their tolerance is a z-score per bin,
 ``(observed - expected) / sqrt(expected * g)``, where ``g`` is the statistical inefficiency of
@@ -13,6 +13,7 @@ import numba
 import numpy as np
 import pytest
 
+from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
 from keras_clust.data.lj_mc import (
     MIN_SPACING,
     Chains,
@@ -20,11 +21,9 @@ from keras_clust.data.lj_mc import (
     check_kick,
     initial_configurations,
     lj_energy,
-    load_lj_dataset,
     move_delta,
-    save_lj_dataset,
-    simulate,
 )
+from keras_clust.data.lj_sampling import simulate
 from keras_clust.data.lj_stats import (
     autocorrelation,
     decorrelation_lag,

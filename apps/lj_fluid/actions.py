@@ -24,7 +24,9 @@ from keras_clust.app import (
     positive_float,
     positive_int,
 )
-from keras_clust.data.lj_mc import LJSystem, check_kick, load_lj_dataset, save_lj_dataset, simulate
+from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
+from keras_clust.data.lj_mc import LJSystem, check_kick
+from keras_clust.data.lj_sampling import simulate
 from keras_clust.experiment import ExperimentSpec, Export, load_run, run_experiment, write_evaluation
 from keras_clust.runs import RunFolder, load_run_models, set_seed
 

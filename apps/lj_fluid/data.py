@@ -10,8 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from apps.lj_fluid.config import Config
-from keras_clust.data.lj_mc import LJSystem, Simulation, load_lj_dataset, simulate
+from keras_clust.data.lj_io import load_lj_dataset
+from keras_clust.data.lj_mc import LJSystem
 from keras_clust.data.lj_repr import distance_matrices, order_by_origin, sorted_coordinates
+from keras_clust.data.lj_sampling import Simulation, simulate
 from keras_clust.errors import DataError, UsageError
 from keras_clust.runs import model_seed
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_clust.data.lj_mc import RELIABLE_LAG_FRACTION, Simulation
+from keras_clust.data.lj_sampling import RELIABLE_LAG_FRACTION, Simulation
 from keras_clust.data.lj_stats import mean_height
 from keras_clust.runs import markdown_table
 from keras_clust.viz.lj import (

@@ -24,7 +24,8 @@ from apps.lj_fluid.pipeline import (
     trained_terms,
 )
 from apps.lj_fluid.simulation import simulation_figures, simulation_metrics
-from keras_clust.data.lj_mc import lj_energy, save_lj_dataset
+from keras_clust.data.lj_io import save_lj_dataset
+from keras_clust.data.lj_mc import lj_energy
 from keras_clust.data.lj_repr import cell_indices, density_grid
 from keras_clust.experiment import Run
 from keras_clust.runs import model_seed

@@ -24,7 +24,8 @@ from apps.lj_fluid.config import NAME, Config
 from apps.lj_fluid.data import acquire, dataset_config, dataset_file, split_data
 from apps.lj_fluid.steps import doubly_occupied_share
 from keras_clust.app import non_negative_int, positive_int
-from keras_clust.data.lj_mc import LJSystem, load_lj_dataset
+from keras_clust.data.lj_io import load_lj_dataset
+from keras_clust.data.lj_mc import LJSystem
 from keras_clust.data.lj_repr import grid_cells, grid_dataset
 from keras_clust.errors import DataError
 from keras_clust.models.lj_vae import build_grid_vae

@@ -10,19 +10,9 @@ from keras_clust.data.gmm import (
     save_mixture,
 )
 from keras_clust.data.idx import parse_idx, read_idx, write_idx
-from keras_clust.data.lj_mc import (
-    Chains,
-    GammaDiagnostics,
-    LJSystem,
-    Simulation,
-    check_kick,
-    initial_configurations,
-    lj_energy,
-    load_lj_dataset,
-    move_delta,
-    save_lj_dataset,
-    simulate,
-)
+from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
+from keras_clust.data.lj_mc import Chains, LJSystem, check_kick, initial_configurations, lj_energy, move_delta
+from keras_clust.data.lj_sampling import GammaDiagnostics, Simulation, simulate
 from keras_clust.data.lj_stats import (
     autocorrelation,
     decorrelation_lag,

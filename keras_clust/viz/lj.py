@@ -1,6 +1,6 @@
 """Figures of the Lennard-Jones Monte Carlo: energy traces, autocorrelations, configurations, profiles, acceptance.
 
-Each function takes the numbers of :mod:`keras_clust.data.lj_mc` (its ``GammaDiagnostics``
+Each function takes the numbers of :mod:`keras_clust.data.lj_sampling` (its ``GammaDiagnostics``
 or sampled positions), draws them on an Agg canvas and returns the path of the PNG.
 """
 

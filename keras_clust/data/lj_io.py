@@ -1,0 +1,135 @@
+"""Lennard-Jones dataset files: a :class:`~keras_clust.data.lj_sampling.Simulation` as an ``.npz``.
+
+:func:`save_lj_dataset` writes the configurations, the settings and every gamma's diagnostics
+atomically; :func:`load_lj_dataset` reads them back and checks them (fields, shapes against the
+settings, finite values, positions inside the box), failing with a one-line
+:class:`~keras_clust.errors.DataError`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from keras_clust.data.lj_mc import LJSystem
+from keras_clust.data.lj_sampling import GammaDiagnostics, Simulation
+from keras_clust.errors import DataError, UsageError
+
+_REMEDY = "re-create it with 'keras-clust lj-fluid simulate'"
+_FIELDS = ("positions", "gamma", "energy", "replica", "settings_json", "diagnostics_json")
+_SETTINGS = ("n_particles", "box", "dim", "temperature", "gammas", "samples_per_gamma", "replicas", "kick", "seed",
+             "threshold", "preliminary_sweeps")  # fmt: skip
+
+
+def save_lj_dataset(sim: Simulation, path: str | Path) -> Path:
+    """Write ``sim`` as an ``.npz`` atomically (a temporary file in the same folder, then a rename).
+
+    Fields: ``positions``, ``gamma``, ``energy``, ``replica``, ``settings_json``,
+    ``diagnostics_json`` (the scalars of every gamma) and ``diag<k>_<name>`` arrays
+    (energy traces, autocorrelations, acceptance of gamma number ``k``). On any failure
+    nothing is left behind.
+    """
+    from keras_clust.runs import _jsonable
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    arrays = {"positions": sim.positions, "gamma": sim.gamma, "energy": sim.energy, "replica": sim.replica,
+              "settings_json": np.array(json.dumps(_jsonable(sim.settings))),
+              "diagnostics_json": np.array(json.dumps([d.scalars() for d in sim.diagnostics]))}  # fmt: skip
+    for k, d in enumerate(sim.diagnostics):
+        arrays.update({f"diag{k}_{name}": getattr(d, name) for name in GammaDiagnostics.ARRAYS})
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise DataError(f"{path} does not exist; create it with 'keras-clust lj-fluid simulate'")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not hasattr(z, "files"):
+                raise ValueError("a single array, not an npz archive")
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"{path} is not a readable .npz dataset ({reason}); {_REMEDY}") from None
+
+
+def _parse_json(path: Path, raw: dict, name: str):
+    try:
+        return json.loads(str(raw[name]))
+    except (ValueError, TypeError):
+        raise DataError(f"{path}: field {name} is not valid JSON; {_REMEDY}") from None
+
+
+def load_lj_dataset(path: str | Path) -> Simulation:
+    """Read and check a dataset written by :func:`save_lj_dataset`.
+
+    Raises:
+        DataError: one line naming what is wrong (missing file, not an npz, missing fields,
+            shapes that do not match the settings, NaN/inf values, positions outside the box).
+    """
+    path = Path(path)
+    raw = _read_npz(path)
+    missing = [k for k in _FIELDS if k not in raw]
+    if missing:
+        raise DataError(f"{path}: missing field(s) {', '.join(missing)}; {_REMEDY}")
+    settings = _parse_json(path, raw, "settings_json")
+    scalars = _parse_json(path, raw, "diagnostics_json")
+    if not isinstance(settings, dict) or not isinstance(scalars, list):
+        raise DataError(f"{path}: settings_json must hold an object and diagnostics_json a list; {_REMEDY}")
+    missing = [k for k in _SETTINGS if k not in settings]
+    if missing:
+        raise DataError(f"{path}: the settings lack {', '.join(missing)}; {_REMEDY}")
+    try:
+        n, dim, box = int(settings["n_particles"]), int(settings["dim"]), float(settings["box"])
+        gammas, per_gamma = [float(g) for g in settings["gammas"]], int(settings["samples_per_gamma"])
+    except (TypeError, ValueError):
+        raise DataError(f"{path}: the settings hold non-numeric sizes or gammas; {_REMEDY}") from None
+    try:
+        LJSystem(n, box, dim, float(settings["temperature"])).validate()
+    except (UsageError, TypeError, ValueError) as exc:
+        raise DataError(f"{path}: its settings describe no valid system ({exc}); {_REMEDY}") from None
+    positions, total = raw["positions"], len(gammas) * per_gamma
+    if positions.shape != (total, n, dim):
+        raise DataError(f"{path}: positions have shape {positions.shape}, the settings say ({total}, {n}, {dim}); "
+                        f"{_REMEDY}")  # fmt: skip
+    for name in ("gamma", "energy", "replica"):
+        if raw[name].shape != (total,):
+            raise DataError(f"{path}: {name} has shape {raw[name].shape}, expected ({total},); {_REMEDY}")
+    for name in ("positions", "gamma", "energy"):
+        if not np.issubdtype(raw[name].dtype, np.number) or not np.all(np.isfinite(raw[name])):
+            raise DataError(f"{path}: {name} contain NaN, infinite or non-numeric values; {_REMEDY}")
+    if positions.size and (positions.min() < 0 or positions.max() > np.float32(box)):
+        raise DataError(f"{path}: positions lie outside the box [0, {box:g}] (range {positions.min():g} to "
+                        f"{positions.max():g}); {_REMEDY}")  # fmt: skip
+    if len(scalars) != len(gammas):
+        raise DataError(f"{path}: diagnostics for {len(scalars)} gammas, the settings list {len(gammas)}; {_REMEDY}")
+    missing = [f"diag{k}_{name}" for k in range(len(gammas)) for name in GammaDiagnostics.ARRAYS
+               if f"diag{k}_{name}" not in raw]  # fmt: skip
+    if missing:
+        raise DataError(f"{path}: missing field(s) {', '.join(missing)}; {_REMEDY}")
+    keep = ("gamma", "equilibration_sweep", "lag", "crossing", "decorrelated", "moves", "seconds", "kernel_seconds",
+            "energy_drift")  # fmt: skip
+    try:
+        diagnostics = [GammaDiagnostics(**{key: s[key] for key in keep},
+                                        **{name: raw[f"diag{k}_{name}"] for name in GammaDiagnostics.ARRAYS})
+                       for k, s in enumerate(scalars)]  # fmt: skip
+    except (KeyError, TypeError) as exc:
+        raise DataError(f"{path}: diagnostics_json lacks {exc}; {_REMEDY}") from None
+    return Simulation(positions.astype(np.float32), raw["gamma"].astype(np.float32),
+                      raw["energy"].astype(np.float64), raw["replica"].astype(np.int64), settings, diagnostics)
