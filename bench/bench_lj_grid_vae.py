@@ -5,9 +5,10 @@ Trains the run's default grid VAE (filters 8/16/32, kernel 3, latent 16, batch 6
 positions in the tf.data pipeline at cell side h (default L/32: 32^3 cells). Only the
 positions (8000 x 30 x 3 floats, 2.9 MB) are held in memory; the grids of all 8,000
 configurations would be 8000 x 32^3 x 4 bytes = 1.0 GB (h = 0.1 sigma, 50^3 cells: 4 GB).
-Cost does not depend on where the particles are, so the positions are uniform random.
+The positions are uniform random, or the first configurations of a dataset (``--dataset``,
+an ``.npz`` written by ``keras-clust lj-fluid simulate``/``run``).
 
-    .venv/bin/python bench/bench_lj_grid_vae.py [--h 0.15625] [--epochs 3]
+    .venv/bin/python bench/bench_lj_grid_vae.py [--h 0.15625] [--epochs 3] [--dataset FILE.npz]
 
 Prints a table and writes ``bench/results/lj_grid_vae.json``.
 """
@@ -29,8 +30,13 @@ def main() -> None:
     p.add_argument("--h", type=float, default=5.0 / 32)
     p.add_argument("--epochs", type=int, default=3, help="epochs timed after the first (which includes tracing)")
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "lj_grid_vae.json")
+    p.add_argument("--dataset", type=Path, default=None, help="take the positions from this lj-fluid dataset")
+    p.add_argument("--out", type=Path, default=None, help="JSON results (default: bench/results/lj_grid_vae.json, "
+                   "lj_grid_vae_dataset.json with --dataset)")
     args = p.parse_args()
+    if args.out is None:
+        name = "lj_grid_vae_dataset.json" if args.dataset else "lj_grid_vae.json"
+        args.out = Path(__file__).with_name("results") / name
 
     import keras
 
@@ -39,8 +45,15 @@ def main() -> None:
     from keras_clust.runs import library_versions, machine_info
 
     box = 5.0
+    if args.dataset is not None:
+        from keras_clust.data.lj_io import load_lj_dataset
+
+        sim = load_lj_dataset(args.dataset)
+        box = float(sim.settings["box"])
+        positions = sim.positions[np.random.default_rng(0).permutation(len(sim.positions))[:args.configurations]]
+    else:
+        positions = np.random.default_rng(0).random((args.configurations, 30, 3)).astype(np.float32) * box
     cells = grid_cells(box, args.h)
-    positions = np.random.default_rng(0).random((args.configurations, 30, 3)).astype(np.float32) * box
     keras.utils.set_random_seed(0)
     m = build_grid_vae(cells, 3, (8, 16, 32), 3, 16)
     m.vae.compile(optimizer=keras.optimizers.Adam(1e-3))
@@ -52,7 +65,9 @@ def main() -> None:
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
-        "command": f"python bench/bench_lj_grid_vae.py --h {args.h:g} --epochs {args.epochs}",
+        "command": f"python bench/bench_lj_grid_vae.py --h {args.h:g} --epochs {args.epochs}"
+                   + (f" --dataset {args.dataset}" if args.dataset else ""),
+        "positions": str(args.dataset) if args.dataset else "uniform random",
         "configurations": args.configurations, "cells": cells, "h": args.h, "batch_size": args.batch_size,
         "parameters": m.vae.count_params(), "first_epoch_seconds": round(times[0], 2),
         "seconds_per_epoch": round(float(np.median(times[1:])), 2), "epoch_seconds": [round(t, 2) for t in times],
@@ -62,7 +77,7 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print("| measure | value |\n|---|---|")
-    for key in ("configurations", "cells", "h", "parameters", "first_epoch_seconds", "seconds_per_epoch",
+    for key in ("positions", "configurations", "cells", "h", "parameters", "first_epoch_seconds", "seconds_per_epoch",
                 "peak_rss_mib", "grids_if_stored_gib"):  # fmt: skip
         print(f"| {key} | {result[key]} |")
     print(f"written: {args.out}")

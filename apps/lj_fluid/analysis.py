@@ -98,9 +98,9 @@ def energy_mapping(original: np.ndarray, recovered: dict[str, np.ndarray], gamma
         e = lj_energy(pos, gamma) / pos.shape[1]
         closest = min_pair_distance(pos)
         invalid = closest < invalid_distance
-        finite = e[~invalid] if (~invalid).any() else np.array([np.nan])
+        median_valid = float(np.median(e[~invalid])) if (~invalid).any() else None  # None: every one invalid
         out[name] = {"energy_per_particle": e, "invalid": int(invalid.sum()), "n": int(len(pos)),
-                     "invalid_share": float(invalid.mean()), "median_energy_valid": float(np.median(finite)),
+                     "invalid_share": float(invalid.mean()), "median_energy_valid": median_valid,
                      "min_pair_distance_median": float(np.median(closest))}  # fmt: skip
     return out
 
@@ -143,9 +143,10 @@ def physics_features(positions: np.ndarray, gamma: np.ndarray) -> np.ndarray:
     return np.column_stack([z.mean(axis=1), z.std(axis=1), lj_only / positions.shape[1]])
 
 
-def active_dimensions(kl_per_dim: np.ndarray, threshold: float = 0.01) -> int:
-    """Latent dimensions whose KL to the prior, averaged over configurations, exceeds ``threshold`` nats."""
-    return int(np.sum(kl_per_dim > threshold))
+def active_dimensions(z_mean: np.ndarray, threshold: float = 0.01) -> int:
+    """Active units (Burda et al., 2016): latent dimensions whose posterior mean varies across
+    configurations, ``Var_x(E_q[z_j]) > threshold``; a collapsed dimension has ``z_mean`` ~ 0 for every x."""
+    return int(np.sum(np.var(z_mean, axis=0) > threshold))
 
 
 def kl_per_dimension(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:

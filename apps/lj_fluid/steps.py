@@ -109,7 +109,8 @@ def model_metrics(t, data: RunData, cfg: Config, seed: int) -> dict:
             "final_loss": h["loss"][-1], "final_val_loss": h["val_loss"][-1], "elbo_draws": cfg.elbo_draws,
             "test_neg_elbo": float(terms["neg_elbo"].mean()), "test_recon": float(terms["recon"].mean()),
             "test_kl": float(terms["kl"].mean()), "latent_dim": int(z_mean.shape[1]),
-            "active_dims": A.active_dimensions(A.kl_per_dimension(z_mean, z_log_var))}  # fmt: skip
+            "active_dims": A.active_dimensions(z_mean),
+            "kl_per_dim": A.kl_per_dimension(z_mean, z_log_var).round(4).tolist()}  # fmt: skip
 
 
 def reconstruct(t, net, data: RunData, cfg: Config, run: Run) -> dict:
