@@ -28,8 +28,7 @@ from keras_clust.app import Action, Experiment, add_export_arguments
 
 EXPERIMENT = Experiment(
     name=NAME,
-    summary="Metropolis MC of a Lennard-Jones fluid under gravity; Conv3D density-grid, distance-matrix and "
-            "coordinate VAEs",
+    summary="Metropolis MC of a Lennard-Jones fluid under gravity; Conv3D density-grid and distance-matrix VAEs",
     description=__doc__.split("\n\n", 1)[1],
     actions=[
         Action("simulate", "sample configurations with parallel Metropolis chains; write a dataset and its figures",
