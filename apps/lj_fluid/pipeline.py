@@ -13,7 +13,7 @@ import numpy as np
 from apps.lj_fluid.config import Config
 from apps.lj_fluid.data import RunData, Split
 from keras_clust.data.lj_repr import grid_dataset
-from keras_clust.layers import LOG_2PI
+from keras_clust.elbo import gaussian_nll_np
 from keras_clust.models import VAE, build_dense_vae
 from keras_clust.models.lj_vae import build_coordinate_net, build_distance_vae, build_grid_vae
 from keras_clust.training import FitResult, fit_model
@@ -174,7 +174,7 @@ def neg_elbo_terms(view: str, encoder: keras.Model, decoder: keras.Model, log_va
             else:
                 t, mu = (x.reshape(len(x), -1), out.reshape(len(x), -1)) if view == "coords" else \
                     (_triangle(x), _triangle(out))  # fmt: skip
-                total += 0.5 * np.sum((t - mu) ** 2 * np.exp(-log_var) + log_var + LOG_2PI, axis=-1)
+                total += gaussian_nll_np(t, mu, log_var)
         recon.append(total / draws)
     recon_a, kl_a = np.concatenate(recon), np.concatenate(kl)
     return {"recon": recon_a, "kl": kl_a, "neg_elbo": recon_a + kl_a}

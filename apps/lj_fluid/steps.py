@@ -77,13 +77,14 @@ def steps(cfg: Config, run: Run) -> None:
     run.save_model(net, "coordinate_net.keras")
 
     m["elbo_seed"] = model_seed(cfg.seed, "elbo")
-    m["models"] = {view: model_metrics(trained[view], data, cfg, m["elbo_seed"]) for view in VIEWS}
+    test_terms = {view: trained_terms(trained[view], data.test, cfg, m["elbo_seed"]) for view in VIEWS}
+    m["models"] = {view: model_metrics(trained[view], test_terms[view], data, cfg) for view in VIEWS}
     m["models"]["coordinate_net"] = {"epochs": net_fit.epochs_run, "train_seconds": round(net_fit.seconds, 1),
                                      "val_mse": net_fit.history["val_loss"][-1],
                                      "parameters": net.count_params()}  # fmt: skip
     m["reconstruction"] = reconstruct(trained["distance"], net, data, cfg, run)
     m["gamma"] = gamma_in_latent(trained, data, cfg, run)
-    m["anomaly"] = anomalies(trained, data, cfg, run)
+    m["anomaly"] = anomalies(trained, {v: t["neg_elbo"] for v, t in test_terms.items()}, data, cfg, run)
     draw_reconstructions(trained, data, cfg, run)
     idx = pick_examples(len(data.test), 16, cfg.seed)
     run.export_samples = {"coordinates": data.test.coords[idx], "distance_matrix": data.test.matrices[idx],
@@ -98,9 +99,8 @@ def doubly_occupied_share(positions: np.ndarray, box: float, cells: int) -> floa
     return float(np.mean(occupied < flat.shape[1]))
 
 
-def model_metrics(t, data: RunData, cfg: Config, seed: int) -> dict:
-    """Training summary and the test set's -ELBO terms (``cfg.elbo_draws`` seeded draws)."""
-    terms = trained_terms(t, data.test, cfg, seed)
+def model_metrics(t, terms: dict, data: RunData, cfg: Config) -> dict:
+    """Training summary and the test set's -ELBO ``terms`` (``cfg.elbo_draws`` seeded draws)."""
     z_mean, z_log_var = posterior(t.view, t.vae.encoder, data.test, cfg)
     h = t.fit.history
     return {"epochs": t.fit.epochs_run, "train_seconds": round(t.fit.seconds, 1),
@@ -148,11 +148,12 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
     return out
 
 
-def anomalies(trained, data: RunData, cfg: Config, run: Run) -> dict:
+def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> dict:
     """ROC-AUC of each VAE's -ELBO, and of the Lennard-Jones energy alone (a physics baseline
     that, like the VAEs, sees positions only: no gamma), for configurations at the held-out
     gamma and for test configurations with one overlapping pair inserted, each against the
-    normal test configurations (the anomalous sets capped at the test set's size)."""
+    normal test configurations' -ELBO ``normal`` (by view; the anomalous sets capped at the
+    test set's size)."""
     test = data.test
     overlapped = insert_overlap(test.positions, cfg.box, cfg.overlap_distance, model_seed(cfg.seed, "overlap"))
     sets = {"overlap": make_split(overlapped, test.gamma, lj_energy(overlapped, test.gamma), cfg.box)}
@@ -163,7 +164,6 @@ def anomalies(trained, data: RunData, cfg: Config, run: Run) -> dict:
         sets = {"holdout_gamma": make_split(h.positions[keep], h.gamma[keep], h.energy[keep], cfg.box), **sets}
     seed = model_seed(cfg.seed, "elbo")
     energy_score = A.energy_surprise(lj_energy(data.train.positions, 0.0))
-    normal = {view: trained_terms(trained[view], test, cfg, seed)["neg_elbo"] for view in VIEWS}
     normal_energy = energy_score(lj_energy(test.positions, 0.0))
     out, curves = {}, {}
     for kind, split in sets.items():
