@@ -71,6 +71,7 @@ def run_optuna_search(
     n_warmup_steps: int = 2,
     checkpoint: str | Path | None = None,
     enqueue: list[dict] | None = None,
+    prune_if: Callable[[dict], str | None] | None = None,
 ) -> tuple[SearchResult, object]:
     """Minimise the final validation loss of ``build_fn(**params)`` over ``space``.
 
@@ -92,6 +93,9 @@ def run_optuna_search(
         n_startup_trials, n_warmup_steps: MedianPruner settings.
         checkpoint: Where to save the best model trained by this call (``.keras``).
         enqueue: Parameter sets to try first.
+        prune_if: ``prune_if(builder_kwargs) -> reason or None``, asked before a trial's model
+            is built; a reason prunes the trial at once (stored as its ``pruned_reason``
+            user attribute), e.g. a configuration over a memory budget.
 
     Returns:
         The :class:`SearchResult` and the Optuna study.
@@ -115,6 +119,11 @@ def run_optuna_search(
 
     def objective(trial) -> float:
         params = suggest_optuna(space, trial)
+        reason = prune_if(space.builder_kwargs(params)) if prune_if is not None else None
+        if reason:
+            log.info("trial %d pruned before training: %s", trial.number, reason)
+            trial.set_user_attr("pruned_reason", reason)
+            raise optuna.TrialPruned(reason)
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed + trial.number)
         model = build_fn(**space.builder_kwargs(params))
