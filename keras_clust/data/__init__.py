@@ -43,3 +43,8 @@ __all__ = [
     "autocorrelation", "decorrelation_lag", "density_profile", "detect_equilibration",
     "integrated_autocorrelation_time", "mean_height",
 ]  # fmt: skip
+
+from keras_clust.data.vector_fields import FLOW_TYPES, FieldSet, generate_fields, pixel_centres  # noqa: E402
+from keras_clust.data.vf_io import fields_source, load_fields, save_fields  # noqa: E402
+
+__all__ += ["FLOW_TYPES", "FieldSet", "generate_fields", "pixel_centres", "fields_source", "load_fields", "save_fields"]
