@@ -27,3 +27,19 @@ __all__ = [
     "ClusteringScores", "EmbeddingKMeans", "KMeansEvaluation", "evaluate_kmeans", "cluster_accuracy", "contingency",
     "match_clusters", "matched_confusion_matrix", "relabel", "score_clustering",
 ]  # fmt: skip
+
+from keras_clust.cluster.pareto import ParetoClustering, dbscan_eps_range, knee_point, normalise_front  # noqa: E402
+from keras_clust.cluster.silhouette import (  # noqa: E402
+    KnifeRow,
+    KnifeStats,
+    centroid_spacing,
+    cluster_means,
+    knife_count,
+    silhouette_knives,
+    subsample_indices,
+)
+
+__all__ += [
+    "KnifeRow", "KnifeStats", "ParetoClustering", "centroid_spacing", "cluster_means", "dbscan_eps_range",
+    "knee_point", "knife_count", "normalise_front", "silhouette_knives", "subsample_indices",
+]  # fmt: skip
