@@ -28,6 +28,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
                       "denoising autoencoders for Gaussian-blurred MNIST, judged by the dis_net CNN (PSNR, SSIM)"),
     "lj-fluid": ("apps.lj_fluid",
                  "Metropolis MC of a Lennard-Jones fluid under gravity; Conv3D density-grid and distance-matrix VAEs"),
+    "vector-fields": ("apps.vector_fields",
+                      "conv AE for 2-D vector fields: two-stage Optuna search, multi-objective clustering"),
     "bump": ("apps.bump", "gradient descent vs Adam and other Keras optimizers escaping a local minimum over a bump"),
     "data": ("keras_clust.data.commands", "fetch full MNIST offline-safely; list where each dataset is found"),
 }  # fmt: skip

@@ -1,0 +1,104 @@
+"""Settings of ``vector-fields`` runs, searches and clusterings (stored as ``config.json``)."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field, replace
+
+from keras_clust.errors import UsageError
+from keras_clust.models.field_ae import REPORT
+
+NAME = "vector-fields"
+
+#: What ``--quick`` shrinks to: a few fields per flow type, two epochs, a short clustering study.
+QUICK = {"per_class": 24, "epochs": 2, "cluster_trials": 12}
+CLUSTER_ALGORITHMS = ("kmeans", "dbscan")
+OBJECTIVES = ("silhouette", "knives", "knife_count", "spacing")
+CHOICES = ("knee", "silhouette", "knives")
+
+
+@dataclass
+class ClusterSettings:
+    """How the codes are clustered: the multi-objective study's settings."""
+
+    algorithms: tuple[str, ...] = CLUSTER_ALGORITHMS
+    objectives: tuple[str, ...] = ("silhouette", "knives")
+    trials: int = 80
+    k_max: int = 15
+    choose: str = "knee"
+    n_init: int = 10
+
+
+@dataclass
+class Config:
+    """Every setting of a ``vector-fields run``.
+
+    ``dataset`` (a user's ``.npy``/``.npz`` or a run folder holding ``fields.npz``) replaces
+    the synthetic fields; ``architecture`` is the autoencoder (the slides' winner unless
+    ``--params-from`` a tune); the latent size is ``architecture['latent']``.
+    """
+
+    dataset: str | None = None
+    per_class: int = 300
+    size: int = 80
+    channels: tuple[str, ...] = ("u", "v", "magnitude")
+    noise: float = 0.05
+    max_rotation: float = 45.0
+    architecture: dict = field(default_factory=REPORT.to_dict)
+    params_from: str | None = None
+    loss: str = "mse"
+    weight_floor: float = 0.1
+    vae: bool = False
+    beta: float = 1.0
+    upsampling: str = "bilinear"
+    epochs: int = 40
+    patience: int = 8
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    val_fraction: float = 0.15
+    test_fraction: float = 0.15
+    cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    quick: bool = False
+    seed: int = 0
+    export: bool = True
+    models_dir: str = "saved_models"
+
+    def __post_init__(self):
+        self.channels = tuple(self.channels)
+        if isinstance(self.cluster, dict):
+            c = dict(self.cluster)
+            self.cluster = ClusterSettings(**{**c, "algorithms": tuple(c["algorithms"]),
+                                              "objectives": tuple(c["objectives"])})  # fmt: skip
+
+    def check(self) -> Config:
+        if self.val_fraction + self.test_fraction >= 0.6:
+            raise UsageError("--val-fraction + --test-fraction must stay below 0.6")
+        check_cluster_settings(self.cluster)
+        return self
+
+
+def check_cluster_settings(c: ClusterSettings) -> None:
+    if not 2 <= len(c.objectives) <= 3:
+        raise UsageError(f"--objectives needs 2 or 3 of {', '.join(OBJECTIVES)}, got {','.join(c.objectives)}")
+    if c.k_max < 2:
+        raise UsageError(f"--k-max must be >= 2, got {c.k_max}")
+
+
+def names_list(allowed: tuple[str, ...]):
+    """argparse type: comma-separated distinct names from ``allowed``."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        values = tuple(p.strip() for p in text.split(",") if p.strip())
+        bad = [v for v in values if v not in allowed]
+        if not values or bad or len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"needs distinct names from {','.join(allowed)}; got {text!r}")
+        return values
+
+    return parse
+
+
+def quick_config(cfg: Config) -> Config:
+    """``--quick``: 24 fields per flow type, two epochs, a 12-trial clustering study."""
+    cluster = replace(cfg.cluster, trials=min(cfg.cluster.trials, QUICK["cluster_trials"]))
+    return replace(cfg, per_class=min(cfg.per_class, QUICK["per_class"]), epochs=min(cfg.epochs, QUICK["epochs"]),
+                   cluster=cluster)  # fmt: skip

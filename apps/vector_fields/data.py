@@ -1,0 +1,82 @@
+"""The fields of a ``vector-fields`` run or search: generated or read, split, scaled."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from keras_clust.errors import DataError
+from keras_clust.models.pooling import depths
+
+#: ``tune`` draws its synthetic fields with ``seed + TUNE_DATA_OFFSET``, so an architecture
+#: it finds is never chosen on the fields a ``run`` with the same seed reports on.
+TUNE_DATA_OFFSET = 1000
+
+
+def dataset_file(path: str | Path) -> Path:
+    """A user's ``.npy``/``.npz``, or a folder holding ``fields.npz`` (written by ``generate``)."""
+    path = Path(path)
+    if path.is_dir():
+        if (path / "fields.npz").is_file():
+            return path / "fields.npz"
+        raise DataError(f"{path} is a folder without fields.npz; pass the .npy/.npz file of the fields")
+    return path
+
+
+def acquire(dataset: str | None, *, per_class: int, size: int, channels, noise: float, max_rotation: float,
+            seed: int):  # fmt: skip
+    """The fields: read from ``dataset`` or generated (deterministic from ``seed``)."""
+    from keras_clust.data.vector_fields import generate_fields
+    from keras_clust.data.vf_io import load_fields
+
+    if dataset is not None:
+        return load_fields(dataset_file(dataset))
+    return generate_fields(per_class, size=size, channels=tuple(channels), noise=noise, max_rotation=max_rotation,
+                           seed=seed)  # fmt: skip
+
+
+@dataclass
+class Splits:
+    """Train/validation/test fields (with their rows in the full set and their labels, if any)."""
+
+    x_train: np.ndarray
+    x_val: np.ndarray
+    x_test: np.ndarray
+    idx_train: np.ndarray
+    idx_val: np.ndarray
+    idx_test: np.ndarray
+    scale: float
+
+    @property
+    def sizes(self) -> dict:
+        return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
+
+
+def split_fields(fields: np.ndarray, labels: np.ndarray | None, val_fraction: float, test_fraction: float,
+                 seed: int) -> Splits:  # fmt: skip
+    """Seeded split (stratified by label when there are labels) and the training fields' RMS,
+    the scale the model divides its inputs by (so fields of any unit train alike)."""
+    from sklearn.model_selection import train_test_split
+
+    n = len(fields)
+    idx = np.arange(n)
+    n_test, n_val = max(1, round(test_fraction * n)), max(1, round(val_fraction * n))
+    if n - n_test - n_val < 1:
+        raise DataError(f"{n} fields are too few to split into train, validation and test; give at least 3")
+    strat = labels if labels is not None and np.min(np.bincount(labels)) >= 3 else None
+    rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strat)
+    strat_rest = None if strat is None else labels[rest]
+    train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=strat_rest)
+    train, val, test = np.sort(train), np.sort(val), np.sort(test)
+    scale = float(np.sqrt(np.mean(np.square(fields[train], dtype=np.float64))))
+    if not scale > 0:
+        raise DataError("the training fields are all zero; there is nothing to learn")
+    return Splits(fields[train], fields[val], fields[test], train, val, test, scale)
+
+
+def check_side(size: int) -> None:
+    if not depths(size):
+        raise DataError(f"fields of side {size} cannot be pooled to one cell; use a side with at least two "
+                        "factors >= 2, such as 80")  # fmt: skip

@@ -1,0 +1,126 @@
+"""``report.md`` and the printed summaries of ``vector-fields run`` and ``cluster``."""
+
+from __future__ import annotations
+
+from keras_clust.runs import markdown_table
+
+#: The slides' reconstruction losses (their own fields, not ours): for the record only.
+SLIDES_MSE = {"DBSCAN solution": 0.007, "KMeans solution": 0.013}
+
+NOTES = """\
+## Notes on the slides
+
+- **Architecture.** The `report` preset is the slides' winner: 5 layers, channels 11/10/12/10/3, pools
+  2/2/2/2/5, SELU/Softplus/Tanh/Softplus/Tanh. The slides name only the first kernel (9x9); the others (10, 13, 4,
+  11) are read off their parameter table (in * out * k^2 + out), which this encoder reproduces exactly (39,549
+  parameters). Dilations are not recoverable and are 1.
+- **Decoder.** The slides' decoder unpooled with the encoder's max-pooling indices, which hands it where every
+  maximum was: information that never passes through the 3-number embedding. This decoder upsamples instead, so its
+  reconstruction error measures the embedding alone (and is not comparable to the slides' 0.007 / 0.013, which
+  were also on other data).
+- **Modified silhouette.** A cluster "cuts" when at least one of its members has a silhouette above the overall
+  mean; the study maximises the mean silhouette and the number of cutting clusters (NSGA-II), so that one very good
+  cluster cannot carry the score. The chosen solution is the Pareto point closest to the ideal point after scaling
+  each objective to [0, 1] over the front (`--choose knee`), unless `--choose` says otherwise.
+"""
+
+
+def _fig(name: str, caption: str) -> str:
+    return f"![{caption}](figures/{name})\n\n*{caption}*\n"
+
+
+def score_rows(clustering: dict) -> list[dict]:
+    names = {"chosen": "chosen by the study (codes)", "kmeans_codes_true_k": "KMeans on codes, true k",
+             "kmeans_raw_true_k": "KMeans on raw fields, true k"}  # fmt: skip
+    scores = clustering.get("scores", {})
+    return [{"clustering": names.get(k, k), "ACC": v["acc"], "NMI": v["nmi"], "ARI": v["ari"],
+             "clusters": v["clusters"], "noise": v["noise"]} for k, v in scores.items()]  # fmt: skip
+
+
+def pareto_rows(clustering: dict) -> list[dict]:
+    rows = []
+    for p in clustering["study"]["pareto"]:
+        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in p["params"].items())
+        rows.append({"trial": p["number"], "algorithm": p["algorithm"], "params": params,
+                     **{k: v for k, v in p["objectives"].items()}, "clusters": p["n_clusters"],
+                     "noise": p["noise"]})  # fmt: skip
+    return rows
+
+
+def clustering_section(clustering: dict) -> list[str]:
+    ch = clustering["chosen"]
+    st = clustering["study"]
+    params = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in ch["params"].items())
+    lines = [
+        "## Clustering the codes", "",
+        f"A multi-objective Optuna study (NSGA-II, {st['trials']} trials, {st['seconds']} s) over "
+        f"{' and '.join(st['settings']['algorithms'])}, objectives {', '.join(st['settings']['objectives'])}, "
+        f"on {clustering['codes']} codes. **Chosen** (`--choose {st['settings']['choose']}`): trial {ch['number']}, "
+        f"{ch['algorithm']} ({params}): {ch['n_clusters']} clusters, silhouette {ch['silhouette']:.3f}, "
+        f"{ch['cutting_clusters']} cutting clusters, {ch['noise']} noise points ({100 * ch['noise_share']:.1f} %).",
+        "", "Pareto front:", "", markdown_table(pareto_rows(clustering), floatfmt=".4g"),
+    ]  # fmt: skip
+    if "scores" in clustering:
+        lines += ["Against the true flow types (ACC with Hungarian matching, DBSCAN noise counted as wrong; NMI with "
+                  "the arithmetic mean; both KMeans rows get the true number of types and the same n_init):", "",
+                  markdown_table(score_rows(clustering), floatfmt=".3f")]  # fmt: skip
+    names = clustering["figures"]
+    captions = {"pareto_front.png": "the study's trials and Pareto front, the chosen solution marked",
+                "silhouette_knives.png": "silhouette knives of the chosen clustering (dashed: overall mean)",
+                "latent_3d.png": "the codes in 3-D, by cluster and by true type",
+                "latent_2d_clusters.png": "2-D map of the codes by cluster",
+                "latent_2d_types.png": "2-D map of the codes by true type",
+                "cluster_examples.png": "example fields of each cluster",
+                "confusion_chosen.png": "chosen clusters (matched) against the true types"}  # fmt: skip
+    for name in names:
+        lines.append(_fig(name, captions.get(name, name)))
+    return lines
+
+
+def render_report(cfg, metrics: dict) -> str:
+    d, m = metrics["data"], metrics["model"]
+    t = m["test"]
+    lines = [
+        f"# vector-fields `{metrics['run_id']}`", "",
+        "A convolutional autoencoder embeds 2-D vector fields into a few numbers; a multi-objective study picks "
+        "a clustering of the embeddings.", "",
+        "## Data", "",
+        f"{d['fields']} fields of shape {tuple(d['shape'])} (channels {', '.join(d['channels'])}); split "
+        f"train {d['split']['train']} / validation {d['split']['val']} / test {d['split']['test']}; the models "
+        f"divide the fields by the training RMS {d['scale']:.4g}.", "",
+    ]  # fmt: skip
+    if d.get("classes"):
+        lines.append(_fig("flow_types.png", "three generated fields of each flow type (quiver)"))
+    lines += [
+        "## Autoencoder", "",
+        f"{m['describe']}; latent {m['architecture']['latent']}"
+        + (f" (from `{cfg.params_from}`)" if cfg.params_from else " (the slides' winner: the `report` preset)") + ". "
+        f"{m['parameters']} parameters; estimated training memory {m['estimated_training_mib']} MiB at batch "
+        f"{cfg.batch_size}, {m['train_gmacs_per_field']} GMAC per field per training step.", "",
+        f"Trained {m['epochs_run']} epochs ({m['seconds']} s, {m['seconds_per_epoch']} s/epoch; best epoch "
+        f"{m['best_epoch']} kept) on {'the negative ELBO (VAE)' if cfg.vae else cfg.loss}.", "",
+        markdown_table([{"test MSE": t["mse"], "test weighted MSE": t["weighted_mse"],
+                         "field variance": t["variance"], "MSE / variance": t["mse"] / t["variance"],
+                         **{f"MSE {c}": v for c, v in t["mse_per_channel"].items()}}], floatfmt=".4g"),
+        f"(The slides reported {SLIDES_MSE['DBSCAN solution']} and {SLIDES_MSE['KMeans solution']} on their own "
+        "fields with an unpooling decoder; see the notes.)", "",
+        _fig("loss.png", "training and validation loss per epoch"),
+        _fig("reconstructions.png", "test fields (left) and their reconstructions (right), streamlines coloured by "
+             "speed"),
+    ]  # fmt: skip
+    lines += clustering_section(metrics["clustering"])
+    lines += ["", NOTES]
+    return "\n".join(lines) + "\n"
+
+
+def summary(cfg, metrics: dict) -> str:
+    m = metrics["model"]
+    c = metrics["clustering"]
+    ch = c["chosen"]
+    lines = [f"autoencoder: {m['describe']}, latent {m['architecture']['latent']}: test MSE {m['test']['mse']:.4g} "
+             f"({m['epochs_run']} epochs, {m['seconds']} s)",
+             f"chosen clustering: {ch['algorithm']} {ch['params']}: {ch['n_clusters']} clusters, "
+             f"silhouette {ch['silhouette']:.3f}, noise {ch['noise']}"]  # fmt: skip
+    if "scores" in c:
+        lines.append(markdown_table(score_rows(c), floatfmt=".3f").rstrip("\n"))
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,73 @@
+"""The steps of a ``vector-fields run``: fields -> autoencoder -> codes -> clustering -> figures."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+from apps.vector_fields.clustering import cluster_codes
+from apps.vector_fields.config import Config
+from apps.vector_fields.data import acquire, split_fields
+from apps.vector_fields.pipeline import build, cost_row, reconstruct, reconstruction_scores, train
+from keras_clust.experiment import Run
+from keras_clust.models.field_ae import FieldAEConfig
+
+log = logging.getLogger("apps.vector_fields")
+
+
+def load_data(cfg: Config):
+    """The run's fields (generated with the run's seed, or ``cfg.dataset``)."""
+    return acquire(cfg.dataset, per_class=cfg.per_class, size=cfg.size, channels=cfg.channels, noise=cfg.noise,
+                   max_rotation=cfg.max_rotation, seed=cfg.seed)  # fmt: skip
+
+
+def steps(cfg: Config, run: Run) -> None:
+    from keras_clust.data.vf_io import fields_source
+    from keras_clust.viz import loss_curves, plot_loss_curves
+    from keras_clust.viz.fields import plot_field_gallery, plot_field_pairs
+
+    fs = load_data(cfg)
+    run.set_data(fields_source(fs, cfg.dataset))
+    shape = tuple(int(d) for d in fs.fields.shape[1:])
+    architecture = FieldAEConfig.from_dict(cfg.architecture).check(shape[0])
+    splits = split_fields(fs.fields, fs.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
+    run.metrics["data"] = {"fields": fs.n, "shape": list(shape), "channels": list(fs.channels),
+                           "classes": list(fs.class_names) if fs.labels is not None else None,
+                           "split": splits.sizes, "scale": splits.scale,
+                           "settings": fs.settings}  # fmt: skip
+    if fs.labels is not None:
+        plot_field_gallery(fs.fields, fs.labels, fs.class_names, run.figures / "flow_types.png", per_class=3,
+                           title="the data: three fields of each flow type")  # fmt: skip
+
+    run.seed_model("field_ae")
+    ae = build(cfg, shape, splits.scale, seed=cfg.seed)
+    log.info("autoencoder: %s", architecture.describe())
+    fit = train(ae, cfg, splits)
+    run.history += fit.rows()
+    plot_loss_curves(loss_curves(fit.history), run.figures / "loss.png",
+                     title=f"{'VAE' if cfg.vae else 'autoencoder'} ({cfg.loss if not cfg.vae else '-ELBO'})")
+    recon = reconstruct(ae, splits.x_test)
+    scores = reconstruction_scores(splits.x_test, recon, fs.channels, cfg.weight_floor)
+    run.metrics["model"] = {"architecture": architecture.to_dict(), "describe": architecture.describe(),
+                            **cost_row(architecture, shape, cfg.batch_size), "epochs_run": fit.epochs_run,
+                            "best_epoch": int(np.argmin(fit.history["val_loss"])) + 1,
+                            "seconds": round(fit.seconds, 1),
+                            "seconds_per_epoch": round(fit.seconds / max(1, fit.epochs_run), 2),
+                            "test": scores}  # fmt: skip
+    idx = np.random.default_rng(cfg.seed).choice(len(splits.x_test), min(6, len(splits.x_test)), replace=False)
+    titles = None
+    if fs.labels is not None:
+        titles = [fs.class_names[fs.labels[splits.idx_test[i]]] for i in idx]
+    plot_field_pairs(splits.x_test[idx], recon[idx], run.figures / "reconstructions.png", titles=titles)
+    for file, model in (("encoder.keras", ae.encoder), ("decoder.keras", ae.decoder),
+                        ("autoencoder.keras", ae.autoencoder)):  # fmt: skip
+        run.save_model(model, file)
+    run.export_samples["fields"] = splits.x_test[:16]
+    run.export_samples["embedding"] = ae.encoder.predict(splits.x_test[:16], verbose=0)
+
+    codes = ae.encoder.predict(fs.fields, batch_size=256, verbose=0)
+    metrics, chosen = cluster_codes(codes, fs.fields, fs.labels, fs.class_names, cfg.cluster, cfg.seed, run.figures)
+    run.metrics["clustering"] = metrics
+    np.savez_compressed(run.file("clusters.npz"), codes=codes, cluster=chosen,
+                        **({"labels": fs.labels} if fs.labels is not None else {}))  # fmt: skip
