@@ -14,6 +14,7 @@ from apps.vector_fields.clustering import cluster_codes
 from apps.vector_fields.config import (
     CHOICES,
     CLUSTER_ALGORITHMS,
+    DEFAULT_LATENT,
     NAME,
     OBJECTIVES,
     ClusterSettings,
@@ -92,7 +93,7 @@ def architecture_from(args: argparse.Namespace) -> tuple[dict, str | None]:
         arch = FieldAEConfig.from_dict(best)
         source = str(path)
     else:
-        arch, source = REPORT, None
+        arch, source = replace(REPORT, latent=DEFAULT_LATENT), None
     if args.latent is not None:
         arch = replace(arch, latent=args.latent)
     return arch.to_dict(), source
@@ -274,7 +275,9 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("autoencoder")
     g.add_argument("--params-from", type=Path, default=None, metavar="TUNE_RUN",
                    help="train the best architecture of a 'vector-fields tune' folder (default: the slides' winner)")
-    g.add_argument("--latent", type=positive_int, default=None, help="embedding size (default: the preset's, 3)")
+    g.add_argument("--latent", type=positive_int, default=None,
+                   help=f"embedding size (default: {DEFAULT_LATENT}, or the tune's with --params-from; the slides "
+                        "used 3: --latent 3 gives their network exactly)")  # fmt: skip
     g.add_argument("--loss", choices=("mse", "weighted_mse"), default=d.loss,
                    help="mse, or weighted_mse: squared errors weighted by the local field magnitude (default: mse)")
     g.add_argument("--weight-floor", type=non_negative_float, default=d.weight_floor,

@@ -15,6 +15,10 @@ QUICK = {"per_class": 24, "epochs": 2, "cluster_trials": 12}
 CLUSTER_ALGORITHMS = ("kmeans", "dbscan")
 OBJECTIVES = ("silhouette", "knives", "knife_count", "spacing")
 CHOICES = ("knee", "silhouette", "knives")
+#: Embedding size of runs and searches. The slides used 3; 8 was chosen on fields other than the
+#: ones reported (trained on generator seed 11, scored on seed 7, 100 fields per type, 20 epochs):
+#: validation MSE 0.103 -> 0.054 and the study's chosen clustering ACC 0.36 -> 0.59.
+DEFAULT_LATENT = 8
 
 
 @dataclass
@@ -44,7 +48,7 @@ class Config:
     channels: tuple[str, ...] = ("u", "v", "magnitude")
     noise: float = 0.05
     max_rotation: float = 45.0
-    architecture: dict = field(default_factory=REPORT.to_dict)
+    architecture: dict = field(default_factory=lambda: replace(REPORT, latent=DEFAULT_LATENT).to_dict())
     params_from: str | None = None
     loss: str = "mse"
     weight_floor: float = 0.1

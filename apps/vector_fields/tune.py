@@ -21,13 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from apps.vector_fields.actions import add_data_arguments, non_negative_float
-from apps.vector_fields.config import NAME
+from apps.vector_fields.config import DEFAULT_LATENT, NAME
 from apps.vector_fields.data import TUNE_DATA_OFFSET, acquire, split_fields
 from apps.vector_fields.pipeline import reconstruction_scores
 from keras_clust.app import positive_float, positive_int
 from keras_clust.errors import UsageError
 from keras_clust.models.field_ae import ACTIVATIONS, REPORT, build_field_ae, estimate_cost
-from keras_clust.runs import RunFolder, markdown_table, set_seed
+from keras_clust.runs import RunFolder, markdown_table, seed_model, set_seed
+from keras_clust.training import fit_model
 
 log = logging.getLogger("apps.vector_fields")
 GIB = 2**30
@@ -43,9 +44,10 @@ class TuneConfig:
     channels: tuple[str, ...] = ("u", "v", "magnitude")
     noise: float = 0.05
     max_rotation: float = 45.0
-    latent: int = 3
+    latent: int = DEFAULT_LATENT
     activation: str = "selu"
     loss: str = "mse"
+    weight_floor: float = 0.1
     stage1_trials: int = 14
     stage2_trials: int = 14
     epochs: int = 8
@@ -66,12 +68,39 @@ class TuneConfig:
         return self.seed + TUNE_DATA_OFFSET
 
 
-def build_for_search(shape, loss: str, learning_rate: float, scale: float, **kwargs):
+def build_for_search(shape, loss: str, weight_floor: float, learning_rate: float, scale: float, **kwargs):
     """The search's builder: flat parameters -> a compiled autoencoder (the ``autoencoder`` model)."""
     from keras_clust.tuning.field_space import space_config
 
-    return build_field_ae(space_config(kwargs), shape, loss=loss, learning_rate=learning_rate,
-                          scale=scale).autoencoder  # fmt: skip
+    return build_field_ae(space_config(kwargs), shape, loss=loss, weight_floor=weight_floor,
+                          learning_rate=learning_rate, scale=scale).autoencoder  # fmt: skip
+
+
+def shape_tag(config) -> str:
+    """A stage-1 shape as part of a study name: ``L5-c11.10.12.10-p2x2x2x2x5``."""
+    from keras_clust.models.pooling import pools_key
+
+    return f"L{config.num_layers}-c{'.'.join(map(str, config.channels))}-p{pools_key(config.pools)}"
+
+
+def check_study_data(storage: str, study_name: str, fingerprint: str) -> None:
+    """A study searched on fields of one shape cannot be resumed on fields of another: its pooling
+    choices would differ. The first run records the shape in the study; later runs must match."""
+    import optuna
+
+    from keras_clust.tuning import open_storage
+
+    store = open_storage(storage)
+    names = {s.study_name for s in optuna.get_all_study_summaries(store)}
+    if study_name in names:
+        study = optuna.load_study(study_name=study_name, storage=store)
+        had = study.user_attrs.get("fields")
+        if had is not None and had != fingerprint:
+            raise UsageError(f"study {study_name!r} in {storage} searched fields {had}, these are {fingerprint}; "
+                             "use another --study-name or storage")  # fmt: skip
+        return
+    study = optuna.create_study(study_name=study_name, storage=store, direction="minimize")
+    study.set_user_attr("fields", fingerprint)
 
 
 def over_budget(kwargs: dict, shape, batch_size: int, max_memory_gib: float, max_gmacs: float) -> str | None:
@@ -92,14 +121,14 @@ def _stage_rows(study) -> dict[int, str]:
             if "pruned_reason" in t.user_attrs}  # fmt: skip
 
 
-def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if):
+def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, study_name):
     from keras_clust.tuning import run_optuna_search
     from keras_clust.viz.search import plot_search
 
     result, study = run_optuna_search(
         space, build, (splits.x_train, splits.x_train), (splits.x_val, splits.x_val), epochs=cfg.epochs,
         batch_size=cfg.batch_size, n_trials=getattr(cfg, f"{name}_trials"), storage=storage,
-        study_name=f"{cfg.study_name}-{name}", seed=cfg.seed, timeout=cfg.timeout, n_warmup_steps=2,
+        study_name=study_name, seed=cfg.seed, timeout=cfg.timeout, n_warmup_steps=2,
         checkpoint=run.file(f"models/{name}_best_trial.keras"), enqueue=enqueue, prune_if=prune_if,
     )  # fmt: skip
     figures = plot_search(result, study, run.figures, prefix=f"{name}_")
@@ -137,7 +166,10 @@ def tune(args: argparse.Namespace) -> int:
         storage = cfg.storage or f"sqlite:///{run.file('study.db')}"
         if cfg.storage is None:
             run.keep_on_abort("study.db")
-        build = functools.partial(build_for_search, shape, cfg.loss, cfg.learning_rate, splits.scale)
+        build = functools.partial(build_for_search, shape, cfg.loss, cfg.weight_floor, cfg.learning_rate,
+                                  splits.scale)  # fmt: skip
+        fingerprint = "x".join(map(str, shape)) + f" ({', '.join(fs.channels)})"
+        check_study_data(storage, f"{cfg.study_name}-stage1", fingerprint)
         prune_if = functools.partial(over_budget, shape=shape, batch_size=cfg.batch_size,
                                      max_memory_gib=cfg.max_memory_gib, max_gmacs=cfg.max_gmacs)  # fmt: skip
         metrics = {"run_id": run.run_id, "data": source, "split": splits.sizes, "stages": {}}
@@ -147,7 +179,7 @@ def tune(args: argparse.Namespace) -> int:
         log.info("stage 1: depth, channels, pooling; %d trials x %d epochs on %d fields", cfg.stage1_trials,
                  cfg.epochs, len(splits.x_train))  # fmt: skip
         result1, metrics["stages"]["stage1"] = _stage("stage1", space1, build, splits, cfg, storage, run,
-                                                      slides_shape, prune_if)  # fmt: skip
+                                                      slides_shape, prune_if, f"{cfg.study_name}-stage1")  # fmt: skip
         if result1.best is None:
             raise UsageError("stage 1 finished no trial (all pruned or diverged); raise --max-memory/--max-gmacs "
                              "or add trials")  # fmt: skip
@@ -158,8 +190,15 @@ def tune(args: argparse.Namespace) -> int:
         if stage1_cfg.pools == REPORT.pools and stage1_cfg.channels == REPORT.channels:
             enqueue.append(stage2_params(REPORT))
         log.info("stage 2: kernels, dilations, activations of %s", stage1_cfg.describe())
+        # one stage-2 study per stage-1 shape: a resumed search whose stage-1 best changed starts a new one
+        name2 = f"{cfg.study_name}-stage2-{shape_tag(stage1_cfg)}"
         result2, metrics["stages"]["stage2"] = _stage("stage2", space2, build, splits, cfg, storage, run, enqueue,
-                                                      prune_if)  # fmt: skip
+                                                      prune_if, name2)  # fmt: skip
+        if cfg.storage is None:  # the run folder's final name, not its .partial one
+            for entry in metrics["stages"].values():
+                entry["storage"] = f"sqlite:///{run.path.resolve() / 'study.db'}"
+        baseline = next((t for t in result2.trials if t.number == 0 and t.state == "complete"), None)
+        metrics["stage2_baseline"] = baseline.value if baseline is not None and result2.resumed_trials == 0 else None
         candidates = [(r.best.value, name, space.builder_kwargs(r.best.params), r)
                       for name, r, space in (("stage1", result1, space1), ("stage2", result2, space2))
                       if r.best is not None]  # fmt: skip
@@ -171,12 +210,19 @@ def tune(args: argparse.Namespace) -> int:
         checkpoint = run.file(f"models/{stage}_best_trial.keras")
         if result.checkpoint_trial == result.best.number and checkpoint.is_file():
             model = keras.models.load_model(checkpoint)
-            recon = model.predict(splits.x_test, batch_size=256, verbose=0)
-            metrics["best_test"] = reconstruction_scores(splits.x_test, recon, fs.channels, 0.1)
-            idx = np.random.default_rng(cfg.seed).choice(len(splits.x_test), min(6, len(splits.x_test)),
-                                                         replace=False)  # fmt: skip
-            titles = [fs.class_names[fs.labels[splits.idx_test[i]]] for i in idx] if fs.labels is not None else None
-            plot_field_pairs(splits.x_test[idx], recon[idx], run.figures / "reconstructions.png", titles=titles)
+        else:  # the best trial ran in an earlier process: train its configuration again
+            log.info("retraining the best configuration (%s) for %d epochs", stage, cfg.epochs)
+            seed_model(cfg.seed, f"{stage}_best")
+            model = build(**kwargs)
+            fit_model(model, splits.x_train, splits.x_train, (splits.x_val, splits.x_val), epochs=cfg.epochs,
+                      batch_size=cfg.batch_size, verbose=0)  # fmt: skip
+            metrics["best_retrained"] = True
+        recon = model.predict(splits.x_test, batch_size=256, verbose=0)
+        metrics["best_test"] = reconstruction_scores(splits.x_test, recon, fs.channels, cfg.weight_floor)
+        idx = np.random.default_rng(cfg.seed).choice(len(splits.x_test), min(6, len(splits.x_test)),
+                                                     replace=False)  # fmt: skip
+        titles = [fs.class_names[fs.labels[splits.idx_test[i]]] for i in idx] if fs.labels is not None else None
+        plot_field_pairs(splits.x_test[idx], recon[idx], run.figures / "reconstructions.png", titles=titles)
         metrics["total_seconds"] = round(time.perf_counter() - start, 1)
         run.write_metrics(metrics)
         run.write_history([{"stage": s, "trial": t["number"], "state": t["state"], "epoch": i + 1, "val_loss": v}
@@ -208,10 +254,14 @@ def render_tune_report(cfg: TuneConfig, metrics: dict) -> str:
     moved = ("stage 2 lowered stage 1's best validation loss by "
              f"{100 * (s1 - s2) / s1:.1f} %" if s2 is not None and s2 < s1 else
              "stage 2 did not improve on stage 1's best: the shape carries the result")  # fmt: skip
+    if metrics.get("stage2_baseline") is not None:
+        moved += (f" (stage 2's first trial trains stage 1's best again from another initial seed: "
+                  f"{metrics['stage2_baseline']:.4g} against {s1:.4g}, the size of seed-to-seed noise)")
     lines = [
         f"# vector-fields tune `{metrics['run_id']}`", "",
-        f"**Data:** {metrics['data']['note']} (seed {cfg.data_seed}: not the fields a run with seed {cfg.seed} "
-        f"reports on); train {metrics['split']['train']}, validation {metrics['split']['val']}, test "
+        f"**Data:** {metrics['data']['note']}"
+        + ("" if cfg.dataset else f" (seed {cfg.data_seed}: not the fields a run with seed {cfg.seed} reports on)")
+        + f"; train {metrics['split']['train']}, validation {metrics['split']['val']}, test "
         f"{metrics['split']['test']}.", "",
         f"**Search:** validation {cfg.loss} after {cfg.epochs} epochs per trial (batch {cfg.batch_size}, Adam "
         f"{cfg.learning_rate:g}), median pruning per epoch, TPE seeded with {cfg.seed}; latent {cfg.latent}; "
@@ -239,7 +289,7 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
     cfg = TuneConfig(
         dataset=str(args.dataset) if args.dataset else None, per_class=args.per_class, size=args.size,
         channels=args.channels, noise=args.noise, max_rotation=args.max_rotation, latent=args.latent,
-        activation=args.activation, loss=args.loss, stage1_trials=args.stage1_trials,
+        activation=args.activation, loss=args.loss, weight_floor=args.weight_floor, stage1_trials=args.stage1_trials,
         stage2_trials=args.stage2_trials, epochs=args.epochs, batch_size=args.batch_size,
         learning_rate=args.learning_rate, max_memory_gib=args.max_memory, max_gmacs=args.max_gmacs,
         storage=args.storage, study_name=args.study_name, timeout=args.timeout, quick=args.quick, seed=args.seed,
@@ -273,10 +323,13 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"epochs per trial (default: {d.epochs})")
     g.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="batch size (default: 32)")
     g.add_argument("--learning-rate", type=positive_float, default=d.learning_rate, help="Adam (default: 0.001)")
-    g.add_argument("--latent", type=positive_int, default=d.latent, help="embedding size (default: 3)")
+    g.add_argument("--latent", type=positive_int, default=d.latent,
+                   help=f"embedding size (default: {DEFAULT_LATENT}; the slides used 3)")
     g.add_argument("--activation", choices=ACTIVATIONS, default=d.activation,
                    help="the one activation of stage 1 (default: selu)")
     g.add_argument("--loss", choices=("mse", "weighted_mse"), default=d.loss, help="objective's loss (default: mse)")
+    g.add_argument("--weight-floor", type=non_negative_float, default=d.weight_floor,
+                   help="added to the magnitude in weighted_mse's weights (default: 0.1)")
     g.add_argument("--max-memory", type=positive_float, default=d.max_memory_gib, metavar="GIB",
                    help="prune configurations whose estimated training memory exceeds this (default: 4 GiB)")
     g.add_argument("--max-gmacs", type=positive_float, default=d.max_gmacs,

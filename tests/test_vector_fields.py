@@ -1,0 +1,169 @@
+"""The vector-fields app as a user runs it: generate, run --quick, cluster, evaluate, export, tune --quick,
+bad input; and the app's scoring pieces on hand-made numbers."""
+
+import json
+
+import numpy as np
+import pytest
+
+from apps.vector_fields.clustering import scores_with_noise
+from apps.vector_fields.data import split_fields
+from apps.vector_fields.pipeline import reconstruction_scores
+from apps.vector_fields.tune import over_budget
+from helpers import assert_one_line_error, cli
+from keras_clust.data.vf_io import load_fields
+from keras_clust.export import saved_model_cli_show
+from keras_clust.models.field_ae import REPORT
+from keras_clust.tuning.field_space import stage1_params, stage2_params
+
+# --- pieces ----------------------------------------------------------------------------------
+
+
+def test_scores_count_noise_as_wrong():
+    y = np.array([0, 0, 1, 1])
+    assert scores_with_noise(y, np.array([5, 5, 7, 7]))["acc"] == 1.0  # permuted ids still score 1
+    s = scores_with_noise(y, np.array([5, -1, 7, 7]))
+    assert s["acc"] == 0.75 and s["noise"] == 1 and s["clusters"] == 2
+
+
+def test_split_is_stratified_disjoint_and_scaled():
+    x = np.arange(60 * 4, dtype=np.float32).reshape(60, 2, 2, 1)
+    y = np.repeat(np.arange(3), 20)
+    s = split_fields(x, y, 0.2, 0.2, seed=0)
+    idx = np.concatenate([s.idx_train, s.idx_val, s.idx_test])
+    assert sorted(idx) == list(range(60))
+    assert np.bincount(y[s.idx_test]).tolist() == [4, 4, 4]
+    assert s.scale == pytest.approx(np.sqrt(np.mean(np.square(x[s.idx_train], dtype=np.float64))))
+
+
+def test_reconstruction_scores_by_hand():
+    x = np.zeros((1, 1, 2, 2), np.float32)
+    x[0, 0, 0] = [3.0, 4.0]  # magnitude 5, the other pixel 0
+    r = x.copy()
+    r[0, 0, 1] = [1.0, 1.0]  # error only where the field is still
+    s = reconstruction_scores(x, r, ("u", "v"), floor=0.0)
+    assert s["mse"] == pytest.approx(0.5) and s["mse_per_channel"] == {"u": 0.5, "v": 0.5}
+    assert s["weighted_mse"] == pytest.approx(0.0)  # weight 0 at the still pixel
+
+
+def test_budget_prunes_big_configurations():
+    kwargs = {**stage1_params(REPORT), **stage2_params(REPORT), "latent": 3}
+    assert over_budget(kwargs, (80, 80, 3), 32, max_memory_gib=4, max_gmacs=1) is None
+    assert "--max-memory" in over_budget(kwargs, (80, 80, 3), 32, max_memory_gib=0.01, max_gmacs=1)
+    assert "--max-gmacs" in over_budget(kwargs, (80, 80, 3), 32, max_memory_gib=4, max_gmacs=0.1)
+
+
+# --- the command ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory):
+    work = tmp_path_factory.mktemp("vf")
+    res = cli("vector-fields", "run", "--quick", cwd=work)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (work / "runs" / "vector-fields").iterdir()
+    return work, run, res
+
+
+def test_quick_run_writes_every_table_figure_and_export(quick_run):
+    work, run, res = quick_run
+    for name in ("config.json", "metrics.json", "history.csv", "report.md", "clusters.npz", "models/encoder.keras",
+                 "models/decoder.keras"):  # fmt: skip
+        assert (run / name).is_file(), name
+    figures = {p.name for p in (run / "figures").iterdir()}
+    assert {"flow_types.png", "loss.png", "reconstructions.png", "pareto_front.png", "silhouette_knives.png",
+            "latent_3d.png", "latent_2d_clusters.png", "latent_2d_types.png", "cluster_examples.png",
+            "confusion_chosen.png"} <= figures  # fmt: skip
+    report = (run / "report.md").read_text()
+    for name in figures:
+        assert f"figures/{name}" in report, name
+    m = json.loads((run / "metrics.json").read_text())
+    assert m["model"]["parameters"] == 2 * 39_549 and m["data"]["fields"] == 24 * 11
+    scores = m["clustering"]["scores"]
+    assert set(scores) == {"chosen", "kmeans_codes_true_k", "kmeans_raw_true_k"}
+    saved = np.load(run / "clusters.npz")
+    assert scores["chosen"]["noise"] == int((saved["cluster"] == -1).sum())
+    assert len(saved["codes"]) == 264 and saved["codes"].shape[1] == 3
+    assert "| chosen by the study (codes) |" in res.stdout and "synthetic 2-D vector fields" in res.stdout
+    show = saved_model_cli_show(work / "saved_models" / "vector_fields_encoder" / "1")
+    assert "fields" in show and "embedding" in show
+    show = saved_model_cli_show(work / "saved_models" / "vector_fields_decoder" / "1")
+    assert "['embedding']" in show and "['fields']" in show
+    assert "vector_fields_encoder" in (work / "saved_models" / "models.config").read_text()
+
+
+def test_evaluate_reproduces_the_stored_numbers(quick_run):
+    work, run, _ = quick_run
+    res = cli("vector-fields", "evaluate", "--run", run, cwd=work)
+    assert res.returncode == 0, res.stderr[-2000:]
+    ev = json.loads((run / "evaluation.json").read_text())
+    assert ev["test"]["mse"] == pytest.approx(ev["stored"]["mse"], rel=1e-4)
+
+
+def test_cluster_action_reclusters_the_codes_with_other_settings(quick_run):
+    work, run, _ = quick_run
+    res = cli("vector-fields", "cluster", "--run", run, "--algorithms", "kmeans", "--objectives",
+              "silhouette,knives,spacing", "--cluster-trials", "8", cwd=work)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    folders = [p for p in (work / "runs" / "vector-fields").iterdir() if p != run]
+    m = json.loads((folders[0] / "metrics.json").read_text())
+    assert m["clustering"]["chosen"]["algorithm"] == "kmeans"
+    assert set(m["clustering"]["chosen"]["objectives"]) == {"silhouette", "knives", "spacing"}
+    codes = np.load(run / "clusters.npz")["codes"]
+    np.testing.assert_allclose(np.load(folders[0] / "clusters.npz")["codes"], codes, atol=1e-5)
+    res = cli("vector-fields", "cluster", "--run", run, "--objectives", "silhouette", cwd=work)
+    assert_one_line_error(res, 2, "--objectives needs 2 or 3")
+
+
+def test_generate_then_run_on_the_file(tmp_path):
+    out = tmp_path / "f.npz"
+    res = cli("vector-fields", "generate", "--output", out, "--per-class", "6", "--size", "20", "--seed", "3")
+    assert res.returncode == 0, res.stderr[-2000:]
+    fs = load_fields(out)
+    assert fs.fields.shape == (66, 20, 20, 3) and np.bincount(fs.labels).tolist() == [6] * 11
+    # a 20x20 field cannot use the 80-cell preset: the error says so before anything runs
+    res = cli("vector-fields", "run", "--quick", "--dataset", out, cwd=tmp_path)
+    assert_one_line_error(res, 2, "not the field side 20")
+    assert not (tmp_path / "runs" / "vector-fields").exists() or not any((tmp_path / "runs" / "vector-fields")
+                                                                        .iterdir())  # fmt: skip
+
+
+def test_bad_input_is_one_line(tmp_path):
+    bad = tmp_path / "bad.npy"
+    np.save(bad, np.zeros((4, 80, 80), np.float32))
+    assert_one_line_error(cli("vector-fields", "run", "--quick", "--dataset", bad, cwd=tmp_path), 1, "x[..., None]")
+    nan = tmp_path / "nan.npy"
+    a = np.zeros((4, 80, 80, 2), np.float32)
+    a[1, 2, 3, 0] = np.nan
+    np.save(nan, a)
+    assert_one_line_error(cli("vector-fields", "run", "--quick", "--dataset", nan, cwd=tmp_path), 1, "NaN")
+    res = cli("vector-fields", "run", "--quick", "--params-from", tmp_path, cwd=tmp_path)
+    assert_one_line_error(res, 2, "--params-from")
+    assert_one_line_error(cli("vector-fields", "generate", "--output", tmp_path / "x.txt"), 2, ".npz")
+    assert_one_line_error(cli("vector-fields", "generate", "--output", tmp_path / "f.npz", "--size", "7"), 2, "7")
+    assert_one_line_error(cli("vector-fields", "tune", "--storage", "nosuch://x", cwd=tmp_path), 2, "storage")
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("metrics.json"))
+
+
+def test_tune_quick_then_run_with_its_params(tmp_path):
+    res = cli("vector-fields", "tune", "--quick", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    (tune,) = (tmp_path / "runs" / "vector-fields").iterdir()
+    m = json.loads((tune / "metrics.json").read_text())
+    assert set(m["stages"]) == {"stage1", "stage2"} and m["best_architecture"]
+    assert m["stages"]["stage1"]["trial_rows"][0]["num_layers"] == 5  # the slides' shape goes first
+    assert (tune / "study.db").is_file() and str(tune.resolve()) in m["stages"]["stage1"]["storage"]
+    figures = {p.name for p in (tune / "figures").iterdir()}
+    assert {"stage1_history.png", "stage2_history.png", "stage1_parallel.png"} <= figures
+    # resuming the stage-1 study with one more trial keeps the earlier ones
+    storage = m["stages"]["stage1"]["storage"]
+    res = cli("vector-fields", "tune", "--quick", "--storage", storage, "--stage1-trials", "3", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    newest = max((tmp_path / "runs" / "vector-fields").iterdir(), key=lambda p: p.stat().st_mtime)
+    m2 = json.loads((newest / "metrics.json").read_text())
+    assert m2["stages"]["stage1"]["resumed_trials"] == 2 and m2["stages"]["stage1"]["summary"]["trials"] == 3
+    res = cli("vector-fields", "run", "--quick", "--params-from", tune, "--no-export", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    run = max((tmp_path / "runs" / "vector-fields").iterdir(), key=lambda p: p.stat().st_mtime)
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["architecture"] == m["best_architecture"] and cfg["params_from"] == str(tune)
