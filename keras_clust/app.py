@@ -76,6 +76,27 @@ def positive_float(text: str) -> float:
     return value
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    value = _number(float, text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def names_list(allowed: tuple[str, ...]) -> Callable[[str], tuple[str, ...]]:
+    """argparse type factory: comma-separated distinct names from ``allowed``, e.g. ``u,v``."""
+
+    def parse(text: str) -> tuple[str, ...]:
+        values = tuple(p.strip() for p in text.split(",") if p.strip())
+        bad = [v for v in values if v not in allowed]
+        if not values or bad or len(set(values)) != len(values):
+            raise argparse.ArgumentTypeError(f"needs distinct names from {','.join(allowed)}; got {text!r}")
+        return values
+
+    return parse
+
+
 def fraction(text: str) -> float:
     """argparse type: a number strictly between 0 and 1."""
     value = _number(float, text)

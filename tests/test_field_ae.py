@@ -115,6 +115,16 @@ def test_every_configuration_the_search_proposes_builds():
         shapes.append(params)
     assert seen_depths == {2, 3, 4, 5}
     x = np.zeros((1, 80, 80, 3), "float32")
+    for params in shapes:  # every stage-1 proposal builds and ends at one cell
+        keras.backend.clear_session()
+        ae = build_field_ae(space_config(space1.builder_kwargs(params)), (80, 80, 3))
+        assert ae.encoder(x).shape == (1, 3) and ae.autoencoder(x).shape == (1, 80, 80, 3)
+    # the corners of stage 2: largest kernel and dilation everywhere, the smallest (even) kernel
+    for kernel, dilation in ((24, 5), (2, 1)):
+        n = REPORT.num_layers
+        corner = FieldAEConfig(REPORT.channels, REPORT.pools, (kernel,) * n, (dilation,) * n, ("silu",) * n)
+        keras.backend.clear_session()
+        assert build_field_ae(corner, (80, 80, 3)).autoencoder(x).shape == (1, 80, 80, 3)
     built = 0
     for params in shapes[:6]:
         space2 = stage2_space(params)

@@ -20,24 +20,32 @@ from apps.vector_fields.config import (
     ClusterSettings,
     Config,
     check_cluster_settings,
-    names_list,
     quick_config,
 )
 from apps.vector_fields.data import split_fields
-from apps.vector_fields.pipeline import reconstruction_scores
+from apps.vector_fields.pipeline import check_architecture, reconstruction_scores
 from apps.vector_fields.report import clustering_section, render_report, score_rows, summary
 from apps.vector_fields.steps import load_data, steps
 from keras_clust.app import (
-    add_common_arguments,
     add_models_dir_argument,
     add_saved_run_arguments,
     fraction,
+    names_list,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
 )
+from keras_clust.data.vector_fields import CHANNELS, FLOW_TYPES
 from keras_clust.errors import DataError, UsageError
-from keras_clust.experiment import ExperimentSpec, Export, load_run, run_experiment, write_evaluation
+from keras_clust.experiment import (
+    ExperimentSpec,
+    Export,
+    load_run,
+    run_experiment,
+    warn_if_data_differs,
+    write_evaluation,
+)
 from keras_clust.models.field_ae import REPORT, UPSAMPLING, FieldAEConfig
 from keras_clust.runs import RunFolder, load_run_models, markdown_table, read_json, set_seed
 
@@ -86,7 +94,8 @@ def architecture_from(args: argparse.Namespace) -> tuple[dict, str | None]:
         metrics = path / "metrics.json" if path.is_dir() else path
         if not metrics.is_file():
             raise UsageError(f"--params-from {path}: no metrics.json there; pass a 'vector-fields tune' run folder")
-        best = read_json(metrics).get("best_architecture")
+        saved = read_json(metrics)
+        best = saved.get("best_architecture") if isinstance(saved, dict) else None
         if not best:
             raise UsageError(f"--params-from {path} holds no best_architecture; pass a finished "
                              "'vector-fields tune' run folder")  # fmt: skip
@@ -119,19 +128,20 @@ def config_from_args(args: argparse.Namespace) -> Config:
     )  # fmt: skip
     if cfg.quick:
         cfg = quick_config(cfg)
-    FieldAEConfig.from_dict(cfg.architecture).check()
+    if cfg.vae and cfg.loss != "mse":
+        raise UsageError("--vae trains on the negative ELBO; --loss applies to the plain autoencoder only")
+    arch = FieldAEConfig.from_dict(cfg.architecture).check()
+    if cfg.dataset is None:
+        check_architecture(arch, cfg.size)
+        n = cfg.per_class * len(FLOW_TYPES)
+        if n <= cfg.cluster.k_max:
+            raise UsageError(f"{n} fields are too few for --k-max {cfg.cluster.k_max}; raise --per-class or lower "
+                             "--k-max")  # fmt: skip
     return cfg.check()
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = config_from_args(args)
-    if cfg.dataset is not None:  # fail on a bad file before any run folder exists
-        from apps.vector_fields.data import dataset_file
-        from keras_clust.data.vf_io import load_fields
-
-        fs = load_fields(dataset_file(cfg.dataset))
-        FieldAEConfig.from_dict(cfg.architecture).check(fs.size)
-    run_experiment(SPEC, cfg, args.out)
+    run_experiment(SPEC, config_from_args(args), args.out)
     return 0
 
 
@@ -186,6 +196,9 @@ def evaluate(args: argparse.Namespace) -> int:
     loaded = load_run(SPEC, args.out, args.run)
     cfg = loaded.config
     fs = load_data(cfg)
+    from keras_clust.data.vf_io import fields_source
+
+    warn_if_data_differs(loaded.metrics, fields_source(fs, cfg.dataset))
     splits = split_fields(fs.fields, fs.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     models = load_run_models(loaded.path, ["encoder.keras", "decoder.keras"])
     codes = models["encoder.keras"].predict(splits.x_test, batch_size=256, verbose=0)
@@ -194,16 +207,16 @@ def evaluate(args: argparse.Namespace) -> int:
     stored = loaded.metrics["model"]["test"]
     rows = [{"score": k, "now": scores[k], "stored in the run": stored[k], "difference": scores[k] - stored[k]}
             for k in ("mse", "weighted_mse")]  # fmt: skip
-    saved = np.load(loaded.path / "clusters.npz")
-    if "labels" in saved:
-        from apps.vector_fields.clustering import scores_with_noise
-
-        again = scores_with_noise(saved["labels"], saved["cluster"])
-        before = loaded.metrics["clustering"]["scores"]["chosen"]
-        rows.append({"score": "chosen clustering ACC", "now": again["acc"], "stored in the run": before["acc"],
-                     "difference": again["acc"] - before["acc"]})  # fmt: skip
-    return write_evaluation(loaded.path, {"run": str(loaded.path), "test": scores, "stored": stored}, rows,
-                            floatfmt=".6g")  # fmt: skip
+    result = {"run": str(loaded.path), "test": scores, "stored": stored}
+    clusters = loaded.path / "clusters.npz"
+    if clusters.is_file():  # the codes of every field, encoded again, against the ones the run clustered
+        saved = np.load(clusters)
+        codes = models["encoder.keras"].predict(fs.fields, batch_size=256, verbose=0)
+        if codes.shape == saved["codes"].shape:
+            result["codes_max_abs_difference"] = float(np.max(np.abs(codes - saved["codes"])))
+            rows.append({"score": "codes: largest |difference|", "now": result["codes_max_abs_difference"],
+                         "stored in the run": 0.0, "difference": result["codes_max_abs_difference"]})  # fmt: skip
+    return write_evaluation(loaded.path, result, rows, floatfmt=".6g")
 
 
 def export(args: argparse.Namespace) -> int:
@@ -216,8 +229,6 @@ def export(args: argparse.Namespace) -> int:
 
 
 def add_data_arguments(p: argparse.ArgumentParser, per_class_default: int = 300) -> None:
-    from keras_clust.data.vector_fields import CHANNELS
-
     d = Config()
     g = p.add_argument_group("synthetic fields")
     g.add_argument("--per-class", type=positive_int, default=per_class_default,
@@ -229,16 +240,6 @@ def add_data_arguments(p: argparse.ArgumentParser, per_class_default: int = 300)
                    help="Gaussian noise on u and v, relative to the field's strength (default: 0.05)")
     g.add_argument("--max-rotation", type=non_negative_float, default=d.max_rotation,
                    help="largest rotation of a pattern in degrees, drawn uniformly in +-this (default: 45)")
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value >= 0 and np.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a finite number >= 0, got {text!r}")
-    return value
 
 
 def add_cluster_arguments(p: argparse.ArgumentParser) -> None:
@@ -266,7 +267,9 @@ def add_generate_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    add_common_arguments(p)
+    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of every random choice (default: 0)")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
+    p.add_argument("--quick", action="store_true", help="smoke run: 24 fields per type, 2 epochs, 12 clustering trials")
     add_models_dir_argument(p)
     p.add_argument("--dataset", type=Path, default=None, metavar="NPY|NPZ",
                    help="your fields (N, H, W, C) in .npy/.npz (labels optional) instead of synthetic ones")

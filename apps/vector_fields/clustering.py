@@ -38,8 +38,9 @@ def _kmeans(x: np.ndarray, k: int, n_init: int, seed: int) -> np.ndarray:
     return KMeans(k, n_init=n_init, random_state=seed).fit_predict(x)
 
 
-def cluster_codes(codes: np.ndarray, fields: np.ndarray, labels: np.ndarray | None, class_names, settings:
-                  ClusterSettings, seed: int, figures: Path) -> tuple[dict, np.ndarray]:  # fmt: skip
+def cluster_codes(codes: np.ndarray, fields: np.ndarray, labels: np.ndarray | None, class_names,
+                  settings: ClusterSettings, seed: int, figures: Path,
+                  uv: list[int] | None = (0, 1)) -> tuple[dict, np.ndarray]:  # fmt: skip
     """Run the study on ``codes``, score the chosen clustering (and the KMeans baselines at the
     true number of types, on codes and on raw fields, same ``n_init``), draw the figures.
 
@@ -76,11 +77,12 @@ def cluster_codes(codes: np.ndarray, fields: np.ndarray, labels: np.ndarray | No
         panels.append(("true flow type", labels, class_names))
     figs.append(plot_latent_3d(points, panels, figures / "latent_3d.png", axis=axis, seed=seed))
     figs.extend(_latent_2d(codes, panels, figures, seed))
-    figs.append(plot_field_gallery(fields, chosen, [f"cluster {i}" for i in range(max(1, chosen.max() + 1))],
-                                   figures / "cluster_examples.png", per_class=4,
-                                   title="example fields per cluster (-1: noise)"))  # fmt: skip
+    if uv is not None:
+        names = [f"cluster {i}" for i in range(max(1, chosen.max() + 1))]
+        figs.append(plot_field_gallery(fields[..., list(uv)], chosen, names, figures / "cluster_examples.png",
+                                       per_class=4, title="example fields per cluster (-1: noise)"))  # fmt: skip
     if labels is not None:
-        k = len(class_names)
+        k = len(np.unique(labels))  # the types present (a file may name more)
         rows = {"chosen": scores_with_noise(labels, chosen)}
         rows["kmeans_codes_true_k"] = scores_with_noise(labels, _kmeans(codes, k, settings.n_init, seed))
         flat = fields.reshape(len(fields), -1)
@@ -101,6 +103,8 @@ def _describe(chosen: dict) -> str:
 def _latent_2d(codes, panels, figures: Path, seed: int) -> list[Path]:
     from keras_clust.viz.latent import latent_map, plot_latent_map
 
+    if codes.shape[1] < 2:  # a 1-D code is drawn against zero
+        codes = np.pad(codes, ((0, 0), (0, 2 - codes.shape[1])))
     method = "identity" if codes.shape[1] == 2 else "pca"
     out = []
     for title, lab, names in panels:

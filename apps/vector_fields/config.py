@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass, field, replace
 
 from keras_clust.errors import UsageError
@@ -86,19 +85,6 @@ def check_cluster_settings(c: ClusterSettings) -> None:
         raise UsageError(f"--objectives needs 2 or 3 of {', '.join(OBJECTIVES)}, got {','.join(c.objectives)}")
     if c.k_max < 2:
         raise UsageError(f"--k-max must be >= 2, got {c.k_max}")
-
-
-def names_list(allowed: tuple[str, ...]):
-    """argparse type: comma-separated distinct names from ``allowed``."""
-
-    def parse(text: str) -> tuple[str, ...]:
-        values = tuple(p.strip() for p in text.split(",") if p.strip())
-        bad = [v for v in values if v not in allowed]
-        if not values or bad or len(set(values)) != len(values):
-            raise argparse.ArgumentTypeError(f"needs distinct names from {','.join(allowed)}; got {text!r}")
-        return values
-
-    return parse
 
 
 def quick_config(cfg: Config) -> Config:

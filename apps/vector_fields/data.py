@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 
 from keras_clust.errors import DataError
-from keras_clust.models.pooling import depths
 
 #: ``tune`` draws its synthetic fields with ``seed + TUNE_DATA_OFFSET``, so an architecture
 #: it finds is never chosen on the fields a ``run`` with the same seed reports on.
@@ -65,7 +64,10 @@ def split_fields(fields: np.ndarray, labels: np.ndarray | None, val_fraction: fl
     n_test, n_val = max(1, round(test_fraction * n)), max(1, round(val_fraction * n))
     if n - n_test - n_val < 1:
         raise DataError(f"{n} fields are too few to split into train, validation and test; give at least 3")
-    strat = labels if labels is not None and np.min(np.bincount(labels)) >= 3 else None
+    classes = 0 if labels is None else len(np.unique(labels))
+    stratify = labels is not None and min(n_test, n_val) >= classes and np.min(np.bincount(labels)[
+        np.unique(labels)]) >= 3  # every split can hold every class
+    strat = labels if stratify else None
     rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strat)
     strat_rest = None if strat is None else labels[rest]
     train, val = train_test_split(rest, test_size=n_val, random_state=seed + 1, stratify=strat_rest)
@@ -76,7 +78,9 @@ def split_fields(fields: np.ndarray, labels: np.ndarray | None, val_fraction: fl
     return Splits(fields[train], fields[val], fields[test], train, val, test, scale)
 
 
-def check_side(size: int) -> None:
-    if not depths(size):
-        raise DataError(f"fields of side {size} cannot be pooled to one cell; use a side with at least two "
-                        "factors >= 2, such as 80")  # fmt: skip
+def uv_channels(channels) -> list[int] | None:
+    """Indices of u and v among ``channels`` (by name, else the first two), or None for one channel."""
+    names = list(channels)
+    if "u" in names and "v" in names:
+        return [names.index("u"), names.index("v")]
+    return [0, 1] if len(names) >= 2 else None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from apps.vector_fields.data import Splits
+from keras_clust.errors import UsageError
 from keras_clust.models.field_ae import FieldAE, FieldAEConfig, build_field_ae, estimate_cost
 from keras_clust.training import FitResult, fit_model
 
@@ -44,3 +45,12 @@ def cost_row(config: FieldAEConfig, shape, batch_size: int) -> dict:
     c = estimate_cost(config, shape, batch_size)
     return {"parameters": c.parameters, "estimated_training_mib": round(c.total_bytes / 2**20, 1),
             "train_gmacs_per_field": round(c.train_gmacs_per_field, 4)}  # fmt: skip
+
+
+def check_architecture(arch: FieldAEConfig, size: int) -> None:
+    """The architecture must pool ``size`` cells to one: a one-line error saying how to get one that does."""
+    try:
+        arch.check(size)
+    except UsageError as exc:
+        hint = f"'keras-clust vector-fields tune --size {size}' (or --dataset) and pass --params-from"
+        raise UsageError(f"the autoencoder does not fit {size}x{size} fields ({exc}); search one with {hint}") from None

@@ -8,8 +8,9 @@ import numpy as np
 
 from apps.vector_fields.clustering import cluster_codes
 from apps.vector_fields.config import Config
-from apps.vector_fields.data import acquire, split_fields
-from apps.vector_fields.pipeline import build, cost_row, reconstruct, reconstruction_scores, train
+from apps.vector_fields.data import acquire, split_fields, uv_channels
+from apps.vector_fields.pipeline import build, check_architecture, cost_row, reconstruct, reconstruction_scores, train
+from keras_clust.errors import UsageError
 from keras_clust.experiment import Run
 from keras_clust.models.field_ae import FieldAEConfig
 
@@ -30,14 +31,18 @@ def steps(cfg: Config, run: Run) -> None:
     fs = load_data(cfg)
     run.set_data(fields_source(fs, cfg.dataset))
     shape = tuple(int(d) for d in fs.fields.shape[1:])
-    architecture = FieldAEConfig.from_dict(cfg.architecture).check(shape[0])
+    architecture = FieldAEConfig.from_dict(cfg.architecture)
+    check_architecture(architecture, shape[0])
+    if fs.n <= cfg.cluster.k_max:
+        raise UsageError(f"{fs.n} fields are too few for --k-max {cfg.cluster.k_max}; lower --k-max")
     splits = split_fields(fs.fields, fs.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     run.metrics["data"] = {"fields": fs.n, "shape": list(shape), "channels": list(fs.channels),
                            "classes": list(fs.class_names) if fs.labels is not None else None,
                            "split": splits.sizes, "scale": splits.scale,
                            "settings": fs.settings}  # fmt: skip
-    if fs.labels is not None:
-        plot_field_gallery(fs.fields, fs.labels, fs.class_names, run.figures / "flow_types.png", per_class=3,
+    uv = uv_channels(fs.channels)  # the figures draw u and v; a one-channel field has no figure of arrows
+    if fs.labels is not None and uv is not None:
+        plot_field_gallery(fs.fields[..., uv], fs.labels, fs.class_names, run.figures / "flow_types.png", per_class=3,
                            title="the data: three fields of each flow type")  # fmt: skip
 
     run.seed_model("field_ae")
@@ -51,7 +56,7 @@ def steps(cfg: Config, run: Run) -> None:
     scores = reconstruction_scores(splits.x_test, recon, fs.channels, cfg.weight_floor)
     run.metrics["model"] = {"architecture": architecture.to_dict(), "describe": architecture.describe(),
                             **cost_row(architecture, shape, cfg.batch_size), "epochs_run": fit.epochs_run,
-                            "best_epoch": int(np.argmin(fit.history["val_loss"])) + 1,
+                            "best_epoch": int(np.argmin(fit.history["val_loss"])) + 1 if cfg.patience else None,
                             "seconds": round(fit.seconds, 1),
                             "seconds_per_epoch": round(fit.seconds / max(1, fit.epochs_run), 2),
                             "test": scores}  # fmt: skip
@@ -59,7 +64,9 @@ def steps(cfg: Config, run: Run) -> None:
     titles = None
     if fs.labels is not None:
         titles = [fs.class_names[fs.labels[splits.idx_test[i]]] for i in idx]
-    plot_field_pairs(splits.x_test[idx], recon[idx], run.figures / "reconstructions.png", titles=titles)
+    if uv is not None:
+        plot_field_pairs(splits.x_test[idx][..., uv], recon[idx][..., uv], run.figures / "reconstructions.png",
+                         titles=titles)  # fmt: skip
     for file, model in (("encoder.keras", ae.encoder), ("decoder.keras", ae.decoder),
                         ("autoencoder.keras", ae.autoencoder)):  # fmt: skip
         run.save_model(model, file)
@@ -67,7 +74,8 @@ def steps(cfg: Config, run: Run) -> None:
     run.export_samples["embedding"] = ae.encoder.predict(splits.x_test[:16], verbose=0)
 
     codes = ae.encoder.predict(fs.fields, batch_size=256, verbose=0)
-    metrics, chosen = cluster_codes(codes, fs.fields, fs.labels, fs.class_names, cfg.cluster, cfg.seed, run.figures)
+    metrics, chosen = cluster_codes(codes, fs.fields, fs.labels, fs.class_names, cfg.cluster, cfg.seed, run.figures,
+                                    uv)  # fmt: skip
     run.metrics["clustering"] = metrics
     np.savez_compressed(run.file("clusters.npz"), codes=codes, cluster=chosen,
                         **({"labels": fs.labels} if fs.labels is not None else {}))  # fmt: skip

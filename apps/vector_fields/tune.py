@@ -20,11 +20,11 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.vector_fields.actions import add_data_arguments, non_negative_float
+from apps.vector_fields.actions import add_data_arguments
 from apps.vector_fields.config import DEFAULT_LATENT, NAME
 from apps.vector_fields.data import TUNE_DATA_OFFSET, acquire, split_fields
 from apps.vector_fields.pipeline import reconstruction_scores
-from keras_clust.app import positive_float, positive_int
+from keras_clust.app import non_negative_float, positive_float, positive_int
 from keras_clust.errors import UsageError
 from keras_clust.models.field_ae import ACTIVATIONS, REPORT, build_field_ae, estimate_cost
 from keras_clust.runs import RunFolder, markdown_table, seed_model, set_seed
@@ -90,6 +90,7 @@ def check_study_data(storage: str, study_name: str, fingerprint: str) -> None:
 
     from keras_clust.tuning import open_storage
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = open_storage(storage)
     names = {s.study_name for s in optuna.get_all_study_summaries(store)}
     if study_name in names:
@@ -289,14 +290,16 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
     cfg = TuneConfig(
         dataset=str(args.dataset) if args.dataset else None, per_class=args.per_class, size=args.size,
         channels=args.channels, noise=args.noise, max_rotation=args.max_rotation, latent=args.latent,
-        activation=args.activation, loss=args.loss, weight_floor=args.weight_floor, stage1_trials=args.stage1_trials,
-        stage2_trials=args.stage2_trials, epochs=args.epochs, batch_size=args.batch_size,
+        activation=args.activation, loss=args.loss, weight_floor=args.weight_floor, epochs=args.epochs,
+        batch_size=args.batch_size,
         learning_rate=args.learning_rate, max_memory_gib=args.max_memory, max_gmacs=args.max_gmacs,
         storage=args.storage, study_name=args.study_name, timeout=args.timeout, quick=args.quick, seed=args.seed,
     )  # fmt: skip
     if cfg.quick:
-        cfg = replace(cfg, per_class=min(cfg.per_class, 12), stage1_trials=min(cfg.stage1_trials, 2),
-                      stage2_trials=min(cfg.stage2_trials, 2), epochs=1)  # fmt: skip
+        cfg = replace(cfg, per_class=min(cfg.per_class, 12), stage1_trials=2, stage2_trials=2, epochs=1)
+    for stage in ("stage1", "stage2"):  # asked for explicitly: kept, also with --quick
+        if getattr(args, f"{stage}_trials") is not None:
+            cfg = replace(cfg, **{f"{stage}_trials": getattr(args, f"{stage}_trials")})
     if cfg.storage is not None:
         from keras_clust.tuning import open_storage
 
@@ -316,10 +319,11 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
                    help="search on your fields instead of synthetic ones")
     add_data_arguments(p, per_class_default=d.per_class)
     g = p.add_argument_group("search")
-    g.add_argument("--stage1-trials", type=positive_int, default=d.stage1_trials,
-                   help=f"total trials of stage 1 (depth, channels, pooling) (default: {d.stage1_trials})")
-    g.add_argument("--stage2-trials", type=positive_int, default=d.stage2_trials,
-                   help=f"total trials of stage 2 (kernels, dilations, activations) (default: {d.stage2_trials})")
+    g.add_argument("--stage1-trials", type=positive_int, default=None,
+                   help=f"total trials of stage 1 (depth, channels, pooling) (default: {d.stage1_trials}; --quick: 2)")
+    g.add_argument("--stage2-trials", type=positive_int, default=None,
+                   help=f"total trials of stage 2 (kernels, dilations, activations) (default: {d.stage2_trials}; "
+                        "--quick: 2)")  # fmt: skip
     g.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"epochs per trial (default: {d.epochs})")
     g.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="batch size (default: 32)")
     g.add_argument("--learning-rate", type=positive_float, default=d.learning_rate, help="Adam (default: 0.001)")

@@ -70,13 +70,16 @@ def _reason(exc: BaseException) -> str:
 def _read(path: Path) -> dict[str, np.ndarray]:
     """Every array of ``path`` (one array of an ``.npy`` is called ``fields``), without unpickling."""
     if path.suffix.lower() not in SUFFIXES:
-        raise DataError(f"{path}: unsupported file type {path.suffix or '(no suffix)'}; give an .npy array "
-                        "(N, H, W, C) or an .npz with a 'fields' array")  # fmt: skip
+        what = "a folder" if path.is_dir() else f"of type {path.suffix or '(no suffix)'}"
+        raise DataError(f"{path} is {what}; give an .npy array (N, H, W, C) or an .npz with a 'fields' array")
     if not path.is_file():
         raise DataError(f"{path} does not exist; give an .npy or .npz file of fields (N, H, W, C)")
     npy = path.suffix.lower() == ".npy"
-    with path.open("rb") as fh:
-        head = fh.read(len(_NPY_MAGIC))
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_NPY_MAGIC))
+    except OSError as exc:
+        raise DataError(f"{path} cannot be opened ({exc.strerror or exc}); check its permissions") from None
     if npy and head != _NPY_MAGIC:
         raise DataError(f"{path} is not an .npy array (no NumPy header); the file is corrupt or of another format")
     if not npy and not zipfile.is_zipfile(path):
