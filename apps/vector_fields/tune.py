@@ -135,8 +135,8 @@ def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, stu
     figures = plot_search(result, study, run.figures, prefix=f"{name}_")
     over = _stage_rows(study)
     rows = result.trial_rows()
-    for r in rows:
-        r["pruned because"] = over.get(r["trial"], "")
+    keys = list(dict.fromkeys(k for r in rows for k in r))  # conditional parameters: every column, in order
+    rows = [{**{k: r.get(k, "") for k in keys}, "pruned because": over.get(r["trial"], "")} for r in rows]
     entry = {**result.to_dict(), "trial_rows": rows, "figures": sorted(figures), "pruned_for_budget": len(over)}
     return result, entry
 
