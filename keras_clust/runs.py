@@ -120,6 +120,24 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
     return path
 
 
+def atomic_save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
+    """Write ``arrays`` as an uncompressed ``.npz`` through a synced temporary file in the same
+    folder and a rename, so ``path`` is either the old file or the whole new one."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_json(path: str | Path, data) -> Path:
     """Write ``data`` as indented JSON (NumPy values converted), atomically."""
     return atomic_write_text(path, json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")

@@ -9,8 +9,6 @@ settings, finite values, positions inside the box), failing with a one-line
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -34,26 +32,15 @@ def save_lj_dataset(sim: Simulation, path: str | Path) -> Path:
     (energy traces, autocorrelations, acceptance of gamma number ``k``). On any failure
     nothing is left behind.
     """
-    from keras_clust.runs import _jsonable
+    from keras_clust.runs import _jsonable, atomic_save_npz
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"positions": sim.positions, "gamma": sim.gamma, "energy": sim.energy, "replica": sim.replica,
               "settings_json": np.array(json.dumps(_jsonable(sim.settings))),
               "diagnostics_json": np.array(json.dumps([d.scalars() for d in sim.diagnostics]))}  # fmt: skip
     for k, d in enumerate(sim.diagnostics):
         arrays.update({f"diag{k}_{name}": getattr(d, name) for name in GammaDiagnostics.ARRAYS})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_save_npz(path, arrays)
 
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:

@@ -10,8 +10,6 @@ unpickled. Every problem is a one-line :class:`~keras_clust.errors.DataError` na
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
@@ -35,29 +33,18 @@ def save_fields(fs: FieldSet, path: str | Path) -> Path:
     Raises:
         UsageError: when ``path`` does not end in ``.npz``.
     """
-    from keras_clust.runs import _jsonable
+    from keras_clust.runs import _jsonable, atomic_save_npz
 
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: vector fields are saved as .npz; give a path ending in .npz")
-    path.parent.mkdir(parents=True, exist_ok=True)
     arrays = {"fields": np.asarray(fs.fields, dtype=np.float32),
               "class_names": np.array(fs.class_names, dtype=str), "channels": np.array(fs.channels, dtype=str),
               "settings": np.array(json.dumps(_jsonable(fs.settings))), "note": np.array(fs.note)}  # fmt: skip
     if fs.labels is not None:
         arrays["labels"] = np.asarray(fs.labels, dtype=np.int64)
     arrays.update({f"params_{name}": np.asarray(values) for name, values in fs.params.items()})
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_save_npz(path, arrays)
 
 
 def _reason(exc: BaseException) -> str:
