@@ -182,6 +182,16 @@ def markdown_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None
     return "\n".join(lines) + "\n"
 
 
+def format_params(params: Mapping) -> str:
+    """Hyper-parameters on one line: ``k=15, eps=0.376`` (floats to 3 significant digits)."""
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def markdown_figure(name: str, caption: str) -> str:
+    """A report's figure ``figures/<name>`` with its caption in italics below."""
+    return f"![{caption}](figures/{name})\n\n*{caption}*\n"
+
+
 def check_writable(folder: str | Path) -> Path:
     """Make sure ``folder`` exists (creating it) and files can be written in it.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from apps.lj_fluid.config import Config
 from apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS
 from apps.lj_fluid.simulation import CORRECTIONS, simulation_table
+from keras_clust.runs import markdown_figure as _fig
 from keras_clust.runs import markdown_table
 
 NOTES = """\
@@ -22,10 +23,6 @@ NOTES = """\
   rows of its codes below measure nothing but noise.
 
 """
-
-
-def _fig(name: str, caption: str) -> str:
-    return f"![{caption}](figures/{name})\n\n*{caption}*\n"
 
 
 def model_rows(metrics: dict) -> list[dict]:

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from apps.vector_fields.config import ClusterSettings
+from keras_clust.runs import format_params
 
 log = logging.getLogger("apps.vector_fields")
 
@@ -96,8 +97,7 @@ def cluster_codes(codes: np.ndarray, fields: np.ndarray, labels: np.ndarray | No
 
 
 def _describe(chosen: dict) -> str:
-    params = ", ".join(f"{k} {v:.3g}" if isinstance(v, float) else f"{k} {v}" for k, v in chosen["params"].items())
-    return f"{chosen['algorithm']} ({params})"
+    return f"{chosen['algorithm']} ({format_params(chosen['params'])})"
 
 
 def _latent_2d(codes, panels, figures: Path, seed: int) -> list[Path]:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from keras_clust.runs import markdown_table
+from keras_clust.runs import format_params, markdown_table
+from keras_clust.runs import markdown_figure as _fig
 
 #: The slides' reconstruction losses (their own fields, not ours): for the record only.
 SLIDES_MSE = {"DBSCAN solution": 0.007, "KMeans solution": 0.013}
@@ -31,10 +32,6 @@ NOTES = """\
 """
 
 
-def _fig(name: str, caption: str) -> str:
-    return f"![{caption}](figures/{name})\n\n*{caption}*\n"
-
-
 def score_rows(clustering: dict) -> list[dict]:
     names = {"chosen": "chosen by the study (codes)", "kmeans_codes_true_k": "KMeans on codes, true k",
              "kmeans_raw_true_k": "KMeans on raw fields, true k"}  # fmt: skip
@@ -46,8 +43,7 @@ def score_rows(clustering: dict) -> list[dict]:
 def pareto_rows(clustering: dict) -> list[dict]:
     rows = []
     for p in clustering["study"]["pareto"]:
-        params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in p["params"].items())
-        rows.append({"trial": p["number"], "algorithm": p["algorithm"], "params": params,
+        rows.append({"trial": p["number"], "algorithm": p["algorithm"], "params": format_params(p["params"]),
                      **{k: v for k, v in p["objectives"].items()}, "clusters": p["n_clusters"],
                      "noise": p["noise"]})  # fmt: skip
     return rows
@@ -56,7 +52,7 @@ def pareto_rows(clustering: dict) -> list[dict]:
 def clustering_section(clustering: dict) -> list[str]:
     ch = clustering["chosen"]
     st = clustering["study"]
-    params = ", ".join(f"{k} = {v:.4g}" if isinstance(v, float) else f"{k} = {v}" for k, v in ch["params"].items())
+    params = format_params(ch["params"])
     lines = [
         "## Clustering the codes", "",
         f"A multi-objective Optuna study (NSGA-II, {st['trials']} trials, {st['seconds']} s) over "

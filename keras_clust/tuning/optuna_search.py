@@ -13,6 +13,7 @@ import keras
 import numpy as np
 
 from keras_clust.errors import DataError, UsageError
+from keras_clust.runs import format_params
 from keras_clust.training import fit_model
 from keras_clust.tuning.results import SearchResult, TrialRecord
 from keras_clust.tuning.space import SearchSpace, suggest_optuna
@@ -127,7 +128,7 @@ def run_optuna_search(
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed + trial.number)
         model = build_fn(**space.builder_kwargs(params))
-        log.info("trial %d: %s", trial.number, _fmt(params))
+        log.info("trial %d: %s", trial.number, format_params(params))
         try:
             fit = fit_model(model, *train, validation_data=val, epochs=epochs, batch_size=batch_size,
                             callbacks=[KerasPruningCallback(trial, "val_loss")], verbose=0)  # fmt: skip
@@ -158,7 +159,3 @@ def run_optuna_search(
                           study_name, storage, resumed_trials=before,
                           checkpoint_trial=best_here.get("trial"))  # fmt: skip
     return result, study
-
-
-def _fmt(params: dict) -> str:
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())

@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 
+from keras_clust.runs import format_params
 from keras_clust.viz._figure import new_figure, save_figure
 
 _AXIS = {"silhouette": "silhouette, noise as 0 (max)", "knives": "share of cutting clusters (max)",
@@ -14,8 +15,7 @@ _AXIS = {"silhouette": "silhouette, noise as 0 (max)", "knives": "share of cutti
 
 
 def _describe(record: dict) -> str:
-    params = ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in record["params"].items())
-    return f"{record['algorithm']} {params}"
+    return f"{record['algorithm']} {format_params(record['params'])}"
 
 
 def plot_pareto_front(estimator_or_trials, path: str | Path, title: str = "") -> Path:
