@@ -201,8 +201,8 @@ def evaluate(args: argparse.Namespace) -> int:
     warn_if_data_differs(loaded.metrics, fields_source(fs, cfg.dataset))
     splits = split_fields(fs.fields, fs.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
     models = load_run_models(loaded.path, ["encoder.keras", "decoder.keras"])
-    codes = models["encoder.keras"].predict(splits.x_test, batch_size=256, verbose=0)
-    recon = models["decoder.keras"].predict(codes, batch_size=256, verbose=0)
+    codes = models["encoder.keras"].predict(fs.fields, batch_size=256, verbose=0)  # every field once, as the run did
+    recon = models["decoder.keras"].predict(codes[splits.idx_test], batch_size=256, verbose=0)
     scores = reconstruction_scores(splits.x_test, recon, fs.channels, cfg.weight_floor)
     stored = loaded.metrics["model"]["test"]
     rows = [{"score": k, "now": scores[k], "stored in the run": stored[k], "difference": scores[k] - stored[k]}
@@ -211,7 +211,6 @@ def evaluate(args: argparse.Namespace) -> int:
     clusters = loaded.path / "clusters.npz"
     if clusters.is_file():  # the codes of every field, encoded again, against the ones the run clustered
         saved = np.load(clusters)
-        codes = models["encoder.keras"].predict(fs.fields, batch_size=256, verbose=0)
         if codes.shape == saved["codes"].shape:
             result["codes_max_abs_difference"] = float(np.max(np.abs(codes - saved["codes"])))
             rows.append({"score": "codes: largest |difference|", "now": result["codes_max_abs_difference"],

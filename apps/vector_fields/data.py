@@ -24,16 +24,17 @@ def dataset_file(path: str | Path) -> Path:
     return path
 
 
-def acquire(dataset: str | None, *, per_class: int, size: int, channels, noise: float, max_rotation: float,
-            seed: int):  # fmt: skip
-    """The fields: read from ``dataset`` or generated (deterministic from ``seed``)."""
+def acquire(settings, seed: int):
+    """The fields: read from ``settings.dataset`` or generated from the settings' ``per_class``,
+    ``size``, ``channels``, ``noise`` and ``max_rotation`` (a run's or a search's config),
+    deterministic from ``seed``."""
     from keras_clust.data.vector_fields import generate_fields
     from keras_clust.data.vf_io import load_fields
 
-    if dataset is not None:
-        return load_fields(dataset_file(dataset))
-    return generate_fields(per_class, size=size, channels=tuple(channels), noise=noise, max_rotation=max_rotation,
-                           seed=seed)  # fmt: skip
+    if settings.dataset is not None:
+        return load_fields(dataset_file(settings.dataset))
+    return generate_fields(settings.per_class, size=settings.size, channels=tuple(settings.channels),
+                           noise=settings.noise, max_rotation=settings.max_rotation, seed=seed)  # fmt: skip
 
 
 @dataclass

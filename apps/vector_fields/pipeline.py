@@ -25,12 +25,6 @@ def train(ae: FieldAE, cfg, splits: Splits) -> FitResult:
                      patience=cfg.patience)  # fmt: skip
 
 
-def reconstruct(ae: FieldAE, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Deterministic reconstructions: decoder(encoder(x)) (for a VAE, decoded at ``z_mean``)."""
-    codes = ae.encoder.predict(x, batch_size=batch_size, verbose=0)
-    return ae.decoder.predict(codes, batch_size=batch_size, verbose=0)
-
-
 def reconstruction_scores(x: np.ndarray, recon: np.ndarray, channels, floor: float) -> dict:
     """Plain MSE, the magnitude-weighted MSE and the MSE per channel (in the fields' units)."""
     err = np.square(x.astype(np.float64) - recon)

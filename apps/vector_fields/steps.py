@@ -9,7 +9,7 @@ import numpy as np
 from apps.vector_fields.clustering import cluster_codes
 from apps.vector_fields.config import Config
 from apps.vector_fields.data import acquire, split_fields, uv_channels
-from apps.vector_fields.pipeline import build, check_architecture, cost_row, reconstruct, reconstruction_scores, train
+from apps.vector_fields.pipeline import build, check_architecture, cost_row, reconstruction_scores, train
 from keras_clust.errors import UsageError
 from keras_clust.experiment import Run
 from keras_clust.models.field_ae import FieldAEConfig
@@ -19,8 +19,7 @@ log = logging.getLogger("apps.vector_fields")
 
 def load_data(cfg: Config):
     """The run's fields (generated with the run's seed, or ``cfg.dataset``)."""
-    return acquire(cfg.dataset, per_class=cfg.per_class, size=cfg.size, channels=cfg.channels, noise=cfg.noise,
-                   max_rotation=cfg.max_rotation, seed=cfg.seed)  # fmt: skip
+    return acquire(cfg, cfg.seed)
 
 
 def steps(cfg: Config, run: Run) -> None:
@@ -52,7 +51,8 @@ def steps(cfg: Config, run: Run) -> None:
     run.history += fit.rows()
     plot_loss_curves(loss_curves(fit.history), run.figures / "loss.png",
                      title=f"{'VAE' if cfg.vae else 'autoencoder'} ({cfg.loss if not cfg.vae else '-ELBO'})")
-    recon = reconstruct(ae, splits.x_test)
+    codes = ae.encoder.predict(fs.fields, batch_size=256, verbose=0)  # every field once: scored, exported, clustered
+    recon = ae.decoder.predict(codes[splits.idx_test], batch_size=256, verbose=0)
     scores = reconstruction_scores(splits.x_test, recon, fs.channels, cfg.weight_floor)
     run.metrics["model"] = {"architecture": architecture.to_dict(), "describe": architecture.describe(),
                             **cost_row(architecture, shape, cfg.batch_size), "epochs_run": fit.epochs_run,
@@ -71,9 +71,8 @@ def steps(cfg: Config, run: Run) -> None:
                         ("autoencoder.keras", ae.autoencoder)):  # fmt: skip
         run.save_model(model, file)
     run.export_samples["fields"] = splits.x_test[:16]
-    run.export_samples["embedding"] = ae.encoder.predict(splits.x_test[:16], verbose=0)
+    run.export_samples["embedding"] = codes[splits.idx_test[:16]]
 
-    codes = ae.encoder.predict(fs.fields, batch_size=256, verbose=0)
     metrics, chosen = cluster_codes(codes, fs.fields, fs.labels, fs.class_names, cfg.cluster, cfg.seed, run.figures,
                                     uv)  # fmt: skip
     run.metrics["clustering"] = metrics

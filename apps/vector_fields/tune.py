@@ -158,8 +158,7 @@ def tune(args: argparse.Namespace) -> int:
     set_seed(cfg.seed)
     start = time.perf_counter()
     with RunFolder(args.out, NAME, cfg.seed) as run:
-        fs = acquire(cfg.dataset, per_class=cfg.per_class, size=cfg.size, channels=cfg.channels, noise=cfg.noise,
-                     max_rotation=cfg.max_rotation, seed=cfg.data_seed)  # fmt: skip
+        fs = acquire(cfg, cfg.data_seed)
         source = fields_source(fs, cfg.dataset).to_dict()
         shape = tuple(int(d) for d in fs.fields.shape[1:])
         splits = split_fields(fs.fields, fs.labels, cfg.val_fraction, cfg.test_fraction, cfg.data_seed)
