@@ -302,3 +302,15 @@ def test_figures_write_pngs(five_blobs_fit, tmp_path):
     assert _is_png(plot_silhouette_knives(est.knife_stats_, tmp_path / "knives.png", title="chosen"))
     stats = silhouette_knives(np.vstack([X3, NOISE]), np.r_[Y3, [-1, -1, -1]])  # one cluster does not cut
     assert _is_png(plot_silhouette_knives(stats, tmp_path / "sub" / "knives_noise.png"))
+
+
+def test_every_objective_can_be_drawn_on_every_axis(blobs, tmp_path):
+    """The Pareto figure labels each objective, whichever place it takes (the third is the colour bar)."""
+    from keras_clust.cluster.pareto import OBJECTIVES
+
+    x, _ = blobs
+    names = list(OBJECTIVES)
+    for third in names:
+        objectives = (*[n for n in names if n != third][:2], third)
+        est = ParetoClustering(objectives=objectives, n_trials=6, k_range=(2, 5), random_state=0).fit(x)
+        assert _is_png(plot_pareto_front(est, tmp_path / f"front_{third}.png"))

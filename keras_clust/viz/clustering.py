@@ -11,7 +11,7 @@ from keras_clust.runs import format_params
 from keras_clust.viz._figure import new_figure, save_figure
 
 _AXIS = {"silhouette": "silhouette, noise as 0 (max)", "knives": "share of cutting clusters (max)",
-         "spacing": "centroid spacing std/mean (min)"}  # fmt: skip
+         "knife_count": "cutting clusters (max)", "spacing": "centroid spacing std/mean (min)"}  # fmt: skip
 
 
 def _describe(record: dict) -> str:
