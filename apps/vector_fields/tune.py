@@ -92,16 +92,13 @@ def check_study_data(storage: str, study_name: str, fingerprint: str) -> None:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     store = open_storage(storage)
-    names = {s.study_name for s in optuna.get_all_study_summaries(store)}
-    if study_name in names:
-        study = optuna.load_study(study_name=study_name, storage=store)
-        had = study.user_attrs.get("fields")
-        if had is not None and had != fingerprint:
-            raise UsageError(f"study {study_name!r} in {storage} searched fields {had}, these are {fingerprint}; "
-                             "use another --study-name or storage")  # fmt: skip
-        return
-    study = optuna.create_study(study_name=study_name, storage=store, direction="minimize")
-    study.set_user_attr("fields", fingerprint)
+    study = optuna.create_study(study_name=study_name, storage=store, direction="minimize", load_if_exists=True)
+    had = study.user_attrs.get("fields")
+    if had is None:
+        study.set_user_attr("fields", fingerprint)
+    elif had != fingerprint:
+        raise UsageError(f"study {study_name!r} in {storage} searched fields {had}, these are {fingerprint}; "
+                         "use another --study-name or storage")  # fmt: skip
 
 
 def over_budget(kwargs: dict, shape, batch_size: int, max_memory_gib: float, max_gmacs: float) -> str | None:
@@ -117,7 +114,7 @@ def over_budget(kwargs: dict, shape, batch_size: int, max_memory_gib: float, max
     return None
 
 
-def _stage_rows(study) -> dict[int, str]:
+def _pruned_reasons(study) -> dict[int, str]:
     return {t.number: t.user_attrs["pruned_reason"] for t in study.get_trials(deepcopy=False)
             if "pruned_reason" in t.user_attrs}  # fmt: skip
 
@@ -133,7 +130,7 @@ def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, stu
         checkpoint=run.file(f"models/{name}_best_trial.keras"), enqueue=enqueue, prune_if=prune_if,
     )  # fmt: skip
     figures = plot_search(result, study, run.figures, prefix=f"{name}_")
-    over = _stage_rows(study)
+    over = _pruned_reasons(study)
     rows = result.trial_rows()
     keys = list(dict.fromkeys(k for r in rows for k in r))  # conditional parameters: every column, in order
     rows = [{**{k: r.get(k, "") for k in keys}, "pruned because": over.get(r["trial"], "")} for r in rows]
