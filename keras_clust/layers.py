@@ -225,3 +225,54 @@ class SymmetricZeroDiagonal(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="keras_clust")
+class ClusteringLayer(keras.layers.Layer):
+    """Soft assignment of embeddings to cluster centres by a Student's t kernel (DEC).
+
+    ``q_ij = (1 + |z_i - mu_j|^2 / alpha)^(-(alpha + 1) / 2)``, normalised so every row sums
+    to 1 (Xie, Girshick & Farhadi 2016, eq. 1). The centres ``mu`` are the layer's trainable
+    weight ``clusters`` of shape ``(n_clusters, embedding_dim)``.
+
+    Args:
+        n_clusters: Number of clusters.
+        alpha: Degrees of freedom of the Student's t kernel (DEC uses 1).
+        initial_centres: Optional ``(n_clusters, embedding_dim)`` array to start from (e.g.
+            KMeans centres); not part of the config, the weights carry the centres.
+
+    Call args:
+        inputs: Embeddings of shape ``(batch, embedding_dim)``.
+
+    Returns:
+        ``q`` of shape ``(batch, n_clusters)``.
+    """
+
+    def __init__(self, n_clusters: int, alpha: float = 1.0, initial_centres=None, **kwargs):
+        super().__init__(**kwargs)
+        if int(n_clusters) < 1:
+            raise ValueError(f"n_clusters must be >= 1, got {n_clusters}")
+        if not alpha > 0:
+            raise ValueError(f"alpha must be > 0, got {alpha}")
+        self.n_clusters = int(n_clusters)
+        self.alpha = float(alpha)
+        self.initial_centres = None if initial_centres is None else np.asarray(initial_centres, "float32")
+
+    def build(self, input_shape):
+        dim = int(input_shape[-1])
+        if self.initial_centres is not None and self.initial_centres.shape != (self.n_clusters, dim):
+            raise ValueError(f"initial_centres must have shape {(self.n_clusters, dim)}, "
+                             f"got {self.initial_centres.shape}")  # fmt: skip
+        init = "glorot_uniform" if self.initial_centres is None else keras.initializers.Constant(self.initial_centres)
+        self.clusters = self.add_weight(shape=(self.n_clusters, dim), initializer=init, name="clusters")
+
+    def call(self, inputs):
+        d2 = ops.sum(ops.square(ops.expand_dims(inputs, 1) - self.clusters), axis=-1)
+        q = ops.power(1.0 + d2 / self.alpha, -(self.alpha + 1.0) / 2.0)
+        return q / ops.sum(q, axis=1, keepdims=True)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.n_clusters)
+
+    def get_config(self):
+        return {**super().get_config(), "n_clusters": self.n_clusters, "alpha": self.alpha}

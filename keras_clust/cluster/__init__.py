@@ -6,6 +6,7 @@ from keras_clust.cluster.k_selection import KSelection, elbow_point, select_k
 from keras_clust.cluster.metrics import (
     ClusteringScores,
     cluster_accuracy,
+    clustering_row,
     contingency,
     match_clusters,
     matched_confusion_matrix,
@@ -24,8 +25,8 @@ from keras_clust.cluster.modes import (
 __all__ = [
     "KSelection", "ModeCoverage", "chi2_radius", "elbow_point", "mahalanobis_distances", "min_share_count",
     "mode_coverage", "radius_share", "select_k",
-    "ClusteringScores", "EmbeddingKMeans", "KMeansEvaluation", "evaluate_kmeans", "cluster_accuracy", "contingency",
-    "match_clusters", "matched_confusion_matrix", "relabel", "score_clustering",
+    "ClusteringScores", "EmbeddingKMeans", "KMeansEvaluation", "evaluate_kmeans", "cluster_accuracy", "clustering_row",
+    "contingency", "match_clusters", "matched_confusion_matrix", "relabel", "score_clustering",
 ]  # fmt: skip
 
 from keras_clust.cluster.pareto import ParetoClustering, dbscan_eps_range, knee_point, normalise_front  # noqa: E402
@@ -43,3 +44,9 @@ __all__ += [
     "KnifeRow", "KnifeStats", "ParetoClustering", "centroid_spacing", "cluster_means", "dbscan_eps_range",
     "knee_point", "knife_count", "normalise_front", "silhouette_knives", "subsample_indices",
 ]  # fmt: skip
+
+from keras_clust.cluster.dec import DEC, IDEC, SelfTrainingKL, TargetUpdate, target_distribution  # noqa: E402
+from keras_clust.cluster.deep_base import pretrain_autoencoder  # noqa: E402
+from keras_clust.cluster.n2d import N2D  # noqa: E402
+
+__all__ += ["DEC", "IDEC", "N2D", "SelfTrainingKL", "TargetUpdate", "pretrain_autoencoder", "target_distribution"]

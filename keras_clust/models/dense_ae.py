@@ -84,3 +84,16 @@ def build_dense_autoencoder(
 
     autoencoder = keras.Model(inputs, decoder(encoder(inputs)), name=name)
     return Autoencoder(autoencoder, encoder, decoder)
+
+
+#: Encoder widths of the autoencoder DEC, IDEC and N2D pretrain: d-500-500-2000-10.
+STACKED_AE_UNITS = (500, 500, 2000)
+
+
+def build_stacked_autoencoder(input_dim: int, embedding_dim: int = 10,
+                              hidden_units: Sequence[int] = STACKED_AE_UNITS) -> Autoencoder:  # fmt: skip
+    """The deep-clustering papers' autoencoder: ``d-500-500-2000-10``, ReLU hidden layers, a
+    linear code and a linear reconstruction (trained with MSE), Glorot-uniform weights."""
+    return build_dense_autoencoder(input_dim, embedding_dim, hidden_units, activation="relu",
+                                   output_activation="linear", kernel_initializer="glorot_uniform",
+                                   name="stacked_ae")  # fmt: skip
