@@ -27,12 +27,16 @@ class Action:
 
 @dataclass(frozen=True)
 class Experiment:
-    """An experiment app: its name, a one-line summary, a description and its actions."""
+    """An experiment app: its name, a one-line summary, a description and its actions.
+
+    ``default_action`` names the action run when none is given (``keras-clust cluster-bench
+    --dataset digits`` is ``keras-clust cluster-bench run --dataset digits``)."""
 
     name: str
     summary: str
     description: str
     actions: list[Action] = field(default_factory=list)
+    default_action: str | None = None
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -31,6 +31,10 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "vector-fields": ("apps.vector_fields",
                       "conv AE for 2-D vector fields: two-stage Optuna search, multi-objective clustering"),
     "bump": ("apps.bump", "gradient descent vs Adam and other Keras optimizers escaping a local minimum over a bump"),
+    "cluster": ("apps.cluster_data",
+                "cluster your own .npy/.npz/IDX rows with KMeans, DEC, IDEC or N2D on any encoder"),
+    "cluster-bench": ("apps.cluster_bench",
+                      "DEC, IDEC, N2D and KMeans on Fashion-MNIST, MNIST or digits beside the published numbers"),
     "data": ("keras_clust.data.commands", "fetch full MNIST offline-safely; list where each dataset is found"),
 }  # fmt: skip
 
@@ -48,6 +52,18 @@ def _configure_logging(quiet: bool) -> None:
 def load_experiment(name: str) -> Experiment:
     module = importlib.import_module(EXPERIMENTS[name][0])
     return module.EXPERIMENT
+
+
+def _with_default_action(argv: list[str], experiment: Experiment) -> list[str]:
+    """Insert the experiment's default action after its name when no action is named
+    (``--help`` alone still shows the experiment's own help)."""
+    if experiment.default_action is None:
+        return argv
+    at = argv.index(experiment.name)
+    rest = argv[at + 1:]
+    if rest in ([], ["-h"], ["--help"]) or any(a in {x.name for x in experiment.actions} for a in rest[:1]):
+        return argv
+    return argv[: at + 1] + [experiment.default_action] + rest
 
 
 def build_parser(experiment: Experiment | None = None) -> OneLineParser:
@@ -83,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     experiment = None
     if name in EXPERIMENTS:
         experiment = load_experiment(name)
+        argv = _with_default_action(argv, experiment)
     args = build_parser(experiment).parse_args(argv)
     _configure_logging(args.quiet)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices are noise here

@@ -50,3 +50,27 @@ def check_labels(y, n: int, name: str = "labels") -> np.ndarray:
             return arr.astype(np.int64)
         raise DataError(f"{name} must be integers, got dtype {arr.dtype}")
     return arr.astype(np.int64, copy=False)
+
+
+def check_rows(x, name: str = "X", min_samples: int = 1, chunk: int = 65536) -> np.ndarray:
+    """Like :func:`check_array` for rows of any shape, but without a float32 copy: the array (or
+    memory map) is returned as it is, after checking it is numeric and finite chunk by chunk,
+    so a file mapped from disk is never loaded whole.
+
+    Raises:
+        DataError: non-numeric, fewer than ``min_samples`` rows, or NaN/inf (naming the first row).
+    """
+    arr = x if isinstance(x, np.ndarray) else np.asarray(x)
+    if not np.issubdtype(arr.dtype, np.number) or arr.dtype.kind == "c":
+        raise DataError(f"{name} must hold real numbers, got dtype {arr.dtype}")
+    if arr.ndim < 2 or arr.shape[0] < min_samples:
+        n = arr.shape[0] if arr.ndim else 0
+        raise DataError(f"{name} must hold at least {min_samples} rows (2-D or more), got {n} sample"
+                        f"{'' if n == 1 else 's'} of shape {arr.shape}")  # fmt: skip
+    if arr.dtype.kind == "f":
+        for start in range(0, len(arr), chunk):
+            finite = np.isfinite(arr[start:start + chunk]).reshape(min(chunk, len(arr) - start), -1).all(axis=1)
+            if not finite.all():
+                row = start + int(np.argmin(finite))
+                raise DataError(f"{name} has NaN or infinite values (first in row {row}); clean or drop those rows")
+    return arr

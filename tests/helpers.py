@@ -9,7 +9,9 @@ SCRIPT = Path(sys.executable).with_name("keras-clust")
 
 
 def cli(*args, cwd=None, timeout=600, env=None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "KERAS_CLUST_OFFLINE": "1", **(env or {})}
+    # the console script's own TF log level applies, as for a user (conftest lowers it for in-process tests)
+    base = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    env = {**base, "KERAS_CLUST_OFFLINE": "1", **(env or {})}
     return subprocess.run([str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True,
                           text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
 

@@ -34,7 +34,7 @@ from keras_clust.errors import DataError, UsageError
 from keras_clust.models.dec import build_dec_model
 from keras_clust.models.dense_ae import STACKED_AE_UNITS
 from keras_clust.models.encoder_io import ENCODE_BATCH, as_input_rows, encode_in_batches, load_encoder
-from keras_clust.validation import check_array
+from keras_clust.validation import check_rows
 
 _EPS = 1e-12
 #: Sample indices travel as float32 targets (Keras casts them); exact up to 2**24 rows.
@@ -144,6 +144,7 @@ class DEC(DeepClusteringMixin):
         labels_: Cluster of each training sample after fine-tuning.
         cluster_centers_: Centres in the embedding (the clustering layer's weights).
         model_: The fine-tuned network (``images -> {"assignment": q, ...}``), not compiled.
+        assignment_model_: Its ``images -> q`` part.
         encoder_: The fine-tuned encoder.
         initial_labels_: KMeans labels on the starting embedding (DEC's starting point).
         label_changes_: Share of labels changed at each target update.
@@ -194,10 +195,12 @@ class DEC(DeepClusteringMixin):
     def fit(self, X, y=None):
         x, seed = self._prepare(X)
         self._check_params(len(x))
+        x = np.asarray(x, dtype=np.float32)  # fine-tuning trains on every row: in memory
         self.stage_seconds_ = {}
         encoder, decoder = self._embedding_model(x, seed, trainable=True)
         decoder = self._decoder(decoder)
-        self.stage_seconds_["pretrain"] = round(self.pretrain_seconds_, 2)
+        if self.encoder is None:
+            self.stage_seconds_["pretrain"] = round(self.pretrain_seconds_, 2)
         x_in = as_input_rows(x, tuple(int(d) for d in encoder.inputs[0].shape[1:]), "X")
 
         start = time.perf_counter()
@@ -229,7 +232,7 @@ class DEC(DeepClusteringMixin):
 
         self.model_ = keras.Model(model.inputs, model.outputs, name=model.name)  # uncompiled: no target variable
         self.encoder_ = load_encoder(encoder)
-        self._assign_ = load_encoder(keras.Model(model.inputs, model.get_layer("assignment").output))
+        self.assignment_model_ = keras.Model(model.inputs, model.get_layer("assignment").output, name="assignment")
         self.label_changes_ = update.changes
         self.n_iter_ = update.iterations
         self.converged_ = update.converged
@@ -242,8 +245,8 @@ class DEC(DeepClusteringMixin):
 
     def predict_proba(self, X) -> np.ndarray:
         """Soft assignments ``q`` (rows sum to 1)."""
-        check_is_fitted(self, "_assign_")
-        return encode_in_batches(self._assign_, check_array(X, "X"), ENCODE_BATCH)
+        check_is_fitted(self, "assignment_model_")
+        return encode_in_batches(load_encoder(self.assignment_model_), check_rows(X, "X"), ENCODE_BATCH)
 
     def predict(self, X) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1).astype(np.int64)

@@ -11,10 +11,10 @@ from sklearn.base import BaseEstimator, ClusterMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from keras_clust.errors import DataError, UsageError
+from keras_clust.errors import UsageError
 from keras_clust.models.dense_ae import STACKED_AE_UNITS, Autoencoder, build_stacked_autoencoder
 from keras_clust.models.encoder_io import encode_in_batches, load_encoder
-from keras_clust.validation import check_array
+from keras_clust.validation import check_rows
 
 
 def pretrain_autoencoder(x: np.ndarray, embedding_dim: int = 10, hidden_units: Sequence[int] = STACKED_AE_UNITS,
@@ -78,9 +78,7 @@ class DeepClusteringMixin(ClusterMixin, BaseEstimator):
         """Check ``X`` and draw the fit's seed from ``random_state``."""
         if int(self.n_clusters) < 1:
             raise UsageError(f"n_clusters must be >= 1, got {self.n_clusters}")
-        x = check_array(X, "X", min_samples=max(2, int(self.n_clusters)))
-        if x.ndim < 2:
-            raise DataError(f"X must hold rows (2-D or more), got shape {x.shape}")
+        x = check_rows(X, "X", min_samples=max(2, int(self.n_clusters)))
         self.n_features_in_ = int(np.prod(x.shape[1:]))
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         return x, seed
@@ -106,7 +104,7 @@ class DeepClusteringMixin(ClusterMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """The embedding the clusters were found in (before any manifold step)."""
         check_is_fitted(self, "encoder_")
-        return encode_in_batches(self.encoder_, check_array(X, "X"))
+        return encode_in_batches(self.encoder_, check_rows(X, "X"))
 
     def _timed(self, name: str, start: float) -> None:
         self.stage_seconds_[name] = round(time.perf_counter() - start, 2)

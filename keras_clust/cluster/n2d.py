@@ -19,7 +19,7 @@ from keras_clust.cluster.deep_base import DeepClusteringMixin
 from keras_clust.errors import UsageError
 from keras_clust.models.dense_ae import STACKED_AE_UNITS
 from keras_clust.models.encoder_io import encode_in_batches
-from keras_clust.validation import check_array
+from keras_clust.validation import check_rows
 
 
 def _umap_class():
@@ -83,7 +83,8 @@ class N2D(DeepClusteringMixin):
         umap_cls = _umap_class()
         self.stage_seconds_ = {}
         self.encoder_, _ = self._embedding_model(x, seed)
-        self.stage_seconds_["pretrain"] = round(self.pretrain_seconds_, 2)
+        if self.encoder is None:
+            self.stage_seconds_["pretrain"] = round(self.pretrain_seconds_, 2)
         start = time.perf_counter()
         codes = encode_in_batches(self.encoder_, x)
         self._timed("encode", start)
@@ -110,4 +111,4 @@ class N2D(DeepClusteringMixin):
         return np.asarray(self.manifold_.transform(self.transform(X)), dtype=np.float32)
 
     def predict(self, X) -> np.ndarray:
-        return self.mixture_.predict(self.manifold_transform(check_array(X, "X"))).astype(np.int64)
+        return self.mixture_.predict(self.manifold_transform(check_rows(X, "X"))).astype(np.int64)

@@ -27,3 +27,12 @@ def build_dec_model(encoder: keras.Model, n_clusters: int, alpha: float = 1.0, i
     if decoder is not None:
         outputs["reconstruction"] = keras.layers.Identity(name="reconstruction")(decoder(z))
     return keras.Model(inputs, outputs, name=name)
+
+
+def build_dec_serving_model(encoder: keras.Model, clustering_layer: ClusteringLayer,
+                            name: str = "dec_serving") -> keras.Model:  # fmt: skip
+    """``images -> [assignment q, embedding]`` from a (fine-tuned) encoder and its clustering layer
+    (shared, not copied): what a DEC/IDEC result serves."""
+    inputs = keras.Input(tuple(encoder.inputs[0].shape[1:]), name="images")
+    z = encoder(inputs)
+    return keras.Model(inputs, [clustering_layer(z), z], name=name)

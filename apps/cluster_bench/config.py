@@ -1,0 +1,71 @@
+"""Settings of ``cluster-bench`` runs (stored as ``config.json``) and the published numbers
+the measured table is printed beside."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from keras_clust.errors import UsageError
+
+NAME = "cluster-bench"
+DATASETS = ("fashion_mnist", "mnist", "digits")
+METHODS = ("kmeans", "dec", "idec", "n2d")
+SPLITS = ("all", "test")
+
+#: Published ACC / NMI on all 70k images (None: not published there). Sources: DEC (Xie et al.
+#: 2016, MNIST), IDEC (Guo et al. 2017, MNIST), N2D (McConville et al. 2020, Tables 2-3, which
+#: also quote DEC/IDEC/KMeans on Fashion-MNIST); "dec (Keras)" is the Keras reimplementation
+#: by X. Guo (github.com/XifengGuo/DEC-keras).
+PUBLISHED: dict[str, dict[str, tuple[float | None, float | None]]] = {
+    "fashion_mnist": {"kmeans (pixels)": (0.474, 0.512), "dec": (0.518, 0.546), "idec": (0.529, 0.557),
+                      "n2d": (0.672, 0.684)},
+    "mnist": {"kmeans (pixels)": (0.535, None), "dec": (0.843, None), "dec (Keras)": (0.91, None),
+              "idec": (0.881, 0.867), "n2d": (0.979, 0.942)},
+    "digits": {},
+}  # fmt: skip
+
+#: What ``--quick`` shrinks to: a subsample, two pretraining epochs, a few fine-tuning batches.
+QUICK = {"max_rows": 1200, "pretrain_epochs": 2, "max_iter": 40, "update_interval": 10}
+
+
+@dataclass
+class Config:
+    """Every setting of a ``cluster-bench`` run.
+
+    The deep methods share one pretrained ``d-500-500-2000-10`` autoencoder per seed (each copies
+    it before fine-tuning), so their rows differ only in what follows the pretraining.
+    """
+
+    dataset: str = "digits"
+    methods: tuple[str, ...] = METHODS
+    split: str = "all"
+    seeds: tuple[int, ...] = (0,)
+    n_clusters: int = 10
+    pretrain_epochs: int = 50
+    batch_size: int = 256
+    embedding_dim: int = 10
+    n_init: int = 20
+    update_interval: int = 140
+    tol: float = 0.001
+    max_iter: int = 5000
+    gamma: float = 0.1
+    n_neighbors: int = 20
+    max_rows: int | None = None
+    data_dir: str | None = None
+    quick: bool = False
+    seed: int = 0
+
+    def __post_init__(self):
+        self.methods = tuple(self.methods)
+        self.seeds = tuple(self.seeds)
+
+    def check(self) -> Config:
+        if self.dataset not in DATASETS:
+            raise UsageError(f"--dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
+        if self.split not in SPLITS:
+            raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {self.split!r}")
+        if not self.methods or any(m not in METHODS for m in self.methods):
+            raise UsageError(f"--method takes {', '.join(METHODS)} or all, got {','.join(self.methods)}")
+        if not 0 <= self.tol < 1:
+            raise UsageError(f"--tol is a share of labels in [0, 1), got {self.tol}")
+        return self

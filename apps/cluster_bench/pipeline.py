@@ -1,0 +1,96 @@
+"""``cluster-bench``: data, one pretraining per seed, every method, scores and figures."""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from apps.cluster_bench.config import QUICK, Config
+from keras_clust.cluster import clustering_row, matched_confusion_matrix, pretrain_autoencoder
+from keras_clust.cluster.deep import DeepSettings, cluster_embedding
+from keras_clust.data import load_dataset
+from keras_clust.experiment import Run
+from keras_clust.training import fit_verbosity
+
+log = logging.getLogger(__name__)
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def bench_data(cfg: Config, data_dir=None):
+    """``(x, y, class_names, source)``: all images (train + test) or the test split, flattened
+    to rows in [0, 1]; ``--quick``/``--max-rows`` take a seeded stratified-by-chance subsample."""
+    ds = load_dataset(cfg.dataset, data_dir)
+    if cfg.split == "all":
+        x, y = np.concatenate([ds.x_train, ds.x_test]), np.concatenate([ds.y_train, ds.y_test])
+    else:
+        x, y = ds.x_test, ds.y_test
+    x = x.reshape(len(x), -1).astype(np.float32)
+    limit = QUICK["max_rows"] if cfg.quick else cfg.max_rows
+    if limit and len(x) > limit:
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(x), limit, replace=False))
+        x, y = x[keep], y[keep]
+    return x, y.astype(np.int64), tuple(ds.class_names), ds.source
+
+
+@dataclass
+class MethodResult:
+    """One clustering of the bench: its scores row, labels and final embedding."""
+
+    row: dict
+    labels: np.ndarray
+    embedding: np.ndarray
+
+
+def settings(cfg: Config) -> DeepSettings:
+    """The methods' settings of a bench run (``--quick`` shrinks the budgets)."""
+    quick = {k: v for k, v in QUICK.items() if k != "max_rows"} if cfg.quick else {}
+    fields = {k: getattr(cfg, k) for k in DeepSettings().to_dict()}
+    return DeepSettings(**{**fields, **quick})
+
+
+def _result(method: str, seed: int, y, labels, embedding, seconds: dict, extra: dict | None = None) -> MethodResult:
+    row = {"method": method, "seed": seed, **clustering_row(y, labels),
+           **{f"{k}_s": round(v, 1) for k, v in seconds.items()}, "peak_mb": round(peak_memory_mb()),
+           **(extra or {})}  # fmt: skip
+    log.info("%s (seed %d): ACC %.4f, NMI %.4f, ARI %.4f", method, seed, row["acc"], row["nmi"], row["ari"])
+    return MethodResult(row, np.asarray(labels), embedding)
+
+
+def run_seed(cfg: Config, run: Run, x: np.ndarray, y: np.ndarray, seed: int) -> list[MethodResult]:
+    """Every method of ``cfg.methods`` on ``x`` with the seed ``seed``, on one autoencoder pretrained
+    for this seed (each deep method copies it); the epochs go to ``run.history``. KMeans on pixels
+    and on codes gets the same ``n_init`` as DEC's initial KMeans."""
+    s = settings(cfg)
+    results = []
+    if "kmeans" in cfg.methods:
+        start = time.perf_counter()
+        labels = KMeans(s.n_clusters, n_init=s.n_init, random_state=seed).fit_predict(x)
+        results.append(_result("kmeans (pixels)", seed, y, labels, x, {"kmeans": time.perf_counter() - start}))
+    run.seed_model(f"stacked_ae_s{seed}")
+    ae, history, pretrain = pretrain_autoencoder(x, s.embedding_dim, epochs=s.pretrain_epochs, batch_size=s.batch_size,
+                                                 seed=seed, verbose=fit_verbosity())  # fmt: skip
+    run.history += [dict(r, seed=seed) for r in history]
+    for method in cfg.methods:
+        res = cluster_embedding(method, x, s, ae.encoder, ae.decoder, seed, verbose=fit_verbosity())
+        run.history += [dict(r, seed=seed, method=method) for r in res.history]
+        extra = {}
+        if method in ("dec", "idec"):
+            extra = {"iterations": res.info["iterations"], "converged": res.info["converged"],
+                     "acc_at_start": clustering_row(y, res.info["initial_labels"])["acc"]}  # fmt: skip
+        name = "kmeans (AE codes)" if method == "kmeans" else method
+        results.append(_result(name, seed, y, res.labels, res.embedding, {"pretrain": pretrain, **res.stage_seconds},
+                               extra))  # fmt: skip
+    return results
+
+
+def confusion(y: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
+    return matched_confusion_matrix(y, labels, labels=np.arange(n))

@@ -1,0 +1,58 @@
+"""``report.md`` and the printed summary of a ``cluster-bench`` run."""
+
+from __future__ import annotations
+
+from apps.cluster_bench.config import Config
+from keras_clust.runs import markdown_figure, markdown_table
+
+
+def _published(metrics: dict, method: str) -> tuple[str, str]:
+    acc, nmi = (metrics.get("published") or {}).get(method, (None, None))
+    return ("" if acc is None else f"{acc:.3f}"), ("" if nmi is None else f"{nmi:.3f}")
+
+
+def results_table(metrics: dict) -> str:
+    """Measured rows beside the published ACC/NMI of the same method on the same data."""
+    rows = []
+    for r in metrics["rows"]:
+        pub_acc, pub_nmi = _published(metrics, r["method"])
+        times = ", ".join(f"{k[:-2]} {r[k]:.0f}" for k in r if k.endswith("_s"))
+        rows.append({"method": r["method"], "seed": r["seed"], "ACC": r["acc"], "NMI (arith.)": r["nmi"],
+                     "NMI (geom.)": r["nmi_geometric"], "ARI": r["ari"], "published ACC": pub_acc,
+                     "published NMI": pub_nmi, "seconds per stage": times, "peak MiB": r["peak_mb"]})  # fmt: skip
+    return markdown_table(rows, floatfmt=".3f")
+
+
+def _published_only(metrics: dict) -> str:
+    measured = {r["method"] for r in metrics["rows"]}
+    rows = [{"method": m, "ACC": a, "NMI": n} for m, (a, n) in (metrics.get("published") or {}).items()
+            if m not in measured]  # fmt: skip
+    return markdown_table(rows, floatfmt=".3f") if rows else ""
+
+
+def report(cfg: Config, metrics: dict) -> str:
+    split = "all images (train + test), as the papers" if cfg.split == "all" else "the test split only"
+    lines = [
+        f"# cluster-bench: {cfg.dataset}", "",
+        f"{metrics['rows_clustered']:,} rows of {split}, {cfg.n_clusters} clusters; seeds {list(cfg.seeds)}. "
+        f"The deep methods share one `d-500-500-2000-{cfg.embedding_dim}` autoencoder per seed "
+        f"({'quick: 2' if cfg.quick else cfg.pretrain_epochs} epochs, Adam, MSE, batch {cfg.batch_size}); "
+        f"KMeans everywhere with n_init {cfg.n_init}. DEC/IDEC: target update every {cfg.update_interval} batches, "
+        f"stop below {cfg.tol:.1%} changed labels or after {cfg.max_iter} batches; IDEC gamma {cfg.gamma}; "
+        f"N2D: UMAP n_neighbors {cfg.n_neighbors}, min_dist 0, {cfg.n_clusters} components, full-covariance GMM.", "",
+        "ACC after Hungarian matching of clusters to classes. NMI is printed with both normalisations in use: "
+        "the arithmetic mean of the entropies (scikit-learn's default; N2D's code) and the geometric mean "
+        "(DEC's code). Published numbers: DEC, IDEC and N2D papers (see `apps/cluster_bench/config.py`).", "",
+        "## Results", "", results_table(metrics).rstrip("\n"), "",
+    ]  # fmt: skip
+    if len(cfg.seeds) > 1:
+        lines += ["## Over the seeds", "", markdown_table(metrics["seed_summary"], floatfmt=".3f").rstrip("\n"), ""]
+    others = _published_only(metrics)
+    if others:
+        lines += ["Published, not measured in this run:", "", others.rstrip("\n"), ""]
+    lines += ["## Figures", ""] + [markdown_figure(n, c) for n, c in metrics["figures"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def summary(cfg: Config, metrics: dict) -> str:
+    return results_table(metrics)

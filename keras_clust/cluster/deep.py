@@ -1,0 +1,143 @@
+"""One call for every clustering method of the toolkit on an encoder's embedding.
+
+:func:`cluster_embedding` is what ``keras-clust cluster``, ``cluster-bench`` and the apps'
+``--cluster`` option run: ``kmeans`` (KMeans on the codes), ``dec``, ``idec`` or ``n2d``, on a
+given encoder or on the ``d-500-500-2000-10`` autoencoder pretrained on the data.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+from sklearn.cluster import KMeans
+
+from keras_clust.cluster.dec import DEC, IDEC
+from keras_clust.cluster.deep_base import pretrain_autoencoder
+from keras_clust.cluster.n2d import N2D
+from keras_clust.errors import UsageError
+from keras_clust.models.dec import build_dec_serving_model
+from keras_clust.models.encoder_io import as_input_rows, encode_in_batches, load_encoder
+
+METHODS = ("kmeans", "dec", "idec", "n2d")
+
+
+@dataclass
+class DeepSettings:
+    """Settings of every method (each uses the ones that concern it); the defaults are the papers'
+    except ``pretrain_epochs`` and ``max_iter``, which are a time budget on 2 CPU cores."""
+
+    n_clusters: int = 10
+    pretrain_epochs: int = 50
+    batch_size: int = 256
+    embedding_dim: int = 10
+    n_init: int = 20
+    update_interval: int = 140
+    tol: float = 0.001
+    max_iter: int = 5000
+    gamma: float = 0.1
+    n_neighbors: int = 20
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class DeepResult:
+    """What one clustering produced.
+
+    Attributes:
+        method: The method's name.
+        labels: Cluster of every row.
+        embedding: The space the clusters were found in (codes; UMAP coordinates for N2D).
+        stage_seconds: Time of each stage.
+        encoder: The Keras encoder of the result (fine-tuned by DEC/IDEC, pretrained here, or the
+            one given), or None for a bare SavedModel.
+        trained_here: Whether ``encoder`` was trained or fine-tuned by this call (worth exporting).
+        assignment: DEC/IDEC's ``images -> [q, embedding]`` model, else None.
+        info: Method-specific numbers (iterations, convergence, the starting KMeans labels).
+        history: Per-epoch rows of pretraining and fine-tuning.
+    """
+
+    method: str
+    labels: np.ndarray
+    embedding: np.ndarray
+    stage_seconds: dict
+    encoder: object | None
+    trained_here: bool
+    assignment: object | None = None
+    info: dict = field(default_factory=dict)
+    history: list[dict] = field(default_factory=list)
+
+
+def _kmeans(x, s: DeepSettings, encoder, seed: int, verbose: int) -> DeepResult:
+    seconds, history, trained = {}, [], encoder is None
+    if encoder is None:
+        ae, history, seconds["pretrain"] = pretrain_autoencoder(
+            x, s.embedding_dim, epochs=s.pretrain_epochs, batch_size=s.batch_size, seed=seed, verbose=verbose)
+        encoder = ae.encoder
+    enc = load_encoder(encoder)
+    start = time.perf_counter()
+    codes = encode_in_batches(enc, x)
+    seconds["encode"] = time.perf_counter() - start
+    start = time.perf_counter()
+    labels = KMeans(s.n_clusters, n_init=s.n_init, random_state=seed).fit_predict(codes)
+    seconds["kmeans"] = time.perf_counter() - start
+    return DeepResult("kmeans", labels.astype(np.int64), codes, seconds, enc.model, trained, history=history)
+
+
+def estimator(method: str, s: DeepSettings, encoder=None, decoder=None, seed: int = 0, verbose: int = 0):
+    """The scikit-learn estimator of ``method`` (``dec``, ``idec`` or ``n2d``) with settings ``s``."""
+    common = {"n_clusters": s.n_clusters, "encoder": encoder, "embedding_dim": s.embedding_dim,
+              "pretrain_epochs": s.pretrain_epochs, "batch_size": s.batch_size, "random_state": seed,
+              "verbose": verbose}  # fmt: skip
+    dec = {"n_init": s.n_init, "update_interval": s.update_interval, "tol": s.tol, "max_iter": s.max_iter}
+    if method == "dec":
+        return DEC(**common, **dec)
+    if method == "idec":
+        return IDEC(**common, **dec, decoder=decoder, gamma=s.gamma)
+    if method == "n2d":
+        return N2D(**common, n_neighbors=s.n_neighbors)
+    raise UsageError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+
+
+def cluster_embedding(method: str, x: np.ndarray, settings: DeepSettings | None = None, encoder=None, decoder=None,
+                      seed: int = 0, verbose: int = 0) -> DeepResult:  # fmt: skip
+    """Cluster ``x`` with ``method`` on ``encoder``'s embedding (None: pretrain the stacked AE).
+
+    Args:
+        method: ``kmeans``, ``dec``, ``idec`` or ``n2d``.
+        x: Rows (an array or a memory map; shaped like the encoder's input or flat).
+        settings: :class:`DeepSettings`.
+        encoder: None, a Keras model, a ``.keras`` file or a SavedModel folder.
+        decoder: The decoder matching ``encoder`` (IDEC with a given encoder).
+        seed: Seed of every random choice.
+        verbose: Keras ``fit`` verbosity.
+
+    Raises:
+        UsageError: unknown method, or a frozen encoder for DEC/IDEC.
+        DataError: rows that do not fit the encoder's input (naming both shapes).
+    """
+    s = settings or DeepSettings()
+    if method not in METHODS:
+        raise UsageError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    if encoder is not None:
+        encoder = load_encoder(encoder)
+        as_input_rows(x[:1], encoder.input_shape, "the data")  # the one-line shape error before any work
+        if method in ("dec", "idec") and not encoder.trainable:
+            raise UsageError(f"{method} fine-tunes the encoder, but {encoder.source} is a bare SavedModel; pass "
+                             "its .keras file (exports keep one as model.keras), or use --method kmeans or n2d")
+        encoder = encoder.model or encoder
+    if method == "kmeans":
+        return _kmeans(x, s, encoder, seed, verbose)
+    est = estimator(method, s, encoder, decoder, seed, verbose).fit(x)
+    history = list(getattr(est, "history_", est.pretrain_history_))
+    if method == "n2d":
+        return DeepResult(method, est.labels_, est.embedding_, est.stage_seconds_, est.encoder_.model,
+                          encoder is None, history=history)  # fmt: skip
+    info = {"iterations": est.n_iter_, "converged": est.converged_, "label_changes": est.label_changes_,
+            "initial_labels": est.initial_labels_}  # fmt: skip
+    serving = build_dec_serving_model(est.encoder_.model, est.model_.get_layer("assignment"))
+    return DeepResult(method, est.labels_, est.transform(x), est.stage_seconds_, est.encoder_.model, True, serving,
+                      info, history)  # fmt: skip
