@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, cli
 
+from helpers import assert_one_line_error, cli
 from keras_clust.data.idx import write_idx
 from keras_clust.data.rows import load_labels, load_rows
 from keras_clust.errors import DataError

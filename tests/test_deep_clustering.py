@@ -12,7 +12,8 @@ from keras_clust.errors import DataError, UsageError
 from keras_clust.layers import ClusteringLayer
 
 Q = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8]])
-# By hand: f = (1.7, 1.3); p_i1 = (q_i1^2 / 1.7) / (q_i1^2 / 1.7 + q_i2^2 / 1.3), i.e. 0.81*1.3 / (0.81*1.3 + 0.01*1.7)...
+# By hand: f = (1.7, 1.3); p_i1 = (q_i1^2 / 1.7) / (q_i1^2 / 1.7 + q_i2^2 / 1.3)
+#   = 0.81*1.3 / (0.81*1.3 + 0.01*1.7) = 1.053 / 1.07 for row 0, and so on
 P = np.array([[1.053 / 1.07, 0.017 / 1.07], [0.468 / 0.74, 0.272 / 0.74], [0.052 / 1.14, 1.088 / 1.14]])
 TINY = {"hidden_units": (32, 32), "embedding_dim": 3, "batch_size": 64}
 
