@@ -23,6 +23,7 @@ from apps.bs6207 import report_hidden_units
 from keras_clust.app import (
     Action,
     Experiment,
+    add_cluster_argument,
     add_common_arguments,
     add_export_arguments,
     add_models_dir_argument,
@@ -33,7 +34,8 @@ from keras_clust.app import (
     positive_int,
     positive_int_list,
 )
-from keras_clust.cluster import EmbeddingKMeans, evaluate_kmeans, relabel, score_clustering
+from keras_clust.cluster import EmbeddingKMeans, evaluate_kmeans, evaluate_method, relabel, score_clustering
+from keras_clust.cluster.deep import DeepSettings
 from keras_clust.data import Dataset, load_dataset, train_val_split
 from keras_clust.experiment import (
     ExperimentSpec,
@@ -68,12 +70,17 @@ def _from_version_1(values: dict) -> dict:
     return {**values, "kmeans_n_init": 10}
 
 
+def _from_version_2(values: dict) -> dict:
+    """Runs written before ``--cluster``: KMeans only."""
+    return {**values, "cluster": "kmeans"}
+
+
 @dataclass
 class Config:
     """Every setting of an ``mnist-l1`` run (stored as ``config.json``)."""
 
-    CONFIG_VERSION: ClassVar[int] = 2
-    MIGRATIONS: ClassVar[dict] = {1: _from_version_1}
+    CONFIG_VERSION: ClassVar[int] = 3
+    MIGRATIONS: ClassVar[dict] = {1: _from_version_1, 2: _from_version_2}
 
     dataset: str = "mnist"
     data_dir: str | None = None
@@ -86,6 +93,7 @@ class Config:
     n_clusters: int = 10
     kmeans_scaling: str = "standard"
     kmeans_n_init: int = 10
+    cluster: str = "kmeans"
     tsne_points: int = 5000
     quick: bool = False
     quick_sizes: tuple[int, int] = (1500, 500)
@@ -100,7 +108,7 @@ class Config:
             latent_dims=tuple(args.latent_dims), epochs=args.epochs, batch_size=args.batch_size,
             learning_rate=args.learning_rate, val_fraction=args.val_fraction,
             patience=args.patience, n_clusters=args.clusters, kmeans_scaling=args.kmeans_scaling,
-            kmeans_n_init=args.kmeans_n_init,
+            kmeans_n_init=args.kmeans_n_init, cluster=args.cluster,
             tsne_points=args.tsne_points, quick=args.quick, seed=args.seed,
             export=not args.no_export, models_dir=str(args.models_dir),
         )  # fmt: skip
@@ -206,7 +214,22 @@ def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: Run) -> tuple[
         "map_method": lm.method,
         "map_seconds": round(lm.seconds, 2), "classification_report": report,
     }  # fmt: skip
+    if cfg.cluster != "kmeans":
+        metrics["deep_cluster"] = deep_clustering(cfg, ae, prep, key, run)
     return metrics, fit.rows(model=key)
+
+
+def deep_clustering(cfg: Config, ae, prep: Prepared, key: str, run: Run) -> dict:
+    """``--cluster dec|idec|n2d`` on this autoencoder: fitted on the training images, scored on the test."""
+    settings = DeepSettings(n_clusters=cfg.n_clusters, n_init=cfg.kmeans_n_init)
+    log.info("[%s] %s on the encoder", key, cfg.cluster)
+    ev = evaluate_method(cfg.cluster, ae.encoder, prep.x_train, prep.y_train, prep.x_test, prep.y_test,
+                         settings.quick() if cfg.quick else settings, ae.decoder, cfg.seed)  # fmt: skip
+    log.info("[%s] %s test ACC %.3f NMI %.3f ARI %.3f", key, cfg.cluster, ev.test.acc, ev.test.nmi, ev.test.ari)
+    plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_{key}_{cfg.cluster}.png",
+                          prep.data.class_names,
+                          title=f"{cfg.cluster} on latent {key} (test, ACC {ev.test.acc:.3f})")  # fmt: skip
+    return {"method": cfg.cluster, **ev.to_dict()}
 
 
 def pixel_baseline(cfg: Config, prep: Prepared) -> dict:
@@ -251,6 +274,10 @@ def comparison_rows(metrics: dict) -> list[dict]:
                      "NMI": t["nmi"], "ARI": t["ari"], "silhouette": t["silhouette"],
                      "ACC on map": m["kmeans_on_map"]["acc"],
                      "train s": m["train_seconds"]})  # fmt: skip
+        if "deep_cluster" in m:
+            t = m["deep_cluster"]["test"]
+            rows.append({"model": f"{key} + {m['deep_cluster']['method']}", "latent": m["latent_dim"],
+                         "ACC": t["acc"], "NMI": t["nmi"], "ARI": t["ari"]})  # fmt: skip
     b = metrics["pixel_baseline"]["test"]
     rows.append({"model": "raw pixels", "latent": metrics["input_dim"], "ACC": b["acc"],
                  "NMI": b["nmi"], "ARI": b["ari"], "silhouette": b["silhouette"]})  # fmt: skip
@@ -271,7 +298,9 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"{cfg.kmeans_n_init} restarts for every row, raw pixels included) fitted on the training "
         "codes, scored on the test codes; ACC after Hungarian matching of clusters to classes. "
         "*ACC on map*: KMeans on the 2-D latent map of the test codes (t-SNE for latent > 2), a "
-        "transductive view of how separable the codes are.",
+        "transductive view of how separable the codes are."
+        + (f" Rows `+ {cfg.cluster}`: {cfg.cluster.upper()} on each encoder (`--cluster`), fitted on the "
+           "training images, scored on the test images." if cfg.cluster != "kmeans" else ""),
         "",
         "## Comparison (test set)", "", markdown_table(comparison_rows(metrics)),
     ]  # fmt: skip
@@ -281,6 +310,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
             f"## Latent {d}", "",
             f"![loss](figures/loss_{key}.png)", f"![reconstructions](figures/reconstructions_{key}.png)",
             f"![latent map](figures/latent_{key}.png)", f"![confusion](figures/confusion_{key}.png)",
+            *([f"![{cfg.cluster}](figures/confusion_{key}_{cfg.cluster}.png)"] if "deep_cluster" in m else []),
             "", f"Latent map: {m['map_method']} ({m['map_seconds']} s).", "",
             "Per-class scores after matching clusters to digits:", "",
             "```", m["classification_report"].rstrip(), "```", "",
@@ -353,6 +383,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kmeans-n-init", type=positive_int, default=d.kmeans_n_init,
                    help="KMeans restarts, the same for every row of the comparison, raw pixels "
                         "included (default: 10)")
+    add_cluster_argument(p)
     p.add_argument("--tsne-points", type=positive_int, default=d.tsne_points,
                    help="test codes shown in the t-SNE maps (default: 5000)")
     p.add_argument("--no-export", action="store_true",

@@ -178,3 +178,15 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``export``: the run to read and where the SavedModels go."""
     add_saved_run_arguments(parser)
     add_models_dir_argument(parser)
+
+
+#: ``--cluster`` choices of the experiments that cluster codes (keras_clust.cluster.deep.METHODS).
+CLUSTER_METHODS = ("kmeans", "dec", "idec", "n2d")
+
+
+def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
+    """``--cluster``: besides KMeans on the codes, also cluster with DEC, IDEC or N2D on the
+    experiment's own encoder (fitted on the training images, scored on the test images)."""
+    parser.add_argument("--cluster", choices=CLUSTER_METHODS, default="kmeans",
+                        help="also cluster with DEC, IDEC (fine-tuning a copy of the encoder) or N2D (UMAP + "
+                             "Gaussian mixture on the codes) and report it beside KMeans (default: kmeans only)")

@@ -19,7 +19,7 @@ needs_data = pytest.mark.needs_dataset("fashion-mnist")
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("fashion_cae")
-    res = cli("fashion-cae", "run", "--quick", "--seed", "2", cwd=work)
+    res = cli("fashion-cae", "run", "--quick", "--seed", "2", "--cluster", "n2d", cwd=work)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (work / "runs" / "fashion-cae").iterdir()
     return work, run, res
@@ -70,7 +70,10 @@ def test_quick_run_writes_everything(quick_run):
     assert "CAE test MSE" in res.stdout and m["data"]["note"] in res.stdout
     config = json.loads((run / "config.json").read_text())
     assert config["quick"] and config["seed"] == 2 and config["data"]["origin"]
-    assert config["config_version"] == 2 and config["clf_encoder_lr_factor"] == 1.0 and config["kmeans_n_init"] == 10
+    assert config["config_version"] == 3 and config["clf_encoder_lr_factor"] == 1.0 and config["kmeans_n_init"] == 10
+    deep = json.loads((run / "metrics.json").read_text())["deep_cluster"]  # --cluster n2d on the CAE encoder
+    assert deep["method"] == "n2d" and deep["test"]["n_clusters"] == 10 and deep["test"]["acc"] > 0.2
+    assert "CAE encoder + N2D" in (run / "report.md").read_text() and (run / "figures/confusion_cae_n2d.png").is_file()
     assert "## Run" in report and "| fashion_classifier |" in report
     assert "the encoder learns at 1 times that rate" in report
 
@@ -220,12 +223,12 @@ def test_runs_before_config_version_2_load_as_what_they_did():
     """A version-1 run (no fine-tuning schedule, no kmeans_n_init) reads back through the declared
     migration as what it ran: one learning rate, constant, no early stopping, 10 KMeans restarts."""
     raw = _saved()
-    for key in ("config_version", "clf_encoder_lr_factor", "clf_schedule", "clf_patience", "kmeans_n_init"):
+    for key in ("config_version", "clf_encoder_lr_factor", "clf_schedule", "clf_patience", "kmeans_n_init", "cluster"):
         raw.pop(key)
     cfg = config_from_saved(RunConfig, raw, "runs/fashion-cae/old", "fashion-cae")
     assert (cfg.clf_encoder_lr_factor, cfg.clf_schedule, cfg.clf_patience, cfg.kmeans_n_init) == (1.0, "constant",
                                                                                                    0, 10)  # fmt: skip
-    assert cfg.cae == REPORT_BEST and cfg.seed == 0
+    assert cfg.cae == REPORT_BEST and cfg.seed == 0 and cfg.cluster == "kmeans"
     assert config_from_saved(RunConfig, _saved(seed=5), "r").seed == 5
     with pytest.raises(DataError, match=r"unknown keys vae_warmup\)"):
         config_from_saved(RunConfig, _saved(vae_warmup=3), "r", "fashion-cae")

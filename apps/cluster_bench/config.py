@@ -24,8 +24,8 @@ PUBLISHED: dict[str, dict[str, tuple[float | None, float | None]]] = {
     "digits": {},
 }  # fmt: skip
 
-#: What ``--quick`` shrinks to: a subsample, two pretraining epochs, a few fine-tuning batches.
-QUICK = {"max_rows": 1200, "pretrain_epochs": 2, "max_iter": 40, "update_interval": 10}
+#: Rows a ``--quick`` run clusters (a seeded subsample; the budgets are ``DeepSettings.quick()``).
+QUICK_ROWS = 1200
 
 
 @dataclass

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import KMeans
 
-from apps.cluster_bench.config import QUICK, Config
+from apps.cluster_bench.config import QUICK_ROWS, Config
 from keras_clust.cluster import clustering_row, matched_confusion_matrix, pretrain_autoencoder
 from keras_clust.cluster.deep import DeepSettings, cluster_embedding
 from keras_clust.data import load_dataset
@@ -34,7 +34,7 @@ def bench_data(cfg: Config, data_dir=None):
     else:
         x, y = ds.x_test, ds.y_test
     x = x.reshape(len(x), -1).astype(np.float32)
-    limit = QUICK["max_rows"] if cfg.quick else cfg.max_rows
+    limit = QUICK_ROWS if cfg.quick else cfg.max_rows
     if limit and len(x) > limit:
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(x), limit, replace=False))
         x, y = x[keep], y[keep]
@@ -52,9 +52,8 @@ class MethodResult:
 
 def settings(cfg: Config) -> DeepSettings:
     """The methods' settings of a bench run (``--quick`` shrinks the budgets)."""
-    quick = {k: v for k, v in QUICK.items() if k != "max_rows"} if cfg.quick else {}
-    fields = {k: getattr(cfg, k) for k in DeepSettings().to_dict()}
-    return DeepSettings(**{**fields, **quick})
+    s = DeepSettings(**{k: getattr(cfg, k) for k in DeepSettings().to_dict()})
+    return s.quick() if cfg.quick else s
 
 
 def _result(method: str, seed: int, y, labels, embedding, seconds: dict, extra: dict | None = None) -> MethodResult:

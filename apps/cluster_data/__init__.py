@@ -12,9 +12,8 @@ embedding``).
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
-from apps.cluster_data.config import NAME, QUICK, Config
+from apps.cluster_data.config import NAME, Config
 from apps.cluster_data.steps import exports, report, steps, summary
 from keras_clust.app import (
     Action,
@@ -61,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     settings = DeepSettings(n_clusters=args.k, pretrain_epochs=args.pretrain_epochs, max_iter=args.max_iter,
                             tol=args.tol, n_neighbors=args.n_neighbors)  # fmt: skip
     if args.quick:
-        settings = replace(settings, **{k: v for k, v in QUICK.items() if k != "max_rows"})
+        settings = settings.quick()
     cfg = Config(data=args.data, labels=args.labels, encoder=args.encoder, decoder=args.decoder, method=args.method,
                  settings=settings, max_rows=args.max_rows, name=args.name, quick=args.quick, seed=args.seed,
                  export=args.export, models_dir=str(args.models_dir))  # fmt: skip

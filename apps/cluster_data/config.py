@@ -8,8 +8,8 @@ from keras_clust.cluster.deep import METHODS, DeepSettings
 from keras_clust.errors import UsageError
 
 NAME = "cluster"
-#: What ``--quick`` shrinks to: the first rows, two pretraining epochs, a few fine-tuning batches.
-QUICK = {"max_rows": 1000, "pretrain_epochs": 2, "max_iter": 40, "update_interval": 10}
+#: Rows a ``--quick`` run clusters (the first ones; the budgets are ``DeepSettings.quick()``).
+QUICK_ROWS = 1000
 
 
 @dataclass

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.cluster_data.config import QUICK, Config
+from apps.cluster_data.config import QUICK_ROWS, Config
 from keras_clust.cluster import clustering_row, matched_confusion_matrix
 from keras_clust.cluster.deep import cluster_embedding
 from keras_clust.data.rows import load_labels, load_rows
@@ -26,7 +26,7 @@ def read_rows(cfg: Config) -> tuple[np.ndarray, np.ndarray | None, dict]:
     x = load_rows(cfg.data)
     total = len(x)
     y = None if cfg.labels is None else load_labels(cfg.labels, total)
-    limit = QUICK["max_rows"] if cfg.quick else cfg.max_rows
+    limit = QUICK_ROWS if cfg.quick else cfg.max_rows
     if limit and total > limit:
         x = x[:limit]
         y = None if y is None else y[:limit]

@@ -10,9 +10,17 @@ import argparse
 import logging
 
 from apps.fashion_cae.config import NAME, QUICK_RUN_SIZES, Prepared, RunConfig, cae_params_from_args, prepare_data
-from apps.fashion_cae.pipeline import analyse_latents, train_cae, train_classifiers, train_vae, vae_test_terms
+from apps.fashion_cae.pipeline import (
+    analyse_latents,
+    deep_clustering,
+    train_cae,
+    train_classifiers,
+    train_vae,
+    vae_test_terms,
+)
 from apps.fashion_cae.report import render_run_report, summary_rows
 from keras_clust.app import (
+    add_cluster_argument,
     add_common_arguments,
     add_models_dir_argument,
     fraction,
@@ -58,6 +66,7 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         vae_learning_rate=args.vae_learning_rate, beta=args.beta, clf_epochs=args.clf_epochs,
         clf_learning_rate=args.clf_learning_rate, clf_encoder_lr_factor=args.clf_encoder_lr_factor,
         clf_schedule=args.clf_schedule, clf_patience=args.clf_patience, kmeans_n_init=args.kmeans_n_init,
+        cluster=args.cluster,
         tsne_points=args.tsne_points, quick=args.quick, seed=args.seed,
         export=not args.no_export, models_dir=str(args.models_dir),
     )  # fmt: skip
@@ -83,6 +92,8 @@ def steps(cfg: RunConfig, run: Run) -> None:
     run.history += rows
     m["analysis"] = analyse_latents(cfg, prep, run, cae, vae)
     m["kmeans"] = m["analysis"].pop("kmeans")
+    if cfg.cluster != "kmeans":
+        m["deep_cluster"] = deep_clustering(cfg, prep, run, cae)
     m["transfer"], rows = train_classifiers(cfg, prep, run, cae)
     run.history += rows
     sample = prep.x_test[:32]
@@ -201,6 +212,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=d.kmeans_n_init,
         help="KMeans restarts, the same for the codes and the raw pixels (default: 10)",
     )
+    add_cluster_argument(g)
     g.add_argument(
         "--clf-epochs",
         type=positive_int,

@@ -29,16 +29,22 @@ def _v1_to_v2(old: dict) -> dict:
             "kmeans_n_init": 10}  # fmt: skip
 
 
+def _v2_to_v3(old: dict) -> dict:
+    """Runs written before ``--cluster``: KMeans only."""
+    return {**old, "cluster": "kmeans"}
+
+
 @dataclass
 class RunConfig:
     """Every setting of a ``fashion-cae run`` (stored as ``config.json``).
 
     Version 2 added the fine-tuning schedule (``clf_encoder_lr_factor``, ``clf_schedule``,
-    ``clf_patience``) and one ``kmeans_n_init`` for every row of the KMeans comparison.
+    ``clf_patience``) and one ``kmeans_n_init`` for every row of the KMeans comparison; version 3
+    ``cluster`` (``--cluster``: DEC, IDEC or N2D on the CAE encoder beside KMeans).
     """
 
-    CONFIG_VERSION: ClassVar[int] = 2
-    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2}
+    CONFIG_VERSION: ClassVar[int] = 3
+    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2, 2: _v2_to_v3}
 
     dataset: str = "fashion_mnist"
     data_dir: str | None = None
@@ -62,6 +68,7 @@ class RunConfig:
     clf_hidden: int = 64
     n_clusters: int = 10
     kmeans_n_init: int = 10
+    cluster: str = "kmeans"
     tsne_points: int = 5000
     quick: bool = False
     seed: int = 0

@@ -14,7 +14,8 @@ import keras
 import numpy as np
 
 from apps.fashion_cae.config import Prepared, RunConfig
-from keras_clust.cluster import evaluate_kmeans
+from keras_clust.cluster import evaluate_kmeans, evaluate_method
+from keras_clust.cluster.deep import DeepSettings
 from keras_clust.experiment import Run
 from keras_clust.generation import fit_gaussian, latent_grid, prior_samples
 from keras_clust.layers import summed_binary_crossentropy
@@ -117,6 +118,19 @@ def cluster_rows(cfg: RunConfig, prep: Prepared, codes: dict[str, tuple[np.ndarr
     return {key: evaluate_kmeans(x[0], prep.y_train, x[1], prep.y_test, n_clusters=cfg.n_clusters, scaling=scaling,
                                  n_init=cfg.kmeans_n_init, random_state=cfg.seed)
             for key, (x, scaling) in inputs.items()}  # fmt: skip
+
+
+def deep_clustering(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model) -> dict:
+    """``--cluster dec|idec|n2d`` on the CAE's encoder (and decoder, for IDEC): fitted on the training
+    images, scored on the test images, with the KMeans rows' ``n_init``."""
+    settings = DeepSettings(n_clusters=cfg.n_clusters, n_init=cfg.kmeans_n_init)
+    log.info("%s on the CAE encoder", cfg.cluster)
+    ev = evaluate_method(cfg.cluster, cae.get_layer("cae_encoder"), prep.x_train, prep.y_train, prep.x_test,
+                         prep.y_test, settings.quick() if cfg.quick else settings, cae.get_layer("cae_decoder"),
+                         cfg.seed)  # fmt: skip
+    plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_cae_{cfg.cluster}.png", prep.class_names,
+                          title=f"{cfg.cluster.upper()} on the CAE encoder (test ACC {ev.test.acc:.3f})")  # fmt: skip
+    return {"method": cfg.cluster, **ev.to_dict()}
 
 
 def analyse_latents(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model, vae) -> dict:

@@ -12,6 +12,10 @@ def kmeans_rows(metrics: dict) -> list[dict]:
     for key, label in (("cae", "CAE codes"), ("vae", "VAE z_mean"), ("pixels", "raw pixels")):
         t = metrics["kmeans"][key]["test"]
         rows.append({"input": label, "ACC": t["acc"], "NMI": t["nmi"], "ARI": t["ari"], "silhouette": t["silhouette"]})
+    if "deep_cluster" in metrics:
+        t = metrics["deep_cluster"]["test"]
+        rows.insert(1, {"input": f"CAE encoder + {metrics['deep_cluster']['method'].upper()}", "ACC": t["acc"],
+                        "NMI": t["nmi"], "ARI": t["ari"]})  # fmt: skip
     return rows
 
 
@@ -70,7 +74,8 @@ def render_run_report(cfg, metrics: dict) -> str:
         f"Fitted on the training codes (standardised), scored on the test codes; ACC after Hungarian "
         f"matching of clusters to classes; {cfg.kmeans_n_init} restarts for every row.", "",
         markdown_table(kmeans_rows(metrics)), "",
-        "![confusion CAE](figures/confusion_cae.png)", "![confusion VAE](figures/confusion_vae.png)", "",
+        "![confusion CAE](figures/confusion_cae.png)", "![confusion VAE](figures/confusion_vae.png)",
+        *([f"![{cfg.cluster}](figures/confusion_cae_{cfg.cluster}.png)"] if "deep_cluster" in metrics else []), "",
         "## Transfer learning", "",
         f"Encoder of the CAE + Dense({cfg.clf_hidden}, ReLU) + Dense(10) + log-softmax, negative "
         f"log-likelihood. Adam, head learning rate {cfg.clf_learning_rate:g} ({cfg.clf_schedule} schedule); "

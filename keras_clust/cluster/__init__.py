@@ -1,7 +1,7 @@
 """Clustering estimators and label-matched clustering metrics."""
 
 from keras_clust.cluster.embedding_kmeans import EmbeddingKMeans
-from keras_clust.cluster.evaluate import KMeansEvaluation, evaluate_kmeans
+from keras_clust.cluster.evaluate import KMeansEvaluation, evaluate_kmeans, evaluate_method
 from keras_clust.cluster.k_selection import KSelection, elbow_point, select_k
 from keras_clust.cluster.metrics import (
     ClusteringScores,
@@ -25,7 +25,8 @@ from keras_clust.cluster.modes import (
 __all__ = [
     "KSelection", "ModeCoverage", "chi2_radius", "elbow_point", "mahalanobis_distances", "min_share_count",
     "mode_coverage", "radius_share", "select_k",
-    "ClusteringScores", "EmbeddingKMeans", "KMeansEvaluation", "evaluate_kmeans", "cluster_accuracy", "clustering_row",
+    "ClusteringScores", "EmbeddingKMeans", "KMeansEvaluation", "evaluate_kmeans", "evaluate_method",
+    "cluster_accuracy", "clustering_row",
     "contingency", "match_clusters", "matched_confusion_matrix", "relabel", "score_clustering",
 ]  # fmt: skip
 

@@ -8,11 +8,12 @@ given encoder or on the ``d-500-500-2000-10`` autoencoder pretrained on the data
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 from sklearn.cluster import KMeans
 
+from keras_clust.app import CLUSTER_METHODS
 from keras_clust.cluster.dec import DEC, IDEC
 from keras_clust.cluster.deep_base import pretrain_autoencoder
 from keras_clust.cluster.n2d import N2D
@@ -20,7 +21,9 @@ from keras_clust.errors import UsageError
 from keras_clust.models.dec import build_dec_serving_model
 from keras_clust.models.encoder_io import as_input_rows, encode_in_batches, load_encoder
 
-METHODS = ("kmeans", "dec", "idec", "n2d")
+METHODS = CLUSTER_METHODS
+#: The budgets a ``--quick`` smoke run shrinks to (two pretraining epochs, 40 fine-tuning batches).
+QUICK_BUDGET = {"pretrain_epochs": 2, "max_iter": 40, "update_interval": 10}
 
 
 @dataclass
@@ -41,6 +44,10 @@ class DeepSettings:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def quick(self) -> DeepSettings:
+        """These settings with the budgets of a ``--quick`` smoke run."""
+        return replace(self, **QUICK_BUDGET)
 
 
 @dataclass
