@@ -184,9 +184,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 CLUSTER_METHODS = ("kmeans", "dec", "idec", "n2d")
 
 
-def add_cluster_argument(parser: argparse.ArgumentParser) -> None:
+def add_cluster_argument(parser: argparse.ArgumentParser, dest: str = "cluster") -> None:
     """``--cluster``: besides KMeans on the codes, also cluster with DEC, IDEC or N2D on the
-    experiment's own encoder (fitted on the training images, scored on the test images)."""
-    parser.add_argument("--cluster", choices=CLUSTER_METHODS, default="kmeans",
+    experiment's own encoder (``dest``: the attribute it is stored in)."""
+    parser.add_argument("--cluster", choices=CLUSTER_METHODS, default="kmeans", dest=dest,
                         help="also cluster with DEC, IDEC (fine-tuning a copy of the encoder) or N2D (UMAP + "
                              "Gaussian mixture on the codes) and report it beside KMeans (default: kmeans only)")

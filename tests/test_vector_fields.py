@@ -159,14 +159,20 @@ def test_bad_input_is_one_line(tmp_path):
 
 
 def test_one_channel_and_one_dimensional_codes_run(tmp_path):
-    """A field of one channel has no arrows to draw and a 1-D code no plane to map: both still run."""
+    """A field of one channel has no arrows to draw and a 1-D code no plane to map: both still run,
+    and so does ``--cluster dec`` on that encoder (a row beside KMeans at the true k)."""
     res = cli("vector-fields", "run", "--quick", "--channels", "magnitude", "--latent", "1", "--no-export",
-              "--cluster-trials", "6", cwd=tmp_path)  # fmt: skip
+              "--cluster-trials", "6", "--cluster", "dec", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (tmp_path / "runs" / "vector-fields").iterdir()
     figures = {p.name for p in (run / "figures").iterdir()}
     assert "reconstructions.png" not in figures and "latent_2d_types.png" in figures
     assert "figures/reconstructions.png" not in (run / "report.md").read_text()
+    metrics = json.loads((run / "metrics.json").read_text())
+    dec = metrics["clustering"]["scores"]["dec_true_k"]
+    assert dec["clusters"] > 1 and 0 < dec["acc"] <= 1
+    assert "DEC on the encoder, true k" in (run / "report.md").read_text()
+    assert json.loads((run / "config.json").read_text())["deep_cluster"] == "dec"
 
 
 def test_tune_quick_then_run_with_its_params(tmp_path):

@@ -27,6 +27,7 @@ from apps.vector_fields.pipeline import check_architecture, reconstruction_score
 from apps.vector_fields.report import clustering_section, render_report, score_rows, summary
 from apps.vector_fields.steps import load_data, steps
 from keras_clust.app import (
+    add_cluster_argument,
     add_models_dir_argument,
     add_saved_run_arguments,
     fraction,
@@ -123,8 +124,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         params_from=source, loss=args.loss, weight_floor=args.weight_floor, vae=args.vae, beta=args.beta,
         upsampling=args.upsampling, epochs=args.epochs, patience=args.patience, batch_size=args.batch_size,
         learning_rate=args.learning_rate, val_fraction=args.val_fraction, test_fraction=args.test_fraction,
-        cluster=cluster_settings(args), quick=args.quick, seed=args.seed, export=not args.no_export,
-        models_dir=str(args.models_dir),
+        cluster=cluster_settings(args), deep_cluster=args.deep_cluster, quick=args.quick, seed=args.seed,
+        export=not args.no_export, models_dir=str(args.models_dir),
     )  # fmt: skip
     if cfg.quick:
         cfg = quick_config(cfg)
@@ -273,6 +274,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", type=Path, default=None, metavar="NPY|NPZ",
                    help="your fields (N, H, W, C) in .npy/.npz (labels optional) instead of synthetic ones")
     add_data_arguments(p)
+    add_cluster_argument(p, dest="deep_cluster")
     d = Config()
     g = p.add_argument_group("autoencoder")
     g.add_argument("--params-from", type=Path, default=None, metavar="TUNE_RUN",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import ClassVar
 
 from keras_clust.errors import UsageError
 from keras_clust.models.field_ae import REPORT
@@ -32,14 +33,23 @@ class ClusterSettings:
     n_init: int = 10
 
 
+def _v1_to_v2(old: dict) -> dict:
+    """Runs written before ``--cluster``: the study and the KMeans rows only."""
+    return {**old, "deep_cluster": "kmeans"}
+
+
 @dataclass
 class Config:
     """Every setting of a ``vector-fields run``.
 
     ``dataset`` (a user's ``.npy``/``.npz`` or a run folder holding ``fields.npz``) replaces
     the synthetic fields; ``architecture`` is the autoencoder (the slides' winner unless
-    ``--params-from`` a tune); the latent size is ``architecture['latent']``.
+    ``--params-from`` a tune); the latent size is ``architecture['latent']``. ``deep_cluster``
+    (``--cluster``, version 2) adds DEC, IDEC or N2D on the run's encoder at the true number of types.
     """
+
+    CONFIG_VERSION: ClassVar[int] = 2
+    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2}
 
     dataset: str | None = None
     per_class: int = 300
@@ -61,6 +71,7 @@ class Config:
     val_fraction: float = 0.15
     test_fraction: float = 0.15
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
+    deep_cluster: str = "kmeans"
     quick: bool = False
     seed: int = 0
     export: bool = True

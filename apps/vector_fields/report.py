@@ -36,6 +36,7 @@ def score_rows(clustering: dict) -> list[dict]:
     names = {"chosen": "chosen by the study (codes)", "kmeans_codes_true_k": "KMeans on codes, true k",
              "kmeans_raw_true_k": "KMeans on raw fields, true k"}  # fmt: skip
     scores = clustering.get("scores", {})
+    names.update({f"{m}_true_k": f"{m.upper()} on the encoder, true k" for m in ("dec", "idec", "n2d")})
     return [{"clustering": names.get(k, k), "ACC": v["acc"], "NMI": v["nmi"], "ARI": v["ari"],
              "clusters": v["clusters"], "noise": v["noise"]} for k, v in scores.items()]  # fmt: skip
 

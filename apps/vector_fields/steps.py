@@ -75,6 +75,21 @@ def steps(cfg: Config, run: Run) -> None:
 
     metrics, chosen = cluster_codes(codes, fs.fields, fs.labels, fs.class_names, cfg.cluster, cfg.seed, run.figures,
                                     uv)  # fmt: skip
+    if cfg.deep_cluster != "kmeans" and fs.labels is not None:
+        metrics["scores"][f"{cfg.deep_cluster}_true_k"] = deep_clustering(cfg, fs, ae)
     run.metrics["clustering"] = metrics
     np.savez_compressed(run.file("clusters.npz"), codes=codes, cluster=chosen,
                         **({"labels": fs.labels} if fs.labels is not None else {}))  # fmt: skip
+
+
+def deep_clustering(cfg: Config, fs, ae) -> dict:
+    """``--cluster dec|idec|n2d`` on the run's encoder (a copy; IDEC with its decoder) at the true
+    number of types, on every field as the other rows of the table."""
+    from apps.vector_fields.clustering import scores_with_noise
+    from keras_clust.cluster.deep import DeepSettings, cluster_embedding
+
+    settings = DeepSettings(n_clusters=len(np.unique(fs.labels)), n_init=cfg.cluster.n_init, batch_size=cfg.batch_size)
+    log.info("%s on the encoder, k = %d", cfg.deep_cluster, settings.n_clusters)
+    res = cluster_embedding(cfg.deep_cluster, fs.fields, settings.quick() if cfg.quick else settings, ae.encoder,
+                            ae.decoder, cfg.seed)  # fmt: skip
+    return {**scores_with_noise(fs.labels, res.labels), "seconds": round(sum(res.stage_seconds.values()), 1)}
