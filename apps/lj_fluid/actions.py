@@ -16,6 +16,7 @@ from apps.lj_fluid.report import render_report, summary
 from apps.lj_fluid.simulation import simulation_figures, simulation_metrics, simulation_report, simulation_table
 from apps.lj_fluid.steps import steps
 from keras_clust.app import (
+    add_cluster_argument,
     add_common_arguments,
     add_models_dir_argument,
     add_saved_run_arguments,
@@ -119,8 +120,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         val_fraction=args.val_fraction, test_fraction=args.test_fraction, grid_h=args.grid_h,
         grid_filters=args.grid_filters, grid_kernel=args.grid_kernel, grid_latent=args.grid_latent,
         distance_latent=args.distance_latent, coords_latent=args.coords_latent, beta=args.beta,
-        batch_size=args.batch_size, learning_rate=args.learning_rate, quick=args.quick, seed=args.seed,
-        export=not args.no_export, models_dir=str(args.models_dir),
+        batch_size=args.batch_size, learning_rate=args.learning_rate, cluster=args.cluster, quick=args.quick,
+        seed=args.seed, export=not args.no_export, models_dir=str(args.models_dir),
     )  # fmt: skip
     for view in ("coords", "grid", "distance", "coordinate"):
         value = getattr(args, f"{view}_epochs")
@@ -245,6 +246,7 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_common_arguments(p)
     add_models_dir_argument(p)
+    add_cluster_argument(p)
     p.add_argument("--dataset", type=Path, default=None, metavar="NPZ|RUN",
                    help="train on this dataset (an .npz from 'simulate', or its run folder) instead of simulating; "
                         "its physical settings replace the simulation options")  # fmt: skip

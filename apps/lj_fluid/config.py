@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import dataclass, replace
+from typing import ClassVar
 
 from keras_clust.data.lj_repr import grid_cells
 from keras_clust.errors import UsageError
@@ -24,6 +25,11 @@ GRID_CELLS, QUICK_GRID_CELLS = 32, 16
 QUICK = {"samples": 600, "epochs": 2, "preliminary_sweeps": 300, "replicas": 4}
 
 
+def _v1_to_v2(old: dict) -> dict:
+    """Runs written before ``--cluster``: KMeans only."""
+    return {**old, "cluster": "kmeans"}
+
+
 @dataclass
 class Config:
     """Every setting of an ``lj-fluid run``.
@@ -31,7 +37,11 @@ class Config:
     ``samples`` counts the configurations of the training gammas together (split evenly
     between them); the held-out gamma gets as many as one training gamma. ``dataset`` (an
     ``.npz`` written by ``simulate`` or a ``simulate`` run folder) replaces the simulation.
+    ``cluster`` (``--cluster``, version 2) adds DEC, IDEC or N2D on each view's encoder.
     """
+
+    CONFIG_VERSION: ClassVar[int] = 2
+    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2}
 
     dataset: str | None = None
     particles: int = PARTICLES
@@ -69,6 +79,7 @@ class Config:
     elbo_draws: int = 8
     overlap_distance: float = 0.5
     invalid_distance: float = 0.8
+    cluster: str = "kmeans"
     quick: bool = False
     seed: int = 0
     export: bool = True

@@ -51,6 +51,13 @@ def view_inputs(view: str, split: Split, cfg: Config, batch_size: int | None = N
                         seed=cfg.seed)  # fmt: skip
 
 
+def view_arrays(view: str, split: Split, cfg: Config) -> np.ndarray:
+    """The ``view``'s encoder inputs of ``split`` as one array (the grids computed all at once)."""
+    if view != "grid":
+        return view_inputs(view, split, cfg)
+    return next(iter(grid_dataset(split.positions, cfg.box, cfg.grid_cells, len(split.positions)))).numpy()
+
+
 def build_view(view: str, cfg: Config, seed: int) -> VAE:
     n = cfg.particles
     if view == "coords":

@@ -39,8 +39,14 @@ def model_rows(metrics: dict) -> list[dict]:
 def gamma_rows(metrics: dict) -> list[dict]:
     g = metrics["gamma"]
     names = {**VIEW_NAMES, "physics": "physics baseline: mean height, its spread, LJ energy per particle"}
-    return [{"codes": names[k], "R^2 of gamma (linear, test)": v["r2"], "KMeans ACC": v["acc"], "NMI": v["nmi"],
-             "ARI": v["ari"]} for k, v in g.items()]  # fmt: skip
+    rows = []
+    for k, v in g.items():
+        rows.append({"codes": names[k], "R^2 of gamma (linear, test)": v["r2"], "KMeans ACC": v["acc"],
+                     "NMI": v["nmi"], "ARI": v["ari"]})  # fmt: skip
+        if "deep" in v:
+            rows[-1][f"{v['deep']['method'].upper()} ACC"] = v["deep"]["acc"]
+            rows[-1][f"{v['deep']['method'].upper()} NMI"] = v["deep"]["nmi"]
+    return rows
 
 
 def anomaly_rows(metrics: dict) -> list[dict]:

@@ -22,6 +22,7 @@ from apps.lj_fluid.pipeline import (
     train_coordinate_net,
     train_view,
     trained_terms,
+    view_arrays,
 )
 from apps.lj_fluid.simulation import simulation_figures, simulation_metrics
 from keras_clust.data.lj_io import save_lj_dataset
@@ -139,6 +140,8 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
                             data.test.gamma, cfg.seed)  # fmt: skip
         maps[view] = r.pca_test
         out[view] = {"r2": r.r2, "pca_explained": r.explained, **r.clustering}
+        if cfg.cluster != "kmeans":
+            out[view]["deep"] = deep_gamma_clustering(view, vae, data, cfg)
     train_features = A.physics_features(data.train.positions, data.train.gamma)
     test_features = A.physics_features(data.test.positions, data.test.gamma)
     base = A.gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed)
@@ -146,6 +149,21 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
     F.plot_gamma_maps(maps, data.test.gamma, {v: f"{VIEW_NAMES[v]}: R^2 {out[v]['r2']:.3f}" for v in VIEWS},
                       run.figures / "latent_pca_gamma.png")  # fmt: skip
     return out
+
+
+def deep_gamma_clustering(view: str, vae, data: RunData, cfg: Config) -> dict:
+    """``--cluster dec|idec|n2d`` on the view's encoder (a copy; IDEC with its decoder) over the test
+    configurations, scored against their gamma as the KMeans column (k = number of gammas)."""
+    from keras_clust.cluster import score_clustering
+    from keras_clust.cluster.deep import DeepSettings, cluster_embedding
+
+    x = view_arrays(view, data.test, cfg)
+    _, classes = np.unique(data.test.gamma, return_inverse=True)
+    settings = DeepSettings(n_clusters=int(classes.max()) + 1, batch_size=cfg.batch_size)
+    res = cluster_embedding(cfg.cluster, x, settings.quick() if cfg.quick else settings, vae.mean_encoder,
+                            vae.decoder, cfg.seed)  # fmt: skip
+    log.info("%s on the %s encoder: gamma ACC %.3f", cfg.cluster, view, score_clustering(classes, res.labels).acc)
+    return {"method": cfg.cluster, **score_clustering(classes, res.labels).to_dict()}
 
 
 def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> dict:

@@ -199,6 +199,10 @@ class DEC(DeepClusteringMixin):
         self.stage_seconds_ = {}
         encoder, decoder = self._embedding_model(x, seed, trainable=True)
         decoder = self._decoder(decoder)
+        if decoder is not None and int(np.prod(decoder.outputs[0].shape[1:])) != int(np.prod(x.shape[1:])):
+            raise UsageError(f"the decoder gives {tuple(decoder.outputs[0].shape[1:])} per row but the data has "
+                             f"{tuple(x.shape[1:])}; IDEC needs a decoder that reconstructs its input "
+                             "(use DEC)")  # fmt: skip
         if self.encoder is None:
             self.stage_seconds_["pretrain"] = round(self.pretrain_seconds_, 2)
         x_in = as_input_rows(x, tuple(int(d) for d in encoder.inputs[0].shape[1:]), "X")
