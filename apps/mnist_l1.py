@@ -35,7 +35,6 @@ from keras_clust.app import (
     positive_int_list,
 )
 from keras_clust.cluster import EmbeddingKMeans, evaluate_kmeans, evaluate_method, relabel, score_clustering
-from keras_clust.cluster.deep import DeepSettings
 from keras_clust.data import Dataset, load_dataset, train_val_split
 from keras_clust.experiment import (
     ExperimentSpec,
@@ -221,10 +220,9 @@ def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: Run) -> tuple[
 
 def deep_clustering(cfg: Config, ae, prep: Prepared, key: str, run: Run) -> dict:
     """``--cluster dec|idec|n2d`` on this autoencoder: fitted on the training images, scored on the test."""
-    settings = DeepSettings(n_clusters=cfg.n_clusters, n_init=cfg.kmeans_n_init)
     log.info("[%s] %s on the encoder", key, cfg.cluster)
     ev = evaluate_method(cfg.cluster, ae.encoder, prep.x_train, prep.y_train, prep.x_test, prep.y_test,
-                         settings.quick() if cfg.quick else settings, ae.decoder, cfg.seed)  # fmt: skip
+                         cfg.n_clusters, ae.decoder, cfg.quick, cfg.seed)  # fmt: skip
     log.info("[%s] %s test ACC %.3f NMI %.3f ARI %.3f", key, cfg.cluster, ev.test.acc, ev.test.nmi, ev.test.ari)
     plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_{key}_{cfg.cluster}.png",
                           prep.data.class_names,

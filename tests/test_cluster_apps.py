@@ -103,6 +103,8 @@ def test_cluster_command_on_a_users_files(tmp_path):
     res = cli("cluster", "run", "--data", "wrong.npy", "--encoder", "enc.keras", "--method", "n2d", cwd=tmp_path)
     assert_one_line_error(res, 1, "rows of shape (5,)", "takes (64,)")
     assert not list((tmp_path / "runs" / "cluster").glob(".*partial"))
+    res = cli("cluster", "--data", "x.npy", "--encoder", "enc.keras", "--method", "idec", cwd=tmp_path)
+    assert_one_line_error(res, 2, "needs that encoder's decoder", "--decoder")
 
 
 def test_cluster_bench_quick_on_digits(tmp_path):
@@ -138,3 +140,23 @@ def test_seed_summary_by_hand():
     assert (dec["acc_min"], dec["acc_max"], dec["nmi_mean"]) == (0.5, 0.7, pytest.approx(0.5))
     assert n2d["seeds"] == 1 and n2d["acc_std"] == 0.0
     assert file_key("kmeans (AE codes)") == "kmeans_ae_codes"
+
+
+def test_bytes_are_scaled_batch_by_batch_and_too_few_rows_are_refused(tmp_path):
+    from keras_clust.cluster.deep import DeepSettings, cluster_embedding
+
+    rng = np.random.default_rng(0)
+    raw = rng.integers(0, 256, (300, 8, 8), dtype=np.uint8)
+    np.save(tmp_path / "bytes.npy", raw)
+    mapped = load_rows(tmp_path / "bytes.npy")
+    enc = _encoder()
+    s = DeepSettings(n_clusters=3, n_init=2)
+    as_floats = cluster_embedding("kmeans", raw.astype(np.float32) / 255, s, enc, seed=0)
+    for method in ("kmeans", "n2d"):
+        got = cluster_embedding(method, mapped, s, enc, seed=0, scale=1 / 255)
+        assert isinstance(mapped, np.memmap) and got.embedding.shape[0] == 300
+        if method == "kmeans":
+            np.testing.assert_allclose(got.embedding, as_floats.embedding, atol=1e-5)
+            np.testing.assert_array_equal(got.labels, as_floats.labels)
+    with pytest.raises(DataError, match="at least 10 rows"):
+        cluster_embedding("kmeans", raw[:5], DeepSettings(n_clusters=10), enc)

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from keras_clust.app import CLUSTER_METHODS
 from keras_clust.errors import UsageError
 
 NAME = "cluster-bench"
 DATASETS = ("fashion_mnist", "mnist", "digits")
-METHODS = ("kmeans", "dec", "idec", "n2d")
+METHODS = CLUSTER_METHODS
 SPLITS = ("all", "test")
 
 #: Published ACC / NMI on all 70k images (None: not published there). Sources: DEC (Xie et al.
@@ -68,4 +69,8 @@ class Config:
             raise UsageError(f"--method takes {', '.join(METHODS)} or all, got {','.join(self.methods)}")
         if not 0 <= self.tol < 1:
             raise UsageError(f"--tol is a share of labels in [0, 1), got {self.tol}")
+        if self.n_neighbors < 2:
+            raise UsageError(f"--n-neighbors must be >= 2, got {self.n_neighbors}")
+        if self.max_rows is not None and self.max_rows < self.n_clusters:
+            raise UsageError(f"--max-rows {self.max_rows} is fewer rows than the {self.n_clusters} clusters")
         return self

@@ -6,12 +6,13 @@ import logging
 import resource
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from sklearn.cluster import KMeans
 
 from apps.cluster_bench.config import QUICK_ROWS, Config
-from keras_clust.cluster import clustering_row, matched_confusion_matrix, pretrain_autoencoder
+from keras_clust.cluster import clustering_row, pretrain_autoencoder
 from keras_clust.cluster.deep import DeepSettings, cluster_embedding
 from keras_clust.data import load_dataset
 from keras_clust.experiment import Run
@@ -20,9 +21,25 @@ from keras_clust.training import fit_verbosity
 log = logging.getLogger(__name__)
 
 
+_STATUS, _CLEAR_REFS = Path("/proc/self/status"), Path("/proc/self/clear_refs")
+
+
+def reset_peak_memory() -> None:
+    """Start a new peak-memory window (Linux: writing 5 to ``clear_refs`` resets ``VmHWM``);
+    elsewhere the peak stays the process's peak so far."""
+    try:
+        _CLEAR_REFS.write_text("5")
+    except OSError:
+        pass
+
+
 def peak_memory_mb() -> float:
-    """Peak resident memory of this process so far (MiB)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """Peak resident memory since :func:`reset_peak_memory` (``VmHWM``), or of the process (MiB)."""
+    try:
+        line = next(v for v in _STATUS.read_text().splitlines() if v.startswith("VmHWM:"))
+        return int(line.split()[1]) / 1024.0
+    except (OSError, StopIteration, ValueError):
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
 def bench_data(cfg: Config, data_dir=None):
@@ -71,14 +88,17 @@ def run_seed(cfg: Config, run: Run, x: np.ndarray, y: np.ndarray, seed: int) -> 
     s = settings(cfg)
     results = []
     if "kmeans" in cfg.methods:
+        reset_peak_memory()
         start = time.perf_counter()
         labels = KMeans(s.n_clusters, n_init=s.n_init, random_state=seed).fit_predict(x)
         results.append(_result("kmeans (pixels)", seed, y, labels, x, {"kmeans": time.perf_counter() - start}))
-    run.seed_model(f"stacked_ae_s{seed}")
+    reset_peak_memory()
     ae, history, pretrain = pretrain_autoencoder(x, s.embedding_dim, epochs=s.pretrain_epochs, batch_size=s.batch_size,
                                                  seed=seed, verbose=fit_verbosity())  # fmt: skip
     run.history += [dict(r, seed=seed) for r in history]
+    run.metrics.setdefault("pretrain_peak_mb", {})[str(seed)] = round(peak_memory_mb())
     for method in cfg.methods:
+        reset_peak_memory()
         res = cluster_embedding(method, x, s, ae.encoder, ae.decoder, seed, verbose=fit_verbosity())
         run.history += [dict(r, seed=seed, method=method) for r in res.history]
         extra = {}
@@ -89,7 +109,3 @@ def run_seed(cfg: Config, run: Run, x: np.ndarray, y: np.ndarray, seed: int) -> 
         results.append(_result(name, seed, y, res.labels, res.embedding, {"pretrain": pretrain, **res.stage_seconds},
                                extra))  # fmt: skip
     return results
-
-
-def confusion(y: np.ndarray, labels: np.ndarray, n: int) -> np.ndarray:
-    return matched_confusion_matrix(y, labels, labels=np.arange(n))

@@ -31,16 +31,23 @@ def _published_only(metrics: dict) -> str:
 
 
 def report(cfg: Config, metrics: dict) -> str:
+    from apps.cluster_bench.pipeline import settings
+
+    s = settings(cfg)
     split = "all images (train + test), as the papers" if cfg.split == "all" else "the test split only"
+    pretrain_peaks = ", ".join(f"{v:,}" for v in (metrics.get("pretrain_peak_mb") or {}).values())
     lines = [
         f"# cluster-bench: {cfg.dataset}", "",
-        f"{metrics['rows_clustered']:,} rows of {split}, {cfg.n_clusters} clusters; seeds {list(cfg.seeds)}. "
-        f"The deep methods share one `d-500-500-2000-{cfg.embedding_dim}` autoencoder per seed "
-        f"({'quick: 2' if cfg.quick else cfg.pretrain_epochs} epochs, Adam, MSE, batch {cfg.batch_size}); "
-        f"KMeans everywhere with n_init {cfg.n_init}. DEC/IDEC: target update every {cfg.update_interval} batches, "
-        f"stop below {cfg.tol:.1%} changed labels or after {cfg.max_iter} batches; IDEC gamma {cfg.gamma}; "
-        f"N2D: UMAP n_neighbors {cfg.n_neighbors}, min_dist 0, {cfg.n_clusters} components, full-covariance GMM.", "",
-        "ACC after Hungarian matching of clusters to classes. NMI is printed with both normalisations in use: "
+        f"{metrics['rows_clustered']:,} rows of {split}, {s.n_clusters} clusters; seeds {list(cfg.seeds)}"
+        + (" (quick: a subsample and smoke budgets)" if cfg.quick else "") + ". "
+        f"The deep methods share one `d-500-500-2000-{s.embedding_dim}` autoencoder per seed "
+        f"({s.pretrain_epochs} epochs, Adam, MSE, batch {s.batch_size}); "
+        f"KMeans everywhere with n_init {s.n_init}. DEC/IDEC: target update every {s.update_interval} batches, "
+        f"stop below {s.tol:.1%} changed labels or after {s.max_iter} batches; IDEC gamma {s.gamma}; "
+        f"N2D: UMAP n_neighbors {s.n_neighbors}, min_dist 0, {s.n_clusters} components, full-covariance GMM.", "",
+        "Peak MiB: the process's peak resident memory during that row's own stages (the shared pretraining "
+        f"peaked at {pretrain_peaks} MiB). ACC after Hungarian matching of clusters to classes, on the rows "
+        "that were clustered. NMI is printed with both normalisations in use: "
         "the arithmetic mean of the entropies (scikit-learn's default; N2D's code) and the geometric mean "
         "(DEC's code). Published numbers: DEC, IDEC and N2D papers (see `apps/cluster_bench/config.py`).", "",
         "## Results", "", results_table(metrics).rstrip("\n"), "",

@@ -49,10 +49,12 @@ def _figures(cfg: Config, run: Run, results: list[MethodResult], y: np.ndarray, 
     for colour, labels in (("class", y), ("cluster", best.labels)):
         lm = latent_map(best.embedding, labels, method="tsne" if best.embedding.shape[1] > 2 else "identity",
                         seed=cfg.seed, max_points=MAP_POINTS)  # fmt: skip
+        how = f"{lm.method} of {len(lm.xy)} points" if lm.method != "identity" else f"{len(lm.xy)} points"
         plot_latent_map(lm, run.figures / f"map_{key}_{colour}.png", names if colour == "class" else None,
-                        title=f"{best.row['method']} final embedding, by {colour} (t-SNE of {len(lm.xy)} points)")
+                        title=f"{best.row['method']} final embedding, by {colour} ({how})")
+        what = "true class" if colour == "class" else "cluster"
         figures[f"map_{key}_{colour}.png"] = (f"Final embedding of the best method ({best.row['method']}, seed "
-                                             f"{best.row['seed']}) in 2-D, coloured by true {colour}")  # fmt: skip
+                                             f"{best.row['seed']}) in 2-D ({how}), coloured by {what}")  # fmt: skip
     return figures
 
 

@@ -1,12 +1,16 @@
 """``cluster``: cluster your own data with KMeans, DEC, IDEC or N2D on any encoder.
 
-Reads rows from an ``.npy`` (memory-mapped), ``.npz`` or IDX (``.gz``) file, embeds them in
-bounded batches with ``--encoder`` (a ``.keras`` file, a SavedModel folder, or
-``saved_models/<name>`` for its newest version) or, without one, trains the
-``d-500-500-2000-10`` autoencoder on them, clusters the embedding and writes ``labels.npy``,
+Reads rows from an ``.npy`` (memory-mapped), ``.npz`` or IDX (``.gz``) file, embeds them with
+``--encoder`` (a ``.keras`` file, a SavedModel folder, or ``saved_models/<name>`` for its newest
+version) or, without one, trains the ``d-500-500-2000-10`` autoencoder on them, clusters the
+embedding and writes ``labels.npy``,
 2-D maps of the final embedding and, with ``--labels``, the scores and a matched confusion
 matrix. DEC/IDEC's fine-tuned network is exported as a SavedModel (``images -> assignment,
 embedding``).
+
+Memory: with ``--encoder`` and ``--method kmeans`` or ``n2d`` the rows are encoded 4,096 at a
+time from the memory-mapped file, so memory is bounded in the number of rows (bytes are scaled
+batch by batch); training (no ``--encoder``, or DEC/IDEC) holds every row in memory as float32.
 """
 
 from __future__ import annotations

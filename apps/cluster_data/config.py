@@ -43,8 +43,16 @@ class Config:
     def check(self) -> Config:
         if self.method not in METHODS:
             raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
-        if self.decoder and self.method != "idec":
-            raise UsageError("--decoder is only used by --method idec; drop it")
-        if self.settings.n_clusters < 2:
-            raise UsageError(f"--k must be >= 2, got {self.settings.n_clusters}")
+        if self.decoder and (self.method != "idec" or not self.encoder):
+            raise UsageError("--decoder goes with --encoder and --method idec (without --encoder the autoencoder "
+                             "trained here brings its own decoder); drop it")  # fmt: skip
+        if self.method == "idec" and self.encoder and not self.decoder:
+            raise UsageError("--method idec with --encoder needs that encoder's decoder too: add --decoder FILE.keras")
+        s = self.settings
+        if s.n_clusters < 2:
+            raise UsageError(f"--k must be >= 2, got {s.n_clusters}")
+        if s.n_neighbors < 2 or not 0 <= s.tol < 1:
+            raise UsageError(f"--n-neighbors must be >= 2 and --tol in [0, 1), got {s.n_neighbors} and {s.tol}")
+        if self.max_rows is not None and self.max_rows < s.n_clusters:
+            raise UsageError(f"--max-rows {self.max_rows} is fewer rows than --k {s.n_clusters} clusters")
         return self

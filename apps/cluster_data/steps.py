@@ -20,9 +20,10 @@ from keras_clust.viz.latent import latent_map, plot_latent_map
 MAP_POINTS = 3000
 
 
-def read_rows(cfg: Config) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    """The rows (an ``.npy`` stays memory-mapped unless it holds bytes), the labels and the data record.
-    Bytes (uint8, e.g. IDX images) are scaled to [0, 1] as the project's encoders expect."""
+def read_rows(cfg: Config) -> tuple[np.ndarray, float, np.ndarray | None, dict]:
+    """The rows (an ``.npy`` stays memory-mapped), the scale to apply to them, the labels and the
+    data record. Bytes (uint8, e.g. IDX images) are scaled to [0, 1] as the project's encoders
+    expect, batch by batch where the method allows it."""
     x = load_rows(cfg.data)
     total = len(x)
     y = None if cfg.labels is None else load_labels(cfg.labels, total)
@@ -32,12 +33,13 @@ def read_rows(cfg: Config) -> tuple[np.ndarray, np.ndarray | None, dict]:
         y = None if y is None else y[:limit]
     note = f"{cfg.data}: {len(x):,} rows of shape {tuple(x.shape[1:])}"
     note += f" (the first {len(x):,} of {total:,})" if len(x) < total else ""
+    scale = 1.0
     if x.dtype == np.uint8:
-        x = np.asarray(x, dtype=np.float32) / np.float32(255.0)
+        scale = 1.0 / 255.0
         note += ", bytes scaled to [0, 1]"
     data = {"dataset": Path(cfg.data).name, "origin": "file", "location": str(cfg.data), "full": len(x) == total,
             "note": note}  # fmt: skip
-    return x, y, data
+    return x, scale, y, data
 
 
 def _figures(cfg: Config, run: Run, embedding: np.ndarray, labels: np.ndarray, y: np.ndarray | None) -> dict:
@@ -60,10 +62,10 @@ def _figures(cfg: Config, run: Run, embedding: np.ndarray, labels: np.ndarray, y
 
 
 def steps(cfg: Config, run: Run) -> None:
-    x, y, data = read_rows(cfg)
+    x, scale, y, data = read_rows(cfg)
     run.set_data(data)
-    run.seed_model(f"cluster_{cfg.method}")
-    res = cluster_embedding(cfg.method, x, cfg.settings, cfg.encoder, cfg.decoder, cfg.seed, fit_verbosity())
+    seed = run.seed_model(f"cluster_{cfg.method}")
+    res = cluster_embedding(cfg.method, x, cfg.settings, cfg.encoder, cfg.decoder, seed, fit_verbosity(), scale)
     np.save(run.file("labels.npy"), res.labels)
     run.history = res.history
     if res.assignment is not None:
@@ -79,8 +81,7 @@ def steps(cfg: Config, run: Run) -> None:
         "scores": None if y is None else clustering_row(y, res.labels),
         "figures": _figures(cfg, run, res.embedding, res.labels, y),
     })  # fmt: skip
-    if len(x):
-        run.export_samples["images"] = np.asarray(x[:16], dtype=np.float32)
+    run.export_samples["images"] = np.asarray(x[:16], dtype=np.float32) * np.float32(scale)
 
 
 def exports(cfg: Config) -> list[Export]:

@@ -15,7 +15,6 @@ import numpy as np
 
 from apps.fashion_cae.config import Prepared, RunConfig
 from keras_clust.cluster import evaluate_kmeans, evaluate_method
-from keras_clust.cluster.deep import DeepSettings
 from keras_clust.experiment import Run
 from keras_clust.generation import fit_gaussian, latent_grid, prior_samples
 from keras_clust.layers import summed_binary_crossentropy
@@ -122,12 +121,10 @@ def cluster_rows(cfg: RunConfig, prep: Prepared, codes: dict[str, tuple[np.ndarr
 
 def deep_clustering(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model) -> dict:
     """``--cluster dec|idec|n2d`` on the CAE's encoder (and decoder, for IDEC): fitted on the training
-    images, scored on the test images, with the KMeans rows' ``n_init``."""
-    settings = DeepSettings(n_clusters=cfg.n_clusters, n_init=cfg.kmeans_n_init)
+    images, scored on the test images."""
     log.info("%s on the CAE encoder", cfg.cluster)
     ev = evaluate_method(cfg.cluster, cae.get_layer("cae_encoder"), prep.x_train, prep.y_train, prep.x_test,
-                         prep.y_test, settings.quick() if cfg.quick else settings, cae.get_layer("cae_decoder"),
-                         cfg.seed)  # fmt: skip
+                         prep.y_test, cfg.n_clusters, cae.get_layer("cae_decoder"), cfg.quick, cfg.seed)  # fmt: skip
     plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_cae_{cfg.cluster}.png", prep.class_names,
                           title=f"{cfg.cluster.upper()} on the CAE encoder (test ACC {ev.test.acc:.3f})")  # fmt: skip
     return {"method": cfg.cluster, **ev.to_dict()}

@@ -159,9 +159,8 @@ def deep_gamma_clustering(view: str, vae, data: RunData, cfg: Config) -> dict:
 
     x = view_arrays(view, data.test, cfg)
     _, classes = np.unique(data.test.gamma, return_inverse=True)
-    settings = DeepSettings(n_clusters=int(classes.max()) + 1, batch_size=cfg.batch_size)
-    res = cluster_embedding(cfg.cluster, x, settings.quick() if cfg.quick else settings, vae.mean_encoder,
-                            vae.decoder, cfg.seed)  # fmt: skip
+    settings = DeepSettings.for_run(int(classes.max()) + 1, cfg.quick, batch_size=cfg.batch_size)
+    res = cluster_embedding(cfg.cluster, x, settings, vae.mean_encoder, vae.decoder, cfg.seed)
     log.info("%s on the %s encoder: gamma ACC %.3f", cfg.cluster, view, score_clustering(classes, res.labels).acc)
     return {"method": cfg.cluster, **score_clustering(classes, res.labels).to_dict()}
 

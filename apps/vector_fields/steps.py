@@ -75,7 +75,9 @@ def steps(cfg: Config, run: Run) -> None:
 
     metrics, chosen = cluster_codes(codes, fs.fields, fs.labels, fs.class_names, cfg.cluster, cfg.seed, run.figures,
                                     uv)  # fmt: skip
-    if cfg.deep_cluster != "kmeans" and fs.labels is not None:
+    if cfg.deep_cluster != "kmeans" and fs.labels is None:
+        log.warning("--cluster %s needs the fields' labels (the true number of types); skipped", cfg.deep_cluster)
+    elif cfg.deep_cluster != "kmeans":
         metrics["scores"][f"{cfg.deep_cluster}_true_k"] = deep_clustering(cfg, fs, ae)
     run.metrics["clustering"] = metrics
     np.savez_compressed(run.file("clusters.npz"), codes=codes, cluster=chosen,
@@ -88,8 +90,7 @@ def deep_clustering(cfg: Config, fs, ae) -> dict:
     from apps.vector_fields.clustering import scores_with_noise
     from keras_clust.cluster.deep import DeepSettings, cluster_embedding
 
-    settings = DeepSettings(n_clusters=len(np.unique(fs.labels)), n_init=cfg.cluster.n_init, batch_size=cfg.batch_size)
+    settings = DeepSettings.for_run(len(np.unique(fs.labels)), cfg.quick, batch_size=cfg.batch_size)
     log.info("%s on the encoder, k = %d", cfg.deep_cluster, settings.n_clusters)
-    res = cluster_embedding(cfg.deep_cluster, fs.fields, settings.quick() if cfg.quick else settings, ae.encoder,
-                            ae.decoder, cfg.seed)  # fmt: skip
+    res = cluster_embedding(cfg.deep_cluster, fs.fields, settings, ae.encoder, ae.decoder, cfg.seed)
     return {**scores_with_noise(fs.labels, res.labels), "seconds": round(sum(res.stage_seconds.values()), 1)}

@@ -33,7 +33,7 @@ from keras_clust.cluster.deep_base import DeepClusteringMixin, copy_model
 from keras_clust.errors import DataError, UsageError
 from keras_clust.models.dec import build_dec_model
 from keras_clust.models.dense_ae import STACKED_AE_UNITS
-from keras_clust.models.encoder_io import ENCODE_BATCH, as_input_rows, encode_in_batches, load_encoder
+from keras_clust.models.encoder_io import as_input_rows, encode_in_batches, load_encoder
 from keras_clust.validation import check_rows
 
 _EPS = 1e-12
@@ -79,6 +79,10 @@ class SelfTrainingKL(keras.losses.Loss):
 class TargetUpdate(keras.callbacks.Callback):
     """Refresh DEC's targets every ``interval`` batches and stop when the labels settle.
 
+    The first targets are computed before the first batch; after every ``interval``-th batch the
+    soft assignments of all samples are recomputed, and training ends right there (before another
+    batch) when fewer than ``tol`` of the labels changed, or after ``max_iter`` batches.
+
     Args:
         x: All training inputs (shaped like the model's input).
         targets: The variable :class:`SelfTrainingKL` reads.
@@ -99,26 +103,29 @@ class TargetUpdate(keras.callbacks.Callback):
         self.interval, self.tol, self.max_iter, self.output = int(interval), float(tol), int(max_iter), output
 
     def on_train_begin(self, logs=None):
-        layer = self.model.get_layer(self.output)
-        self._assign = keras.Model(self.model.inputs, layer.output)
+        self._assign = load_encoder(keras.Model(self.model.input, self.model.get_layer(self.output).output))
         self.changes: list[float] = []
         self.iterations, self.labels, self.converged = 0, None, False
+        self._update()
 
-    def on_train_batch_begin(self, batch, logs=None):
-        if self.iterations % self.interval == 0:
-            q = encode_in_batches(load_encoder(self._assign), self.x)
-            labels = q.argmax(axis=1)
-            if self.labels is not None:
-                change = float(np.mean(labels != self.labels))
-                self.changes.append(change)
-                if change < self.tol:
-                    self.converged = True
-                    self.model.stop_training = True
-            self.labels = labels
-            self.targets.assign(target_distribution(q))
+    def _update(self) -> None:
+        q = encode_in_batches(self._assign, self.x)
+        labels = q.argmax(axis=1)
+        if self.labels is not None:
+            change = float(np.mean(labels != self.labels))
+            self.changes.append(change)
+            if change < self.tol:
+                self.converged = True
+                self.model.stop_training = True
+        self.labels = labels
+        self.targets.assign(target_distribution(q))
+
+    def on_train_batch_end(self, batch, logs=None):
         self.iterations += 1
         if self.iterations >= self.max_iter:
             self.model.stop_training = True
+        elif self.iterations % self.interval == 0:
+            self._update()
 
 
 class DEC(DeepClusteringMixin):
@@ -146,7 +153,7 @@ class DEC(DeepClusteringMixin):
         model_: The fine-tuned network (``images -> {"assignment": q, ...}``), not compiled.
         assignment_model_: Its ``images -> q`` part.
         encoder_: The fine-tuned encoder.
-        initial_labels_: KMeans labels on the starting embedding (DEC's starting point).
+        initial_labels_, initial_centers_: KMeans on the starting embedding (DEC's starting point).
         label_changes_: Share of labels changed at each target update.
         n_iter_: Fine-tuning batches run; converged_: whether ``tol`` ended them.
         history_: Per-epoch rows of pretraining and fine-tuning.
@@ -199,6 +206,9 @@ class DEC(DeepClusteringMixin):
         self.stage_seconds_ = {}
         encoder, decoder = self._embedding_model(x, seed, trainable=True)
         decoder = self._decoder(decoder)
+        if decoder is not None and tuple(decoder.inputs[0].shape[1:]) != tuple(encoder.outputs[0].shape[1:]):
+            raise UsageError(f"the decoder takes {tuple(decoder.inputs[0].shape[1:])} but the encoder gives "
+                             f"{tuple(encoder.outputs[0].shape[1:])}; pass the decoder of this encoder")  # fmt: skip
         if decoder is not None and int(np.prod(decoder.outputs[0].shape[1:])) != int(np.prod(x.shape[1:])):
             raise UsageError(f"the decoder gives {tuple(decoder.outputs[0].shape[1:])} per row but the data has "
                              f"{tuple(x.shape[1:])}; IDEC needs a decoder that reconstructs its input "
@@ -211,6 +221,7 @@ class DEC(DeepClusteringMixin):
         codes = encode_in_batches(load_encoder(encoder), x_in)
         kmeans = KMeans(int(self.n_clusters), n_init=int(self.n_init), random_state=seed).fit(codes)
         self.initial_labels_ = kmeans.labels_.astype(np.int64)
+        self.initial_centers_ = np.asarray(kmeans.cluster_centers_, dtype=np.float32)
         self._timed("kmeans", start)
 
         start = time.perf_counter()
@@ -229,14 +240,14 @@ class DEC(DeepClusteringMixin):
         hist = model.fit(x_in, y_fit, batch_size=int(self.batch_size), epochs=math.ceil(int(self.max_iter) / steps),
                          shuffle=True, verbose=self.verbose,
                          callbacks=[keras.callbacks.TerminateOnNaN(), update])  # fmt: skip
-        losses_seen = [v for v in hist.history.get("loss", [])]
+        losses_seen = hist.history.get("loss", [])
         if losses_seen and not np.isfinite(losses_seen[-1]):
             raise DataError(f"{type(self).__name__} fine-tuning diverged (loss became NaN); lower learning_rate")
         self._timed("fine_tune", start)
 
-        self.model_ = keras.Model(model.inputs, model.outputs, name=model.name)  # uncompiled: no target variable
+        self.model_ = keras.Model(model.input, model.output, name=model.name)  # uncompiled: no target variable
         self.encoder_ = load_encoder(encoder)
-        self.assignment_model_ = keras.Model(model.inputs, model.get_layer("assignment").output, name="assignment")
+        self.assignment_model_ = keras.Model(model.input, model.get_layer("assignment").output, name="assignment")
         self.label_changes_ = update.changes
         self.n_iter_ = update.iterations
         self.converged_ = update.converged
@@ -250,7 +261,7 @@ class DEC(DeepClusteringMixin):
     def predict_proba(self, X) -> np.ndarray:
         """Soft assignments ``q`` (rows sum to 1)."""
         check_is_fitted(self, "assignment_model_")
-        return encode_in_batches(load_encoder(self.assignment_model_), check_rows(X, "X"), ENCODE_BATCH)
+        return encode_in_batches(load_encoder(self.assignment_model_), check_rows(X, "X"))
 
     def predict(self, X) -> np.ndarray:
         return self.predict_proba(X).argmax(axis=1).astype(np.int64)

@@ -20,6 +20,7 @@ from keras_clust.cluster.n2d import N2D
 from keras_clust.errors import UsageError
 from keras_clust.models.dec import build_dec_serving_model
 from keras_clust.models.encoder_io import as_input_rows, encode_in_batches, load_encoder
+from keras_clust.validation import check_rows
 
 METHODS = CLUSTER_METHODS
 #: The budgets a ``--quick`` smoke run shrinks to (two pretraining epochs, 40 fine-tuning batches).
@@ -48,6 +49,12 @@ class DeepSettings:
     def quick(self) -> DeepSettings:
         """These settings with the budgets of a ``--quick`` smoke run."""
         return replace(self, **QUICK_BUDGET)
+
+    @classmethod
+    def for_run(cls, n_clusters: int, quick: bool = False, **changes) -> DeepSettings:
+        """The papers' settings for ``n_clusters`` (``changes`` applied), shrunk for a ``--quick`` run."""
+        s = cls(n_clusters=int(n_clusters), **changes)
+        return s.quick() if quick else s
 
 
 @dataclass
@@ -78,7 +85,7 @@ class DeepResult:
     history: list[dict] = field(default_factory=list)
 
 
-def _kmeans(x, s: DeepSettings, encoder, seed: int, verbose: int) -> DeepResult:
+def _kmeans(x, s: DeepSettings, encoder, seed: int, verbose: int, scale: float) -> DeepResult:
     seconds, history, trained = {}, [], encoder is None
     if encoder is None:
         ae, history, seconds["pretrain"] = pretrain_autoencoder(
@@ -86,7 +93,7 @@ def _kmeans(x, s: DeepSettings, encoder, seed: int, verbose: int) -> DeepResult:
         encoder = ae.encoder
     enc = load_encoder(encoder)
     start = time.perf_counter()
-    codes = encode_in_batches(enc, x)
+    codes = encode_in_batches(enc, x, scale=scale)
     seconds["encode"] = time.perf_counter() - start
     start = time.perf_counter()
     labels = KMeans(s.n_clusters, n_init=s.n_init, random_state=seed).fit_predict(codes)
@@ -94,8 +101,10 @@ def _kmeans(x, s: DeepSettings, encoder, seed: int, verbose: int) -> DeepResult:
     return DeepResult("kmeans", labels.astype(np.int64), codes, seconds, enc.model, trained, history=history)
 
 
-def estimator(method: str, s: DeepSettings, encoder=None, decoder=None, seed: int = 0, verbose: int = 0):
-    """The scikit-learn estimator of ``method`` (``dec``, ``idec`` or ``n2d``) with settings ``s``."""
+def estimator(method: str, s: DeepSettings, encoder=None, decoder=None, seed: int = 0, verbose: int = 0,
+              scale: float = 1.0):  # fmt: skip
+    """The scikit-learn estimator of ``method`` (``dec``, ``idec`` or ``n2d``) with settings ``s``
+    (``scale``: N2D multiplies each encoded batch by it, e.g. 1/255 for bytes)."""
     common = {"n_clusters": s.n_clusters, "encoder": encoder, "embedding_dim": s.embedding_dim,
               "pretrain_epochs": s.pretrain_epochs, "batch_size": s.batch_size, "random_state": seed,
               "verbose": verbose}  # fmt: skip
@@ -105,12 +114,14 @@ def estimator(method: str, s: DeepSettings, encoder=None, decoder=None, seed: in
     if method == "idec":
         return IDEC(**common, **dec, decoder=decoder, gamma=s.gamma)
     if method == "n2d":
-        return N2D(**common, n_neighbors=s.n_neighbors)
+        return N2D(**common, n_neighbors=s.n_neighbors, input_scale=scale)
+    if method == "kmeans":
+        raise UsageError("kmeans is not a deep estimator; use cluster_embedding('kmeans', ...) or evaluate_kmeans")
     raise UsageError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
 def cluster_embedding(method: str, x: np.ndarray, settings: DeepSettings | None = None, encoder=None, decoder=None,
-                      seed: int = 0, verbose: int = 0) -> DeepResult:  # fmt: skip
+                      seed: int = 0, verbose: int = 0, scale: float = 1.0) -> DeepResult:  # fmt: skip
     """Cluster ``x`` with ``method`` on ``encoder``'s embedding (None: pretrain the stacked AE).
 
     Args:
@@ -121,6 +132,10 @@ def cluster_embedding(method: str, x: np.ndarray, settings: DeepSettings | None 
         decoder: The decoder matching ``encoder`` (IDEC with a given encoder).
         seed: Seed of every random choice.
         verbose: Keras ``fit`` verbosity.
+        scale: Every row is multiplied by it (e.g. 1/255 for bytes). KMeans and N2D on a given encoder
+            scale batch by batch, so a memory-mapped file is never loaded whole (memory bounded in
+            the rows); training (DEC/IDEC, or the autoencoder when no encoder is given) needs every
+            row in memory and scales a float32 copy.
 
     Raises:
         UsageError: unknown method, or a frozen encoder for DEC/IDEC.
@@ -129,6 +144,9 @@ def cluster_embedding(method: str, x: np.ndarray, settings: DeepSettings | None 
     s = settings or DeepSettings()
     if method not in METHODS:
         raise UsageError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
+    x = check_rows(x, "the data", min_samples=max(2, s.n_clusters))
+    if scale != 1.0 and (encoder is None or method in ("dec", "idec")):  # trains on every row: in memory
+        x, scale = np.asarray(x, dtype=np.float32) * np.float32(scale), 1.0
     if encoder is not None:
         encoder = load_encoder(encoder)
         as_input_rows(x[:1], encoder.input_shape, "the data")  # the one-line shape error before any work
@@ -137,8 +155,8 @@ def cluster_embedding(method: str, x: np.ndarray, settings: DeepSettings | None 
                              "its .keras file (exports keep one as model.keras), or use --method kmeans or n2d")
         encoder = encoder.model or encoder
     if method == "kmeans":
-        return _kmeans(x, s, encoder, seed, verbose)
-    est = estimator(method, s, encoder, decoder, seed, verbose).fit(x)
+        return _kmeans(x, s, encoder, seed, verbose, scale)
+    est = estimator(method, s, encoder, decoder, seed, verbose, scale).fit(x)
     history = list(getattr(est, "history_", est.pretrain_history_))
     if method == "n2d":
         return DeepResult(method, est.labels_, est.embedding_, est.stage_seconds_, est.encoder_.model,

@@ -46,8 +46,8 @@ def evaluate_kmeans(
     )
 
 
-def evaluate_method(method: str, encoder, x_train, y_train, x_test, y_test, settings=None, decoder=None,
-                    random_state: int = 0, verbose: int = 0) -> KMeansEvaluation:  # fmt: skip
+def evaluate_method(method: str, encoder, x_train, y_train, x_test, y_test, n_clusters: int = 10, decoder=None,
+                    quick: bool = False, random_state: int = 0, verbose: int = 0) -> KMeansEvaluation:  # fmt: skip
     """Fit ``dec``, ``idec`` or ``n2d`` on the training images through ``encoder`` (copied, never
     changed), predict the test images, score both as :func:`evaluate_kmeans` does.
 
@@ -55,14 +55,16 @@ def evaluate_method(method: str, encoder, x_train, y_train, x_test, y_test, sett
         method: ``dec``, ``idec`` or ``n2d`` (``kmeans`` is :func:`evaluate_kmeans` on the codes).
         encoder: The experiment's trained encoder (Keras model).
         x_train, y_train, x_test, y_test: Images shaped like the encoder's input, and labels.
-        settings: :class:`~keras_clust.cluster.deep.DeepSettings` (``n_clusters`` among them).
+        n_clusters: Number of clusters (the papers' other settings, :class:`~keras_clust.cluster.deep.DeepSettings`).
         decoder: The encoder's decoder (IDEC).
+        quick: The smoke budgets of ``--quick``.
         random_state: Seed.
         verbose: Keras ``fit`` verbosity of DEC/IDEC's fine-tuning.
     """
     from keras_clust.cluster.deep import DeepSettings, estimator
 
-    est = estimator(method, settings or DeepSettings(), encoder, decoder, random_state, verbose).fit(x_train)
+    settings = DeepSettings.for_run(n_clusters, quick)
+    est = estimator(method, settings, encoder, decoder, random_state, verbose).fit(x_train)
     test_pred = est.predict(x_test)
     labels = np.unique(np.concatenate([np.asarray(y_train), np.asarray(y_test)]))
     return KMeansEvaluation(

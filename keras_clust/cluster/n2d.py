@@ -44,6 +44,8 @@ class N2D(DeepClusteringMixin):
         n_init: Restarts of the mixture's EM.
         embedding_dim, hidden_units, pretrain_epochs, batch_size, pretrain_learning_rate:
             The autoencoder pretrained when no encoder is given.
+        input_scale: Every batch of rows is multiplied by it before encoding (1/255 for bytes), so
+            a memory-mapped byte file is encoded without a float copy of it (given encoder only).
         random_state: Seed of every random choice (a seeded UMAP runs on one thread).
         verbose: Keras ``fit`` verbosity of the pretraining.
 
@@ -59,7 +61,7 @@ class N2D(DeepClusteringMixin):
     def __init__(self, n_clusters=10, encoder=None, n_neighbors=20, min_dist=0.0, metric="euclidean",
                  n_components=None, covariance_type="full", n_init=1, embedding_dim=10,
                  hidden_units: Sequence[int] = STACKED_AE_UNITS, pretrain_epochs=50, batch_size=256,
-                 pretrain_learning_rate=1e-3, random_state=None, verbose=0):  # fmt: skip
+                 pretrain_learning_rate=1e-3, input_scale=1.0, random_state=None, verbose=0):  # fmt: skip
         self.n_clusters = n_clusters
         self.encoder = encoder
         self.n_neighbors = n_neighbors
@@ -73,6 +75,7 @@ class N2D(DeepClusteringMixin):
         self.pretrain_epochs = pretrain_epochs
         self.batch_size = batch_size
         self.pretrain_learning_rate = pretrain_learning_rate
+        self.input_scale = input_scale
         self.random_state = random_state
         self.verbose = verbose
 
@@ -80,13 +83,18 @@ class N2D(DeepClusteringMixin):
         x, seed = self._prepare(X)
         if int(self.n_neighbors) < 2:
             raise UsageError(f"n_neighbors must be >= 2, got {self.n_neighbors}")
+        if self.covariance_type not in ("full", "tied", "diag", "spherical") or int(self.n_init) < 1:
+            raise UsageError(f"covariance_type must be full, tied, diag or spherical and n_init >= 1, got "
+                             f"{self.covariance_type!r}, {self.n_init}")  # fmt: skip
+        if self.input_scale != 1.0 and self.encoder is None:
+            x = np.asarray(x, dtype=np.float32) * np.float32(self.input_scale)
         umap_cls = _umap_class()
         self.stage_seconds_ = {}
         self.encoder_, _ = self._embedding_model(x, seed)
         if self.encoder is None:
             self.stage_seconds_["pretrain"] = round(self.pretrain_seconds_, 2)
         start = time.perf_counter()
-        codes = encode_in_batches(self.encoder_, x)
+        codes = encode_in_batches(self.encoder_, x, scale=self._scale())
         self._timed("encode", start)
         start = time.perf_counter()
         neighbours = min(int(self.n_neighbors), len(x) - 1)
@@ -105,10 +113,18 @@ class N2D(DeepClusteringMixin):
         self._timed("mixture", start)
         return self
 
+    def _scale(self) -> float:
+        return 1.0 if self.encoder is None else float(self.input_scale)
+
+    def transform(self, X) -> np.ndarray:
+        """The encoder's embedding of ``X`` (before UMAP)."""
+        check_is_fitted(self, "encoder_")
+        return encode_in_batches(self.encoder_, check_rows(X, "X"), scale=float(self.input_scale))
+
     def manifold_transform(self, X) -> np.ndarray:
         """UMAP coordinates of new rows (UMAP's out-of-sample transform)."""
         check_is_fitted(self, "mixture_")
         return np.asarray(self.manifold_.transform(self.transform(X)), dtype=np.float32)
 
     def predict(self, X) -> np.ndarray:
-        return self.mixture_.predict(self.manifold_transform(check_rows(X, "X"))).astype(np.int64)
+        return self.mixture_.predict(self.manifold_transform(X)).astype(np.int64)
