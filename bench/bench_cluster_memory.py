@@ -88,7 +88,8 @@ def main() -> None:
     from keras_clust.runs import library_versions, machine_info
 
     result = {"rows": args.rows, "values_per_row": 784, "rows_mib": round(args.rows * 784 * 4 / 2**20),
-              "peak_rss_mib": round(peak_mib), "peak_anonymous_mib": round(anon_peak / 1024), "wall_seconds": round(seconds, 1),
+              "peak_rss_mib": round(peak_mib), "peak_anonymous_mib": round(anon_peak / 1024),
+              "wall_seconds": round(seconds, 1),
               "stage_seconds": metrics["stage_seconds"], "command": " ".join(cmd), "machine": machine_info(),
               "versions": library_versions()}  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
