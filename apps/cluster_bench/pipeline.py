@@ -44,7 +44,7 @@ def peak_memory_mb() -> float:
 
 def bench_data(cfg: Config, data_dir=None):
     """``(x, y, class_names, source)``: all images (train + test) or the test split, flattened
-    to rows in [0, 1]; ``--quick``/``--max-rows`` take a seeded stratified-by-chance subsample."""
+    to rows in [0, 1]; ``--quick``/``--max-rows`` take a seeded uniform random subset."""
     ds = load_dataset(cfg.dataset, data_dir)
     if cfg.split == "all":
         x, y = np.concatenate([ds.x_train, ds.x_test]), np.concatenate([ds.y_train, ds.y_test])
