@@ -115,7 +115,7 @@ def test_cluster_bench_quick_on_digits(tmp_path):
     methods = ["kmeans (pixels)", "kmeans (AE codes)", "dec", "idec", "n2d"]
     assert [r["method"] for r in metrics["rows"]] == methods
     pixels = [r for r in metrics["rows"] if r["method"] == "kmeans (pixels)"]
-    assert all(r["acc"] > 0.7 for r in pixels) and metrics["rows_clustered"] == 1200
+    assert all(r["acc"] > 0.7 for r in pixels) and metrics["rows_clustered"] == 600
     assert all(0 <= r["nmi"] <= 1 and 0 <= r["nmi_geometric"] <= 1 for r in metrics["rows"])
     assert {s["method"]: s["seeds"] for s in metrics["seed_summary"]} == dict.fromkeys(methods, 1)
     figures = {p.name for p in (run / "figures").iterdir()}
@@ -123,7 +123,7 @@ def test_cluster_bench_quick_on_digits(tmp_path):
     assert sum(name.startswith("map_") for name in figures) == 2
     report = (run / "report.md").read_text()
     assert "NMI (geom.)" in report and "0.474" not in report  # digits has no published row
-    assert np.load(run / "labels.npz")["dec_s0"].shape == (1200,)
+    assert np.load(run / "labels.npz")["dec_s0"].shape == (600,)
     help_text = cli("cluster-bench", "--help").stdout
     assert "run" in help_text and "--dataset" in cli("cluster-bench", "run", "--help").stdout
     assert_one_line_error(cli("cluster-bench", "--method", "dec,spectral", cwd=tmp_path), 2, "spectral")

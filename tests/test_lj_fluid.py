@@ -235,10 +235,10 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
 
 
 def test_two_dimensional_quick_run(tmp_path):
-    """A 2-D fluid; with ``--cluster idec`` each view's encoder is also fine-tuned by IDEC (its decoder
-    reconstructing the view's input) and scored against gamma beside KMeans."""
+    """A 2-D fluid; with ``--cluster dec`` each view's encoder is also fine-tuned by DEC and scored
+    against gamma beside KMeans."""
     res = cli("lj-fluid", "run", "--quick", "--dim", "2", "--particles", "12", "--box", "6", "--no-export",
-              "--holdout-gamma", "none", "--cluster", "idec", cwd=tmp_path)  # fmt: skip
+              "--holdout-gamma", "none", "--cluster", "dec", cwd=tmp_path)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = (tmp_path / "runs" / "lj-fluid").iterdir()
     m = json.loads((run / "metrics.json").read_text())
@@ -246,9 +246,9 @@ def test_two_dimensional_quick_run(tmp_path):
     assert set(m["anomaly"]) == {"overlap"}
     assert "held-out-gamma detection was not measured" in (run / "report.md").read_text()
     deep = {view: m["gamma"][view]["deep"] for view in ("coords", "grid", "distance")}
-    assert all(d["method"] == "idec" and 1 <= d["n_clusters"] <= 3 and d["acc"] >= 0.3 for d in deep.values())
+    assert all(d["method"] == "dec" and 1 <= d["n_clusters"] <= 3 and d["acc"] >= 0.3 for d in deep.values())
     assert max(d["n_clusters"] for d in deep.values()) > 1  # (after 2 epochs the 2-D coords code may be one blob)
-    assert "IDEC ACC" in (run / "report.md").read_text()
+    assert "DEC ACC" in (run / "report.md").read_text()
 
 
 def test_tune_quick_searches_the_grid_vae_with_hyperband(tmp_path):

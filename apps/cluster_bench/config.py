@@ -26,7 +26,7 @@ PUBLISHED: dict[str, dict[str, tuple[float | None, float | None]]] = {
 }  # fmt: skip
 
 #: Rows a ``--quick`` run clusters (a seeded subsample; the budgets are ``DeepSettings.quick()``).
-QUICK_ROWS = 1200
+QUICK_ROWS = 600
 
 
 @dataclass
