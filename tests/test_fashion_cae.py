@@ -73,7 +73,8 @@ def test_quick_run_writes_everything(quick_run):
     assert config["config_version"] == 3 and config["clf_encoder_lr_factor"] == 1.0 and config["kmeans_n_init"] == 10
     deep = json.loads((run / "metrics.json").read_text())["deep_cluster"]  # --cluster idec on the CAE encoder
     assert deep["method"] == "idec" and deep["test"]["n_clusters"] > 1 and deep["test"]["acc"] > 0.2
-    assert "CAE encoder + IDEC" in (run / "report.md").read_text() and (run / "figures/confusion_cae_idec.png").is_file()
+    assert "CAE encoder + IDEC" in (run / "report.md").read_text()
+    assert (run / "figures/confusion_cae_idec.png").is_file()
     assert "## Run" in report and "| fashion_classifier |" in report
     assert "the encoder learns at 1 times that rate" in report
 
