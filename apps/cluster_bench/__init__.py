@@ -23,6 +23,7 @@ from keras_clust.app import (
     positive_int,
     seed_list,
 )
+from keras_clust.cluster.deep import DeepSettings
 from keras_clust.experiment import ExperimentSpec, run_experiment
 
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=report, summary=summary)
@@ -33,12 +34,12 @@ def _methods(text: str) -> tuple[str, ...]:
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    d = Config()
+    c, d = Config(), DeepSettings()
     add_common_arguments(p)
-    p.add_argument("--dataset", choices=DATASETS, default=d.dataset, help=f"data to cluster (default: {d.dataset})")
+    p.add_argument("--dataset", choices=DATASETS, default=c.dataset, help=f"data to cluster (default: {c.dataset})")
     p.add_argument("--method", type=_methods, default=METHODS, dest="methods",
                    help="all, or a comma list of " + ", ".join(METHODS) + " (default: all)")
-    p.add_argument("--split", choices=SPLITS, default=d.split,
+    p.add_argument("--split", choices=SPLITS, default=c.split,
                    help="all = train + test as the papers; test = the held-out split only (default: all)")
     p.add_argument("--seeds", type=seed_list, default=None,
                    help="comma list of seeds, each a full repetition (default: --seed)")
@@ -57,10 +58,10 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = Config(dataset=args.dataset, methods=args.methods, split=args.split,
-                 seeds=args.seeds or (args.seed,), pretrain_epochs=args.pretrain_epochs, max_iter=args.max_iter,
-                 update_interval=args.update_interval, tol=args.tol, n_neighbors=args.n_neighbors,
-                 max_rows=args.max_rows, quick=args.quick, seed=args.seed,
+    settings = DeepSettings(pretrain_epochs=args.pretrain_epochs, max_iter=args.max_iter,
+                            update_interval=args.update_interval, tol=args.tol, n_neighbors=args.n_neighbors)
+    cfg = Config(dataset=args.dataset, methods=args.methods, split=args.split, seeds=args.seeds or (args.seed,),
+                 settings=settings, max_rows=args.max_rows, quick=args.quick, seed=args.seed,
                  data_dir=None if args.data_dir is None else str(args.data_dir))  # fmt: skip
     run_experiment(SPEC, cfg.check(), args.out)
     return 0

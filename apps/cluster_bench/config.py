@@ -3,9 +3,10 @@ the measured table is printed beside."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from keras_clust.app import CLUSTER_METHODS
+from keras_clust.cluster.deep import DeepSettings
 from keras_clust.errors import UsageError
 
 NAME = "cluster-bench"
@@ -41,16 +42,7 @@ class Config:
     methods: tuple[str, ...] = METHODS
     split: str = "all"
     seeds: tuple[int, ...] = (0,)
-    n_clusters: int = 10
-    pretrain_epochs: int = 50
-    batch_size: int = 256
-    embedding_dim: int = 10
-    n_init: int = 20
-    update_interval: int = 140
-    tol: float = 0.001
-    max_iter: int = 5000
-    gamma: float = 0.1
-    n_neighbors: int = 20
+    settings: DeepSettings = field(default_factory=DeepSettings)
     max_rows: int | None = None
     data_dir: str | None = None
     quick: bool = False
@@ -59,6 +51,8 @@ class Config:
     def __post_init__(self):
         self.methods = tuple(self.methods)
         self.seeds = tuple(self.seeds)
+        if isinstance(self.settings, dict):
+            self.settings = DeepSettings(**self.settings)
 
     def check(self) -> Config:
         if self.dataset not in DATASETS:
@@ -67,10 +61,11 @@ class Config:
             raise UsageError(f"--split must be one of {', '.join(SPLITS)}, got {self.split!r}")
         if not self.methods or any(m not in METHODS for m in self.methods):
             raise UsageError(f"--method takes {', '.join(METHODS)} or all, got {','.join(self.methods)}")
-        if not 0 <= self.tol < 1:
-            raise UsageError(f"--tol is a share of labels in [0, 1), got {self.tol}")
-        if self.n_neighbors < 2:
-            raise UsageError(f"--n-neighbors must be >= 2, got {self.n_neighbors}")
-        if self.max_rows is not None and self.max_rows < self.n_clusters:
-            raise UsageError(f"--max-rows {self.max_rows} is fewer rows than the {self.n_clusters} clusters")
+        s = self.settings
+        if not 0 <= s.tol < 1:
+            raise UsageError(f"--tol is a share of labels in [0, 1), got {s.tol}")
+        if s.n_neighbors < 2:
+            raise UsageError(f"--n-neighbors must be >= 2, got {s.n_neighbors}")
+        if self.max_rows is not None and self.max_rows < s.n_clusters:
+            raise UsageError(f"--max-rows {self.max_rows} is fewer rows than the {s.n_clusters} clusters")
         return self

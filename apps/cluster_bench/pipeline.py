@@ -69,8 +69,7 @@ class MethodResult:
 
 def settings(cfg: Config) -> DeepSettings:
     """The methods' settings of a bench run (``--quick`` shrinks the budgets)."""
-    s = DeepSettings(**{k: getattr(cfg, k) for k in DeepSettings().to_dict()})
-    return s.quick() if cfg.quick else s
+    return cfg.settings.quick() if cfg.quick else cfg.settings
 
 
 def _result(method: str, seed: int, y, labels, embedding, seconds: dict, extra: dict | None = None) -> MethodResult:
