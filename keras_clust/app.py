@@ -180,6 +180,29 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     add_models_dir_argument(parser)
 
 
+def add_study_arguments(parser: argparse.ArgumentParser, study_name: str, study_help: str) -> None:
+    """Where an Optuna search lives and who works on it: ``--storage``, ``--study-name``,
+    ``--workers`` and the heartbeat that retries the trials of a worker that died."""
+    from keras_clust.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
+
+    g = parser.add_argument_group("study storage and workers (Optuna)")
+    g.add_argument("--storage", default=None, metavar="URL",
+                   help="Optuna storage shared by every worker: sqlite:///study.db, "
+                        "postgresql+psycopg://user@host/db (several machines), journal:FILE (several processes, "
+                        "no server) (default: study.db in the run folder)")  # fmt: skip
+    g.add_argument("--study-name", default=study_name,
+                   help=f"{study_help}; a study of this name in --storage is joined: its finished trials count "
+                        f"towards the total (default: {study_name})")  # fmt: skip
+    g.add_argument("--workers", type=positive_int, default=1,
+                   help="worker processes optimising the study at once on this machine; the same command on "
+                        "other machines with the same --storage and --study-name adds more (default: 1)")  # fmt: skip
+    g.add_argument("--heartbeat-interval", type=positive_int, default=HEARTBEAT_INTERVAL, metavar="S",
+                   help=f"seconds between a running trial's heartbeats (RDB storages) (default: {HEARTBEAT_INTERVAL})")
+    g.add_argument("--grace-period", type=positive_int, default=GRACE_PERIOD, metavar="S",
+                   help="a running trial without a heartbeat for this long belonged to a worker that died: it is "
+                        f"failed and retried with the same parameters (default: {GRACE_PERIOD})")  # fmt: skip
+
+
 #: ``--cluster`` choices of the experiments that cluster codes (keras_clust.cluster.deep.METHODS).
 CLUSTER_METHODS = ("kmeans", "dec", "idec", "n2d")
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up keras-clust on a fresh Debian/Ubuntu machine (or any machine with Python >= 3.10):
-#   - apt packages when apt-get is usable: Python's venv module, and Debian's
-#     dataset-fashion-mnist (the offline Fashion-MNIST used by the experiments);
+#   - apt packages when apt-get is usable: Python's venv module, Debian's
+#     dataset-fashion-mnist (the offline Fashion-MNIST used by the experiments) and, with
+#     --test, the PostgreSQL server the distributed-search tests start on loopback;
 #   - a virtual environment in .venv (override with VENV=...; it is made with PYTHON=...,
 #     default python3) holding the package, installed in editable mode, with the test
 #     extras when --test is given;
@@ -55,6 +56,10 @@ if command -v apt-get >/dev/null 2>&1; then
   have_python || need+=(python3)
   "$PYTHON" -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv python3-pip)
   [ -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] || need+=(dataset-fashion-mnist)
+  # the tests of distributed searches start a throw-away PostgreSQL server on loopback
+  if [ -n "$extras" ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && ! command -v initdb >/dev/null 2>&1; then
+    need+=(postgresql)
+  fi
   if [ ${#need[@]} -gt 0 ]; then
     say "apt-get install ${need[*]}"
     if ! { as_root apt-get update -q >/dev/null &&

@@ -102,3 +102,25 @@ def tiny_images():
     """64 random 8x8 'images' in [0, 1] with 4 labels."""
     rng = np.random.default_rng(1)
     return rng.random((64, 8, 8), dtype=np.float32), np.arange(64) % 4
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """Base URL of a throw-away PostgreSQL server on loopback (tests/pg_server.py); without the
+    server binaries a skip on a workstation, a failure under CI (which installs them)."""
+    from pg_server import postgres_bin, throwaway_postgres
+
+    if postgres_bin() is None:
+        why = "PostgreSQL server not installed (apt-get install postgresql)"
+        pytest.fail(f"{why} under CI, which must install it", pytrace=False) if in_ci() else pytest.skip(why)
+    with throwaway_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """A new, empty database on the throw-away server, named after the test."""
+    from pg_server import create_database
+
+    name = re.sub(r"\W", "_", request.node.name.lower())[:50]
+    return create_database(postgres_server, name)

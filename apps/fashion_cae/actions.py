@@ -23,6 +23,7 @@ from keras_clust.app import (
     add_cluster_argument,
     add_common_arguments,
     add_models_dir_argument,
+    add_study_arguments,
     fraction,
     non_negative_int,
     positive_float,
@@ -279,14 +280,4 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--timeout", type=positive_float, default=None, help="Optuna: start no new trial after this many seconds"
     )
-    p.add_argument(
-        "--storage",
-        default=None,
-        help="Optuna storage URL, e.g. sqlite:///study.db (default: study.db in the run folder)",
-    )
-    p.add_argument(
-        "--study-name",
-        default="fashion-cae",
-        help="study (Optuna) or project (KerasTuner) name; an existing Optuna study of this name in "
-        "--storage is resumed (default: fashion-cae)",
-    )
+    add_study_arguments(p, "fashion-cae", "study (Optuna) or project (KerasTuner) name")

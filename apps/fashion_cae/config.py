@@ -96,6 +96,9 @@ class TuneConfig:
     timeout: float | None = None
     storage: str | None = None
     study_name: str = "fashion-cae"
+    workers: int = 1
+    heartbeat_interval: int = 10
+    grace_period: int = 30
     quick: bool = False
     seed: int = 0
 

@@ -33,7 +33,8 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
         tuner=args.tuner, trials=args.trials or (2 if args.quick else 20), epochs=args.epochs,
         final_epochs=args.final_epochs,
         batch_size=args.batch_size, val_fraction=args.val_fraction, timeout=args.timeout, storage=args.storage,
-        study_name=args.study_name, quick=args.quick, seed=args.seed,
+        study_name=args.study_name, quick=args.quick, seed=args.seed, workers=args.workers,
+        heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,
     )  # fmt: skip
     if cfg.quick:
         cfg.epochs, cfg.final_epochs = 1, min(cfg.final_epochs, 1)
@@ -54,7 +55,8 @@ def _search(engine: str, cfg: TuneConfig, prep: Prepared, run: RunFolder):
         result, study = run_optuna_search(
             CAE_SPACE, build_compiled_cae, train, val, epochs=cfg.epochs, batch_size=cfg.batch_size,
             n_trials=cfg.trials, storage=storage, study_name=cfg.study_name, seed=cfg.seed, timeout=cfg.timeout,
-            checkpoint=run.file("models/optuna_best_trial.keras"),
+            checkpoint=run.file("models/optuna_best_trial.keras"), workers=cfg.workers,
+            heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
         )  # fmt: skip
         if cfg.storage is None:
             result.storage = f"sqlite:///{run.path.resolve() / 'study.db'}"

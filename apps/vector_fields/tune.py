@@ -24,7 +24,7 @@ from apps.vector_fields.actions import add_data_arguments
 from apps.vector_fields.config import DEFAULT_LATENT, NAME
 from apps.vector_fields.data import TUNE_DATA_OFFSET, acquire, split_fields
 from apps.vector_fields.pipeline import reconstruction_scores
-from keras_clust.app import non_negative_float, positive_float, positive_int
+from keras_clust.app import add_study_arguments, non_negative_float, positive_float, positive_int
 from keras_clust.errors import UsageError
 from keras_clust.models.field_ae import ACTIVATIONS, REPORT, build_field_ae, estimate_cost
 from keras_clust.runs import RunFolder, markdown_table, seed_model, set_seed
@@ -60,6 +60,9 @@ class TuneConfig:
     storage: str | None = None
     study_name: str = NAME
     timeout: float | None = None
+    workers: int = 1
+    heartbeat_interval: int = 10
+    grace_period: int = 30
     quick: bool = False
     seed: int = 0
 
@@ -126,7 +129,8 @@ def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, stu
     result, study = run_optuna_search(
         space, build, (splits.x_train, splits.x_train), (splits.x_val, splits.x_val), epochs=cfg.epochs,
         batch_size=cfg.batch_size, n_trials=getattr(cfg, f"{name}_trials"), storage=storage,
-        study_name=study_name, seed=cfg.seed, timeout=cfg.timeout, n_warmup_steps=2,
+        study_name=study_name, seed=cfg.seed, timeout=cfg.timeout, n_warmup_steps=2, workers=cfg.workers,
+        heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
         checkpoint=run.file(f"models/{name}_best_trial.keras"), enqueue=enqueue, prune_if=prune_if,
     )  # fmt: skip
     figures = plot_search(result, study, run.figures, prefix=f"{name}_")
@@ -290,6 +294,7 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
         batch_size=args.batch_size,
         learning_rate=args.learning_rate, max_memory_gib=args.max_memory, max_gmacs=args.max_gmacs,
         storage=args.storage, study_name=args.study_name, timeout=args.timeout, quick=args.quick, seed=args.seed,
+        workers=args.workers, heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,
     )  # fmt: skip
     if cfg.quick:
         cfg = replace(cfg, per_class=min(cfg.per_class, 12), stage1_trials=2, stage2_trials=2, epochs=1)
@@ -335,10 +340,6 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--max-gmacs", type=positive_float, default=d.max_gmacs,
                    help="prune configurations costing more than this many 10^9 multiply-adds per field per "
                         "training step (the slides' winner: 0.26; default: 1)")  # fmt: skip
-    g.add_argument("--storage", default=None, metavar="URL",
-                   help="Optuna storage (e.g. sqlite:///vf.db) to resume or share; default: study.db in the run "
-                        "folder")  # fmt: skip
-    g.add_argument("--study-name", default=d.study_name,
-                   help="base name of the two studies (<name>-stage1, <name>-stage2) (default: vector-fields)")
     g.add_argument("--timeout", type=non_negative_float, default=None, help="stop starting trials after S seconds "
                    "per stage")  # fmt: skip
+    add_study_arguments(p, d.study_name, "base name of the two studies (<name>-stage1, <name>-stage2)")
