@@ -36,6 +36,8 @@ EXPERIMENTS: dict[str, tuple[str, str]] = {
     "cluster-bench": ("apps.cluster_bench",
                       "DEC, IDEC, N2D and KMeans on Fashion-MNIST, MNIST or digits beside the published numbers"),
     "data": ("keras_clust.data.commands", "fetch full MNIST offline-safely; list where each dataset is found"),
+    "serve": ("keras_clust.serving.commands",
+              "check exported SavedModels with saved_model_cli; call models served by TF Serving (REST, gRPC)"),
 }  # fmt: skip
 
 

@@ -1,9 +1,10 @@
 """keras_clust.serving: requests built and read against a real SavedModel's signature, the REST
 and gRPC clients against loopback servers answering with what that SavedModel computes, the
-one-line errors (404/NOT_FOUND, 400/INVALID_ARGUMENT, refused, timeout)."""
+one-line errors (404/NOT_FOUND, 400/INVALID_ARGUMENT, refused, timeout) and ``serve check``."""
 
 import json
 import re
+import shutil
 import socket
 import threading
 import time
@@ -19,6 +20,7 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
+from helpers import assert_one_line_error, cli
 from keras_clust.errors import DataError
 from keras_clust.export import export_savedmodel, load_signature
 from keras_clust.serving import (
@@ -32,11 +34,13 @@ from keras_clust.serving import (
     TensorInfo,
     build_predict_request,
     build_rest_request,
+    check_export,
     parse_predict_response,
     parse_rest_response,
     read_signature,
     signature_from_metadata,
 )
+from keras_clust.serving.check import match_outputs
 
 X = np.random.default_rng(7).random((3, 6), dtype=np.float32)
 
@@ -396,3 +400,65 @@ def test_grpc_errors_are_one_line(models, grpc_target):
     with pytest.raises(ServerUnavailableError, match="within 0.3 s"):
         GrpcClient(grpc_target, "slow", timeout=0.3).signature()
     assert time.monotonic() - start < 3
+
+
+# --- serve check / serve predict ---------------------------------------------------------------
+
+
+def test_outputs_matched_by_name_then_shape():
+    served = {"probabilities": np.zeros((4, 10)), "log_probabilities": np.zeros((4, 10))}
+    values = [np.zeros((4, 10)), np.zeros((4, 10))]
+    assert match_outputs(served, ["probabilities", "log_probs"], values) == {"probabilities": 0, "log_probabilities": 1}
+    assert match_outputs(served, ["log_probs", "probabilities"], values) == {"probabilities": 1, "log_probabilities": 0}
+    with pytest.raises(DataError, match="pass --outputs"):
+        match_outputs(served, ["a", "b"], values)
+    assert match_outputs(served, ["a", "b"], values, order=("log_probabilities", "probabilities")) == {
+        "log_probabilities": 0, "probabilities": 1}  # fmt: skip
+    by_shape = {"embedding": np.zeros((4, 2)), "assignment": np.zeros((4, 3))}
+    assert match_outputs(by_shape, ["x", "y"], [np.zeros((4, 3)), np.zeros((4, 2))]) == {"assignment": 0,
+                                                                                          "embedding": 1}  # fmt: skip
+
+
+def test_serve_check_passes_an_export(models):
+    res = cli("serve", "check", models["root"] / "two", "--batch", "5")
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    assert len(lines) == 2, res.stdout
+    path = models["two"].path
+    assert lines[0].startswith(f"{path}: ok   assignment (5, 3): max abs diff ")
+    assert lines[1].startswith(f"{path}: ok   embedding (5, 2): max abs diff ")
+    assert "model.keras output 0" in lines[0] and "model.keras output 1" in lines[1]
+
+
+def test_serve_check_catches_a_differing_model(models, tmp_path):
+    bad = tmp_path / "enc" / "1"
+    shutil.copytree(models["enc"].path, bad)
+    keras.utils.set_random_seed(99)
+    _model(1).save(bad / "model.keras")  # same layers, other weights
+    result = check_export(tmp_path / "enc")
+    assert result.path == bad and not result.ok
+    (out,) = result.outputs
+    assert out.name == "embedding" and out.shape == (4, 2) and out.max_abs_diff > 1e-3
+    assert out.line(result.atol).startswith("FAIL embedding (4, 2)")
+
+
+def test_serve_check_bad_paths(tmp_path):
+    assert_one_line_error(cli("serve", "check", tmp_path / "nope"), 1, "nope does not exist")
+    assert_one_line_error(cli("serve", "check", tmp_path), 1, "holds no SavedModel")
+
+
+def test_serve_predict_over_rest(models, rest_server, tmp_path):
+    _, url = rest_server
+    np.save(tmp_path / "x.npy", X)
+    res = cli("serve", "predict", "--url", url, "--model", "two", "--data", tmp_path / "x.npy",
+              "--layout", "row", "--out", tmp_path / "y.npz")  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    lines = res.stdout.splitlines()
+    assert lines[0].startswith("assignment (3, 3) float32: [[") and lines[1].startswith("embedding (3, 2) float32: [[")
+    assert lines[2:] == [f"outputs written to {tmp_path / 'y.npz'}"]
+    want = _run(models["fns"]["two"], {"images": X})
+    with np.load(tmp_path / "y.npz") as got:
+        for k in want:
+            np.testing.assert_array_equal(got[k], want[k])
+    missing = cli("serve", "predict", "--url", url, "--model", "nope", "--data", tmp_path / "x.npy")
+    assert_one_line_error(missing, 1, "model 'nope' not found", "HTTP 404")
