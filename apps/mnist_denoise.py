@@ -258,7 +258,7 @@ SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_repor
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out)
+    run_experiment(SPEC, config_from_args(args), args.out, resume=args.resume)
     return 0
 
 

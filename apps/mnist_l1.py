@@ -325,7 +325,7 @@ SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_repor
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, Config.from_args(args), args.out)
+    run_experiment(SPEC, Config.from_args(args), args.out, resume=args.resume)
     return 0
 
 

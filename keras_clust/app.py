@@ -155,6 +155,15 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "searched when given (default: the known places)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: a small subset of the data and 1-2 epochs")
+    add_resume_argument(parser)
+
+
+def add_resume_argument(parser: argparse.ArgumentParser) -> None:
+    """``--resume``: continue a killed run from its ``.partial`` folder."""
+    parser.add_argument("--resume", type=Path, default=None, metavar="RUN_FOLDER",
+                        help="continue the run killed in this .<run-id>.partial folder with its saved config: "
+                             "trained models are kept and the interrupted training goes on from its last "
+                             "finished epoch (other options are ignored)")  # fmt: skip
 
 
 def add_models_dir_argument(parser: argparse.ArgumentParser) -> None:

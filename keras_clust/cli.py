@@ -111,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"keras-clust: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("keras-clust: interrupted; nothing half-written was kept", file=sys.stderr)
+        print("keras-clust: interrupted; nothing half-written was kept but a run folder that --resume continues",
+              file=sys.stderr)
         return 130
 
 

@@ -250,22 +250,36 @@ def saved_config(spec: ExperimentSpec, config, data: dict | None) -> dict:
             **dataclasses.asdict(config), "data": data}  # fmt: skip
 
 
-def run_experiment(spec: ExperimentSpec, config, out: str | Path) -> FinishedRun:
+def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | Path | None = None) -> FinishedRun:
     """Seed, open the run folder, run the steps, export, write every file, print the summary.
+
+    Every ``fit_model`` of the steps is backed up after each epoch in the run folder's
+    ``backup/`` (removed when the run completes), so a killed run, whose ``.partial``
+    folder stays, continues with ``resume``: its saved config is used, finished fits
+    restore their weights and the interrupted one goes on from its last finished epoch.
 
     Args:
         spec: The experiment.
-        config: Its config (a ``spec.config`` instance).
+        config: Its config (a ``spec.config`` instance); ignored when resuming.
         out: Root of the run folders (``--out``).
+        resume: An interrupted run's ``.partial`` folder (``--resume``), or None.
 
     Returns:
         The committed run.
     """
+    from keras_clust.training import fit_backups
+
+    if resume is not None:
+        folder = RunFolder.reopen(resume, spec.name)
+        config = config_from_saved(spec.config, read_json(folder.work / "config.json"), str(folder.work), spec.name)
+        log.info("resuming run %s with its saved config", folder.run_id)
     set_seed(config.seed)
     start = time.perf_counter()
-    with RunFolder(out, spec.name, config.seed) as rf:
+    with folder if resume is not None else RunFolder(out, spec.name, config.seed) as rf:
+        rf.write_config(saved_config(spec, config, None))  # what --resume reads back
         run = Run(spec, config, rf)
-        spec.steps(config, run)
+        with fit_backups(rf.work / RunFolder.BACKUP):
+            spec.steps(config, run)
         if run.data is None:
             run.set_data(note="not recorded")
         exports = []

@@ -214,7 +214,8 @@ class RunFolder:
     """A run's output folder, built under a ``.partial`` name and renamed when complete.
 
     Use as a context manager: leaving the block normally commits the folder, an
-    exception (or Ctrl-C) removes it.
+    exception removes it. A run killed (SIGKILL, power loss), or stopped with Ctrl-C once it
+    has training backups, leaves its ``.partial`` folder, which :meth:`reopen` continues.
 
     Args:
         out: Root of all runs (``runs/``).
@@ -222,6 +223,9 @@ class RunFolder:
         seed: The run's seed, part of the run id.
         run_id: Explicit run id; default ``YYYYmmdd-HHMMSS-s<seed>``.
     """
+
+    #: Sub-folder of the training backups (:func:`keras_clust.training.fit_backups`); removed at commit.
+    BACKUP = "backup"
 
     def __init__(self, out: str | Path, experiment: str, seed: int, run_id: str | None = None):
         root = check_writable(Path(out) / experiment)
@@ -238,6 +242,34 @@ class RunFolder:
         self.work.mkdir()
         (self.work / "figures").mkdir()
         self.committed = False
+
+    @classmethod
+    def reopen(cls, path: str | Path, experiment: str) -> RunFolder:
+        """The interrupted run at ``path`` (a ``<out>/<experiment>/.<run-id>.partial`` folder
+        that a killed run left behind), to be continued."""
+        path = Path(path)
+        name = path.name
+        if path.is_dir() and not name.startswith(".") and (path.parent / f".{name}.partial").is_dir():
+            path, name = path.parent / f".{name}.partial", f".{name}.partial"  # the run id given
+        if not (path.is_dir() and name.startswith(".") and name.endswith(".partial")):
+            done = "a finished run folder" if (path / "metrics.json").is_file() else "not an interrupted run folder"
+            raise UsageError(f"--resume {path}: {done}; pass the .<run-id>.partial folder an interrupted "
+                             f"'{experiment} run' left under <out>/{experiment}/")  # fmt: skip
+        if path.parent.name != experiment or not (path / "config.json").is_file():
+            raise UsageError(f"--resume {path}: not an interrupted '{experiment} run' (no config.json of it); "
+                             f"pass a folder under <out>/{experiment}/")  # fmt: skip
+        self = cls.__new__(cls)
+        self.root, self.run_id = path.parent, name[1:-len(".partial")]
+        self.path, self.work, self.keep, self.committed = self.root / self.run_id, path, [], False
+        if self.path.exists():
+            raise UsageError(f"--resume {path}: {self.path} exists already; move one of them away")
+        (self.work / "figures").mkdir(exist_ok=True)
+        return self
+
+    @property
+    def resumable(self) -> bool:
+        """Whether an interrupted run here can be continued (it has training backups)."""
+        return (self.work / self.BACKUP).is_dir()
 
     @property
     def figures(self) -> Path:
@@ -270,6 +302,7 @@ class RunFolder:
                    if not (self.work / n).is_file()]  # fmt: skip
         if missing:
             raise RuntimeError(f"run folder incomplete, missing {missing}")
+        shutil.rmtree(self.work / self.BACKUP, ignore_errors=True)
         os.rename(self.work, self.path)
         self.committed = True
         log.info("run folder: %s", self.path)
@@ -297,6 +330,8 @@ class RunFolder:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
             self.commit()
+        elif issubclass(exc_type, KeyboardInterrupt) and self.resumable:
+            log.warning("interrupted; continue with --resume %s", self.work)
         else:
             self.abort()
         return False

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
+import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -36,6 +40,110 @@ class FitResult:
             {**tags, "epoch": i + 1, **{k: float(v[i]) for k, v in self.history.items()}}
             for i in range(self.epochs_run)
         ]
+
+
+class FitBackups:
+    """Where the fits of one run keep their state, so a killed run continues where it stopped.
+
+    Every :func:`fit_model` call made while backups are active (see :func:`fit_backups`) gets
+    the next folder ``<root>/<nn>-<model name>``, holding Keras' ``BackupAndRestore`` state
+    (weights, optimizer, epoch; written after every epoch and kept after the fit ends) and
+    ``epochs.json``, the finished epochs' logs. A run's fits come in the same order every
+    time, so when the run is started again on the same folder, a finished fit restores its
+    final weights without training, and the fit that was interrupted continues from its last
+    finished epoch, its history whole: no epoch repeated, none lost.
+    """
+
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        self.count = 0
+
+    def next_folder(self, model_name: str) -> Path:
+        self.count += 1
+        return self.root / f"{self.count:02d}-{model_name}"
+
+
+_active_backups: list[FitBackups] = []
+
+
+@contextlib.contextmanager
+def fit_backups(root: str | Path) -> Iterator[FitBackups]:
+    """Back up every :func:`fit_model` call inside the block under ``root``."""
+    backups = FitBackups(root)
+    _active_backups.append(backups)
+    try:
+        yield backups
+    finally:
+        _active_backups.remove(backups)
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Keeps every finished epoch's logs in a JSON file, rewritten atomically after each epoch.
+
+    Epochs are numbered as ``fit`` numbers them (from ``initial_epoch`` on a resumed fit), and
+    an epoch run again after a restore replaces its earlier row.
+    """
+
+    def __init__(self, path: str | Path):
+        super().__init__()
+        self.path = Path(path)
+        self.rows: list[dict] = json.loads(self.path.read_text()) if self.path.is_file() else []
+
+    def on_epoch_end(self, epoch, logs=None):
+        row = {"epoch": int(epoch), **{k: float(v) for k, v in (logs or {}).items()}}
+        self.rows = [r for r in self.rows if r["epoch"] < epoch] + [row]
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        tmp.write_text(json.dumps(self.rows))
+        os.replace(tmp, self.path)
+
+    def history(self) -> dict[str, list[float]]:
+        keys = [k for k in self.rows[0] if k != "epoch"] if self.rows else []
+        return {k: [r.get(k, float("nan")) for r in self.rows] for k in keys}
+
+
+class _FitBackup:
+    """One fit's backup folder: Keras' BackupAndRestore state, the epochs' logs, and once the
+    fit has ended its final weights (after EarlyStopping's restore) with its wall time."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.epochs = EpochLog(folder / "epochs.json")
+        self.final = folder / "final.weights.h5"
+        self.done = folder / "done.json"
+
+    def restore_finished(self, model: keras.Model) -> FitResult | None:
+        """The finished fit's result with its final weights loaded into ``model``, or None."""
+        if not self.done.is_file():
+            return None
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)
+        model.load_weights(self.final)
+        log.info("%s was trained before this run was interrupted: weights restored from %s", model.name, self.folder)
+        history = self.epochs.history()
+        return FitResult(history, json.loads(self.done.read_text())["seconds"], len(history.get("loss", [])))
+
+    def callbacks(self) -> list[keras.callbacks.Callback]:
+        if self.epochs.rows:
+            log.info("resuming from epoch %d (backup %s)", self.epochs.rows[-1]["epoch"] + 2, self.folder)
+        restore = keras.callbacks.BackupAndRestore(str(self.folder / "state"), delete_checkpoint=False)
+        return [restore, self.epochs]
+
+    def finish(self, model: keras.Model, seconds: float) -> None:
+        model.save_weights(self.final, overwrite=True)
+        tmp = self.done.with_name("done.json.tmp")
+        tmp.write_text(json.dumps({"seconds": seconds}))
+        os.replace(tmp, self.done)  # written last: a fit is finished only with its final weights
+
+
+def _fit_backup(model: keras.Model) -> _FitBackup | None:
+    if not _active_backups:
+        return None
+    folder = _active_backups[-1].next_folder(model.name)
+    if not model.built:  # BackupAndRestore restores into built weights only
+        log.warning("model %s is not built before fit: its training is not backed up", model.name)
+        return None
+    return _FitBackup(folder)
 
 
 def _is_dataset(x) -> bool:
@@ -70,6 +178,9 @@ def fit_model(
         callbacks: Further callbacks.
         verbose: Keras verbosity; default a bar on a terminal, a line per epoch otherwise.
 
+    Inside :func:`fit_backups` the fit is backed up after every epoch and, when its backup
+    exists, resumed from it (the history then holds every epoch, before and after).
+
     Raises:
         DataError: on NaN inputs, or when the loss became NaN.
     """
@@ -80,6 +191,12 @@ def fit_model(
     cbs = [keras.callbacks.TerminateOnNaN(), *callbacks]
     if patience > 0 and validation_data is not None:
         cbs.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
+    backup = _fit_backup(model)
+    if backup is not None:
+        finished = backup.restore_finished(model)
+        if finished is not None:
+            return finished
+        cbs.extend(backup.callbacks())
     if validation_data is not None and not dataset:
         validation_data = tuple(None if v is None else check_array(v, "validation data") for v in validation_data)
     start = time.perf_counter()
@@ -89,10 +206,14 @@ def fit_model(
     )  # fmt: skip
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
+    if backup is not None:
+        history = backup.epochs.history()  # the epochs before a resume too
     if any(not np.isfinite(v[-1]) for v in history.values() if v):
         raise DataError(
             f"training of {model.name} diverged (loss became NaN); lower the learning rate"
         )
+    if backup is not None:
+        backup.finish(model, seconds)
     return FitResult(history, seconds, len(history.get("loss", [])))
 
 

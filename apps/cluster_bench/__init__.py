@@ -63,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = Config(dataset=args.dataset, methods=args.methods, split=args.split, seeds=args.seeds or (args.seed,),
                  settings=settings, max_rows=args.max_rows, quick=args.quick, seed=args.seed,
                  data_dir=None if args.data_dir is None else str(args.data_dir))  # fmt: skip
-    run_experiment(SPEC, cfg.check(), args.out)
+    run_experiment(SPEC, cfg.check(), args.out, resume=args.resume)
     return 0
 
 

@@ -108,7 +108,7 @@ export = export_action(SPEC)
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out)
+    run_experiment(SPEC, config_from_args(args), args.out, resume=args.resume)
     return 0
 
 

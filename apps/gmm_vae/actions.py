@@ -107,7 +107,7 @@ SPEC = ExperimentSpec(
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out)
+    run_experiment(SPEC, config_from_args(args), args.out, resume=args.resume)
     return 0
 
 

@@ -138,7 +138,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out)
+    run_experiment(SPEC, config_from_args(args), args.out, resume=args.resume)
     return 0
 
 
