@@ -27,11 +27,13 @@ from keras_clust.app import (
     add_common_arguments,
     add_export_arguments,
     add_models_dir_argument,
+    add_run_options,
     add_saved_run_arguments,
     fraction,
     positive_float,
     positive_int,
     positive_int_list,
+    run_options,
 )
 from keras_clust.data import gaussian_blur, load_dataset, train_val_split
 from keras_clust.errors import DataError, UsageError
@@ -258,7 +260,7 @@ SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_repor
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out, resume=args.resume)
+    run_experiment(SPEC, config_from_args(args), args.out, **run_options(args))
     return 0
 
 
@@ -278,6 +280,7 @@ def evaluate(args: argparse.Namespace) -> int:
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_common_arguments(p)
+    add_run_options(p)
     add_models_dir_argument(p)
     d = Config()
     p.add_argument("--dataset", default=d.dataset, choices=("mnist", "fashion_mnist"),

@@ -155,15 +155,34 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
                              "searched when given (default: the known places)")
     parser.add_argument("--quick", action="store_true",
                         help="smoke run: a small subset of the data and 1-2 epochs")
-    add_resume_argument(parser)
 
 
-def add_resume_argument(parser: argparse.ArgumentParser) -> None:
-    """``--resume``: continue a killed run from its ``.partial`` folder."""
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options of every ``run`` that do not change its results: ``--resume`` (continue a killed
+    run from its ``.partial`` folder) and ``--tensorboard``; :func:`run_options` reads them."""
+    add_tensorboard_argument(parser)
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_FOLDER",
                         help="continue the run killed in this .<run-id>.partial folder with its saved config: "
                              "trained models are kept and the interrupted training goes on from its last "
                              "finished epoch (other options are ignored)")  # fmt: skip
+
+
+def add_tensorboard_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--tensorboard", action="store_true",
+                        help="log every training (every trial of a search) for TensorBoard under the run "
+                             "folder's tensorboard/ (scalars per epoch, no histograms); watch with: tensorboard "
+                             "--logdir runs/")  # fmt: skip
+
+
+def tensorboard_dir(args: argparse.Namespace, run_folder) -> Path | None:
+    """Where ``--tensorboard`` logs go in a run folder (a :class:`~keras_clust.runs.RunFolder`), or None."""
+    return run_folder.work / "tensorboard" if getattr(args, "tensorboard", False) else None
+
+
+def run_options(args: argparse.Namespace) -> dict:
+    """The keyword arguments of :func:`keras_clust.experiment.run_experiment` that
+    :func:`add_run_options` declared."""
+    return {"resume": args.resume, "tensorboard": args.tensorboard}
 
 
 def add_models_dir_argument(parser: argparse.ArgumentParser) -> None:

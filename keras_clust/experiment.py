@@ -250,7 +250,8 @@ def saved_config(spec: ExperimentSpec, config, data: dict | None) -> dict:
             **dataclasses.asdict(config), "data": data}  # fmt: skip
 
 
-def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | Path | None = None) -> FinishedRun:
+def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | Path | None = None,
+                   tensorboard: bool = False) -> FinishedRun:  # fmt: skip
     """Seed, open the run folder, run the steps, export, write every file, print the summary.
 
     Every ``fit_model`` of the steps is backed up after each epoch in the run folder's
@@ -263,11 +264,12 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
         config: Its config (a ``spec.config`` instance); ignored when resuming.
         out: Root of the run folders (``--out``).
         resume: An interrupted run's ``.partial`` folder (``--resume``), or None.
+        tensorboard: Log every fit for TensorBoard under the run's ``tensorboard/`` folder.
 
     Returns:
         The committed run.
     """
-    from keras_clust.training import fit_backups
+    from keras_clust.training import fit_context
 
     if resume is not None:
         folder = RunFolder.reopen(resume, spec.name)
@@ -278,7 +280,8 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
     with folder if resume is not None else RunFolder(out, spec.name, config.seed) as rf:
         rf.write_config(saved_config(spec, config, None))  # what --resume reads back
         run = Run(spec, config, rf)
-        with fit_backups(rf.work / RunFolder.BACKUP):
+        logs = rf.work / "tensorboard" if tensorboard else None
+        with fit_context(backup=rf.work / RunFolder.BACKUP, tensorboard=logs):
             spec.steps(config, run)
         if run.data is None:
             run.set_data(note="not recorded")

@@ -42,39 +42,43 @@ class FitResult:
         ]
 
 
-class FitBackups:
-    """Where the fits of one run keep their state, so a killed run continues where it stopped.
+class FitContext:
+    """What the fits of one run share: where they keep backups and TensorBoard logs.
 
-    Every :func:`fit_model` call made while backups are active (see :func:`fit_backups`) gets
-    the next folder ``<root>/<nn>-<model name>``, holding Keras' ``BackupAndRestore`` state
-    (weights, optimizer, epoch; written after every epoch and kept after the fit ends) and
-    ``epochs.json``, the finished epochs' logs. A run's fits come in the same order every
-    time, so when the run is started again on the same folder, a finished fit restores its
-    final weights without training, and the fit that was interrupted continues from its last
-    finished epoch, its history whole: no epoch repeated, none lost.
+    Every :func:`fit_model` call made inside :func:`fit_context` gets the next key
+    ``<nn>-<model name>``. With ``backup``, the fit's folder ``<backup>/<key>`` holds Keras'
+    ``BackupAndRestore`` state (weights, optimizer, epoch; written after every epoch and kept
+    after the fit ends) and ``epochs.json``, the finished epochs' logs. A run's fits come in
+    the same order every time, so when the run is started again on the same folder, a
+    finished fit restores its final weights without training, and the fit that was
+    interrupted continues from its last finished epoch, its history whole: no epoch repeated,
+    none lost. With ``tensorboard``, the fit writes TensorBoard logs to ``<tensorboard>/<key>``
+    (scalars per epoch; no weight histograms).
     """
 
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
+    def __init__(self, backup: str | Path | None = None, tensorboard: str | Path | None = None):
+        self.backup = None if backup is None else Path(backup)
+        self.tensorboard = None if tensorboard is None else Path(tensorboard)
         self.count = 0
 
-    def next_folder(self, model_name: str) -> Path:
+    def next_key(self, model_name: str) -> str:
         self.count += 1
-        return self.root / f"{self.count:02d}-{model_name}"
+        return f"{self.count:02d}-{model_name}"
 
 
-_active_backups: list[FitBackups] = []
+_active_contexts: list[FitContext] = []
 
 
 @contextlib.contextmanager
-def fit_backups(root: str | Path) -> Iterator[FitBackups]:
-    """Back up every :func:`fit_model` call inside the block under ``root``."""
-    backups = FitBackups(root)
-    _active_backups.append(backups)
+def fit_context(backup: str | Path | None = None, tensorboard: str | Path | None = None) -> Iterator[FitContext]:
+    """Back up (``backup``) and log to TensorBoard (``tensorboard``) every :func:`fit_model`
+    call inside the block; see :class:`FitContext`."""
+    context = FitContext(backup, tensorboard)
+    _active_contexts.append(context)
     try:
-        yield backups
+        yield context
     finally:
-        _active_backups.remove(backups)
+        _active_contexts.remove(context)
 
 
 class EpochLog(keras.callbacks.Callback):
@@ -136,14 +140,20 @@ class _FitBackup:
         os.replace(tmp, self.done)  # written last: a fit is finished only with its final weights
 
 
-def _fit_backup(model: keras.Model) -> _FitBackup | None:
-    if not _active_backups:
-        return None
-    folder = _active_backups[-1].next_folder(model.name)
+def _context_callbacks(model: keras.Model) -> tuple[_FitBackup | None, list[keras.callbacks.Callback]]:
+    if not _active_contexts:
+        return None, []
+    context = _active_contexts[-1]
+    key = context.next_key(model.name)
+    cbs = []
+    if context.tensorboard is not None:
+        cbs.append(keras.callbacks.TensorBoard(log_dir=str(context.tensorboard / key), histogram_freq=0))
+    if context.backup is None:
+        return None, cbs
     if not model.built:  # BackupAndRestore restores into built weights only
         log.warning("model %s is not built before fit: its training is not backed up", model.name)
-        return None
-    return _FitBackup(folder)
+        return None, cbs
+    return _FitBackup(context.backup / key), cbs
 
 
 def _is_dataset(x) -> bool:
@@ -178,8 +188,9 @@ def fit_model(
         callbacks: Further callbacks.
         verbose: Keras verbosity; default a bar on a terminal, a line per epoch otherwise.
 
-    Inside :func:`fit_backups` the fit is backed up after every epoch and, when its backup
-    exists, resumed from it (the history then holds every epoch, before and after).
+    Inside :func:`fit_context` the fit is backed up after every epoch and, when its backup
+    exists, resumed from it (the history then holds every epoch, before and after), and/or
+    logged for TensorBoard.
 
     Raises:
         DataError: on NaN inputs, or when the loss became NaN.
@@ -191,7 +202,8 @@ def fit_model(
     cbs = [keras.callbacks.TerminateOnNaN(), *callbacks]
     if patience > 0 and validation_data is not None:
         cbs.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
-    backup = _fit_backup(model)
+    backup, more = _context_callbacks(model)
+    cbs.extend(more)
     if backup is not None:
         finished = backup.restore_finished(model)
         if finished is not None:

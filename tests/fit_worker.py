@@ -14,7 +14,7 @@ import time
 import keras
 import numpy as np
 
-from keras_clust.training import fit_backups, fit_model
+from keras_clust.training import fit_context, fit_model
 
 
 class Report(keras.callbacks.Callback):
@@ -35,7 +35,7 @@ if __name__ == "__main__":
     rng = np.random.default_rng(0)
     x = rng.random((64, 4), dtype=np.float32)
     y = x.sum(axis=1, keepdims=True)
-    with fit_backups(sys.argv[1]):
+    with fit_context(backup=sys.argv[1]):
         first = tiny_model("first")
         h1 = fit_model(first, x, y, None, epochs=2, batch_size=16, callbacks=[Report()], verbose=0)
         second = tiny_model("second")

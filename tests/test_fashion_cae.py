@@ -28,7 +28,7 @@ def quick_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def quick_tune(tmp_path_factory):
     work = tmp_path_factory.mktemp("fashion_tune")
-    res = cli("fashion-cae", "tune", "--quick", "--engine", "both", "--tuner", "random", cwd=work)
+    res = cli("fashion-cae", "tune", "--quick", "--engine", "both", "--tuner", "random", "--tensorboard", cwd=work)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (work / "runs" / "fashion-cae").iterdir()
     return work, run, res
@@ -132,6 +132,10 @@ def test_quick_tune_both_engines(quick_tune):
         assert (run / "figures" / f"reconstructions_{name}.png").is_file()
     assert m["best_params"]["encoded_space_dim"] >= 4
     assert (run / "study.db").is_file()
+    # --tensorboard: each Optuna trial's fit (and the retraining) in this process, and KerasTuner's trials
+    assert len(list((run / "tensorboard").glob("*-cae/train/events.out.tfevents.*"))) >= 2
+    assert list((run / "tensorboard" / "kerastuner").rglob("events.out.tfevents.*"))
+    assert "study fashion-cae: finished trials: 2/2" in res.stderr
     report = (run / "report.md").read_text()
     assert "| optuna |" in report and "| kerastuner |" in report
     assert "--study-name fashion-cae" in res.stdout
@@ -141,13 +145,15 @@ def test_quick_tune_both_engines(quick_tune):
 def test_tune_resumes_a_study_from_its_storage(quick_tune):
     work, run, _ = quick_tune
     url = f"sqlite:///{run / 'study.db'}"
-    res = cli("fashion-cae", "tune", "--quick", "--storage", url, "--trials", "3", "--final-epochs", "0", cwd=work)
+    res = cli("fashion-cae", "tune", "--quick", "--storage", url, "--trials", "4", "--workers", "2",
+              "--final-epochs", "0", cwd=work)  # fmt: skip
     assert res.returncode == 0, res.stderr[-2000:]
-    assert "2 finished trials kept, 1 to run" in res.stderr
+    assert "2 finished trials kept, 2 to run" in res.stderr and "with 2 workers" in res.stderr
     newest = max((work / "runs" / "fashion-cae").iterdir(), key=lambda p: p.stat().st_mtime)
     e = json.loads((newest / "metrics.json").read_text())["engines"]["optuna"]
     old = json.loads((run / "metrics.json").read_text())["engines"]["optuna"]
-    assert e["resumed_trials"] == 2 and e["summary"]["trials"] == 3
+    assert e["resumed_trials"] == 2 and e["summary"]["trials"] in (4, 5)  # two workers may both start a 4th
+    assert len({t["number"] for t in e["trials"]}) == len(e["trials"])
     assert [t["params"] for t in e["trials"][:2]] == [t["params"] for t in old["trials"]]
 
 

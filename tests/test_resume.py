@@ -69,11 +69,12 @@ def test_run_resume_continues_a_killed_run(tmp_path):
     assert logs, "the run never finished an epoch"
     (partial,) = (tmp_path / "runs" / "mnist-l1").glob(".*.partial")  # a killed run leaves its folder
 
-    res = cli("mnist-l1", "run", "--resume", str(partial), cwd=tmp_path)
+    res = cli("mnist-l1", "run", "--resume", str(partial), "--tensorboard", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "resuming run" in res.stderr
     run = tmp_path / "runs" / "mnist-l1" / partial.name[1:-len(".partial")]
     assert run.is_dir() and not partial.exists() and not (run / "backup").exists()
+    assert list((run / "tensorboard").glob("*/train/events.out.tfevents.*"))  # the fits trained after the resume
     epochs = [line.split(",") for line in (run / "history.csv").read_text().splitlines()]
     header, rows = epochs[0], epochs[1:]
     col = header.index("epoch")

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from apps.bump.loss import OPTIMIZERS, run_optimizer
-from keras_clust.app import Action, Experiment, add_resume_argument, non_negative_int, positive_float, positive_int
+from keras_clust.app import (
+    Action,
+    Experiment,
+    add_run_options,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    run_options,
+)
 from keras_clust.errors import UsageError
 from keras_clust.experiment import ExperimentSpec, Run, run_experiment
 from keras_clust.runs import markdown_table
@@ -119,7 +127,7 @@ SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_repor
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, Config.from_args(args), args.out, resume=args.resume)
+    run_experiment(SPEC, Config.from_args(args), args.out, **run_options(args))
     return 0
 
 
@@ -133,7 +141,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--x0", type=float, default=0.0, help="start point, left of the minimum (default: 0)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed (the experiment is deterministic)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
-    add_resume_argument(p)
+    add_run_options(p)
     p.add_argument("--quick", action="store_true", help="accepted for symmetry; the experiment is already instant")
 
 

@@ -18,9 +18,11 @@ from keras_clust.app import (
     Action,
     Experiment,
     add_common_arguments,
+    add_run_options,
     names_list,
     non_negative_float,
     positive_int,
+    run_options,
     seed_list,
 )
 from keras_clust.cluster.deep import DeepSettings
@@ -36,6 +38,7 @@ def _methods(text: str) -> tuple[str, ...]:
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     c, d = Config(), DeepSettings()
     add_common_arguments(p)
+    add_run_options(p)
     p.add_argument("--dataset", choices=DATASETS, default=c.dataset, help=f"data to cluster (default: {c.dataset})")
     p.add_argument("--method", type=_methods, default=METHODS, dest="methods",
                    help="all, or a comma list of " + ", ".join(METHODS) + " (default: all)")
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = Config(dataset=args.dataset, methods=args.methods, split=args.split, seeds=args.seeds or (args.seed,),
                  settings=settings, max_rows=args.max_rows, quick=args.quick, seed=args.seed,
                  data_dir=None if args.data_dir is None else str(args.data_dir))  # fmt: skip
-    run_experiment(SPEC, cfg.check(), args.out, resume=args.resume)
+    run_experiment(SPEC, cfg.check(), args.out, **run_options(args))
     return 0
 
 

@@ -23,10 +23,11 @@ from keras_clust.app import (
     Action,
     Experiment,
     add_models_dir_argument,
-    add_resume_argument,
+    add_run_options,
     non_negative_float,
     non_negative_int,
     positive_int,
+    run_options,
 )
 from keras_clust.cluster.deep import METHODS, DeepSettings
 from keras_clust.experiment import ExperimentSpec, run_experiment
@@ -37,7 +38,7 @@ SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=report, summ
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     d = DeepSettings()
     p.add_argument("--data", required=True, help="rows to cluster: .npy, .npz (array 'x') or IDX (.gz) file")
-    add_resume_argument(p)
+    add_run_options(p)
     p.add_argument("--labels", default=None, help="true labels, one per row (.npy, .npz 'y' or IDX), for scores")
     p.add_argument("--encoder", default=None,
                    help="a .keras file, a SavedModel folder or saved_models/<name>; default: train the "
@@ -70,7 +71,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = Config(data=args.data, labels=args.labels, encoder=args.encoder, decoder=args.decoder, method=args.method,
                  settings=settings, max_rows=args.max_rows, name=args.name, quick=args.quick, seed=args.seed,
                  export=args.export, models_dir=str(args.models_dir))  # fmt: skip
-    run_experiment(SPEC, cfg.check(), args.out, resume=args.resume)
+    run_experiment(SPEC, cfg.check(), args.out, **run_options(args))
     return 0
 
 

@@ -23,11 +23,14 @@ from keras_clust.app import (
     add_cluster_argument,
     add_common_arguments,
     add_models_dir_argument,
+    add_run_options,
     add_study_arguments,
+    add_tensorboard_argument,
     fraction,
     non_negative_int,
     positive_float,
     positive_int,
+    run_options,
 )
 from keras_clust.cluster import evaluate_kmeans
 from keras_clust.experiment import (
@@ -108,7 +111,7 @@ export = export_action(SPEC)
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out, resume=args.resume)
+    run_experiment(SPEC, config_from_args(args), args.out, **run_options(args))
     return 0
 
 
@@ -168,6 +171,7 @@ def _data_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     _data_arguments(p)
+    add_run_options(p)
     add_models_dir_argument(p)
     d = RunConfig()
     g = p.add_argument_group("CAE (default: the report's best, latent 14, 8 channels, Adam 1e-3, decay 1e-5)")
@@ -251,6 +255,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     _data_arguments(p)
+    add_tensorboard_argument(p)
     p.add_argument(
         "--engine",
         choices=("optuna", "kerastuner", "both"),

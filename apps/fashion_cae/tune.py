@@ -12,8 +12,9 @@ import keras
 
 from apps.fashion_cae.config import NAME, QUICK_TUNE_SIZES, Prepared, TuneConfig, prepare_data
 from apps.fashion_cae.report import engine_rows, engine_table, render_tune_report
+from keras_clust.app import tensorboard_dir
 from keras_clust.runs import RunFolder, read_json, seed_model, set_seed
-from keras_clust.training import fit_model
+from keras_clust.training import fit_context, fit_model
 from keras_clust.tuning import (
     CAE_SPACE,
     build_compiled_cae,
@@ -46,7 +47,7 @@ def _test_mse(model, prep: Prepared) -> float:
     return float(model.evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0))
 
 
-def _search(engine: str, cfg: TuneConfig, prep: Prepared, run: RunFolder):
+def _search(engine: str, cfg: TuneConfig, prep: Prepared, run: RunFolder, tensorboard):
     train, val = (prep.x_train, prep.x_train), (prep.x_val, prep.x_val)
     if engine == "optuna":
         storage = cfg.storage or f"sqlite:///{run.file('study.db')}"
@@ -57,6 +58,7 @@ def _search(engine: str, cfg: TuneConfig, prep: Prepared, run: RunFolder):
             n_trials=cfg.trials, storage=storage, study_name=cfg.study_name, seed=cfg.seed, timeout=cfg.timeout,
             checkpoint=run.file("models/optuna_best_trial.keras"), workers=cfg.workers,
             heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
+            tensorboard=None if tensorboard is None else tensorboard / "optuna",
         )  # fmt: skip
         if cfg.storage is None:
             result.storage = f"sqlite:///{run.path.resolve() / 'study.db'}"
@@ -68,6 +70,7 @@ def _search(engine: str, cfg: TuneConfig, prep: Prepared, run: RunFolder):
     result, tuner = run_kerastuner_search(
         CAE_SPACE, build_compiled_cae, train, val, tuner=cfg.tuner, epochs=cfg.epochs, batch_size=cfg.batch_size,
         n_trials=cfg.trials, directory=run.file("kerastuner"), project_name=cfg.study_name, seed=cfg.seed,
+        tensorboard=None if tensorboard is None else tensorboard / "kerastuner",
     )  # fmt: skip
     checkpoint = None
     if result.best is not None:
@@ -98,7 +101,7 @@ def tune(args: argparse.Namespace) -> int:
     set_seed(cfg.seed)
     start = time.perf_counter()
     engines = ("optuna", "kerastuner") if cfg.engine == "both" else (cfg.engine,)
-    with RunFolder(args.out, NAME, cfg.seed) as run:
+    with RunFolder(args.out, NAME, cfg.seed) as run, fit_context(tensorboard=tensorboard_dir(args, run)) as fits:
         prep = prepare_data(cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.seed,
                             QUICK_TUNE_SIZES if cfg.quick else None)  # fmt: skip
         run.write_config({"experiment": NAME, "action": "tune", **asdict(cfg), "data": prep.data.source.to_dict(),
@@ -109,7 +112,7 @@ def tune(args: argparse.Namespace) -> int:
         for engine in engines:
             log.info("%s search: up to %d trials x %d epochs on %d images", engine, cfg.trials, cfg.epochs,
                      len(prep.x_train))  # fmt: skip
-            result, study, checkpoint = _search(engine, cfg, prep, run)
+            result, study, checkpoint = _search(engine, cfg, prep, run, fits.tensorboard)
             figures = plot_search(result, study, run.figures, prefix=f"{engine}_")
             entry = {**result.to_dict(), "trial_rows": result.trial_rows(), "figures": list(figures), "test": {}}
             for t in result.trials:

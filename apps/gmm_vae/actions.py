@@ -27,12 +27,14 @@ from keras_clust.app import (
     add_common_arguments,
     add_export_arguments,
     add_models_dir_argument,
+    add_run_options,
     add_saved_run_arguments,
     fraction,
     non_negative_int,
     positive_float,
     positive_int,
     positive_int_list,
+    run_options,
     seed_list,
     share,
 )
@@ -107,7 +109,7 @@ SPEC = ExperimentSpec(
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out, resume=args.resume)
+    run_experiment(SPEC, config_from_args(args), args.out, **run_options(args))
     return 0
 
 
@@ -160,6 +162,7 @@ def _describe(s: ModelSettings) -> str:
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_common_arguments(p)
+    add_run_options(p)
     add_models_dir_argument(p)
     d = Config()
     g = p.add_argument_group("data")

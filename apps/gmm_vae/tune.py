@@ -24,9 +24,10 @@ from apps.gmm_vae.config import (
 )
 from apps.gmm_vae.pipeline import score, train_vae, true_nll
 from apps.gmm_vae.report import SUMMARY_COLUMNS, _cell, _get, summarise
-from keras_clust.app import non_negative_int, seed_list
+from keras_clust.app import add_tensorboard_argument, non_negative_int, seed_list, tensorboard_dir
 from keras_clust.errors import UsageError
 from keras_clust.runs import RunFolder, markdown_table, seed_model, set_seed
+from keras_clust.training import fit_context
 
 
 def sweep_table(results: dict[str, dict[str, dict]]) -> tuple[list[dict], str]:
@@ -58,7 +59,7 @@ def tune(args: argparse.Namespace) -> int:
         f" --{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
         for k, v in (("mixture_seeds", seeds), ("candidates", args.candidates), ("seed", args.seed)) if v is not None
     ) + (" --quick" if args.quick else "")  # fmt: skip
-    with RunFolder(args.out, NAME, cfg.seed) as rf:
+    with RunFolder(args.out, NAME, cfg.seed) as rf, fit_context(tensorboard=tensorboard_dir(args, rf)):
         rf.write_config({"experiment": NAME, "action": "tune", **asdict(cfg), "candidates": candidates,
                          "command": command})  # fmt: skip
         results: dict[str, dict[str, dict]] = {name: {} for name in candidates}
@@ -99,6 +100,7 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="run seed: model seeds and prior draws (default: 0)")  # fmt: skip
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
+    add_tensorboard_argument(p)
     p.add_argument("--mixture-seeds", type=seed_list, default=SWEEP_MIXTURE_SEEDS,
                    help="mixtures of the sweep, none of run's (default: 100,101,102,103,104)")  # fmt: skip
     p.add_argument("--candidates", type=lambda t: [c.strip() for c in t.split(",") if c.strip()], default=None,

@@ -19,11 +19,13 @@ from keras_clust.app import (
     add_cluster_argument,
     add_common_arguments,
     add_models_dir_argument,
+    add_run_options,
     add_saved_run_arguments,
     fraction,
     non_negative_int,
     positive_float,
     positive_int,
+    run_options,
 )
 from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
 from keras_clust.data.lj_mc import LJSystem, check_kick
@@ -138,7 +140,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out, resume=args.resume)
+    run_experiment(SPEC, config_from_args(args), args.out, **run_options(args))
     return 0
 
 
@@ -245,6 +247,7 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_common_arguments(p)
+    add_run_options(p)
     add_models_dir_argument(p)
     add_cluster_argument(p)
     p.add_argument("--dataset", type=Path, default=None, metavar="NPZ|RUN",

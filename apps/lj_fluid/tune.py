@@ -23,15 +23,16 @@ import keras
 from apps.lj_fluid.config import NAME, Config
 from apps.lj_fluid.data import acquire, dataset_config, dataset_file, split_data
 from apps.lj_fluid.steps import doubly_occupied_share
-from keras_clust.app import non_negative_int, positive_int
+from keras_clust.app import add_tensorboard_argument, non_negative_int, positive_int, tensorboard_dir
 from keras_clust.data.lj_io import load_lj_dataset
 from keras_clust.data.lj_mc import LJSystem
 from keras_clust.data.lj_repr import grid_cells, grid_dataset
 from keras_clust.errors import DataError
 from keras_clust.models.lj_vae import build_grid_vae
 from keras_clust.runs import RunFolder, markdown_table, set_seed
+from keras_clust.training import fit_context
 from keras_clust.tuning import SearchSpace, choice_param, float_param, make_tuner, suggest_kerastuner, to_optuna_study
-from keras_clust.tuning.kerastuner_search import record_trials
+from keras_clust.tuning.kerastuner_search import record_trials, tensorboard_callbacks
 from keras_clust.tuning.results import SearchResult
 from keras_clust.viz.search import plot_search
 
@@ -138,7 +139,7 @@ def tune(args: argparse.Namespace) -> int:
                + (" --quick" if cfg.quick else ""))  # fmt: skip
     set_seed(cfg.seed)
     start = time.perf_counter()
-    with RunFolder(args.out, NAME, cfg.seed) as rf:
+    with RunFolder(args.out, NAME, cfg.seed) as rf, fit_context(tensorboard=tensorboard_dir(args, rf)) as fits:
         sim, cfg = acquire(cfg, progress=not cfg.quick)
         data = split_data(sim, cfg)
         space = grid_space(cfg.box, cells)
@@ -151,8 +152,9 @@ def tune(args: argparse.Namespace) -> int:
                          "samples": cfg.samples, "epochs": epochs, "seed": cfg.seed, "quick": cfg.quick,
                          "space": [p.__dict__ for p in space.params], "objective": OBJECTIVE})  # fmt: skip
         searched = time.perf_counter()
+        callbacks = [keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(fits.tensorboard)]
         tuner.search(data.train.positions, validation_data=data.val.positions, epochs=epochs, verbose=0,
-                     callbacks=[keras.callbacks.TerminateOnNaN()])  # fmt: skip
+                     callbacks=callbacks)
         trials = record_trials(tuner, space, hypermodel.curves, hypermodel.seconds, 0, objective=OBJECTIVE)
         result = SearchResult("kerastuner", "Hyperband", OBJECTIVE, trials, time.perf_counter() - searched,
                               "lj_grid_vae", str(rf.path / "kerastuner"))  # fmt: skip
@@ -214,6 +216,7 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the simulation and the search")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
+    add_tensorboard_argument(p)
     p.add_argument("--dataset", type=Path, default=None, metavar="NPZ|RUN",
                    help="search on this dataset (every gamma of it) instead of simulating one")
     p.add_argument("--epochs", type=epochs_option, default=9, help="Hyperband's largest epoch budget (default: 9)")

@@ -29,7 +29,7 @@ from apps.vector_fields.steps import load_data, steps
 from keras_clust.app import (
     add_cluster_argument,
     add_models_dir_argument,
-    add_resume_argument,
+    add_run_options,
     add_saved_run_arguments,
     fraction,
     names_list,
@@ -37,6 +37,7 @@ from keras_clust.app import (
     non_negative_int,
     positive_float,
     positive_int,
+    run_options,
 )
 from keras_clust.data.vector_fields import CHANNELS, FLOW_TYPES
 from keras_clust.errors import DataError, UsageError
@@ -143,7 +144,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
 
 
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out, resume=args.resume)
+    run_experiment(SPEC, config_from_args(args), args.out, **run_options(args))
     return 0
 
 
@@ -271,7 +272,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of every random choice (default: 0)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
     p.add_argument("--quick", action="store_true", help="smoke run: 24 fields per type, 2 epochs, 12 clustering trials")
-    add_resume_argument(p)
+    add_run_options(p)
     add_models_dir_argument(p)
     p.add_argument("--dataset", type=Path, default=None, metavar="NPY|NPZ",
                    help="your fields (N, H, W, C) in .npy/.npz (labels optional) instead of synthetic ones")

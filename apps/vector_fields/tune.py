@@ -24,11 +24,18 @@ from apps.vector_fields.actions import add_data_arguments
 from apps.vector_fields.config import DEFAULT_LATENT, NAME
 from apps.vector_fields.data import TUNE_DATA_OFFSET, acquire, split_fields
 from apps.vector_fields.pipeline import reconstruction_scores
-from keras_clust.app import add_study_arguments, non_negative_float, positive_float, positive_int
+from keras_clust.app import (
+    add_study_arguments,
+    add_tensorboard_argument,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    tensorboard_dir,
+)
 from keras_clust.errors import UsageError
 from keras_clust.models.field_ae import ACTIVATIONS, REPORT, build_field_ae, estimate_cost
 from keras_clust.runs import RunFolder, markdown_table, seed_model, set_seed
-from keras_clust.training import fit_model
+from keras_clust.training import fit_context, fit_model
 
 log = logging.getLogger("apps.vector_fields")
 GIB = 2**30
@@ -122,7 +129,7 @@ def _pruned_reasons(study) -> dict[int, str]:
             if "pruned_reason" in t.user_attrs}  # fmt: skip
 
 
-def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, study_name):
+def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, study_name, tensorboard=None):
     from keras_clust.tuning import run_optuna_search
     from keras_clust.viz.search import plot_search
 
@@ -130,7 +137,7 @@ def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, stu
         space, build, (splits.x_train, splits.x_train), (splits.x_val, splits.x_val), epochs=cfg.epochs,
         batch_size=cfg.batch_size, n_trials=getattr(cfg, f"{name}_trials"), storage=storage,
         study_name=study_name, seed=cfg.seed, timeout=cfg.timeout, n_warmup_steps=2, workers=cfg.workers,
-        heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period,
+        heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period, tensorboard=tensorboard,
         checkpoint=run.file(f"models/{name}_best_trial.keras"), enqueue=enqueue, prune_if=prune_if,
     )  # fmt: skip
     figures = plot_search(result, study, run.figures, prefix=f"{name}_")
@@ -158,7 +165,7 @@ def tune(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
     set_seed(cfg.seed)
     start = time.perf_counter()
-    with RunFolder(args.out, NAME, cfg.seed) as run:
+    with RunFolder(args.out, NAME, cfg.seed) as run, fit_context(tensorboard=tensorboard_dir(args, run)) as fits:
         fs = acquire(cfg, cfg.data_seed)
         source = fields_source(fs, cfg.dataset).to_dict()
         shape = tuple(int(d) for d in fs.fields.shape[1:])
@@ -180,7 +187,8 @@ def tune(args: argparse.Namespace) -> int:
         log.info("stage 1: depth, channels, pooling; %d trials x %d epochs on %d fields", cfg.stage1_trials,
                  cfg.epochs, len(splits.x_train))  # fmt: skip
         result1, metrics["stages"]["stage1"] = _stage("stage1", space1, build, splits, cfg, storage, run,
-                                                      slides_shape, prune_if, f"{cfg.study_name}-stage1")  # fmt: skip
+                                                      slides_shape, prune_if, f"{cfg.study_name}-stage1",
+                                                      fits.tensorboard and fits.tensorboard / "stage1")  # fmt: skip
         if result1.best is None:
             raise UsageError("stage 1 finished no trial (all pruned or diverged); raise --max-memory/--max-gmacs "
                              "or add trials")  # fmt: skip
@@ -193,8 +201,9 @@ def tune(args: argparse.Namespace) -> int:
         log.info("stage 2: kernels, dilations, activations of %s", stage1_cfg.describe())
         # one stage-2 study per stage-1 shape: a resumed search whose stage-1 best changed starts a new one
         name2 = f"{cfg.study_name}-stage2-{shape_tag(stage1_cfg)}"
+        logs2 = fits.tensorboard and fits.tensorboard / "stage2"
         result2, metrics["stages"]["stage2"] = _stage("stage2", space2, build, splits, cfg, storage, run, enqueue,
-                                                      prune_if, name2)  # fmt: skip
+                                                      prune_if, name2, logs2)  # fmt: skip
         if cfg.storage is None:  # the run folder's final name, not its .partial one
             for entry in metrics["stages"].values():
                 entry["storage"] = f"sqlite:///{run.path.resolve() / 'study.db'}"
@@ -342,4 +351,5 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
                         "training step (the slides' winner: 0.26; default: 1)")  # fmt: skip
     g.add_argument("--timeout", type=non_negative_float, default=None, help="stop starting trials after S seconds "
                    "per stage")  # fmt: skip
+    add_tensorboard_argument(p)
     add_study_arguments(p, d.study_name, "base name of the two studies (<name>-stage1, <name>-stage2)")

@@ -34,6 +34,7 @@ from keras_clust.errors import DataError, UsageError
 from keras_clust.models.dec import build_dec_model
 from keras_clust.models.dense_ae import STACKED_AE_UNITS
 from keras_clust.models.encoder_io import as_input_rows, encode_in_batches, load_encoder
+from keras_clust.progress import stage
 from keras_clust.validation import check_rows
 
 _EPS = 1e-12
@@ -219,7 +220,8 @@ class DEC(DeepClusteringMixin):
 
         start = time.perf_counter()
         codes = encode_in_batches(load_encoder(encoder), x_in)
-        kmeans = KMeans(int(self.n_clusters), n_init=int(self.n_init), random_state=seed).fit(codes)
+        with stage(f"KMeans initial centres (k={int(self.n_clusters)}) of {len(codes)} codes"):
+            kmeans = KMeans(int(self.n_clusters), n_init=int(self.n_init), random_state=seed).fit(codes)
         self.initial_labels_ = kmeans.labels_.astype(np.int64)
         self.initial_centers_ = np.asarray(kmeans.cluster_centers_, dtype=np.float32)
         self._timed("kmeans", start)

@@ -20,6 +20,7 @@ from keras_clust.cluster.n2d import N2D
 from keras_clust.errors import UsageError
 from keras_clust.models.dec import build_dec_serving_model
 from keras_clust.models.encoder_io import as_input_rows, encode_in_batches, load_encoder
+from keras_clust.progress import stage
 from keras_clust.validation import check_rows
 
 METHODS = CLUSTER_METHODS
@@ -96,7 +97,8 @@ def _kmeans(x, s: DeepSettings, encoder, seed: int, verbose: int, scale: float) 
     codes = encode_in_batches(enc, x, scale=scale)
     seconds["encode"] = time.perf_counter() - start
     start = time.perf_counter()
-    labels = KMeans(s.n_clusters, n_init=s.n_init, random_state=seed).fit_predict(codes)
+    with stage(f"KMeans (k={s.n_clusters}) of {len(codes)} codes"):
+        labels = KMeans(s.n_clusters, n_init=s.n_init, random_state=seed).fit_predict(codes)
     seconds["kmeans"] = time.perf_counter() - start
     return DeepResult("kmeans", labels.astype(np.int64), codes, seconds, enc.model, trained, history=history)
 

@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from keras_clust.errors import UsageError
+from keras_clust.progress import stage
 from keras_clust.validation import check_array
 
 _SCALINGS = ("none", "standard", "l2")
@@ -56,10 +57,11 @@ class EmbeddingKMeans(ClusterMixin, BaseEstimator):
         self.mean_ = x.mean(axis=0)
         std = x.std(axis=0)
         self.scale_ = np.where(std > 0, std, 1.0).astype(np.float32)
-        self.kmeans_ = KMeans(
-            n_clusters=int(self.n_clusters), n_init=self.n_init,
-            random_state=rng.randint(np.iinfo(np.int32).max),
-        ).fit(self._transform(x))  # fmt: skip
+        with stage(f"KMeans (k={int(self.n_clusters)}, n_init={self.n_init}) of {len(x)} rows"):
+            self.kmeans_ = KMeans(
+                n_clusters=int(self.n_clusters), n_init=self.n_init,
+                random_state=rng.randint(np.iinfo(np.int32).max),
+            ).fit(self._transform(x))  # fmt: skip
         self.labels_ = self.kmeans_.labels_.astype(np.int64)
         self.cluster_centers_ = self.kmeans_.cluster_centers_
         self.inertia_ = float(self.kmeans_.inertia_)

@@ -19,6 +19,7 @@ from keras_clust.cluster.deep_base import DeepClusteringMixin
 from keras_clust.errors import UsageError
 from keras_clust.models.dense_ae import STACKED_AE_UNITS
 from keras_clust.models.encoder_io import encode_in_batches
+from keras_clust.progress import stage
 from keras_clust.validation import check_rows
 
 
@@ -102,7 +103,8 @@ class N2D(DeepClusteringMixin):
                             n_components=int(self.n_components or self.n_clusters), random_state=seed)  # fmt: skip
         with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose
             warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
-            self.manifold_ = manifold.fit(codes)
+            with stage(f"UMAP of {len(codes)} codes"):
+                self.manifold_ = manifold.fit(codes)
         self.embedding_ = np.asarray(self.manifold_.embedding_, dtype=np.float32)
         self._timed("umap", start)
         start = time.perf_counter()

@@ -53,6 +53,11 @@ def make_hypermodel(space: SearchSpace, build_fn: Callable[..., keras.Model], se
     return SpaceHyperModel()
 
 
+def tensorboard_callbacks(folder: str | Path | None) -> list:
+    """A TensorBoard callback for a KerasTuner search logging to ``folder`` (none for None)."""
+    return [] if folder is None else [keras.callbacks.TensorBoard(log_dir=str(folder), histogram_freq=0)]
+
+
 def make_tuner(kind: str, hypermodel, *, max_trials: int, epochs: int, seed: int, directory: str | Path,
                project_name: str, objective: str = "val_loss"):  # fmt: skip
     """A KerasTuner tuner minimising ``objective`` (a logged metric, ``val_loss`` by default);
@@ -113,8 +118,11 @@ def run_kerastuner_search(
     directory: str | Path,
     project_name: str,
     seed: int = 0,
+    tensorboard: str | Path | None = None,
 ) -> tuple[SearchResult, object]:
     """Search ``space`` with KerasTuner; a trial's value is its final validation loss.
+
+    ``tensorboard``: a folder for TensorBoard logs (KerasTuner gives each trial its own).
 
     Returns:
         The :class:`SearchResult` and the tuner (``tuner.get_best_models()`` reloads the
@@ -126,7 +134,7 @@ def run_kerastuner_search(
     before = len(t.oracle.trials)
     start = time.perf_counter()
     t.search(*train, validation_data=val, epochs=epochs, batch_size=batch_size, verbose=0,
-             callbacks=[keras.callbacks.TerminateOnNaN()])  # fmt: skip
+             callbacks=[keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(tensorboard)])  # fmt: skip
     seconds = time.perf_counter() - start
     algorithm = {"bayesian": "Bayesian optimisation", "hyperband": "Hyperband", "random": "random search"}[tuner]
     trials = record_trials(t, space, hypermodel.curves, hypermodel.seconds, before)

@@ -16,8 +16,9 @@ import keras
 import numpy as np
 
 from keras_clust.errors import DataError, UsageError
+from keras_clust.progress import Progress
 from keras_clust.runs import format_params
-from keras_clust.training import fit_model
+from keras_clust.training import fit_context, fit_model
 from keras_clust.tuning.results import SearchResult, TrialRecord
 from keras_clust.tuning.space import SearchSpace, suggest_optuna
 from keras_clust.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, has_heartbeat, open_storage, study_progress
@@ -65,6 +66,7 @@ class _SearchJob:
     checkpoint: str | None
     prune_if: Callable[[dict], str | None] | None
     callbacks: tuple = ()
+    tensorboard: str | None = None
 
 
 def _load_study(job: _SearchJob, worker: int):
@@ -141,20 +143,28 @@ def optimize_worker(job: _SearchJob, worker: int = 0, checkpoint: str | None = N
     objective = _objective(job, checkpoint)
     heartbeat = has_heartbeat(job.storage)
     deadline = None if job.timeout is None else time.monotonic() + job.timeout
-    while deadline is None or time.monotonic() < deadline:
-        if heartbeat:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                optuna.storages.fail_stale_trials(study)
-        finished, running, waiting = study_progress(study)
-        if finished >= job.n_trials:
-            return
-        if waiting or finished + running < job.n_trials:
-            study.optimize(objective, n_trials=1, gc_after_trial=True)
-        elif heartbeat:
-            time.sleep(poll)  # the last trials run elsewhere: wait for them to finish or go stale
-        else:
-            return
+    shown = Progress(job.n_trials, f"study {job.study_name}: finished trials", initial=study_progress(study)[0]) \
+        if worker == 0 else None  # fmt: skip
+    try:
+        while deadline is None or time.monotonic() < deadline:
+            if heartbeat:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    optuna.storages.fail_stale_trials(study)
+            finished, running, waiting = study_progress(study)
+            if shown is not None:
+                shown.set_to(finished)
+            if finished >= job.n_trials:
+                return
+            if waiting or finished + running < job.n_trials:
+                study.optimize(objective, n_trials=1, gc_after_trial=True)
+            elif heartbeat:
+                time.sleep(poll)  # the last trials run elsewhere: wait for them to finish or go stale
+            else:
+                return
+    finally:
+        if shown is not None:
+            shown.close()
 
 
 def _worker_main(job: _SearchJob, worker: int, checkpoint: str | None, level: int, threads: int) -> None:
@@ -167,7 +177,9 @@ def _worker_main(job: _SearchJob, worker: int, checkpoint: str | None, level: in
     root = logging.getLogger("keras_clust")
     root.handlers[:], root.propagate = [handler], False
     root.setLevel(level)
-    optimize_worker(job, worker, checkpoint)
+    logs = None if job.tensorboard is None else Path(job.tensorboard) / f"worker-{worker}"
+    with fit_context(tensorboard=logs):
+        optimize_worker(job, worker, checkpoint)
 
 
 def run_optuna_search(
@@ -192,6 +204,7 @@ def run_optuna_search(
     heartbeat_interval: int = HEARTBEAT_INTERVAL,
     grace_period: int = GRACE_PERIOD,
     callbacks: tuple = (),
+    tensorboard: str | Path | None = None,
 ) -> tuple[SearchResult, object]:
     """Minimise the final validation loss of ``build_fn(**params)`` over ``space``.
 
@@ -222,7 +235,9 @@ def run_optuna_search(
         workers: Processes optimising the study at once: this one and ``workers - 1`` spawned
             ones (each with ``cores / workers`` threads), each training one trial at a time.
         heartbeat_interval, grace_period: Heartbeat of RDB storages, in seconds.
-        callbacks: More Keras callbacks for every trial's ``fit`` (e.g. TensorBoard).
+        callbacks: More Keras callbacks for every trial's ``fit``.
+        tensorboard: A folder for the TensorBoard logs of the spawned workers' trials (this
+            process's trials log where its :func:`~keras_clust.training.fit_context` says).
 
     Returns:
         The :class:`SearchResult` and the Optuna study.
@@ -232,7 +247,7 @@ def run_optuna_search(
     options = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
     job = _SearchJob(space, build_fn, train, val, epochs, batch_size, n_trials, storage, options, study_name, seed,
                      timeout, n_startup_trials, n_warmup_steps, None if checkpoint is None else str(checkpoint),
-                     prune_if, tuple(callbacks))  # fmt: skip
+                     prune_if, tuple(callbacks), None if tensorboard is None else str(tensorboard))  # fmt: skip
     study = _load_study(job, 0)
     before_numbers = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     before = _finished(study)

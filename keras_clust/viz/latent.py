@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib import colormaps
 
 from keras_clust.errors import UsageError
+from keras_clust.progress import stage
 from keras_clust.validation import check_array, check_labels
 from keras_clust.viz._figure import new_figure, save_figure
 
@@ -62,7 +63,8 @@ def latent_map(codes, labels, method: str = "auto", seed: int = 0, max_points: i
         from sklearn.manifold import TSNE
 
         perp = min(perplexity, max(2.0, (len(codes) - 1) / 3.0))
-        xy = TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(codes)
+        with stage(f"t-SNE of {len(codes)} codes"):
+            xy = TSNE(n_components=2, perplexity=perp, init="pca", random_state=seed).fit_transform(codes)
     return LatentMap(np.asarray(xy, np.float32), labels, method, time.perf_counter() - start)
 
 
