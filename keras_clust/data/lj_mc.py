@@ -25,12 +25,13 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit, prange
 
-from keras_clust.errors import UsageError
+from keras_clust.errors import DataError, UsageError
 
 #: Smallest lattice spacing of the initial configurations: no pair starts closer than this.
 MIN_SPACING = 0.9
@@ -405,6 +406,47 @@ class Chains:
     def acceptance(self) -> np.ndarray:
         """Fraction of accepted moves of each replica so far."""
         return self.accepted / max(self.moves_per_replica, 1)
+
+    #: The arrays of :meth:`state`.
+    STATE = ("positions", "rng", "energy", "accepted", "sweeps", "kernel_seconds")
+
+    def state(self) -> dict[str, np.ndarray]:
+        """Everything the chains' future depends on, as arrays (copies), for :meth:`restore`.
+
+        ``positions`` ``(R, N, dim)``, ``rng`` the ``(R, 4)`` xoshiro256** states, ``energy`` the
+        running energies, ``accepted`` the accepted moves, ``sweeps`` and ``kernel_seconds``.
+        """
+        return {"positions": self.positions, "rng": self._state.copy(), "energy": self.energy.copy(),
+                "accepted": self.accepted.copy(), "sweeps": np.int64(self.sweeps),
+                "kernel_seconds": np.float64(self.kernel_seconds)}  # fmt: skip
+
+    def restore(self, state: Mapping[str, np.ndarray]) -> Chains:
+        """Continue from :meth:`state` of chains of the same system, gammas and kick: every later
+        move draws the numbers these chains would have drawn, so the run is bit-identical to one
+        never interrupted. Returns ``self``.
+
+        Raises:
+            DataError: when an array is missing or its shape, type or values do not fit these chains.
+        """
+        r, s = self.replicas, self.system
+        shapes = {"positions": (r, s.n_particles, s.dim), "rng": (r, 4), "energy": (r,), "accepted": (r,),
+                  "sweeps": (), "kernel_seconds": ()}  # fmt: skip
+        kinds = {"rng": np.uint64, "accepted": np.integer, "sweeps": np.integer}
+        for name, shape in shapes.items():
+            value = np.asarray(state.get(name))
+            if value.shape != shape or not np.issubdtype(value.dtype, kinds.get(name, np.floating)):
+                raise DataError(f"chain state {name}: expected {shape} values of {r} replicas of "
+                                f"{s.n_particles} particles in {s.dim}-D")  # fmt: skip
+        positions = np.asarray(state["positions"], dtype=np.float64)
+        if not np.all((positions >= 0) & (positions <= s.box)) or not np.all(np.isfinite(state["energy"])):
+            raise DataError(f"chain state: positions outside the box [0, {s.box:g}] or non-finite energies")
+        self._rows = _to_rows(positions)
+        self._state = np.array(state["rng"], dtype=np.uint64)
+        self.energy = np.array(state["energy"], dtype=np.float64)
+        self.accepted = np.array(state["accepted"], dtype=np.int64)
+        self.sweeps = int(state["sweeps"])
+        self.kernel_seconds = float(state["kernel_seconds"])
+        return self
 
     def run(self, sweeps: int, record_every: int = 1, record_positions: bool = False) -> ChainRecord:
         """Advance every replica by ``sweeps`` sweeps, recording every ``record_every`` sweeps.
