@@ -4,24 +4,32 @@ For every gamma, :func:`simulate` runs the replicas of :class:`~keras_clust.data
 through a preliminary run, finds the equilibration sweep and the decorrelation lag from the
 energy and position autocorrelations (doubling the run when the lag cannot be trusted), then
 saves configurations that many sweeps apart; the result is a :class:`Simulation` with one
-:class:`GammaDiagnostics` per gamma.
+:class:`GammaDiagnostics` per gamma. With a checkpoint file
+(:mod:`~keras_clust.data.lj_checkpoint`), a killed simulation continues where it stopped and
+ends bitwise as if never interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from keras_clust.data.lj_mc import Chains, LJSystem, check_kick, initial_configurations, lj_energy
 from keras_clust.errors import UsageError
 
+if TYPE_CHECKING:
+    from keras_clust.data.lj_checkpoint import Checkpoint, GammaProgress, Part
+
 log = logging.getLogger(__name__)
 
-#: Moves (all replicas) per kernel call of the sampling run: the progress bar's granularity.
+#: Most moves (all replicas) per kernel call: the granularity of the progress and of the checkpoints.
 _MOVES_PER_CALL = 20_000_000
 
 #: Times :func:`simulate` doubles a preliminary run too short to measure the decorrelation lag.
@@ -144,51 +152,87 @@ def _measure_lag(energy: np.ndarray, positions: np.ndarray, threshold: float, ma
     return t0, acf_e, acf_p, decorrelation_lag(np.maximum(acf_e, acf_p), threshold)
 
 
+class _Quiet:
+    """Stands in for a :class:`~keras_clust.progress.Progress` when nothing is shown."""
+
+    def update(self, n: int = 1) -> None:
+        pass
+
+
+def _progress(show: bool, total: int, what: str, initial: int):
+    from keras_clust.progress import Progress
+
+    return Progress(total, what, initial=initial) if show else contextlib.nullcontext(_Quiet())
+
+
 def _simulate_gamma(system: LJSystem, start: np.ndarray, gamma: float, index: int, samples: int, *, kick: float,
-                    seed: int, threshold: float, preliminary_sweeps: int, max_lag: int | None,
-                    progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, GammaDiagnostics]:  # fmt: skip
-    """Preliminary run, equilibration and lag, then the sampling run of one gamma."""
-    from tqdm.auto import tqdm
+                    seed: int, threshold: float, preliminary_sweeps: int, max_lag: int | None, progress: bool,
+                    checkpoint: Checkpoint | None = None, finished: list | None = None,
+                    resume: GammaProgress | None = None) -> Part:  # fmt: skip
+    """Preliminary run (with its doublings), equilibration and lag, then the sampling run of one gamma.
+
+    The chains advance by calls of at most :data:`_MOVES_PER_CALL` moves; after a call, when
+    ``checkpoint`` is due, it is written with the ``finished`` gammas and this one's progress.
+    ``resume`` (read from a checkpoint) continues from there.
+    """
+    from keras_clust.data.lj_checkpoint import GammaProgress
 
     began = time.perf_counter()
     chains = Chains(system, start, gamma, kick, seed, key=(index,))
-    energy = [chains.energy[:, None].copy()]
-    positions = [chains.positions[:, None].astype(np.float32)]
-    sweeps = preliminary_sweeps
-    for doubling in range(MAX_DOUBLINGS + 1):
-        rec = chains.run(sweeps, 1, record_positions=True)
-        energy.append(rec.energy)
-        positions.append(rec.positions.astype(np.float32))
-        t0, acf_e, acf_p, crossing = _measure_lag(np.concatenate(energy, 1), np.concatenate(positions, 1),
-                                                  threshold, max_lag)  # fmt: skip
-        decorrelated = crossing is not None and crossing <= RELIABLE_LAG_FRACTION * (chains.sweeps - t0)
-        if decorrelated or doubling == MAX_DOUBLINGS:
-            break
-        log.info("gamma %g: after %d sweeps the autocorrelations cross %g at lag %s, more than %g of the %d "
-                 "sweeps after equilibration; doubling the preliminary run", gamma, chains.sweeps, threshold,
-                 crossing, RELIABLE_LAG_FRACTION, chains.sweeps - t0)  # fmt: skip
-        sweeps = chains.sweeps
-    lag = crossing if decorrelated else len(acf_e) - 1
-    if not decorrelated:
-        log.warning("gamma %g: no reliable decorrelation lag after %d preliminary sweeps (threshold %g crossed at "
-                    "lag %s, needs <= %g of the %d sweeps after equilibration); saving configurations %d sweeps "
-                    "apart, which may still be correlated (raise --preliminary-sweeps)", gamma, chains.sweeps,
-                    threshold, crossing, RELIABLE_LAG_FRACTION, chains.sweeps - t0, lag)  # fmt: skip
-    traces = np.concatenate(energy, 1)
-    del positions
+    at = GammaProgress.begin(chains) if resume is None else resume
+    chains.restore(at.chains)
+    earlier = at.seconds
 
-    per_replica = -(-samples // chains.replicas)
-    saved = np.empty((chains.replicas, per_replica, system.n_particles, system.dim))
-    running = np.empty((chains.replicas, per_replica))
+    def save() -> None:
+        if checkpoint is not None and checkpoint.due():
+            at.chains, at.seconds = chains.state(), earlier + time.perf_counter() - began
+            checkpoint.write(finished or [], at)
+
+    step = max(1, _MOVES_PER_CALL // (chains.replicas * system.n_particles))
+    while at.phase == "preliminary":
+        target = preliminary_sweeps << at.doubling
+        what = f"gamma {gamma:g}: preliminary sweeps" + (f", doubling {at.doubling}" if at.doubling else "")
+        with _progress(progress, target, what, chains.sweeps) as bar:
+            while chains.sweeps < target:
+                n = min(step, target - chains.sweeps)
+                at.record(chains.run(n, 1, record_positions=True))
+                bar.update(n)
+                if chains.sweeps < target:
+                    save()
+        energy, positions = at.traces()
+        t0, acf_e, acf_p, crossing = _measure_lag(energy, positions, threshold, max_lag)
+        decorrelated = crossing is not None and crossing <= RELIABLE_LAG_FRACTION * (chains.sweeps - t0)
+        if decorrelated or at.doubling == MAX_DOUBLINGS:
+            lag = crossing if decorrelated else len(acf_e) - 1
+            if not decorrelated:
+                log.warning("gamma %g: no reliable decorrelation lag after %d preliminary sweeps (threshold %g "
+                            "crossed at lag %s, needs <= %g of the %d sweeps after equilibration); saving "
+                            "configurations %d sweeps apart, which may still be correlated (raise "
+                            "--preliminary-sweeps)", gamma, chains.sweeps, threshold, crossing,
+                            RELIABLE_LAG_FRACTION, chains.sweeps - t0, lag)  # fmt: skip
+            at.start_sampling((t0, acf_e, acf_p, crossing, decorrelated, lag), -(-samples // chains.replicas),
+                              system.n_particles, system.dim)  # fmt: skip
+        else:
+            log.info("gamma %g: after %d sweeps the autocorrelations cross %g at lag %s, more than %g of the %d "
+                     "sweeps after equilibration; doubling the preliminary run", gamma, chains.sweeps, threshold,
+                     crossing, RELIABLE_LAG_FRACTION, chains.sweeps - t0)  # fmt: skip
+            at.doubling += 1
+        save()
+
+    t0, acf_e, acf_p, crossing, decorrelated, lag = at.measured
+    traces, saved, running = at.traces()[0], at.saved, at.running
+    per_replica = saved.shape[1]
     chunk = max(1, min(per_replica, _MOVES_PER_CALL // (chains.replicas * lag * system.n_particles)))
-    with tqdm(total=per_replica * chains.replicas, desc=f"gamma {gamma:g}", unit="conf", disable=not progress) as bar:
-        done = 0
-        while done < per_replica:
-            n = min(chunk, per_replica - done)
+    with _progress(progress, per_replica * chains.replicas, f"gamma {gamma:g}: configurations",
+                   at.done * chains.replicas) as bar:  # fmt: skip
+        while at.done < per_replica:
+            n = min(chunk, per_replica - at.done)
             rec = chains.run(n * lag, lag, record_positions=True)
-            saved[:, done : done + n], running[:, done : done + n] = rec.positions, rec.energy
-            done += n
+            saved[:, at.done : at.done + n], running[:, at.done : at.done + n] = rec.positions, rec.energy
+            at.done += n
             bar.update(n * chains.replicas)
+            if at.done < per_replica:
+                save()
     order = slice(0, samples)  # save index first, then replica: trimming drops the last saves
     saved = np.swapaxes(saved, 0, 1).reshape(-1, system.n_particles, system.dim)[order]
     running = running.T.reshape(-1)[order]
@@ -197,7 +241,7 @@ def _simulate_gamma(system: LJSystem, start: np.ndarray, gamma: float, index: in
     diag = GammaDiagnostics(
         gamma=float(gamma), energy_traces=traces, equilibration_sweep=t0, energy_acf=acf_e, position_acf=acf_p,
         lag=int(lag), crossing=crossing, decorrelated=decorrelated, acceptance=chains.acceptance,
-        moves=chains.moves_per_replica * chains.replicas, seconds=time.perf_counter() - began,
+        moves=chains.moves_per_replica * chains.replicas, seconds=earlier + time.perf_counter() - began,
         kernel_seconds=chains.kernel_seconds, energy_drift=float(np.max(np.abs(exact - running))),
     )  # fmt: skip
     return saved.astype(np.float32), exact, replica, diag
@@ -205,7 +249,8 @@ def _simulate_gamma(system: LJSystem, start: np.ndarray, gamma: float, index: in
 
 def simulate(system: LJSystem, gammas, samples_per_gamma: int, *, replicas: int = 16, kick: float = 0.2,
              seed: int = 0, threshold: float = 0.1, preliminary_sweeps: int = 2000, max_lag: int | None = None,
-             progress: bool = True) -> Simulation:  # fmt: skip
+             progress: bool = True, checkpoint: str | Path | None = None,
+             checkpoint_every: float = 60.0) -> Simulation:  # fmt: skip
     """Sample equilibrium configurations of ``system`` at each gravity strength.
 
     Per gamma: ``replicas`` chains start from
@@ -223,8 +268,17 @@ def simulate(system: LJSystem, gammas, samples_per_gamma: int, *, replicas: int 
     Replica ``r`` of gamma number ``g`` draws from ``SeedSequence(seed, spawn_key=(g, r))``, so
     the result depends on the seed only, not on the number of threads.
 
+    With ``checkpoint``, a killed simulation loses at most ``checkpoint_every`` seconds: the file
+    (:class:`~keras_clust.data.lj_checkpoint.Checkpoint`) is rewritten atomically at the first
+    kernel call that ends that long after the last one, and after every gamma. Called again with
+    the same file and settings, :func:`simulate` continues from it, and the result is bitwise
+    the uninterrupted one (its timings aside). The file stays when :func:`simulate` returns
+    (then holding every gamma, so a second call only assembles them): remove it once the result
+    is saved.
+
     Memory: the preliminary run keeps every sweep's positions as float32, ``replicas * N * dim
-    * 4`` bytes per sweep (92 MB for 16 replicas of 30 particles after 16000 sweeps).
+    * 4`` bytes per sweep (92 MB for 16 replicas of 30 particles after 16000 sweeps); a
+    checkpoint during the preliminary run holds them too.
 
     Args:
         system: The system (validated).
@@ -236,12 +290,20 @@ def simulate(system: LJSystem, gammas, samples_per_gamma: int, *, replicas: int 
         threshold: Autocorrelation level that counts as decorrelated, in ``(0, 1)``.
         preliminary_sweeps: Sweeps of the preliminary run (at least 20).
         max_lag: Largest lag of the autocorrelations; default half the run after ``t0``.
-        progress: Show a progress bar (stderr) over the sampling.
+        progress: Show the progress (:class:`~keras_clust.progress.Progress`: a bar on a
+            terminal, log lines otherwise) of the preliminary sweeps and saved configurations.
+        checkpoint: An ``.npz`` file to continue from when it exists, and to checkpoint into.
+        checkpoint_every: Seconds between checkpoints (0: after every kernel call).
 
     Returns:
         The :class:`Simulation`.
+
+    Raises:
+        UsageError: a bad setting, or a checkpoint of other settings (naming what differs).
+        DataError: a checkpoint that cannot be read.
     """
     import keras_clust
+    from keras_clust.data.lj_checkpoint import Checkpoint
 
     system.validate()
     check_kick(kick, system.box)
@@ -258,18 +320,32 @@ def simulate(system: LJSystem, gammas, samples_per_gamma: int, *, replicas: int 
         raise UsageError(f"the autocorrelation threshold must be in (0, 1), got {threshold}")
     if max_lag is not None and max_lag < 1:
         raise UsageError(f"max_lag must be >= 1, got {max_lag}")
-    start = initial_configurations(system, int(replicas), int(seed))
-    Chains(system, start[:1], 0.0, kick, 0).run(1, 1, record_positions=True)  # compile (or load) the kernels first
-    parts = [
-        _simulate_gamma(system, start, g, k, int(samples_per_gamma), kick=kick, seed=int(seed), threshold=threshold,
-                        preliminary_sweeps=int(preliminary_sweeps), max_lag=max_lag, progress=progress)
-        for k, g in enumerate(gammas)
-    ]  # fmt: skip
-    settings = {"n_particles": system.n_particles, "box": system.box, "dim": system.dim,
-                "temperature": system.temperature, "gammas": gammas, "samples_per_gamma": int(samples_per_gamma),
-                "replicas": int(replicas), "kick": float(kick), "seed": int(seed), "threshold": float(threshold),
-                "preliminary_sweeps": int(preliminary_sweeps), "max_lag": max_lag,
+    if not checkpoint_every >= 0:
+        raise UsageError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every}")
+    settings = {"n_particles": int(system.n_particles), "box": float(system.box), "dim": int(system.dim),
+                "temperature": float(system.temperature), "gammas": gammas,
+                "samples_per_gamma": int(samples_per_gamma), "replicas": int(replicas), "kick": float(kick),
+                "seed": int(seed), "threshold": float(threshold), "preliminary_sweeps": int(preliminary_sweeps),
+                "max_lag": None if max_lag is None else int(max_lag),
                 "keras_clust_version": keras_clust.__version__}  # fmt: skip
+    saver = None if checkpoint is None else Checkpoint(checkpoint, settings, checkpoint_every)
+    back = None if saver is None else saver.read(-(-int(samples_per_gamma) // int(replicas)))
+    parts, current = back if back is not None else ([], None)
+    if back is not None:
+        log.info("continuing the simulation of checkpoint %s: %d of %d gammas finished%s", saver.path, len(parts),
+                 len(gammas), "" if current is None else f", gamma {gammas[len(parts)]:g} in its {current.phase} "
+                 f"run at sweep {int(current.chains['sweeps'])}")  # fmt: skip
+    start = initial_configurations(system, int(replicas), int(seed))
+    if len(parts) < len(gammas):
+        Chains(system, start[:1], 0.0, kick, 0).run(1, 1, record_positions=True)  # compile (or load) the kernels
+    for k in range(len(parts), len(gammas)):
+        parts.append(_simulate_gamma(system, start, gammas[k], k, int(samples_per_gamma), kick=kick, seed=int(seed),
+                                     threshold=threshold, preliminary_sweeps=int(preliminary_sweeps),
+                                     max_lag=max_lag, progress=progress, checkpoint=saver, finished=parts,
+                                     resume=current))  # fmt: skip
+        current = None
+        if saver is not None:
+            saver.write(parts, None)
     return Simulation(
         positions=np.concatenate([p[0] for p in parts]),
         gamma=np.repeat(np.float32(gammas), int(samples_per_gamma)),
