@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
+import shutil
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,6 +24,7 @@ from keras_clust.app import (
     add_run_options,
     add_saved_run_arguments,
     fraction,
+    non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
@@ -30,8 +33,9 @@ from keras_clust.app import (
 from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
 from keras_clust.data.lj_mc import LJSystem, check_kick
 from keras_clust.data.lj_sampling import simulate
+from keras_clust.errors import KerasClustError, UsageError
 from keras_clust.experiment import ExperimentSpec, Export, load_run, run_experiment, write_evaluation
-from keras_clust.runs import RunFolder, load_run_models, set_seed
+from keras_clust.runs import RunFolder, _jsonable, load_run_models, read_json, set_seed
 
 log = logging.getLogger("apps.lj_fluid")
 
@@ -51,45 +55,109 @@ SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_repor
 # --- simulate ------------------------------------------------------------------------------
 
 
+#: Options of ``simulate`` that decide the chains: ``--resume`` takes them from the interrupted run.
+SIMULATE_OPTIONS = ("particles", "box", "dim", "temperature", "gamma", "samples", "replicas", "kick", "threshold",
+                    "preliminary_sweeps", "seed", "quick")  # fmt: skip
+
+#: The chains' checkpoint in a simulation's run folder (under the backups removed when it completes).
+CHECKPOINT = f"{RunFolder.BACKUP}/simulation.npz"
+
+
+def simulate_options(args: argparse.Namespace) -> dict:
+    """The simulation's options: those given, the others from the interrupted run (``--resume``) or the
+    defaults; JSON-ready, as ``config.json`` keeps them under ``options``.
+
+    Raises:
+        UsageError: an option given with ``--resume`` differs from the interrupted run's.
+    """
+    given = {k: getattr(args, k) for k in SIMULATE_OPTIONS if getattr(args, k) is not None}
+    if args.output is not None:
+        given["output"] = args.output.resolve()  # the same file when resumed from another folder
+    given = json.loads(json.dumps(_jsonable(given)))
+    if args.resume is None:
+        return {**json.loads(json.dumps(_jsonable(args._option_defaults))), "output": None, **given}
+    saved = read_json(args.resume / "config.json")
+    options = saved.get("options") if isinstance(saved, dict) and saved.get("action") == "simulate" else None
+    if not isinstance(options, dict) or any(k not in options for k in SIMULATE_OPTIONS):
+        raise UsageError(f"--resume {args.resume}: not an interrupted 'lj-fluid simulate' (no simulation options in "
+                         "its config.json); an interrupted training continues with 'keras-clust lj-fluid run "
+                         "--resume'")  # fmt: skip
+    differ = [k for k, v in given.items() if k != "output" and v != options[k]]
+    if differ:
+        raise UsageError(f"--resume {args.resume}: the interrupted simulation ran with "
+                         f"{' '.join(_typed(k, options[k]) for k in differ)}, not "
+                         f"{' '.join(_typed(k, given[k]) for k in differ)}; drop these options to continue it, or "
+                         "start a new simulation without --resume")  # fmt: skip
+    return {**options, **given}
+
+
+def _typed(key: str, value) -> str:
+    """An option as typed: ``--gamma 1,2``, ``--quick``, ``(no --quick)``."""
+    flag = "--" + key.replace("_", "-")
+    if isinstance(value, bool):
+        return flag if value else f"(no {flag})"
+    if isinstance(value, list):
+        value = ",".join(f"{v:g}" for v in value)
+    return f"{flag} {value:g}" if isinstance(value, float) else f"{flag} {value}"
+
+
 def simulate_action(args: argparse.Namespace) -> int:
     """Simulate, write the dataset atomically (``--output`` and the run folder's ``dataset.npz``),
-    draw the figures and write the report."""
-    system = LJSystem(args.particles, args.box, args.dim, args.temperature)
+    draw the figures and write the report. The chains are checkpointed in the run folder, so a
+    killed simulation continues with ``--resume <run folder>``."""
+    if args.resume is not None:
+        folder = RunFolder.reopen(args.resume, NAME)
+        args.resume = folder.work
+    o = simulate_options(args)
+    system = LJSystem(o["particles"], o["box"], o["dim"], o["temperature"])
     system.validate()
-    check_kick(args.kick, args.box)
-    if args.output is not None:
-        check_output(args.output)
-    samples = args.samples if not args.quick else min(args.samples, 300)
-    per_gamma = -(-samples // len(args.gamma))
-    set_seed(args.seed)
+    check_kick(o["kick"], o["box"])
+    output = None if o["output"] is None else Path(o["output"])
+    if output is not None:
+        check_output(output)
+    samples = o["samples"] if not o["quick"] else min(o["samples"], 300)
+    per_gamma = -(-samples // len(o["gamma"]))
+    set_seed(o["seed"])
     start = time.perf_counter()
-    command = ("keras-clust lj-fluid simulate " + " ".join(
-        f"--{k} {v}" for k, v in (("particles", args.particles), ("box", f"{args.box:g}"),
-                                  ("gamma", ",".join(f"{g:g}" for g in args.gamma)),
-                                  ("temperature", f"{args.temperature:g}"), ("samples", args.samples),
-                                  ("dim", args.dim), ("replicas", args.replicas), ("kick", f"{args.kick:g}"),
-                                  ("threshold", f"{args.threshold:g}"),
-                                  ("preliminary-sweeps", args.preliminary_sweeps), ("seed", args.seed)))
-               + (" --quick" if args.quick else ""))  # fmt: skip
-    with RunFolder(args.out, NAME, args.seed) as rf:
-        sim = simulate(system, args.gamma, per_gamma, replicas=args.replicas, kick=args.kick, seed=args.seed,
-                       threshold=args.threshold, preliminary_sweeps=300 if args.quick else args.preliminary_sweeps,
-                       progress=True)  # fmt: skip
-        save_lj_dataset(sim, rf.file("dataset.npz"))
+    command = "keras-clust lj-fluid simulate " + " ".join(_typed(k, o[k]) for k in SIMULATE_OPTIONS
+                                                           if o[k] is not False)  # fmt: skip
+    rf = folder if args.resume is not None else RunFolder(args.out, NAME, o["seed"])
+    config = {"experiment": NAME, "action": "simulate", "command": command, "options": o}
+    dataset, checkpoint = rf.file("dataset.npz"), rf.file(CHECKPOINT)
+    try:
+        rf.write_config(config)  # what --resume reads back
+        if args.resume is not None and dataset.is_file():  # killed after the simulation, before the report
+            log.info("the simulation had finished; writing its figures and report")
+            sim = load_lj_dataset(dataset)
+        else:
+            sim = simulate(system, o["gamma"], per_gamma, replicas=o["replicas"], kick=o["kick"], seed=o["seed"],
+                           threshold=o["threshold"], preliminary_sweeps=300 if o["quick"] else o["preliminary_sweeps"],
+                           progress=True, checkpoint=checkpoint, checkpoint_every=args.checkpoint_every)  # fmt: skip
+            save_lj_dataset(sim, dataset)
+    except BaseException as exc:  # the run folder stays while its checkpoint can be continued
+        if not checkpoint.is_file():
+            rf.abort()
+        elif not isinstance(exc, KerasClustError):
+            log.warning("simulation stopped; continue it with --resume %s", rf.work)
+        raise
+    with rf:
+        rf.keep_on_abort("dataset.npz")  # a failure in the figures does not lose the simulation
+        if output is not None:
+            save_lj_dataset(sim, output)
+        shutil.rmtree(rf.work / RunFolder.BACKUP, ignore_errors=True)  # the dataset is written: no checkpoint
         metrics = simulation_metrics(sim)
         figures = simulation_figures(sim, rf.figures)
         seconds = round(time.perf_counter() - start, 1)
-        rf.write_config({"experiment": NAME, "action": "simulate", "command": command, **sim.settings})
+        rf.write_config({**config, **sim.settings})
         rf.write_metrics({"run_id": rf.run_id, **metrics, "figures": sorted(p.name for p in figures.values()),
                           "total_seconds": seconds})  # fmt: skip
         rf.write_history([])
-        rf.write_report(f"# lj-fluid simulation `{rf.run_id}`\n\nCommand: `{command}` ({seconds} s wall).\n\n"
-                        + simulation_report(sim, metrics))  # fmt: skip
-        if args.output is not None:
-            save_lj_dataset(sim, args.output)
+        resumed = " (this process: the simulation was resumed)" if args.resume is not None else ""
+        rf.write_report(f"# lj-fluid simulation `{rf.run_id}`\n\nCommand: `{command}` ({seconds} s wall{resumed})."
+                        "\n\n" + simulation_report(sim, metrics))  # fmt: skip
     print(simulation_table(metrics))
-    if args.output is not None:
-        print(f"dataset: {args.output}")
+    if output is not None:
+        print(f"dataset: {output}")
     print(f"run folder: {rf.path} (dataset.npz inside; train on it with 'keras-clust lj-fluid run --dataset "
           f"{rf.path}')")  # fmt: skip
     return 0
@@ -242,7 +310,16 @@ def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output", type=Path, default=None, metavar="FILE.npz",
                    help="also write the dataset here (always written as dataset.npz in the run folder)")
     p.add_argument("--quick", action="store_true", help="smoke run: at most 300 configurations, 300 sweeps")
+    p.add_argument("--resume", type=Path, default=None, metavar="RUN_FOLDER",
+                   help="continue the simulation killed in this .<run-id>.partial folder from its last checkpoint, "
+                        "with its options (one given that differs is refused); the dataset is bitwise that of an "
+                        "uninterrupted run")  # fmt: skip
+    p.add_argument("--checkpoint-every", type=non_negative_float, default=60.0, metavar="SECONDS",
+                   help="seconds between checkpoints of the chains in the run folder, which --resume continues "
+                        "(0: after every kernel call; default: 60)")  # fmt: skip
     add_physics_arguments(p, "configurations in all, split evenly between the gammas (default: 8000)")
+    # None marks an option not given, which --resume takes from the interrupted run
+    p.set_defaults(**dict.fromkeys(SIMULATE_OPTIONS), _option_defaults={k: p.get_default(k) for k in SIMULATE_OPTIONS})
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
