@@ -10,14 +10,17 @@ import time
 from pathlib import Path
 
 import pytest
+
 from helpers import assert_one_line_error, cli
 
 HERE = Path(__file__).parent
 
 
-def _start(backup: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(HERE / "fit_worker.py"), str(backup)], stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(HERE)})  # fmt: skip
+ENV = {**os.environ, "PYTHONPATH": str(HERE)}
+
+
+def _worker(backup: Path) -> list[str]:
+    return [sys.executable, str(HERE / "fit_worker.py"), str(backup)]
 
 
 def _rows(path: Path) -> list:
@@ -29,7 +32,7 @@ def _rows(path: Path) -> list:
 
 def test_a_killed_fit_continues_from_its_last_finished_epoch(tmp_path):
     backup = tmp_path / "backup"
-    proc = _start(backup)
+    proc = subprocess.Popen(_worker(backup), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV)
     log = backup / "02-second" / "epochs.json"
     deadline = time.monotonic() + 120
     while len(_rows(log)) < 2 and time.monotonic() < deadline and proc.poll() is None:
@@ -38,8 +41,7 @@ def test_a_killed_fit_continues_from_its_last_finished_epoch(tmp_path):
     killed_out, _ = proc.communicate(timeout=30)
     assert [r["epoch"] for r in _rows(log)] == [0, 1], killed_out
 
-    out = subprocess.run(_start(backup).args, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "PYTHONPATH": str(HERE)})  # fmt: skip
+    out = subprocess.run(_worker(backup), capture_output=True, text=True, timeout=120, env=ENV)
     assert out.returncode == 0, out.stderr[-2000:]
     lines = out.stdout.splitlines()
     trained = [line for line in lines if line.startswith("trained")]
@@ -49,8 +51,7 @@ def test_a_killed_fit_continues_from_its_last_finished_epoch(tmp_path):
     killed_first = [line for line in killed_out.splitlines() if line.startswith("trained first")]
     assert killed_first == ["trained first 0", "trained first 1"]
     # the finished fit's weights are its own final weights, not a fresh model's
-    fresh = subprocess.run([sys.executable, str(HERE / "fit_worker.py"), str(tmp_path / "other")],
-                           capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(HERE)})  # fmt: skip
+    fresh = subprocess.run(_worker(tmp_path / "other"), capture_output=True, text=True, timeout=120, env=ENV)
     assert json.loads(fresh.stdout.splitlines()[-1])["first_checksum"] == pytest.approx(result["first_checksum"])
 
 
