@@ -161,6 +161,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options of every ``run`` that do not change its results: ``--resume`` (continue a killed
     run from its ``.partial`` folder) and ``--tensorboard``; :func:`run_options` reads them."""
     add_tensorboard_argument(parser)
+    parser.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
+                        help="train with tf.distribute: mirrored copies the model on every GPU of this machine "
+                             "(the CPU without one) and --batch-size is then per replica; multiworker is refused "
+                             "until Keras 3's fit supports it (default: none)")  # fmt: skip
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_FOLDER",
                         help="continue the run killed in this .<run-id>.partial folder with its saved config: "
                              "trained models are kept and the interrupted training goes on from its last "
@@ -182,7 +186,7 @@ def tensorboard_dir(args: argparse.Namespace, run_folder) -> Path | None:
 def run_options(args: argparse.Namespace) -> dict:
     """The keyword arguments of :func:`keras_clust.experiment.run_experiment` that
     :func:`add_run_options` declared."""
-    return {"resume": args.resume, "tensorboard": args.tensorboard}
+    return {"resume": args.resume, "tensorboard": args.tensorboard, "strategy": args.strategy}
 
 
 def add_models_dir_argument(parser: argparse.ArgumentParser) -> None:

@@ -49,7 +49,7 @@ from typing import Any
 
 import numpy as np
 
-from keras_clust.errors import DataError
+from keras_clust.errors import DataError, UsageError
 from keras_clust.runs import (
     RunFolder,
     find_run,
@@ -251,7 +251,7 @@ def saved_config(spec: ExperimentSpec, config, data: dict | None) -> dict:
 
 
 def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | Path | None = None,
-                   tensorboard: bool = False) -> FinishedRun:  # fmt: skip
+                   tensorboard: bool = False, strategy: str = "none") -> FinishedRun:  # fmt: skip
     """Seed, open the run folder, run the steps, export, write every file, print the summary.
 
     Every ``fit_model`` of the steps is backed up after each epoch in the run folder's
@@ -265,23 +265,33 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
         out: Root of the run folders (``--out``).
         resume: An interrupted run's ``.partial`` folder (``--resume``), or None.
         tensorboard: Log every fit for TensorBoard under the run's ``tensorboard/`` folder.
+        strategy: ``none`` or ``mirrored`` (:mod:`keras_clust.distribute`): the steps build
+            and train their models inside that ``tf.distribute`` scope.
 
     Returns:
         The committed run.
     """
+    import contextlib
+
+    from keras_clust.distribute import make_strategy, replicas
     from keras_clust.training import fit_context
 
+    if strategy != "none" and resume is not None:
+        raise UsageError("--resume continues a run on one process; start it without --strategy")
+    strat = make_strategy(strategy)
     if resume is not None:
         folder = RunFolder.reopen(resume, spec.name)
         config = config_from_saved(spec.config, read_json(folder.work / "config.json"), str(folder.work), spec.name)
         log.info("resuming run %s with its saved config", folder.run_id)
     set_seed(config.seed)
     start = time.perf_counter()
-    with folder if resume is not None else RunFolder(out, spec.name, config.seed) as rf:
+    scope = strat.scope() if strat is not None else contextlib.nullcontext()
+    with folder if resume is not None else RunFolder(out, spec.name, config.seed) as rf, scope:
         rf.write_config(saved_config(spec, config, None))  # what --resume reads back
         run = Run(spec, config, rf)
         logs = rf.work / "tensorboard" if tensorboard else None
-        with fit_context(backup=rf.work / RunFolder.BACKUP, tensorboard=logs):
+        backup = rf.work / RunFolder.BACKUP if strat is None else None  # BackupAndRestore: one process only
+        with fit_context(backup=backup, tensorboard=logs, strategy=strat):
             spec.steps(config, run)
         if run.data is None:
             run.set_data(note="not recorded")
@@ -289,6 +299,8 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
         if getattr(config, "export", False):
             exports = export_models(spec.exports(config), rf.work, config.models_dir, run.export_samples,
                                     config.seed)  # fmt: skip
+        if strat is not None:
+            run.metrics["distribute"] = {"strategy": strategy, "replicas": replicas(strat)}
         metrics = {"run_id": rf.run_id, "data": run.data, **run.metrics, "model_seeds": run.model_seeds,
                    "exports": exports, "total_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
         rf.write_config(saved_config(spec, config, run.data))

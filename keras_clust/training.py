@@ -53,12 +53,14 @@ class FitContext:
     finished fit restores its final weights without training, and the fit that was
     interrupted continues from its last finished epoch, its history whole: no epoch repeated,
     none lost. With ``tensorboard``, the fit writes TensorBoard logs to ``<tensorboard>/<key>``
-    (scalars per epoch; no weight histograms).
+    (scalars per epoch; no weight histograms). With a ``tf.distribute`` ``strategy`` (whose
+    scope the models were built in), a fit's ``batch_size`` is per replica.
     """
 
-    def __init__(self, backup: str | Path | None = None, tensorboard: str | Path | None = None):
+    def __init__(self, backup: str | Path | None = None, tensorboard: str | Path | None = None, strategy=None):
         self.backup = None if backup is None else Path(backup)
         self.tensorboard = None if tensorboard is None else Path(tensorboard)
+        self.strategy = strategy
         self.count = 0
 
     def next_key(self, model_name: str) -> str:
@@ -70,10 +72,12 @@ _active_contexts: list[FitContext] = []
 
 
 @contextlib.contextmanager
-def fit_context(backup: str | Path | None = None, tensorboard: str | Path | None = None) -> Iterator[FitContext]:
-    """Back up (``backup``) and log to TensorBoard (``tensorboard``) every :func:`fit_model`
-    call inside the block; see :class:`FitContext`."""
-    context = FitContext(backup, tensorboard)
+def fit_context(backup: str | Path | None = None, tensorboard: str | Path | None = None,
+                strategy=None) -> Iterator[FitContext]:  # fmt: skip
+    """Back up (``backup``), log to TensorBoard (``tensorboard``) and scale the batch by the
+    replicas of ``strategy`` for every :func:`fit_model` call inside the block; see
+    :class:`FitContext`."""
+    context = FitContext(backup, tensorboard, strategy)
     _active_contexts.append(context)
     try:
         yield context
@@ -211,6 +215,8 @@ def fit_model(
         cbs.extend(backup.callbacks())
     if validation_data is not None and not dataset:
         validation_data = tuple(None if v is None else check_array(v, "validation data") for v in validation_data)
+    if _active_contexts and _active_contexts[-1].strategy is not None and not dataset:
+        batch_size *= int(_active_contexts[-1].strategy.num_replicas_in_sync)  # per replica -> global
     start = time.perf_counter()
     hist = model.fit(
         x, y, validation_data=validation_data, epochs=epochs, batch_size=None if dataset else batch_size,
