@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 
 from apps.fashion_cae.config import NAME, QUICK_RUN_SIZES, Prepared, RunConfig, cae_params_from_args, prepare_data
 from apps.fashion_cae.pipeline import (
@@ -286,3 +287,7 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
         "--timeout", type=positive_float, default=None, help="Optuna: start no new trial after this many seconds"
     )
     add_study_arguments(p, "fashion-cae", "study (Optuna) or project (KerasTuner) name")
+    p.add_argument("--kerastuner-dir", type=Path, default=None, metavar="DIR",
+                   help="KerasTuner's folder (trials, checkpoints, oracle); the chief and every worker of a "
+                        "distributed search (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) "
+                        "need the same one (default: kerastuner/ in the run folder)")  # fmt: skip

@@ -99,6 +99,7 @@ class TuneConfig:
     workers: int = 1
     heartbeat_interval: int = 10
     grace_period: int = 30
+    kerastuner_dir: str | None = None
     quick: bool = False
     seed: int = 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from dataclasses import asdict
@@ -13,15 +14,19 @@ import keras
 from apps.fashion_cae.config import NAME, QUICK_TUNE_SIZES, Prepared, TuneConfig, prepare_data
 from apps.fashion_cae.report import engine_rows, engine_table, render_tune_report
 from keras_clust.app import tensorboard_dir
+from keras_clust.errors import UsageError
 from keras_clust.runs import RunFolder, read_json, seed_model, set_seed
 from keras_clust.training import fit_context, fit_model
 from keras_clust.tuning import (
     CAE_SPACE,
     build_compiled_cae,
+    make_hypermodel,
+    make_tuner,
     run_kerastuner_search,
     run_optuna_search,
     to_optuna_study,
 )
+from keras_clust.tuning.kerastuner_search import distributed_role
 from keras_clust.viz import pick_examples, plot_image_rows
 from keras_clust.viz.search import plot_search
 
@@ -36,6 +41,7 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
         batch_size=args.batch_size, val_fraction=args.val_fraction, timeout=args.timeout, storage=args.storage,
         study_name=args.study_name, quick=args.quick, seed=args.seed, workers=args.workers,
         heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,
+        kerastuner_dir=str(args.kerastuner_dir) if args.kerastuner_dir else None,
     )  # fmt: skip
     if cfg.quick:
         cfg.epochs, cfg.final_epochs = 1, min(cfg.final_epochs, 1)
@@ -69,7 +75,8 @@ def _search(engine: str, cfg: TuneConfig, prep: Prepared, run: RunFolder, tensor
         return result, study, checkpoint
     result, tuner = run_kerastuner_search(
         CAE_SPACE, build_compiled_cae, train, val, tuner=cfg.tuner, epochs=cfg.epochs, batch_size=cfg.batch_size,
-        n_trials=cfg.trials, directory=run.file("kerastuner"), project_name=cfg.study_name, seed=cfg.seed,
+        n_trials=cfg.trials, directory=cfg.kerastuner_dir or run.file("kerastuner"), project_name=cfg.study_name,
+        seed=cfg.seed,
         tensorboard=None if tensorboard is None else tensorboard / "kerastuner",
     )  # fmt: skip
     checkpoint = None
@@ -96,8 +103,28 @@ def _earlier_runs(cfg: TuneConfig, out, this_run: str) -> list[dict]:
     return rows[-10:]
 
 
+def _kerastuner_worker(cfg: TuneConfig) -> int:
+    """A worker of a distributed KerasTuner search: train the trials the chief hands out, then stop
+    (the chief writes the run folder)."""
+    prep = prepare_data(cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.seed, QUICK_TUNE_SIZES if cfg.quick else None)
+    hypermodel = make_hypermodel(CAE_SPACE, build_compiled_cae, cfg.seed)
+    tuner = make_tuner(cfg.tuner, hypermodel, max_trials=cfg.trials, epochs=cfg.epochs, seed=cfg.seed,
+                       directory=cfg.kerastuner_dir, project_name=cfg.study_name)  # fmt: skip
+    tuner.search(prep.x_train, prep.x_train, validation_data=(prep.x_val, prep.x_val), epochs=cfg.epochs,
+                 batch_size=cfg.batch_size, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])  # fmt: skip
+    print(f"KerasTuner worker {os.environ['KERASTUNER_TUNER_ID']}: trained {len(hypermodel.curves)} trial(s) for "
+          f"the chief at {os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")  # fmt: skip
+    return 0
+
+
 def tune(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
+    role = distributed_role()
+    if role is not None and (cfg.engine != "kerastuner" or cfg.kerastuner_dir is None):
+        raise UsageError("a distributed KerasTuner search (KERASTUNER_* set) needs --engine kerastuner and the "
+                         "same --kerastuner-dir on the chief and every worker")  # fmt: skip
+    if role == "worker":
+        return _kerastuner_worker(cfg)
     set_seed(cfg.seed)
     start = time.perf_counter()
     engines = ("optuna", "kerastuner") if cfg.engine == "both" else (cfg.engine,)

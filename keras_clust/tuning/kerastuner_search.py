@@ -53,6 +53,33 @@ def make_hypermodel(space: SearchSpace, build_fn: Callable[..., keras.Model], se
     return SpaceHyperModel()
 
 
+#: Environment variables of KerasTuner's distributed mode (one chief oracle, tuner workers).
+DISTRIBUTED_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
+
+
+def distributed_role() -> str | None:
+    """``chief``, ``worker`` or None (one process), from KerasTuner's environment variables.
+
+    In distributed mode the process whose ``KERASTUNER_TUNER_ID`` contains ``chief`` serves the
+    oracle at ``KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT`` and trains nothing; every other
+    process (``tuner0``, ``tuner1``, ...) asks it for trials and trains them. All of them need the
+    same tuner directory (a shared file system) and project name.
+    """
+    import os
+
+    given = {k: os.environ.get(k, "") for k in DISTRIBUTED_ENV}
+    if not any(given.values()):
+        return None
+    missing = [k for k, v in given.items() if not v]
+    if missing:
+        raise UsageError(f"KerasTuner's distributed mode needs {', '.join(DISTRIBUTED_ENV)}; {', '.join(missing)} "
+                         "not set (the chief: KERASTUNER_TUNER_ID=chief, workers: tuner0, tuner1, ...)")  # fmt: skip
+    port = given["KERASTUNER_ORACLE_PORT"]
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise UsageError(f"KERASTUNER_ORACLE_PORT={port!r} is not a port number (1-65535)")
+    return "chief" if "chief" in given["KERASTUNER_TUNER_ID"] else "worker"
+
+
 def tensorboard_callbacks(folder: str | Path | None) -> list:
     """A TensorBoard callback for a KerasTuner search logging to ``folder`` (none for None)."""
     return [] if folder is None else [keras.callbacks.TensorBoard(log_dir=str(folder), histogram_freq=0)]
