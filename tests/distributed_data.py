@@ -1,11 +1,26 @@
 """Tiny images and a small CAE search space shared by the distributed-search tests and the
 worker processes they start (spawned workers import this module by name)."""
 
+import time
+
+import keras
 import numpy as np
 
 from keras_clust.tuning import CAE_SPACE, SearchSpace
 
 SPACE = SearchSpace(CAE_SPACE.params[:4])  # latent size, channels, optimizer, learning rate
+
+
+class SlowEpochs(keras.callbacks.Callback):
+    """Makes every epoch last ``seconds`` more, so that a trial is still running when a test
+    looks (picklable: spawned workers get it by reference to this module)."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds = seconds
+
+    def on_epoch_end(self, epoch, logs=None):
+        time.sleep(self.seconds)
 
 
 def tiny_images():

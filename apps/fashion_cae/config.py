@@ -12,6 +12,7 @@ import numpy as np
 from keras_clust.data import Dataset, load_dataset, train_val_split
 from keras_clust.errors import DataError
 from keras_clust.runs import find_run, read_json
+from keras_clust.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 
 NAME = "fashion-cae"
 
@@ -97,8 +98,8 @@ class TuneConfig:
     storage: str | None = None
     study_name: str = "fashion-cae"
     workers: int = 1
-    heartbeat_interval: int = 10
-    grace_period: int = 30
+    heartbeat_interval: int = HEARTBEAT_INTERVAL
+    grace_period: int = GRACE_PERIOD
     kerastuner_dir: str | None = None
     quick: bool = False
     seed: int = 0

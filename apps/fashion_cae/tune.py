@@ -8,6 +8,7 @@ import os
 import sys
 import time
 from dataclasses import asdict
+from pathlib import Path
 
 import keras
 
@@ -26,7 +27,7 @@ from keras_clust.tuning import (
     run_optuna_search,
     to_optuna_study,
 )
-from keras_clust.tuning.kerastuner_search import distributed_role
+from keras_clust.tuning.kerastuner_search import distributed_role, tensorboard_callbacks
 from keras_clust.viz import pick_examples, plot_image_rows
 from keras_clust.viz.search import plot_search
 
@@ -103,15 +104,17 @@ def _earlier_runs(cfg: TuneConfig, out, this_run: str) -> list[dict]:
     return rows[-10:]
 
 
-def _kerastuner_worker(cfg: TuneConfig) -> int:
+def _kerastuner_worker(cfg: TuneConfig, tensorboard: bool) -> int:
     """A worker of a distributed KerasTuner search: train the trials the chief hands out, then stop
     (the chief writes the run folder)."""
     prep = prepare_data(cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.seed, QUICK_TUNE_SIZES if cfg.quick else None)
     hypermodel = make_hypermodel(CAE_SPACE, build_compiled_cae, cfg.seed)
     tuner = make_tuner(cfg.tuner, hypermodel, max_trials=cfg.trials, epochs=cfg.epochs, seed=cfg.seed,
                        directory=cfg.kerastuner_dir, project_name=cfg.study_name)  # fmt: skip
+    logs = Path(cfg.kerastuner_dir) / "tensorboard" / os.environ["KERASTUNER_TUNER_ID"] if tensorboard else None
     tuner.search(prep.x_train, prep.x_train, validation_data=(prep.x_val, prep.x_val), epochs=cfg.epochs,
-                 batch_size=cfg.batch_size, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN()])  # fmt: skip
+                 batch_size=cfg.batch_size, verbose=0,
+                 callbacks=[keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(logs)])  # fmt: skip
     print(f"KerasTuner worker {os.environ['KERASTUNER_TUNER_ID']}: trained {len(hypermodel.curves)} trial(s) for "
           f"the chief at {os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")  # fmt: skip
     return 0
@@ -124,7 +127,10 @@ def tune(args: argparse.Namespace) -> int:
         raise UsageError("a distributed KerasTuner search (KERASTUNER_* set) needs --engine kerastuner and the "
                          "same --kerastuner-dir on the chief and every worker")  # fmt: skip
     if role == "worker":
-        return _kerastuner_worker(cfg)
+        return _kerastuner_worker(cfg, args.tensorboard)
+    if cfg.workers > 1 and cfg.engine != "optuna":
+        raise UsageError("--workers runs Optuna workers; with --engine kerastuner use KerasTuner's chief and "
+                         "workers (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT)")  # fmt: skip
     set_seed(cfg.seed)
     start = time.perf_counter()
     engines = ("optuna", "kerastuner") if cfg.engine == "both" else (cfg.engine,)

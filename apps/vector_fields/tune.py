@@ -36,6 +36,7 @@ from keras_clust.errors import UsageError
 from keras_clust.models.field_ae import ACTIVATIONS, REPORT, build_field_ae, estimate_cost
 from keras_clust.runs import RunFolder, markdown_table, seed_model, set_seed
 from keras_clust.training import fit_context, fit_model
+from keras_clust.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 
 log = logging.getLogger("apps.vector_fields")
 GIB = 2**30
@@ -68,8 +69,8 @@ class TuneConfig:
     study_name: str = NAME
     timeout: float | None = None
     workers: int = 1
-    heartbeat_interval: int = 10
-    grace_period: int = 30
+    heartbeat_interval: int = HEARTBEAT_INTERVAL
+    grace_period: int = GRACE_PERIOD
     quick: bool = False
     seed: int = 0
 

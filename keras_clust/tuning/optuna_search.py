@@ -6,6 +6,7 @@ import logging
 import math
 import os
 import socket
+import sys
 import time
 import warnings
 from collections.abc import Callable
@@ -21,15 +22,18 @@ from keras_clust.runs import format_params
 from keras_clust.training import fit_context, fit_model
 from keras_clust.tuning.results import SearchResult, TrialRecord
 from keras_clust.tuning.space import SearchSpace, suggest_optuna
-from keras_clust.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL, has_heartbeat, open_storage, study_progress
+from keras_clust.tuning.storage import (
+    GRACE_PERIOD,
+    HEARTBEAT_INTERVAL,
+    MAX_RETRY,
+    has_heartbeat,
+    open_storage,
+    study_progress,
+)
 
 log = logging.getLogger(__name__)
 
 _STATE = {"COMPLETE": "complete", "PRUNED": "pruned", "FAIL": "failed"}
-
-
-def _finished(study) -> int:
-    return study_progress(study)[0]
 
 
 def record_trials(study) -> list[TrialRecord]:
@@ -127,26 +131,66 @@ def _objective(job: _SearchJob, checkpoint: str | None):
     return objective
 
 
-def optimize_worker(job: _SearchJob, worker: int = 0, checkpoint: str | None = None, poll: float = 1.0) -> None:
+def _fail_dead_local_trials(study) -> None:
+    """Fail (and retry) the running trials whose worker ran on this machine and has died.
+
+    A heartbeat storage finds them too, after its grace period, but only once their first
+    heartbeat was written; a journal file has no heartbeat at all.
+    """
+    import optuna
+
+    host = socket.gethostname()
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner, _, pid = str(t.user_attrs.get("worker", "")).rpartition(":")
+        if owner != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        try:
+            if not study._storage.set_trial_state_values(t._trial_id, state=optuna.trial.TrialState.FAIL):
+                continue
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another worker got there first
+        log.warning("trial %d: its worker (pid %s) died; failed and retried", t.number, pid)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, study._storage.get_trial(
+                t._trial_id))  # fmt: skip
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def optimize_worker(job: _SearchJob, worker: int = 0, checkpoint: str | None = None, poll: float = 1.0,
+                    study=None) -> None:  # fmt: skip
     """Take part in ``job``'s study until it has ``job.n_trials`` finished trials.
 
     Several such workers, in this process, in others or on other machines, share the study
     through its storage: each asks for one trial at a time (a retried trial first). When the
-    trials still running elsewhere would complete the count, a worker with a heartbeat storage
-    waits for them, failing (and so retrying) any whose process has died; without a heartbeat
-    (``journal:``) it leaves them to their workers. Up to ``workers - 1`` trials more than
-    ``n_trials`` can finish when several workers start their last trial at once.
+    trials still running elsewhere would complete the count, a worker waits for them, failing
+    (and so retrying) any whose process has died: on this machine at once, elsewhere through
+    the heartbeat of an RDB storage after its grace period (a journal file has none: a trial
+    of a dead worker on another machine is left running, and the worker stops). Up to
+    ``workers - 1`` trials more than ``n_trials`` can finish when several workers start their
+    last trial at once.
     """
     import optuna
 
-    study = _load_study(job, worker)
+    study = study if study is not None else _load_study(job, worker)
     objective = _objective(job, checkpoint)
     heartbeat = has_heartbeat(job.storage)
     deadline = None if job.timeout is None else time.monotonic() + job.timeout
     shown = Progress(job.n_trials, f"study {job.study_name}: finished trials", initial=study_progress(study)[0]) \
         if worker == 0 else None  # fmt: skip
+    said = 0.0
     try:
         while deadline is None or time.monotonic() < deadline:
+            _fail_dead_local_trials(study)
             if heartbeat:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -158,9 +202,17 @@ def optimize_worker(job: _SearchJob, worker: int = 0, checkpoint: str | None = N
                 return
             if waiting or finished + running < job.n_trials:
                 study.optimize(objective, n_trials=1, gc_after_trial=True)
-            elif heartbeat:
-                time.sleep(poll)  # the last trials run elsewhere: wait for them to finish or go stale
+            elif heartbeat:  # the last trials run elsewhere: wait for them to finish or go stale
+                if time.monotonic() - said > 60:
+                    said = time.monotonic()
+                    running_now = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+                    others = [t.number for t in running_now]
+                    log.info("waiting for trial(s) %s running in other workers (a dead one's trial is retried "
+                             "%d s after its last heartbeat)", others, job.storage_options["grace_period"])  # fmt: skip
+                time.sleep(poll)
             else:
+                log.warning("stopping with %d of %d trials finished: %d still running elsewhere, which a "
+                            "journal file cannot tell from a dead worker's", finished, job.n_trials, running)
                 return
     finally:
         if shown is not None:
@@ -178,8 +230,15 @@ def _worker_main(job: _SearchJob, worker: int, checkpoint: str | None, level: in
     root.handlers[:], root.propagate = [handler], False
     root.setLevel(level)
     logs = None if job.tensorboard is None else Path(job.tensorboard) / f"worker-{worker}"
-    with fit_context(tensorboard=logs):
-        optimize_worker(job, worker, checkpoint)
+    try:
+        with fit_context(tensorboard=logs):
+            optimize_worker(job, worker, checkpoint)
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    except Exception as exc:  # one line, as the command's own errors; the parent reports the exit code
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        print(f"keras-clust: worker {worker} error: {type(exc).__name__}: {first}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def run_optuna_search(
@@ -233,7 +292,8 @@ def run_optuna_search(
             is built; a reason prunes the trial at once (stored as its ``pruned_reason``
             user attribute), e.g. a configuration over a memory budget.
         workers: Processes optimising the study at once: this one and ``workers - 1`` spawned
-            ones (each with ``cores / workers`` threads), each training one trial at a time.
+            ones (each spawned one with ``cores / workers`` threads; this one keeps the
+            threads TensorFlow started with), each training one trial at a time.
         heartbeat_interval, grace_period: Heartbeat of RDB storages, in seconds.
         callbacks: More Keras callbacks for every trial's ``fit``.
         tensorboard: A folder for the TensorBoard logs of the spawned workers' trials (this
@@ -250,7 +310,7 @@ def run_optuna_search(
                      prune_if, tuple(callbacks), None if tensorboard is None else str(tensorboard))  # fmt: skip
     study = _load_study(job, 0)
     before_numbers = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
-    before = _finished(study)
+    before = study_progress(study)[0]
     for params in enqueue or ():
         study.enqueue_trial(params, skip_if_exists=True)
     remaining = max(0, n_trials - before)
@@ -262,15 +322,20 @@ def run_optuna_search(
     if remaining:
         procs = _start_workers(job, paths, workers)
         try:
-            optimize_worker(job, 0, paths[0])
+            optimize_worker(job, 0, paths[0], study=study)
+        except BaseException:
+            for proc in procs:  # this process failed: its workers stop with it
+                proc.terminate()
+            raise
         finally:
             for i, proc in enumerate(procs, start=1):
                 proc.join()
                 if proc.exitcode:
-                    log.warning("worker %d exited with code %s; a trial it left running is retried by the "
-                                "heartbeat", i, proc.exitcode)  # fmt: skip
+                    log.warning("worker %d stopped with exit code %s; its trials were trained by the others",
+                                i, proc.exitcode)  # fmt: skip
     seconds = time.perf_counter() - start
-    checkpoint_trial = _gather_checkpoint(study, paths, before_numbers)
+    checkpoint_trial = _gather_checkpoint(study, paths, before_numbers, {os.getpid(), *(p.pid for p in procs)}
+                                          if remaining else set())  # fmt: skip
     result = SearchResult("optuna", "TPE + median pruning", "val_loss", record_trials(study), seconds,
                           study_name, storage, resumed_trials=before, checkpoint_trial=checkpoint_trial)  # fmt: skip
     return result, study
@@ -292,12 +357,15 @@ def _start_workers(job: _SearchJob, paths: list, workers: int) -> list:
     return procs
 
 
-def _gather_checkpoint(study, paths: list, before: set[int]) -> int | None:
-    """Keep the best model trained by this call's workers at ``paths[0]``; the trial's number."""
+def _gather_checkpoint(study, paths: list, before: set[int], pids: set[int]) -> int | None:
+    """Keep the best model trained by this call's processes (``pids``, on this host) at
+    ``paths[0]``; the trial's number."""
     if paths[0] is None:
         return None
+    ours = {f"{socket.gethostname()}:{pid}" for pid in pids}
     mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before and t.state.name == "COMPLETE"
-            and math.isfinite(t.value) and t.user_attrs.get("checkpoint") in paths]  # fmt: skip
+            and math.isfinite(t.value) and t.user_attrs.get("checkpoint") in paths
+            and t.user_attrs.get("worker") in ours]  # fmt: skip
     best = min(mine, key=lambda t: t.value, default=None)
     if best is not None and best.user_attrs["checkpoint"] != paths[0]:
         os.replace(best.user_attrs["checkpoint"], paths[0])

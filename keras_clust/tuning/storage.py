@@ -28,6 +28,10 @@ def open_storage(url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL, grac
     """
     import optuna
 
+    if not url.startswith("journal:") and grace_period <= heartbeat_interval:
+        raise UsageError(f"--grace-period ({grace_period} s) must be longer than --heartbeat-interval "
+                         f"({heartbeat_interval} s), or running trials are failed while they still beat; "
+                         "Optuna suggests at least twice the interval")  # fmt: skip
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
