@@ -158,8 +158,9 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options of every ``run`` that do not change its results: ``--resume`` (continue a killed
-    run from its ``.partial`` folder) and ``--tensorboard``; :func:`run_options` reads them."""
+    """Options of every ``run`` about how it runs rather than what it computes: ``--resume``
+    (continue a killed run from its ``.partial`` folder), ``--tensorboard`` and ``--strategy``;
+    :func:`run_options` reads them."""
     add_tensorboard_argument(parser)
     parser.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
                         help="train with tf.distribute: mirrored copies the model on every GPU of this machine "
@@ -168,7 +169,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_FOLDER",
                         help="continue the run killed in this .<run-id>.partial folder with its saved config: "
                              "trained models are kept and the interrupted training goes on from its last "
-                             "finished epoch (other options are ignored)")  # fmt: skip
+                             "finished epoch (options other than --tensorboard are ignored; --strategy is "
+                             "refused)")  # fmt: skip
 
 
 def add_tensorboard_argument(parser: argparse.ArgumentParser) -> None:

@@ -249,14 +249,14 @@ class RunFolder:
         that a killed run left behind), to be continued."""
         path = Path(path)
         name = path.name
-        if path.is_dir() and not name.startswith(".") and (path.parent / f".{name}.partial").is_dir():
+        if not path.exists() and not name.startswith(".") and (path.parent / f".{name}.partial").is_dir():
             path, name = path.parent / f".{name}.partial", f".{name}.partial"  # the run id given
         if not (path.is_dir() and name.startswith(".") and name.endswith(".partial")):
             done = "a finished run folder" if (path / "metrics.json").is_file() else "not an interrupted run folder"
-            raise UsageError(f"--resume {path}: {done}; pass the .<run-id>.partial folder an interrupted "
-                             f"'{experiment} run' left under <out>/{experiment}/")  # fmt: skip
+            raise UsageError(f"--resume {path}: {done}; pass the .<run-id>.partial folder (or its run id) that an "
+                             f"interrupted '{experiment}' run left under <out>/{experiment}/")  # fmt: skip
         if path.parent.name != experiment or not (path / "config.json").is_file():
-            raise UsageError(f"--resume {path}: not an interrupted '{experiment} run' (no config.json of it); "
+            raise UsageError(f"--resume {path}: not an interrupted '{experiment}' run (no config.json of it); "
                              f"pass a folder under <out>/{experiment}/")  # fmt: skip
         self = cls.__new__(cls)
         self.root, self.run_id = path.parent, name[1:-len(".partial")]

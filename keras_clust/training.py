@@ -6,6 +6,7 @@ import contextlib
 import json
 import logging
 import os
+import shutil
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -131,11 +132,41 @@ class _FitBackup:
         history = self.epochs.history()
         return FitResult(history, json.loads(self.done.read_text())["seconds"], len(history.get("loss", [])))
 
+    def _restorable_epoch(self) -> int:
+        """Epochs the saved state holds, after making sure Keras will read a whole state: a kill
+        while the state was written leaves a truncated file, so the previous copy is used, or,
+        without one, the fit starts again."""
+        import h5py
+
+        state = self.folder / "state"
+        latest = (state / "latest.weights.h5", state / "training_metadata.json")
+        for weights, meta in (latest, tuple(p.with_name(p.name + ".bkp") for p in latest)):
+            try:
+                epoch = int(json.loads(meta.read_text())["epoch"])
+                with h5py.File(weights, "r"):
+                    pass
+            except (OSError, ValueError, KeyError, TypeError):
+                continue
+            if weights != latest[0]:
+                log.warning("the latest backup in %s is damaged (killed while written); using the one before", state)
+                os.replace(weights, latest[0])
+                os.replace(meta, latest[1])
+            return epoch
+        if state.exists():
+            log.warning("the backup in %s is damaged (killed while written); this fit starts again", state)
+            shutil.rmtree(state)
+        return 0
+
     def callbacks(self) -> list[keras.callbacks.Callback]:
-        if self.epochs.rows:
-            log.info("resuming from epoch %d (backup %s)", self.epochs.rows[-1]["epoch"] + 2, self.folder)
-        restore = keras.callbacks.BackupAndRestore(str(self.folder / "state"), delete_checkpoint=False)
-        return [restore, self.epochs]
+        epoch = self._restorable_epoch()
+        if epoch:
+            log.info("resuming from epoch %d (backup %s)", epoch + 1, self.folder)
+        # the epoch's log first: a kill between the two writes then repeats that epoch (its row is
+        # replaced) instead of losing its row; two copies of the state, so a kill while one is
+        # written leaves the other
+        restore = keras.callbacks.BackupAndRestore(str(self.folder / "state"), delete_checkpoint=False,
+                                                   double_checkpoint=True)  # fmt: skip
+        return [self.epochs, restore]
 
     def finish(self, model: keras.Model, seconds: float) -> None:
         model.save_weights(self.final, overwrite=True)

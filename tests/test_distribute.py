@@ -40,9 +40,10 @@ def test_a_run_under_mirrored_strategy_and_multiworker_refused(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="Keras 3's fit under MultiWorkerMirroredStrategy: keras-team/keras#20585")
 def test_keras_fit_runs_under_multiworker_strategy():
-    """When this passes (an upgrade fixed Keras), enable --strategy multiworker."""
+    """Expected to fail (xfail) while Keras' fit cannot run under MultiWorkerMirroredStrategy, with
+    that very error; it passes, and so asks to enable --strategy multiworker, once an upgrade
+    fixes Keras; any other failure fails it."""
     socks = [socket.socket() for _ in range(2)]
     for s in socks:
         s.bind(("127.0.0.1", 0))
@@ -54,6 +55,8 @@ def test_keras_fit_runs_under_multiworker_strategy():
                               env={**ENV, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
                                                                   "task": {"type": "worker", "index": i}})})
              for i in range(2)]  # fmt: skip
-    outs = [p.communicate(timeout=300)[0] for p in procs]
-    sums = [float(o.split()[-1]) for o in outs if o.startswith("OK")]
-    assert len(sums) == 2 and sums[0] == pytest.approx(sums[1])
+    outs = [p.communicate(timeout=300) for p in procs]
+    sums = [float(out.split()[-1]) for out, _ in outs if out.startswith("OK")]
+    if len(sums) < 2 and all("PerReplica" in err and "_maybe_symbolic_build" in err for _, err in outs):
+        pytest.xfail("Keras 3's fit under MultiWorkerMirroredStrategy: keras-team/keras#20585")
+    assert len(sums) == 2 and sums[0] == pytest.approx(sums[1]), [err[-1500:] for _, err in outs]

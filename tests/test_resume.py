@@ -23,6 +23,14 @@ def _worker(backup: Path) -> list[str]:
     return [sys.executable, str(HERE / "fit_worker.py"), str(backup)]
 
 
+def _epoch_of(metadata: Path) -> int:
+    """Epochs a fit's saved state holds (BackupAndRestore's training_metadata.json)."""
+    try:
+        return int(json.loads(metadata.read_text())["epoch"])
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return 0
+
+
 def _rows(path: Path) -> list:
     try:
         return json.loads(path.read_text())
@@ -34,8 +42,9 @@ def test_a_killed_fit_continues_from_its_last_finished_epoch(tmp_path):
     backup = tmp_path / "backup"
     proc = subprocess.Popen(_worker(backup), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=ENV)
     log = backup / "02-second" / "epochs.json"
+    state = backup / "02-second" / "state" / "training_metadata.json"
     deadline = time.monotonic() + 120
-    while len(_rows(log)) < 2 and time.monotonic() < deadline and proc.poll() is None:
+    while _epoch_of(state) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)  # during epoch 3 of 4 (each epoch ends with a 1 s sleep)
     killed_out, _ = proc.communicate(timeout=30)
@@ -64,7 +73,8 @@ def test_run_resume_continues_a_killed_run(tmp_path):
     logs = []
     while not logs and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-        logs = [p for p in (tmp_path / "runs" / "mnist-l1").glob(".*.partial/backup/*/epochs.json") if _rows(p)]
+        logs = [p for p in (tmp_path / "runs" / "mnist-l1").glob(".*.partial/backup/*/state/training_metadata.json")
+                if _epoch_of(p) >= 1]  # the first epoch's state is whole
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     assert logs, "the run never finished an epoch"
@@ -73,6 +83,8 @@ def test_run_resume_continues_a_killed_run(tmp_path):
     res = cli("mnist-l1", "run", "--resume", str(partial), "--tensorboard", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "resuming run" in res.stderr
+    # the fit killed after its first epoch goes on from epoch 2, or, killed later, is restored untrained
+    assert "resuming from epoch 2" in res.stderr or "was trained before this run was interrupted" in res.stderr
     run = tmp_path / "runs" / "mnist-l1" / partial.name[1:-len(".partial")]
     assert run.is_dir() and not partial.exists() and not (run / "backup").exists()
     assert list((run / "tensorboard").glob("*/train/events.out.tfevents.*"))  # the fits trained after the resume
@@ -84,3 +96,27 @@ def test_run_resume_continues_a_killed_run(tmp_path):
 
     again = cli("mnist-l1", "run", "--resume", str(run), cwd=tmp_path)
     assert_one_line_error(again, 2, "--resume", "finished run folder")
+
+
+def test_a_backup_damaged_by_a_kill_falls_back_to_the_copy_before(tmp_path):
+    import keras
+    import numpy as np
+
+    from keras_clust.training import _FitBackup, fit_context, fit_model
+
+    x = np.random.default_rng(0).random((32, 4), dtype=np.float32)
+    inp = keras.Input((4,))
+    model = keras.Model(inp, keras.layers.Dense(1)(inp), name="m")
+    model.compile(optimizer="adam", loss="mse")
+    with fit_context(backup=tmp_path):
+        fit_model(model, x, x[:, :1], None, epochs=3, batch_size=8, verbose=0)
+    state = tmp_path / "01-m" / "state"
+    backup = _FitBackup(tmp_path / "01-m")
+    assert backup._restorable_epoch() == 3
+    (state / "latest.weights.h5").write_bytes((state / "latest.weights.h5").read_bytes()[:96])  # killed mid-write
+    assert backup._restorable_epoch() == 2  # the copy written before the last epoch's
+    assert json.loads((state / "training_metadata.json").read_text())["epoch"] == 2
+    for name in ("latest.weights.h5", "latest.weights.h5.bkp"):
+        if (state / name).exists():
+            (state / name).write_bytes(b"\x89HDF\r\n")
+    assert backup._restorable_epoch() == 0 and not state.exists()  # nothing whole: the fit starts again

@@ -30,6 +30,7 @@ from keras_clust.app import (
     run_options,
 )
 from keras_clust.cluster.deep import METHODS, DeepSettings
+from keras_clust.errors import UsageError
 from keras_clust.experiment import ExperimentSpec, run_experiment
 
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=report, summary=summary, exports=exports)
@@ -37,7 +38,8 @@ SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=report, summ
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
     d = DeepSettings()
-    p.add_argument("--data", required=True, help="rows to cluster: .npy, .npz (array 'x') or IDX (.gz) file")
+    p.add_argument("--data", default=None,
+                   help="rows to cluster: .npy, .npz (array 'x') or IDX (.gz) file (required, but with --resume)")
     add_run_options(p)
     p.add_argument("--labels", default=None, help="true labels, one per row (.npy, .npz 'y' or IDX), for scores")
     p.add_argument("--encoder", default=None,
@@ -64,13 +66,15 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.data is None and args.resume is None:
+        raise UsageError("--data FILE is required: the rows to cluster (.npy, .npz or IDX)")
     settings = DeepSettings(n_clusters=args.k, pretrain_epochs=args.pretrain_epochs, max_iter=args.max_iter,
                             tol=args.tol, n_neighbors=args.n_neighbors)  # fmt: skip
     if args.quick:
         settings = settings.quick()
-    cfg = Config(data=args.data, labels=args.labels, encoder=args.encoder, decoder=args.decoder, method=args.method,
-                 settings=settings, max_rows=args.max_rows, name=args.name, quick=args.quick, seed=args.seed,
-                 export=args.export, models_dir=str(args.models_dir))  # fmt: skip
+    cfg = Config(data_file=args.data or "", labels=args.labels, encoder=args.encoder, decoder=args.decoder,
+                 method=args.method, settings=settings, max_rows=args.max_rows, name=args.name, quick=args.quick,
+                 seed=args.seed, export=args.export, models_dir=str(args.models_dir))  # fmt: skip
     run_experiment(SPEC, cfg.check(), args.out, **run_options(args))
     return 0
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from keras_clust.cluster.deep import METHODS, DeepSettings
 from keras_clust.errors import UsageError
@@ -14,9 +15,15 @@ QUICK_ROWS = 1000
 
 @dataclass
 class Config:
-    """Every setting of a ``cluster`` run: the files, the method and its :class:`DeepSettings`."""
+    """Every setting of a ``cluster`` run: the files, the method and its :class:`DeepSettings`.
 
-    data: str = ""
+    Version 2 names the rows' file ``data_file``: ``config.json`` keeps ``data`` for where the
+    data came from (as every experiment does), which hid version 1's ``data`` field.
+    """
+
+    CONFIG_VERSION: ClassVar[int] = 2
+
+    data_file: str = ""
     labels: str | None = None
     encoder: str | None = None
     decoder: str | None = None

@@ -24,21 +24,21 @@ def read_rows(cfg: Config) -> tuple[np.ndarray, float, np.ndarray | None, dict]:
     """The rows (an ``.npy`` stays memory-mapped), the scale to apply to them, the labels and the
     data record. Bytes (uint8, e.g. IDX images) are scaled to [0, 1] as the project's encoders
     expect, batch by batch where the method allows it."""
-    x = load_rows(cfg.data)
+    x = load_rows(cfg.data_file)
     total = len(x)
     y = None if cfg.labels is None else load_labels(cfg.labels, total)
     limit = QUICK_ROWS if cfg.quick else cfg.max_rows
     if limit and total > limit:
         x = x[:limit]
         y = None if y is None else y[:limit]
-    note = f"{cfg.data}: {len(x):,} rows of shape {tuple(x.shape[1:])}"
+    note = f"{cfg.data_file}: {len(x):,} rows of shape {tuple(x.shape[1:])}"
     note += f" (the first {len(x):,} of {total:,})" if len(x) < total else ""
     scale = 1.0
     if x.dtype == np.uint8:
         scale = 1.0 / 255.0
         note += ", bytes scaled to [0, 1]"
-    data = {"dataset": Path(cfg.data).name, "origin": "file", "location": str(cfg.data), "full": len(x) == total,
-            "note": note}  # fmt: skip
+    data = {"dataset": Path(cfg.data_file).name, "origin": "file", "location": str(cfg.data_file),
+            "full": len(x) == total, "note": note}  # fmt: skip
     return x, scale, y, data
 
 
@@ -100,7 +100,7 @@ def report(cfg: Config, metrics: dict) -> str:
     s = cfg.settings
     encoder = cfg.encoder or (f"the d-500-500-2000-{s.embedding_dim} autoencoder trained on the data "
                               f"({s.pretrain_epochs} epochs)")  # fmt: skip
-    lines = [f"# cluster: {cfg.method} on {Path(cfg.data).name}", "",
+    lines = [f"# cluster: {cfg.method} on {Path(cfg.data_file).name}", "",
              f"{metrics['rows']:,} rows, {s.n_clusters} clusters, encoder: {encoder}. Labels of every row: "
              "`labels.npy` (row order of the file).", "",
              "## Clusters", "",
