@@ -511,7 +511,7 @@ def test_ci_run_fails_when_any_step_fails(tmp_path, failing, code):
     steps = log.read_text().splitlines()
     if failing is None or failing == "PYTEST":  # CI=true even where the runner did not set it
         assert steps == ["SETUP --test CI=true", "RUFF check . CI=true", "SETUP --test CI=true",
-                         "PYTEST -m pytest -m not slow CI=true"]  # fmt: skip
+                         "PYTEST -m pytest -m not slow -n 2 --dist loadfile --durations=20 CI=true"]  # fmt: skip
     else:
         assert not any(s.startswith("PYTEST") for s in steps), steps
 
