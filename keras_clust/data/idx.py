@@ -8,6 +8,7 @@ reshaped, so a damaged file gives a message that names it.
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import zlib
 from pathlib import Path
@@ -69,7 +70,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
         raise DataError(f"IDX file {source} is truncated inside its header")
     dims = struct.unpack(f">{ndim}I", data[4:header_len])
     dtype = IDX_DTYPES[dtype_code]
-    expected = int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = math.prod(dims) * dtype.itemsize  # Python ints: in int64, (2**16,) * 4 makes 0
     actual = len(data) - header_len
     if actual != expected:
         kind = "truncated" if actual < expected else "longer than its header says"
@@ -77,7 +78,11 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
             f"IDX file {source} is {kind}: header {tuple(dims)} needs {expected} bytes "
             f"of data, found {actual}"
         )
-    arr = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(dims)
+    try:
+        arr = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(dims)
+    except ValueError:  # an empty array whose other dimensions overflow, e.g. (0, 2**32 - 1, 2**32 - 1, 2**32 - 1)
+        raise DataError(f"IDX file {source} declares dimensions {tuple(dims)}, which no array can have; "
+                        "the file is corrupt") from None  # fmt: skip
     return arr.astype(dtype.newbyteorder("="), copy=False)
 
 
