@@ -188,4 +188,7 @@ def load_labels(path: str | Path, n: int) -> np.ndarray:
         raise DataError(f"{path}: labels of shape {y.shape} for {n} rows; give one integer label per row, ({n},)")
     if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
         raise DataError(f"{path}: labels must be whole numbers; save them with labels.astype(int)")
+    if n and (y.min() < -(2**63) or y.max() >= 2**63):  # the cast to int64 would wrap them silently
+        raise DataError(f"{path}: labels run from {y.min():g} to {y.max():g}, beyond int64; number the classes "
+                        "0, 1, 2...")  # fmt: skip
     return y.astype(np.int64)
