@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_clust.data.registry import DataSource
+from keras_clust.data.rows import READ_ERRORS, read_npy, read_npz
 from keras_clust.data.vector_fields import FieldSet
 from keras_clust.errors import DataError, UsageError
 
@@ -72,11 +73,8 @@ def _read(path: Path) -> dict[str, np.ndarray]:
     if not npy and not zipfile.is_zipfile(path):
         raise DataError(f"{path} is not an .npz archive (not a zip file); the file is corrupt or of another format")
     try:
-        if npy:
-            return {"fields": np.load(path, allow_pickle=False)}
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        return {"fields": read_npy(path)} if npy else read_npz(path)
+    except READ_ERRORS as exc:
         raise DataError(f"{path} cannot be read: {_reason(exc)}") from None
 
 
