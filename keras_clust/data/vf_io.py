@@ -101,12 +101,12 @@ def _check_fields(path: Path, x: np.ndarray) -> np.ndarray:
     if h != w:
         raise DataError(f"{path}: fields are {h}x{w} (H x W); the model pools square fields, crop or resample "
                         "them to a square such as 80x80")  # fmt: skip
+    if c < 1:  # before the pooling table, whose search takes time linear in a side no data backs when C = 0
+        raise DataError(f"{path}: fields have no channels (C = 0); give at least one channel")
     from keras_clust.models.pooling import depths  # imports keras_clust.models, hence TensorFlow
 
     if not depths(h):
         raise DataError(f"{path}: fields of side {h} cannot be pooled to one cell ({_SIZE_HINT}); resample them")
-    if c < 1:
-        raise DataError(f"{path}: fields have no channels (C = 0); give at least one channel")
     return out
 
 
