@@ -9,13 +9,13 @@ settings, finite values, positions inside the box), failing with a one-line
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from keras_clust.data.lj_mc import LJSystem
 from keras_clust.data.lj_sampling import GammaDiagnostics, Simulation
+from keras_clust.data.rows import READ_ERRORS, read_npz
 from keras_clust.errors import DataError, UsageError
 
 _REMEDY = "re-create it with 'keras-clust lj-fluid simulate'"
@@ -47,11 +47,8 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise DataError(f"{path} does not exist; create it with 'keras-clust lj-fluid simulate'")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            if not hasattr(z, "files"):
-                raise ValueError("a single array, not an npz archive")
-            return {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+        return read_npz(path)
+    except READ_ERRORS as exc:
         reason = (str(exc).splitlines() or [type(exc).__name__])[0]
         raise DataError(f"{path} is not a readable .npz dataset ({reason}); {_REMEDY}") from None
 
