@@ -56,7 +56,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 def _parse_json(path: Path, raw: dict, name: str):
     try:
         return json.loads(str(raw[name]))
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # RecursionError: arrays nested thousands deep
         raise DataError(f"{path}: field {name} is not valid JSON; {_REMEDY}") from None
 
 
@@ -82,16 +82,16 @@ def load_lj_dataset(path: str | Path) -> Simulation:
     try:
         n, dim, box = int(settings["n_particles"]), int(settings["dim"]), float(settings["box"])
         gammas, per_gamma = [float(g) for g in settings["gammas"]], int(settings["samples_per_gamma"])
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise DataError(f"{path}: the settings hold non-numeric sizes or gammas; {_REMEDY}") from None
-    try:
-        LJSystem(n, box, dim, float(settings["temperature"])).validate()
-    except (UsageError, TypeError, ValueError) as exc:
-        raise DataError(f"{path}: its settings describe no valid system ({exc}); {_REMEDY}") from None
     positions, total = raw["positions"], len(gammas) * per_gamma
-    if positions.shape != (total, n, dim):
+    if positions.shape != (total, n, dim):  # first: the system's check takes forever on 10**300 particles
         raise DataError(f"{path}: positions have shape {positions.shape}, the settings say ({total}, {n}, {dim}); "
                         f"{_REMEDY}")  # fmt: skip
+    try:
+        LJSystem(n, box, dim, float(settings["temperature"])).validate()
+    except (UsageError, TypeError, ValueError, OverflowError) as exc:
+        raise DataError(f"{path}: its settings describe no valid system ({exc}); {_REMEDY}") from None
     for name in ("gamma", "energy", "replica"):
         if raw[name].shape != (total,):
             raise DataError(f"{path}: {name} has shape {raw[name].shape}, expected ({total},); {_REMEDY}")
