@@ -22,6 +22,13 @@ _REMEDY = "re-create it with 'keras-clust lj-fluid simulate'"
 _FIELDS = ("positions", "gamma", "energy", "replica", "settings_json", "diagnostics_json")
 _SETTINGS = ("n_particles", "box", "dim", "temperature", "gammas", "samples_per_gamma", "replicas", "kick", "seed",
              "threshold", "preliminary_sweeps")  # fmt: skip
+#: The scalars of every gamma's diagnostics and their types; ``crossing`` may also be None.
+_SCALARS = {"gamma": float, "equilibration_sweep": int, "lag": int, "crossing": int, "decorrelated": bool, "moves": int,
+            "seconds": float, "kernel_seconds": float, "energy_drift": float}  # fmt: skip
+#: The arrays of a dataset and the dtypes a :class:`Simulation` holds them in.
+_STORED = {"positions": np.float32, "gamma": np.float32, "energy": np.float64, "replica": np.int64}
+#: Axes of every gamma's diagnostic arrays: energy traces are (replicas, sweeps), the others 1-D.
+_ARRAY_AXES = {"energy_traces": 2, "energy_acf": 1, "position_acf": 1, "acceptance": 1}
 
 
 def save_lj_dataset(sim: Simulation, path: str | Path) -> Path:
@@ -60,6 +67,28 @@ def _parse_json(path: Path, raw: dict, name: str):
         raise DataError(f"{path}: field {name} is not valid JSON; {_REMEDY}") from None
 
 
+def _diagnostics(path: Path, raw: dict, scalars: list) -> list[GammaDiagnostics]:
+    for k in range(len(scalars)):
+        for name, axes in _ARRAY_AXES.items():
+            a = raw[f"diag{k}_{name}"]
+            if a.ndim != axes or a.dtype.kind not in "iuf":
+                raise DataError(f"{path}: diag{k}_{name} holds {a.dtype} of shape {a.shape}, expected {axes}-D real "
+                                f"numbers; {_REMEDY}")  # fmt: skip
+    try:
+        diagnostics = [GammaDiagnostics(**{key: None if key == "crossing" and s[key] is None else kind(s[key])
+                                           for key, kind in _SCALARS.items()},
+                                        **{name: raw[f"diag{k}_{name}"] for name in _ARRAY_AXES})
+                       for k, s in enumerate(scalars)]  # fmt: skip
+        for d in diagnostics:
+            d.scalars()  # as a report writes them: a count of 10**400 moves is no float
+        return diagnostics
+    except KeyError as exc:
+        raise DataError(f"{path}: diagnostics_json lacks {exc}; {_REMEDY}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise DataError(f"{path}: diagnostics_json holds a value that is not a number where one is needed; "
+                        f"{_REMEDY}") from None  # fmt: skip
+
+
 def load_lj_dataset(path: str | Path) -> Simulation:
     """Read and check a dataset written by :func:`save_lj_dataset`.
 
@@ -95,9 +124,15 @@ def load_lj_dataset(path: str | Path) -> Simulation:
     for name in ("gamma", "energy", "replica"):
         if raw[name].shape != (total,):
             raise DataError(f"{path}: {name} has shape {raw[name].shape}, expected ({total},); {_REMEDY}")
-    for name in ("positions", "gamma", "energy"):
-        if not np.issubdtype(raw[name].dtype, np.number) or not np.all(np.isfinite(raw[name])):
-            raise DataError(f"{path}: {name} contain NaN, infinite or non-numeric values; {_REMEDY}")
+    stored = {}
+    for name, dtype in _STORED.items():
+        if raw[name].dtype.kind not in ("iu" if name == "replica" else "iuf"):
+            raise DataError(f"{path}: {name} contain non-numeric values ({raw[name].dtype}); {_REMEDY}")
+        with np.errstate(over="ignore"):  # a float64 beyond float32's range becomes inf, refused below
+            stored[name] = raw[name].astype(dtype)
+        if not np.all(np.isfinite(stored[name])):
+            raise DataError(f"{path}: {name} contain NaN, infinite or out-of-range values; {_REMEDY}")
+    positions = stored["positions"]
     if positions.size and (positions.min() < 0 or positions.max() > np.float32(box)):
         raise DataError(f"{path}: positions lie outside the box [0, {box:g}] (range {positions.min():g} to "
                         f"{positions.max():g}); {_REMEDY}")  # fmt: skip
@@ -107,13 +142,5 @@ def load_lj_dataset(path: str | Path) -> Simulation:
                if f"diag{k}_{name}" not in raw]  # fmt: skip
     if missing:
         raise DataError(f"{path}: missing field(s) {', '.join(missing)}; {_REMEDY}")
-    keep = ("gamma", "equilibration_sweep", "lag", "crossing", "decorrelated", "moves", "seconds", "kernel_seconds",
-            "energy_drift")  # fmt: skip
-    try:
-        diagnostics = [GammaDiagnostics(**{key: s[key] for key in keep},
-                                        **{name: raw[f"diag{k}_{name}"] for name in GammaDiagnostics.ARRAYS})
-                       for k, s in enumerate(scalars)]  # fmt: skip
-    except (KeyError, TypeError) as exc:
-        raise DataError(f"{path}: diagnostics_json lacks {exc}; {_REMEDY}") from None
-    return Simulation(positions.astype(np.float32), raw["gamma"].astype(np.float32),
-                      raw["energy"].astype(np.float64), raw["replica"].astype(np.int64), settings, diagnostics)
+    diagnostics = _diagnostics(path, raw, scalars)
+    return Simulation(positions, stored["gamma"], stored["energy"], stored["replica"], settings, diagnostics)
