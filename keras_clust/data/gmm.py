@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_clust.data.rows import READ_ERRORS, read_npz
 from keras_clust.errors import DataError, UsageError
 
 
@@ -100,13 +101,10 @@ def load_mixture(path: str | Path) -> GaussianMixture:
     if not path.is_file():
         raise DataError(f"mixture file {path} not found")
     try:
-        if path.suffix == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                raw = {k: z[k] for k in z.files}
-        else:
-            raw = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise DataError(f"cannot read mixture file {path}: {str(exc).splitlines()[0]}; use JSON or NPZ") from None
+        raw = read_npz(path) if path.suffix == ".npz" else json.loads(path.read_text())
+    except READ_ERRORS as exc:  # RecursionError (a RuntimeError): JSON arrays nested thousands deep
+        reason = (str(exc).splitlines() or [type(exc).__name__])[0]
+        raise DataError(f"cannot read mixture file {path}: {reason}; use JSON or NPZ") from None
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected an object with means, covariances and weights")
     missing = [k for k in ("means", "weights") if k not in raw]
