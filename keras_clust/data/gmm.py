@@ -42,11 +42,13 @@ class GaussianMixture:
 def check_mixture(means, covariances, weights, source: str = "mixture") -> GaussianMixture:
     """Validate and build a :class:`GaussianMixture`; raises :class:`DataError` naming the problem."""
     try:
-        means = np.asarray(means, dtype=np.float64)
-        covariances = np.asarray(covariances, dtype=np.float64)
-        weights = np.asarray(weights, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError(f"{source}: means, covariances and weights must be numeric arrays") from None
+        arrays = [np.asarray(a) for a in (means, covariances, weights)]
+        real = all(a.dtype.kind != "c" for a in arrays)  # a cast to float would drop an imaginary part
+        means, covariances, weights = (a.astype(np.float64) for a in arrays) if real else arrays
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer such as 10**400
+        real = False
+    if not real:
+        raise DataError(f"{source}: means, covariances and weights must be arrays of real numbers")
     if means.ndim != 2 or means.shape[0] < 1 or means.shape[1] < 1:
         raise DataError(f"{source}: means must be a K x d array, got shape {means.shape}")
     k, d = means.shape
@@ -55,8 +57,8 @@ def check_mixture(means, covariances, weights, source: str = "mixture") -> Gauss
     if weights.shape != (k,):
         raise DataError(f"{source}: weights must have {k} entries (one per mean), got shape {weights.shape}")
     for name, arr in (("means", means), ("covariances", covariances), ("weights", weights)):
-        if not np.all(np.isfinite(arr)):
-            raise DataError(f"{source}: {name} contain NaN or infinite values")
+        if not np.all(np.abs(arr) <= np.finfo(np.float32).max):  # NaN fails too; samples are float32
+            raise DataError(f"{source}: {name} contain NaN, infinite or values beyond float32's range (3.4e38)")
     if np.any(weights < 0) or abs(weights.sum() - 1.0) > 1e-6:
         raise DataError(f"{source}: weights must be >= 0 and sum to 1 (they sum to {weights.sum():.6g})")
     for i, cov in enumerate(covariances):
@@ -113,7 +115,7 @@ def load_mixture(path: str | Path) -> GaussianMixture:
     covs = raw.get("covariances")
     if covs is None:  # identity covariances, as in the report
         try:
-            k, d = np.shape(np.asarray(raw["means"], dtype=np.float64))
+            k, d = np.shape(raw["means"])
         except (TypeError, ValueError):
             raise DataError(f"{path}: means must be a K x d array of numbers") from None
         covs = np.repeat(np.eye(d)[None], k, axis=0)
