@@ -11,6 +11,10 @@ import numpy as np
 from keras_clust.data.rows import READ_ERRORS, read_npz
 from keras_clust.errors import DataError, UsageError
 
+#: Most memory the identity covariances of a file without ``covariances`` may take (K x d x d float64):
+#: a few kilobytes of means must not ask for gigabytes.
+MAX_IDENTITY_BYTES = 2**28
+
 
 @dataclass(frozen=True)
 class GaussianMixture:
@@ -118,6 +122,9 @@ def load_mixture(path: str | Path) -> GaussianMixture:
             k, d = np.shape(raw["means"])
         except (TypeError, ValueError):
             raise DataError(f"{path}: means must be a K x d array of numbers") from None
+        if k * d * d * 8 > MAX_IDENTITY_BYTES:
+            raise DataError(f"{path}: identity covariances for {k} means of {d} dimensions would take "
+                            f"{k * d * d * 8 / 2**30:.1f} GiB; give the covariances or fewer dimensions")  # fmt: skip
         covs = np.repeat(np.eye(d)[None], k, axis=0)
     return check_mixture(raw["means"], covs, raw["weights"], source=str(path))
 
