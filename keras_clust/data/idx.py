@@ -38,9 +38,7 @@ def _read_bytes(path: Path) -> bytes:
     try:
         return gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as exc:
-        raise DataError(
-            f"IDX file {path} is a damaged gzip archive ({exc}); download or reinstall it"
-        ) from None
+        raise DataError(f"IDX file {path} is a damaged gzip archive ({exc}); download or reinstall it") from None
 
 
 def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
@@ -75,8 +73,7 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     if actual != expected:
         kind = "truncated" if actual < expected else "longer than its header says"
         raise DataError(
-            f"IDX file {source} is {kind}: header {tuple(dims)} needs {expected} bytes "
-            f"of data, found {actual}"
+            f"IDX file {source} is {kind}: header {tuple(dims)} needs {expected} bytes of data, found {actual}"
         )
     try:
         arr = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(dims)
@@ -113,9 +110,7 @@ def write_idx(path: str | Path, array: np.ndarray) -> None:
     code = codes.get(big.str.lstrip("<>|="))
     if code is None:
         raise DataError(f"dtype {array.dtype} has no IDX code")
-    header = struct.pack(">HBB", 0, code, array.ndim) + struct.pack(
-        f">{array.ndim}I", *array.shape
-    )
+    header = struct.pack(">HBB", 0, code, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     payload = header + array.astype(big, copy=False).tobytes()
     path = Path(path)
     path.write_bytes(gzip.compress(payload) if path.suffix == ".gz" else payload)

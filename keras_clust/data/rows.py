@@ -158,7 +158,7 @@ def read_array(path: str | Path, what: str = "data", keys: tuple[str, ...] = NPZ
         text = (str(exc).splitlines() or [""])[0]
         pickled = "pickle" in text.lower() or "python objects" in text.lower()
         reason = ("it holds pickled Python objects, which are never loaded; save plain numeric arrays" if pickled
-                  else f"{text or type(exc).__name__}; the file is corrupt or truncated")
+                  else f"{text or type(exc).__name__}; the file is corrupt or truncated")  # fmt: skip
         raise DataError(f"{path} cannot be read: {reason}") from None  # fmt: skip
     if arr.dtype.kind not in "iuf" or arr.dtype.kind == "c":
         raise DataError(f"{path}: the {what} have dtype {arr.dtype}; save real numbers (float or integer)")
