@@ -2,7 +2,8 @@
 
 The report's PyTorch layers use numeric padding (2, 1, 0) and ``output_padding``; Keras
 has neither, so the same shapes are built from ``ZeroPadding2D`` before a ``valid``
-convolution and ``Cropping2D`` after a ``valid`` transposed convolution:
+convolution and a crop after a ``valid`` transposed convolution (:class:`~keras_clust.layers.Crop2D`,
+``Cropping2D`` computed as one slice: models saved before it was used load with ``Cropping2D``):
 
     encoder 28x28x1 -> 15x15xn -> 8x8x2n -> 3x3x4n -> 36n -> 64 -> encoded_space_dim
     decoder encoded_space_dim -> 64 -> 36n -> 3x3x4n -> 7x7x2n -> 14x14xn -> 28x28x1
@@ -13,6 +14,7 @@ from __future__ import annotations
 import keras
 
 from keras_clust.errors import UsageError
+from keras_clust.layers import Crop2D
 from keras_clust.models.dense_ae import Autoencoder
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -29,7 +31,7 @@ def _deconv(x, filters: int, crop_start: int, name: str, activation: str = "relu
     crop of ``p`` rows/columns at the start and ``p - 1`` at the end of the valid output."""
     x = keras.layers.Conv2DTranspose(filters, 3, strides=2, padding="valid", activation=activation, name=name)(x)
     if crop_start:
-        x = keras.layers.Cropping2D(((crop_start, 0), (crop_start, 0)), name=f"{name}_crop")(x)
+        x = Crop2D(((crop_start, 0), (crop_start, 0)), name=f"{name}_crop")(x)
     return x
 
 
