@@ -159,9 +159,13 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
     """Options of every ``run`` about how it runs rather than what it computes: ``--resume``
-    (continue a killed run from its ``.partial`` folder), ``--tensorboard`` and ``--strategy``;
-    :func:`run_options` reads them."""
+    (continue a killed run from its ``.partial`` folder), ``--tensorboard``, ``--strategy`` and
+    ``--fast``; :func:`run_options` reads them."""
     add_tensorboard_argument(parser)
+    parser.add_argument("--fast", action="store_true",
+                        help="train for speed: TensorFlow's op determinism off (Keras then compiles with XLA) "
+                             "and 32 batches per call; the same seed then no longer gives bitwise-equal "
+                             "numbers (default: deterministic)")  # fmt: skip
     parser.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
                         help="train with tf.distribute: mirrored copies the model on every GPU of this machine "
                              "(the CPU without one) and --batch-size is then per replica; multiworker is refused "
@@ -188,7 +192,7 @@ def tensorboard_dir(args: argparse.Namespace, run_folder) -> Path | None:
 def run_options(args: argparse.Namespace) -> dict:
     """The keyword arguments of :func:`keras_clust.experiment.run_experiment` that
     :func:`add_run_options` declared."""
-    return {"resume": args.resume, "tensorboard": args.tensorboard, "strategy": args.strategy}
+    return {"resume": args.resume, "tensorboard": args.tensorboard, "strategy": args.strategy, "fast": args.fast}
 
 
 def add_models_dir_argument(parser: argparse.ArgumentParser) -> None:

@@ -202,7 +202,7 @@ def report_tail(config, metrics: Mapping, versions: Mapping[str, str] | None = N
         f"- **Seed:** {seed_text}",
         f"- **Versions:** {_version_line(versions or library_versions())} (all settings, versions and the "
         "machine are in `config.json`)",
-        f"- **Total time:** {metrics.get('total_seconds', 0):.0f} s", "",
+        f"- **Total time:** {metrics.get('total_seconds', 0):.0f} s" + _fast_note(metrics.get("fast")), "",
         "## Exported SavedModels", "",
     ]  # fmt: skip
     exports = metrics.get("exports") or []
@@ -211,6 +211,13 @@ def report_tail(config, metrics: Mapping, versions: Mapping[str, str] | None = N
     else:
         lines.append("None in this run (`--no-export`); the `export` action writes them from this run folder.")
     return "\n".join(lines) + "\n"
+
+
+def _fast_note(fast: Mapping | None) -> str:
+    if not fast:
+        return ""
+    how = "op determinism off, XLA" if not fast["op_determinism"] else "op determinism still on in this process"
+    return f" (`--fast`: {how}, {fast['steps_per_execution']} batches per call; not bitwise reproducible)"
 
 
 def _sample_for(model, sample: np.ndarray | None, seed: int, n: int = 16) -> np.ndarray:
@@ -251,7 +258,7 @@ def saved_config(spec: ExperimentSpec, config, data: dict | None) -> dict:
 
 
 def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | Path | None = None,
-                   tensorboard: bool = False, strategy: str = "none") -> FinishedRun:  # fmt: skip
+                   tensorboard: bool = False, strategy: str = "none", fast: bool = False) -> FinishedRun:  # fmt: skip
     """Seed, open the run folder, run the steps, export, write every file, print the summary.
 
     Every ``fit_model`` of the steps is backed up after each epoch in the run folder's
@@ -267,6 +274,11 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
         tensorboard: Log every fit for TensorBoard under the run's ``tensorboard/`` folder.
         strategy: ``none`` or ``mirrored`` (:mod:`keras_clust.distribute`): the steps build
             and train their models inside that ``tf.distribute`` scope.
+        fast: Train for speed: TensorFlow's op determinism is not turned on (so Keras'
+            ``jit_compile="auto"`` compiles with XLA, and the same seed no longer gives
+            bitwise-equal numbers) and every fit runs :data:`~keras_clust.training.FAST_STEPS_PER_EXECUTION`
+            batches per call (:func:`~keras_clust.training.fit_context`). In a process where op
+            determinism is already on (an earlier deterministic run), it stays on.
 
     Returns:
         The committed run.
@@ -274,7 +286,7 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
     import contextlib
 
     from keras_clust.distribute import make_strategy, replicas
-    from keras_clust.training import fit_context
+    from keras_clust.training import FAST_STEPS_PER_EXECUTION, fit_context, op_determinism
 
     if strategy != "none" and resume is not None:
         raise UsageError("--resume continues a run on one process; start it without --strategy")
@@ -283,7 +295,7 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
         folder = RunFolder.reopen(resume, spec.name)
         config = config_from_saved(spec.config, read_json(folder.work / "config.json"), str(folder.work), spec.name)
         log.info("resuming run %s with its saved config", folder.run_id)
-    set_seed(config.seed)
+    set_seed(config.seed, deterministic=not fast)
     start = time.perf_counter()
     scope = strat.scope() if strat is not None else contextlib.nullcontext()
     with folder if resume is not None else RunFolder(out, spec.name, config.seed) as rf, scope:
@@ -291,7 +303,8 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
         run = Run(spec, config, rf)
         logs = rf.work / "tensorboard" if tensorboard else None
         backup = rf.work / RunFolder.BACKUP if strat is None else None  # BackupAndRestore: one process only
-        with fit_context(backup=backup, tensorboard=logs, strategy=strat):
+        steps = FAST_STEPS_PER_EXECUTION if fast else 1
+        with fit_context(backup=backup, tensorboard=logs, strategy=strat, steps_per_execution=steps):
             spec.steps(config, run)
         if run.data is None:
             run.set_data(note="not recorded")
@@ -301,6 +314,8 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
                                     config.seed)  # fmt: skip
         if strat is not None:
             run.metrics["distribute"] = {"strategy": strategy, "replicas": replicas(strat)}
+        if fast:
+            run.metrics["fast"] = {"op_determinism": op_determinism(), "steps_per_execution": steps}
         metrics = {"run_id": rf.run_id, "data": run.data, **run.metrics, "model_seeds": run.model_seeds,
                    "exports": exports, "total_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
         rf.write_config(saved_config(spec, config, run.data))

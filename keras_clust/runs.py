@@ -34,7 +34,8 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
     Args:
         seed: The run's seed.
         deterministic: Also ask TensorFlow for deterministic kernels, so the same seed
-            gives the same numbers on the same machine.
+            gives the same numbers on the same machine (Keras then compiles without XLA).
+            False leaves TensorFlow's setting as it is: once on, it stays on in the process.
     """
     import keras
     import tensorflow as tf

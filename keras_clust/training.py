@@ -21,6 +21,17 @@ from keras_clust.validation import check_array
 
 log = logging.getLogger(__name__)
 
+#: Batches per ``fit`` call under ``--fast`` (``steps_per_execution``): fewer Python round
+#: trips; 32 was the fastest of 8, 32 and a whole epoch for the ``fashion-cae`` CAE (BENCHMARKS.md).
+FAST_STEPS_PER_EXECUTION = 32
+
+
+def op_determinism() -> bool:
+    """Whether TensorFlow's op determinism is on in this process."""
+    from tensorflow.python.framework import config as tf_config  # no public getter in TF 2.21
+
+    return bool(tf_config.is_op_determinism_enabled())
+
 
 def fit_verbosity() -> int:
     """Keras ``fit`` verbosity: a progress bar on a terminal, one line per epoch otherwise."""
@@ -55,13 +66,17 @@ class FitContext:
     interrupted continues from its last finished epoch, its history whole: no epoch repeated,
     none lost. With ``tensorboard``, the fit writes TensorBoard logs to ``<tensorboard>/<key>``
     (scalars per epoch; no weight histograms). With a ``tf.distribute`` ``strategy`` (whose
-    scope the models were built in), a fit's ``batch_size`` is per replica.
+    scope the models were built in), a fit's ``batch_size`` is per replica. With
+    ``steps_per_execution`` > 1, a model that has not run yet and was compiled with Keras'
+    default of 1 runs that many batches per call (as if compiled with it).
     """
 
-    def __init__(self, backup: str | Path | None = None, tensorboard: str | Path | None = None, strategy=None):
+    def __init__(self, backup: str | Path | None = None, tensorboard: str | Path | None = None, strategy=None,
+                 steps_per_execution: int = 1):  # fmt: skip
         self.backup = None if backup is None else Path(backup)
         self.tensorboard = None if tensorboard is None else Path(tensorboard)
         self.strategy = strategy
+        self.steps_per_execution = int(steps_per_execution)
         self.count = 0
 
     def next_key(self, model_name: str) -> str:
@@ -74,11 +89,11 @@ _active_contexts: list[FitContext] = []
 
 @contextlib.contextmanager
 def fit_context(backup: str | Path | None = None, tensorboard: str | Path | None = None,
-                strategy=None) -> Iterator[FitContext]:  # fmt: skip
-    """Back up (``backup``), log to TensorBoard (``tensorboard``) and scale the batch by the
-    replicas of ``strategy`` for every :func:`fit_model` call inside the block; see
-    :class:`FitContext`."""
-    context = FitContext(backup, tensorboard, strategy)
+                strategy=None, steps_per_execution: int = 1) -> Iterator[FitContext]:  # fmt: skip
+    """Back up (``backup``), log to TensorBoard (``tensorboard``), scale the batch by the
+    replicas of ``strategy`` and run ``steps_per_execution`` batches per call for every
+    :func:`fit_model` call inside the block; see :class:`FitContext`."""
+    context = FitContext(backup, tensorboard, strategy, steps_per_execution)
     _active_contexts.append(context)
     try:
         yield context
@@ -191,6 +206,14 @@ def _context_callbacks(model: keras.Model) -> tuple[_FitBackup | None, list[kera
     return _FitBackup(context.backup / key), cbs
 
 
+def _set_steps_per_execution(model: keras.Model, steps: int) -> None:
+    """``compile(steps_per_execution=steps)`` for a model compiled with the default 1 whose
+    train/test/predict functions are not made yet (they read it when they are made)."""
+    made = (model.train_function, model.test_function, model.predict_function)
+    if steps > 1 and model.steps_per_execution == 1 and all(f is None for f in made):
+        model.steps_per_execution = steps
+
+
 def _is_dataset(x) -> bool:
     import tensorflow as tf
 
@@ -248,6 +271,8 @@ def fit_model(
         validation_data = tuple(None if v is None else check_array(v, "validation data") for v in validation_data)
     if _active_contexts and _active_contexts[-1].strategy is not None and not dataset:
         batch_size *= int(_active_contexts[-1].strategy.num_replicas_in_sync)  # per replica -> global
+    if _active_contexts:
+        _set_steps_per_execution(model, _active_contexts[-1].steps_per_execution)
     start = time.perf_counter()
     hist = model.fit(
         x, y, validation_data=validation_data, epochs=epochs, batch_size=None if dataset else batch_size,
