@@ -25,9 +25,10 @@ of it joined by ``+``:
 - ``bf16``: the ``mixed_bfloat16`` policy (float32 weights, bfloat16 compute);
 - ``onednn0``, ``onednn1``: ``TF_ENABLE_ONEDNN_OPTS`` set before TensorFlow is imported;
 - ``intra2``, ``inter1`` etc.: TensorFlow's intra-/inter-op thread pools;
-- ``slicecrop``: the decoder's ``Cropping2D`` layers computed with ``tf.slice`` (same numbers;
-  its gradient is a ``Pad`` where ``Cropping2D``'s strided slice has TF's slow
-  ``StridedSliceGrad``): a library change measured here, not what the library does.
+- ``stridedcrop``: the decoder's crops (``keras_clust.layers.Crop2D``, one ``slice`` whose
+  gradient is a ``Pad``) computed as a strided slice, as ``Cropping2D`` does (same numbers;
+  TF's slow ``StridedSliceGrad``): how the library's CAE trained before ``Crop2D``;
+- ``runfast``: what ``keras-clust fashion-cae run --fast`` does, ``fast+xla+spe32``.
 
 With ``--against-torch``, ``../shared/reference/torch_cae.py`` (the same model, batch 256,
 Adam 1e-3, no weight decay, in PyTorch) runs in a separate Python that has ``torch``
@@ -71,10 +72,10 @@ IMAGES = 60_000
 def parse_variant(variant: str) -> dict:
     """The settings of a ``+``-joined variant name (see the module docstring)."""
     s = {"data": "arrays", "deterministic": True, "xla": False, "steps_per_execution": 1, "batch_size": 256,
-         "bf16": False, "onednn": None, "intra_threads": 0, "inter_threads": 0, "slice_crop": False}  # fmt: skip
+         "bf16": False, "onednn": None, "intra_threads": 0, "inter_threads": 0, "strided_crop": False}  # fmt: skip
     numeric = {"spe": "steps_per_execution", "bs": "batch_size", "onednn": "onednn", "intra": "intra_threads",
                "inter": "inter_threads"}  # fmt: skip
-    for token in variant.split("+"):
+    for token in variant.replace("runfast", "fast+xla+spe32").split("+"):
         match = re.fullmatch(r"(spe|bs|onednn|intra|inter)(\d+|all)", token)
         if token == "arrays":
             continue
@@ -86,25 +87,24 @@ def parse_variant(variant: str) -> dict:
             s["xla"], s["deterministic"] = True, False
         elif token == "bf16":
             s["bf16"] = True
-        elif token == "slicecrop":
-            s["slice_crop"] = True
+        elif token == "stridedcrop":
+            s["strided_crop"] = True
         elif match and (match[2] != "all" or match[1] == "spe"):
             s[numeric[match[1]]] = match[2] if match[2] == "all" else int(match[2])
         else:
-            sys.exit(f"unknown setting {token!r} in variant {variant!r}: use arrays, tfdata, fast, xla, bf16, "
-                     "slicecrop, spe<N|all>, bs<N>, onednn<0|1>, intra<N>, inter<N> joined by '+'")  # fmt: skip
+            sys.exit(f"unknown setting {token!r} in variant {variant!r}: use arrays, tfdata, fast, xla, "
+                     "bf16, stridedcrop, runfast, spe<N|all>, bs<N>, onednn<0|1>, intra<N>, inter<N> "
+                     "joined by '+'")  # fmt: skip
     if s["steps_per_execution"] == "all":
         s["steps_per_execution"] = math.ceil(IMAGES / s["batch_size"])
     return s
 
 
-def slice_crop(layer, inputs):
-    """``Cropping2D.call`` (channels last) as one ``tf.slice``, whose gradient is a ``Pad``."""
-    import tensorflow as tf
-
+def strided_crop(layer, inputs):
+    """``Crop2D.call`` as ``Cropping2D`` computes it: a strided slice (``StridedSliceGrad``)."""
     (top, bottom), (left, right) = layer.cropping
     _, height, width, _ = inputs.shape
-    return tf.slice(inputs, [0, top, left, 0], [-1, height - top - bottom, width - left - right, -1])
+    return inputs[:, top:height - bottom, left:width - right, :]
 
 
 def one(variant: str, epochs: int) -> dict:
@@ -128,8 +128,10 @@ def one(variant: str, epochs: int) -> dict:
     set_seed(0, deterministic=s["deterministic"])
     if s["bf16"]:
         keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    if s["slice_crop"]:
-        keras.layers.Cropping2D.call = slice_crop
+    if s["strided_crop"]:
+        from keras_clust.layers import Crop2D
+
+        Crop2D.call = strided_crop
     x = load_fashion_mnist().x_train.reshape(-1, 28, 28, 1)
     model = build_compiled_cae(**REPORT_BEST, jit_compile=s["xla"])
     if s["steps_per_execution"] != 1:
