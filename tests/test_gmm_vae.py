@@ -283,3 +283,20 @@ def test_tune_quick_writes_the_sweep_table(tmp_path):
     report = (run / "report.md").read_text()
     assert "keras-clust gmm-vae tune --mixture-seeds 100,101,102,103,104 --candidates report,64-32-300-cosine" in report
     assert f"**{m['best']}**" in report
+    # the same sweep on two worker processes: every cell trained once, the same numbers, the same table
+    res = cli("gmm-vae", "tune", "--quick", "--candidates", "report,64-32-300-cosine", "--workers", "2",
+              "--out", "parallel", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert "4 pieces of work on 2 processes" in res.stderr, res.stderr[-2000:]
+    assert len(set(re.findall(r"\[keras-clust worker (\d+)\]", res.stderr))) == 2  # both trained
+    (par,) = (tmp_path / "parallel" / "gmm-vae").iterdir()
+    p = json.loads((par / "metrics.json").read_text())
+    assert p["best"] == m["best"] and p["true_nll"] == m["true_nll"]
+
+    def numbers(tree, approx):  # every number but the timings
+        if isinstance(tree, dict):
+            return {k: numbers(v, approx) for k, v in tree.items() if "seconds" not in k}
+        return pytest.approx(tree, rel=1e-4, abs=1e-6) if approx and isinstance(tree, float) else tree
+
+    assert numbers(p["results"], False) == numbers(m["results"], True)
+    assert (par / "history.csv").read_text().count("\n") == (run / "history.csv").read_text().count("\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from apps.gmm_vae.config import (
@@ -24,8 +24,9 @@ from apps.gmm_vae.config import (
 )
 from apps.gmm_vae.pipeline import score, train_vae, true_nll
 from apps.gmm_vae.report import SUMMARY_COLUMNS, _cell, _get, summarise
-from keras_clust.app import add_tensorboard_argument, non_negative_int, seed_list, tensorboard_dir
+from keras_clust.app import add_tensorboard_argument, non_negative_int, positive_int, seed_list, tensorboard_dir
 from keras_clust.errors import UsageError
+from keras_clust.parallel import map_in_processes
 from keras_clust.runs import RunFolder, markdown_table, seed_model, set_seed
 from keras_clust.training import fit_context
 
@@ -39,6 +40,32 @@ def sweep_table(results: dict[str, dict[str, dict]]) -> tuple[list[dict], str]:
         keys[name] = (cols["modes >= min share"]["mean"], cols["HQ % (3 sd)"]["mean"], -cols["-ELBO nats"]["mean"])
         rows.append({"candidate": name, **{c: _cell(cols[c], 3 if c == "-ELBO nats" else 1) for c in cols}})
     return rows, max(keys, key=keys.get)
+
+
+@dataclass(frozen=True)
+class SweepCell:
+    """One candidate on one mixture: a piece of the sweep that any process can train."""
+
+    cfg: Config
+    name: str
+    mixture_seed: int
+    tensorboard: str | None = None
+
+
+def train_cell(cell: SweepCell) -> dict:
+    """Train and score one candidate on one mixture, as ``run`` scores its rows; the model is
+    seeded from the run seed, the candidate and the mixture alone, so the numbers do not depend
+    on the process or the order."""
+    cfg = cell.cfg
+    data = mixture_data(cfg, cell.mixture_seed)
+    s = SWEEP[cell.name]
+    s = replace(s, epochs=min(s.epochs, QUICK_EPOCHS)) if cfg.quick else s
+    logs = None if cell.tensorboard is None else Path(cell.tensorboard) / f"{data.key}-{cell.name}"
+    with fit_context(tensorboard=logs):
+        trained = train_vae(cell.name, s, data, lambda key: seed_model(cfg.seed, key))
+    result, _ = score(cell.name, s, trained, data, cfg, cfg.seed + 1, kmeans=False)
+    return {"mixture": data.key, "result": result, "true_nll": true_nll(data),
+            "history": trained.fit.rows(mixture=data.key, model=cell.name)}
 
 
 def tune(args: argparse.Namespace) -> int:
@@ -59,20 +86,18 @@ def tune(args: argparse.Namespace) -> int:
         f" --{k.replace('_', '-')} {','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
         for k, v in (("mixture_seeds", seeds), ("candidates", args.candidates), ("seed", args.seed)) if v is not None
     ) + (" --quick" if args.quick else "")  # fmt: skip
-    with RunFolder(args.out, NAME, cfg.seed) as rf, fit_context(tensorboard=tensorboard_dir(args, rf)):
+    with RunFolder(args.out, NAME, cfg.seed) as rf:
         rf.write_config({"experiment": NAME, "action": "tune", **asdict(cfg), "candidates": candidates,
-                         "command": command})  # fmt: skip
+                         "command": command, "workers": args.workers})  # fmt: skip
+        logs = tensorboard_dir(args, rf)
+        cells = [SweepCell(cfg, name, mixture_seed, None if logs is None else str(logs))
+                 for mixture_seed in cfg.mixture_seeds for name in candidates]  # fmt: skip
         results: dict[str, dict[str, dict]] = {name: {} for name in candidates}
         nll, history = {}, []
-        for mixture_seed in cfg.mixture_seeds:
-            data = mixture_data(cfg, mixture_seed)
-            nll[data.key] = true_nll(data)
-            for name in candidates:
-                s = SWEEP[name]
-                s = replace(s, epochs=min(s.epochs, QUICK_EPOCHS)) if cfg.quick else s
-                trained = train_vae(name, s, data, lambda key: seed_model(cfg.seed, key))
-                results[name][data.key], _ = score(name, s, trained, data, cfg, cfg.seed + 1, kmeans=False)
-                history += trained.fit.rows(mixture=data.key, model=name)
+        for cell, done in zip(cells, map_in_processes(train_cell, cells, args.workers, cfg.seed), strict=True):
+            results[cell.name][done["mixture"]] = done["result"]
+            nll[done["mixture"]] = done["true_nll"]
+            history += done["history"]
         rows, best = sweep_table(results)
         seconds = round(time.perf_counter() - start, 1)
         rf.write_metrics({"run_id": rf.run_id, "results": results, "true_nll": nll, "best": best,
@@ -106,3 +131,6 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--candidates", type=lambda t: [c.strip() for c in t.split(",") if c.strip()], default=None,
                    help=f"comma-separated subset of {', '.join(SWEEP)} (default: all)")  # fmt: skip
     p.add_argument("--quick", action="store_true", help="smoke run: 2 mixtures, 500 samples, 5 epochs")
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="train the sweep's cells (a candidate on a mixture) in N processes on this machine, the "
+                        "cores shared between them; the table is the one a single process gives (default: 1)")

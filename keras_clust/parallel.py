@@ -1,0 +1,80 @@
+"""Independent pieces of work (the cells of a sweep) in several processes on this machine.
+
+Each worker process is started with ``spawn`` (TensorFlow does not survive a ``fork``),
+seeded with the run's seed as :func:`keras_clust.runs.set_seed` does, and gets an equal share
+of the cores as TensorFlow's intra-op threads, so ``N`` workers do not oversubscribe the
+machine. A piece of work must seed its own models (``seed_model``), as every step of a run
+does; then its numbers do not depend on which process ran it, or after what.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import TypeVar
+
+from keras_clust.errors import UsageError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def worker_threads(workers: int) -> int:
+    """TensorFlow intra-op threads per worker: the cores this process may use, shared."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, cores // max(1, workers))
+
+
+def _init_worker(seed: int, threads: int, level: int) -> None:
+    import tensorflow as tf
+
+    from keras_clust.runs import set_seed
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    set_seed(seed)
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(f"[keras-clust worker {os.getpid()}] %(message)s"))
+    for name in ("keras_clust", "apps"):
+        logger = logging.getLogger(name)
+        logger.handlers[:], logger.propagate = [handler], False
+        logger.setLevel(level)
+
+
+def map_in_processes(fn: Callable[[T], R], items: Iterable[T], workers: int, seed: int) -> list[R]:
+    """``[fn(item) for item in items]``, computed by ``workers`` spawned processes.
+
+    Args:
+        fn: A module-level function (it is pickled by name) of one picklable item.
+        items: The pieces of work; results come back in their order, whichever finishes first.
+        workers: Processes; 1 runs everything here, in order, without starting any.
+        seed: The run's seed, set in every worker before its first piece.
+
+    Raises:
+        The first exception a piece raised (the others are cancelled or left to finish).
+    """
+    items = list(items)
+    if workers < 1:
+        raise UsageError(f"--workers must be >= 1, got {workers}")
+    if workers == 1 or len(items) <= 1:
+        return [fn(item) for item in items]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    workers = min(workers, len(items))
+    threads = worker_threads(workers)
+    log.info("%d pieces of work on %d processes (%d TensorFlow thread(s) each)", len(items), workers, threads)
+    context = multiprocessing.get_context("spawn")
+    level = logging.getLogger("keras_clust").getEffectiveLevel()
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
+                             initargs=(seed, threads, level)) as pool:  # fmt: skip
+        futures = [pool.submit(fn, item) for item in items]
+        try:
+            return [f.result() for f in futures]
+        except BaseException:
+            for f in futures:
+                f.cancel()
+            raise
+
