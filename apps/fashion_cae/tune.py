@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 import time
 from dataclasses import asdict
@@ -27,7 +26,7 @@ from keras_clust.tuning import (
     run_optuna_search,
     to_optuna_study,
 )
-from keras_clust.tuning.kerastuner_search import distributed_role, tensorboard_callbacks
+from keras_clust.tuning.kerastuner_search import distributed_role, run_as_worker
 from keras_clust.viz import pick_examples, plot_image_rows
 from keras_clust.viz.search import plot_search
 
@@ -111,12 +110,9 @@ def _kerastuner_worker(cfg: TuneConfig, tensorboard: bool) -> int:
     hypermodel = make_hypermodel(CAE_SPACE, build_compiled_cae, cfg.seed)
     tuner = make_tuner(cfg.tuner, hypermodel, max_trials=cfg.trials, epochs=cfg.epochs, seed=cfg.seed,
                        directory=cfg.kerastuner_dir, project_name=cfg.study_name)  # fmt: skip
-    logs = Path(cfg.kerastuner_dir) / "tensorboard" / os.environ["KERASTUNER_TUNER_ID"] if tensorboard else None
-    tuner.search(prep.x_train, prep.x_train, validation_data=(prep.x_val, prep.x_val), epochs=cfg.epochs,
-                 batch_size=cfg.batch_size, verbose=0,
-                 callbacks=[keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(logs)])  # fmt: skip
-    print(f"KerasTuner worker {os.environ['KERASTUNER_TUNER_ID']}: trained {len(hypermodel.curves)} trial(s) for "
-          f"the chief at {os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")  # fmt: skip
+    print(run_as_worker(tuner, hypermodel, prep.x_train, prep.x_train, validation_data=(prep.x_val, prep.x_val),
+                        epochs=cfg.epochs, batch_size=cfg.batch_size,
+                        tensorboard=Path(cfg.kerastuner_dir) / "tensorboard" if tensorboard else None))  # fmt: skip
     return 0
 
 

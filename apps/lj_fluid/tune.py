@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import os
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -27,12 +28,17 @@ from keras_clust.app import add_tensorboard_argument, non_negative_int, positive
 from keras_clust.data.lj_io import load_lj_dataset
 from keras_clust.data.lj_mc import LJSystem
 from keras_clust.data.lj_repr import grid_cells, grid_dataset
-from keras_clust.errors import DataError
+from keras_clust.errors import DataError, UsageError
 from keras_clust.models.lj_vae import build_grid_vae
 from keras_clust.runs import RunFolder, markdown_table, set_seed
 from keras_clust.training import fit_context
 from keras_clust.tuning import SearchSpace, choice_param, float_param, make_tuner, suggest_kerastuner, to_optuna_study
-from keras_clust.tuning.kerastuner_search import record_trials, tensorboard_callbacks
+from keras_clust.tuning.kerastuner_search import (
+    distributed_role,
+    record_trials,
+    run_as_worker,
+    tensorboard_callbacks,
+)
 from keras_clust.tuning.results import SearchResult
 from keras_clust.viz.search import plot_search
 
@@ -118,7 +124,8 @@ def make_grid_hypermodel(space: SearchSpace, box: float, dim: int, particles: in
     return GridHyperModel()
 
 
-def tune(args: argparse.Namespace) -> int:
+def _search_config(args: argparse.Namespace) -> tuple[Config, int, tuple[int, ...]]:
+    """The run's config, Hyperband's epoch budget and the grid sizes searched."""
     cfg = Config(dataset=str(args.dataset) if args.dataset else None, particles=args.particles, box=args.box,
                  dim=args.dim, temperature=args.temperature, gammas=args.gamma, holdout_gamma=None,
                  samples=args.samples, replicas=args.replicas, kick=args.kick,
@@ -132,32 +139,60 @@ def tune(args: argparse.Namespace) -> int:
         cfg = dataset_config(cfg, load_lj_dataset(dataset_file(cfg.dataset)))
     else:
         LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature).validate()
+    return cfg, epochs, cells
+
+
+def _tuner(cfg: Config, epochs: int, cells: tuple[int, ...], directory: str | Path):
+    """The search space, the grid hypermodel and the Hyperband tuner (in ``directory``)."""
+    space = grid_space(cfg.box, cells)
+    hypermodel = make_grid_hypermodel(space, cfg.box, cfg.dim, cfg.particles, cfg.batch_size, cfg.learning_rate,
+                                      cfg.seed)  # fmt: skip
+    tuner = make_tuner("hyperband", hypermodel, max_trials=0, epochs=epochs, seed=cfg.seed, directory=directory,
+                       project_name="lj_grid_vae", objective=OBJECTIVE)  # fmt: skip
+    return space, hypermodel, tuner
+
+
+def tune(args: argparse.Namespace) -> int:
+    role = distributed_role()
+    if role is not None and (args.kerastuner_dir is None or args.dataset is None):
+        raise UsageError("a distributed search (KERASTUNER_* set) needs the same --kerastuner-dir and --dataset on "
+                         "the chief and every worker: simulate the dataset once with 'keras-clust lj-fluid "
+                         "simulate' and share both folders")  # fmt: skip
+    cfg, epochs, cells = _search_config(args)
+    set_seed(cfg.seed)
+    if role == "worker":
+        sim, cfg = acquire(cfg, progress=False)
+        data = split_data(sim, cfg)
+        _, hypermodel, tuner = _tuner(cfg, epochs, cells, args.kerastuner_dir)
+        logs = args.kerastuner_dir / "tensorboard" if args.tensorboard else None
+        print(run_as_worker(tuner, hypermodel, data.train.positions, validation_data=data.val.positions,
+                            epochs=epochs, tensorboard=logs))  # fmt: skip
+        return 0
     command = (f"keras-clust {NAME} tune --epochs {epochs} --samples {cfg.samples} --seed {cfg.seed}"
                + (f" --dataset {cfg.dataset}" if cfg.dataset else
                   f" --particles {cfg.particles} --box {cfg.box:g} --dim {cfg.dim} --temperature {cfg.temperature:g} "
                   f"--gamma {','.join(f'{g:g}' for g in cfg.gammas)}")
                + (" --quick" if cfg.quick else ""))  # fmt: skip
-    set_seed(cfg.seed)
     start = time.perf_counter()
     with RunFolder(args.out, NAME, cfg.seed) as rf, fit_context(tensorboard=tensorboard_dir(args, rf)) as fits:
         sim, cfg = acquire(cfg, progress=not cfg.quick)
         data = split_data(sim, cfg)
-        space = grid_space(cfg.box, cells)
-        hypermodel = make_grid_hypermodel(space, cfg.box, cfg.dim, cfg.particles, cfg.batch_size, cfg.learning_rate,
-                                          cfg.seed)  # fmt: skip
-        tuner = make_tuner("hyperband", hypermodel, max_trials=0, epochs=epochs, seed=cfg.seed,
-                           directory=rf.file("kerastuner"), project_name="lj_grid_vae",
-                           objective=OBJECTIVE)  # fmt: skip
+        directory = args.kerastuner_dir or rf.file("kerastuner")
+        space, hypermodel, tuner = _tuner(cfg, epochs, cells, directory)
         rf.write_config({"experiment": NAME, "action": "tune", "command": command, "dataset": cfg.dataset,
                          "samples": cfg.samples, "epochs": epochs, "seed": cfg.seed, "quick": cfg.quick,
-                         "space": [p.__dict__ for p in space.params], "objective": OBJECTIVE})  # fmt: skip
-        searched = time.perf_counter()
+                         "space": [p.__dict__ for p in space.params], "objective": OBJECTIVE,
+                         "kerastuner_dir": str(directory), "distributed": role == "chief"})  # fmt: skip
+        if role == "chief":
+            log.info("KerasTuner chief: serving the search at %s:%s to the workers", os.environ["KERASTUNER_ORACLE_IP"],
+                     os.environ["KERASTUNER_ORACLE_PORT"])  # fmt: skip
+        searched, before = time.perf_counter(), len(tuner.oracle.trials)  # a shared folder may hold earlier trials
         callbacks = [keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(fits.tensorboard)]
         tuner.search(data.train.positions, validation_data=data.val.positions, epochs=epochs, verbose=0,
                      callbacks=callbacks)
-        trials = record_trials(tuner, space, hypermodel.curves, hypermodel.seconds, 0, objective=OBJECTIVE)
+        trials = record_trials(tuner, space, hypermodel.curves, hypermodel.seconds, before, objective=OBJECTIVE)
         result = SearchResult("kerastuner", "Hyperband", OBJECTIVE, trials, time.perf_counter() - searched,
-                              "lj_grid_vae", str(rf.path / "kerastuner"))  # fmt: skip
+                              "lj_grid_vae", str(directory), resumed_trials=before)  # fmt: skip
         best = result.best
         if best is None:
             raise DataError(f"no trial of the search completed ({len(trials)} failed or diverged); lower "
@@ -217,6 +252,11 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the simulation and the search")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
     add_tensorboard_argument(p)
+    p.add_argument("--kerastuner-dir", type=Path, default=None, metavar="DIR",
+                   help="KerasTuner's folder (default: inside the run folder); a search across processes or "
+                        "machines (KERASTUNER_TUNER_ID=chief|tuner0|..., KERASTUNER_ORACLE_IP, "
+                        "KERASTUNER_ORACLE_PORT) needs one shared folder and --dataset, the same on the chief and "
+                        "every worker")  # fmt: skip
     p.add_argument("--dataset", type=Path, default=None, metavar="NPZ|RUN",
                    help="search on this dataset (every gamma of it) instead of simulating one")
     p.add_argument("--epochs", type=epochs_option, default=9, help="Hyperband's largest epoch budget (default: 9)")

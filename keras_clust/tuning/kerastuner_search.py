@@ -80,6 +80,23 @@ def distributed_role() -> str | None:
     return "chief" if "chief" in given["KERASTUNER_TUNER_ID"] else "worker"
 
 
+def run_as_worker(tuner, hypermodel, *search_args, tensorboard: str | Path | None = None, callbacks=(),
+                  **search_kwargs) -> str:  # fmt: skip
+    """Be a worker of a distributed search: train the trials the chief hands out
+    (``tuner.search(*search_args, **search_kwargs)``) until it has none left; returns a line
+    saying how many (``hypermodel.curves`` holds one entry per trial trained). With
+    ``tensorboard``, this worker's logs go to ``<tensorboard>/<KERASTUNER_TUNER_ID>``."""
+    import os
+
+    tuner_id = os.environ["KERASTUNER_TUNER_ID"]
+    logs = None if tensorboard is None else Path(tensorboard) / tuner_id
+    tuner.search(*search_args, verbose=0,
+                 callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks, *tensorboard_callbacks(logs)],
+                 **search_kwargs)  # fmt: skip
+    return (f"KerasTuner worker {tuner_id}: trained {len(hypermodel.curves)} trial(s) for the chief at "
+            f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
+
+
 def tensorboard_callbacks(folder: str | Path | None) -> list:
     """A TensorBoard callback for a KerasTuner search logging to ``folder`` (none for None)."""
     return [] if folder is None else [keras.callbacks.TensorBoard(log_dir=str(folder), histogram_freq=0)]
