@@ -157,12 +157,13 @@ def _fail_dead_local_trials(study) -> None:
 
 
 def _alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # it exists, but is not ours to signal
     return True
 
 
