@@ -163,7 +163,7 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     ``--fast``; :func:`run_options` reads them."""
     add_tensorboard_argument(parser)
     parser.add_argument("--fast", action="store_true",
-                        help="train for speed: TensorFlow's op determinism off (Keras then compiles with XLA) "
+                        help="train for speed: TensorFlow's op determinism off, every model compiled with XLA "
                              "and 32 batches per call; the same seed then no longer gives bitwise-equal "
                              "numbers (default: deterministic)")  # fmt: skip
     parser.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
@@ -173,8 +173,8 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", type=Path, default=None, metavar="RUN_FOLDER",
                         help="continue the run killed in this .<run-id>.partial folder with its saved config: "
                              "trained models are kept and the interrupted training goes on from its last "
-                             "finished epoch (options other than --tensorboard are ignored; --strategy is "
-                             "refused)")  # fmt: skip
+                             "finished epoch (options other than --tensorboard are ignored, a --fast run resumes "
+                             "fast; --strategy is refused)")  # fmt: skip
 
 
 def add_tensorboard_argument(parser: argparse.ArgumentParser) -> None:

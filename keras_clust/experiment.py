@@ -65,7 +65,8 @@ from keras_clust.runs import (
 log = logging.getLogger(__name__)
 
 #: Keys of ``config.json`` that the skeleton and :class:`RunFolder` add beside the config's fields.
-RESERVED_KEYS = frozenset({"experiment", "action", "config_version", "data", "run_id", "versions", "machine"})
+RESERVED_KEYS = frozenset({"experiment", "action", "config_version", "data", "run_id", "versions", "machine",
+                           "fast"})  # fmt: skip
 
 #: Libraries named in the report tail (``config.json`` holds them all).
 TAIL_VERSIONS = ("python", "tensorflow", "keras", "numpy", "scikit-learn")
@@ -216,8 +217,14 @@ def report_tail(config, metrics: Mapping, versions: Mapping[str, str] | None = N
 def _fast_note(fast: Mapping | None) -> str:
     if not fast:
         return ""
-    how = "op determinism off, XLA" if not fast["op_determinism"] else "op determinism still on in this process"
-    return f" (`--fast`: {how}, {fast['steps_per_execution']} batches per call; not bitwise reproducible)"
+    fits = fast["fits"]
+    xla = sum(f["jit_compile"] for f in fits)
+    several = sum(f["steps_per_execution"] > 1 for f in fits)
+    if fast["op_determinism"]:
+        how = "op determinism was already on in this process, so no XLA"
+    else:
+        how = f"op determinism off (not bitwise reproducible), XLA in {xla} of {len(fits)} fits"
+    return f" (`--fast`: {how}, several batches per call in {several})"
 
 
 def _sample_for(model, sample: np.ndarray | None, seed: int, n: int = 16) -> np.ndarray:
@@ -250,11 +257,12 @@ def export_models(exports: Sequence[Export], run_path: str | Path, models_dir: s
     return rows
 
 
-def saved_config(spec: ExperimentSpec, config, data: dict | None) -> dict:
-    """What ``config.json`` holds besides what :class:`RunFolder` adds."""
+def saved_config(spec: ExperimentSpec, config, data: dict | None, fast: bool = False) -> dict:
+    """What ``config.json`` holds besides what :class:`RunFolder` adds (``fast``: the run's
+    ``--fast``, which a resume keeps)."""
     return {"experiment": spec.name, "action": "run",
             "config_version": getattr(type(config), "CONFIG_VERSION", 1),
-            **dataclasses.asdict(config), "data": data}  # fmt: skip
+            **dataclasses.asdict(config), "data": data, "fast": bool(fast)}  # fmt: skip
 
 
 def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | Path | None = None,
@@ -274,11 +282,12 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
         tensorboard: Log every fit for TensorBoard under the run's ``tensorboard/`` folder.
         strategy: ``none`` or ``mirrored`` (:mod:`keras_clust.distribute`): the steps build
             and train their models inside that ``tf.distribute`` scope.
-        fast: Train for speed: TensorFlow's op determinism is not turned on (so Keras'
-            ``jit_compile="auto"`` compiles with XLA, and the same seed no longer gives
-            bitwise-equal numbers) and every fit runs :data:`~keras_clust.training.FAST_STEPS_PER_EXECUTION`
-            batches per call (:func:`~keras_clust.training.fit_context`). In a process where op
-            determinism is already on (an earlier deterministic run), it stays on.
+        fast: Train for speed: TensorFlow's op determinism is not turned on (the same seed no
+            longer gives bitwise-equal numbers) and the fits' models are compiled with XLA and
+            several batches per call (``fit_context(fast=True)``); ``metrics.json`` lists what
+            each fit ran with. In a process where op determinism is already on (an earlier
+            deterministic run), it stays on and XLA stays off. A resumed run keeps the ``fast``
+            it was started with.
 
     Returns:
         The committed run.
@@ -286,25 +295,30 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
     import contextlib
 
     from keras_clust.distribute import make_strategy, replicas
-    from keras_clust.training import FAST_STEPS_PER_EXECUTION, fit_context, op_determinism
+    from keras_clust.runs import op_determinism
+    from keras_clust.training import fit_context
 
     if strategy != "none" and resume is not None:
         raise UsageError("--resume continues a run on one process; start it without --strategy")
     strat = make_strategy(strategy)
     if resume is not None:
         folder = RunFolder.reopen(resume, spec.name)
-        config = config_from_saved(spec.config, read_json(folder.work / "config.json"), str(folder.work), spec.name)
+        saved = read_json(folder.work / "config.json")
+        config = config_from_saved(spec.config, saved, str(folder.work), spec.name)
+        if bool(saved.get("fast", False)) != fast:
+            log.warning("run %s was started %s --fast: resumed so", folder.run_id,
+                        "with" if saved.get("fast") else "without")  # fmt: skip
+        fast = bool(saved.get("fast", False))
         log.info("resuming run %s with its saved config", folder.run_id)
     set_seed(config.seed, deterministic=not fast)
     start = time.perf_counter()
     scope = strat.scope() if strat is not None else contextlib.nullcontext()
     with folder if resume is not None else RunFolder(out, spec.name, config.seed) as rf, scope:
-        rf.write_config(saved_config(spec, config, None))  # what --resume reads back
+        rf.write_config(saved_config(spec, config, None, fast))  # what --resume reads back
         run = Run(spec, config, rf)
         logs = rf.work / "tensorboard" if tensorboard else None
         backup = rf.work / RunFolder.BACKUP if strat is None else None  # BackupAndRestore: one process only
-        steps = FAST_STEPS_PER_EXECUTION if fast else 1
-        with fit_context(backup=backup, tensorboard=logs, strategy=strat, steps_per_execution=steps):
+        with fit_context(backup=backup, tensorboard=logs, strategy=strat, fast=fast) as fits:
             spec.steps(config, run)
         if run.data is None:
             run.set_data(note="not recorded")
@@ -315,10 +329,10 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
         if strat is not None:
             run.metrics["distribute"] = {"strategy": strategy, "replicas": replicas(strat)}
         if fast:
-            run.metrics["fast"] = {"op_determinism": op_determinism(), "steps_per_execution": steps}
+            run.metrics["fast"] = {"op_determinism": op_determinism(), "fits": fits.fits}
         metrics = {"run_id": rf.run_id, "data": run.data, **run.metrics, "model_seeds": run.model_seeds,
                    "exports": exports, "total_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
-        rf.write_config(saved_config(spec, config, run.data))
+        rf.write_config(saved_config(spec, config, run.data, fast))
         rf.write_metrics(metrics)
         rf.write_history(run.history)
         body = spec.report(config, metrics).rstrip("\n")

@@ -45,6 +45,13 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def op_determinism() -> bool:
+    """Whether TensorFlow's op determinism (:func:`set_seed`) is on in this process."""
+    from tensorflow.python.framework import config as tf_config  # no public getter in TF 2.21
+
+    return bool(tf_config.is_op_determinism_enabled())
+
+
 def model_seed(seed: int, key: str) -> int:
     """The seed of one model of a run, derived from the run's seed and the model's name.
 

@@ -22,15 +22,9 @@ from keras_clust.validation import check_array
 log = logging.getLogger(__name__)
 
 #: Batches per ``fit`` call under ``--fast`` (``steps_per_execution``): fewer Python round
-#: trips; 32 was the fastest of 8, 32 and a whole epoch for the ``fashion-cae`` CAE (BENCHMARKS.md).
+#: trips. With XLA, 8, 32 and a whole epoch were within the benchmark's noise of each other for
+#: the ``fashion-cae`` CAE, all faster than 1 (BENCHMARKS.md); 32 keeps per-epoch callbacks exact.
 FAST_STEPS_PER_EXECUTION = 32
-
-
-def op_determinism() -> bool:
-    """Whether TensorFlow's op determinism is on in this process."""
-    from tensorflow.python.framework import config as tf_config  # no public getter in TF 2.21
-
-    return bool(tf_config.is_op_determinism_enabled())
 
 
 def fit_verbosity() -> int:
@@ -66,17 +60,22 @@ class FitContext:
     interrupted continues from its last finished epoch, its history whole: no epoch repeated,
     none lost. With ``tensorboard``, the fit writes TensorBoard logs to ``<tensorboard>/<key>``
     (scalars per epoch; no weight histograms). With a ``tf.distribute`` ``strategy`` (whose
-    scope the models were built in), a fit's ``batch_size`` is per replica. With
-    ``steps_per_execution`` > 1, a model that has not run yet and was compiled with Keras'
-    default of 1 runs that many batches per call (as if compiled with it).
+    scope the models were built in), a fit's ``batch_size`` is per replica. With ``fast``, a
+    model that has not run yet (no train, test or predict function made) is compiled for
+    speed as if ``compile`` had been given ``jit_compile=True`` (XLA; only while TensorFlow's
+    op determinism is off, and only for models Keras can compile so) and, if it was compiled
+    with Keras' default of 1, ``steps_per_execution=FAST_STEPS_PER_EXECUTION``; ``fits`` then
+    lists, per trained fit, what the model ran with. Keras' own ``jit_compile="auto"``
+    turns XLA off on machines without an accelerator, hence the explicit setting.
     """
 
     def __init__(self, backup: str | Path | None = None, tensorboard: str | Path | None = None, strategy=None,
-                 steps_per_execution: int = 1):  # fmt: skip
+                 fast: bool = False):  # fmt: skip
         self.backup = None if backup is None else Path(backup)
         self.tensorboard = None if tensorboard is None else Path(tensorboard)
         self.strategy = strategy
-        self.steps_per_execution = int(steps_per_execution)
+        self.fast = bool(fast)
+        self.fits: list[dict] = []
         self.count = 0
 
     def next_key(self, model_name: str) -> str:
@@ -89,11 +88,11 @@ _active_contexts: list[FitContext] = []
 
 @contextlib.contextmanager
 def fit_context(backup: str | Path | None = None, tensorboard: str | Path | None = None,
-                strategy=None, steps_per_execution: int = 1) -> Iterator[FitContext]:  # fmt: skip
+                strategy=None, fast: bool = False) -> Iterator[FitContext]:  # fmt: skip
     """Back up (``backup``), log to TensorBoard (``tensorboard``), scale the batch by the
-    replicas of ``strategy`` and run ``steps_per_execution`` batches per call for every
-    :func:`fit_model` call inside the block; see :class:`FitContext`."""
-    context = FitContext(backup, tensorboard, strategy, steps_per_execution)
+    replicas of ``strategy`` and compile for speed (``fast``: XLA, several batches per call)
+    every :func:`fit_model` call inside the block; see :class:`FitContext`."""
+    context = FitContext(backup, tensorboard, strategy, fast)
     _active_contexts.append(context)
     try:
         yield context
@@ -206,12 +205,18 @@ def _context_callbacks(model: keras.Model) -> tuple[_FitBackup | None, list[kera
     return _FitBackup(context.backup / key), cbs
 
 
-def _set_steps_per_execution(model: keras.Model, steps: int) -> None:
-    """``compile(steps_per_execution=steps)`` for a model compiled with the default 1 whose
-    train/test/predict functions are not made yet (they read it when they are made)."""
-    made = (model.train_function, model.test_function, model.predict_function)
-    if steps > 1 and model.steps_per_execution == 1 and all(f is None for f in made):
-        model.steps_per_execution = steps
+def _compile_for_speed(model: keras.Model) -> None:
+    """What ``compile(jit_compile=True, steps_per_execution=FAST_STEPS_PER_EXECUTION)`` sets,
+    for a model whose train/test/predict functions are not made yet (they read both when they
+    are made); a model compiled with its own ``steps_per_execution`` keeps it."""
+    from keras_clust.runs import op_determinism
+
+    if any(f is not None for f in (model.train_function, model.test_function, model.predict_function)):
+        return
+    if not op_determinism():  # Keras keeps XLA off under op determinism: not every op has a deterministic XLA kernel
+        model.jit_compile = True  # Keras' setter warns and keeps False for a model XLA cannot compile
+    if model.steps_per_execution == 1:
+        model.steps_per_execution = FAST_STEPS_PER_EXECUTION
 
 
 def _is_dataset(x) -> bool:
@@ -271,8 +276,10 @@ def fit_model(
         validation_data = tuple(None if v is None else check_array(v, "validation data") for v in validation_data)
     if _active_contexts and _active_contexts[-1].strategy is not None and not dataset:
         batch_size *= int(_active_contexts[-1].strategy.num_replicas_in_sync)  # per replica -> global
-    if _active_contexts:
-        _set_steps_per_execution(model, _active_contexts[-1].steps_per_execution)
+    if _active_contexts and _active_contexts[-1].fast:
+        _compile_for_speed(model)
+        _active_contexts[-1].fits.append({"model": model.name, "jit_compile": bool(model.jit_compile),
+                                          "steps_per_execution": int(model.steps_per_execution)})  # fmt: skip
     start = time.perf_counter()
     hist = model.fit(
         x, y, validation_data=validation_data, epochs=epochs, batch_size=None if dataset else batch_size,

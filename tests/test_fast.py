@@ -1,6 +1,8 @@
-"""Training for speed: the slice-based crop computes what ``Cropping2D`` does, several batches
-per call train exactly as one, and ``run --fast`` turns op determinism off and records it."""
+"""Training for speed: the slice-based crop computes what ``Cropping2D`` does, a fast fit context
+trains as a plain one with several batches per call (and XLA where op determinism is off), and
+``run --fast`` compiles every fit with XLA and records it (tests/test_resume.py: a resume keeps it)."""
 
+import csv
 import json
 
 import keras
@@ -11,7 +13,8 @@ import tensorflow as tf
 from helpers import cli
 from keras_clust.layers import Crop2D
 from keras_clust.models.conv_ae import build_conv_autoencoder
-from keras_clust.training import fit_context, fit_model
+from keras_clust.runs import op_determinism
+from keras_clust.training import FAST_STEPS_PER_EXECUTION, fit_context, fit_model
 
 CROPS = [((1, 0), (1, 0)), ((2, 1), (0, 3)), ((0, 0), (0, 0))]
 
@@ -55,55 +58,59 @@ def test_cae_uses_the_slice_crop_and_keeps_the_reports_shapes():
     assert ae.autoencoder.output_shape == (None, 28, 28, 1)
 
 
-def _fit(steps: int, seed: int = 3):
+def _fit(fast: bool, seed: int = 3):
     keras.utils.set_random_seed(seed)
     inputs = keras.Input((5,))
     model = keras.Model(inputs, keras.layers.Dense(1, name="out")(keras.layers.Dense(4, name="h")(inputs)))
     model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
     rng = np.random.default_rng(0)
-    x = rng.normal(size=(100, 5)).astype("float32")
+    x = rng.normal(size=(400, 5)).astype("float32")
     y = x @ rng.normal(size=(5, 1)).astype("float32")
     calls = []
     counter = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: calls.append(batch))
-    with fit_context(steps_per_execution=steps):
+    with fit_context(fast=fast) as context:
         fit = fit_model(model, x, y, None, epochs=3, batch_size=10, callbacks=[counter], verbose=0)
-    return model, fit, calls
+    return model, fit, calls, context
 
 
-def test_steps_per_execution_trains_the_same_in_fewer_calls():
-    one, fit_one, calls_one = _fit(1)
-    four, fit_four, calls_four = _fit(4)
-    assert four.steps_per_execution == 4 and one.steps_per_execution == 1
-    assert len(calls_one) == 3 * 10 and len(calls_four) == 3 * 3  # 10 batches an epoch: 4 + 4 + 2
-    for a, b in zip(one.get_weights(), four.get_weights(), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-    assert fit_four.history["loss"] == pytest.approx(fit_one.history["loss"], rel=1e-6)
+def test_a_fast_fit_trains_as_a_plain_one_in_fewer_calls():
+    plain, fit_plain, calls_plain, context = _fit(False)
+    fast, fit_fast, calls_fast, fast_context = _fit(True)
+    assert FAST_STEPS_PER_EXECUTION == 32 and fast.steps_per_execution == 32 and plain.steps_per_execution == 1
+    assert len(calls_plain) == 3 * 40 and len(calls_fast) == 3 * 2  # 40 batches an epoch: 32 + 8
+    assert fast.jit_compile is (not op_determinism())  # XLA only where op determinism is off
+    assert context.fits == [] and fast_context.fits == [
+        {"model": fast.name, "jit_compile": fast.jit_compile, "steps_per_execution": 32}]
+    for a, b in zip(plain.get_weights(), fast.get_weights(), strict=True):  # XLA may round differently
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert fit_fast.history["loss"] == pytest.approx(fit_plain.history["loss"], rel=1e-4)
 
 
-def test_steps_per_execution_leaves_a_model_that_already_ran_or_chose_its_own():
-    model, _, _ = _fit(1)
-    with fit_context(steps_per_execution=8):
+def test_a_fast_context_leaves_a_model_that_already_ran_or_chose_its_own():
+    model, _, _, _ = _fit(False)
+    with fit_context(fast=True):
         fit_model(model, np.zeros((20, 5), "float32"), np.zeros((20, 1), "float32"), None, epochs=1,
                   batch_size=10, verbose=0)  # fmt: skip
-    assert model.steps_per_execution == 1  # its train function was made with 1
+    assert model.steps_per_execution == 1 and not model.jit_compile  # its train function was made without
     inputs = keras.Input((5,))
     own = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     own.compile(optimizer="sgd", loss="mse", steps_per_execution=2)
-    with fit_context(steps_per_execution=8):
+    with fit_context(fast=True):
         fit_model(own, np.zeros((20, 5), "float32"), np.zeros((20, 1), "float32"), None, epochs=1, batch_size=10,
                   verbose=0)  # fmt: skip
     assert own.steps_per_execution == 2
 
 
-def test_run_fast_turns_determinism_off_and_says_so(tmp_path):
+def test_run_fast_compiles_every_fit_with_xla(tmp_path):
     res = cli("mnist-l1", "run", "--quick", "--latent-dims", "2", "--no-export", "--fast", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = (tmp_path / "runs" / "mnist-l1").iterdir()
-    metrics = json.loads((run / "metrics.json").read_text())
-    assert metrics["fast"] == {"op_determinism": False, "steps_per_execution": 32}
-    assert "`--fast`: op determinism off, XLA, 32 batches per call" in (run / "report.md").read_text()
-    import csv
-
+    fast = json.loads((run / "metrics.json").read_text())["fast"]
+    assert fast["op_determinism"] is False and len(fast["fits"]) >= 1
+    assert all(f["jit_compile"] and f["steps_per_execution"] == 32 for f in fast["fits"]), fast
+    n = len(fast["fits"])
+    assert f"op determinism off (not bitwise reproducible), XLA in {n} of {n} fits" in (run / "report.md").read_text()
+    assert json.loads((run / "config.json").read_text())["fast"] is True
     with open(run / "history.csv") as f:
         losses = [float(row["loss"]) for row in csv.DictReader(f) if row.get("loss")]
     assert losses and np.all(np.isfinite(losses))

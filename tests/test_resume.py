@@ -65,7 +65,7 @@ def test_a_killed_fit_continues_from_its_last_finished_epoch(tmp_path):
 
 
 def test_run_resume_continues_a_killed_run(tmp_path):
-    args = ("mnist-l1", "run", "--quick", "--latent-dims", "2", "--no-export")
+    args = ("mnist-l1", "run", "--quick", "--latent-dims", "2", "--no-export", "--fast")  # resumed without --fast
     env = {**os.environ, "KERAS_CLUST_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "keras_clust.cli", *args], cwd=tmp_path, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -93,6 +93,9 @@ def test_run_resume_continues_a_killed_run(tmp_path):
     col = header.index("epoch")
     assert sorted(int(r[col]) for r in rows) == list(range(1, len(rows) + 1)) and len(rows) == 2  # quick: 2 epochs
     assert json.loads((run / "config.json").read_text())["quick"] is True  # the saved config, not the defaults
+    assert "started with --fast: resumed so" in res.stderr  # the run's own --fast, not the resuming command's
+    fast = json.loads((run / "metrics.json").read_text())["fast"]
+    assert fast["op_determinism"] is False and all(f["jit_compile"] for f in fast["fits"])
 
     again = cli("mnist-l1", "run", "--resume", str(run), cwd=tmp_path)
     assert_one_line_error(again, 2, "--resume", "finished run folder")
