@@ -14,8 +14,6 @@ import os
 from collections.abc import Callable, Iterable
 from typing import TypeVar
 
-from keras_clust.errors import UsageError
-
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
@@ -53,28 +51,29 @@ def map_in_processes(fn: Callable[[T], R], items: Iterable[T], workers: int, see
         seed: The run's seed, set in every worker before its first piece.
 
     Raises:
-        The first exception a piece raised (the others are cancelled or left to finish).
+        The exception of the first piece that failed, once the pieces already running have
+        ended (those not started are cancelled).
     """
     items = list(items)
     if workers < 1:
-        raise UsageError(f"--workers must be >= 1, got {workers}")
+        raise ValueError(f"workers must be >= 1, got {workers}")
     if workers == 1 or len(items) <= 1:
         return [fn(item) for item in items]
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
     workers = min(workers, len(items))
     threads = worker_threads(workers)
     log.info("%d pieces of work on %d processes (%d TensorFlow thread(s) each)", len(items), workers, threads)
-    context = multiprocessing.get_context("spawn")
     level = logging.getLogger("keras_clust").getEffectiveLevel()
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker,
-                             initargs=(seed, threads, level)) as pool:  # fmt: skip
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
+                               initargs=(seed, threads, level))  # fmt: skip
+    try:
         futures = [pool.submit(fn, item) for item in items]
-        try:
-            return [f.result() for f in futures]
-        except BaseException:
-            for f in futures:
-                f.cancel()
-            raise
-
+        wait(futures, return_when=FIRST_EXCEPTION)
+        failed = next((f for f in futures if f.done() and not f.cancelled() and f.exception() is not None), None)
+        if failed is not None:
+            raise failed.exception()
+        return [f.result() for f in futures]
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)

@@ -49,7 +49,7 @@ class SweepCell:
     cfg: Config
     name: str
     mixture_seed: int
-    tensorboard: str | None = None
+    tensorboard: Path | None = None
 
 
 def train_cell(cell: SweepCell) -> dict:
@@ -60,7 +60,7 @@ def train_cell(cell: SweepCell) -> dict:
     data = mixture_data(cfg, cell.mixture_seed)
     s = SWEEP[cell.name]
     s = replace(s, epochs=min(s.epochs, QUICK_EPOCHS)) if cfg.quick else s
-    logs = None if cell.tensorboard is None else Path(cell.tensorboard) / f"{data.key}-{cell.name}"
+    logs = None if cell.tensorboard is None else cell.tensorboard / f"{data.key}-{cell.name}"
     with fit_context(tensorboard=logs):
         trained = train_vae(cell.name, s, data, lambda key: seed_model(cfg.seed, key))
     result, _ = score(cell.name, s, trained, data, cfg, cfg.seed + 1, kmeans=False)
@@ -90,7 +90,7 @@ def tune(args: argparse.Namespace) -> int:
         rf.write_config({"experiment": NAME, "action": "tune", **asdict(cfg), "candidates": candidates,
                          "command": command, "workers": args.workers})  # fmt: skip
         logs = tensorboard_dir(args, rf)
-        cells = [SweepCell(cfg, name, mixture_seed, None if logs is None else str(logs))
+        cells = [SweepCell(cfg, name, mixture_seed, logs)
                  for mixture_seed in cfg.mixture_seeds for name in candidates]  # fmt: skip
         results: dict[str, dict[str, dict]] = {name: {} for name in candidates}
         nll, history = {}, []
