@@ -122,12 +122,12 @@ def tune(args: argparse.Namespace) -> int:
     if role is not None and (cfg.engine != "kerastuner" or cfg.kerastuner_dir is None):
         raise UsageError("a distributed KerasTuner search (KERASTUNER_* set) needs --engine kerastuner and the "
                          "same --kerastuner-dir on the chief and every worker")  # fmt: skip
-    if role == "worker":
-        return _kerastuner_worker(cfg, args.tensorboard)
     if cfg.workers > 1 and cfg.engine != "optuna":
         raise UsageError("--workers runs Optuna workers; with --engine kerastuner use KerasTuner's chief and "
                          "workers (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT)")  # fmt: skip
     set_seed(cfg.seed)
+    if role == "worker":
+        return _kerastuner_worker(cfg, args.tensorboard)
     start = time.perf_counter()
     engines = ("optuna", "kerastuner") if cfg.engine == "both" else (cfg.engine,)
     with RunFolder(args.out, NAME, cfg.seed) as run, fit_context(tensorboard=tensorboard_dir(args, run)) as fits:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,8 +67,6 @@ def distributed_role() -> str | None:
     process (``tuner0``, ``tuner1``, ...) asks it for trials and trains them. All of them need the
     same tuner directory (a shared file system) and project name.
     """
-    import os
-
     given = {k: os.environ.get(k, "") for k in DISTRIBUTED_ENV}
     if not any(given.values()):
         return None
@@ -80,18 +80,38 @@ def distributed_role() -> str | None:
     return "chief" if "chief" in given["KERASTUNER_TUNER_ID"] else "worker"
 
 
-def run_as_worker(tuner, hypermodel, *search_args, tensorboard: str | Path | None = None, callbacks=(),
-                  **search_kwargs) -> str:  # fmt: skip
+#: Where workers leave each trial's per-epoch curve for the chief, inside the tuner's project folder.
+WORKER_CURVES = "worker_curves"
+
+
+def run_as_worker(tuner, hypermodel, *search_args, tensorboard: str | Path | None = None, **search_kwargs) -> str:
     """Be a worker of a distributed search: train the trials the chief hands out
     (``tuner.search(*search_args, **search_kwargs)``) until it has none left; returns a line
-    saying how many (``hypermodel.curves`` holds one entry per trial trained). With
-    ``tensorboard``, this worker's logs go to ``<tensorboard>/<KERASTUNER_TUNER_ID>``."""
-    import os
+    saying how many.
+
+    ``hypermodel`` records each trial's objective per epoch and fit time (``curves``,
+    ``seconds``, as :func:`make_hypermodel`'s does); KerasTuner sends the chief only a trial's
+    best value, so after each trial the worker writes them to the shared tuner folder
+    (``<project>/worker_curves/trial_<id>.json``), where :func:`record_trials` reads them. With
+    ``tensorboard``, this worker's logs go to ``<tensorboard>/<KERASTUNER_TUNER_ID>``.
+    """
+    from keras_clust.runs import write_json
 
     tuner_id = os.environ["KERASTUNER_TUNER_ID"]
+    folder = Path(tuner.project_dir) / WORKER_CURVES
+    folder.mkdir(parents=True, exist_ok=True)
+    on_trial_end, seen = tuner.on_trial_end, [len(hypermodel.curves)]
+
+    def leave_curve(trial):  # KerasTuner's per-trial hook (also after a failed trial), on this tuner only
+        if len(hypermodel.curves) > seen[0]:  # this trial got as far as fitting: its curve is the last
+            write_json(folder / f"trial_{int(trial.trial_id)}.json", {"curve": hypermodel.curves[-1],
+                       "seconds": hypermodel.seconds[-1], "worker": tuner_id})  # fmt: skip
+            seen[0] = len(hypermodel.curves)
+        on_trial_end(trial)
+
+    tuner.on_trial_end = leave_curve
     logs = None if tensorboard is None else Path(tensorboard) / tuner_id
-    tuner.search(*search_args, verbose=0,
-                 callbacks=[keras.callbacks.TerminateOnNaN(), *callbacks, *tensorboard_callbacks(logs)],
+    tuner.search(*search_args, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(logs)],
                  **search_kwargs)  # fmt: skip
     return (f"KerasTuner worker {tuner_id}: trained {len(hypermodel.curves)} trial(s) for the chief at "
             f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
@@ -127,14 +147,19 @@ _STATE = {"COMPLETED": "complete", "STOPPED": "pruned", "INVALID": "failed", "FA
 def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int = 0,
                   objective: str = "val_loss") -> list[TrialRecord]:  # fmt: skip
     """Trials of ``tuner``; ``curves``/``seconds`` hold the per-epoch validation loss and the
-    fit time of the trials from number ``first`` on, in the order they ran (KerasTuner
-    itself keeps only the best epoch's value)."""
+    fit time of the trials this process trained, from number ``first`` on, in the order they
+    ran. Trials of distributed workers come from the curves they left in the tuner folder
+    (:func:`run_as_worker`); only for a trial of neither kind is the curve KerasTuner's own
+    history, which holds just the best epoch's value."""
     out = []
     trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))
+    left = _worker_curves(Path(tuner.project_dir) / WORKER_CURVES)
     for i, t in enumerate(trials):
         k = i - first
         if 0 <= k < len(curves):
             curve = list(curves[k])
+        elif int(t.trial_id) in left:
+            curve, k = left[int(t.trial_id)]["curve"], None
         else:
             curve = [float(o.value[0]) for o in t.metrics.get_history(objective)] \
                 if t.metrics.exists(objective) else []  # fmt: skip
@@ -144,9 +169,19 @@ def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int =
             state = "failed"
         params = {p.name: t.hyperparameters.values[p.name] for p in space.params
                   if p.name in t.hyperparameters.values and t.hyperparameters.is_active(p.name)}  # fmt: skip
-        out.append(TrialRecord(int(t.trial_id), state, params, value, curve,
-                               seconds[k] if 0 <= k < len(seconds) else None))  # fmt: skip
+        if k is None:
+            took = left[int(t.trial_id)]["seconds"]
+        else:
+            took = seconds[k] if 0 <= k < len(seconds) else None
+        out.append(TrialRecord(int(t.trial_id), state, params, value, curve, took))
     return out
+
+
+def _worker_curves(folder: Path) -> dict[int, dict]:
+    """``{trial id: {"curve", "seconds", "worker"}}`` left by :func:`run_as_worker`."""
+    if not folder.is_dir():
+        return {}
+    return {int(p.stem.removeprefix("trial_")): json.loads(p.read_text()) for p in folder.glob("trial_*.json")}
 
 
 def run_kerastuner_search(
