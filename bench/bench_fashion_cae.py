@@ -28,7 +28,9 @@ of it joined by ``+``:
 - ``stridedcrop``: the decoder's crops (``keras_clust.layers.Crop2D``, one ``slice`` whose
   gradient is a ``Pad``) computed as a strided slice, as ``Cropping2D`` does (same numbers;
   TF's slow ``StridedSliceGrad``): how the library's CAE trained before ``Crop2D``;
-- ``runfast``: what ``keras-clust fashion-cae run --fast`` does, ``fast+xla+spe32``.
+- ``runfast``: what ``keras-clust fashion-cae run --fast`` does, through the library's own path
+  (op determinism off, ``fit_model`` inside ``fit_context(fast=True)``: XLA and
+  ``FAST_STEPS_PER_EXECUTION`` batches per call); the result records what the model ran with.
 
 With ``--against-torch``, ``../shared/reference/torch_cae.py`` (the same model, batch 256,
 Adam 1e-3, no weight decay, in PyTorch) runs in a separate Python that has ``torch``
@@ -72,10 +74,11 @@ IMAGES = 60_000
 def parse_variant(variant: str) -> dict:
     """The settings of a ``+``-joined variant name (see the module docstring)."""
     s = {"data": "arrays", "deterministic": True, "xla": False, "steps_per_execution": 1, "batch_size": 256,
-         "bf16": False, "onednn": None, "intra_threads": 0, "inter_threads": 0, "strided_crop": False}  # fmt: skip
+         "bf16": False, "onednn": None, "intra_threads": 0, "inter_threads": 0, "strided_crop": False,
+         "runfast": False}  # fmt: skip
     numeric = {"spe": "steps_per_execution", "bs": "batch_size", "onednn": "onednn", "intra": "intra_threads",
                "inter": "inter_threads"}  # fmt: skip
-    for token in variant.replace("runfast", "fast+xla+spe32").split("+"):
+    for token in variant.split("+"):
         match = re.fullmatch(r"(spe|bs|onednn|intra|inter)(\d+|all)", token)
         if token == "arrays":
             continue
@@ -89,6 +92,8 @@ def parse_variant(variant: str) -> dict:
             s["bf16"] = True
         elif token == "stridedcrop":
             s["strided_crop"] = True
+        elif token == "runfast":
+            s["runfast"], s["deterministic"] = True, False
         elif match and (match[2] != "all" or match[1] == "spe"):
             s[numeric[match[1]]] = match[2] if match[2] == "all" else int(match[2])
         else:
@@ -133,7 +138,7 @@ def one(variant: str, epochs: int) -> dict:
 
         Crop2D.call = strided_crop
     x = load_fashion_mnist().x_train.reshape(-1, 28, 28, 1)
-    model = build_compiled_cae(**REPORT_BEST, jit_compile=s["xla"])
+    model = build_compiled_cae(**REPORT_BEST, jit_compile="auto" if s["runfast"] else s["xla"])  # runfast: as the app
     if s["steps_per_execution"] != 1:
         model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=s["xla"],
                       steps_per_execution=s["steps_per_execution"])  # fmt: skip
@@ -147,13 +152,19 @@ def one(variant: str, epochs: int) -> dict:
             times.append(time.perf_counter() - self.start)
 
     bs = s["batch_size"]
-    if s["data"] == "arrays":
+    if s["runfast"]:
+        from keras_clust.training import fit_context, fit_model
+
+        with fit_context(fast=True):
+            history = fit_model(model, x, x, None, epochs=epochs, batch_size=bs, callbacks=[EpochTimer()], verbose=0)
+    elif s["data"] == "arrays":
         history = model.fit(x, x, batch_size=bs, epochs=epochs, shuffle=True, verbose=0, callbacks=[EpochTimer()])
     else:
         ds = (tf.data.Dataset.from_tensor_slices(x).cache().shuffle(len(x), seed=0).batch(bs)
               .map(lambda b: (b, b)).prefetch(tf.data.AUTOTUNE))  # fmt: skip
         history = model.fit(ds, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
     return {"variant": variant, "settings": s, "images": len(x), "xla": bool(model.jit_compile),
+            "steps_per_execution": int(model.steps_per_execution),
             "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), **epoch_summary(times),
             "loss": round(float(history.history["loss"][-1]), 5),
             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}  # fmt: skip
