@@ -3,7 +3,6 @@ workers on loopback share one search through one tuner folder."""
 
 import json
 import os
-import shutil
 import socket
 import subprocess
 
@@ -51,21 +50,21 @@ def test_a_chief_and_two_workers_share_one_search(tmp_path):
     assert e["test"]["checkpoint_test_mse"] > 0  # the best trial's checkpoint, written by a worker
 
 
-def test_lj_fluid_hyperband_shared_by_a_chief_and_two_workers(tmp_path):
-    res = cli("lj-fluid", "simulate", "--quick", "--particles", "8", "--box", "4", "--gamma", "1,3",
-              "--samples", "120", "--replicas", "2", "--output", "d.npz", cwd=tmp_path)  # fmt: skip
-    assert res.returncode == 0, res.stderr[-2000:]
-    shutil.rmtree(tmp_path / "runs")
-    outs = chief_and_workers(["lj-fluid", "tune", "--quick", "--dataset", "d.npz", "--kerastuner-dir", "kt"],
-                             tmp_path)  # fmt: skip
-    trained = trained_by_workers(outs)
-    (run,) = (tmp_path / "runs" / "lj-fluid").iterdir()  # the chief's
+def test_lj_fluid_tune_on_two_local_workers(tmp_path):
+    """``--workers 2``: this process is the chief on loopback, two workers train on the simulation it
+    left in its run folder, and the record has each trial's curve as its worker saw it."""
+    res = cli("lj-fluid", "tune", "--quick", "--particles", "8", "--box", "4", "--gamma", "1,3", "--samples", "120",
+              "--replicas", "2", "--workers", "2", cwd=tmp_path)  # fmt: skip
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (tmp_path / "runs" / "lj-fluid").iterdir()
     m = json.loads((run / "metrics.json").read_text())
-    assert json.loads((run / "config.json").read_text())["distributed"] is True
+    config = json.loads((run / "config.json").read_text())
+    assert config["distributed"] is True and config["workers"] == 2 and (run / "dataset.npz").is_file()
     assert m["algorithm"] == "Hyperband" and m["summary"]["complete"] >= 2
-    assert sum(trained.values()) == m["summary"]["trials"], trained  # every trial trained once, by a worker
-    left = {int(p.stem[6:]) for p in (tmp_path / "kt" / "lj_grid_vae" / "worker_curves").glob("trial_*.json")}
-    assert left == {t["number"] for t in m["trials"]}
+    trained = {line.split()[2].rstrip(":"): int(line.split("trained ")[1].split()[0]) for line in m["worker_reports"]}
+    assert set(trained) == {"tuner0", "tuner1"} and sum(trained.values()) == m["summary"]["trials"], trained
+    left = {int(p.stem[6:]) for p in (run / "kerastuner" / "lj_grid_vae" / "worker_curves").glob("trial_*.json")}
+    assert left == {t["number"] for t in m["trials"]}  # every trial trained by a worker, none by the chief
     for t in m["trials"]:  # each trial's curve as its worker saw it, epoch by epoch, not KerasTuner's best value
         assert t["seconds"] is not None and len(t["curve"]) >= 1
         assert t["state"] != "complete" or t["value"] == t["curve"][-1]
@@ -73,6 +72,10 @@ def test_lj_fluid_hyperband_shared_by_a_chief_and_two_workers(tmp_path):
     res = cli("lj-fluid", "tune", "--quick", cwd=tmp_path, env={"KERASTUNER_TUNER_ID": "tuner0",
               "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1"})  # fmt: skip
     assert_one_line_error(res, 2, "--kerastuner-dir", "--dataset", "lj-fluid simulate")
+    res = cli("lj-fluid", "tune", "--quick", "--workers", "2", "--dataset", "x.npz", "--kerastuner-dir", "kt",
+              cwd=tmp_path, env={"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1",
+                                 "KERASTUNER_ORACLE_PORT": "1"})  # fmt: skip
+    assert_one_line_error(res, 2, "--workers", "without --workers")
 
 
 def test_distributed_mode_needs_its_three_variables_and_a_shared_folder(tmp_path):
@@ -83,3 +86,23 @@ def test_distributed_mode_needs_its_three_variables_and_a_shared_folder(tmp_path
               env={"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1"})
     assert_one_line_error(res, 2, "--engine kerastuner", "--kerastuner-dir")
     assert not (tmp_path / "runs").exists()
+
+
+def test_local_workers_that_die_stop_the_waiting_chief_with_their_error():
+    import sys
+    import time
+
+    from keras_clust.errors import DataError
+    from keras_clust.tuning.kerastuner_search import local_workers
+
+    before = {k: os.environ.get(k) for k in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_PORT")}
+    start = time.monotonic()
+    with pytest.raises(DataError, match="KerasTuner worker tuner[01] failed: no data here"):
+        with local_workers([sys.executable, "-c", "import sys; sys.exit('no data here')"], 2):
+            assert os.environ["KERASTUNER_TUNER_ID"] == "chief"
+            time.sleep(60)  # a chief serving its oracle, which would wait for workers forever
+    assert time.monotonic() - start < 30
+    assert {k: os.environ.get(k) for k in before} == before  # the chief's variables are gone again
+    with local_workers([sys.executable, "-c", "print('tuner done')"], 2) as reports:
+        pass
+    assert reports == ["tuner done", "tuner done"]

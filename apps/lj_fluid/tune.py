@@ -12,9 +12,11 @@ over its cell's volume ``h^dim``. That number, ``val_neg_elbo``, is comparable a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import math
 import os
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -25,7 +27,7 @@ from apps.lj_fluid.config import NAME, Config
 from apps.lj_fluid.data import acquire, dataset_config, dataset_file, split_data
 from apps.lj_fluid.steps import doubly_occupied_share
 from keras_clust.app import add_tensorboard_argument, non_negative_int, positive_int, tensorboard_dir
-from keras_clust.data.lj_io import load_lj_dataset
+from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
 from keras_clust.data.lj_mc import LJSystem
 from keras_clust.data.lj_repr import grid_cells, grid_dataset
 from keras_clust.errors import DataError, UsageError
@@ -35,6 +37,7 @@ from keras_clust.training import fit_context
 from keras_clust.tuning import SearchSpace, choice_param, float_param, make_tuner, suggest_kerastuner, to_optuna_study
 from keras_clust.tuning.kerastuner_search import (
     distributed_role,
+    local_workers,
     record_trials,
     run_as_worker,
     tensorboard_callbacks,
@@ -158,6 +161,9 @@ def tune(args: argparse.Namespace) -> int:
         raise UsageError("a distributed search (KERASTUNER_* set) needs the same --kerastuner-dir and --dataset on "
                          "the chief and every worker: simulate the dataset once with 'keras-clust lj-fluid "
                          "simulate' and share both folders")  # fmt: skip
+    if role is not None and args.workers > 1:
+        raise UsageError("--workers starts a chief and its workers on this machine; with KERASTUNER_* set, start "
+                         "each process yourself, without --workers")  # fmt: skip
     cfg, epochs, cells = _search_config(args)
     set_seed(cfg.seed)
     if role == "worker":
@@ -175,21 +181,35 @@ def tune(args: argparse.Namespace) -> int:
                + (" --quick" if cfg.quick else ""))  # fmt: skip
     start = time.perf_counter()
     with RunFolder(args.out, NAME, cfg.seed) as rf, fit_context(tensorboard=tensorboard_dir(args, rf)) as fits:
+        recorded = cfg.dataset
         sim, cfg = acquire(cfg, progress=not cfg.quick)
+        if args.workers > 1 and recorded is None:  # the workers read the simulation from the run folder
+            shared = save_lj_dataset(sim, rf.file("dataset.npz"))
+            sim, cfg = acquire(replace(cfg, dataset=str(shared)))  # as they do: the same split
+            rf.keep_on_abort("dataset.npz")
+            recorded = "dataset.npz (simulated by this search, in its run folder)"
         data = split_data(sim, cfg)
-        directory = args.kerastuner_dir or rf.file("kerastuner")
-        space, hypermodel, tuner = _tuner(cfg, epochs, cells, directory)
-        rf.write_config({"experiment": NAME, "action": "tune", "command": command, "dataset": cfg.dataset,
+        directory = Path(args.kerastuner_dir or rf.file("kerastuner"))
+        local = args.workers > 1
+        rf.write_config({"experiment": NAME, "action": "tune", "command": command, "dataset": recorded,
                          "samples": cfg.samples, "epochs": epochs, "seed": cfg.seed, "quick": cfg.quick,
-                         "space": [p.__dict__ for p in space.params], "objective": OBJECTIVE,
-                         "kerastuner_dir": str(directory), "distributed": role == "chief"})  # fmt: skip
-        if role == "chief":
-            log.info("KerasTuner chief: serving the search at %s:%s to the workers", os.environ["KERASTUNER_ORACLE_IP"],
-                     os.environ["KERASTUNER_ORACLE_PORT"])  # fmt: skip
-        searched, before = time.perf_counter(), len(tuner.oracle.trials)  # a shared folder may hold earlier trials
-        callbacks = [keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(fits.tensorboard)]
-        tuner.search(data.train.positions, validation_data=data.val.positions, epochs=epochs, verbose=0,
-                     callbacks=callbacks)
+                         "space": [p.__dict__ for p in grid_space(cfg.box, cells).params], "objective": OBJECTIVE,
+                         "kerastuner_dir": str(directory), "distributed": role == "chief" or local,
+                         "workers": args.workers if local else None})  # fmt: skip
+        worker = [sys.executable, "-m", "keras_clust.cli", NAME, "tune", "--dataset", str(cfg.dataset),
+                  "--kerastuner-dir", str(directory), "--epochs", str(args.epochs), "--seed", str(cfg.seed),
+                  *(["--quick"] if cfg.quick else []), *(["--tensorboard"] if args.tensorboard else [])]  # fmt: skip
+        with local_workers(worker, args.workers) if local else contextlib.nullcontext([]) as reports:
+            space, hypermodel, tuner = _tuner(cfg, epochs, cells, directory)  # the chief's, inside local_workers
+            if role == "chief" or local:
+                log.info("KerasTuner chief: serving the search at %s:%s to the workers",
+                         os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"])  # fmt: skip
+            searched, before = time.perf_counter(), len(tuner.oracle.trials)  # a shared folder may hold trials
+            callbacks = [keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(fits.tensorboard)]
+            tuner.search(data.train.positions, validation_data=data.val.positions, epochs=epochs, verbose=0,
+                         callbacks=callbacks)  # fmt: skip
+        for line in reports:
+            log.info("%s", line)
         trials = record_trials(tuner, space, hypermodel.curves, hypermodel.seconds, before, objective=OBJECTIVE)
         result = SearchResult("kerastuner", "Hyperband", OBJECTIVE, trials, time.perf_counter() - searched,
                               "lj_grid_vae", str(directory), resumed_trials=before)  # fmt: skip
@@ -209,7 +229,7 @@ def tune(args: argparse.Namespace) -> int:
                      for h in space.params[-1].choices}  # fmt: skip
         metrics = {"run_id": rf.run_id, **result.to_dict(), "trial_rows": result.trial_rows(), "use_best": use,
                    "n_train": len(data.train), "n_val": len(data.val), "figures": sorted(figures),
-                   "doubly_occupied_share": occupancy, "total_seconds": seconds}  # fmt: skip
+                   "doubly_occupied_share": occupancy, "worker_reports": reports, "total_seconds": seconds}  # fmt: skip
         rf.write_metrics(metrics)
         rf.write_history(history)
         rf.write_report(render_tune_report(command, metrics, figures, seconds))
@@ -252,6 +272,9 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the simulation and the search")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
     add_tensorboard_argument(p)
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="train the trials in N processes on this machine: this one serves KerasTuner's oracle "
+                        "on a free loopback port (the chief) and starts N workers on the same data (default: 1)")
     p.add_argument("--kerastuner-dir", type=Path, default=None, metavar="DIR",
                    help="KerasTuner's folder (default: inside the run folder); a search across processes or "
                         "machines (KERASTUNER_TUNER_ID=chief|tuner0|..., KERASTUNER_ORACLE_IP, "

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import keras
@@ -78,6 +79,76 @@ def distributed_role() -> str | None:
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"KERASTUNER_ORACLE_PORT={port!r} is not a port number (1-65535)")
     return "chief" if "chief" in given["KERASTUNER_TUNER_ID"] else "worker"
+
+
+@contextlib.contextmanager
+def local_workers(command: Sequence[str], workers: int) -> Iterator[list[str]]:
+    """Make this process the chief of a KerasTuner search served on a free loopback port, with
+    ``workers`` worker processes running ``command`` (``[python, -m, ...]``: the same search,
+    which must then find its data where this process left it).
+
+    Inside the block, ``KERASTUNER_*`` name this process the chief: a tuner made there serves its
+    oracle from ``search`` until the workers have trained every trial. Each worker gets
+    ``cores / workers`` TensorFlow threads. Yields the list that, after the block, holds each
+    worker's last line of output.
+
+    Raises:
+        DataError: a worker failed (its last error line), after the others ended.
+    """
+    import signal
+    import socket
+    import subprocess
+    import threading
+
+    from keras_clust.errors import DataError
+    from keras_clust.parallel import worker_threads
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = str(sock.getsockname()[1])
+    chief = {"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
+    threads = str(worker_threads(workers))
+    saved = {k: os.environ.get(k) for k in chief}
+    os.environ.update(chief)
+    procs = [subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env={**os.environ, "KERASTUNER_TUNER_ID": f"tuner{i}", "TF_NUM_INTRAOP_THREADS": threads})
+             for i in range(workers)]  # fmt: skip
+    log.info("KerasTuner chief at 127.0.0.1:%s with %d local workers (%s TensorFlow threads each)", port, workers,
+             threads)  # fmt: skip
+    lines: list[str] = []
+    done = threading.Event()
+
+    def watch():  # the chief serves until the workers report the end: if they all died first, stop it
+        while not done.wait(1.0):
+            if all(p.poll() is not None for p in procs) and any(p.returncode != 0 for p in procs):
+                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # wakes a sleeping chief
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        try:
+            yield lines
+        except KeyboardInterrupt:
+            if not any(p.poll() not in (None, 0) for p in procs):
+                raise  # the user's Ctrl-C
+        outs = [p.communicate() for p in procs]
+    finally:
+        done.set()
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    for i, (p, (out, err)) in enumerate(zip(procs, outs, strict=True)):
+        if p.returncode != 0:
+            last = next((line for line in reversed(err.splitlines()) if line.strip()), f"exit code {p.returncode}")
+            raise DataError(f"KerasTuner worker tuner{i} failed: {last}")
+        lines.append(out.strip().splitlines()[-1] if out.strip() else f"tuner{i}: no output")
 
 
 #: Where workers leave each trial's per-epoch curve for the chief, inside the tuner's project folder.
