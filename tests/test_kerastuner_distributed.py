@@ -88,21 +88,25 @@ def test_distributed_mode_needs_its_three_variables_and_a_shared_folder(tmp_path
     assert not (tmp_path / "runs").exists()
 
 
-def test_local_workers_that_die_stop_the_waiting_chief_with_their_error():
+def test_a_local_worker_that_dies_stops_the_waiting_chief_and_the_other_workers(tmp_path):
     import sys
     import time
 
     from keras_clust.errors import DataError
-    from keras_clust.tuning.kerastuner_search import local_workers
+    from keras_clust.tuning.distributed import local_workers
 
+    dies = ("import os, sys, time\n"
+            "if os.environ['KERASTUNER_TUNER_ID'] == 'tuner0': sys.exit('keras-clust: error: no data here')\n"
+            "time.sleep(120)")  # fmt: skip
     before = {k: os.environ.get(k) for k in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_PORT")}
     start = time.monotonic()
-    with pytest.raises(DataError, match="KerasTuner worker tuner[01] failed: no data here"):
-        with local_workers([sys.executable, "-c", "import sys; sys.exit('no data here')"], 2):
+    with pytest.raises(DataError, match=r"worker tuner0 failed: keras-clust: error: no data here \(its output: "):
+        with local_workers([sys.executable, "-c", dies], 2, tmp_path / "logs"):
             assert os.environ["KERASTUNER_TUNER_ID"] == "chief"
-            time.sleep(60)  # a chief serving its oracle, which would wait for workers forever
-    assert time.monotonic() - start < 30
+            time.sleep(120)  # a chief serving its oracle, which would wait for the dead worker's trial forever
+    assert time.monotonic() - start < 30  # woken, and tuner1 (asleep) stopped
     assert {k: os.environ.get(k) for k in before} == before  # the chief's variables are gone again
-    with local_workers([sys.executable, "-c", "print('tuner done')"], 2) as reports:
+    with local_workers([sys.executable, "-c", "print('tuner done')"], 2, tmp_path / "logs") as reports:
         pass
     assert reports == ["tuner done", "tuner done"]
+    assert (tmp_path / "logs" / "tuner1.log").read_text() == "tuner done\n"

@@ -26,7 +26,7 @@ from keras_clust.tuning import (
     run_optuna_search,
     to_optuna_study,
 )
-from keras_clust.tuning.kerastuner_search import distributed_role, run_as_worker
+from keras_clust.tuning.distributed import distributed_role, run_as_worker
 from keras_clust.viz import pick_examples, plot_image_rows
 from keras_clust.viz.search import plot_search
 

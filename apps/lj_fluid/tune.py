@@ -35,13 +35,8 @@ from keras_clust.models.lj_vae import build_grid_vae
 from keras_clust.runs import RunFolder, markdown_table, set_seed
 from keras_clust.training import fit_context
 from keras_clust.tuning import SearchSpace, choice_param, float_param, make_tuner, suggest_kerastuner, to_optuna_study
-from keras_clust.tuning.kerastuner_search import (
-    distributed_role,
-    local_workers,
-    record_trials,
-    run_as_worker,
-    tensorboard_callbacks,
-)
+from keras_clust.tuning.distributed import distributed_role, local_workers, run_as_worker
+from keras_clust.tuning.kerastuner_search import record_trials, tensorboard_callbacks
 from keras_clust.tuning.results import SearchResult
 from keras_clust.viz.search import plot_search
 
@@ -199,7 +194,8 @@ def tune(args: argparse.Namespace) -> int:
         worker = [sys.executable, "-m", "keras_clust.cli", NAME, "tune", "--dataset", str(cfg.dataset),
                   "--kerastuner-dir", str(directory), "--epochs", str(args.epochs), "--seed", str(cfg.seed),
                   *(["--quick"] if cfg.quick else []), *(["--tensorboard"] if args.tensorboard else [])]  # fmt: skip
-        with local_workers(worker, args.workers) if local else contextlib.nullcontext([]) as reports:
+        serving = local_workers(worker, args.workers, rf.file("workers")) if local else contextlib.nullcontext([])
+        with serving as reports:
             space, hypermodel, tuner = _tuner(cfg, epochs, cells, directory)  # the chief's, inside local_workers
             if role == "chief" or local:
                 log.info("KerasTuner chief: serving the search at %s:%s to the workers",

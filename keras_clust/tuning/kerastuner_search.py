@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import math
-import os
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from keras_clust.errors import UsageError
+from keras_clust.tuning.distributed import worker_curves
 from keras_clust.tuning.results import SearchResult, TrialRecord
 from keras_clust.tuning.space import SearchSpace, suggest_kerastuner
 
@@ -56,138 +54,6 @@ def make_hypermodel(space: SearchSpace, build_fn: Callable[..., keras.Model], se
     return SpaceHyperModel()
 
 
-#: Environment variables of KerasTuner's distributed mode (one chief oracle, tuner workers).
-DISTRIBUTED_ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-
-
-def distributed_role() -> str | None:
-    """``chief``, ``worker`` or None (one process), from KerasTuner's environment variables.
-
-    In distributed mode the process whose ``KERASTUNER_TUNER_ID`` contains ``chief`` serves the
-    oracle at ``KERASTUNER_ORACLE_IP:KERASTUNER_ORACLE_PORT`` and trains nothing; every other
-    process (``tuner0``, ``tuner1``, ...) asks it for trials and trains them. All of them need the
-    same tuner directory (a shared file system) and project name.
-    """
-    given = {k: os.environ.get(k, "") for k in DISTRIBUTED_ENV}
-    if not any(given.values()):
-        return None
-    missing = [k for k, v in given.items() if not v]
-    if missing:
-        raise UsageError(f"KerasTuner's distributed mode needs {', '.join(DISTRIBUTED_ENV)}; {', '.join(missing)} "
-                         "not set (the chief: KERASTUNER_TUNER_ID=chief, workers: tuner0, tuner1, ...)")  # fmt: skip
-    port = given["KERASTUNER_ORACLE_PORT"]
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"KERASTUNER_ORACLE_PORT={port!r} is not a port number (1-65535)")
-    return "chief" if "chief" in given["KERASTUNER_TUNER_ID"] else "worker"
-
-
-@contextlib.contextmanager
-def local_workers(command: Sequence[str], workers: int) -> Iterator[list[str]]:
-    """Make this process the chief of a KerasTuner search served on a free loopback port, with
-    ``workers`` worker processes running ``command`` (``[python, -m, ...]``: the same search,
-    which must then find its data where this process left it).
-
-    Inside the block, ``KERASTUNER_*`` name this process the chief: a tuner made there serves its
-    oracle from ``search`` until the workers have trained every trial. Each worker gets
-    ``cores / workers`` TensorFlow threads. Yields the list that, after the block, holds each
-    worker's last line of output.
-
-    Raises:
-        DataError: a worker failed (its last error line), after the others ended.
-    """
-    import signal
-    import socket
-    import subprocess
-    import threading
-
-    from keras_clust.errors import DataError
-    from keras_clust.parallel import worker_threads
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = str(sock.getsockname()[1])
-    chief = {"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": port}
-    threads = str(worker_threads(workers))
-    saved = {k: os.environ.get(k) for k in chief}
-    os.environ.update(chief)
-    procs = [subprocess.Popen(list(command), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                              env={**os.environ, "KERASTUNER_TUNER_ID": f"tuner{i}", "TF_NUM_INTRAOP_THREADS": threads})
-             for i in range(workers)]  # fmt: skip
-    log.info("KerasTuner chief at 127.0.0.1:%s with %d local workers (%s TensorFlow threads each)", port, workers,
-             threads)  # fmt: skip
-    lines: list[str] = []
-    done = threading.Event()
-
-    def watch():  # the chief serves until the workers report the end: if they all died first, stop it
-        while not done.wait(1.0):
-            if all(p.poll() is not None for p in procs) and any(p.returncode != 0 for p in procs):
-                signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)  # wakes a sleeping chief
-                return
-
-    watcher = threading.Thread(target=watch, daemon=True)
-    watcher.start()
-    try:
-        try:
-            yield lines
-        except KeyboardInterrupt:
-            if not any(p.poll() not in (None, 0) for p in procs):
-                raise  # the user's Ctrl-C
-        outs = [p.communicate() for p in procs]
-    finally:
-        done.set()
-        for p in procs:
-            if p.poll() is None:
-                p.kill()
-                p.wait()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-    for i, (p, (out, err)) in enumerate(zip(procs, outs, strict=True)):
-        if p.returncode != 0:
-            last = next((line for line in reversed(err.splitlines()) if line.strip()), f"exit code {p.returncode}")
-            raise DataError(f"KerasTuner worker tuner{i} failed: {last}")
-        lines.append(out.strip().splitlines()[-1] if out.strip() else f"tuner{i}: no output")
-
-
-#: Where workers leave each trial's per-epoch curve for the chief, inside the tuner's project folder.
-WORKER_CURVES = "worker_curves"
-
-
-def run_as_worker(tuner, hypermodel, *search_args, tensorboard: str | Path | None = None, **search_kwargs) -> str:
-    """Be a worker of a distributed search: train the trials the chief hands out
-    (``tuner.search(*search_args, **search_kwargs)``) until it has none left; returns a line
-    saying how many.
-
-    ``hypermodel`` records each trial's objective per epoch and fit time (``curves``,
-    ``seconds``, as :func:`make_hypermodel`'s does); KerasTuner sends the chief only a trial's
-    best value, so after each trial the worker writes them to the shared tuner folder
-    (``<project>/worker_curves/trial_<id>.json``), where :func:`record_trials` reads them. With
-    ``tensorboard``, this worker's logs go to ``<tensorboard>/<KERASTUNER_TUNER_ID>``.
-    """
-    from keras_clust.runs import write_json
-
-    tuner_id = os.environ["KERASTUNER_TUNER_ID"]
-    folder = Path(tuner.project_dir) / WORKER_CURVES
-    folder.mkdir(parents=True, exist_ok=True)
-    on_trial_end, seen = tuner.on_trial_end, [len(hypermodel.curves)]
-
-    def leave_curve(trial):  # KerasTuner's per-trial hook (also after a failed trial), on this tuner only
-        if len(hypermodel.curves) > seen[0]:  # this trial got as far as fitting: its curve is the last
-            write_json(folder / f"trial_{int(trial.trial_id)}.json", {"curve": hypermodel.curves[-1],
-                       "seconds": hypermodel.seconds[-1], "worker": tuner_id})  # fmt: skip
-            seen[0] = len(hypermodel.curves)
-        on_trial_end(trial)
-
-    tuner.on_trial_end = leave_curve
-    logs = None if tensorboard is None else Path(tensorboard) / tuner_id
-    tuner.search(*search_args, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(logs)],
-                 **search_kwargs)  # fmt: skip
-    return (f"KerasTuner worker {tuner_id}: trained {len(hypermodel.curves)} trial(s) for the chief at "
-            f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
-
-
 def tensorboard_callbacks(folder: str | Path | None) -> list:
     """A TensorBoard callback for a KerasTuner search logging to ``folder`` (none for None)."""
     return [] if folder is None else [keras.callbacks.TensorBoard(log_dir=str(folder), histogram_freq=0)]
@@ -220,11 +86,11 @@ def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int =
     """Trials of ``tuner``; ``curves``/``seconds`` hold the per-epoch validation loss and the
     fit time of the trials this process trained, from number ``first`` on, in the order they
     ran. Trials of distributed workers come from the curves they left in the tuner folder
-    (:func:`run_as_worker`); only for a trial of neither kind is the curve KerasTuner's own
-    history, which holds just the best epoch's value."""
+    (:func:`keras_clust.tuning.distributed.run_as_worker`); only for a trial of neither kind is
+    the curve KerasTuner's own history, which holds just the best epoch's value."""
     out = []
     trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))
-    left = _worker_curves(Path(tuner.project_dir) / WORKER_CURVES)
+    left = worker_curves(tuner.project_dir)
     for i, t in enumerate(trials):
         k = i - first
         if 0 <= k < len(curves):
@@ -246,13 +112,6 @@ def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int =
             took = seconds[k] if 0 <= k < len(seconds) else None
         out.append(TrialRecord(int(t.trial_id), state, params, value, curve, took))
     return out
-
-
-def _worker_curves(folder: Path) -> dict[int, dict]:
-    """``{trial id: {"curve", "seconds", "worker"}}`` left by :func:`run_as_worker`."""
-    if not folder.is_dir():
-        return {}
-    return {int(p.stem.removeprefix("trial_")): json.loads(p.read_text()) for p in folder.glob("trial_*.json")}
 
 
 def run_kerastuner_search(
