@@ -163,9 +163,10 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     ``--fast``; :func:`run_options` reads them."""
     add_tensorboard_argument(parser)
     parser.add_argument("--fast", action="store_true",
-                        help="train for speed: TensorFlow's op determinism off, every model compiled with XLA "
-                             "and 32 batches per call; the same seed then no longer gives bitwise-equal "
-                             "numbers (default: deterministic)")  # fmt: skip
+                        help="train for speed: TensorFlow's op determinism off, the fitted models compiled with "
+                             "XLA (not under --strategy) and 32 batches per call; the same seed then no longer "
+                             "gives bitwise-equal numbers; metrics.json lists what each fit ran with (default: "
+                             "deterministic)")  # fmt: skip
     parser.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
                         help="train with tf.distribute: mirrored copies the model on every GPU of this machine "
                              "(the CPU without one) and --batch-size is then per replica; multiworker is refused "

@@ -22,8 +22,8 @@ from keras_clust.validation import check_array
 log = logging.getLogger(__name__)
 
 #: Batches per ``fit`` call under ``--fast`` (``steps_per_execution``): fewer Python round
-#: trips. With XLA, 8, 32 and a whole epoch were within the benchmark's noise of each other for
-#: the ``fashion-cae`` CAE, all faster than 1 (BENCHMARKS.md); 32 keeps per-epoch callbacks exact.
+#: trips. For the ``fashion-cae`` CAE, 8, 32 and a whole epoch were within the benchmark's noise
+#: of each other (BENCHMARKS.md); per-epoch callbacks see every epoch whatever the value.
 FAST_STEPS_PER_EXECUTION = 32
 
 
@@ -63,7 +63,7 @@ class FitContext:
     scope the models were built in), a fit's ``batch_size`` is per replica. With ``fast``, a
     model that has not run yet (no train, test or predict function made) is compiled for
     speed as if ``compile`` had been given ``jit_compile=True`` (XLA; only while TensorFlow's
-    op determinism is off, and only for models Keras can compile so) and, if it was compiled
+    op determinism is off, without ``strategy``, and for models Keras can compile so) and, if it was compiled
     with Keras' default of 1, ``steps_per_execution=FAST_STEPS_PER_EXECUTION``; ``fits`` then
     lists, per trained fit, what the model ran with. Keras' own ``jit_compile="auto"``
     turns XLA off on machines without an accelerator, hence the explicit setting.
@@ -205,15 +205,16 @@ def _context_callbacks(model: keras.Model) -> tuple[_FitBackup | None, list[kera
     return _FitBackup(context.backup / key), cbs
 
 
-def _compile_for_speed(model: keras.Model) -> None:
+def _compile_for_speed(model: keras.Model, strategy) -> None:
     """What ``compile(jit_compile=True, steps_per_execution=FAST_STEPS_PER_EXECUTION)`` sets,
     for a model whose train/test/predict functions are not made yet (they read both when they
-    are made); a model compiled with its own ``steps_per_execution`` keeps it."""
+    are made); a model compiled with its own ``steps_per_execution`` keeps it. No XLA under op
+    determinism or a ``tf.distribute`` strategy, where Keras keeps it off too."""
     from keras_clust.runs import op_determinism
 
     if any(f is not None for f in (model.train_function, model.test_function, model.predict_function)):
         return
-    if not op_determinism():  # Keras keeps XLA off under op determinism: not every op has a deterministic XLA kernel
+    if not op_determinism() and strategy is None:  # not every op has a deterministic XLA kernel
         model.jit_compile = True  # Keras' setter warns and keeps False for a model XLA cannot compile
     if model.steps_per_execution == 1:
         model.steps_per_execution = FAST_STEPS_PER_EXECUTION
@@ -277,7 +278,7 @@ def fit_model(
     if _active_contexts and _active_contexts[-1].strategy is not None and not dataset:
         batch_size *= int(_active_contexts[-1].strategy.num_replicas_in_sync)  # per replica -> global
     if _active_contexts and _active_contexts[-1].fast:
-        _compile_for_speed(model)
+        _compile_for_speed(model, _active_contexts[-1].strategy)
         _active_contexts[-1].fits.append({"model": model.name, "jit_compile": bool(model.jit_compile),
                                           "steps_per_execution": int(model.steps_per_execution)})  # fmt: skip
     start = time.perf_counter()

@@ -88,10 +88,12 @@ def test_a_fast_fit_trains_as_a_plain_one_in_fewer_calls():
 
 def test_a_fast_context_leaves_a_model_that_already_ran_or_chose_its_own():
     model, _, _, _ = _fit(False)
-    with fit_context(fast=True):
+    xla = model.jit_compile
+    with fit_context(fast=True) as context:
         fit_model(model, np.zeros((20, 5), "float32"), np.zeros((20, 1), "float32"), None, epochs=1,
                   batch_size=10, verbose=0)  # fmt: skip
-    assert model.steps_per_execution == 1 and not model.jit_compile  # its train function was made without
+    assert model.steps_per_execution == 1 and model.jit_compile == xla  # its train function was made before
+    assert context.fits == [{"model": model.name, "jit_compile": xla, "steps_per_execution": 1}]
     inputs = keras.Input((5,))
     own = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     own.compile(optimizer="sgd", loss="mse", steps_per_execution=2)
@@ -106,7 +108,7 @@ def test_run_fast_compiles_every_fit_with_xla(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = (tmp_path / "runs" / "mnist-l1").iterdir()
     fast = json.loads((run / "metrics.json").read_text())["fast"]
-    assert fast["op_determinism"] is False and len(fast["fits"]) >= 1
+    assert fast["op_determinism"] is False and len(fast["fits"]) == 1  # --latent-dims 2: one autoencoder
     assert all(f["jit_compile"] and f["steps_per_execution"] == 32 for f in fast["fits"]), fast
     n = len(fast["fits"])
     assert f"op determinism off (not bitwise reproducible), XLA in {n} of {n} fits" in (run / "report.md").read_text()
@@ -114,3 +116,15 @@ def test_run_fast_compiles_every_fit_with_xla(tmp_path):
     with open(run / "history.csv") as f:
         losses = [float(row["loss"]) for row in csv.DictReader(f) if row.get("loss")]
     assert losses and np.all(np.isfinite(losses))
+
+
+def test_a_fast_fit_under_a_distribution_strategy_keeps_xla_off():
+    strategy = tf.distribute.OneDeviceStrategy("/cpu:0")
+    with strategy.scope():
+        inputs = keras.Input((5,))
+        model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
+        model.compile(optimizer="sgd", loss="mse")
+        with fit_context(fast=True, strategy=strategy) as context:
+            fit_model(model, np.zeros((40, 5), "float32"), np.zeros((40, 1), "float32"), None, epochs=1,
+                      batch_size=10, verbose=0)  # fmt: skip
+    assert context.fits == [{"model": model.name, "jit_compile": False, "steps_per_execution": 32}]
