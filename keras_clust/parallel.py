@@ -51,8 +51,9 @@ def map_in_processes(fn: Callable[[T], R], items: Iterable[T], workers: int, see
         seed: The run's seed, set in every worker before its first piece.
 
     Raises:
-        The exception of the first piece that failed, once the pieces already running have
-        ended (those not started are cancelled).
+        The exception of the first piece that failed, once the pieces already handed to the
+        workers (up to ``workers + 1``, the running ones included) have ended; the rest are
+        cancelled.
     """
     items = list(items)
     if workers < 1:
