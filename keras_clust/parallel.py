@@ -26,19 +26,25 @@ def worker_threads(workers: int) -> int:
     return max(1, cores // max(1, workers))
 
 
-def _init_worker(seed: int, threads: int, level: int) -> None:
+def configure_worker(threads: int, label: str, level: int, loggers: tuple[str, ...] = ("keras_clust",)) -> None:
+    """Set up a spawned worker process: ``threads`` TensorFlow intra-op threads (before its
+    first op) and the project's log lines prefixed ``[keras-clust <label>]`` at ``level``."""
     import tensorflow as tf
 
-    from keras_clust.runs import set_seed
-
     tf.config.threading.set_intra_op_parallelism_threads(threads)
-    set_seed(seed)
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(f"[keras-clust worker {os.getpid()}] %(message)s"))
-    for name in ("keras_clust", "apps"):
+    handler.setFormatter(logging.Formatter(f"[keras-clust {label}] %(message)s"))
+    for name in loggers:
         logger = logging.getLogger(name)
         logger.handlers[:], logger.propagate = [handler], False
         logger.setLevel(level)
+
+
+def _init_worker(seed: int, threads: int, level: int) -> None:
+    from keras_clust.runs import set_seed
+
+    configure_worker(threads, f"worker {os.getpid()}", level, ("keras_clust", "apps"))
+    set_seed(seed)
 
 
 def map_in_processes(fn: Callable[[T], R], items: Iterable[T], workers: int, seed: int) -> list[R]:

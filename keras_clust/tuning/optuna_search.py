@@ -17,6 +17,7 @@ import keras
 import numpy as np
 
 from keras_clust.errors import DataError, UsageError
+from keras_clust.parallel import configure_worker, worker_threads
 from keras_clust.progress import Progress
 from keras_clust.runs import format_params
 from keras_clust.training import fit_context, fit_model
@@ -222,14 +223,7 @@ def optimize_worker(job: _SearchJob, worker: int = 0, checkpoint: str | None = N
 
 def _worker_main(job: _SearchJob, worker: int, checkpoint: str | None, level: int, threads: int) -> None:
     """Entry point of a worker process started by :func:`run_optuna_search` (``spawn``)."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(threads)
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(f"[keras-clust worker {worker}] %(message)s"))
-    root = logging.getLogger("keras_clust")
-    root.handlers[:], root.propagate = [handler], False
-    root.setLevel(level)
+    configure_worker(threads, f"worker {worker}", level)
     logs = None if job.tensorboard is None else Path(job.tensorboard) / f"worker-{worker}"
     try:
         with fit_context(tensorboard=logs):
@@ -348,7 +342,7 @@ def _start_workers(job: _SearchJob, paths: list, workers: int) -> list:
     import multiprocessing
 
     ctx = multiprocessing.get_context("spawn")  # TensorFlow's runtime does not survive fork
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    threads = worker_threads(workers)
     level = logging.getLogger("keras_clust").getEffectiveLevel()
     procs = [ctx.Process(target=_worker_main, args=(job, i, paths[i], level, threads), name=f"optuna-worker-{i}")
              for i in range(1, workers)]  # fmt: skip
