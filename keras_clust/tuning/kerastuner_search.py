@@ -92,25 +92,21 @@ def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int =
     trials = sorted(tuner.oracle.trials.values(), key=lambda t: int(t.trial_id))
     left = worker_curves(tuner.project_dir)
     for i, t in enumerate(trials):
-        k = i - first
+        k, number = i - first, int(t.trial_id)
         if 0 <= k < len(curves):
-            curve = list(curves[k])
-        elif int(t.trial_id) in left:
-            curve, k = left[int(t.trial_id)]["curve"], None
+            curve, took = list(curves[k]), seconds[k] if k < len(seconds) else None
+        elif number in left:
+            curve, took = left[number]["curve"], left[number]["seconds"]
         else:
-            curve = [float(o.value[0]) for o in t.metrics.get_history(objective)] \
-                if t.metrics.exists(objective) else []  # fmt: skip
+            curve, took = [float(o.value[0]) for o in t.metrics.get_history(objective)] \
+                if t.metrics.exists(objective) else [], None  # fmt: skip
         state = _STATE.get(str(t.status), "failed")
         value = curve[-1] if curve else None
         if state == "complete" and (value is None or not math.isfinite(value)):
             state = "failed"
         params = {p.name: t.hyperparameters.values[p.name] for p in space.params
                   if p.name in t.hyperparameters.values and t.hyperparameters.is_active(p.name)}  # fmt: skip
-        if k is None:
-            took = left[int(t.trial_id)]["seconds"]
-        else:
-            took = seconds[k] if 0 <= k < len(seconds) else None
-        out.append(TrialRecord(int(t.trial_id), state, params, value, curve, took))
+        out.append(TrialRecord(number, state, params, value, curve, took))
     return out
 
 
