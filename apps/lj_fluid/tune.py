@@ -140,14 +140,13 @@ def _search_config(args: argparse.Namespace) -> tuple[Config, int, tuple[int, ..
     return cfg, epochs, cells
 
 
-def _tuner(cfg: Config, epochs: int, cells: tuple[int, ...], directory: str | Path):
-    """The search space, the grid hypermodel and the Hyperband tuner (in ``directory``)."""
-    space = grid_space(cfg.box, cells)
+def _tuner(cfg: Config, space: SearchSpace, epochs: int, directory: str | Path):
+    """The grid hypermodel over ``space`` and its Hyperband tuner (in ``directory``)."""
     hypermodel = make_grid_hypermodel(space, cfg.box, cfg.dim, cfg.particles, cfg.batch_size, cfg.learning_rate,
                                       cfg.seed)  # fmt: skip
     tuner = make_tuner("hyperband", hypermodel, max_trials=0, epochs=epochs, seed=cfg.seed, directory=directory,
                        project_name="lj_grid_vae", objective=OBJECTIVE)  # fmt: skip
-    return space, hypermodel, tuner
+    return hypermodel, tuner
 
 
 def tune(args: argparse.Namespace) -> int:
@@ -164,7 +163,7 @@ def tune(args: argparse.Namespace) -> int:
     if role == "worker":
         sim, cfg = acquire(cfg, progress=False)
         data = split_data(sim, cfg)
-        _, hypermodel, tuner = _tuner(cfg, epochs, cells, args.kerastuner_dir)
+        hypermodel, tuner = _tuner(cfg, grid_space(cfg.box, cells), epochs, args.kerastuner_dir)
         logs = args.kerastuner_dir / "tensorboard" if args.tensorboard else None
         print(run_as_worker(tuner, hypermodel, data.train.positions, validation_data=data.val.positions,
                             epochs=epochs, tensorboard=logs))  # fmt: skip
@@ -180,15 +179,16 @@ def tune(args: argparse.Namespace) -> int:
         sim, cfg = acquire(cfg, progress=not cfg.quick)
         if args.workers > 1 and recorded is None:  # the workers read the simulation from the run folder
             shared = save_lj_dataset(sim, rf.file("dataset.npz"))
-            sim, cfg = acquire(replace(cfg, dataset=str(shared)))  # as they do: the same split
+            cfg = dataset_config(replace(cfg, dataset=str(shared)), sim)  # the config they read: the same split
             rf.keep_on_abort("dataset.npz")
             recorded = "dataset.npz (simulated by this search, in its run folder)"
         data = split_data(sim, cfg)
+        space = grid_space(cfg.box, cells)
         directory = Path(args.kerastuner_dir or rf.file("kerastuner"))
         local = args.workers > 1
         rf.write_config({"experiment": NAME, "action": "tune", "command": command, "dataset": recorded,
                          "samples": cfg.samples, "epochs": epochs, "seed": cfg.seed, "quick": cfg.quick,
-                         "space": [p.__dict__ for p in grid_space(cfg.box, cells).params], "objective": OBJECTIVE,
+                         "space": [p.__dict__ for p in space.params], "objective": OBJECTIVE,
                          "kerastuner_dir": str(directory), "distributed": role == "chief" or local,
                          "workers": args.workers if local else None})  # fmt: skip
         worker = [sys.executable, "-m", "keras_clust.cli", NAME, "tune", "--dataset", str(cfg.dataset),
@@ -196,7 +196,7 @@ def tune(args: argparse.Namespace) -> int:
                   *(["--quick"] if cfg.quick else []), *(["--tensorboard"] if args.tensorboard else [])]  # fmt: skip
         serving = local_workers(worker, args.workers, rf.file("workers")) if local else contextlib.nullcontext([])
         with serving as reports:
-            space, hypermodel, tuner = _tuner(cfg, epochs, cells, directory)  # the chief's, inside local_workers
+            hypermodel, tuner = _tuner(cfg, space, epochs, directory)  # the chief's, inside local_workers
             if role == "chief" or local:
                 log.info("KerasTuner chief: serving the search at %s:%s to the workers",
                          os.environ["KERASTUNER_ORACLE_IP"], os.environ["KERASTUNER_ORACLE_PORT"])  # fmt: skip
