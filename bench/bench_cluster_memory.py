@@ -40,7 +40,7 @@ def write_rows(path: Path, rows: int, chunk: int = 50_000) -> None:
     for start in range(0, rows, chunk):
         n = min(chunk, rows - start)
         block = images[np.arange(start, start + n) % len(images)]
-        out[start:start + n] = np.clip(block + rng.normal(0, 0.02, block.shape).astype(np.float32), 0, 1)
+        out[start : start + n] = np.clip(block + rng.normal(0, 0.02, block.shape).astype(np.float32), 0, 1)
     out.flush()
     del out
     path.with_suffix(".tmp.npy").rename(path)
@@ -64,8 +64,21 @@ def main() -> None:
 
         build_stacked_autoencoder(784).encoder.save(encoder)
     script = Path(sys.executable).with_name("keras-clust")
-    cmd = [str(script), "cluster", "--data", str(data), "--encoder", str(encoder), "--method", "kmeans", "--k", "10",
-           "--no-export", "--out", str(args.work / "runs")]  # fmt: skip
+    cmd = [
+        str(script),
+        "cluster",
+        "--data",
+        str(data),
+        "--encoder",
+        str(encoder),
+        "--method",
+        "kmeans",
+        "--k",
+        "10",
+        "--no-export",
+        "--out",
+        str(args.work / "runs"),
+    ]
     start = time.perf_counter()
     anon_peak = 0
     with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as child:
@@ -87,18 +100,27 @@ def main() -> None:
 
     from keras_clust.runs import library_versions, machine_info
 
-    result = {"rows": args.rows, "values_per_row": 784, "rows_mib": round(args.rows * 784 * 4 / 2**20),
-              "peak_rss_mib": round(peak_mib), "peak_anonymous_mib": round(anon_peak / 1024),
-              "wall_seconds": round(seconds, 1),
-              "stage_seconds": metrics["stage_seconds"], "command": " ".join(cmd), "machine": machine_info(),
-              "versions": library_versions()}  # fmt: skip
+    result = {
+        "rows": args.rows,
+        "values_per_row": 784,
+        "rows_mib": round(args.rows * 784 * 4 / 2**20),
+        "peak_rss_mib": round(peak_mib),
+        "peak_anonymous_mib": round(anon_peak / 1024),
+        "wall_seconds": round(seconds, 1),
+        "stage_seconds": metrics["stage_seconds"],
+        "command": " ".join(cmd),
+        "machine": machine_info(),
+        "versions": library_versions(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print("| rows | rows as float32 (MiB) | peak RSS (MiB) | peak anonymous (MiB) | wall (s) | stages (s) |")
     print("|---|---|---|---|---|---|")
-    print(f"| {args.rows:,} | {result['rows_mib']:,} | {result['peak_rss_mib']:,} | {result['peak_anonymous_mib']:,} | "
-          f"{seconds:.0f} | "
-          f"{', '.join(f'{k} {v}' for k, v in metrics['stage_seconds'].items())} |")
+    print(
+        f"| {args.rows:,} | {result['rows_mib']:,} | {result['peak_rss_mib']:,} | {result['peak_anonymous_mib']:,} | "
+        f"{seconds:.0f} | "
+        f"{', '.join(f'{k} {v}' for k, v in metrics['stage_seconds'].items())} |"
+    )
 
 
 if __name__ == "__main__":

@@ -73,11 +73,26 @@ IMAGES = 60_000
 
 def parse_variant(variant: str) -> dict:
     """The settings of a ``+``-joined variant name (see the module docstring)."""
-    s = {"data": "arrays", "deterministic": True, "xla": False, "steps_per_execution": 1, "batch_size": 256,
-         "bf16": False, "onednn": None, "intra_threads": 0, "inter_threads": 0, "strided_crop": False,
-         "runfast": False}  # fmt: skip
-    numeric = {"spe": "steps_per_execution", "bs": "batch_size", "onednn": "onednn", "intra": "intra_threads",
-               "inter": "inter_threads"}  # fmt: skip
+    s = {
+        "data": "arrays",
+        "deterministic": True,
+        "xla": False,
+        "steps_per_execution": 1,
+        "batch_size": 256,
+        "bf16": False,
+        "onednn": None,
+        "intra_threads": 0,
+        "inter_threads": 0,
+        "strided_crop": False,
+        "runfast": False,
+    }
+    numeric = {
+        "spe": "steps_per_execution",
+        "bs": "batch_size",
+        "onednn": "onednn",
+        "intra": "intra_threads",
+        "inter": "inter_threads",
+    }
     for token in variant.split("+"):
         match = re.fullmatch(r"(spe|bs|onednn|intra|inter)(\d+|all)", token)
         if token == "arrays":
@@ -97,9 +112,11 @@ def parse_variant(variant: str) -> dict:
         elif match and (match[2] != "all" or match[1] == "spe"):
             s[numeric[match[1]]] = match[2] if match[2] == "all" else int(match[2])
         else:
-            sys.exit(f"unknown setting {token!r} in variant {variant!r}: use arrays, tfdata, fast, xla, "
-                     "bf16, stridedcrop, runfast, spe<N|all>, bs<N>, onednn<0|1>, intra<N>, inter<N> "
-                     "joined by '+'")  # fmt: skip
+            sys.exit(
+                f"unknown setting {token!r} in variant {variant!r}: use arrays, tfdata, fast, xla, "
+                "bf16, stridedcrop, runfast, spe<N|all>, bs<N>, onednn<0|1>, intra<N>, inter<N> "
+                "joined by '+'"
+            )
     if s["steps_per_execution"] == "all":
         s["steps_per_execution"] = math.ceil(IMAGES / s["batch_size"])
     return s
@@ -109,7 +126,7 @@ def strided_crop(layer, inputs):
     """``Crop2D.call`` as ``Cropping2D`` computes it: a strided slice (``StridedSliceGrad``)."""
     (top, bottom), (left, right) = layer.cropping
     _, height, width, _ = inputs.shape
-    return inputs[:, top:height - bottom, left:width - right, :]
+    return inputs[:, top : height - bottom, left : width - right, :]
 
 
 def one(variant: str, epochs: int) -> dict:
@@ -125,7 +142,7 @@ def one(variant: str, epochs: int) -> dict:
     if s["inter_threads"]:
         tf.config.threading.set_inter_op_parallelism_threads(s["inter_threads"])
 
-    from apps.fashion_cae.config import REPORT_BEST
+    from keras_clust.apps.fashion_cae.config import REPORT_BEST
     from keras_clust.data import load_fashion_mnist
     from keras_clust.runs import set_seed
     from keras_clust.tuning import build_compiled_cae
@@ -140,8 +157,12 @@ def one(variant: str, epochs: int) -> dict:
     x = load_fashion_mnist().x_train.reshape(-1, 28, 28, 1)
     model = build_compiled_cae(**REPORT_BEST, jit_compile="auto" if s["runfast"] else s["xla"])  # runfast: as the app
     if s["steps_per_execution"] != 1:
-        model.compile(optimizer=model.optimizer, loss=model.loss, jit_compile=s["xla"],
-                      steps_per_execution=s["steps_per_execution"])  # fmt: skip
+        model.compile(
+            optimizer=model.optimizer,
+            loss=model.loss,
+            jit_compile=s["xla"],
+            steps_per_execution=s["steps_per_execution"],
+        )
     times: list[float] = []
 
     class EpochTimer(keras.callbacks.Callback):
@@ -160,21 +181,36 @@ def one(variant: str, epochs: int) -> dict:
     elif s["data"] == "arrays":
         history = model.fit(x, x, batch_size=bs, epochs=epochs, shuffle=True, verbose=0, callbacks=[EpochTimer()])
     else:
-        ds = (tf.data.Dataset.from_tensor_slices(x).cache().shuffle(len(x), seed=0).batch(bs)
-              .map(lambda b: (b, b)).prefetch(tf.data.AUTOTUNE))  # fmt: skip
+        ds = (
+            tf.data.Dataset.from_tensor_slices(x)
+            .cache()
+            .shuffle(len(x), seed=0)
+            .batch(bs)
+            .map(lambda b: (b, b))
+            .prefetch(tf.data.AUTOTUNE)
+        )
         history = model.fit(ds, epochs=epochs, verbose=0, callbacks=[EpochTimer()])
-    return {"variant": variant, "settings": s, "images": len(x), "xla": bool(model.jit_compile),
-            "steps_per_execution": int(model.steps_per_execution),
-            "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"), **epoch_summary(times),
-            "loss": round(float(history.history["loss"][-1]), 5),
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024}  # fmt: skip
+    return {
+        "variant": variant,
+        "settings": s,
+        "images": len(x),
+        "xla": bool(model.jit_compile),
+        "steps_per_execution": int(model.steps_per_execution),
+        "onednn_env": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+        **epoch_summary(times),
+        "loss": round(float(history.history["loss"][-1]), 5),
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+    }
 
 
 def epoch_summary(times: list[float]) -> dict:
     steady = times[1:] or times
-    return {"first_epoch_s": round(times[0], 3), "steady_min_s": round(min(steady), 3),
-            "steady_median_s": round(statistics.median(steady), 3),
-            "steady_all_s": [round(t, 3) for t in steady]}  # fmt: skip
+    return {
+        "first_epoch_s": round(times[0], 3),
+        "steady_min_s": round(min(steady), 3),
+        "steady_median_s": round(statistics.median(steady), 3),
+        "steady_all_s": [round(t, 3) for t in steady],
+    }
 
 
 def run_variant(variant: str, epochs: int, fast: bool) -> dict:
@@ -208,8 +244,12 @@ def run_torch(python: Path, images: Path, epochs: int) -> dict:
     out = run_quiet([str(python), str(TORCH_REFERENCE), str(images), str(epochs)])
     lines = re.findall(r"^epoch \d+ loss (\S+) seconds (\S+)$", out, re.M)
     steady_min = float(re.search(r"^torch_seconds_per_epoch (\S+)$", out, re.M)[1])
-    return {"variant": "pytorch", **epoch_summary([float(t) for _, t in lines]), "steady_min_s": steady_min,
-            "loss": float(lines[-1][0])}  # fmt: skip
+    return {
+        "variant": "pytorch",
+        **epoch_summary([float(t) for _, t in lines]),
+        "steady_min_s": steady_min,
+        "loss": float(lines[-1][0]),
+    }
 
 
 def wait_idle(max_load: float, max_wait: float) -> float:
@@ -278,8 +318,11 @@ def against_torch(args: argparse.Namespace, variants: list[str]) -> None:
             runs = ["pytorch", variant] if i % every == 0 else [variant]
             for name in runs:
                 waited = wait_others(args.max_others, args.max_wait) if args.wait_idle else 0
-                row = (timed(run_torch, python, args.images, args.epochs) if name == "pytorch"
-                       else timed(run_variant, name, args.epochs, args.fast))  # fmt: skip
+                row = (
+                    timed(run_torch, python, args.images, args.epochs)
+                    if name == "pytorch"
+                    else timed(run_variant, name, args.epochs, args.fast)
+                )
                 rows.append({"repeat": repeat + 1, **row, "waited_before_s": waited})
                 print(rows[-1], file=sys.stderr, flush=True)
     load_after = load()
@@ -288,10 +331,14 @@ def against_torch(args: argparse.Namespace, variants: list[str]) -> None:
     torch_s = best["pytorch"]
     ratios = {v: round(t / torch_s, 3) for v, t in best.items()}
     m = {**machine_info(), "cpu_model": cpu_model()}
-    print(f"{m['cpu_model']}, {m['cpu_count']} cores; {args.epochs} epochs per process, the first excluded; "
-          f"{args.repeats} alternations; load average (1, 5, 15 min) before {load_before}, after {load_after}")
-    print("(the load after includes this benchmark's own processes; 'others' is the CPU, in cores, that other "
-          "processes used during each run of a variant)")
+    print(
+        f"{m['cpu_model']}, {m['cpu_count']} cores; {args.epochs} epochs per process, the first excluded; "
+        f"{args.repeats} alternations; load average (1, 5, 15 min) before {load_before}, after {load_after}"
+    )
+    print(
+        "(the load after includes this benchmark's own processes; 'others' is the CPU, in cores, that other "
+        "processes used during each run of a variant)"
+    )
     print("| variant | XLA | first epoch | steady epochs | others | min steady | loss (last) | ratio to PyTorch |")
     print("|---|---|---|---|---|---|---|---|")
     for v, t in best.items():
@@ -304,17 +351,32 @@ def against_torch(args: argparse.Namespace, variants: list[str]) -> None:
         print(f"| {v} | {xla} | {firsts} s | {steady} | {others} | **{t:.2f} s** | {losses} | {ratios[v]:.2f} |")
     disturbed = sorted({r["variant"] for r in rows if r["others_cores"] > args.max_others})
     if disturbed:
-        print(f"disturbed: other processes used more than {args.max_others} cores during {', '.join(disturbed)}; "
-              "their ratios mean little")  # fmt: skip
+        print(
+            f"disturbed: other processes used more than {args.max_others} cores during {', '.join(disturbed)}; "
+            "their ratios mean little"
+        )
     aim_met = [v for v, r in ratios.items() if v != "pytorch" and r <= args.aim]
     print(f"aim (<= {args.aim} of PyTorch's epoch): " + (f"met by {', '.join(aim_met)}" if aim_met else "not met"))
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
-    results = {"command": " ".join(sys.argv), "date": date, "machine": m,
-               "versions": {**library_versions(), "torch": torch_version}, "torch_python": str(python),
-               "reference": str(TORCH_REFERENCE), "epochs": args.epochs, "repeats": args.repeats,
-               "waited_for_idle_s": waited_first, "load_before": load_before, "load_after": load_after, "rows": rows,
-               "min_steady_epoch_s": best, "ratio_to_torch": ratios, "aim": args.aim,
-               "aim_met_by": aim_met, "disturbed": disturbed}  # fmt: skip
+    results = {
+        "command": " ".join(sys.argv),
+        "date": date,
+        "machine": m,
+        "versions": {**library_versions(), "torch": torch_version},
+        "torch_python": str(python),
+        "reference": str(TORCH_REFERENCE),
+        "epochs": args.epochs,
+        "repeats": args.repeats,
+        "waited_for_idle_s": waited_first,
+        "load_before": load_before,
+        "load_after": load_after,
+        "rows": rows,
+        "min_steady_epoch_s": best,
+        "ratio_to_torch": ratios,
+        "aim": args.aim,
+        "aim_met_by": aim_met,
+        "disturbed": disturbed,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {args.out}")
@@ -323,8 +385,10 @@ def against_torch(args: argparse.Namespace, variants: list[str]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=4, help="epochs per process, the first is reported apart")
-    parser.add_argument("--variants", help=f"comma-separated (default {','.join(VARIANTS)}, "
-                        f"with --against-torch {','.join(TORCH_VARIANTS)})")  # fmt: skip
+    parser.add_argument(
+        "--variants",
+        help=f"comma-separated (default {','.join(VARIANTS)}, with --against-torch {','.join(TORCH_VARIANTS)})",
+    )
     parser.add_argument("--fast", action="store_true", help="op determinism off in every variant")
     parser.add_argument("--against-torch", action="store_true", help="alternate with PyTorch's reference")
     parser.add_argument("--torch-python", type=Path, help="a Python with torch (default .venv-torch/bin/python)")
@@ -332,14 +396,22 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="alternations of PyTorch and the variants")
     parser.add_argument("--torch-every", type=int, help="PyTorch again before every N variants (default: all)")
     parser.add_argument("--aim", type=float, default=0.75, help="the ratio to PyTorch aimed at")
-    parser.add_argument("--wait-idle", action="store_true",
-                        help="first wait until the 1-min load is low, then before each process until others are idle")
+    parser.add_argument(
+        "--wait-idle",
+        action="store_true",
+        help="first wait until the 1-min load is low, then before each process until others are idle",
+    )
     parser.add_argument("--max-load", type=float, default=0.7, help="load average --wait-idle waits for")
-    parser.add_argument("--max-others", type=float, default=0.1,
-                        help="cores other processes may take during a run before it is flagged")  # fmt: skip
+    parser.add_argument(
+        "--max-others", type=float, default=0.1, help="cores other processes may take during a run before it is flagged"
+    )
     parser.add_argument("--max-wait", type=float, default=900, help="longest --wait-idle wait, seconds")
-    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "fashion_cae_against_torch.json",
-                        help="results JSON (--against-torch)")  # fmt: skip
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "bench" / "results" / "fashion_cae_against_torch.json",
+        help="results JSON (--against-torch)",
+    )
     parser.add_argument("--variant", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.variant:
@@ -358,8 +430,10 @@ def main() -> None:
     print("| variant | XLA | first epoch | steady epoch (median) | min | later epochs | peak RSS |")
     print("|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['variant']} | {'yes' if r['xla'] else 'no'} | {r['first_epoch_s']} s | {r['steady_median_s']} s "
-              f"| {r['steady_min_s']} s | {', '.join(map(str, r['steady_all_s']))} | {r['peak_rss_mib']} MiB |")
+        print(
+            f"| {r['variant']} | {'yes' if r['xla'] else 'no'} | {r['first_epoch_s']} s | {r['steady_median_s']} s "
+            f"| {r['steady_min_s']} s | {', '.join(map(str, r['steady_all_s']))} | {r['peak_rss_mib']} MiB |"
+        )
 
 
 if __name__ == "__main__":

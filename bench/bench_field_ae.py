@@ -4,7 +4,7 @@ Trains the ``report`` preset (the slides' winner: 5 layers, channels 11/10/12/10
 2/2/2/2/5, kernels 9/10/13/4/11) on 2,000 synthetic 80x80x3 fields (seeded generator, all
 eleven flow types) with batch 32, and reports the median seconds per epoch after the first
 (which includes tracing), the process's peak resident memory, the memory the fields
-themselves take, and :func:`keras_clust.models.field_ae.estimate_cost`'s estimate for the
+themselves take, and :func:`keras_clust.fields.autoencoder.estimate_cost`'s estimate for the
 same configuration (what ``tune --max-memory`` prunes on).
 
     .venv/bin/python bench/bench_field_ae.py [--fields 2000] [--epochs 3] [--batch-size 32]
@@ -33,8 +33,8 @@ def main() -> None:
 
     import keras
 
-    from keras_clust.data.vector_fields import FLOW_TYPES, generate_fields
-    from keras_clust.models.field_ae import REPORT, build_field_ae, estimate_cost
+    from keras_clust.fields.autoencoder import REPORT, build_field_ae, estimate_cost
+    from keras_clust.fields.generator import FLOW_TYPES, generate_fields
     from keras_clust.runs import library_versions, machine_info
 
     fs = generate_fields(-(-args.fields // len(FLOW_TYPES)), seed=0)
@@ -51,23 +51,39 @@ def main() -> None:
     cost = estimate_cost(REPORT, x.shape[1:], args.batch_size)
     result = {
         "command": f"python bench/bench_field_ae.py --fields {args.fields} --epochs {args.epochs} "
-                   f"--batch-size {args.batch_size}",
-        "fields": len(x), "shape": list(x.shape[1:]), "batch_size": args.batch_size,
-        "parameters": ae.autoencoder.count_params(), "first_epoch_seconds": round(times[0], 2),
-        "seconds_per_epoch": round(float(np.median(times[1:])), 2), "epoch_seconds": [round(t, 2) for t in times],
+        f"--batch-size {args.batch_size}",
+        "fields": len(x),
+        "shape": list(x.shape[1:]),
+        "batch_size": args.batch_size,
+        "parameters": ae.autoencoder.count_params(),
+        "first_epoch_seconds": round(times[0], 2),
+        "seconds_per_epoch": round(float(np.median(times[1:])), 2),
+        "epoch_seconds": [round(t, 2) for t in times],
         "ms_per_field": round(1000 * float(np.median(times[1:])) / len(x), 2),
-        "peak_rss_mib": round(peak), "rss_before_model_mib": round(before),
+        "peak_rss_mib": round(peak),
+        "rss_before_model_mib": round(before),
         "fields_mib": round(x.nbytes / 2**20, 1),
         "estimated_training_mib": round(cost.total_bytes / 2**20, 1),
         "estimated_train_gmacs_per_field": round(cost.train_gmacs_per_field, 4),
-        "machine": machine_info(), "versions": library_versions(),
-    }  # fmt: skip
+        "machine": machine_info(),
+        "versions": library_versions(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print("| measure | value |\n|---|---|")
-    for key in ("fields", "batch_size", "parameters", "first_epoch_seconds", "seconds_per_epoch", "ms_per_field",
-                "peak_rss_mib", "rss_before_model_mib", "fields_mib", "estimated_training_mib",
-                "estimated_train_gmacs_per_field"):  # fmt: skip
+    for key in (
+        "fields",
+        "batch_size",
+        "parameters",
+        "first_epoch_seconds",
+        "seconds_per_epoch",
+        "ms_per_field",
+        "peak_rss_mib",
+        "rss_before_model_mib",
+        "fields_mib",
+        "estimated_training_mib",
+        "estimated_train_gmacs_per_field",
+    ):
         print(f"| {key} | {result[key]} |")
     print(f"written: {args.out}")
 

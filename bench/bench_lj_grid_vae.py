@@ -31,8 +31,12 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3, help="epochs timed after the first (which includes tracing)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--dataset", type=Path, default=None, help="take the positions from this lj-fluid dataset")
-    p.add_argument("--out", type=Path, default=None, help="JSON results (default: bench/results/lj_grid_vae.json, "
-                   "lj_grid_vae_dataset.json with --dataset)")
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="JSON results (default: bench/results/lj_grid_vae.json, lj_grid_vae_dataset.json with --dataset)",
+    )
     args = p.parse_args()
     if args.out is None:
         name = "lj_grid_vae_dataset.json" if args.dataset else "lj_grid_vae.json"
@@ -40,17 +44,17 @@ def main() -> None:
 
     import keras
 
-    from keras_clust.data.lj_repr import grid_cells, grid_dataset
-    from keras_clust.models.lj_vae import build_grid_vae
+    from keras_clust.lj.representations import grid_cells, grid_dataset
+    from keras_clust.lj.vae import build_grid_vae
     from keras_clust.runs import library_versions, machine_info
 
     box = 5.0
     if args.dataset is not None:
-        from keras_clust.data.lj_io import load_lj_dataset
+        from keras_clust.lj.dataset import load_lj_dataset
 
         sim = load_lj_dataset(args.dataset)
         box = float(sim.settings["box"])
-        positions = sim.positions[np.random.default_rng(0).permutation(len(sim.positions))[:args.configurations]]
+        positions = sim.positions[np.random.default_rng(0).permutation(len(sim.positions))[: args.configurations]]
     else:
         positions = np.random.default_rng(0).random((args.configurations, 30, 3)).astype(np.float32) * box
     cells = grid_cells(box, args.h)
@@ -66,19 +70,35 @@ def main() -> None:
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
         "command": f"python bench/bench_lj_grid_vae.py --h {args.h:g} --epochs {args.epochs}"
-                   + (f" --dataset {args.dataset}" if args.dataset else ""),
+        + (f" --dataset {args.dataset}" if args.dataset else ""),
         "positions": str(args.dataset) if args.dataset else "uniform random",
-        "configurations": args.configurations, "cells": cells, "h": args.h, "batch_size": args.batch_size,
-        "parameters": m.vae.count_params(), "first_epoch_seconds": round(times[0], 2),
-        "seconds_per_epoch": round(float(np.median(times[1:])), 2), "epoch_seconds": [round(t, 2) for t in times],
-        "peak_rss_mib": round(peak), "grids_if_stored_gib": round(args.configurations * cells**3 * 4 / 2**30, 2),
-        "machine": machine_info(), "versions": library_versions(),
-    }  # fmt: skip
+        "configurations": args.configurations,
+        "cells": cells,
+        "h": args.h,
+        "batch_size": args.batch_size,
+        "parameters": m.vae.count_params(),
+        "first_epoch_seconds": round(times[0], 2),
+        "seconds_per_epoch": round(float(np.median(times[1:])), 2),
+        "epoch_seconds": [round(t, 2) for t in times],
+        "peak_rss_mib": round(peak),
+        "grids_if_stored_gib": round(args.configurations * cells**3 * 4 / 2**30, 2),
+        "machine": machine_info(),
+        "versions": library_versions(),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print("| measure | value |\n|---|---|")
-    for key in ("positions", "configurations", "cells", "h", "parameters", "first_epoch_seconds", "seconds_per_epoch",
-                "peak_rss_mib", "grids_if_stored_gib"):  # fmt: skip
+    for key in (
+        "positions",
+        "configurations",
+        "cells",
+        "h",
+        "parameters",
+        "first_epoch_seconds",
+        "seconds_per_epoch",
+        "peak_rss_mib",
+        "grids_if_stored_gib",
+    ):
         print(f"| {key} | {result[key]} |")
     print(f"written: {args.out}")
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numba
 
-from keras_clust.data.lj_mc import Chains, LJSystem, initial_configurations
+from keras_clust.lj.monte_carlo import Chains, LJSystem, initial_configurations
 from keras_clust.runs import library_versions, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,11 +49,19 @@ def build_reference(source: Path, folder: Path) -> tuple[Path, str]:
 
 
 def run_reference(binary: Path, steps: int) -> dict:
-    out = subprocess.run([str(binary), str(N), f"{BOX:g}", f"{TEMPERATURE:g}", f"{GAMMA:g}", f"{KICK:g}",
-                          str(steps), "1"], capture_output=True, text=True, check=True).stdout  # fmt: skip
+    out = subprocess.run(
+        [str(binary), str(N), f"{BOX:g}", f"{TEMPERATURE:g}", f"{GAMMA:g}", f"{KICK:g}", str(steps), "1"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     fields = dict(zip(out.split()[::2], map(float, out.split()[1::2]), strict=True))
-    return {"moves_per_second": fields["moves_per_s"], "acceptance": fields["acceptance"],
-            "seconds": fields["seconds"], "moves": steps}  # fmt: skip
+    return {
+        "moves_per_second": fields["moves_per_s"],
+        "acceptance": fields["acceptance"],
+        "seconds": fields["seconds"],
+        "moves": steps,
+    }
 
 
 def run_ours(chains: Chains, steps: int) -> dict:
@@ -63,16 +71,21 @@ def run_ours(chains: Chains, steps: int) -> dict:
     chains.run(sweeps, record_every=sweeps)
     seconds = time.perf_counter() - start
     moves = sweeps * N * chains.replicas
-    return {"moves_per_second": moves / seconds, "acceptance": float((chains.accepted.sum() - accepted) / moves),
-            "seconds": seconds, "moves": moves}  # fmt: skip
+    return {
+        "moves_per_second": moves / seconds,
+        "acceptance": float((chains.accepted.sum() - accepted) / moves),
+        "seconds": seconds,
+        "moves": moves,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=20_000_000, help="moves per timed run, both programs")
     parser.add_argument("--repeats", type=int, default=3, help="alternations of the two programs")
-    parser.add_argument("--replicas", type=int, default=4 * (os.cpu_count() or 1),
-                        help="our chains (default: 4 per core)")  # fmt: skip
+    parser.add_argument(
+        "--replicas", type=int, default=4 * (os.cpu_count() or 1), help="our chains (default: 4 per core)"
+    )
     parser.add_argument("--reference", type=Path, default=ROOT.parent / "shared" / "reference" / "lj_mc.cpp")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "lj_mc.json")
     args = parser.parse_args()
@@ -84,27 +97,47 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         binary, build = build_reference(args.reference, Path(tmp))
         for repeat in range(args.repeats):
-            rows.append({"repeat": repeat + 1, "program": "reference (C++, 1 chain)",
-                         **run_reference(binary, args.steps)})  # fmt: skip
-            rows.append({"repeat": repeat + 1, "program": f"ours (numba, {args.replicas} chains)",
-                         **run_ours(chains, args.steps)})  # fmt: skip
-    medians = {p: statistics.median(r["moves_per_second"] for r in rows if r["program"] == p)
-               for p in dict.fromkeys(r["program"] for r in rows)}  # fmt: skip
+            rows.append(
+                {"repeat": repeat + 1, "program": "reference (C++, 1 chain)", **run_reference(binary, args.steps)}
+            )
+            rows.append(
+                {
+                    "repeat": repeat + 1,
+                    "program": f"ours (numba, {args.replicas} chains)",
+                    **run_ours(chains, args.steps),
+                }
+            )
+    medians = {
+        p: statistics.median(r["moves_per_second"] for r in rows if r["program"] == p)
+        for p in dict.fromkeys(r["program"] for r in rows)
+    }
     ref, ours = medians.values()
     m = machine_info()
-    print(f"N = {N}, L = {BOX:g}, T = {TEMPERATURE:g}, gamma = {GAMMA:g}, kick = {KICK:g}; {args.steps} moves per run; "
-          f"{m['cpu_count']} cores, {numba.get_num_threads()} numba threads; reference built with '{build}'")
+    print(
+        f"N = {N}, L = {BOX:g}, T = {TEMPERATURE:g}, gamma = {GAMMA:g}, kick = {KICK:g}; {args.steps} moves per run; "
+        f"{m['cpu_count']} cores, {numba.get_num_threads()} numba threads; reference built with '{build}'"
+    )
     print("| repeat | program | moves/s | acceptance | seconds |\n|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['repeat']} | {r['program']} | {r['moves_per_second']:.3g} | {r['acceptance']:.3f} | "
-              f"{r['seconds']:.2f} |")  # fmt: skip
+        print(
+            f"| {r['repeat']} | {r['program']} | {r['moves_per_second']:.3g} | {r['acceptance']:.3f} | "
+            f"{r['seconds']:.2f} |"
+        )
     print(f"median moves/s: reference {ref:.3g}, ours {ours:.3g}; ratio {ours / ref:.2f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    results = {"command": " ".join(sys.argv), "machine": m, "versions": {**library_versions(), "numba":
-               numba.__version__}, "numba_threads": numba.get_num_threads(), "reference_build": build,
-               "system": {"n_particles": N, "box": BOX, "temperature": TEMPERATURE, "gamma": GAMMA, "kick": KICK,
-                          "dim": 3}, "steps": args.steps, "replicas": args.replicas, "rows": rows,
-               "median_moves_per_second": medians, "ratio": ours / ref}  # fmt: skip
+    results = {
+        "command": " ".join(sys.argv),
+        "machine": m,
+        "versions": {**library_versions(), "numba": numba.__version__},
+        "numba_threads": numba.get_num_threads(),
+        "reference_build": build,
+        "system": {"n_particles": N, "box": BOX, "temperature": TEMPERATURE, "gamma": GAMMA, "kick": KICK, "dim": 3},
+        "steps": args.steps,
+        "replicas": args.replicas,
+        "rows": rows,
+        "median_moves_per_second": medians,
+        "ratio": ours / ref,
+    }
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"results: {args.out}")
 

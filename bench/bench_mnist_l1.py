@@ -50,8 +50,15 @@ def main() -> None:
             times.append(time.perf_counter() - self.start)
 
     times: list[float] = []
-    ae.autoencoder.fit(xtr, xtr, validation_data=(xval, xval), epochs=1 + args.epochs,
-                       batch_size=args.batch_size, callbacks=[EpochTimer()], verbose=0)
+    ae.autoencoder.fit(
+        xtr,
+        xtr,
+        validation_data=(xval, xval),
+        epochs=1 + args.epochs,
+        batch_size=args.batch_size,
+        callbacks=[EpochTimer()],
+        verbose=0,
+    )
     first, steady = times[0], sorted(times[1:])[len(times[1:]) // 2]
 
     start = time.perf_counter()

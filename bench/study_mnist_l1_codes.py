@@ -54,8 +54,9 @@ class _Trajectory(keras.callbacks.Callback):
         codes = self.encoder.predict(self.x, batch_size=2048, verbose=0)
         row = {"epoch": epoch + 1, "val_loss": round(float(logs["val_loss"]), 5)}
         for scaling in ("standard", "none"):
-            ev = evaluate_kmeans(codes, self.y, codes, self.y, scaling=scaling, n_init=self.n_init,
-                                 random_state=self.seed)  # fmt: skip
+            ev = evaluate_kmeans(
+                codes, self.y, codes, self.y, scaling=scaling, n_init=self.n_init, random_state=self.seed
+            )
             row[f"val_acc_{scaling}"] = round(ev.test.acc, 4)
         self.report(row)
 
@@ -66,9 +67,13 @@ def main(argv=None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--n-init", type=int, default=10)
     p.add_argument("--variants", default="l1-z16,mse-z16,l1-z10")
-    p.add_argument("--every", type=int, default=0,
-                   help="also score KMeans on the validation codes every this many epochs "
-                        "(a trajectory of clustering quality during training; 0: off)")
+    p.add_argument(
+        "--every",
+        type=int,
+        default=0,
+        help="also score KMeans on the validation codes every this many epochs "
+        "(a trajectory of clustering quality during training; 0: off)",
+    )
     p.add_argument("--out", type=Path, default=Path("bench/results/mnist_l1_codes.json"))
     args = p.parse_args(argv)
     set_seed(args.seed)
@@ -78,8 +83,14 @@ def main(argv=None) -> int:
         return 1
     xtr, ytr, xval, yval = train_val_split(ds.x_train.reshape(-1, 784), ds.y_train, 0.1, args.seed)
     xte, yte = ds.x_test.reshape(-1, 784), ds.y_test
-    results = {"command": " ".join(sys.argv), "machine": machine_info(), "data": ds.source.note,
-               "epochs": args.epochs, "n_init": args.n_init, "rows": []}  # fmt: skip
+    results = {
+        "command": " ".join(sys.argv),
+        "machine": machine_info(),
+        "data": ds.source.note,
+        "epochs": args.epochs,
+        "n_init": args.n_init,
+        "rows": [],
+    }
 
     def save(row):
         results["rows"].append(row)
@@ -89,8 +100,14 @@ def main(argv=None) -> int:
 
     t = time.perf_counter()
     ev = evaluate_kmeans(xtr, ytr, xte, yte, scaling="none", n_init=args.n_init, random_state=args.seed)
-    save({"variant": "raw pixels", "scaling": "none", **{k: round(v, 4) for k, v in ev.test.to_dict().items()
-          if k in ("acc", "nmi", "ari")}, "seconds": round(time.perf_counter() - t, 1)})  # fmt: skip
+    save(
+        {
+            "variant": "raw pixels",
+            "scaling": "none",
+            **{k: round(v, 4) for k, v in ev.test.to_dict().items() if k in ("acc", "nmi", "ari")},
+            "seconds": round(time.perf_counter() - t, 1),
+        }
+    )
 
     for variant in args.variants.split(","):
         loss, z = variant.split("-")
@@ -101,10 +118,20 @@ def main(argv=None) -> int:
         ae.autoencoder.compile(optimizer=keras.optimizers.Adam(1e-3), loss={"l1": "mae", "mse": "mse"}[loss])
         callbacks = []
         if args.every:
-            callbacks.append(_Trajectory(ae.encoder, xval, yval, args.every, args.n_init, args.seed,
-                                         lambda r, v=variant: save({"variant": v, "trajectory": True, **r})))
-        fit = fit_model(ae.autoencoder, xtr, xtr, (xval, xval), epochs=args.epochs, batch_size=256, verbose=0,
-                        callbacks=callbacks)  # fmt: skip
+            callbacks.append(
+                _Trajectory(
+                    ae.encoder,
+                    xval,
+                    yval,
+                    args.every,
+                    args.n_init,
+                    args.seed,
+                    lambda r, v=variant: save({"variant": v, "trajectory": True, **r}),
+                )
+            )
+        fit = fit_model(
+            ae.autoencoder, xtr, xtr, (xval, xval), epochs=args.epochs, batch_size=256, verbose=0, callbacks=callbacks
+        )
         test_l1 = float(np.mean(np.abs(ae.autoencoder.predict(xte, batch_size=1024, verbose=0) - xte)))
         ctr = ae.encoder.predict(xtr, batch_size=1024, verbose=0)
         cte = ae.encoder.predict(xte, batch_size=1024, verbose=0)
@@ -112,11 +139,17 @@ def main(argv=None) -> int:
         for scaling in ("standard", "none", "l2"):
             t = time.perf_counter()
             ev = evaluate_kmeans(ctr, ytr, cte, yte, scaling=scaling, n_init=args.n_init, random_state=args.seed)
-            save({"variant": variant, "scaling": scaling, "test_l1": round(test_l1, 4),
-                  "train_seconds": round(fit.seconds, 1),
-                  "code_std_sorted": [round(float(s), 3) for s in np.sort(std)[::-1]],
-                  **{k: round(v, 4) for k, v in ev.test.to_dict().items() if k in ("acc", "nmi", "ari")},
-                  "seconds": round(time.perf_counter() - t, 1)})  # fmt: skip
+            save(
+                {
+                    "variant": variant,
+                    "scaling": scaling,
+                    "test_l1": round(test_l1, 4),
+                    "train_seconds": round(fit.seconds, 1),
+                    "code_std_sorted": [round(float(s), 3) for s in np.sort(std)[::-1]],
+                    **{k: round(v, 4) for k, v in ev.test.to_dict().items() if k in ("acc", "nmi", "ari")},
+                    "seconds": round(time.perf_counter() - t, 1),
+                }
+            )
     return 0
 
 

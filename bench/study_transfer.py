@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 
-from apps.fashion_cae.config import prepare_data  # noqa: E402
+from keras_clust.apps.fashion_cae.config import prepare_data  # noqa: E402
 from keras_clust.models.classifier import (  # noqa: E402
     best_val_accuracy,
     build_transfer_classifier,
@@ -49,18 +49,34 @@ def main(argv=None) -> int:
     results = {"command": " ".join(sys.argv), "machine": machine_info(), "run": str(args.run), "rows": []}
     for lr, factor, schedule, epochs in SETTINGS:
         seed_model(args.seed, "classifier_finetuned")
-        clf = build_transfer_classifier(encoder, n_classes=10, hidden_units=64, freeze=False,
-                                        name="classifier_finetuned")  # fmt: skip
+        clf = build_transfer_classifier(
+            encoder, n_classes=10, hidden_units=64, freeze=False, name="classifier_finetuned"
+        )
         steps = epochs * math.ceil(len(prep.x_train) / 256)
         compile_transfer_classifier(clf, lr, encoder_lr_factor=factor, schedule=schedule, decay_steps=steps)
         stop = best_val_accuracy(4)
-        fit = fit_model(clf, prep.x_train, prep.y_train, (prep.x_val, prep.y_val), epochs=epochs,
-                        batch_size=256, callbacks=[stop], verbose=0)  # fmt: skip
+        fit = fit_model(
+            clf,
+            prep.x_train,
+            prep.y_train,
+            (prep.x_val, prep.y_val),
+            epochs=epochs,
+            batch_size=256,
+            callbacks=[stop],
+            verbose=0,
+        )
         _, test_acc = clf.evaluate(prep.x_test, prep.y_test, batch_size=1024, verbose=0)
-        row = {"learning_rate": lr, "encoder_lr_factor": factor, "schedule": schedule, "max_epochs": epochs,
-               "epochs_run": fit.epochs_run, "best_epoch": stop.best_epoch + 1,
-               "best_val_accuracy": round(max(fit.history["val_accuracy"]), 4),
-               "test_accuracy": round(float(test_acc), 4), "seconds": round(fit.seconds, 1)}  # fmt: skip
+        row = {
+            "learning_rate": lr,
+            "encoder_lr_factor": factor,
+            "schedule": schedule,
+            "max_epochs": epochs,
+            "epochs_run": fit.epochs_run,
+            "best_epoch": stop.best_epoch + 1,
+            "best_val_accuracy": round(max(fit.history["val_accuracy"]), 4),
+            "test_accuracy": round(float(test_acc), 4),
+            "seconds": round(fit.seconds, 1),
+        }
         results["rows"].append(row)
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(results, indent=2) + "\n")

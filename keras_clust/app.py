@@ -146,15 +146,17 @@ def seed_list(text: str) -> tuple[int, ...]:
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every action shares: seed, output folder, data folder, quick mode."""
-    parser.add_argument("--seed", type=non_negative_int, default=0,
-                        help="seed of every random choice in the run (default: 0)")
-    parser.add_argument("--out", type=Path, default=Path("runs"),
-                        help="root folder of run folders (default: runs/)")
-    parser.add_argument("--data-dir", type=Path, default=None,
-                        help="folder holding the dataset files; only this folder is "
-                             "searched when given (default: the known places)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: a small subset of the data and 1-2 epochs")
+    parser.add_argument(
+        "--seed", type=non_negative_int, default=0, help="seed of every random choice in the run (default: 0)"
+    )
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=None,
+        help="folder holding the dataset files; only this folder is searched when given (default: the known places)",
+    )
+    parser.add_argument("--quick", action="store_true", help="smoke run: a small subset of the data and 1-2 epochs")
 
 
 def add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -162,27 +164,42 @@ def add_run_options(parser: argparse.ArgumentParser) -> None:
     (continue a killed run from its ``.partial`` folder), ``--tensorboard``, ``--strategy`` and
     ``--fast``; :func:`run_options` reads them."""
     add_tensorboard_argument(parser)
-    parser.add_argument("--fast", action="store_true",
-                        help="train for speed: TensorFlow's op determinism off, the fitted models compiled with "
-                             "XLA (not under --strategy) and 32 batches per call; the same seed then no longer "
-                             "gives bitwise-equal numbers; metrics.json lists what each fit ran with (default: "
-                             "deterministic)")  # fmt: skip
-    parser.add_argument("--strategy", choices=("none", "mirrored", "multiworker"), default="none",
-                        help="train with tf.distribute: mirrored copies the model on every GPU of this machine "
-                             "(the CPU without one) and --batch-size is then per replica; multiworker is refused "
-                             "until Keras 3's fit supports it (default: none)")  # fmt: skip
-    parser.add_argument("--resume", type=Path, default=None, metavar="RUN_FOLDER",
-                        help="continue the run killed in this .<run-id>.partial folder with its saved config: "
-                             "trained models are kept and the interrupted training goes on from its last "
-                             "finished epoch (options other than --tensorboard are ignored, a --fast run resumes "
-                             "fast; --strategy is refused)")  # fmt: skip
+    parser.add_argument(
+        "--fast",
+        action="store_true",
+        help="train for speed: TensorFlow's op determinism off, the fitted models compiled with "
+        "XLA (not under --strategy) and 32 batches per call; the same seed then no longer "
+        "gives bitwise-equal numbers; metrics.json lists what each fit ran with (default: "
+        "deterministic)",
+    )
+    parser.add_argument(
+        "--strategy",
+        choices=("none", "mirrored", "multiworker"),
+        default="none",
+        help="train with tf.distribute: mirrored copies the model on every GPU of this machine "
+        "(the CPU without one) and --batch-size is then per replica; multiworker is refused "
+        "until Keras 3's fit supports it (default: none)",
+    )
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        metavar="RUN_FOLDER",
+        help="continue the run killed in this .<run-id>.partial folder with its saved config: "
+        "trained models are kept and the interrupted training goes on from its last "
+        "finished epoch (options other than --tensorboard are ignored, a --fast run resumes "
+        "fast; --strategy is refused)",
+    )
 
 
 def add_tensorboard_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--tensorboard", action="store_true",
-                        help="log every training (every trial of a search) for TensorBoard under the run "
-                             "folder's tensorboard/ (scalars per epoch, no histograms); watch with: tensorboard "
-                             "--logdir runs/")  # fmt: skip
+    parser.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="log every training (every trial of a search) for TensorBoard under the run "
+        "folder's tensorboard/ (scalars per epoch, no histograms); watch with: tensorboard "
+        "--logdir runs/",
+    )
 
 
 def tensorboard_dir(args: argparse.Namespace, run_folder) -> Path | None:
@@ -197,19 +214,21 @@ def run_options(args: argparse.Namespace) -> dict:
 
 
 def add_models_dir_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--models-dir", type=Path, default=Path("saved_models"),
-                        help="root of exported SavedModels (default: saved_models/)")
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=Path("saved_models"),
+        help="root of exported SavedModels (default: saved_models/)",
+    )
 
 
 def add_run_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--run", default=None,
-                        help="run folder or run id to use (default: the newest complete run)")
+    parser.add_argument("--run", default=None, help="run folder or run id to use (default: the newest complete run)")
 
 
 def add_saved_run_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of actions that read a finished run: ``--out`` and ``--run``."""
-    parser.add_argument("--out", type=Path, default=Path("runs"),
-                        help="root folder of run folders (default: runs/)")
+    parser.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
     add_run_argument(parser)
 
 
@@ -225,30 +244,54 @@ def add_study_arguments(parser: argparse.ArgumentParser, study_name: str, study_
     from keras_clust.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 
     g = parser.add_argument_group("study storage and workers (Optuna)")
-    g.add_argument("--storage", default=None, metavar="URL",
-                   help="Optuna storage shared by every worker: sqlite:///study.db, "
-                        "postgresql+psycopg://user@host/db (several machines), journal:FILE (several processes, "
-                        "no server) (default: study.db in the run folder)")  # fmt: skip
-    g.add_argument("--study-name", default=study_name,
-                   help=f"{study_help}; a study of this name in --storage is joined: its finished trials count "
-                        f"towards the total (default: {study_name})")  # fmt: skip
-    g.add_argument("--workers", type=positive_int, default=1,
-                   help="worker processes optimising the study at once on this machine; the same command on "
-                        "other machines with the same --storage and --study-name adds more (default: 1)")  # fmt: skip
-    g.add_argument("--heartbeat-interval", type=positive_int, default=HEARTBEAT_INTERVAL, metavar="S",
-                   help=f"seconds between a running trial's heartbeats (RDB storages) (default: {HEARTBEAT_INTERVAL})")
-    g.add_argument("--grace-period", type=positive_int, default=GRACE_PERIOD, metavar="S",
-                   help="a running trial without a heartbeat for this long belonged to a worker that died: it is "
-                        f"failed and retried with the same parameters (default: {GRACE_PERIOD})")  # fmt: skip
-
-
-#: ``--cluster`` choices of the experiments that cluster codes (keras_clust.cluster.deep.METHODS).
-CLUSTER_METHODS = ("kmeans", "dec", "idec", "n2d")
+    g.add_argument(
+        "--storage",
+        default=None,
+        metavar="URL",
+        help="Optuna storage shared by every worker: sqlite:///study.db, "
+        "postgresql+psycopg://user@host/db (several machines), journal:FILE (several processes, "
+        "no server) (default: study.db in the run folder)",
+    )
+    g.add_argument(
+        "--study-name",
+        default=study_name,
+        help=f"{study_help}; a study of this name in --storage is joined: its finished trials count "
+        f"towards the total (default: {study_name})",
+    )
+    g.add_argument(
+        "--workers",
+        type=positive_int,
+        default=1,
+        help="worker processes optimising the study at once on this machine; the same command on "
+        "other machines with the same --storage and --study-name adds more (default: 1)",
+    )
+    g.add_argument(
+        "--heartbeat-interval",
+        type=positive_int,
+        default=HEARTBEAT_INTERVAL,
+        metavar="S",
+        help=f"seconds between a running trial's heartbeats (RDB storages) (default: {HEARTBEAT_INTERVAL})",
+    )
+    g.add_argument(
+        "--grace-period",
+        type=positive_int,
+        default=GRACE_PERIOD,
+        metavar="S",
+        help="a running trial without a heartbeat for this long belonged to a worker that died: it is "
+        f"failed and retried with the same parameters (default: {GRACE_PERIOD})",
+    )
 
 
 def add_cluster_argument(parser: argparse.ArgumentParser, dest: str = "cluster") -> None:
     """``--cluster``: besides KMeans on the codes, also cluster with DEC, IDEC or N2D on the
     experiment's own encoder (``dest``: the attribute it is stored in)."""
-    parser.add_argument("--cluster", choices=CLUSTER_METHODS, default="kmeans", dest=dest,
-                        help="also cluster with DEC, IDEC (fine-tuning a copy of the encoder) or N2D (UMAP + "
-                             "Gaussian mixture on the codes) and report it beside KMeans (default: kmeans only)")
+    from keras_clust.cluster.deep import METHODS
+
+    parser.add_argument(
+        "--cluster",
+        choices=METHODS,
+        default="kmeans",
+        dest=dest,
+        help="also cluster with DEC, IDEC (fine-tuning a copy of the encoder) or N2D (UMAP + "
+        "Gaussian mixture on the codes) and report it beside KMeans (default: kmeans only)",
+    )

@@ -18,33 +18,51 @@ from keras_clust.errors import KerasClustError
 
 # experiment name -> (module holding EXPERIMENT, one-line summary)
 EXPERIMENTS: dict[str, tuple[str, str]] = {
-    "mnist-l1": ("apps.mnist_l1",
-                 "dense L1 autoencoders on MNIST (latent 2/16/256), KMeans on the codes"),
-    "fashion-cae": ("apps.fashion_cae",
-                    "conv AE + VAE on Fashion-MNIST: Optuna/KerasTuner search, latent maps, transfer learning"),
-    "gmm-vae": ("apps.gmm_vae",
-                "dense VAE on a Gaussian mixture; modes captured by KMeans and by the VEEGAN/PacGAN metric"),
-    "mnist-denoise": ("apps.mnist_denoise",
-                      "denoising autoencoders for Gaussian-blurred MNIST, judged by the dis_net CNN (PSNR, SSIM)"),
-    "lj-fluid": ("apps.lj_fluid",
-                 "Metropolis MC of a Lennard-Jones fluid under gravity; Conv3D density-grid and distance-matrix VAEs"),
-    "vector-fields": ("apps.vector_fields",
-                      "conv AE for 2-D vector fields: two-stage Optuna search, multi-objective clustering"),
-    "bump": ("apps.bump", "gradient descent vs Adam and other Keras optimizers escaping a local minimum over a bump"),
-    "cluster": ("apps.cluster_data",
-                "cluster your own .npy/.npz/IDX rows with KMeans, DEC, IDEC or N2D on any encoder"),
-    "cluster-bench": ("apps.cluster_bench",
-                      "DEC, IDEC, N2D and KMeans on Fashion-MNIST, MNIST or digits beside the published numbers"),
-    "data": ("keras_clust.data.commands", "fetch full MNIST offline-safely; list where each dataset is found"),
-    "serve": ("keras_clust.serving.commands",
-              "check exported SavedModels with saved_model_cli; call models served by TF Serving (REST, gRPC)"),
-}  # fmt: skip
+    "mnist-l1": ("keras_clust.apps.mnist_l1", "dense L1 autoencoders on MNIST (latent 2/16/256), KMeans on the codes"),
+    "fashion-cae": (
+        "keras_clust.apps.fashion_cae",
+        "conv AE + VAE on Fashion-MNIST: Optuna/KerasTuner search, latent maps, transfer learning",
+    ),
+    "gmm-vae": (
+        "keras_clust.apps.gmm_vae",
+        "dense VAE on a Gaussian mixture; modes captured by KMeans and by the VEEGAN/PacGAN metric",
+    ),
+    "mnist-denoise": (
+        "keras_clust.apps.mnist_denoise",
+        "denoising autoencoders for Gaussian-blurred MNIST, judged by the dis_net CNN (PSNR, SSIM)",
+    ),
+    "lj-fluid": (
+        "keras_clust.apps.lj_fluid",
+        "Metropolis MC of a Lennard-Jones fluid under gravity; Conv3D density-grid and distance-matrix VAEs",
+    ),
+    "vector-fields": (
+        "keras_clust.apps.vector_fields",
+        "conv AE for 2-D vector fields: two-stage Optuna search, multi-objective clustering",
+    ),
+    "bump": (
+        "keras_clust.apps.bump",
+        "gradient descent vs Adam and other Keras optimizers escaping a local minimum over a bump",
+    ),
+    "cluster": (
+        "keras_clust.apps.cluster_data",
+        "cluster your own .npy/.npz/IDX rows with KMeans, DEC, IDEC or N2D on any encoder",
+    ),
+    "cluster-bench": (
+        "keras_clust.apps.cluster_bench",
+        "DEC, IDEC, N2D and KMeans on Fashion-MNIST, MNIST or digits beside the published numbers",
+    ),
+    "data": ("keras_clust.apps.data", "fetch full MNIST offline-safely; list where each dataset is found"),
+    "serve": (
+        "keras_clust.apps.serve",
+        "check exported SavedModels with saved_model_cli; call models served by TF Serving (REST, gRPC)",
+    ),
+}
 
 
 def _configure_logging(quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("[keras-clust] %(message)s"))
-    for name in ("keras_clust", "apps"):
+    for name in ("keras_clust",):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
         logger.setLevel(logging.WARNING if quiet else logging.INFO)
@@ -62,7 +80,7 @@ def _with_default_action(argv: list[str], experiment: Experiment) -> list[str]:
     if experiment.default_action is None:
         return argv
     at = argv.index(experiment.name)
-    rest = argv[at + 1:]
+    rest = argv[at + 1 :]
     if rest in ([], ["-h"], ["--help"]) or any(a in {x.name for x in experiment.actions} for a in rest[:1]):
         return argv
     return argv[: at + 1] + [experiment.default_action] + rest
@@ -111,8 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"keras-clust: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("keras-clust: interrupted; nothing half-written was kept but a run folder that --resume continues",
-              file=sys.stderr)
+        print(
+            "keras-clust: interrupted; nothing half-written was kept but a run folder that --resume continues",
+            file=sys.stderr,
+        )
         return 130
 
 

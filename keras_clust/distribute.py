@@ -34,8 +34,10 @@ def make_strategy(name: str, cpu_replicas: int | None = None):
     if name == "none":
         return None
     if name == "multiworker":
-        raise UsageError("--strategy multiworker: Keras 3's fit fails under MultiWorkerMirroredStrategy "
-                         "(keras-team/keras#20585); train on one machine with --strategy mirrored")  # fmt: skip
+        raise UsageError(
+            "--strategy multiworker: Keras 3's fit fails under MultiWorkerMirroredStrategy "
+            "(keras-team/keras#20585); train on one machine with --strategy mirrored"
+        )
     import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
@@ -44,10 +46,12 @@ def make_strategy(name: str, cpu_replicas: int | None = None):
         try:
             tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * cpu_replicas)
         except RuntimeError:
-            raise UsageError("the CPU can be split into logical devices only before TensorFlow has started; "
-                             "make the strategy first") from None  # fmt: skip
-    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
-        [d.name for d in tf.config.list_logical_devices("CPU")]  # fmt: skip
+            raise UsageError(
+                "the CPU can be split into logical devices only before TensorFlow has started; make the strategy first"
+            ) from None
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or [
+        d.name for d in tf.config.list_logical_devices("CPU")
+    ]
     return tf.distribute.MirroredStrategy(devices)
 
 

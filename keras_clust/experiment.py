@@ -65,8 +65,7 @@ from keras_clust.runs import (
 log = logging.getLogger(__name__)
 
 #: Keys of ``config.json`` that the skeleton and :class:`RunFolder` add beside the config's fields.
-RESERVED_KEYS = frozenset({"experiment", "action", "config_version", "data", "run_id", "versions", "machine",
-                           "fast"})  # fmt: skip
+RESERVED_KEYS = frozenset({"experiment", "action", "config_version", "data", "run_id", "versions", "machine", "fast"})
 
 #: Libraries named in the report tail (``config.json`` holds them all).
 TAIL_VERSIONS = ("python", "tensorflow", "keras", "numpy", "scikit-learn")
@@ -196,16 +195,21 @@ def report_tail(config, metrics: Mapping, versions: Mapping[str, str] | None = N
     seeds = metrics.get("model_seeds") or {}
     seed_text = f"{config.seed}" + (
         "; each model re-seeded from it and its name: " + ", ".join(f"{k} {v}" for k, v in seeds.items())
-        if seeds else "")  # fmt: skip
+        if seeds
+        else ""
+    )
     lines = [
-        "## Run", "",
+        "## Run",
+        "",
         f"- **Data:** {note}",
         f"- **Seed:** {seed_text}",
         f"- **Versions:** {_version_line(versions or library_versions())} (all settings, versions and the "
         "machine are in `config.json`)",
-        f"- **Total time:** {metrics.get('total_seconds', 0):.0f} s" + _fast_note(metrics.get("fast")), "",
-        "## Exported SavedModels", "",
-    ]  # fmt: skip
+        f"- **Total time:** {metrics.get('total_seconds', 0):.0f} s" + _fast_note(metrics.get("fast")),
+        "",
+        "## Exported SavedModels",
+        "",
+    ]
     exports = metrics.get("exports") or []
     if exports:
         lines.append(markdown_table(exports, floatfmt=".2e").rstrip("\n"))
@@ -239,8 +243,13 @@ def _sample_for(model, sample: np.ndarray | None, seed: int, n: int = 16) -> np.
     return np.random.default_rng(seed).random((n, *shape), dtype=np.float32)
 
 
-def export_models(exports: Sequence[Export], run_path: str | Path, models_dir: str | Path,
-                  samples: Mapping[str, np.ndarray] | None = None, seed: int = 0) -> list[dict]:  # fmt: skip
+def export_models(
+    exports: Sequence[Export],
+    run_path: str | Path,
+    models_dir: str | Path,
+    samples: Mapping[str, np.ndarray] | None = None,
+    seed: int = 0,
+) -> list[dict]:
     """Export the models of a run folder (``<run_path>/models/<file>``), each checked against
     Keras on ``samples[input_name]`` (or seeded random inputs); returns one row per export."""
     from keras_clust.export import export_verified
@@ -260,13 +269,25 @@ def export_models(exports: Sequence[Export], run_path: str | Path, models_dir: s
 def saved_config(spec: ExperimentSpec, config, data: dict | None, fast: bool = False) -> dict:
     """What ``config.json`` holds besides what :class:`RunFolder` adds (``fast``: the run's
     ``--fast``, which a resume keeps)."""
-    return {"experiment": spec.name, "action": "run",
-            "config_version": getattr(type(config), "CONFIG_VERSION", 1),
-            **dataclasses.asdict(config), "data": data, "fast": bool(fast)}  # fmt: skip
+    return {
+        "experiment": spec.name,
+        "action": "run",
+        "config_version": getattr(type(config), "CONFIG_VERSION", 1),
+        **dataclasses.asdict(config),
+        "data": data,
+        "fast": bool(fast),
+    }
 
 
-def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | Path | None = None,
-                   tensorboard: bool = False, strategy: str = "none", fast: bool = False) -> FinishedRun:  # fmt: skip
+def run_experiment(
+    spec: ExperimentSpec,
+    config,
+    out: str | Path,
+    resume: str | Path | None = None,
+    tensorboard: bool = False,
+    strategy: str = "none",
+    fast: bool = False,
+) -> FinishedRun:
     """Seed, open the run folder, run the steps, export, write every file, print the summary.
 
     Every ``fit_model`` of the steps is backed up after each epoch in the run folder's
@@ -306,8 +327,9 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
         saved = read_json(folder.work / "config.json")
         config = config_from_saved(spec.config, saved, str(folder.work), spec.name)
         if bool(saved.get("fast", False)) != fast:
-            log.warning("run %s was started %s --fast: resumed so", folder.run_id,
-                        "with" if saved.get("fast") else "without")  # fmt: skip
+            log.warning(
+                "run %s was started %s --fast: resumed so", folder.run_id, "with" if saved.get("fast") else "without"
+            )
         fast = bool(saved.get("fast", False))
         log.info("resuming run %s with its saved config", folder.run_id)
     set_seed(config.seed, deterministic=not fast)
@@ -324,14 +346,19 @@ def run_experiment(spec: ExperimentSpec, config, out: str | Path, resume: str | 
             run.set_data(note="not recorded")
         exports = []
         if getattr(config, "export", False):
-            exports = export_models(spec.exports(config), rf.work, config.models_dir, run.export_samples,
-                                    config.seed)  # fmt: skip
+            exports = export_models(spec.exports(config), rf.work, config.models_dir, run.export_samples, config.seed)
         if strat is not None:
             run.metrics["distribute"] = {"strategy": strategy, "replicas": replicas(strat)}
         if fast:
             run.metrics["fast"] = {"op_determinism": op_determinism(), "fits": fits.fits}
-        metrics = {"run_id": rf.run_id, "data": run.data, **run.metrics, "model_seeds": run.model_seeds,
-                   "exports": exports, "total_seconds": round(time.perf_counter() - start, 1)}  # fmt: skip
+        metrics = {
+            "run_id": rf.run_id,
+            "data": run.data,
+            **run.metrics,
+            "model_seeds": run.model_seeds,
+            "exports": exports,
+            "total_seconds": round(time.perf_counter() - start, 1),
+        }
         rf.write_config(saved_config(spec, config, run.data, fast))
         rf.write_metrics(metrics)
         rf.write_history(run.history)
@@ -385,12 +412,15 @@ def config_from_saved(config_cls: type, raw: Mapping, where: str, experiment: st
     values = {k: v for k, v in raw.items() if k not in RESERVED_KEYS}
     hint = f"re-run it with 'keras-clust {experiment} run', or read it with the keras-clust version that wrote it"
     if version > current:
-        raise DataError(f"run {where} was written with config version {version}, newer than this keras-clust's "
-                        f"{current}; {hint}")  # fmt: skip
+        raise DataError(
+            f"run {where} was written with config version {version}, newer than this keras-clust's {current}; {hint}"
+        )
     while version < current:
         if version not in migrations:
-            raise DataError(f"run {where} was written with config version {version} and there is no migration "
-                            f"to version {current}; {hint}")  # fmt: skip
+            raise DataError(
+                f"run {where} was written with config version {version} and there is no migration "
+                f"to version {current}; {hint}"
+            )
         values = dict(migrations[version](dict(values)))
         version += 1
     fields = [f for f in dataclasses.fields(config_cls) if f.init]
@@ -399,7 +429,8 @@ def config_from_saved(config_cls: type, raw: Mapping, where: str, experiment: st
     missing = [f.name for f in fields if f.name not in values]
     if unknown or missing:
         parts = ([f"unknown keys {_keys(unknown)}"] if unknown else []) + (
-            [f"missing {_keys(missing)}"] if missing else [])  # fmt: skip
+            [f"missing {_keys(missing)}"] if missing else []
+        )
         raise DataError(f"run {where} was written with a different config ({'; '.join(parts)}); {hint}")
     hints = typing.get_type_hints(config_cls)
     return config_cls(**{f.name: _as_saved(values[f.name], hints.get(f.name)) for f in fields})
@@ -426,14 +457,19 @@ def newest_run(out: str | Path, name: str, action: str = "run") -> Path:
         DataError: when there is none.
     """
     find_run(out, name, None)  # a clear error when there is no complete folder at all
-    complete = [p for p in (Path(out) / name).iterdir() if not p.name.startswith(".")
-                and (p / "metrics.json").is_file() and (p / "config.json").is_file()]  # fmt: skip
+    complete = [
+        p
+        for p in (Path(out) / name).iterdir()
+        if not p.name.startswith(".") and (p / "metrics.json").is_file() and (p / "config.json").is_file()
+    ]
     actions = {p: _action_of(read_json(p / "config.json")) for p in complete}
     folders = [p for p, a in actions.items() if a == action]
     if not folders:
         others = ", ".join(f"'{a}'" for a in sorted(set(actions.values())))
-        raise DataError(f"no complete '{action}' folder under {Path(out) / name} (only {others} folders); "
-                        f"run 'keras-clust {name} {action}' first")  # fmt: skip
+        raise DataError(
+            f"no complete '{action}' folder under {Path(out) / name} (only {others} folders); "
+            f"run 'keras-clust {name} {action}' first"
+        )
     return max(folders, key=lambda p: p.stat().st_mtime)
 
 
@@ -457,14 +493,16 @@ def warn_if_data_differs(stored: Mapping, source) -> bool:
     returns True when they differ."""
     now = source.to_dict() if hasattr(source, "to_dict") else dict(source)
     if now != stored.get("data"):
-        log.warning("data differs from the run's: %s (run used: %s)", now.get("note"),
-                    (stored.get("data") or {}).get("note"))  # fmt: skip
+        log.warning(
+            "data differs from the run's: %s (run used: %s)", now.get("note"), (stored.get("data") or {}).get("note")
+        )
         return True
     return False
 
 
-def write_evaluation(path: str | Path, result: Mapping, rows: Sequence[Mapping], floatfmt: str = ".4f",
-                     note: str | None = None) -> int:  # fmt: skip
+def write_evaluation(
+    path: str | Path, result: Mapping, rows: Sequence[Mapping], floatfmt: str = ".4f", note: str | None = None
+) -> int:
     """The end of every ``evaluate`` action: write ``<run>/evaluation.json``, print the table
     (and a ``note`` under it) and where the file went; returns the exit code 0."""
     target = Path(path) / "evaluation.json"

@@ -91,8 +91,7 @@ def export_savedmodel(
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(name=SIGNATURE, fn=tf.function(serve, autograph=False),
-                         input_signature=[spec])  # fmt: skip
+    archive.add_endpoint(name=SIGNATURE, fn=tf.function(serve, autograph=False), input_signature=[spec])
     tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=root))
     try:
         archive.write_out(str(tmp), verbose=False)
@@ -150,14 +149,20 @@ def verify_export(exported: ExportedModel, model, sample: np.ndarray, atol: floa
     return diff
 
 
-def export_verified(model, name: str, models_dir: str | Path, input_name: str, output_names: str | Sequence[str],
-                    sample: np.ndarray) -> dict:  # fmt: skip
+def export_verified(
+    model, name: str, models_dir: str | Path, input_name: str, output_names: str | Sequence[str], sample: np.ndarray
+) -> dict:
     """Export ``model`` (:func:`export_savedmodel`), check it against Keras on ``sample``
     (:func:`verify_export`) and return the row a run reports for it."""
     exported = export_savedmodel(model, name, models_dir, input_name=input_name, output_names=output_names)
     diff = verify_export(exported, model, sample)
-    return {"model": exported.name, "version": exported.version, "path": str(exported.path),
-            "signature": f"{input_name} -> {', '.join(exported.output_names)}", "max_abs_diff": diff}  # fmt: skip
+    return {
+        "model": exported.name,
+        "version": exported.version,
+        "path": str(exported.path),
+        "signature": f"{input_name} -> {', '.join(exported.output_names)}",
+        "max_abs_diff": diff,
+    }
 
 
 def write_models_config(models_dir: str | Path = "saved_models", base_path: str = "/models") -> Path:
@@ -171,9 +176,11 @@ def write_models_config(models_dir: str | Path = "saved_models", base_path: str 
         Path of the config file.
     """
     models_dir = Path(models_dir)
-    names = sorted(p.name for p in models_dir.iterdir()
-                   if p.is_dir() and any((p / str(v) / "saved_model.pb").is_file()
-                                         for v in _versions(p)))  # fmt: skip
+    names = sorted(
+        p.name
+        for p in models_dir.iterdir()
+        if p.is_dir() and any((p / str(v) / "saved_model.pb").is_file() for v in _versions(p))
+    )
     blocks = "".join(
         "  config {\n"
         f'    name: "{n}"\n'
@@ -188,10 +195,8 @@ def write_models_config(models_dir: str | Path = "saved_models", base_path: str 
 def saved_model_cli_show(path: str | Path) -> str:
     """Output of TensorFlow's own ``saved_model_cli show --all`` for ``path``."""
     exe = Path(sys.executable).with_name("saved_model_cli")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m",
-                                            "tensorflow.python.tools.saved_model_cli"]  # fmt: skip
-    res = subprocess.run([*cmd, "show", "--all", "--dir", str(path)],
-                         capture_output=True, text=True, check=False)  # fmt: skip
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
+    res = subprocess.run([*cmd, "show", "--all", "--dir", str(path)], capture_output=True, text=True, check=False)
     if res.returncode != 0:
         raise DataError(f"saved_model_cli cannot read {path}: {res.stderr.strip()[-300:]}")
     return res.stdout

@@ -132,8 +132,9 @@ class GaussianNLL(keras.layers.Layer):
     def build(self, input_shape):
         features = int(math.prod(input_shape[1][1:]))  # gaussian_nll flattens every feature axis
         if self.sigma is None:
-            self.log_var = self.add_weight(shape=(features,), name="log_var",
-                                           initializer=keras.initializers.Constant(self.init_log_var))  # fmt: skip
+            self.log_var = self.add_weight(
+                shape=(features,), name="log_var", initializer=keras.initializers.Constant(self.init_log_var)
+            )
         super().build(input_shape)
 
     def observation_log_var(self):
@@ -307,8 +308,9 @@ class ClusteringLayer(keras.layers.Layer):
     def build(self, input_shape):
         dim = int(input_shape[-1])
         if self.initial_centres is not None and self.initial_centres.shape != (self.n_clusters, dim):
-            raise ValueError(f"initial_centres must have shape {(self.n_clusters, dim)}, "
-                             f"got {self.initial_centres.shape}")  # fmt: skip
+            raise ValueError(
+                f"initial_centres must have shape {(self.n_clusters, dim)}, got {self.initial_centres.shape}"
+            )
         init = "glorot_uniform" if self.initial_centres is None else keras.initializers.Constant(self.initial_centres)
         self.clusters = self.add_weight(shape=(self.n_clusters, dim), initializer=init, name="clusters")
 

@@ -43,7 +43,7 @@ def configure_worker(threads: int, label: str, level: int, loggers: tuple[str, .
 def _init_worker(seed: int, threads: int, level: int) -> None:
     from keras_clust.runs import set_seed
 
-    configure_worker(threads, f"worker {os.getpid()}", level, ("keras_clust", "apps"))
+    configure_worker(threads, f"worker {os.getpid()}", level, ("keras_clust",))
     set_seed(seed)
 
 
@@ -73,8 +73,12 @@ def map_in_processes(fn: Callable[[T], R], items: Iterable[T], workers: int, see
     threads = worker_threads(workers)
     log.info("%d pieces of work on %d processes (%d TensorFlow thread(s) each)", len(items), workers, threads)
     level = logging.getLogger("keras_clust").getEffectiveLevel()
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_init_worker,
-                               initargs=(seed, threads, level))  # fmt: skip
+    pool = ProcessPoolExecutor(
+        workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_worker,
+        initargs=(seed, threads, level),
+    )
     try:
         futures = [pool.submit(fn, item) for item in items]
         wait(futures, return_when=FIRST_EXCEPTION)

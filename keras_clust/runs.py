@@ -79,8 +79,18 @@ def library_versions() -> dict[str, str]:
     import importlib.metadata as md
 
     versions = {"python": platform.python_version()}
-    for dist in ("keras-clust", "tensorflow", "keras", "numpy", "scikit-learn", "scipy",
-                 "optuna", "keras-tuner", "opencv-python-headless", "matplotlib"):  # fmt: skip
+    for dist in (
+        "keras-clust",
+        "tensorflow",
+        "keras",
+        "numpy",
+        "scikit-learn",
+        "scipy",
+        "optuna",
+        "keras-tuner",
+        "opencv-python-headless",
+        "matplotlib",
+    ):
         try:
             versions[dist] = md.version(dist)
         except md.PackageNotFoundError:
@@ -173,8 +183,7 @@ def rows_to_csv(rows: Sequence[Mapping]) -> str:
     return buf.getvalue()
 
 
-def markdown_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None,
-                   floatfmt: str = ".4f") -> str:  # fmt: skip
+def markdown_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, floatfmt: str = ".4f") -> str:
     """Markdown table of a list of dicts."""
     if not rows:
         return "_(no rows)_\n"
@@ -261,13 +270,17 @@ class RunFolder:
             path, name = path.parent / f".{name}.partial", f".{name}.partial"  # the run id given
         if not (path.is_dir() and name.startswith(".") and name.endswith(".partial")):
             done = "a finished run folder" if (path / "metrics.json").is_file() else "not an interrupted run folder"
-            raise UsageError(f"--resume {path}: {done}; pass the .<run-id>.partial folder (or its run id) that an "
-                             f"interrupted '{experiment}' run left under <out>/{experiment}/")  # fmt: skip
+            raise UsageError(
+                f"--resume {path}: {done}; pass the .<run-id>.partial folder (or its run id) that an "
+                f"interrupted '{experiment}' run left under <out>/{experiment}/"
+            )
         if path.parent.name != experiment or not (path / "config.json").is_file():
-            raise UsageError(f"--resume {path}: not an interrupted '{experiment}' run (no config.json of it); "
-                             f"pass a folder under <out>/{experiment}/")  # fmt: skip
+            raise UsageError(
+                f"--resume {path}: not an interrupted '{experiment}' run (no config.json of it); "
+                f"pass a folder under <out>/{experiment}/"
+            )
         self = cls.__new__(cls)
-        self.root, self.run_id = path.parent, name[1:-len(".partial")]
+        self.root, self.run_id = path.parent, name[1 : -len(".partial")]
         self.path, self.work, self.keep, self.committed = self.root / self.run_id, path, [], False
         if self.path.exists():
             raise UsageError(f"--resume {path}: {self.path} exists already; move one of them away")
@@ -290,10 +303,15 @@ class RunFolder:
         return path
 
     def write_config(self, config: Mapping) -> None:
-        write_json(self.work / "config.json", {
-            **config, "run_id": self.run_id, "versions": library_versions(),
-            "machine": machine_info(),
-        })  # fmt: skip
+        write_json(
+            self.work / "config.json",
+            {
+                **config,
+                "run_id": self.run_id,
+                "versions": library_versions(),
+                "machine": machine_info(),
+            },
+        )
 
     def write_metrics(self, metrics: Mapping) -> None:
         write_json(self.work / "metrics.json", metrics)
@@ -306,8 +324,9 @@ class RunFolder:
 
     def commit(self) -> Path:
         """Rename the partial folder to its final name; returns the final path."""
-        missing = [n for n in ("config.json", "metrics.json", "history.csv", "report.md")
-                   if not (self.work / n).is_file()]  # fmt: skip
+        missing = [
+            n for n in ("config.json", "metrics.json", "history.csv", "report.md") if not (self.work / n).is_file()
+        ]
         if missing:
             raise RuntimeError(f"run folder incomplete, missing {missing}")
         shutil.rmtree(self.work / self.BACKUP, ignore_errors=True)
@@ -374,8 +393,9 @@ def find_run(out: str | Path, experiment: str, run: str | Path | None) -> Path:
             if (candidate / "config.json").is_file() and (candidate / "metrics.json").is_file():
                 return candidate
         raise DataError(f"no complete run at {run}; pass a run folder written by '{experiment} run'")
-    runs = sorted(p for p in root.glob("*") if p.is_dir() and not p.name.startswith(".")
-                  and (p / "metrics.json").is_file())  # fmt: skip
+    runs = sorted(
+        p for p in root.glob("*") if p.is_dir() and not p.name.startswith(".") and (p / "metrics.json").is_file()
+    )
     if not runs:
         raise DataError(f"no complete run under {root}; run 'keras-clust {experiment} run' first")
     return max(runs, key=lambda p: p.stat().st_mtime)

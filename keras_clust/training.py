@@ -69,8 +69,9 @@ class FitContext:
     turns XLA off on machines without an accelerator, hence the explicit setting.
     """
 
-    def __init__(self, backup: str | Path | None = None, tensorboard: str | Path | None = None, strategy=None,
-                 fast: bool = False):  # fmt: skip
+    def __init__(
+        self, backup: str | Path | None = None, tensorboard: str | Path | None = None, strategy=None, fast: bool = False
+    ):
         self.backup = None if backup is None else Path(backup)
         self.tensorboard = None if tensorboard is None else Path(tensorboard)
         self.strategy = strategy
@@ -87,8 +88,9 @@ _active_contexts: list[FitContext] = []
 
 
 @contextlib.contextmanager
-def fit_context(backup: str | Path | None = None, tensorboard: str | Path | None = None,
-                strategy=None, fast: bool = False) -> Iterator[FitContext]:  # fmt: skip
+def fit_context(
+    backup: str | Path | None = None, tensorboard: str | Path | None = None, strategy=None, fast: bool = False
+) -> Iterator[FitContext]:
     """Back up (``backup``), log to TensorBoard (``tensorboard``), scale the batch by the
     replicas of ``strategy`` and compile for speed (``fast``: XLA, several batches per call)
     every :func:`fit_model` call inside the block; see :class:`FitContext`."""
@@ -178,8 +180,9 @@ class _FitBackup:
         # the epoch's log first: a kill between the two writes then repeats that epoch (its row is
         # replaced) instead of losing its row; two copies of the state, so a kill while one is
         # written leaves the other
-        restore = keras.callbacks.BackupAndRestore(str(self.folder / "state"), delete_checkpoint=False,
-                                                   double_checkpoint=True)  # fmt: skip
+        restore = keras.callbacks.BackupAndRestore(
+            str(self.folder / "state"), delete_checkpoint=False, double_checkpoint=True
+        )
         return [self.epochs, restore]
 
     def finish(self, model: keras.Model, seconds: float) -> None:
@@ -279,21 +282,30 @@ def fit_model(
         batch_size *= int(_active_contexts[-1].strategy.num_replicas_in_sync)  # per replica -> global
     if _active_contexts and _active_contexts[-1].fast:
         _compile_for_speed(model, _active_contexts[-1].strategy)
-        _active_contexts[-1].fits.append({"model": model.name, "jit_compile": bool(model.jit_compile),
-                                          "steps_per_execution": int(model.steps_per_execution)})  # fmt: skip
+        _active_contexts[-1].fits.append(
+            {
+                "model": model.name,
+                "jit_compile": bool(model.jit_compile),
+                "steps_per_execution": int(model.steps_per_execution),
+            }
+        )
     start = time.perf_counter()
     hist = model.fit(
-        x, y, validation_data=validation_data, epochs=epochs, batch_size=None if dataset else batch_size,
-        shuffle=not dataset, callbacks=cbs, verbose=fit_verbosity() if verbose is None else verbose,
-    )  # fmt: skip
+        x,
+        y,
+        validation_data=validation_data,
+        epochs=epochs,
+        batch_size=None if dataset else batch_size,
+        shuffle=not dataset,
+        callbacks=cbs,
+        verbose=fit_verbosity() if verbose is None else verbose,
+    )
     seconds = time.perf_counter() - start
     history = {k: [float(v) for v in vals] for k, vals in hist.history.items()}
     if backup is not None:
         history = backup.epochs.history()  # the epochs before a resume too
     if any(not np.isfinite(v[-1]) for v in history.values() if v):
-        raise DataError(
-            f"training of {model.name} diverged (loss became NaN); lower the learning rate"
-        )
+        raise DataError(f"training of {model.name} diverged (loss became NaN); lower the learning rate")
     if backup is not None:
         backup.finish(model, seconds)
     return FitResult(history, seconds, len(history.get("loss", [])))
@@ -302,8 +314,9 @@ def fit_model(
 OPTIMIZERS = ("adam", "sgd")
 
 
-def make_optimizer(name: str, learning_rate: float, weight_decay: float | None = None,
-                   momentum: float = 0.9) -> keras.optimizers.Optimizer:  # fmt: skip
+def make_optimizer(
+    name: str, learning_rate: float, weight_decay: float | None = None, momentum: float = 0.9
+) -> keras.optimizers.Optimizer:
     """Adam, or SGD with momentum, with decoupled weight decay (Keras applies
     ``w -= learning_rate * weight_decay * w`` each step, as AdamW does).
 

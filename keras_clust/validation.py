@@ -65,11 +65,13 @@ def check_rows(x, name: str = "X", min_samples: int = 1, chunk: int = 65536) -> 
         raise DataError(f"{name} must hold real numbers, got dtype {arr.dtype}")
     if arr.ndim < 2 or arr.shape[0] < min_samples:
         n = arr.shape[0] if arr.ndim else 0
-        raise DataError(f"{name} must hold at least {min_samples} rows (2-D or more), got {n} sample"
-                        f"{'' if n == 1 else 's'} of shape {arr.shape}")  # fmt: skip
+        raise DataError(
+            f"{name} must hold at least {min_samples} rows (2-D or more), got {n} sample"
+            f"{'' if n == 1 else 's'} of shape {arr.shape}"
+        )
     if arr.dtype.kind == "f":
         for start in range(0, len(arr), chunk):
-            finite = np.isfinite(arr[start:start + chunk]).reshape(min(chunk, len(arr) - start), -1).all(axis=1)
+            finite = np.isfinite(arr[start : start + chunk]).reshape(min(chunk, len(arr) - start), -1).all(axis=1)
             if not finite.all():
                 row = start + int(np.argmin(finite))
                 raise DataError(f"{name} has NaN or infinite values (first in row {row}); clean or drop those rows")

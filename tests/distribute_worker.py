@@ -11,7 +11,7 @@ import json
 import keras
 import numpy as np
 
-from apps.mnist_l1 import build_model
+from keras_clust.apps.mnist_l1 import build_model
 from keras_clust.distribute import make_strategy
 from keras_clust.training import fit_context, fit_model
 
@@ -26,8 +26,11 @@ def train(strategy, batch_size: int) -> dict:
     with fit_context(strategy=strategy):
         fit = fit_model(ae.autoencoder, x, x, None, epochs=2, batch_size=batch_size, verbose=0)
     weights = [np.asarray(w) for w in ae.autoencoder.get_weights()]
-    return {"loss": fit.history["loss"], "weights": [float(np.abs(w).sum()) for w in weights],
-            "replicas": 1 if strategy is None else strategy.num_replicas_in_sync}
+    return {
+        "loss": fit.history["loss"],
+        "weights": [float(np.abs(w).sum()) for w in weights],
+        "replicas": 1 if strategy is None else strategy.num_replicas_in_sync,
+    }
 
 
 if __name__ == "__main__":

@@ -12,8 +12,15 @@ def cli(*args, cwd=None, timeout=600, env=None) -> subprocess.CompletedProcess:
     # the console script's own TF log level applies, as for a user (conftest lowers it for in-process tests)
     base = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env = {**base, "KERAS_CLUST_OFFLINE": "1", **(env or {})}
-    return subprocess.run([str(SCRIPT), *map(str, args)], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        [str(SCRIPT), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def assert_one_line_error(res, code, *fragments):

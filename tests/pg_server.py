@@ -50,16 +50,25 @@ def throwaway_postgres():
     port = _free_loopback_port()
     run = dict(check=True, capture_output=True, text=True, timeout=120)
     try:
-        subprocess.run(_as_server_user([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust",
-                                        "--no-sync"]), **run)  # fmt: skip
+        subprocess.run(
+            _as_server_user([str(bindir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]),
+            **run,
+        )
         options = f"-p {port} -c listen_addresses=127.0.0.1 -k {root} -c fsync=off -c max_connections=60"
-        subprocess.run(_as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l",
-                                        str(root / "server.log"), "-w", "start"]), **run)  # fmt: skip
+        subprocess.run(
+            _as_server_user(
+                [str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "server.log"), "-w", "start"]
+            ),
+            **run,
+        )
         try:
             yield f"postgresql+psycopg://postgres@127.0.0.1:{port}"
         finally:
-            subprocess.run(_as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w",
-                                            "stop"]), capture_output=True, timeout=60)  # fmt: skip
+            subprocess.run(
+                _as_server_user([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"]),
+                capture_output=True,
+                timeout=60,
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

@@ -27,6 +27,17 @@ if __name__ == "__main__":
     if sys.argv[4:] == ["remote"]:
         socket.gethostname = lambda: "other-machine"
     train, val = tiny_images()
-    run_optuna_search(SPACE, build_compiled_cae, train, val, epochs=30, batch_size=32, n_trials=n_trials,
-                      storage=storage, study_name=study_name, heartbeat_interval=1, grace_period=3,
-                      callbacks=(SlowEpochs(),))  # fmt: skip
+    run_optuna_search(
+        SPACE,
+        build_compiled_cae,
+        train,
+        val,
+        epochs=30,
+        batch_size=32,
+        n_trials=n_trials,
+        storage=storage,
+        study_name=study_name,
+        heartbeat_interval=1,
+        grace_period=3,
+        callbacks=(SlowEpochs(),),
+    )

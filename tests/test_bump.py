@@ -6,8 +6,8 @@ import math
 import numpy as np
 import pytest
 
-from apps.bump.loss import adam_reference, bump_gradient, bump_loss, run_optimizer
 from helpers import assert_one_line_error, cli
+from keras_clust.apps.bump.loss import adam_reference, bump_gradient, bump_loss, run_optimizer
 from keras_clust.errors import UsageError
 
 
@@ -61,8 +61,9 @@ def test_cli_run(tmp_path):
     (run,) = (tmp_path / "runs" / "bump").iterdir()
     m = json.loads((run / "metrics.json").read_text())
     assert set(m["optimizers"]) == {"sgd", "adam", "rmsprop"}
-    assert len(m["optimizers"]["adam"]["trajectory"]) == 21 and math.isclose(m["optimizers"]["sgd"]["furthest"], 1.2,
-                                                                             abs_tol=1e-5)  # fmt: skip
+    assert len(m["optimizers"]["adam"]["trajectory"]) == 21 and math.isclose(
+        m["optimizers"]["sgd"]["furthest"], 1.2, abs_tol=1e-5
+    )
     assert (run / "figures" / "trajectories.png").stat().st_size > 5000
     assert (run / "history.csv").read_text().splitlines()[0] == "step,sgd,adam,rmsprop"
     config = json.loads((run / "config.json").read_text())
@@ -72,9 +73,10 @@ def test_cli_run(tmp_path):
     assert res.stdout.splitlines()[-1] == f"run folder: {run.relative_to(tmp_path)}"
 
 
-@pytest.mark.parametrize("args, fragment", [(["--optimizer", "sgd,lbfgs"], "--optimizer"),
-                                            (["--bump-width", "-1"], "--bump-width"),
-                                            (["--x0", "2"], "--x0")])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, fragment",
+    [(["--optimizer", "sgd,lbfgs"], "--optimizer"), (["--bump-width", "-1"], "--bump-width"), (["--x0", "2"], "--x0")],
+)
 def test_cli_bad_input(tmp_path, args, fragment):
     res = cli("bump", "run", *args, cwd=tmp_path)
     assert_one_line_error(res, 2, fragment)

@@ -22,8 +22,16 @@ def test_experiment_help_lists_actions_and_options():
     for action in ("run", "evaluate", "export"):
         assert action in res.stdout
     run_help = cli("mnist-l1", "run", "--help").stdout
-    for option in ("--latent-dims", "--epochs", "--batch-size", "--quick", "--seed", "--out",
-                   "--data-dir", "--models-dir"):
+    for option in (
+        "--latent-dims",
+        "--epochs",
+        "--batch-size",
+        "--quick",
+        "--seed",
+        "--out",
+        "--data-dir",
+        "--models-dir",
+    ):
         assert option in run_help
     for action in ("evaluate", "export"):
         assert "--run" in cli("mnist-l1", action, "--help").stdout
@@ -61,16 +69,14 @@ def test_unknown_experiment_and_action(tmp_path):
 def test_unwritable_out(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    res = cli("mnist-l1", "run", "--quick", "--dataset", "digits", "--out", blocker / "runs",
-              cwd=tmp_path)
+    res = cli("mnist-l1", "run", "--quick", "--dataset", "digits", "--out", blocker / "runs", cwd=tmp_path)
     assert_one_line_error(res, 2, "cannot write to", "--out")
 
 
 def test_missing_data(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    res = cli("mnist-l1", "run", "--quick", "--data-dir", empty, "--out", tmp_path / "runs",
-              cwd=tmp_path)
+    res = cli("mnist-l1", "run", "--quick", "--data-dir", empty, "--out", tmp_path / "runs", cwd=tmp_path)
     assert_one_line_error(res, 1, "MNIST not found in", str(empty))
     assert list((tmp_path / "runs" / "mnist-l1").iterdir()) == []
 
@@ -83,8 +89,18 @@ def test_corrupt_idx(tmp_path):
         write_idx(data / f"{stem}.gz", np.zeros(shape, np.uint8))
     broken = data / "train-images-idx3-ubyte.gz"
     broken.write_bytes(broken.read_bytes()[:40])
-    res = cli("mnist-l1", "run", "--quick", "--dataset", "fashion_mnist", "--data-dir", data,
-              "--out", tmp_path / "runs", cwd=tmp_path)
+    res = cli(
+        "mnist-l1",
+        "run",
+        "--quick",
+        "--dataset",
+        "fashion_mnist",
+        "--data-dir",
+        data,
+        "--out",
+        tmp_path / "runs",
+        cwd=tmp_path,
+    )
     assert_one_line_error(res, 1, str(broken))
     assert list((tmp_path / "runs" / "mnist-l1").iterdir()) == []
     assert not (tmp_path / "saved_models").exists()

@@ -39,8 +39,13 @@ def test_rows_readers(tmp_path):
     np.save(tmp_path / "flat.npy", np.arange(5.0))
     (tmp_path / "x.csv").write_text("1,2\n")
     np.savez(tmp_path / "two.npz", a=x, b=x)
-    for name, fragment in (("objects.npy", "pickled"), ("flat.npy", "at least 2 rows"), ("x.csv", ".npy, .npz"),
-                           ("missing.npy", "does not exist"), ("two.npz", "'x'")):  # fmt: skip
+    for name, fragment in (
+        ("objects.npy", "pickled"),
+        ("flat.npy", "at least 2 rows"),
+        ("x.csv", ".npy, .npz"),
+        ("missing.npy", "does not exist"),
+        ("two.npz", "'x'"),
+    ):
         with pytest.raises(DataError, match=fragment):
             load_rows(tmp_path / name)
     with pytest.raises(DataError, match=r"\(6,\)"):
@@ -64,8 +69,12 @@ def test_encoders_from_keras_files_and_savedmodels(tmp_path):
     model.save(tmp_path / "enc.keras")
     exported = export_savedmodel(model, "enc", tmp_path / "sm", "images", "embedding", update_config=False)
     (exported.path / "model.keras").unlink()  # a bare SavedModel: encode only
-    for source, trainable in ((model, True), (tmp_path / "enc.keras", True), (tmp_path / "sm" / "enc", False),
-                              (exported.path, False)):  # fmt: skip
+    for source, trainable in (
+        (model, True),
+        (tmp_path / "enc.keras", True),
+        (tmp_path / "sm" / "enc", False),
+        (exported.path, False),
+    ):
         enc = load_encoder(source)
         assert enc.input_shape == (8, 8) and enc.trainable is trainable
         np.testing.assert_allclose(encode_in_batches(enc, x, batch_size=3), want, atol=1e-5)  # 3+3+3+1 rows
@@ -82,8 +91,23 @@ def test_cluster_command_on_a_users_files(tmp_path):
     np.save(tmp_path / "x.npy", (d.data / 16).astype(np.float32))
     np.save(tmp_path / "y.npy", d.target)
     _encoder((64,)).save(tmp_path / "enc.keras")
-    res = cli("cluster", "--data", "x.npy", "--labels", "y.npy", "--method", "dec", "--encoder", "enc.keras",
-              "--k", "10", "--quick", "--models-dir", "sm", cwd=tmp_path)  # fmt: skip
+    res = cli(
+        "cluster",
+        "--data",
+        "x.npy",
+        "--labels",
+        "y.npy",
+        "--method",
+        "dec",
+        "--encoder",
+        "enc.keras",
+        "--k",
+        "10",
+        "--quick",
+        "--models-dir",
+        "sm",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "against the labels: ACC" in res.stdout
     (run,) = (tmp_path / "runs" / "cluster").iterdir()
@@ -91,8 +115,7 @@ def test_cluster_command_on_a_users_files(tmp_path):
     metrics = json.loads((run / "metrics.json").read_text())
     assert labels.shape == (1000,) and metrics["scores"]["acc"] > 0.2  # chance is 0.1
     assert sum(metrics["cluster_sizes"].values()) == 1000
-    assert {p.name for p in (run / "figures").iterdir()} == {"map_by_cluster.png", "map_by_class.png",
-                                                             "confusion.png"}  # fmt: skip
+    assert {p.name for p in (run / "figures").iterdir()} == {"map_by_cluster.png", "map_by_class.png", "confusion.png"}
     from keras_clust.export import load_signature
 
     fn = load_signature(tmp_path / "sm" / "cluster_dec" / "1")
@@ -130,10 +153,13 @@ def test_cluster_bench_quick_on_digits(tmp_path):
 
 
 def test_seed_summary_by_hand():
-    from apps.cluster_bench.steps import file_key, seed_summary
+    from keras_clust.apps.cluster_bench.steps import file_key, seed_summary
 
-    rows = [{"method": "dec", "acc": 0.5, "nmi": 0.4}, {"method": "n2d", "acc": 0.9, "nmi": 0.8},
-            {"method": "dec", "acc": 0.7, "nmi": 0.6}]  # fmt: skip
+    rows = [
+        {"method": "dec", "acc": 0.5, "nmi": 0.4},
+        {"method": "n2d", "acc": 0.9, "nmi": 0.8},
+        {"method": "dec", "acc": 0.7, "nmi": 0.6},
+    ]
     dec, n2d = seed_summary(rows)
     assert dec["method"] == "dec" and dec["seeds"] == 2
     assert dec["acc_mean"] == pytest.approx(0.6) and dec["acc_std"] == pytest.approx(0.1)

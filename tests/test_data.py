@@ -64,9 +64,13 @@ def test_mnist_npz_in_keras_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))
     (tmp_path / "datasets").mkdir()
     rng = np.random.default_rng(0)
-    np.savez(tmp_path / "datasets" / "mnist.npz",
-             x_train=rng.integers(0, 256, (12, 28, 28), dtype=np.uint8), y_train=np.arange(12) % 10,
-             x_test=rng.integers(0, 256, (6, 28, 28), dtype=np.uint8), y_test=np.arange(6))
+    np.savez(
+        tmp_path / "datasets" / "mnist.npz",
+        x_train=rng.integers(0, 256, (12, 28, 28), dtype=np.uint8),
+        y_train=np.arange(12) % 10,
+        x_test=rng.integers(0, 256, (6, 28, 28), dtype=np.uint8),
+        y_test=np.arange(6),
+    )
     ds = load_dataset("mnist")
     assert ds.source.origin == "keras-cache" and ds.source.full
     assert ds.x_train.shape == (12, 28, 28)

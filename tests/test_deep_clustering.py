@@ -194,8 +194,13 @@ def test_estimators_follow_scikit_learn_conventions():
         if cls is not N2D:
             est.set_params(max_iter=4, update_interval=2)
         name = cls.__name__
-        for check in (check_no_attributes_set_in_init, check_parameters_default_constructible,
-                      check_get_params_invariance, check_set_params, check_fit2d_1sample):  # fmt: skip
+        for check in (
+            check_no_attributes_set_in_init,
+            check_parameters_default_constructible,
+            check_get_params_invariance,
+            check_set_params,
+            check_fit2d_1sample,
+        ):
             check(name, est)
         check_dont_overwrite_parameters(name, est)
         assert clone(est).get_params() == est.get_params()

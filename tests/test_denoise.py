@@ -7,8 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from apps.mnist_denoise import SPEC, Config, Prepared, score_all, table_rows, train_denoiser
 from helpers import assert_one_line_error, cli
+from keras_clust.apps.mnist_denoise import SPEC, Config, Prepared, score_all, table_rows, train_denoiser
 from keras_clust.data import corrupt, gaussian_blur, gaussian_noise, load_dataset, salt_and_pepper
 from keras_clust.errors import UsageError
 from keras_clust.experiment import Run, load_run
@@ -148,8 +148,12 @@ def test_trained_denoiser_beats_the_blurred_input(tmp_path):
     clean = templates[y].reshape(-1, 784)
     blurred = gaussian_noise(gaussian_blur(templates[y], 5), 0.05, seed=1).reshape(-1, 784)
     split = {"train": slice(0, 1000), "val": slice(1000, 1100), "test": slice(1100, 1200)}
-    prep = Prepared({k: clean[s] for k, s in split.items()}, {k: blurred[s] for k, s in split.items()},
-                    {k: y[s] for k, s in split.items()}, {"note": "templates"})  # fmt: skip
+    prep = Prepared(
+        {k: clean[s] for k, s in split.items()},
+        {k: blurred[s] for k, s in split.items()},
+        {k: y[s] for k, s in split.items()},
+        {"note": "templates"},
+    )
     cfg = Config(latent_dims=(256,), epochs=10, batch_size=32, learning_rate=1e-3)
     with RunFolder(tmp_path, "toy", 0) as rf:
         run = Run(SPEC, cfg, rf)
@@ -215,9 +219,14 @@ def test_evaluate_and_export(quick_run):
     assert (work / "saved_models" / "mnist_dis_net" / "2").is_dir()
 
 
-@pytest.mark.parametrize("args, fragment", [(["--blur-kernel", "4"], "--blur-kernel must be odd"),
-                                            (["--blur-kernel", "0"], "--blur-kernel"),
-                                            (["--blur-sigma", "-1"], "--blur-sigma")])  # fmt: skip
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["--blur-kernel", "4"], "--blur-kernel must be odd"),
+        (["--blur-kernel", "0"], "--blur-kernel"),
+        (["--blur-sigma", "-1"], "--blur-sigma"),
+    ],
+)
 def test_bad_blur_options(tmp_path, args, fragment):
     res = cli("mnist-denoise", "run", "--quick", *args, cwd=tmp_path)
     assert_one_line_error(res, 2, fragment)

@@ -18,8 +18,9 @@ ENV = {**os.environ, "PYTHONPATH": str(HERE)}
 
 
 def test_mirrored_on_two_devices_matches_one_device():
-    out = subprocess.run([sys.executable, str(HERE / "distribute_worker.py")], capture_output=True, text=True,
-                         timeout=300, env=ENV)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, str(HERE / "distribute_worker.py")], capture_output=True, text=True, timeout=300, env=ENV
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     res = json.loads(out.stdout.splitlines()[-1])
     assert res["mirrored"]["replicas"] == 2 and res["single"]["replicas"] == 1
@@ -50,11 +51,19 @@ def test_keras_fit_runs_under_multiworker_strategy():
     workers = [f"127.0.0.1:{s.getsockname()[1]}" for s in socks]
     for s in socks:
         s.close()
-    procs = [subprocess.Popen([sys.executable, str(HERE / "multiworker_fit.py")], stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True,
-                              env={**ENV, "TF_CONFIG": json.dumps({"cluster": {"worker": workers},
-                                                                  "task": {"type": "worker", "index": i}})})
-             for i in range(2)]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [sys.executable, str(HERE / "multiworker_fit.py")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={
+                **ENV,
+                "TF_CONFIG": json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": i}}),
+            },
+        )
+        for i in range(2)
+    ]
     outs = [p.communicate(timeout=300) for p in procs]
     sums = [float(out.split()[-1]) for out, _ in outs if out.startswith("OK")]
     if len(sums) < 2 and all("PerReplica" in err and "_maybe_symbolic_build" in err for _, err in outs):

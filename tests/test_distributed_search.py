@@ -21,8 +21,18 @@ HERE = Path(__file__).parent
 
 
 def _search(storage, study_name, n_trials, **kw):
-    return run_optuna_search(SPACE, build_compiled_cae, *tiny_images(), epochs=1, batch_size=32, n_trials=n_trials,
-                             storage=storage, study_name=study_name, seed=0, **kw)  # fmt: skip
+    return run_optuna_search(
+        SPACE,
+        build_compiled_cae,
+        *tiny_images(),
+        epochs=1,
+        batch_size=32,
+        n_trials=n_trials,
+        storage=storage,
+        study_name=study_name,
+        seed=0,
+        **kw,
+    )
 
 
 def _trials(storage, study_name):
@@ -31,8 +41,9 @@ def _trials(storage, study_name):
 
 def test_two_workers_record_every_trial_once(postgres_url, tmp_path):
     # 2 s per trial: the spawned worker (a TensorFlow import away) joins before this one is done
-    result, study = _search(postgres_url, "two", 6, workers=2, checkpoint=tmp_path / "best.keras",
-                            callbacks=(SlowEpochs(2.0),))  # fmt: skip
+    result, study = _search(
+        postgres_url, "two", 6, workers=2, checkpoint=tmp_path / "best.keras", callbacks=(SlowEpochs(2.0),)
+    )
     trials = _trials(postgres_url, "two")
     numbers = [t.number for t in trials]
     assert sorted(numbers) == list(range(len(trials)))  # no trial lost or written twice
@@ -53,8 +64,14 @@ def test_a_killed_worker_trial_is_retried_and_the_study_completes(backend, reque
     # PostgreSQL, a worker of another machine: found by the heartbeat after the grace period;
     # journal file (no heartbeat), a worker of this machine: found by its dead pid
     url = request.getfixturevalue("postgres_url") if backend == "postgres" else f"journal:{tmp_path / 'j.log'}"
-    cmd = [sys.executable, str(HERE / "search_worker.py"), url, "killed", "2", *(["remote"] if backend == "postgres"
-                                                                                 else [])]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(HERE / "search_worker.py"),
+        url,
+        "killed",
+        "2",
+        *(["remote"] if backend == "postgres" else []),
+    ]
     worker = subprocess.Popen(cmd, env={**os.environ, "PYTHONPATH": str(HERE)}, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
@@ -62,8 +79,13 @@ def test_a_killed_worker_trial_is_retried_and_the_study_completes(backend, reque
         while not running and time.monotonic() < deadline and worker.poll() is None:
             time.sleep(0.5)
             try:
-                running = [t for t in _trials(url, "killed") if t.state.name == "RUNNING" and t.params
-                           and t.user_attrs.get("worker", "").endswith(f":{worker.pid}")]  # fmt: skip
+                running = [
+                    t
+                    for t in _trials(url, "killed")
+                    if t.state.name == "RUNNING"
+                    and t.params
+                    and t.user_attrs.get("worker", "").endswith(f":{worker.pid}")
+                ]
                 # (params: a trial caught between its worker attribute and its suggestions has none yet)
             except KeyError:  # the study is not created yet
                 pass

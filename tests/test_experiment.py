@@ -43,9 +43,20 @@ class ToyConfigV3:
     seed: int = 0
 
 
-SAVED = {"experiment": "toy", "action": "run", "sizes": [2, 3], "pair": [1, 2], "rate": 0.1, "seed": 4,
-         "export": False, "models_dir": "m", "data": {"note": "n"}, "run_id": "r", "versions": {},
-         "machine": {}}  # fmt: skip
+SAVED = {
+    "experiment": "toy",
+    "action": "run",
+    "sizes": [2, 3],
+    "pair": [1, 2],
+    "rate": 0.1,
+    "seed": 4,
+    "export": False,
+    "models_dir": "m",
+    "data": {"note": "n"},
+    "run_id": "r",
+    "versions": {},
+    "machine": {},
+}
 
 
 def test_saved_config_round_trips_with_tuples():
@@ -105,10 +116,13 @@ def _steps(cfg, run):
 
 
 SPEC = ExperimentSpec(
-    name="toy", config=ToyConfig, steps=_steps, report=lambda cfg, m: f"# toy `{m['run_id']}`\n\nscore {m['score']}",
+    name="toy",
+    config=ToyConfig,
+    steps=_steps,
+    report=lambda cfg, m: f"# toy `{m['run_id']}`\n\nscore {m['score']}",
     summary=lambda cfg, m: f"score {m['score']}\n",
     exports=lambda cfg: [Export(f"toy_{k}", f"{k}.keras", "x", "y") for k in ("a", "b")],
-)  # fmt: skip
+)
 
 
 def test_run_writes_files_report_tail_and_exports(tmp_path, capsys):
@@ -174,9 +188,20 @@ def test_load_run_refuses_other_actions_and_changed_configs(tmp_path):
         load_run(SPEC, tmp_path)
 
 
-@pytest.mark.parametrize("module", ["apps.mnist_l1", "apps.fashion_cae.actions", "apps.gmm_vae.actions",
-                                    "apps.mnist_denoise", "apps.lj_fluid.actions", "apps.vector_fields.actions",
-                                    "apps.bump", "apps.cluster_data", "apps.cluster_bench"])  # fmt: skip
+@pytest.mark.parametrize(
+    "module",
+    [
+        "keras_clust.apps.mnist_l1",
+        "keras_clust.apps.fashion_cae.actions",
+        "keras_clust.apps.gmm_vae.actions",
+        "keras_clust.apps.mnist_denoise",
+        "keras_clust.apps.lj_fluid.actions",
+        "keras_clust.apps.vector_fields.actions",
+        "keras_clust.apps.bump",
+        "keras_clust.apps.cluster_data",
+        "keras_clust.apps.cluster_bench",
+    ],
+)
 def test_every_run_config_reads_back_from_its_config_json(module):
     """What ``run --resume`` relies on: the config.json written at the start of a run rebuilds
     the same config (a field hidden by a key the skeleton adds would not)."""

@@ -88,10 +88,8 @@ def test_vae_exports_deterministic_z_mean(tmp_path):
 def test_multi_output_names_and_bad_names(tmp_path):
     inp = keras.Input((3,), name="x")
     model = keras.Model(inp, [keras.layers.Dense(2)(inp), keras.layers.Dense(1)(inp)])
-    exported = export_savedmodel(model, "two", tmp_path, input_name="features",
-                                 output_names=("probs", "score"))
-    assert set(load_signature(exported.path)(features=np.ones((2, 3), np.float32))) == {
-        "probs", "score"}
+    exported = export_savedmodel(model, "two", tmp_path, input_name="features", output_names=("probs", "score"))
+    assert set(load_signature(exported.path)(features=np.ones((2, 3), np.float32))) == {"probs", "score"}
     with pytest.raises(UsageError, match="2 outputs but 1 names"):
         export_savedmodel(model, "two", tmp_path)
     with pytest.raises(UsageError, match="may use only"):

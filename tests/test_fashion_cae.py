@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from apps.fashion_cae.config import REPORT_BEST, RunConfig
 from helpers import assert_one_line_error, cli
+from keras_clust.apps.fashion_cae.config import REPORT_BEST, RunConfig
 from keras_clust.errors import DataError
 from keras_clust.experiment import config_from_saved
 from keras_clust.export import load_signature, saved_model_cli_show
@@ -40,8 +40,17 @@ def test_quick_run_writes_everything(quick_run):
     for name in ("config.json", "metrics.json", "history.csv", "report.md"):
         assert (run / name).is_file()
     figures = {p.name for p in (run / "figures").iterdir()}
-    expected = {"loss_cae.png", "reconstructions_cae.png", "loss_vae.png", "reconstructions_vae.png", "generated.png",
-                "confusion_cae.png", "confusion_vae.png", "classifier_frozen.png", "classifier_finetuned.png"}
+    expected = {
+        "loss_cae.png",
+        "reconstructions_cae.png",
+        "loss_vae.png",
+        "reconstructions_vae.png",
+        "generated.png",
+        "confusion_cae.png",
+        "confusion_vae.png",
+        "classifier_frozen.png",
+        "classifier_finetuned.png",
+    }
     expected |= {f"latent_{m}_{p}.png" for m in ("cae", "vae") for p in ("pca", "tsne")}
     assert expected <= figures
     m = json.loads((run / "metrics.json").read_text())
@@ -145,8 +154,20 @@ def test_quick_tune_both_engines(quick_tune):
 def test_tune_resumes_a_study_from_its_storage(quick_tune):
     work, run, _ = quick_tune
     url = f"sqlite:///{run / 'study.db'}"
-    res = cli("fashion-cae", "tune", "--quick", "--storage", url, "--trials", "4", "--workers", "2",
-              "--final-epochs", "0", cwd=work)  # fmt: skip
+    res = cli(
+        "fashion-cae",
+        "tune",
+        "--quick",
+        "--storage",
+        url,
+        "--trials",
+        "4",
+        "--workers",
+        "2",
+        "--final-epochs",
+        "0",
+        cwd=work,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "2 finished trials kept, 2 to run" in res.stderr and "with 2 workers" in res.stderr
     newest = max((work / "runs" / "fashion-cae").iterdir(), key=lambda p: p.stat().st_mtime)
@@ -158,12 +179,18 @@ def test_tune_resumes_a_study_from_its_storage(quick_tune):
 
 
 def test_params_from_a_tune_run(tmp_path):
-    from apps.fashion_cae.config import cae_params_from_args
+    from keras_clust.apps.fashion_cae.config import cae_params_from_args
 
     run = tmp_path / "runs" / "fashion-cae" / "t1"
     run.mkdir(parents=True)
-    best = {"encoded_space_dim": 20, "n_channels": 16, "optimizer": "sgd", "learning_rate": 0.05,
-            "weight_decay": 1e-4, "momentum": 0.8}  # fmt: skip
+    best = {
+        "encoded_space_dim": 20,
+        "n_channels": 16,
+        "optimizer": "sgd",
+        "learning_rate": 0.05,
+        "weight_decay": 1e-4,
+        "momentum": 0.8,
+    }
     (run / "config.json").write_text("{}")
     (run / "metrics.json").write_text(json.dumps({"best_params": best}))
     keys = ("encoded_space_dim", "n_channels", "optimizer", "learning_rate", "weight_decay", "momentum")
@@ -220,8 +247,16 @@ def test_report_best_is_a_point_of_the_search_space():
 def _saved(**changes) -> dict:
     from dataclasses import asdict
 
-    raw = {"experiment": "fashion-cae", "action": "run", "config_version": 2, **asdict(RunConfig()),
-           "data": {"note": "x"}, "run_id": "r", "versions": {}, "machine": {}}  # fmt: skip
+    raw = {
+        "experiment": "fashion-cae",
+        "action": "run",
+        "config_version": 2,
+        **asdict(RunConfig()),
+        "data": {"note": "x"},
+        "run_id": "r",
+        "versions": {},
+        "machine": {},
+    }
     raw.update(changes)
     return raw
 
@@ -233,8 +268,12 @@ def test_runs_before_config_version_2_load_as_what_they_did():
     for key in ("config_version", "clf_encoder_lr_factor", "clf_schedule", "clf_patience", "kmeans_n_init", "cluster"):
         raw.pop(key)
     cfg = config_from_saved(RunConfig, raw, "runs/fashion-cae/old", "fashion-cae")
-    assert (cfg.clf_encoder_lr_factor, cfg.clf_schedule, cfg.clf_patience, cfg.kmeans_n_init) == (1.0, "constant",
-                                                                                                   0, 10)  # fmt: skip
+    assert (cfg.clf_encoder_lr_factor, cfg.clf_schedule, cfg.clf_patience, cfg.kmeans_n_init) == (
+        1.0,
+        "constant",
+        0,
+        10,
+    )
     assert cfg.cae == REPORT_BEST and cfg.seed == 0 and cfg.cluster == "kmeans"
     assert config_from_saved(RunConfig, _saved(seed=5), "r").seed == 5
     with pytest.raises(DataError, match=r"unknown keys vae_warmup\)"):
@@ -248,8 +287,8 @@ def test_runs_before_config_version_2_load_as_what_they_did():
 def test_every_kmeans_row_uses_the_same_restarts(monkeypatch):
     import numpy as np
 
-    from apps.fashion_cae import pipeline
-    from apps.fashion_cae.config import Prepared
+    from keras_clust.apps.fashion_cae import pipeline
+    from keras_clust.apps.fashion_cae.config import Prepared
 
     calls = []
 

@@ -80,7 +80,8 @@ def test_a_fast_fit_trains_as_a_plain_one_in_fewer_calls():
     assert len(calls_plain) == 3 * 40 and len(calls_fast) == 3 * 2  # 40 batches an epoch: 32 + 8
     assert fast.jit_compile is (not op_determinism())  # XLA only where op determinism is off
     assert context.fits == [] and fast_context.fits == [
-        {"model": fast.name, "jit_compile": fast.jit_compile, "steps_per_execution": 32}]
+        {"model": fast.name, "jit_compile": fast.jit_compile, "steps_per_execution": 32}
+    ]
     for a, b in zip(plain.get_weights(), fast.get_weights(), strict=True):  # XLA may round differently
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
     assert fit_fast.history["loss"] == pytest.approx(fit_plain.history["loss"], rel=1e-4)
@@ -90,16 +91,18 @@ def test_a_fast_context_leaves_a_model_that_already_ran_or_chose_its_own():
     model, _, _, _ = _fit(False)
     xla = model.jit_compile
     with fit_context(fast=True) as context:
-        fit_model(model, np.zeros((20, 5), "float32"), np.zeros((20, 1), "float32"), None, epochs=1,
-                  batch_size=10, verbose=0)  # fmt: skip
+        fit_model(
+            model, np.zeros((20, 5), "float32"), np.zeros((20, 1), "float32"), None, epochs=1, batch_size=10, verbose=0
+        )
     assert model.steps_per_execution == 1 and model.jit_compile == xla  # its train function was made before
     assert context.fits == [{"model": model.name, "jit_compile": xla, "steps_per_execution": 1}]
     inputs = keras.Input((5,))
     own = keras.Model(inputs, keras.layers.Dense(1)(inputs))
     own.compile(optimizer="sgd", loss="mse", steps_per_execution=2)
     with fit_context(fast=True):
-        fit_model(own, np.zeros((20, 5), "float32"), np.zeros((20, 1), "float32"), None, epochs=1, batch_size=10,
-                  verbose=0)  # fmt: skip
+        fit_model(
+            own, np.zeros((20, 5), "float32"), np.zeros((20, 1), "float32"), None, epochs=1, batch_size=10, verbose=0
+        )
     assert own.steps_per_execution == 2
 
 
@@ -125,6 +128,13 @@ def test_a_fast_fit_under_a_distribution_strategy_keeps_xla_off():
         model = keras.Model(inputs, keras.layers.Dense(1)(inputs))
         model.compile(optimizer="sgd", loss="mse")
         with fit_context(fast=True, strategy=strategy) as context:
-            fit_model(model, np.zeros((40, 5), "float32"), np.zeros((40, 1), "float32"), None, epochs=1,
-                      batch_size=10, verbose=0)  # fmt: skip
+            fit_model(
+                model,
+                np.zeros((40, 5), "float32"),
+                np.zeros((40, 1), "float32"),
+                None,
+                epochs=1,
+                batch_size=10,
+                verbose=0,
+            )
     assert context.fits == [{"model": model.name, "jit_compile": False, "steps_per_execution": 32}]

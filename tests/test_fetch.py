@@ -89,8 +89,12 @@ def test_wheel_member_hash_is_checked(tmp_path):
 def test_check_full_mnist_uses_the_published_counts():
     y_train = np.repeat(np.arange(10), PUBLISHED_TRAIN).astype(np.uint8)
     y_test = np.repeat(np.arange(10), PUBLISHED_TEST).astype(np.uint8)
-    arrays = {"x_train": np.zeros((60000, 28, 28), np.uint8), "y_train": y_train,
-              "x_test": np.zeros((10000, 28, 28), np.uint8), "y_test": y_test}  # fmt: skip
+    arrays = {
+        "x_train": np.zeros((60000, 28, 28), np.uint8),
+        "y_train": y_train,
+        "x_test": np.zeros((10000, 28, 28), np.uint8),
+        "y_test": y_test,
+    }
     fetch.check_full_mnist(arrays)
     y_bad = y_train.copy()
     y_bad[0] = 1  # same total, classes 0 and 1 off by one

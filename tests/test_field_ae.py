@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 from keras_clust.errors import UsageError
-from keras_clust.losses import MagnitudeWeightedMSE
-from keras_clust.models.field_ae import (
+from keras_clust.fields.autoencoder import (
     REPORT,
     REPORT_ENCODER_PARAMS,
     FieldAEConfig,
@@ -17,8 +16,9 @@ from keras_clust.models.field_ae import (
     config_from_params,
     estimate_cost,
 )
-from keras_clust.models.pooling import depths, max_depth, ordered_factorisations, parse_pools, pooling_table, pools_key
-from keras_clust.tuning.field_space import space_config, stage1_params, stage1_space, stage2_params, stage2_space
+from keras_clust.fields.loss import MagnitudeWeightedMSE
+from keras_clust.fields.pooling import depths, max_depth, ordered_factorisations, parse_pools, pooling_table, pools_key
+from keras_clust.fields.search_space import space_config, stage1_params, stage1_space, stage2_params, stage2_space
 from keras_clust.tuning.space import suggest_optuna
 
 

@@ -34,22 +34,29 @@ import keras_clust.models  # noqa: F401  (TensorFlow, which load_fields imports,
 from helpers import cli
 from keras_clust.data.gmm import load_mixture, sample_mixture
 from keras_clust.data.idx import IDX_DTYPES, read_idx
-from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
-from keras_clust.data.lj_sampling import GammaDiagnostics, Simulation
 from keras_clust.data.rows import load_labels, load_rows
-from keras_clust.data.vector_fields import generate_fields
-from keras_clust.data.vf_io import load_fields, save_fields
 from keras_clust.errors import KerasClustError
+from keras_clust.fields.dataset import load_fields, save_fields
+from keras_clust.fields.generator import generate_fields
+from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
+from keras_clust.lj.results import GammaDiagnostics, Simulation
 from keras_clust.validation import check_rows
 
 #: A reader that drops the imaginary part of complex data, casts 1e300 to int64 or to float32 accepts bad data
 #: silently (numpy only warns): that counts as a failure too.
-pytestmark = [pytest.mark.filterwarnings("error::numpy.exceptions.ComplexWarning"),
-              pytest.mark.filterwarnings("error:invalid value encountered in cast:RuntimeWarning"),
-              pytest.mark.filterwarnings("error:overflow encountered in cast:RuntimeWarning")]  # fmt: skip
+pytestmark = [
+    pytest.mark.filterwarnings("error::numpy.exceptions.ComplexWarning"),
+    pytest.mark.filterwarnings("error:invalid value encountered in cast:RuntimeWarning"),
+    pytest.mark.filterwarnings("error:overflow encountered in cast:RuntimeWarning"),
+]
 
-FUZZ = settings(max_examples=50, deadline=None, derandomize=True, database=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+FUZZ = settings(
+    max_examples=50,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 #: Most a reader may allocate (tracemalloc's peak) for these files of a few kilobytes; a reader that trusts
 #: a declared size allocates gigabytes instead, or fails to allocate terabytes.
@@ -121,8 +128,14 @@ def read_lj(path):
         d.scalars()
 
 
-READERS = {"idx": read_idx, "rows": read_rows, "labels": read_labels, "mixture": read_mixture,
-           "fields": load_fields, "lj": read_lj}  # fmt: skip
+READERS = {
+    "idx": read_idx,
+    "rows": read_rows,
+    "labels": read_labels,
+    "mixture": read_mixture,
+    "fields": load_fields,
+    "lj": read_lj,
+}
 #: The readers of .npy and .npz files, and the key each one reads (every key, for all but rows and labels).
 ARRAY_READERS = {"rows": "x", "labels": "y", "mixture": "means", "fields": "fields", "lj": "positions"}
 NPY_READERS = ("rows", "labels", "fields")
@@ -188,8 +201,11 @@ def idx_header(dims, code: int = 0x08, zero: int = 0) -> bytes:
     return struct.pack(">HBB", zero, code, len(dims)) + struct.pack(f">{len(dims)}I", *dims)
 
 
-MIXTURE = {"means": [[0.0, 0.0], [5.0, 5.0]], "covariances": [[[1.0, 0.0], [0.0, 1.0]], [[2.0, 0.5], [0.5, 1.0]]],
-           "weights": [0.25, 0.75]}  # fmt: skip
+MIXTURE = {
+    "means": [[0.0, 0.0], [5.0, 5.0]],
+    "covariances": [[[1.0, 0.0], [0.0, 1.0]], [[2.0, 0.5], [0.5, 1.0]]],
+    "weights": [0.25, 0.75],
+}
 ROWS = np.linspace(0.0, 1.0, 20, dtype=np.float32).reshape(5, 4)
 LABELS = np.array([0, 1, 1])
 IDX_ROWS = idx_header((5, 4)) + bytes(range(20))
@@ -199,12 +215,37 @@ def lj_dataset(folder: Path) -> bytes:
     """2 gammas x 2 configurations of 2 particles in a 2-D box of side 4, as ``save_lj_dataset`` writes them."""
     gammas = [0.5, 1.0]
     positions = np.random.default_rng(0).uniform(0.5, 3.5, (4, 2, 2)).astype(np.float32)
-    config = {"n_particles": 2, "box": 4.0, "dim": 2, "temperature": 1.0, "gammas": gammas, "samples_per_gamma": 2,
-              "replicas": 2, "kick": 0.3, "seed": 0, "threshold": 0.1, "preliminary_sweeps": 4}  # fmt: skip
-    diagnostics = [GammaDiagnostics(gamma=g, energy_traces=np.zeros((2, 5)), equilibration_sweep=1,
-                                    energy_acf=np.ones(3), position_acf=np.ones(3), lag=1, crossing=1,
-                                    decorrelated=True, acceptance=np.full(2, 0.5), moves=100, seconds=0.1,
-                                    kernel_seconds=0.05, energy_drift=0.0) for g in gammas]  # fmt: skip
+    config = {
+        "n_particles": 2,
+        "box": 4.0,
+        "dim": 2,
+        "temperature": 1.0,
+        "gammas": gammas,
+        "samples_per_gamma": 2,
+        "replicas": 2,
+        "kick": 0.3,
+        "seed": 0,
+        "threshold": 0.1,
+        "preliminary_sweeps": 4,
+    }
+    diagnostics = [
+        GammaDiagnostics(
+            gamma=g,
+            energy_traces=np.zeros((2, 5)),
+            equilibration_sweep=1,
+            energy_acf=np.ones(3),
+            position_acf=np.ones(3),
+            lag=1,
+            crossing=1,
+            decorrelated=True,
+            acceptance=np.full(2, 0.5),
+            moves=100,
+            seconds=0.1,
+            kernel_seconds=0.05,
+            energy_drift=0.0,
+        )
+        for g in gammas
+    ]
     sim = Simulation(positions, np.repeat(np.float32(gammas), 2), np.zeros(4), np.arange(4) % 2, config, diagnostics)
     return save_lj_dataset(sim, folder / "lj.npz").read_bytes()
 
@@ -227,16 +268,23 @@ def valid(tmp_path_factory) -> Files:
     """``(name, bytes)`` of valid files of every reader: where truncations and byte flips start from."""
     here = tmp_path_factory.mktemp("valid")
     idx_gz = gzip.compress(IDX_ROWS)
-    files = Files({
-        "idx": [("x-idx.gz", idx_gz), ("x.idx", idx_header((3, 2), 0x0D) + np.ones((3, 2), ">f4").tobytes())],
-        "rows": [("x.npy", npy_of(ROWS)), ("x.npz", saved({"x": ROWS, "y": np.arange(5)}, compressed=True)),
-                 ("x-idx.gz", idx_gz)],
-        "labels": [("y.npy", npy_of(LABELS)), ("y.npz", saved({"y": LABELS, "x": ROWS[:3]}))],
-        "mixture": [("m.json", json.dumps(MIXTURE).encode()),
-                    ("m.npz", saved({k: np.array(v) for k, v in MIXTURE.items()}, compressed=True))],
-        "fields": [("f.npz", fields_dataset(here))],
-        "lj": [("lj.npz", lj_dataset(here))],
-    })  # fmt: skip
+    files = Files(
+        {
+            "idx": [("x-idx.gz", idx_gz), ("x.idx", idx_header((3, 2), 0x0D) + np.ones((3, 2), ">f4").tobytes())],
+            "rows": [
+                ("x.npy", npy_of(ROWS)),
+                ("x.npz", saved({"x": ROWS, "y": np.arange(5)}, compressed=True)),
+                ("x-idx.gz", idx_gz),
+            ],
+            "labels": [("y.npy", npy_of(LABELS)), ("y.npz", saved({"y": LABELS, "x": ROWS[:3]}))],
+            "mixture": [
+                ("m.json", json.dumps(MIXTURE).encode()),
+                ("m.npz", saved({k: np.array(v) for k, v in MIXTURE.items()}, compressed=True)),
+            ],
+            "fields": [("f.npz", fields_dataset(here))],
+            "lj": [("lj.npz", lj_dataset(here))],
+        }
+    )
     for reader, named in files.items():
         for name, data in named:
             assert outcome(READERS[reader], write(here, name, data)) is None, (reader, name)
@@ -248,12 +296,46 @@ def valid(tmp_path_factory) -> Files:
 #: Dimensions: small ones, and ones whose product overflows 32 or 64 bits.
 DIMS = st.integers(0, 4) | st.sampled_from([2**16, 2**31, 2**32 - 1])
 #: dtype descriptions of .npy headers: plain numbers, the kinds no reader takes, and absurd item sizes.
-DESCRS = ["<f4", ">f8", "<f2", "|u1", ">i2", "<i8", "|b1", "<c8", "<U3", "|S2", "<M8[s]", "|O", "|V2000000000",
-          "<U1000000000", [("a", "<f4"), ("b", "|O")], "not a dtype"]  # fmt: skip
+DESCRS = [
+    "<f4",
+    ">f8",
+    "<f2",
+    "|u1",
+    ">i2",
+    "<i8",
+    "|b1",
+    "<c8",
+    "<U3",
+    "|S2",
+    "<M8[s]",
+    "|O",
+    "|V2000000000",
+    "<U1000000000",
+    [("a", "<f4"), ("b", "|O")],
+    "not a dtype",
+]
 #: Keys of the .npz files the readers know, and a few they do not.
-KEYS = ["x", "y", "data", "labels", "fields", "channels", "class_names", "settings", "note", "means", "weights",
-        "covariances", "positions", "gamma", "energy", "replica", "settings_json", "diagnostics_json",
-        "a b"]  # fmt: skip
+KEYS = [
+    "x",
+    "y",
+    "data",
+    "labels",
+    "fields",
+    "channels",
+    "class_names",
+    "settings",
+    "note",
+    "means",
+    "weights",
+    "covariances",
+    "positions",
+    "gamma",
+    "energy",
+    "replica",
+    "settings_json",
+    "diagnostics_json",
+    "a b",
+]
 DTYPES = st.sampled_from(["<f4", ">f8", "|u1", "<i8", "|b1", "<c8", "<U3", "<M8[s]"]).map(np.dtype)
 ARRAYS = DTYPES.flatmap(lambda dt: hnp.arrays(dt, hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=4)))
 #: JSON values: NaN and infinities (which json writes and reads), integers too large for a float, text, nesting.
@@ -322,9 +404,13 @@ def test_random_bytes_are_refused(reader, folder, valid, data):
 
 
 @FUZZ
-@given(zero=st.just(0) | st.integers(1, 0xFFFF), code=st.sampled_from(sorted(IDX_DTYPES)) | st.integers(0, 255),
-       dims=st.lists(DIMS, max_size=4) | st.lists(st.just(1), min_size=5, max_size=255), data=st.data(),
-       gz=st.booleans())  # fmt: skip
+@given(
+    zero=st.just(0) | st.integers(1, 0xFFFF),
+    code=st.sampled_from(sorted(IDX_DTYPES)) | st.integers(0, 255),
+    dims=st.lists(DIMS, max_size=4) | st.lists(st.just(1), min_size=5, max_size=255),
+    data=st.data(),
+    gz=st.booleans(),
+)
 @example(zero=0, code=0x08, dims=[2**16] * 4, data=None, gz=False)  # 2**64 bytes: an int64 product wraps to 0
 @example(zero=0, code=0x08, dims=[0] + [2**32 - 1] * 3, data=None, gz=False)  # no bytes, yet no array has this shape
 def test_idx_headers(folder, zero, code, dims, data, gz):
@@ -349,8 +435,10 @@ def test_idx_headers(folder, zero, code, dims, data, gz):
 
 
 def test_idx_declaring_two_billion_rows_in_100_bytes(folder):
-    for name, data in (("big.idx", idx_header((2**31, 784)) + bytes(100)),
-                       ("big-idx.gz", gzip.compress(idx_header((2**32 - 1,) * 3, 0x0E) + bytes(100)))):  # fmt: skip
+    for name, data in (
+        ("big.idx", idx_header((2**31, 784)) + bytes(100)),
+        ("big-idx.gz", gzip.compress(idx_header((2**32 - 1,) * 3, 0x0E) + bytes(100))),
+    ):
         for read in (read_idx, read_rows, read_labels):
             assert "truncated" in refused(read, write(folder, name, data))
 
@@ -371,9 +459,14 @@ def test_npy_headers(folder, reader, npy):
 
 @pytest.mark.parametrize("reader", ARRAY_READERS)
 @FUZZ
-@given(members=st.dictionaries(st.tuples(st.sampled_from(KEYS), st.sampled_from([".npy", ""])).map("".join),
-                               npy_files().map(lambda f: f[0]) | st.binary(max_size=64), max_size=3),
-       compression=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]))  # fmt: skip
+@given(
+    members=st.dictionaries(
+        st.tuples(st.sampled_from(KEYS), st.sampled_from([".npy", ""])).map("".join),
+        npy_files().map(lambda f: f[0]) | st.binary(max_size=64),
+        max_size=3,
+    ),
+    compression=st.sampled_from([zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED]),
+)
 def test_npz_members(folder, reader, members, compression):
     outcome(READERS[reader], write(folder, "a.npz", npz_bytes(members, compression)))
 
@@ -400,8 +493,18 @@ def test_spoiled_arrays(folder, valid, reader, data):
 
 #: Values an array may wrongly hold, with their dtypes: NaN, infinity, a float beyond int64, bytes, negatives,
 #: an unsigned integer beyond int64, booleans, complex numbers, text, dates.
-WRONG = [("<f4", np.nan), (">f8", np.inf), ("<f8", 1e300), ("|u1", 255), ("<i8", -1), ("<u8", 2**64 - 1),
-         ("|b1", True), ("<c8", 1j), ("<U3", "a b"), ("<M8[s]", 0)]  # fmt: skip
+WRONG = [
+    ("<f4", np.nan),
+    (">f8", np.inf),
+    ("<f8", 1e300),
+    ("|u1", 255),
+    ("<i8", -1),
+    ("<u8", 2**64 - 1),
+    ("|b1", True),
+    ("<c8", 1j),
+    ("<U3", "a b"),
+    ("<M8[s]", 0),
+]
 
 
 @pytest.mark.parametrize("reader", ["rows", "labels", "mixture", "fields", "lj"])
@@ -459,8 +562,7 @@ class Tripwire:
         return _tripwire, ()
 
 
-@pytest.mark.parametrize("reader, container",
-                         _containers("objects.npy", "objects.npz", "pickle.npy", "pickle.npz"))  # fmt: skip
+@pytest.mark.parametrize("reader, container", _containers("objects.npy", "objects.npz", "pickle.npy", "pickle.npz"))
 def test_pickled_objects_are_never_loaded(folder, reader, container):
     suffix = Path(container).suffix
     objects = np.array([Tripwire(), Tripwire()], dtype=object)
@@ -567,7 +669,7 @@ def command(capsys):
     ``main`` configures are restored afterwards."""
     from keras_clust.cli import main
 
-    loggers = [logging.getLogger(name) for name in ("keras_clust", "apps", "tensorflow")]
+    loggers = [logging.getLogger(name) for name in ("keras_clust", "tensorflow")]
     saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
 
     def run(*args) -> tuple[int, str]:
@@ -592,9 +694,11 @@ def _bad_file(family: str, folder: Path, valid) -> Path:
 
 
 #: The command reading each family's files, but for the file.
-COMMANDS = {"mixture": ("gmm-vae", "run", "--quick", "--mixture"),
-            "fields": ("vector-fields", "run", "--quick", "--dataset"),
-            "lj": ("lj-fluid", "run", "--quick", "--dataset")}  # fmt: skip
+COMMANDS = {
+    "mixture": ("gmm-vae", "run", "--quick", "--mixture"),
+    "fields": ("vector-fields", "run", "--quick", "--dataset"),
+    "lj": ("lj-fluid", "run", "--quick", "--dataset"),
+}
 
 
 @pytest.mark.parametrize("family", COMMANDS)

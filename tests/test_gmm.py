@@ -128,8 +128,9 @@ def test_true_samples_score_like_the_chi_square_law(mixture):
 
 
 def test_select_k_finds_separated_blobs():
-    x, _ = sample_mixture(check_mixture([[0, 0], [30, 0], [0, 30], [30, 30]], np.repeat(np.eye(2)[None], 4, 0),
-                                        [0.25] * 4), 400, seed=0)  # fmt: skip
+    x, _ = sample_mixture(
+        check_mixture([[0, 0], [30, 0], [0, 30], [30, 30]], np.repeat(np.eye(2)[None], 4, 0), [0.25] * 4), 400, seed=0
+    )
     sel = select_k(x, range(2, 8), random_state=0)
     assert sel.best_k_silhouette == 4 and sel.elbow_k == 4
     assert list(sel.ks) == list(range(2, 8)) and np.all(np.diff(sel.inertia) <= 1e-6)
@@ -164,12 +165,14 @@ def test_chi2_radius_share_equals_the_chi2_cdf_on_a_modes_own_samples(dim):
 
 def test_modes_captured_min_share_against_the_lenient_count():
     mix = _far_apart(1, 4)  # 1-D components at 0, 100, 200, 300
-    samples = np.concatenate([
-        np.full(50, 0.5),     # mode 0: 50 high-quality samples
-        np.full(3, 100.0),    # mode 1: 3, just the minimum at 5 % of 60
-        np.full(2, 200.0),    # mode 2: 2, below it (lenient only)
-        np.full(5, 306.0),    # nearest mode 3 but 6 sd away: not high quality
-    ])[:, None]  # fmt: skip
+    samples = np.concatenate(
+        [
+            np.full(50, 0.5),  # mode 0: 50 high-quality samples
+            np.full(3, 100.0),  # mode 1: 3, just the minimum at 5 % of 60
+            np.full(2, 200.0),  # mode 2: 2, below it (lenient only)
+            np.full(5, 306.0),  # nearest mode 3 but 6 sd away: not high quality
+        ]
+    )[:, None]
     cov = mode_coverage(samples, mix, threshold=3.0, min_share=0.05)
     assert min_share_count(60, 0.05) == 3
     np.testing.assert_array_equal(cov.counts, [50, 3, 2, 0])
@@ -184,6 +187,7 @@ def test_mixture_log_density_matches_scipy():
     cov = np.array([[[2.0, 0.5], [0.5, 1.0]], [[0.5, 0.0], [0.0, 3.0]]])
     mix = check_mixture([[0.0, 0.0], [3.0, -1.0]], cov, [0.3, 0.7])
     x = np.random.default_rng(0).normal(size=(50, 2)) * 2
-    want = np.log(0.3 * multivariate_normal(mix.means[0], cov[0]).pdf(x)
-                  + 0.7 * multivariate_normal(mix.means[1], cov[1]).pdf(x))  # fmt: skip
+    want = np.log(
+        0.3 * multivariate_normal(mix.means[0], cov[0]).pdf(x) + 0.7 * multivariate_normal(mix.means[1], cov[1]).pdf(x)
+    )
     np.testing.assert_allclose(mixture_log_density(mix, x), want, rtol=1e-10)

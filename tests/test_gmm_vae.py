@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from apps.gmm_vae.config import (
+from helpers import assert_one_line_error, cli
+from keras_clust.apps.gmm_vae.config import (
     PRESETS,
     QUICK_EPOCHS,
     REPORT,
@@ -21,9 +22,8 @@ from apps.gmm_vae.config import (
     ModelSettings,
     mixture_data,
 )
-from apps.gmm_vae.pipeline import loss_table_epochs, observation_log_var, score, train_vae, true_nll
-from apps.gmm_vae.tune import sweep_table
-from helpers import assert_one_line_error, cli
+from keras_clust.apps.gmm_vae.pipeline import loss_table_epochs, observation_log_var, score, train_vae, true_nll
+from keras_clust.apps.gmm_vae.tune import sweep_table
 from keras_clust.elbo import gaussian_nll_np, negative_elbo
 from keras_clust.errors import DataError
 from keras_clust.experiment import config_from_saved
@@ -82,8 +82,9 @@ def test_standardised_serving_models():
     enc, dec = standardised_vae_models(m, mean, std, name="gmm_vae")
     assert (enc.name, dec.name) == ("gmm_vae_encoder", "gmm_vae_decoder")
     x = np.random.default_rng(1).normal(size=(5, 3)).astype(np.float32)
-    np.testing.assert_allclose(enc.predict(x, verbose=0), m.mean_encoder.predict((x - mean) / std, verbose=0),
-                               atol=1e-5)  # fmt: skip
+    np.testing.assert_allclose(
+        enc.predict(x, verbose=0), m.mean_encoder.predict((x - mean) / std, verbose=0), atol=1e-5
+    )
     z = np.random.default_rng(2).normal(size=(4, 2)).astype(np.float32)
     np.testing.assert_allclose(dec.predict(z, verbose=0), m.decoder.predict(z, verbose=0) * std + mean, atol=1e-5)
 
@@ -108,8 +109,16 @@ def test_tuned_preset_is_the_sweeps_choice_on_other_mixtures():
     seeds = re.search(r"Mixture seeds ([\d, ]+)", text).group(1)
     assert not {int(s) for s in seeds.split(",")} & set(Config().mixture_seeds)
     # the winner: most modes, then high-quality share, then lowest -ELBO
-    row = {"modes": {"modes_captured_min_share": 5, "modes_captured": 6, "high_quality_fraction": 0.5,
-                     "high_quality_fraction_chi2": 0.6}, "heldout_elbo": {"neg_elbo": 7.0}, "train_seconds": 1}
+    row = {
+        "modes": {
+            "modes_captured_min_share": 5,
+            "modes_captured": 6,
+            "high_quality_fraction": 0.5,
+            "high_quality_fraction_chi2": 0.6,
+        },
+        "heldout_elbo": {"neg_elbo": 7.0},
+        "train_seconds": 1,
+    }
     better_hq = json.loads(json.dumps(row))
     better_hq["modes"]["high_quality_fraction"] = 0.7
     more_modes = json.loads(json.dumps(row))
@@ -175,7 +184,8 @@ def test_quick_run_scores_every_row_on_every_mixture(quick_run):
             # (it would, by 2.76 nats, without the 0.5 log 2 pi per feature)
             assert model["heldout_elbo"]["neg_elbo"] > mix["true_nll"]
             assert model["heldout_elbo"]["neg_elbo"] == pytest.approx(
-                model["heldout_elbo"]["recon"] + model["heldout_elbo"]["kl"])
+                model["heldout_elbo"]["recon"] + model["heldout_elbo"]["kl"]
+            )
     assert list(m["summary"]) == [*m["rows"], "true mixture"]
     assert m["summary"]["true mixture"]["-ELBO nats"]["values"] == [mix["true_nll"] for mix in m["mixtures"].values()]
     for mix in m["mixtures"].values():  # the mixture's own samples: about every mode, ~97 % high quality in 3-D
@@ -187,8 +197,16 @@ def test_quick_run_scores_every_row_on_every_mixture(quick_run):
         assert cols["-ELBO nats"]["mean"] == pytest.approx(np.mean(values))
         assert cols["-ELBO nats"]["sd"] == pytest.approx(np.std(values, ddof=1))
     report = (run / "report.md").read_text()
-    for text in ("| report-mse |", "| tuned |", "| true mixture |", "min-max", "P(chi2_3 <= 9) = 0.971",
-                 "sqrt(chi2_3 quantile 0.99)", "## Run", "## Exported SavedModels"):
+    for text in (
+        "| report-mse |",
+        "| tuned |",
+        "| true mixture |",
+        "min-max",
+        "P(chi2_3 <= 9) = 0.971",
+        "sqrt(chi2_3 quantile 0.99)",
+        "## Run",
+        "## Exported SavedModels",
+    ):
         assert text in report, text
     for fig in ("samples", "samples_{}_minmax", "kselect", "loss", "latent_tsne", "latent_raw"):
         name = (fig.format("report") if "{}" in fig else f"{fig}_report") + ".png"
@@ -237,8 +255,24 @@ def test_evaluate_regenerates_the_samples_from_the_saved_decoders(quick_run):
 def test_mixture_file_run(tmp_path):
     mix = {"means": [[0, 0], [8, 8]], "weights": [0.5, 0.5]}
     (tmp_path / "m.json").write_text(json.dumps(mix))
-    res = cli("gmm-vae", "run", "--quick", "--mixture", "m.json", "--preset", "report", "--epochs", "2",
-              "--k-max", "4", "--no-export", "--no-comparison", "--sigma", "0.5", cwd=tmp_path)  # fmt: skip
+    res = cli(
+        "gmm-vae",
+        "run",
+        "--quick",
+        "--mixture",
+        "m.json",
+        "--preset",
+        "report",
+        "--epochs",
+        "2",
+        "--k-max",
+        "4",
+        "--no-export",
+        "--no-comparison",
+        "--sigma",
+        "0.5",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = (tmp_path / "runs" / "gmm-vae").iterdir()
     m = json.loads((run / "metrics.json").read_text())
@@ -284,8 +318,18 @@ def test_tune_quick_writes_the_sweep_table(tmp_path):
     assert "keras-clust gmm-vae tune --mixture-seeds 100,101,102,103,104 --candidates report,64-32-300-cosine" in report
     assert f"**{m['best']}**" in report
     # the same sweep on two worker processes: every cell trained once, the same numbers, the same table
-    res = cli("gmm-vae", "tune", "--quick", "--candidates", "report,64-32-300-cosine", "--workers", "2",
-              "--out", "parallel", cwd=tmp_path)  # fmt: skip
+    res = cli(
+        "gmm-vae",
+        "tune",
+        "--quick",
+        "--candidates",
+        "report,64-32-300-cosine",
+        "--workers",
+        "2",
+        "--out",
+        "parallel",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert "4 pieces of work on 2 processes" in res.stderr, res.stderr[-2000:]
     assert re.search(r"\[keras-clust worker \d+\]", res.stderr)  # cells trained in a worker process

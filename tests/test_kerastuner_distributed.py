@@ -21,10 +21,20 @@ def chief_and_workers(args: list[str], cwd) -> dict[str, tuple[str, str]]:
         port = s.getsockname()[1]
     procs = {}
     for tuner_id in ("chief", "tuner0", "tuner1"):
-        env = {"KERAS_CLUST_OFFLINE": "1", "KERASTUNER_TUNER_ID": tuner_id, "KERASTUNER_ORACLE_IP": "127.0.0.1",
-               "KERASTUNER_ORACLE_PORT": str(port)}  # fmt: skip
-        procs[tuner_id] = subprocess.Popen([str(SCRIPT), *args], cwd=cwd, env={**os.environ, **env},
-                                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        env = {
+            "KERAS_CLUST_OFFLINE": "1",
+            "KERASTUNER_TUNER_ID": tuner_id,
+            "KERASTUNER_ORACLE_IP": "127.0.0.1",
+            "KERASTUNER_ORACLE_PORT": str(port),
+        }
+        procs[tuner_id] = subprocess.Popen(
+            [str(SCRIPT), *args],
+            cwd=cwd,
+            env={**os.environ, **env},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     outs = {k: p.communicate(timeout=600) for k, p in procs.items()}
     for k, p in procs.items():
         assert p.returncode == 0, (k, outs[k][1][-3000:])
@@ -37,9 +47,24 @@ def trained_by_workers(outs) -> dict[str, int]:
 
 @needs_data
 def test_a_chief_and_two_workers_share_one_search(tmp_path):
-    outs = chief_and_workers(["fashion-cae", "tune", "--quick", "--engine", "kerastuner", "--tuner", "random",
-                              "--trials", "4", "--final-epochs", "0", "--kerastuner-dir", tmp_path / "kt"],
-                             tmp_path)  # fmt: skip
+    outs = chief_and_workers(
+        [
+            "fashion-cae",
+            "tune",
+            "--quick",
+            "--engine",
+            "kerastuner",
+            "--tuner",
+            "random",
+            "--trials",
+            "4",
+            "--final-epochs",
+            "0",
+            "--kerastuner-dir",
+            tmp_path / "kt",
+        ],
+        tmp_path,
+    )
     trained = trained_by_workers(outs)
     assert sum(trained.values()) == 4 and min(trained.values()) >= 1, trained  # every trial once, both worked
     (run,) = (tmp_path / "runs" / "fashion-cae").iterdir()  # only the chief writes a run folder
@@ -53,8 +78,24 @@ def test_a_chief_and_two_workers_share_one_search(tmp_path):
 def test_lj_fluid_tune_on_two_local_workers(tmp_path):
     """``--workers 2``: this process is the chief on loopback, two workers train on the simulation it
     left in its run folder, and the record has each trial's curve as its worker saw it."""
-    res = cli("lj-fluid", "tune", "--quick", "--particles", "8", "--box", "4", "--gamma", "1,3", "--samples", "120",
-              "--replicas", "2", "--workers", "2", cwd=tmp_path)  # fmt: skip
+    res = cli(
+        "lj-fluid",
+        "tune",
+        "--quick",
+        "--particles",
+        "8",
+        "--box",
+        "4",
+        "--gamma",
+        "1,3",
+        "--samples",
+        "120",
+        "--replicas",
+        "2",
+        "--workers",
+        "2",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (tmp_path / "runs" / "lj-fluid").iterdir()
     m = json.loads((run / "metrics.json").read_text())
@@ -69,21 +110,44 @@ def test_lj_fluid_tune_on_two_local_workers(tmp_path):
         assert t["seconds"] is not None and len(t["curve"]) >= 1
         assert t["state"] != "complete" or t["value"] == t["curve"][-1]
     assert m["use_best"].startswith("keras-clust lj-fluid run --grid-h ")
-    res = cli("lj-fluid", "tune", "--quick", cwd=tmp_path, env={"KERASTUNER_TUNER_ID": "tuner0",
-              "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1"})  # fmt: skip
+    res = cli(
+        "lj-fluid",
+        "tune",
+        "--quick",
+        cwd=tmp_path,
+        env={"KERASTUNER_TUNER_ID": "tuner0", "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1"},
+    )
     assert_one_line_error(res, 2, "--kerastuner-dir", "--dataset", "lj-fluid simulate")
-    res = cli("lj-fluid", "tune", "--quick", "--workers", "2", "--dataset", "x.npz", "--kerastuner-dir", "kt",
-              cwd=tmp_path, env={"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1",
-                                 "KERASTUNER_ORACLE_PORT": "1"})  # fmt: skip
+    res = cli(
+        "lj-fluid",
+        "tune",
+        "--quick",
+        "--workers",
+        "2",
+        "--dataset",
+        "x.npz",
+        "--kerastuner-dir",
+        "kt",
+        cwd=tmp_path,
+        env={"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1"},
+    )
     assert_one_line_error(res, 2, "--workers", "without --workers")
 
 
 def test_distributed_mode_needs_its_three_variables_and_a_shared_folder(tmp_path):
-    res = cli("fashion-cae", "tune", "--quick", "--engine", "kerastuner", cwd=tmp_path,
-              env={"KERASTUNER_TUNER_ID": "tuner0"})  # fmt: skip
+    res = cli(
+        "fashion-cae", "tune", "--quick", "--engine", "kerastuner", cwd=tmp_path, env={"KERASTUNER_TUNER_ID": "tuner0"}
+    )
     assert_one_line_error(res, 2, "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-    res = cli("fashion-cae", "tune", "--quick", "--engine", "both", cwd=tmp_path,
-              env={"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1"})
+    res = cli(
+        "fashion-cae",
+        "tune",
+        "--quick",
+        "--engine",
+        "both",
+        cwd=tmp_path,
+        env={"KERASTUNER_TUNER_ID": "chief", "KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": "1"},
+    )
     assert_one_line_error(res, 2, "--engine kerastuner", "--kerastuner-dir")
     assert not (tmp_path / "runs").exists()
 
@@ -95,9 +159,11 @@ def test_a_local_worker_that_dies_stops_the_waiting_chief_and_the_other_workers(
     from keras_clust.errors import DataError
     from keras_clust.tuning.distributed import local_workers
 
-    dies = ("import os, sys, time\n"
-            "if os.environ['KERASTUNER_TUNER_ID'] == 'tuner0': sys.exit('keras-clust: error: no data here')\n"
-            "time.sleep(120)")  # fmt: skip
+    dies = (
+        "import os, sys, time\n"
+        "if os.environ['KERASTUNER_TUNER_ID'] == 'tuner0': sys.exit('keras-clust: error: no data here')\n"
+        "time.sleep(120)"
+    )
     before = {k: os.environ.get(k) for k in ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_PORT")}
     start = time.monotonic()
     with pytest.raises(DataError, match=r"worker tuner0 failed: keras-clust: error: no data here \(its output: "):

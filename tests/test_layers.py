@@ -19,8 +19,7 @@ def test_kl_hand_computed():
     log_var = np.array([[0.0, 0.0], [0.0, np.log(2.0)]], np.float32)
     # KL = 0.5 * sum(mu^2 + var - log var - 1)
     want = [0.0, 0.5 * (1.0 + (2.0 - np.log(2.0) - 1.0))]
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(kl_divergence(mean, log_var)), want,
-                               rtol=1e-6)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(kl_divergence(mean, log_var)), want, rtol=1e-6)
 
 
 def test_kl_layer_adds_weighted_loss():
@@ -56,8 +55,7 @@ def test_keras_file_round_trip(tmp_path):
     path = tmp_path / "vae.keras"
     model.save(path)
     loaded = keras.models.load_model(path)
-    np.testing.assert_allclose(loaded.predict(x, verbose=0)[0], model.predict(x, verbose=0)[0],
-                               atol=1e-6)
+    np.testing.assert_allclose(loaded.predict(x, verbose=0)[0], model.predict(x, verbose=0)[0], atol=1e-6)
     assert loaded.get_layer("kl").beta == pytest.approx(0.3)
     assert loaded.get_layer("z").seed == 7
     assert isinstance(loaded.get_layer("z"), Sampling)

@@ -6,16 +6,16 @@ import math
 import numpy as np
 import pytest
 
-from apps.lj_fluid.analysis import anomaly_roc, energy_mapping, energy_surprise, gamma_readout
-from apps.lj_fluid.config import Config
-from apps.lj_fluid.data import insert_overlap
-from apps.lj_fluid.tune import ContinuousELBO
 from helpers import assert_one_line_error, cli
-from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
-from keras_clust.data.lj_mc import LJSystem
-from keras_clust.data.lj_sampling import simulate
+from keras_clust.apps.lj_fluid.analysis import anomaly_roc, energy_mapping, energy_surprise, gamma_readout
+from keras_clust.apps.lj_fluid.config import Config
+from keras_clust.apps.lj_fluid.data import insert_overlap
+from keras_clust.apps.lj_fluid.tune import ContinuousELBO
 from keras_clust.export import saved_model_cli_show
-from keras_clust.geometry import min_pair_distance
+from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
+from keras_clust.lj.geometry import min_pair_distance
+from keras_clust.lj.monte_carlo import LJSystem
+from keras_clust.lj.sampling import simulate
 
 # --- analysis pieces on hand-made numbers -------------------------------------------------------
 
@@ -102,24 +102,45 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert m["anomaly"]["holdout_gamma"]["LJ energy (physics baseline)"]["n_anomalous"] == m["split"]["test"]
     assert set(m["gamma"]) == {"coords", "grid", "distance", "physics"}
     figures = {p.name for p in (run / "figures").iterdir()}
-    for name in ("energy_traces.png", "autocorrelation.png", "density_profiles.png", "configurations.png",
-                 "acceptance.png", "loss_coords.png", "loss_grid.png", "loss_distance.png", "grid_reconstructions.png",
-                 "distance_matrices.png", "energy_recovered.png", "configurations_recovered.png",
-                 "latent_pca_gamma.png", "anomaly_roc.png"):  # fmt: skip
+    for name in (
+        "energy_traces.png",
+        "autocorrelation.png",
+        "density_profiles.png",
+        "configurations.png",
+        "acceptance.png",
+        "loss_coords.png",
+        "loss_grid.png",
+        "loss_distance.png",
+        "grid_reconstructions.png",
+        "distance_matrices.png",
+        "energy_recovered.png",
+        "configurations_recovered.png",
+        "latent_pca_gamma.png",
+        "anomaly_roc.png",
+    ):
         assert name in figures, name
     report = (run / "report.md").read_text()
     for name in figures:
         assert f"figures/{name}" in report, name
-    for text in ("## Simulation", "## Back to configurations", "## Gamma in the latent space", "## Anomaly detection",
-                 "Gravity's sign", "Metropolis acceptance", "## Exported SavedModels"):  # fmt: skip
+    for text in (
+        "## Simulation",
+        "## Back to configurations",
+        "## Gamma in the latent space",
+        "## Anomaly detection",
+        "Gravity's sign",
+        "Metropolis acceptance",
+        "## Exported SavedModels",
+    ):
         assert text in report, text
     sim = load_lj_dataset(run / "dataset.npz")
     assert sim.positions.shape == (800, 30, 3)
-    for name, inp, out in (("lj_fluid_grid_encoder", "density_grid", "z_mean"),
-                           ("lj_fluid_grid_decoder", "latent", "occupancy"),
-                           ("lj_fluid_distance_encoder", "distance_matrix", "z_mean"),
-                           ("lj_fluid_distance_decoder", "latent", "distance_matrix"),
-                           ("lj_fluid_coords_encoder", "coordinates", "z_mean")):  # fmt: skip
+    for name, inp, out in (
+        ("lj_fluid_grid_encoder", "density_grid", "z_mean"),
+        ("lj_fluid_grid_decoder", "latent", "occupancy"),
+        ("lj_fluid_distance_encoder", "distance_matrix", "z_mean"),
+        ("lj_fluid_distance_decoder", "latent", "distance_matrix"),
+        ("lj_fluid_coords_encoder", "coordinates", "z_mean"),
+    ):
         text = saved_model_cli_show(work / "saved_models" / name / "1")
         assert f"inputs['{inp}']" in text and f"outputs['{out}']" in text, name
     assert "lj_fluid_grid_encoder" in (work / "saved_models" / "models.config").read_text()
@@ -138,16 +159,43 @@ def test_evaluate_reproduces_the_stored_elbo_and_export_adds_a_version(quick_run
 
 
 def test_simulate_writes_a_dataset_that_run_accepts(tmp_path):
-    res = cli("lj-fluid", "simulate", "--quick", "--particles", "8", "--box", "4", "--gamma", "1,3",
-              "--samples", "120", "--replicas", "2", "--output", "d.npz", cwd=tmp_path)  # fmt: skip
+    res = cli(
+        "lj-fluid",
+        "simulate",
+        "--quick",
+        "--particles",
+        "8",
+        "--box",
+        "4",
+        "--gamma",
+        "1,3",
+        "--samples",
+        "120",
+        "--replicas",
+        "2",
+        "--output",
+        "d.npz",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     sim = load_lj_dataset(tmp_path / "d.npz")
     assert sim.positions.shape == (120, 8, 3) and sorted(set(sim.gamma.tolist())) == [1.0, 3.0]
     (folder,) = (tmp_path / "runs" / "lj-fluid").iterdir()
     assert (folder / "dataset.npz").is_file() and (folder / "figures" / "density_profiles.png").is_file()
     assert json.loads((folder / "config.json").read_text())["action"] == "simulate"
-    res = cli("lj-fluid", "run", "--quick", "--dataset", "d.npz", "--holdout-gamma", "3", "--no-export",
-              "--grid-h", "0.5", cwd=tmp_path)  # fmt: skip
+    res = cli(
+        "lj-fluid",
+        "run",
+        "--quick",
+        "--dataset",
+        "d.npz",
+        "--holdout-gamma",
+        "3",
+        "--no-export",
+        "--grid-h",
+        "0.5",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     run = max((tmp_path / "runs" / "lj-fluid").iterdir(), key=lambda p: p.stat().st_mtime)
     m = json.loads((run / "metrics.json").read_text())
@@ -194,8 +242,8 @@ def test_more_bad_input(tmp_path):
 
 
 def test_suggested_h_is_accepted():
-    from keras_clust.data.lj_repr import grid_cells
     from keras_clust.errors import UsageError
+    from keras_clust.lj.representations import grid_cells
 
     for box, h in ((5.0, 0.1), (5.0, 0.2), (7.3, 0.3)):
         with pytest.raises(UsageError) as info:
@@ -210,14 +258,14 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
     batch equals recon + KL as neg_elbo_terms computes them, for every view."""
     import keras
 
-    from apps.lj_fluid.data import make_split
-    from apps.lj_fluid.pipeline import build_view, neg_elbo_terms, trained_log_var
+    from keras_clust.apps.lj_fluid.data import make_split
+    from keras_clust.apps.lj_fluid.pipeline import build_view, neg_elbo_terms, trained_log_var
 
     cfg = Config(particles=8, box=4.0, grid_h=0.5, coords_latent=2, grid_latent=3, distance_latent=4, elbo_draws=3)
     rng = np.random.default_rng(0)
     pos = rng.random((20, 8, 3)) * 4
     split = make_split(pos, np.ones(20), np.zeros(20), 4.0)
-    from keras_clust.data.lj_repr import density_grid
+    from keras_clust.lj.representations import density_grid
 
     inputs = {"coords": split.coords, "distance": split.matrices, "grid": density_grid(pos, 4.0, 8)}
     for view in ("coords", "grid", "distance"):
@@ -237,8 +285,23 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
 def test_two_dimensional_quick_run(tmp_path):
     """A 2-D fluid; with ``--cluster dec`` each view's encoder is also fine-tuned by DEC and scored
     against gamma beside KMeans."""
-    res = cli("lj-fluid", "run", "--quick", "--dim", "2", "--particles", "12", "--box", "6", "--no-export",
-              "--holdout-gamma", "none", "--cluster", "dec", cwd=tmp_path)  # fmt: skip
+    res = cli(
+        "lj-fluid",
+        "run",
+        "--quick",
+        "--dim",
+        "2",
+        "--particles",
+        "12",
+        "--box",
+        "6",
+        "--no-export",
+        "--holdout-gamma",
+        "none",
+        "--cluster",
+        "dec",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = (tmp_path / "runs" / "lj-fluid").iterdir()
     m = json.loads((run / "metrics.json").read_text())

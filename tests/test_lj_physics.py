@@ -1,4 +1,4 @@
-"""Physics and statistics of the Lennard-Jones Monte Carlo (keras_clust.data.lj_mc, lj_sampling, lj_io, lj_stats).
+"""Physics and statistics of the Lennard-Jones Monte Carlo (keras_clust.lj.monte_carlo, lj_sampling, lj_io, lj_stats).
 
 Sampling checks compare histograms with exact densities. Their tolerance is a z-score per bin,
 ``(observed - expected) / sqrt(expected * g)``, where ``g`` is the statistical inefficiency of
@@ -13,8 +13,9 @@ import numba
 import numpy as np
 import pytest
 
-from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
-from keras_clust.data.lj_mc import (
+from keras_clust.errors import DataError, UsageError
+from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
+from keras_clust.lj.monte_carlo import (
     MIN_SPACING,
     Chains,
     LJSystem,
@@ -23,8 +24,8 @@ from keras_clust.data.lj_mc import (
     lj_energy,
     move_delta,
 )
-from keras_clust.data.lj_sampling import simulate
-from keras_clust.data.lj_stats import (
+from keras_clust.lj.sampling import simulate
+from keras_clust.lj.statistics import (
     autocorrelation,
     decorrelation_lag,
     density_profile,
@@ -32,7 +33,6 @@ from keras_clust.data.lj_stats import (
     integrated_autocorrelation_time,
     mean_height,
 )
-from keras_clust.errors import DataError, UsageError
 
 Z_MAX = 4.5
 
@@ -51,8 +51,9 @@ def z_scores(observed: np.ndarray, expected: np.ndarray, g: float) -> np.ndarray
 @pytest.fixture(scope="module")
 def small_sim():
     """A tiny two-gamma simulation (a second or two once the kernels are compiled)."""
-    return simulate(LJSystem(5, 4.0), [0.5, 1.0], 10, replicas=4, kick=0.3, seed=3, preliminary_sweeps=100,
-                    progress=False)  # fmt: skip
+    return simulate(
+        LJSystem(5, 4.0), [0.5, 1.0], 10, replicas=4, kick=0.3, seed=3, preliminary_sweeps=100, progress=False
+    )
 
 
 # ---------------------------------------------------------------- energies
@@ -197,8 +198,9 @@ def test_same_seed_same_chains_with_one_or_two_threads():
 
 
 def test_simulate_is_reproducible_and_consistent(small_sim):
-    again = simulate(LJSystem(5, 4.0), [0.5, 1.0], 10, replicas=4, kick=0.3, seed=3, preliminary_sweeps=100,
-                     progress=False)  # fmt: skip
+    again = simulate(
+        LJSystem(5, 4.0), [0.5, 1.0], 10, replicas=4, kick=0.3, seed=3, preliminary_sweeps=100, progress=False
+    )
     for name in ("positions", "gamma", "energy", "replica"):
         assert np.array_equal(getattr(small_sim, name), getattr(again, name))
     sim = small_sim
@@ -220,8 +222,9 @@ def test_simulate_is_reproducible_and_consistent(small_sim):
 # ---------------------------------------------------------------- set-up and validation
 
 
-@pytest.mark.parametrize(("n", "dim", "box"), [(2, 3, 1.8), (27, 3, 2.7), (30, 3, 3.6), (30, 3, 5.0), (10, 2, 3.6),
-                                               (16, 2, 3.6)])  # fmt: skip
+@pytest.mark.parametrize(
+    ("n", "dim", "box"), [(2, 3, 1.8), (27, 3, 2.7), (30, 3, 3.6), (30, 3, 5.0), (10, 2, 3.6), (16, 2, 3.6)]
+)
 def test_initial_configurations_do_not_overlap(n, dim, box):
     system = LJSystem(n, box, dim)
     x = initial_configurations(system, 6, seed=0)

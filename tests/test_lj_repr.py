@@ -6,7 +6,10 @@ import keras
 import numpy as np
 import pytest
 
-from keras_clust.data.lj_repr import (
+from keras_clust.errors import DataError, UsageError
+from keras_clust.layers import BernoulliNLL, SymmetricZeroDiagonal, UpperTriangle
+from keras_clust.lj.geometry import classical_mds, kabsch_align, min_pair_distance, rmsd
+from keras_clust.lj.representations import (
     cell_indices,
     density_grid,
     density_grid_tf,
@@ -19,10 +22,7 @@ from keras_clust.data.lj_repr import (
     sorted_coordinates,
     unsort_coordinates,
 )
-from keras_clust.errors import DataError, UsageError
-from keras_clust.geometry import classical_mds, kabsch_align, min_pair_distance, rmsd
-from keras_clust.layers import BernoulliNLL, SymmetricZeroDiagonal, UpperTriangle
-from keras_clust.models.lj_vae import build_coordinate_net, build_distance_vae, build_grid_vae
+from keras_clust.lj.vae import build_coordinate_net, build_distance_vae, build_grid_vae
 
 
 @pytest.fixture
@@ -45,8 +45,9 @@ def test_sorted_coordinates_ignore_particle_order(configs):
     np.testing.assert_array_equal(a, sorted_coordinates(configs[:, perm], 5.0))
     x = a.reshape(6, 12, 3)[..., 0]
     assert np.all(np.diff(x, axis=1) >= 0) and a.min() >= 0 and a.max() <= 1
-    np.testing.assert_allclose(np.sort(unsort_coordinates(a, 5.0, 3)[..., 0], 1), np.sort(configs[..., 0], 1),
-                               rtol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        np.sort(unsort_coordinates(a, 5.0, 3)[..., 0], 1), np.sort(configs[..., 0], 1), rtol=1e-6
+    )
 
 
 def test_distance_matrices_are_scaled_ordered_and_permutation_invariant(configs):
@@ -69,8 +70,9 @@ def test_density_grid_counts_every_particle_once_and_matches_tensorflow(configs)
     assert g.max() == 1.0
     # a cell of side 5/16 cannot hold two of these particles unless they are closer than its diagonal
     counts = g.reshape(6, -1) * 1.0
-    np.testing.assert_array_equal(np.count_nonzero(counts, axis=1), [len(np.unique(r)) for r in
-                                                                     cell_indices(configs, 5.0, 16)])  # fmt: skip
+    np.testing.assert_array_equal(
+        np.count_nonzero(counts, axis=1), [len(np.unique(r)) for r in cell_indices(configs, 5.0, 16)]
+    )
     np.testing.assert_allclose(density_grid_tf(configs, 5.0, 16, 3).numpy(), g)
     # a particle at x is in cell floor(x / h), the wall at L in the last cell
     one = np.array([[[0.0, 0.0, 0.0], [5.0, 5.0, 5.0], [1.0, 2.5, 4.99]]])
@@ -89,8 +91,9 @@ def test_grid_dataset_builds_batches_like_the_numpy_reference(configs):
     assert [len(b) for b in batches] == [4, 2]
     np.testing.assert_allclose(np.concatenate(batches), density_grid(configs, 5.0, 8))
     a = np.concatenate([b.numpy() for b in grid_dataset(configs, 5.0, 8, 6, shuffle=True, seed=3)])
-    assert sorted(a.reshape(6, -1).sum(1).tolist()) == sorted(density_grid(configs, 5.0, 8).reshape(6, -1)
-                                                               .sum(1).tolist())  # fmt: skip
+    assert sorted(a.reshape(6, -1).sum(1).tolist()) == sorted(
+        density_grid(configs, 5.0, 8).reshape(6, -1).sum(1).tolist()
+    )
 
 
 def test_grid_cells_accepts_multiples_of_eight_and_names_an_h_that_works():
@@ -192,8 +195,9 @@ def test_distance_vae_decodes_symmetric_matrices_and_learns(tmp_path):
     path = tmp_path / "dec.keras"
     m.decoder.save(path)
     z = rng.normal(size=(2, 4)).astype("float32")
-    np.testing.assert_allclose(keras.models.load_model(path).predict(z, verbose=0), m.decoder.predict(z, verbose=0),
-                               atol=1e-6)  # fmt: skip
+    np.testing.assert_allclose(
+        keras.models.load_model(path).predict(z, verbose=0), m.decoder.predict(z, verbose=0), atol=1e-6
+    )
 
 
 def test_coordinate_net_maps_matrices_to_boxed_coordinates():

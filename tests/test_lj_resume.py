@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 
 from helpers import SCRIPT, cli
-from keras_clust.data import lj_sampling
-from keras_clust.data.lj_checkpoint import Checkpoint
-from keras_clust.data.lj_io import load_lj_dataset
-from keras_clust.data.lj_mc import LJSystem
-from keras_clust.data.lj_sampling import simulate
 from keras_clust.errors import DataError, UsageError
+from keras_clust.lj import sampling as lj_sampling
+from keras_clust.lj.checkpoint import Checkpoint
+from keras_clust.lj.dataset import load_lj_dataset
+from keras_clust.lj.monte_carlo import LJSystem
+from keras_clust.lj.sampling import simulate
 
 # 2 gammas, 2 replicas of 5 particles; 20 preliminary sweeps are too few to trust a lag, so both double
 SYSTEM, GAMMAS = LJSystem(5, 4.0), [0.5, 2.0]
@@ -91,8 +91,12 @@ def test_resumed_after_a_checkpoint_of_any_phase_is_bitwise_the_uninterrupted_ru
     assert trail[-1] == (2, None, None, None)  # the last checkpoint holds both gammas
     kills = range(1, len(trail), 3)  # killed right after checkpoint k, so everything after it is lost
     assert {where(trail[k - 1]) for k in kills} == {
-        "between gammas", "within the sampling run", "at the start of the sampling run",
-        "after a preliminary segment", "within a preliminary segment"}  # fmt: skip
+        "between gammas",
+        "within the sampling run",
+        "at the start of the sampling run",
+        "after a preliminary segment",
+        "within a preliminary segment",
+    }
     for k in kills:
         path = tmp_path / f"kill{k}.npz"
         spy.kill_after, seen[:] = k, []
@@ -123,11 +127,29 @@ def test_another_simulations_checkpoint_is_refused_in_one_line(tmp_path):
 
 
 def test_killed_command_resumes_and_removes_its_checkpoint(tmp_path):
-    options = ["--particles", "30", "--box", "5", "--gamma", "1,4", "--samples", "64", "--replicas", "2",
-               "--preliminary-sweeps", "2000", "--seed", "1"]  # about 2 s of chains once compiled
-    proc = subprocess.Popen([str(SCRIPT), "lj-fluid", "simulate", *options, "--output", "d.npz",
-                             "--checkpoint-every", "0"], cwd=tmp_path, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)  # fmt: skip
+    options = [
+        "--particles",
+        "30",
+        "--box",
+        "5",
+        "--gamma",
+        "1,4",
+        "--samples",
+        "64",
+        "--replicas",
+        "2",
+        "--preliminary-sweeps",
+        "2000",
+        "--seed",
+        "1",
+    ]  # about 2 s of chains once compiled
+    proc = subprocess.Popen(
+        [str(SCRIPT), "lj-fluid", "simulate", *options, "--output", "d.npz", "--checkpoint-every", "0"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+    )
     runs = tmp_path / "runs" / "lj-fluid"
     deadline = time.monotonic() + 120
     while not list(runs.glob(".*.partial/backup/simulation.npz")) and proc.poll() is None:
@@ -142,7 +164,8 @@ def test_killed_command_resumes_and_removes_its_checkpoint(tmp_path):
     from keras_clust.cli import build_parser, load_experiment
 
     args = build_parser(load_experiment("lj-fluid")).parse_args(
-        ["lj-fluid", "simulate", "--resume", str(partial), "--samples", "100", "--gamma", "1,4"])
+        ["lj-fluid", "simulate", "--resume", str(partial), "--samples", "100", "--gamma", "1,4"]
+    )
     with pytest.raises(UsageError) as info:
         args._run(args)
     assert "\n" not in str(info.value) and "ran with --samples 64, not --samples 100; drop" in str(info.value)
@@ -153,8 +176,7 @@ def test_killed_command_resumes_and_removes_its_checkpoint(tmp_path):
     final = runs / partial.name[1 : -len(".partial")]
     assert final.is_dir() and not partial.exists() and not (final / "backup").exists()  # checkpoint removed
     assert json.loads((final / "config.json").read_text())["options"]["samples"] == 64
-    expected = simulate(LJSystem(30, 5.0), [1.0, 4.0], 32, replicas=2, seed=1, preliminary_sweeps=2000,
-                        progress=False)  # fmt: skip
+    expected = simulate(LJSystem(30, 5.0), [1.0, 4.0], 32, replicas=2, seed=1, preliminary_sweeps=2000, progress=False)
     for got in (load_lj_dataset(tmp_path / "d.npz"), load_lj_dataset(final / "dataset.npz")):
         for name in ("positions", "gamma", "energy", "replica"):
             assert np.array_equal(getattr(got, name), getattr(expected, name)), name

@@ -104,7 +104,7 @@ def test_same_seed_same_metrics():
 
 def _initial_weights(latent_dim, built_before=()):
     """Initial weights of mnist-l1's model for ``latent_dim``, after building others first."""
-    from apps.mnist_l1 import build_model, model_key
+    from keras_clust.apps.mnist_l1 import build_model, model_key
     from keras_clust.runs import seed_model
 
     set_seed(0)
@@ -127,8 +127,7 @@ def test_a_models_initial_weights_do_not_depend_on_the_models_built_before_it():
 
 def _without_timings(obj):
     if isinstance(obj, dict):
-        return {k: _without_timings(v) for k, v in obj.items()
-                if k != "run_id" and not k.endswith("seconds")}  # fmt: skip
+        return {k: _without_timings(v) for k, v in obj.items() if k != "run_id" and not k.endswith("seconds")}
     if isinstance(obj, list):
         return [_without_timings(v) for v in obj]
     return obj
@@ -150,7 +149,7 @@ def test_same_quick_run_in_two_processes_gives_identical_metrics(quick_run, tmp_
 def test_old_run_config_is_migrated_or_refused(quick_run, tmp_path):
     """A run written before kmeans_n_init existed (config version 1) loads through the
     declared migration; a config with a key this version does not know is refused."""
-    from apps.mnist_l1 import SPEC
+    from keras_clust.apps.mnist_l1 import SPEC
     from keras_clust.errors import DataError
     from keras_clust.experiment import config_from_saved
 

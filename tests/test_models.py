@@ -4,7 +4,7 @@ import keras
 import numpy as np
 import pytest
 
-from apps.bs6207 import report_hidden_units
+from keras_clust.apps.mnist_l1 import report_hidden_units
 from keras_clust.errors import UsageError
 from keras_clust.models import build_conv_autoencoder, build_dense_autoencoder, halving_hidden_units
 
@@ -40,9 +40,15 @@ def test_report_widths(latent, widths):
 
 @pytest.mark.parametrize(
     "latent, start, widths",
-    [(2, 256, (256, 128, 64, 32, 16, 8, 4)), (16, 256, (256, 128, 64, 32)), (256, 256, ()), (300, 256, ()),
-     (10, 64, (64, 32, 16)), (1, 8, (8, 4, 2))],
-)  # fmt: skip
+    [
+        (2, 256, (256, 128, 64, 32, 16, 8, 4)),
+        (16, 256, (256, 128, 64, 32)),
+        (256, 256, ()),
+        (300, 256, ()),
+        (10, 64, (64, 32, 16)),
+        (1, 8, (8, 4, 2)),
+    ],
+)
 def test_halving_widths(latent, start, widths):
     assert halving_hidden_units(latent, start) == widths
 
@@ -54,8 +60,9 @@ def test_bad_latent_sizes():
         report_hidden_units(0)
 
 
-@pytest.mark.parametrize("latent, widths", [(2, (256, 128, 64, 32, 16, 8, 4)), (16, (256, 128, 64)), (256, ()),
-                                            (10, (256, 128, 64, 32, 16))])  # fmt: skip
+@pytest.mark.parametrize(
+    "latent, widths", [(2, (256, 128, 64, 32, 16, 8, 4)), (16, (256, 128, 64)), (256, ()), (10, (256, 128, 64, 32, 16))]
+)
 def test_dense_encoder_and_mirrored_decoder_have_the_given_widths(latent, widths):
     """The report's architecture: 8 dense layers for latent 2, 4 for 16, 1 for 256; decoder mirrored."""
     ae = build_dense_autoencoder(784, latent, hidden_units=report_hidden_units(latent))

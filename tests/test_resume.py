@@ -67,14 +67,22 @@ def test_a_killed_fit_continues_from_its_last_finished_epoch(tmp_path):
 def test_run_resume_continues_a_killed_run(tmp_path):
     args = ("mnist-l1", "run", "--quick", "--latent-dims", "2", "--no-export", "--fast")  # resumed without --fast
     env = {**os.environ, "KERAS_CLUST_OFFLINE": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "keras_clust.cli", *args], cwd=tmp_path, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "keras_clust.cli", *args],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 300
     logs = []
     while not logs and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.05)
-        logs = [p for p in (tmp_path / "runs" / "mnist-l1").glob(".*.partial/backup/*/state/training_metadata.json")
-                if _epoch_of(p) >= 1]  # the first epoch's state is whole
+        logs = [
+            p
+            for p in (tmp_path / "runs" / "mnist-l1").glob(".*.partial/backup/*/state/training_metadata.json")
+            if _epoch_of(p) >= 1
+        ]  # the first epoch's state is whole
     proc.send_signal(signal.SIGKILL)
     proc.wait(30)
     assert logs, "the run never finished an epoch"
@@ -85,7 +93,7 @@ def test_run_resume_continues_a_killed_run(tmp_path):
     assert "resuming run" in res.stderr
     # the fit killed after its first epoch goes on from epoch 2, or, killed later, is restored untrained
     assert "resuming from epoch 2" in res.stderr or "was trained before this run was interrupted" in res.stderr
-    run = tmp_path / "runs" / "mnist-l1" / partial.name[1:-len(".partial")]
+    run = tmp_path / "runs" / "mnist-l1" / partial.name[1 : -len(".partial")]
     assert run.is_dir() and not partial.exists() and not (run / "backup").exists()
     assert list((run / "tensorboard").glob("*/train/events.out.tfevents.*"))  # the fits trained after the resume
     epochs = [line.split(",") for line in (run / "history.csv").read_text().splitlines()]

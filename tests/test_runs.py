@@ -29,13 +29,17 @@ def test_run_folder_commits_complete(tmp_path):
         assert run.work.name == ".r1.partial" and not run.path.exists()
     assert run.path == tmp_path / "exp" / "r1"
     assert sorted(p.name for p in run.path.iterdir()) == [
-        "config.json", "figures", "history.csv", "metrics.json", "report.md"]
+        "config.json",
+        "figures",
+        "history.csv",
+        "metrics.json",
+        "report.md",
+    ]
     config = json.loads((run.path / "config.json").read_text())
     assert config["run_id"] == "r1" and "tensorflow" in config["versions"]
     metrics = json.loads((run.path / "metrics.json").read_text())
     assert metrics == {"acc": 0.5, "nan": None}
-    assert (run.path / "history.csv").read_text().splitlines() == [
-        "epoch,loss,val_loss", "1,0.3,", "2,0.2,0.25"]
+    assert (run.path / "history.csv").read_text().splitlines() == ["epoch,loss,val_loss", "1,0.3,", "2,0.2,0.25"]
     assert find_run(tmp_path, "exp", None) == run.path
     assert find_run(tmp_path, "exp", "r1") == run.path
 

@@ -62,8 +62,7 @@ def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("saved_models")
     enc = export_savedmodel(_model(1), "enc", root)
     two = export_savedmodel(_model(2), "two", root, output_names=("assignment", "embedding"))
-    return {"root": root, "enc": enc, "two": two,
-            "fns": {e.name: load_signature(e.path) for e in (enc, two)}}  # fmt: skip
+    return {"root": root, "enc": enc, "two": two, "fns": {e.name: load_signature(e.path) for e in (enc, two)}}
 
 
 def _signature_defs(path) -> dict:
@@ -83,8 +82,10 @@ def _run(fn, inputs: dict) -> dict:
 def test_signature_read_from_the_savedmodel(models):
     sig = read_signature(models["two"].path)
     assert sig.inputs == {"images": TensorInfo("DT_FLOAT", (None, 6))}
-    assert sig.outputs == {"assignment": TensorInfo("DT_FLOAT", (None, 3)),
-                           "embedding": TensorInfo("DT_FLOAT", (None, 2))}  # fmt: skip
+    assert sig.outputs == {
+        "assignment": TensorInfo("DT_FLOAT", (None, 3)),
+        "embedding": TensorInfo("DT_FLOAT", (None, 2)),
+    }
     with pytest.raises(DataError, match="no signature 'nope'"):
         read_signature(models["two"].path, "nope")
     with pytest.raises(DataError, match="not a SavedModel"):
@@ -118,13 +119,19 @@ def test_inputs_checked_against_the_signature(models):
         (arr,) = sig.check_inputs(np.ones((batch, 6))).values()
         assert arr.dtype == np.float32 and arr.shape == (batch, 6)
     assert sig.check_inputs({"images": np.ones((2, 6), np.int32)})["images"].dtype == np.float32
-    bad_inputs = [(np.ones((2, 5)), r"shape \(2, 5\).*\(None, 6\)"), (np.ones(6), r"shape \(6,\)"),
-                  (np.ones((2, 6), np.complex64), "complex64"), ({"pixels": np.ones((2, 6))}, "pixels")]  # fmt: skip
+    bad_inputs = [
+        (np.ones((2, 5)), r"shape \(2, 5\).*\(None, 6\)"),
+        (np.ones(6), r"shape \(6,\)"),
+        (np.ones((2, 6), np.complex64), "complex64"),
+        ({"pixels": np.ones((2, 6))}, "pixels"),
+    ]
     for bad, message in bad_inputs:
         with pytest.raises(InvalidInputError, match=message):
             sig.check_inputs(bad)
-    ints = Signature({"a": TensorInfo("DT_INT32", (None,)), "b": TensorInfo("DT_FLOAT", (None, 2))},
-                     {"y": TensorInfo("DT_FLOAT", (None,))})  # fmt: skip
+    ints = Signature(
+        {"a": TensorInfo("DT_INT32", (None,)), "b": TensorInfo("DT_FLOAT", (None, 2))},
+        {"y": TensorInfo("DT_FLOAT", (None,))},
+    )
     with pytest.raises(InvalidInputError, match="pass a dict"):
         ints.check_inputs(np.ones((2,)))
     with pytest.raises(InvalidInputError, match="'a' is float64"):
@@ -143,8 +150,10 @@ def test_rest_request_and_response_round_trip(models):
     row = build_rest_request(sig, X, layout="row")
     assert row["instances"] == X.tolist()
     # the answers TF Serving gives for a two-output signature, in both layouts
-    answers = [{"outputs": {k: v.tolist() for k, v in want.items()}},
-               {"predictions": [{k: v[i].tolist() for k, v in want.items()} for i in range(len(X))]}]  # fmt: skip
+    answers = [
+        {"outputs": {k: v.tolist() for k, v in want.items()}},
+        {"predictions": [{k: v[i].tolist() for k, v in want.items()} for i in range(len(X))]},
+    ]
     for answer in answers:
         got = parse_rest_response(sig, json.loads(json.dumps(answer)))
         assert list(got) == ["assignment", "embedding"]
@@ -164,8 +173,10 @@ def test_rest_request_and_response_round_trip(models):
 
 
 def test_rest_row_layout_with_several_inputs():
-    sig = Signature({"a": TensorInfo("DT_FLOAT", (None, 2)), "b": TensorInfo("DT_INT64", (None,))},
-                    {"y": TensorInfo("DT_FLOAT", (None,))})  # fmt: skip
+    sig = Signature(
+        {"a": TensorInfo("DT_FLOAT", (None, 2)), "b": TensorInfo("DT_INT64", (None,))},
+        {"y": TensorInfo("DT_FLOAT", (None,))},
+    )
     body = build_rest_request(sig, {"b": np.array([4, 5]), "a": np.array([[1.0, 2.0], [3.0, 4.0]])}, "row")
     assert body["instances"] == [{"a": [1.0, 2.0], "b": 4}, {"a": [3.0, 4.0], "b": 5}]
     with pytest.raises(InvalidInputError, match="batch"):
@@ -208,10 +219,16 @@ class FakeServing(BaseHTTPRequestHandler):
     def do_GET(self):
         verb, servable = self._servable()
         if verb == "/metadata":
-            defs = {k: json_format.MessageToDict(v, preserving_proto_field_name=True)
-                    for k, v in servable["defs"].items()}  # fmt: skip
-            self._reply(200, {"model_spec": {"name": "m", "signature_name": "", "version": str(servable["version"])},
-                              "metadata": {"signature_def": {"signature_def": defs}}})  # fmt: skip
+            defs = {
+                k: json_format.MessageToDict(v, preserving_proto_field_name=True) for k, v in servable["defs"].items()
+            }
+            self._reply(
+                200,
+                {
+                    "model_spec": {"name": "m", "signature_name": "", "version": str(servable["version"])},
+                    "metadata": {"signature_def": {"signature_def": defs}},
+                },
+            )
 
     def do_POST(self):
         verb, servable = self._servable()
@@ -232,13 +249,21 @@ class FakeServing(BaseHTTPRequestHandler):
             rows = [{k: v[i].tolist() for k, v in out.items()} for i in range(len(rows))]
             self._reply(200, {"predictions": [next(iter(r.values())) for r in rows] if len(out) == 1 else rows})
         else:
-            self._reply(200, {"outputs": next(iter(out.values())).tolist() if len(out) == 1
-                              else {k: v.tolist() for k, v in out.items()}})  # fmt: skip
+            self._reply(
+                200,
+                {
+                    "outputs": next(iter(out.values())).tolist()
+                    if len(out) == 1
+                    else {k: v.tolist() for k, v in out.items()}
+                },
+            )
 
 
 def _servables(models) -> dict:
-    return {e.name: {"version": e.version, "fn": models["fns"][e.name], "defs": _signature_defs(e.path)}
-            for e in (models["enc"], models["two"])}  # fmt: skip
+    return {
+        e.name: {"version": e.version, "fn": models["fns"][e.name], "defs": _signature_defs(e.path)}
+        for e in (models["enc"], models["two"])
+    }
 
 
 @pytest.fixture(scope="module")
@@ -271,8 +296,10 @@ def test_rest_client_predicts_what_the_savedmodel_computes(models, rest_server, 
     for k in want:
         np.testing.assert_array_equal(got[k], want[k])
     assert client.signature() == read_signature(models[name].path)
-    assert server.requests[-2:] == [("GET", f"/v1/models/{name}/versions/1/metadata"),
-                                    ("POST", f"/v1/models/{name}/versions/1:predict")]  # fmt: skip
+    assert server.requests[-2:] == [
+        ("GET", f"/v1/models/{name}/versions/1/metadata"),
+        ("POST", f"/v1/models/{name}/versions/1:predict"),
+    ]
     assert ("inputs" if layout == "columnar" else "instances") in server.bodies[-1]
 
 
@@ -365,7 +392,8 @@ def grpc_target(models):
     release = threading.Event()
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
     prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        FakePredictionService(_servables(models), release), server)
+        FakePredictionService(_servables(models), release), server
+    )
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     yield f"127.0.0.1:{port}"
@@ -381,8 +409,9 @@ def test_grpc_client_against_a_loopback_server(models, grpc_target):
     for k in want:
         np.testing.assert_array_equal(got[k], want[k])
     with GrpcClient(grpc_target, "enc") as client:
-        np.testing.assert_array_equal(client.predict({"images": X})["embedding"],
-                                      _run(models["fns"]["enc"], {"images": X})["embedding"])  # fmt: skip
+        np.testing.assert_array_equal(
+            client.predict({"images": X})["embedding"], _run(models["fns"]["enc"], {"images": X})["embedding"]
+        )
 
 
 def test_grpc_errors_are_one_line(models, grpc_target):
@@ -413,10 +442,14 @@ def test_outputs_matched_by_name_then_shape():
     with pytest.raises(DataError, match="pass --outputs"):
         match_outputs(served, ["a", "b"], values)
     assert match_outputs(served, ["a", "b"], values, order=("log_probabilities", "probabilities")) == {
-        "log_probabilities": 0, "probabilities": 1}  # fmt: skip
+        "log_probabilities": 0,
+        "probabilities": 1,
+    }
     by_shape = {"embedding": np.zeros((4, 2)), "assignment": np.zeros((4, 3))}
-    assert match_outputs(by_shape, ["x", "y"], [np.zeros((4, 3)), np.zeros((4, 2))]) == {"assignment": 0,
-                                                                                          "embedding": 1}  # fmt: skip
+    assert match_outputs(by_shape, ["x", "y"], [np.zeros((4, 3)), np.zeros((4, 2))]) == {
+        "assignment": 0,
+        "embedding": 1,
+    }
 
 
 def test_serve_check_passes_an_export(models):
@@ -450,8 +483,20 @@ def test_serve_check_bad_paths(tmp_path):
 def test_serve_predict_over_rest(models, rest_server, tmp_path):
     _, url = rest_server
     np.save(tmp_path / "x.npy", X)
-    res = cli("serve", "predict", "--url", url, "--model", "two", "--data", tmp_path / "x.npy",
-              "--layout", "row", "--out", tmp_path / "y.npz")  # fmt: skip
+    res = cli(
+        "serve",
+        "predict",
+        "--url",
+        url,
+        "--model",
+        "two",
+        "--data",
+        tmp_path / "x.npy",
+        "--layout",
+        "row",
+        "--out",
+        tmp_path / "y.npz",
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     lines = res.stdout.splitlines()
     assert lines[0].startswith("assignment (3, 3) float32: [[") and lines[1].startswith("embedding (3, 2) float32: [[")

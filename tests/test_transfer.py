@@ -22,8 +22,11 @@ def images():
 
 
 def _fit(clf, x, y, epochs=3):
-    clf.compile(optimizer=keras.optimizers.Adam(1e-2),
-                loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])  # fmt: skip
+    clf.compile(
+        optimizer=keras.optimizers.Adam(1e-2),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
     return clf.fit(x, y, epochs=epochs, batch_size=32, verbose=0).history
 
 
@@ -57,8 +60,9 @@ def test_outputs_are_log_probabilities_and_serving_model(images, tmp_path):
     probs, log_probs = serving.predict(x[:5], verbose=0)
     np.testing.assert_allclose(np.log(probs), log_p, atol=1e-5)
     np.testing.assert_allclose(log_probs, log_p, atol=1e-6)
-    exported = export_savedmodel(serving, "clf", tmp_path, input_name="images",
-                                 output_names=("probabilities", "log_probabilities"))  # fmt: skip
+    exported = export_savedmodel(
+        serving, "clf", tmp_path, input_name="images", output_names=("probabilities", "log_probabilities")
+    )
     assert verify_export(exported, serving, x[:8]) < 1e-5
     out = load_signature(exported.path)(images=x[:2])
     assert set(out) == {"probabilities", "log_probabilities"}
@@ -75,8 +79,9 @@ def _finetune(images, factor, schedule="constant", epochs=1, batch_size=96, seed
     enc = build_conv_encoder(2, 4)
     keras.utils.set_random_seed(seed)
     clf = build_transfer_classifier(enc, n_classes=3, hidden_units=8, freeze=False, name="clf")
-    compile_transfer_classifier(clf, 1e-2, encoder_lr_factor=factor, schedule=schedule,
-                                decay_steps=epochs * -(-len(x) // batch_size))  # fmt: skip
+    compile_transfer_classifier(
+        clf, 1e-2, encoder_lr_factor=factor, schedule=schedule, decay_steps=epochs * -(-len(x) // batch_size)
+    )
     enc_before = [w.copy() for w in clf.get_layer("clf_encoder").get_weights()]
     head_before = clf.get_layer("head_dense").get_weights()[0].copy()
     clf.fit(x, y, epochs=epochs, batch_size=batch_size, shuffle=False, verbose=0)
@@ -141,8 +146,9 @@ def test_early_stopping_restores_the_best_epoch(images):
     clf = build_transfer_classifier(build_conv_encoder(2, 4), n_classes=3, hidden_units=8, freeze=False)
     compile_transfer_classifier(clf, 1e-2, encoder_lr_factor=0.1, schedule="constant")
     rec, stop = _Recorder(), best_val_accuracy(2)
-    hist = clf.fit(x, y, validation_data=(x, (y + 1) % 3), epochs=15, batch_size=32, verbose=0,
-                   callbacks=[rec, stop]).history  # fmt: skip
+    hist = clf.fit(
+        x, y, validation_data=(x, (y + 1) % 3), epochs=15, batch_size=32, verbose=0, callbacks=[rec, stop]
+    ).history
     val = hist["val_accuracy"]
     best = int(np.argmax(val))
     assert len(val) < 15 and len(val) == best + 1 + 2  # stopped `patience` epochs after the best

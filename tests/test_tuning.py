@@ -24,8 +24,7 @@ from keras_clust.tuning import (
 from keras_clust.viz.search import plot_search
 
 #: A point of the CAE space (the Fashion-MNIST report's best; the app keeps its own copy).
-POINT = {"encoded_space_dim": 14, "n_channels": 8, "optimizer": "adam", "learning_rate": 1e-3,
-         "weight_decay": 1e-5}  # fmt: skip
+POINT = {"encoded_space_dim": 14, "n_channels": 8, "optimizer": "adam", "learning_rate": 1e-3, "weight_decay": 1e-5}
 
 
 @pytest.fixture(scope="module")
@@ -38,18 +37,26 @@ def data():
     return (x[:240], x[:240]), (x[240:], x[240:])
 
 
-SMALL = SearchSpace((
-    int_param("encoded_space_dim", 2, 4),
-    choice_param("n_channels", (2,)),
-    choice_param("optimizer", ("adam", "sgd")),
-    float_param("learning_rate", 1e-3, 1e-2, log=True),
-    float_param("momentum", 0.5, 0.9, when=("optimizer", ("sgd",))),
-))  # fmt: skip
+SMALL = SearchSpace(
+    (
+        int_param("encoded_space_dim", 2, 4),
+        choice_param("n_channels", (2,)),
+        choice_param("optimizer", ("adam", "sgd")),
+        float_param("learning_rate", 1e-3, 1e-2, log=True),
+        float_param("momentum", 0.5, 0.9, when=("optimizer", ("sgd",))),
+    )
+)
 
 
 def test_space_conditional_and_validation():
-    assert CAE_SPACE.names == ("encoded_space_dim", "n_channels", "optimizer", "learning_rate", "weight_decay",
-                               "momentum")  # fmt: skip
+    assert CAE_SPACE.names == (
+        "encoded_space_dim",
+        "n_channels",
+        "optimizer",
+        "learning_rate",
+        "weight_decay",
+        "momentum",
+    )
     assert CAE_SPACE.validate({**POINT, "momentum": 0.3}) == POINT  # inactive for adam: dropped
     sgd = {**POINT, "optimizer": "sgd", "momentum": 0.9}
     assert CAE_SPACE.validate(sgd) == sgd
@@ -85,9 +92,18 @@ def test_optuna_and_kerastuner_translate_the_same_space(optimizer):
 
 
 def test_optuna_search_records_trials_and_checkpoint(data, tmp_path):
-    result, study = run_optuna_search(SMALL, build_compiled_cae, *data, epochs=1, batch_size=32, n_trials=2,
-                                      storage=f"sqlite:///{tmp_path / 's.db'}", study_name="t", seed=3,
-                                      checkpoint=tmp_path / "best.keras")  # fmt: skip
+    result, study = run_optuna_search(
+        SMALL,
+        build_compiled_cae,
+        *data,
+        epochs=1,
+        batch_size=32,
+        n_trials=2,
+        storage=f"sqlite:///{tmp_path / 's.db'}",
+        study_name="t",
+        seed=3,
+        checkpoint=tmp_path / "best.keras",
+    )
     assert [t.number for t in result.trials] == [0, 1]
     assert result.counts()["complete"] == 2 and all(len(t.curve) == 1 for t in result.trials)
     best = result.best
@@ -101,9 +117,20 @@ def test_optuna_search_records_trials_and_checkpoint(data, tmp_path):
 
 
 def test_same_seed_same_search(data, tmp_path):
-    runs = [run_optuna_search(SMALL, build_compiled_cae, *data, epochs=1, batch_size=32, n_trials=2,
-                              storage=f"sqlite:///{tmp_path / f's{i}.db'}", study_name="t", seed=5)[0]
-            for i in range(2)]  # fmt: skip
+    runs = [
+        run_optuna_search(
+            SMALL,
+            build_compiled_cae,
+            *data,
+            epochs=1,
+            batch_size=32,
+            n_trials=2,
+            storage=f"sqlite:///{tmp_path / f's{i}.db'}",
+            study_name="t",
+            seed=5,
+        )[0]
+        for i in range(2)
+    ]
     assert [t.params for t in runs[0].trials] == [t.params for t in runs[1].trials]
     assert [t.value for t in runs[0].trials] == pytest.approx([t.value for t in runs[1].trials], rel=1e-5)
 
@@ -124,9 +151,20 @@ def test_resume_keeps_finished_trials(data, tmp_path):
 def test_pruning_callback_prunes_a_bad_trial(data, tmp_path):
     good = {"encoded_space_dim": 4, "n_channels": 2, "optimizer": "adam", "learning_rate": 1e-2}
     bad = {"encoded_space_dim": 2, "n_channels": 2, "optimizer": "sgd", "learning_rate": 1e-3, "momentum": 0.5}
-    result, _ = run_optuna_search(SMALL, build_compiled_cae, *data, epochs=3, batch_size=32, n_trials=2,
-                                  storage=f"sqlite:///{tmp_path / 's.db'}", study_name="p", seed=0,
-                                  n_startup_trials=1, n_warmup_steps=0, enqueue=[good, bad])  # fmt: skip
+    result, _ = run_optuna_search(
+        SMALL,
+        build_compiled_cae,
+        *data,
+        epochs=3,
+        batch_size=32,
+        n_trials=2,
+        storage=f"sqlite:///{tmp_path / 's.db'}",
+        study_name="p",
+        seed=0,
+        n_startup_trials=1,
+        n_warmup_steps=0,
+        enqueue=[good, bad],
+    )
     states = [t.state for t in result.trials]
     assert states == ["complete", "pruned"]
     assert len(result.trials[1].curve) < 3  # stopped before the last epoch
@@ -142,9 +180,19 @@ def test_diverging_trial_fails_and_the_study_goes_on(data, tmp_path):
         return build_compiled_cae(**kw)
 
     ok = {"encoded_space_dim": 3, "n_channels": 2, "optimizer": "adam", "learning_rate": 1e-2}
-    result, _ = run_optuna_search(space, build, *data, epochs=2, batch_size=32, n_trials=2,
-                                  storage=f"sqlite:///{tmp_path / 's.db'}", study_name="n", seed=0,
-                                  n_startup_trials=10, enqueue=[boom, ok])  # fmt: skip
+    result, _ = run_optuna_search(
+        space,
+        build,
+        *data,
+        epochs=2,
+        batch_size=32,
+        n_trials=2,
+        storage=f"sqlite:///{tmp_path / 's.db'}",
+        study_name="n",
+        seed=0,
+        n_startup_trials=10,
+        enqueue=[boom, ok],
+    )
     assert result.trials[0].state in ("failed", "pruned")
     assert result.trials[1].state == "complete" and math.isfinite(result.best.value)
     assert result.best.number == 1
@@ -152,8 +200,18 @@ def test_diverging_trial_fails_and_the_study_goes_on(data, tmp_path):
 
 @pytest.mark.parametrize("tuner", ["random", "bayesian", "hyperband"])
 def test_kerastuner_search_same_record(data, tmp_path, tuner):
-    result, kt = run_kerastuner_search(SMALL, build_compiled_cae, *data, tuner=tuner, epochs=2, batch_size=32,
-                                       n_trials=2, directory=tmp_path, project_name="k", seed=0)  # fmt: skip
+    result, kt = run_kerastuner_search(
+        SMALL,
+        build_compiled_cae,
+        *data,
+        tuner=tuner,
+        epochs=2,
+        batch_size=32,
+        n_trials=2,
+        directory=tmp_path,
+        project_name="k",
+        seed=0,
+    )
     assert result.engine == "kerastuner" and len(result.trials) >= 2
     assert all(set(t.params) <= set(SMALL.names) for t in result.trials)
     assert all(("momentum" in t.params) == (t.params["optimizer"] == "sgd") for t in result.trials)
@@ -167,5 +225,13 @@ def test_kerastuner_search_same_record(data, tmp_path, tuner):
 
 def test_bad_storage_is_a_usage_error(data, tmp_path):
     with pytest.raises(UsageError, match="storage"):
-        run_optuna_search(SMALL, build_compiled_cae, *data, epochs=1, batch_size=32, n_trials=1,
-                          storage="nosuchdb://x", study_name="t")  # fmt: skip
+        run_optuna_search(
+            SMALL,
+            build_compiled_cae,
+            *data,
+            epochs=1,
+            batch_size=32,
+            n_trials=1,
+            storage="nosuchdb://x",
+            study_name="t",
+        )

@@ -5,7 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from keras_clust.data.vector_fields import (
+from keras_clust.errors import DataError, UsageError
+from keras_clust.fields.dataset import fields_source, load_fields, save_fields
+from keras_clust.fields.figures import plot_field_gallery, plot_field_pairs
+from keras_clust.fields.generator import (
     CHANNELS,
     FLOW_TYPES,
     PARAMS,
@@ -14,9 +17,6 @@ from keras_clust.data.vector_fields import (
     generate_fields,
     pixel_centres,
 )
-from keras_clust.data.vf_io import fields_source, load_fields, save_fields
-from keras_clust.errors import DataError, UsageError
-from keras_clust.viz.fields import plot_field_gallery, plot_field_pairs
 
 
 def _div_curl(fields: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -110,8 +110,9 @@ def test_uniform_flow_points_along_the_rotation():
     np.testing.assert_allclose(fs.fields[..., 1], np.broadcast_to(s * np.sin(theta), (3, 16, 16)), rtol=1e-6)
 
 
-@pytest.mark.parametrize("flow_type, rotate", [("source", False), ("sink", False), ("vortex_ccw", True),
-                                               ("vortex_cw", True)])  # fmt: skip
+@pytest.mark.parametrize(
+    "flow_type, rotate", [("source", False), ("sink", False), ("vortex_ccw", True), ("vortex_cw", True)]
+)
 def test_layout_rows_are_y_columns_are_x(clean, flow_type, rotate):
     """A source flows along p - c whatever the angle; a ccw vortex along (-(y - cy), x - cx)."""
     k = np.flatnonzero(clean.labels == FLOW_TYPES.index(flow_type))
@@ -126,10 +127,17 @@ def test_layout_rows_are_y_columns_are_x(clean, flow_type, rotate):
     np.testing.assert_allclose((u * ey - v * ex)[far], 0.0, atol=1e-5)  # parallel to the expected direction
 
 
-@pytest.mark.parametrize("flow_type, div_sign, curl_sign", [
-    ("source", 1, 0), ("sink", -1, 0), ("vortex_ccw", 0, 1), ("vortex_cw", 0, -1),
-    ("spiral_out", 1, 1), ("spiral_in", -1, 1),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "flow_type, div_sign, curl_sign",
+    [
+        ("source", 1, 0),
+        ("sink", -1, 0),
+        ("vortex_ccw", 0, 1),
+        ("vortex_cw", 0, -1),
+        ("spiral_out", 1, 1),
+        ("spiral_in", -1, 1),
+    ],
+)
 def test_divergence_and_curl_signs_at_the_centre(clean, flow_type, div_sign, curl_sign):
     """At the centre of ``f e_r`` (scaled to strength s) the divergence is 4 s / r0; the same holds for
     the curl of ``f e_t``; a spiral has both, divided by sqrt 2."""
@@ -170,8 +178,10 @@ def test_classes_are_told_apart_by_mean_divergence_curl_and_velocity():
 
     def features(fs):
         div, curl = _div_curl(fs.fields)
-        return np.stack([div.mean((1, 2)), curl.mean((1, 2)), fs.fields[..., 0].mean((1, 2)),
-                         fs.fields[..., 1].mean((1, 2))], axis=1)  # fmt: skip
+        return np.stack(
+            [div.mean((1, 2)), curl.mean((1, 2)), fs.fields[..., 0].mean((1, 2)), fs.fields[..., 1].mean((1, 2))],
+            axis=1,
+        )
 
     train, test = generate_fields(20, seed=0), generate_fields(20, seed=1)
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000)).fit(features(train), train.labels)
@@ -180,11 +190,24 @@ def test_classes_are_told_apart_by_mean_divergence_curl_and_velocity():
     assert accuracy > 0.6
 
 
-@pytest.mark.parametrize("kwargs", [
-    {"n_per_class": 0}, {"size": 7}, {"size": 1}, {"channels": ()}, {"channels": ("u", "u")}, {"channels": ("w",)},
-    {"flow_types": ("source", "source")}, {"flow_types": ("laminar",)}, {"noise": -0.1}, {"noise": float("nan")},
-    {"max_rotation": 200}, {"max_rotation": -1}, {"seed": -1},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"n_per_class": 0},
+        {"size": 7},
+        {"size": 1},
+        {"channels": ()},
+        {"channels": ("u", "u")},
+        {"channels": ("w",)},
+        {"flow_types": ("source", "source")},
+        {"flow_types": ("laminar",)},
+        {"noise": -0.1},
+        {"noise": float("nan")},
+        {"max_rotation": 200},
+        {"max_rotation": -1},
+        {"seed": -1},
+    ],
+)
 def test_bad_arguments_are_usage_errors(kwargs):
     args = {"n_per_class": 1, "size": 16} | kwargs
     with pytest.raises(UsageError) as info:
@@ -202,8 +225,12 @@ def test_save_load_round_trip_is_exact(tmp_path):
     np.testing.assert_array_equal(back.fields, fs.fields)
     np.testing.assert_array_equal(back.labels, fs.labels)
     assert back.fields.dtype == np.float32 and back.labels.dtype == np.int64
-    assert (back.class_names, back.channels, back.note, back.settings) == (fs.class_names, fs.channels, fs.note,
-                                                                           fs.settings)  # fmt: skip
+    assert (back.class_names, back.channels, back.note, back.settings) == (
+        fs.class_names,
+        fs.channels,
+        fs.note,
+        fs.settings,
+    )
     assert sorted(back.params) == sorted(PARAMS)
     for name in PARAMS:
         np.testing.assert_array_equal(back.params[name], fs.params[name])
@@ -228,8 +255,12 @@ def test_users_npy_and_npz(tmp_path):
     fs = load_fields(tmp_path / "lab.npz")
     assert fs.class_names == ("0", "1", "2") and fs.channels == ("u", "v") and fs.labels.tolist() == [2, 0, 2]
     src = fields_source(fs, tmp_path / "lab.npz")
-    assert (src.dataset, src.origin, src.full, src.location) == ("vector_fields", "file", True,
-                                                                 str(tmp_path / "lab.npz"))  # fmt: skip
+    assert (src.dataset, src.origin, src.full, src.location) == (
+        "vector_fields",
+        "file",
+        True,
+        str(tmp_path / "lab.npz"),
+    )
     synthetic = fields_source(generate_fields(1, size=16))
     assert synthetic.origin == "synthetic" and synthetic.note.startswith("synthetic 2-D vector fields")
 
@@ -288,13 +319,17 @@ BAD_FILES = {
     "short_labels.npz": (lambda p: np.savez(p, fields=_good(), labels=np.array([0, 1])), "one label per field"),
     "float_labels.npz": (lambda p: np.savez(p, fields=_good(), labels=np.array([0.0, 1.0, 1.0])), "integers"),
     "negative_labels.npz": (lambda p: np.savez(p, fields=_good(), labels=np.array([0, -1, 1])), "0, 1, 2"),
-    "few_names.npz": (lambda p: np.savez(p, fields=_good(), labels=np.array([0, 1, 2]), class_names=np.array(["a"])),
-                      "give 3 names"),
-    "channel_names.npz": (lambda p: np.savez(p, fields=_good(), channels=np.array(["u", "v", "w"])),
-                          "one name per channel"),
+    "few_names.npz": (
+        lambda p: np.savez(p, fields=_good(), labels=np.array([0, 1, 2]), class_names=np.array(["a"])),
+        "give 3 names",
+    ),
+    "channel_names.npz": (
+        lambda p: np.savez(p, fields=_good(), channels=np.array(["u", "v", "w"])),
+        "one name per channel",
+    ),
     "two_arrays.npz": (lambda p: np.savez(p, a=_good(), b=_good()), "key 'fields'"),
     "bad_settings.npz": (lambda p: np.savez(p, fields=_good(), settings=np.array("{oops")), "JSON"),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("name", sorted(BAD_FILES))

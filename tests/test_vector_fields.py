@@ -7,16 +7,16 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from apps.vector_fields.clustering import scores_with_noise
-from apps.vector_fields.config import DEFAULT_LATENT
-from apps.vector_fields.data import split_fields
-from apps.vector_fields.pipeline import reconstruction_scores
-from apps.vector_fields.tune import over_budget
 from helpers import assert_one_line_error, cli
-from keras_clust.data.vf_io import load_fields
+from keras_clust.apps.vector_fields.clustering import scores_with_noise
+from keras_clust.apps.vector_fields.config import DEFAULT_LATENT
+from keras_clust.apps.vector_fields.data import split_fields
+from keras_clust.apps.vector_fields.pipeline import reconstruction_scores
+from keras_clust.apps.vector_fields.tune import over_budget
 from keras_clust.export import saved_model_cli_show
-from keras_clust.models.field_ae import REPORT, FieldAEConfig, estimate_cost
-from keras_clust.tuning.field_space import stage1_params, stage2_params
+from keras_clust.fields.autoencoder import REPORT, FieldAEConfig, estimate_cost
+from keras_clust.fields.dataset import load_fields
+from keras_clust.fields.search_space import stage1_params, stage2_params
 
 # --- pieces ----------------------------------------------------------------------------------
 
@@ -73,13 +73,29 @@ def quick_run(tmp_path_factory):
 
 def test_quick_run_writes_every_table_figure_and_export(quick_run):
     work, run, res = quick_run
-    for name in ("config.json", "metrics.json", "history.csv", "report.md", "clusters.npz", "models/encoder.keras",
-                 "models/decoder.keras"):  # fmt: skip
+    for name in (
+        "config.json",
+        "metrics.json",
+        "history.csv",
+        "report.md",
+        "clusters.npz",
+        "models/encoder.keras",
+        "models/decoder.keras",
+    ):
         assert (run / name).is_file(), name
     figures = {p.name for p in (run / "figures").iterdir()}
-    assert {"flow_types.png", "loss.png", "reconstructions.png", "pareto_front.png", "silhouette_knives.png",
-            "latent_3d.png", "latent_2d_clusters.png", "latent_2d_types.png", "cluster_examples.png",
-            "confusion_chosen.png"} <= figures  # fmt: skip
+    assert {
+        "flow_types.png",
+        "loss.png",
+        "reconstructions.png",
+        "pareto_front.png",
+        "silhouette_knives.png",
+        "latent_3d.png",
+        "latent_2d_clusters.png",
+        "latent_2d_types.png",
+        "cluster_examples.png",
+        "confusion_chosen.png",
+    } <= figures
     report = (run / "report.md").read_text()
     for name in figures:
         assert f"figures/{name}" in report, name
@@ -111,8 +127,19 @@ def test_evaluate_reproduces_the_stored_numbers(quick_run):
 
 def test_cluster_action_reclusters_the_codes_with_other_settings(quick_run):
     work, run, _ = quick_run
-    res = cli("vector-fields", "cluster", "--run", run, "--algorithms", "kmeans", "--objectives",
-              "silhouette,knives,spacing", "--cluster-trials", "8", cwd=work)  # fmt: skip
+    res = cli(
+        "vector-fields",
+        "cluster",
+        "--run",
+        run,
+        "--algorithms",
+        "kmeans",
+        "--objectives",
+        "silhouette,knives,spacing",
+        "--cluster-trials",
+        "8",
+        cwd=work,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     folders = [p for p in (work / "runs" / "vector-fields").iterdir() if p != run]
     m = json.loads((folders[0] / "metrics.json").read_text())
@@ -133,8 +160,9 @@ def test_generate_then_run_on_the_file(tmp_path):
     # a 20x20 field cannot use the 80-cell preset: the error says so before any training
     res = cli("vector-fields", "run", "--quick", "--dataset", out, cwd=tmp_path)
     assert_one_line_error(res, 2, "does not fit 20x20", "tune --size 20")
-    assert not (tmp_path / "runs" / "vector-fields").exists() or not any((tmp_path / "runs" / "vector-fields")
-                                                                        .iterdir())  # fmt: skip
+    assert not (tmp_path / "runs" / "vector-fields").exists() or not any(
+        (tmp_path / "runs" / "vector-fields").iterdir()
+    )
 
 
 def test_bad_input_is_one_line(tmp_path):
@@ -161,8 +189,21 @@ def test_bad_input_is_one_line(tmp_path):
 def test_one_channel_and_one_dimensional_codes_run(tmp_path):
     """A field of one channel has no arrows to draw and a 1-D code no plane to map: both still run,
     and so does ``--cluster dec`` on that encoder (a row beside KMeans at the true k)."""
-    res = cli("vector-fields", "run", "--quick", "--channels", "magnitude", "--latent", "1", "--no-export",
-              "--cluster-trials", "6", "--cluster", "dec", cwd=tmp_path)  # fmt: skip
+    res = cli(
+        "vector-fields",
+        "run",
+        "--quick",
+        "--channels",
+        "magnitude",
+        "--latent",
+        "1",
+        "--no-export",
+        "--cluster-trials",
+        "6",
+        "--cluster",
+        "dec",
+        cwd=tmp_path,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (tmp_path / "runs" / "vector-fields").iterdir()
     figures = {p.name for p in (run / "figures").iterdir()}

@@ -48,9 +48,13 @@ def test_image_rows_and_confusion(tmp_path, tiny_images):
     idx = pick_examples(len(x), 6, seed=0)
     assert len(set(idx.tolist())) == 6 and np.all(np.diff(idx) > 0)
     np.testing.assert_array_equal(idx, pick_examples(len(x), 6, seed=0))
-    path = plot_image_rows([x[idx], x[idx].reshape(6, -1)], tmp_path / "rows.png",
-                           row_titles=["a", "b"], captions=[list("123456"), None],
-                           image_shape=(8, 8))
+    path = plot_image_rows(
+        [x[idx], x[idx].reshape(6, -1)],
+        tmp_path / "rows.png",
+        row_titles=["a", "b"],
+        captions=[list("123456"), None],
+        image_shape=(8, 8),
+    )
     assert _is_png(path)
     cm = np.array([[5, 1], [0, 7]])
     assert _is_png(plot_confusion_matrix(cm, tmp_path / "cm.png", ["x", "y"]))

@@ -14,7 +14,6 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from apps.bump.loss import OPTIMIZERS, run_optimizer
 from keras_clust.app import (
     Action,
     Experiment,
@@ -24,13 +23,14 @@ from keras_clust.app import (
     positive_int,
     run_options,
 )
+from keras_clust.apps.bump.loss import OPTIMIZERS, run_optimizer
 from keras_clust.errors import UsageError
 from keras_clust.experiment import ExperimentSpec, Run, run_experiment
 from keras_clust.runs import markdown_table
 from keras_clust.viz._figure import new_figure, save_figure
 
 NAME = "bump"
-log = logging.getLogger("apps.bump")
+log = logging.getLogger("keras_clust.apps.bump")
 
 
 @dataclass
@@ -48,8 +48,14 @@ class Config:
     def from_args(cls, args: argparse.Namespace) -> Config:
         if args.x0 >= 1.0:
             raise UsageError(f"--x0 must start left of the minimum (< 1), got {args.x0}")
-        return cls(optimizers=tuple(args.optimizer), learning_rate=args.lr, steps=args.steps,
-                   bump_width=args.bump_width, x0=args.x0, seed=args.seed)  # fmt: skip
+        return cls(
+            optimizers=tuple(args.optimizer),
+            learning_rate=args.lr,
+            steps=args.steps,
+            bump_width=args.bump_width,
+            x0=args.x0,
+            seed=args.seed,
+        )
 
 
 def _optimizers(text: str) -> tuple[str, ...]:
@@ -85,38 +91,67 @@ def steps(cfg: Config, run: Run) -> None:
     run.set_data(note="no dataset: the 1-D bump loss, deterministic")
     trajectories = [run_optimizer(n, cfg.learning_rate, cfg.steps, cfg.bump_width, cfg.x0) for n in cfg.optimizers]
     # the escape height is measured on a bump that never ends: the widest bump it would cross
-    heights = {t.optimizer: (t if math.isinf(cfg.bump_width) else
-                             run_optimizer(t.optimizer, cfg.learning_rate, cfg.steps, math.inf, cfg.x0)).escape_height
-               for t in trajectories}  # fmt: skip
+    heights = {
+        t.optimizer: (
+            t
+            if math.isinf(cfg.bump_width)
+            else run_optimizer(t.optimizer, cfg.learning_rate, cfg.steps, math.inf, cfg.x0)
+        ).escape_height
+        for t in trajectories
+    }
     plot_trajectories(trajectories, cfg.bump_width, run.figures / "trajectories.png")
-    run.metrics["optimizers"] = {t.optimizer: {"trajectory": t.x.tolist(), "furthest": t.furthest,
-                                               "escape_height": heights[t.optimizer], "escaped": t.escaped}
-                                 for t in trajectories}  # fmt: skip
+    run.metrics["optimizers"] = {
+        t.optimizer: {
+            "trajectory": t.x.tolist(),
+            "furthest": t.furthest,
+            "escape_height": heights[t.optimizer],
+            "escaped": t.escaped,
+        }
+        for t in trajectories
+    }
     run.history = trajectory_rows(cfg, run.metrics)
 
 
 def trajectory_rows(cfg: Config, metrics: dict) -> list[dict]:
     opts = metrics["optimizers"]
-    return [{"step": s, **{name: float(o["trajectory"][s]) for name, o in opts.items()}}
-            for s in range(cfg.steps + 1)]  # fmt: skip
+    return [{"step": s, **{name: float(o["trajectory"][s]) for name, o in opts.items()}} for s in range(cfg.steps + 1)]
 
 
 def summary_rows(cfg: Config, metrics: dict) -> list[dict]:
     finite = math.isfinite(cfg.bump_width)
-    return [{"optimizer": name, "furthest x": o["furthest"], "escape height": o["escape_height"],
-             "final x": float(o["trajectory"][-1]), "escaped": "yes" if o["escaped"] else ("no" if finite else "-")}
-            for name, o in metrics["optimizers"].items()]  # fmt: skip
+    return [
+        {
+            "optimizer": name,
+            "furthest x": o["furthest"],
+            "escape height": o["escape_height"],
+            "final x": float(o["trajectory"][-1]),
+            "escaped": "yes" if o["escaped"] else ("no" if finite else "-"),
+        }
+        for name, o in metrics["optimizers"].items()
+    ]
 
 
 def render_report(cfg: Config, metrics: dict) -> str:
-    return "\n".join([
-        f"# bump run `{metrics['run_id']}`", "", __doc__.split("\n\n", 1)[1].replace("\n", " "), "",
-        f"Step {cfg.learning_rate}, {cfg.steps} steps from x0 = {cfg.x0}, bump width {cfg.bump_width}.", "",
-        "The escape height is how far past the minimum the optimiser gets on a bump that never ends: "
-        "it crosses any narrower bump.", "", markdown_table(summary_rows(cfg, metrics)), "",
-        "![trajectories](figures/trajectories.png)", "",
-        "## Trajectories", "", markdown_table(trajectory_rows(cfg, metrics)),
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            f"# bump run `{metrics['run_id']}`",
+            "",
+            __doc__.split("\n\n", 1)[1].replace("\n", " "),
+            "",
+            f"Step {cfg.learning_rate}, {cfg.steps} steps from x0 = {cfg.x0}, bump width {cfg.bump_width}.",
+            "",
+            "The escape height is how far past the minimum the optimiser gets on a bump that never ends: "
+            "it crosses any narrower bump.",
+            "",
+            markdown_table(summary_rows(cfg, metrics)),
+            "",
+            "![trajectories](figures/trajectories.png)",
+            "",
+            "## Trajectories",
+            "",
+            markdown_table(trajectory_rows(cfg, metrics)),
+        ]
+    )
 
 
 def summary(cfg: Config, metrics: dict) -> str:
@@ -132,12 +167,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--optimizer", type=_optimizers, default=("sgd", "adam"),
-                   help=f"comma-separated Keras optimizers: {', '.join(OPTIMIZERS)} (default: sgd,adam)")
+    p.add_argument(
+        "--optimizer",
+        type=_optimizers,
+        default=("sgd", "adam"),
+        help=f"comma-separated Keras optimizers: {', '.join(OPTIMIZERS)} (default: sgd,adam)",
+    )
     p.add_argument("--lr", type=positive_float, default=0.3, help="learning rate (default: 0.3)")
     p.add_argument("--steps", type=positive_int, default=20, help="update steps (default: 20)")
-    p.add_argument("--bump-width", type=_width, default=math.inf,
-                   help="bump width k past the minimum; inf: a bump that never ends (default: inf)")
+    p.add_argument(
+        "--bump-width",
+        type=_width,
+        default=math.inf,
+        help="bump width k past the minimum; inf: a bump that never ends (default: inf)",
+    )
     p.add_argument("--x0", type=float, default=0.0, help="start point, left of the minimum (default: 0)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed (the experiment is deterministic)")
     p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
@@ -149,6 +192,9 @@ EXPERIMENT = Experiment(
     name=NAME,
     summary="gradient descent vs Adam and other Keras optimizers escaping a local minimum over a bump",
     description=__doc__.split("\n\n", 1)[1],
-    actions=[Action("run", "run the optimizers, print the trajectories and escape heights, plot them",
-                    add_run_arguments, run)],
-)  # fmt: skip
+    actions=[
+        Action(
+            "run", "run the optimizers, print the trajectories and escape heights, plot them", add_run_arguments, run
+        )
+    ],
+)

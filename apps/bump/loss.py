@@ -72,8 +72,9 @@ def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimize
     return OPTIMIZERS[name](learning_rate=learning_rate)
 
 
-def run_optimizer(name: str, learning_rate: float = 0.3, steps: int = 20, width: float = math.inf,
-                  x0: float = 0.0) -> Trajectory:  # fmt: skip
+def run_optimizer(
+    name: str, learning_rate: float = 0.3, steps: int = 20, width: float = math.inf, x0: float = 0.0
+) -> Trajectory:
     """Apply ``steps`` updates of a Keras optimiser to ``x`` with the bump's gradient."""
     if steps < 1:
         raise UsageError(f"steps must be >= 1, got {steps}")
@@ -89,8 +90,15 @@ def run_optimizer(name: str, learning_rate: float = 0.3, steps: int = 20, width:
     return Trajectory(name, np.array(xs), width)
 
 
-def adam_reference(learning_rate: float = 0.3, steps: int = 20, width: float = math.inf, x0: float = 0.0,
-                   beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7) -> np.ndarray:  # fmt: skip
+def adam_reference(
+    learning_rate: float = 0.3,
+    steps: int = 20,
+    width: float = math.inf,
+    x0: float = 0.0,
+    beta_1: float = 0.9,
+    beta_2: float = 0.999,
+    epsilon: float = 1e-7,
+) -> np.ndarray:
     """The textbook Adam update in NumPy (float64), to cross-check Keras."""
     x, m, v, xs = x0, 0.0, 0.0, [x0]
     for t in range(1, steps + 1):

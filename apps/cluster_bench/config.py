@@ -5,13 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from keras_clust.app import CLUSTER_METHODS
-from keras_clust.cluster.deep import DeepSettings
+from keras_clust.cluster.deep import METHODS, DeepSettings
 from keras_clust.errors import UsageError
 
 NAME = "cluster-bench"
 DATASETS = ("fashion_mnist", "mnist", "digits")
-METHODS = CLUSTER_METHODS
 SPLITS = ("all", "test")
 
 #: Published ACC / NMI on all 70k images (None: not published there). Sources: DEC (Xie et al.
@@ -19,12 +17,21 @@ SPLITS = ("all", "test")
 #: also quote DEC/IDEC/KMeans on Fashion-MNIST); "dec (Keras)" is the Keras reimplementation
 #: by X. Guo (github.com/XifengGuo/DEC-keras).
 PUBLISHED: dict[str, dict[str, tuple[float | None, float | None]]] = {
-    "fashion_mnist": {"kmeans (pixels)": (0.474, 0.512), "dec": (0.518, 0.546), "idec": (0.529, 0.557),
-                      "n2d": (0.672, 0.684)},
-    "mnist": {"kmeans (pixels)": (0.535, None), "dec": (0.843, None), "dec (Keras)": (0.91, None),
-              "idec": (0.881, 0.867), "n2d": (0.979, 0.942)},
+    "fashion_mnist": {
+        "kmeans (pixels)": (0.474, 0.512),
+        "dec": (0.518, 0.546),
+        "idec": (0.529, 0.557),
+        "n2d": (0.672, 0.684),
+    },
+    "mnist": {
+        "kmeans (pixels)": (0.535, None),
+        "dec": (0.843, None),
+        "dec (Keras)": (0.91, None),
+        "idec": (0.881, 0.867),
+        "n2d": (0.979, 0.942),
+    },
     "digits": {},
-}  # fmt: skip
+}
 
 #: Rows a ``--quick`` run clusters (a seeded subsample; the budgets are ``DeepSettings.quick()``).
 QUICK_ROWS = 600

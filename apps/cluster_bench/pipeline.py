@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.cluster import KMeans
 
-from apps.cluster_bench.config import QUICK_ROWS, Config
+from keras_clust.apps.cluster_bench.config import QUICK_ROWS, Config
 from keras_clust.cluster import clustering_row, pretrain_autoencoder
 from keras_clust.cluster.deep import DeepSettings, cluster_embedding
 from keras_clust.data import load_dataset
@@ -73,9 +73,14 @@ def settings(cfg: Config) -> DeepSettings:
 
 
 def _result(method: str, seed: int, y, labels, embedding, seconds: dict, extra: dict | None = None) -> MethodResult:
-    row = {"method": method, "seed": seed, **clustering_row(y, labels),
-           **{f"{k}_s": round(v, 1) for k, v in seconds.items()}, "peak_mb": round(peak_memory_mb()),
-           **(extra or {})}  # fmt: skip
+    row = {
+        "method": method,
+        "seed": seed,
+        **clustering_row(y, labels),
+        **{f"{k}_s": round(v, 1) for k, v in seconds.items()},
+        "peak_mb": round(peak_memory_mb()),
+        **(extra or {}),
+    }
     log.info("%s (seed %d): ACC %.4f, NMI %.4f, ARI %.4f", method, seed, row["acc"], row["nmi"], row["ari"])
     return MethodResult(row, np.asarray(labels), embedding)
 
@@ -92,8 +97,9 @@ def run_seed(cfg: Config, run: Run, x: np.ndarray, y: np.ndarray, seed: int) -> 
         labels = KMeans(s.n_clusters, n_init=s.n_init, random_state=seed).fit_predict(x)
         results.append(_result("kmeans (pixels)", seed, y, labels, x, {"kmeans": time.perf_counter() - start}))
     reset_peak_memory()
-    ae, history, pretrain = pretrain_autoencoder(x, s.embedding_dim, epochs=s.pretrain_epochs, batch_size=s.batch_size,
-                                                 seed=seed, verbose=fit_verbosity())  # fmt: skip
+    ae, history, pretrain = pretrain_autoencoder(
+        x, s.embedding_dim, epochs=s.pretrain_epochs, batch_size=s.batch_size, seed=seed, verbose=fit_verbosity()
+    )
     run.history += [dict(r, seed=seed) for r in history]
     run.metrics.setdefault("pretrain_peak_mb", {})[str(seed)] = round(peak_memory_mb())
     for method in cfg.methods:
@@ -102,9 +108,13 @@ def run_seed(cfg: Config, run: Run, x: np.ndarray, y: np.ndarray, seed: int) -> 
         run.history += [dict(r, seed=seed, method=method) for r in res.history]
         extra = {}
         if method in ("dec", "idec"):
-            extra = {"iterations": res.info["iterations"], "converged": res.info["converged"],
-                     "acc_at_start": clustering_row(y, res.info["initial_labels"])["acc"]}  # fmt: skip
+            extra = {
+                "iterations": res.info["iterations"],
+                "converged": res.info["converged"],
+                "acc_at_start": clustering_row(y, res.info["initial_labels"])["acc"],
+            }
         name = "kmeans (AE codes)" if method == "kmeans" else method
-        results.append(_result(name, seed, y, res.labels, res.embedding, {"pretrain": pretrain, **res.stage_seconds},
-                               extra))  # fmt: skip
+        results.append(
+            _result(name, seed, y, res.labels, res.embedding, {"pretrain": pretrain, **res.stage_seconds}, extra)
+        )
     return results

@@ -6,8 +6,8 @@ import re
 
 import numpy as np
 
-from apps.cluster_bench.config import PUBLISHED, Config
-from apps.cluster_bench.pipeline import MethodResult, bench_data, run_seed
+from keras_clust.apps.cluster_bench.config import PUBLISHED, Config
+from keras_clust.apps.cluster_bench.pipeline import MethodResult, bench_data, run_seed
 from keras_clust.cluster import matched_confusion_matrix
 from keras_clust.experiment import Run
 from keras_clust.runs import atomic_save_npz
@@ -29,9 +29,18 @@ def seed_summary(rows: list[dict]) -> list[dict]:
     for method in dict.fromkeys(r["method"] for r in rows):
         acc = np.array([r["acc"] for r in rows if r["method"] == method])
         nmi = np.array([r["nmi"] for r in rows if r["method"] == method])
-        out.append({"method": method, "seeds": len(acc), "acc_mean": float(acc.mean()), "acc_std": float(acc.std()),
-                    "acc_min": float(acc.min()), "acc_max": float(acc.max()), "nmi_mean": float(nmi.mean()),
-                    "nmi_std": float(nmi.std())})  # fmt: skip
+        out.append(
+            {
+                "method": method,
+                "seeds": len(acc),
+                "acc_mean": float(acc.mean()),
+                "acc_std": float(acc.std()),
+                "acc_min": float(acc.min()),
+                "acc_max": float(acc.max()),
+                "nmi_mean": float(nmi.mean()),
+                "nmi_std": float(nmi.std()),
+            }
+        )
     return out
 
 
@@ -41,20 +50,35 @@ def _figures(cfg: Config, run: Run, results: list[MethodResult], y: np.ndarray, 
     for r in first:
         key = file_key(r.row["method"])
         cm = matched_confusion_matrix(y, r.labels, labels=np.arange(len(names)))
-        plot_confusion_matrix(cm, run.figures / f"confusion_{key}.png", names,
-                              title=f"{r.row['method']}: ACC {r.row['acc']:.3f} (seed {r.row['seed']})")  # fmt: skip
+        plot_confusion_matrix(
+            cm,
+            run.figures / f"confusion_{key}.png",
+            names,
+            title=f"{r.row['method']}: ACC {r.row['acc']:.3f} (seed {r.row['seed']})",
+        )
         figures[f"confusion_{key}.png"] = f"Matched confusion matrix of {r.row['method']} (seed {r.row['seed']})"
     best = max(first, key=lambda r: r.row["acc"])
     key = file_key(best.row["method"])
     for colour, labels in (("class", y), ("cluster", best.labels)):
-        lm = latent_map(best.embedding, labels, method="tsne" if best.embedding.shape[1] > 2 else "identity",
-                        seed=cfg.seed, max_points=MAP_POINTS)  # fmt: skip
+        lm = latent_map(
+            best.embedding,
+            labels,
+            method="tsne" if best.embedding.shape[1] > 2 else "identity",
+            seed=cfg.seed,
+            max_points=MAP_POINTS,
+        )
         how = f"{lm.method} of {len(lm.xy)} points" if lm.method != "identity" else f"{len(lm.xy)} points"
-        plot_latent_map(lm, run.figures / f"map_{key}_{colour}.png", names if colour == "class" else None,
-                        title=f"{best.row['method']} final embedding, by {colour} ({how})")
+        plot_latent_map(
+            lm,
+            run.figures / f"map_{key}_{colour}.png",
+            names if colour == "class" else None,
+            title=f"{best.row['method']} final embedding, by {colour} ({how})",
+        )
         what = "true class" if colour == "class" else "cluster"
-        figures[f"map_{key}_{colour}.png"] = (f"Final embedding of the best method ({best.row['method']}, seed "
-                                             f"{best.row['seed']}) in 2-D ({how}), coloured by {what}")  # fmt: skip
+        figures[f"map_{key}_{colour}.png"] = (
+            f"Final embedding of the best method ({best.row['method']}, seed "
+            f"{best.row['seed']}) in 2-D ({how}), coloured by {what}"
+        )
     return figures
 
 
@@ -63,12 +87,21 @@ def steps(cfg: Config, run: Run) -> None:
     run.set_data(source)
     results = [r for seed in cfg.seeds for r in run_seed(cfg, run, x, y, seed)]
     rows = [r.row for r in results]
-    atomic_save_npz(run.file("labels.npz"), {f"{file_key(r.row['method'])}_s{r.row['seed']}": r.labels
-                                             for r in results})  # fmt: skip
+    atomic_save_npz(
+        run.file("labels.npz"), {f"{file_key(r.row['method'])}_s{r.row['seed']}": r.labels for r in results}
+    )
     figures = _figures(cfg, run, results, y, names)
     summary = seed_summary(rows)
     best = max(summary, key=lambda s: s["acc_mean"])
-    run.metrics.update({
-        "dataset": cfg.dataset, "split": cfg.split, "rows_clustered": len(x), "rows": rows, "seed_summary": summary,
-        "best": best["method"], "published": PUBLISHED.get(cfg.dataset, {}), "figures": figures,
-    })  # fmt: skip
+    run.metrics.update(
+        {
+            "dataset": cfg.dataset,
+            "split": cfg.split,
+            "rows_clustered": len(x),
+            "rows": rows,
+            "seed_summary": summary,
+            "best": best["method"],
+            "published": PUBLISHED.get(cfg.dataset, {}),
+            "figures": figures,
+        }
+    )

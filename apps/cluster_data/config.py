@@ -51,8 +51,10 @@ class Config:
         if self.method not in METHODS:
             raise UsageError(f"--method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.decoder and (self.method != "idec" or not self.encoder):
-            raise UsageError("--decoder goes with --encoder and --method idec (without --encoder the autoencoder "
-                             "trained here brings its own decoder); drop it")  # fmt: skip
+            raise UsageError(
+                "--decoder goes with --encoder and --method idec (without --encoder the autoencoder "
+                "trained here brings its own decoder); drop it"
+            )
         if self.method == "idec" and self.encoder and not self.decoder:
             raise UsageError("--method idec with --encoder needs that encoder's decoder too: add --decoder FILE.keras")
         s = self.settings

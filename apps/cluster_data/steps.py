@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.cluster_data.config import QUICK_ROWS, Config
+from keras_clust.apps.cluster_data.config import QUICK_ROWS, Config
 from keras_clust.cluster import clustering_row, matched_confusion_matrix
 from keras_clust.cluster.deep import cluster_embedding
 from keras_clust.data.rows import load_labels, load_rows
@@ -37,8 +37,13 @@ def read_rows(cfg: Config) -> tuple[np.ndarray, float, np.ndarray | None, dict]:
     if x.dtype == np.uint8:
         scale = 1.0 / 255.0
         note += ", bytes scaled to [0, 1]"
-    data = {"dataset": Path(cfg.data_file).name, "origin": "file", "location": str(cfg.data_file),
-            "full": len(x) == total, "note": note}  # fmt: skip
+    data = {
+        "dataset": Path(cfg.data_file).name,
+        "origin": "file",
+        "location": str(cfg.data_file),
+        "full": len(x) == total,
+        "note": note,
+    }
     return x, scale, y, data
 
 
@@ -49,14 +54,21 @@ def _figures(cfg: Config, run: Run, embedding: np.ndarray, labels: np.ndarray, y
         if values is None:
             continue
         lm = latent_map(embedding, values, method=method, seed=cfg.seed, max_points=MAP_POINTS)
-        plot_latent_map(lm, run.figures / f"map_by_{colour}.png",
-                        title=f"{cfg.method}: final embedding by {colour} ({lm.method}, {len(lm.xy)} points)")
+        plot_latent_map(
+            lm,
+            run.figures / f"map_by_{colour}.png",
+            title=f"{cfg.method}: final embedding by {colour} ({lm.method}, {len(lm.xy)} points)",
+        )
         figures[f"map_by_{colour}.png"] = f"The final embedding in 2-D ({lm.method}), coloured by {colour}"
     if y is not None:
         classes = np.unique(y)
         cm = matched_confusion_matrix(y, labels, labels=classes)
-        plot_confusion_matrix(cm, run.figures / "confusion.png", [str(c) for c in classes],
-                              title=f"{cfg.method}: matched confusion matrix")  # fmt: skip
+        plot_confusion_matrix(
+            cm,
+            run.figures / "confusion.png",
+            [str(c) for c in classes],
+            title=f"{cfg.method}: matched confusion matrix",
+        )
         figures["confusion.png"] = "True class (rows) against the class each cluster is matched to (columns)"
     return figures
 
@@ -73,14 +85,18 @@ def steps(cfg: Config, run: Run) -> None:
     elif res.trained_here and res.encoder is not None:
         run.save_model(res.encoder, "encoder.keras")
     ids, sizes = np.unique(res.labels, return_counts=True)
-    run.metrics.update({
-        "method": cfg.method, "rows": len(x), "embedding_dim": int(res.embedding.shape[1]),
-        "cluster_sizes": {int(i): int(n) for i, n in zip(ids, sizes, strict=True)},
-        "stage_seconds": {k: round(v, 1) for k, v in res.stage_seconds.items()},
-        "info": {k: v for k, v in res.info.items() if k != "initial_labels"},
-        "scores": None if y is None else clustering_row(y, res.labels),
-        "figures": _figures(cfg, run, res.embedding, res.labels, y),
-    })  # fmt: skip
+    run.metrics.update(
+        {
+            "method": cfg.method,
+            "rows": len(x),
+            "embedding_dim": int(res.embedding.shape[1]),
+            "cluster_sizes": {int(i): int(n) for i, n in zip(ids, sizes, strict=True)},
+            "stage_seconds": {k: round(v, 1) for k, v in res.stage_seconds.items()},
+            "info": {k: v for k, v in res.info.items() if k != "initial_labels"},
+            "scores": None if y is None else clustering_row(y, res.labels),
+            "figures": _figures(cfg, run, res.embedding, res.labels, y),
+        }
+    )
     run.export_samples["images"] = np.asarray(x[:16], dtype=np.float32) * np.float32(scale)
 
 
@@ -98,19 +114,32 @@ def report(cfg: Config, metrics: dict) -> str:
     from keras_clust.runs import markdown_table
 
     s = cfg.settings
-    encoder = cfg.encoder or (f"the d-500-500-2000-{s.embedding_dim} autoencoder trained on the data "
-                              f"({s.pretrain_epochs} epochs)")  # fmt: skip
-    lines = [f"# cluster: {cfg.method} on {Path(cfg.data_file).name}", "",
-             f"{metrics['rows']:,} rows, {s.n_clusters} clusters, encoder: {encoder}. Labels of every row: "
-             "`labels.npy` (row order of the file).", "",
-             "## Clusters", "",
-             markdown_table([{"cluster": k, "rows": v} for k, v in metrics["cluster_sizes"].items()]).rstrip(), ""]
+    encoder = cfg.encoder or (
+        f"the d-500-500-2000-{s.embedding_dim} autoencoder trained on the data ({s.pretrain_epochs} epochs)"
+    )
+    lines = [
+        f"# cluster: {cfg.method} on {Path(cfg.data_file).name}",
+        "",
+        f"{metrics['rows']:,} rows, {s.n_clusters} clusters, encoder: {encoder}. Labels of every row: "
+        "`labels.npy` (row order of the file).",
+        "",
+        "## Clusters",
+        "",
+        markdown_table([{"cluster": k, "rows": v} for k, v in metrics["cluster_sizes"].items()]).rstrip(),
+        "",
+    ]
     if metrics.get("scores"):
         sc = metrics["scores"]
-        lines += ["## Against the labels", "",
-                  markdown_table([{"ACC": sc["acc"], "NMI (arith.)": sc["nmi"], "NMI (geom.)": sc["nmi_geometric"],
-                                   "ARI": sc["ari"]}]).rstrip(), "",
-                  "ACC after Hungarian matching of clusters to classes.", ""]  # fmt: skip
+        lines += [
+            "## Against the labels",
+            "",
+            markdown_table(
+                [{"ACC": sc["acc"], "NMI (arith.)": sc["nmi"], "NMI (geom.)": sc["nmi_geometric"], "ARI": sc["ari"]}]
+            ).rstrip(),
+            "",
+            "ACC after Hungarian matching of clusters to classes.",
+            "",
+        ]
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in metrics["stage_seconds"].items())
     lines += [f"Time per stage: {stages}.", "", "## Figures", ""]
     lines += [markdown_figure(n, c) for n, c in metrics["figures"].items()]

@@ -9,9 +9,9 @@ Optuna (TPE, median pruning, resumable storage) or KerasTuner; ``evaluate`` re-s
 a run; ``export`` writes its encoders, VAE decoder and classifier as SavedModels.
 """
 
-from apps.fashion_cae.actions import add_run_arguments, add_tune_arguments, evaluate, export, run
-from apps.fashion_cae.tune import tune
 from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments
+from keras_clust.apps.fashion_cae.actions import add_run_arguments, add_tune_arguments, evaluate, export, run
+from keras_clust.apps.fashion_cae.tune import tune
 
 SUMMARY = "conv AE + VAE on Fashion-MNIST: Optuna/KerasTuner search, latent maps, transfer learning"
 
@@ -23,7 +23,11 @@ EXPERIMENT = Experiment(
         Action("run", "train the CAE, the VAE and the classifiers; analyse, plot and export", add_run_arguments, run),
         Action("tune", "search the CAE's hyper-parameters (Optuna or KerasTuner)", add_tune_arguments, tune),
         Action("evaluate", "re-score a saved run's models on its test data", add_saved_run_arguments, evaluate),
-        Action("export", "export a saved run's encoders, VAE decoder and classifier as SavedModels",
-               add_export_arguments, export),
+        Action(
+            "export",
+            "export a saved run's encoders, VAE decoder and classifier as SavedModels",
+            add_export_arguments,
+            export,
+        ),
     ],
-)  # fmt: skip
+)

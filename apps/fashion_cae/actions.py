@@ -10,16 +10,6 @@ import argparse
 import logging
 from pathlib import Path
 
-from apps.fashion_cae.config import NAME, QUICK_RUN_SIZES, Prepared, RunConfig, cae_params_from_args, prepare_data
-from apps.fashion_cae.pipeline import (
-    analyse_latents,
-    deep_clustering,
-    train_cae,
-    train_classifiers,
-    train_vae,
-    vae_test_terms,
-)
-from apps.fashion_cae.report import render_run_report, summary_rows
 from keras_clust.app import (
     add_cluster_argument,
     add_common_arguments,
@@ -33,6 +23,23 @@ from keras_clust.app import (
     positive_int,
     run_options,
 )
+from keras_clust.apps.fashion_cae.config import (
+    NAME,
+    QUICK_RUN_SIZES,
+    Prepared,
+    RunConfig,
+    cae_params_from_args,
+    prepare_data,
+)
+from keras_clust.apps.fashion_cae.pipeline import (
+    analyse_latents,
+    deep_clustering,
+    train_cae,
+    train_classifiers,
+    train_vae,
+    vae_test_terms,
+)
+from keras_clust.apps.fashion_cae.report import render_run_report, summary_rows
 from keras_clust.cluster import evaluate_kmeans
 from keras_clust.experiment import (
     ExperimentSpec,
@@ -50,31 +57,51 @@ from keras_clust.runs import load_run_models, markdown_table, set_seed
 from keras_clust.training import OPTIMIZERS
 from keras_clust.tuning import TUNERS
 
-log = logging.getLogger("apps.fashion_cae")
+log = logging.getLogger("keras_clust.apps.fashion_cae")
 
 #: The SavedModels of a run: encoders, the VAE decoder, the fine-tuned classifier.
 EXPORTS = (
     Export("fashion_cae_encoder", "cae_encoder.keras", "images", ("embedding",)),
     Export("fashion_vae_encoder", "vae_encoder.keras", "images", ("z_mean",)),
     Export("fashion_vae_decoder", "vae_decoder.keras", "latent", ("images",)),
-    Export("fashion_classifier", "classifier_finetuned.keras", "images", ("probabilities", "log_probabilities"),
-           wrap=probability_model),
-)  # fmt: skip
+    Export(
+        "fashion_classifier",
+        "classifier_finetuned.keras",
+        "images",
+        ("probabilities", "log_probabilities"),
+        wrap=probability_model,
+    ),
+)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     cae, source = cae_params_from_args(args, args.out)
     cfg = RunConfig(
-        dataset=args.dataset, data_dir=str(args.data_dir) if args.data_dir else None, cae=cae, params_from=source,
-        cae_epochs=args.cae_epochs, batch_size=args.batch_size, val_fraction=args.val_fraction,
-        vae_latent=args.vae_latent, vae_channels=args.vae_channels, vae_epochs=args.vae_epochs,
-        vae_learning_rate=args.vae_learning_rate, beta=args.beta, clf_epochs=args.clf_epochs,
-        clf_learning_rate=args.clf_learning_rate, clf_encoder_lr_factor=args.clf_encoder_lr_factor,
-        clf_schedule=args.clf_schedule, clf_patience=args.clf_patience, kmeans_n_init=args.kmeans_n_init,
+        dataset=args.dataset,
+        data_dir=str(args.data_dir) if args.data_dir else None,
+        cae=cae,
+        params_from=source,
+        cae_epochs=args.cae_epochs,
+        batch_size=args.batch_size,
+        val_fraction=args.val_fraction,
+        vae_latent=args.vae_latent,
+        vae_channels=args.vae_channels,
+        vae_epochs=args.vae_epochs,
+        vae_learning_rate=args.vae_learning_rate,
+        beta=args.beta,
+        clf_epochs=args.clf_epochs,
+        clf_learning_rate=args.clf_learning_rate,
+        clf_encoder_lr_factor=args.clf_encoder_lr_factor,
+        clf_schedule=args.clf_schedule,
+        clf_patience=args.clf_patience,
+        kmeans_n_init=args.kmeans_n_init,
         cluster=args.cluster,
-        tsne_points=args.tsne_points, quick=args.quick, seed=args.seed,
-        export=not args.no_export, models_dir=str(args.models_dir),
-    )  # fmt: skip
+        tsne_points=args.tsne_points,
+        quick=args.quick,
+        seed=args.seed,
+        export=not args.no_export,
+        models_dir=str(args.models_dir),
+    )
     if cfg.quick:
         cfg.cae_epochs = cfg.vae_epochs = cfg.clf_epochs = 2
         cfg.batch_size, cfg.vae_batch_size = min(cfg.batch_size, 64), min(cfg.vae_batch_size, 64)
@@ -105,8 +132,14 @@ def steps(cfg: RunConfig, run: Run) -> None:
     run.export_samples = {"images": sample, "latent": vae.mean_encoder.predict(sample, verbose=0)}
 
 
-SPEC = ExperimentSpec(name=NAME, config=RunConfig, steps=steps, report=render_run_report,
-                      summary=lambda cfg, m: markdown_table(summary_rows(m)), exports=lambda cfg: EXPORTS)  # fmt: skip
+SPEC = ExperimentSpec(
+    name=NAME,
+    config=RunConfig,
+    steps=steps,
+    report=render_run_report,
+    summary=lambda cfg, m: markdown_table(summary_rows(m)),
+    exports=lambda cfg: EXPORTS,
+)
 
 export = export_action(SPEC)
 
@@ -122,28 +155,52 @@ def evaluate(args: argparse.Namespace) -> int:
     set_seed(cfg.seed)
     prep = _prepare(cfg)
     warn_if_data_differs(stored, prep.data.source)
-    m = load_run_models(path, ["cae.keras", "cae_encoder.keras", "vae.keras", "vae_encoder.keras",
-                               "classifier_frozen.keras", "classifier_finetuned.keras"])  # fmt: skip
-    now = {"cae_test_mse": float(m["cae.keras"].evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0)),
-           "vae_test_neg_elbo": vae_test_terms(m["vae.keras"], prep.x_test)["neg_elbo"]}  # fmt: skip
+    m = load_run_models(
+        path,
+        [
+            "cae.keras",
+            "cae_encoder.keras",
+            "vae.keras",
+            "vae_encoder.keras",
+            "classifier_frozen.keras",
+            "classifier_finetuned.keras",
+        ],
+    )
+    now = {
+        "cae_test_mse": float(m["cae.keras"].evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0)),
+        "vae_test_neg_elbo": vae_test_terms(m["vae.keras"], prep.x_test)["neg_elbo"],
+    }
     for key, file in (("cae", "cae_encoder.keras"), ("vae", "vae_encoder.keras")):
         enc = m[file]
-        ev = evaluate_kmeans(enc.predict(prep.x_train, batch_size=1024, verbose=0), prep.y_train,
-                             enc.predict(prep.x_test, batch_size=1024, verbose=0), prep.y_test,
-                             n_clusters=cfg.n_clusters, n_init=cfg.kmeans_n_init, random_state=cfg.seed)  # fmt: skip
+        ev = evaluate_kmeans(
+            enc.predict(prep.x_train, batch_size=1024, verbose=0),
+            prep.y_train,
+            enc.predict(prep.x_test, batch_size=1024, verbose=0),
+            prep.y_test,
+            n_clusters=cfg.n_clusters,
+            n_init=cfg.kmeans_n_init,
+            random_state=cfg.seed,
+        )
         now[f"kmeans_acc_{key}"] = ev.test.acc
     for mode in ("frozen", "finetuned"):
         clf = m[f"classifier_{mode}.keras"]
         now[f"accuracy_{mode}"] = float(clf.evaluate(prep.x_test, prep.y_test, batch_size=1024, verbose=0)[1])
-    before = {"cae_test_mse": stored["cae"]["test_mse"], "vae_test_neg_elbo": stored["vae"]["test"]["neg_elbo"],
-              "kmeans_acc_cae": stored["kmeans"]["cae"]["test"]["acc"],
-              "kmeans_acc_vae": stored["kmeans"]["vae"]["test"]["acc"],
-              "accuracy_frozen": stored["transfer"]["frozen"]["test_accuracy"],
-              "accuracy_finetuned": stored["transfer"]["finetuned"]["test_accuracy"]}  # fmt: skip
+    before = {
+        "cae_test_mse": stored["cae"]["test_mse"],
+        "vae_test_neg_elbo": stored["vae"]["test"]["neg_elbo"],
+        "kmeans_acc_cae": stored["kmeans"]["cae"]["test"]["acc"],
+        "kmeans_acc_vae": stored["kmeans"]["vae"]["test"]["acc"],
+        "accuracy_frozen": stored["transfer"]["frozen"]["test_accuracy"],
+        "accuracy_finetuned": stored["transfer"]["finetuned"]["test_accuracy"],
+    }
     rows = [{"metric": k, "now": v, "stored": before[k], "difference": v - before[k]} for k, v in now.items()]
-    return write_evaluation(path, {"run": str(path), "data": prep.data.source.to_dict(), "rows": rows}, rows,
-                            floatfmt=".5g",
-                            note="(the VAE's -ELBO draws one z per image, so it varies slightly between evaluations)")
+    return write_evaluation(
+        path,
+        {"run": str(path), "data": prep.data.source.to_dict(), "rows": rows},
+        rows,
+        floatfmt=".5g",
+        note="(the VAE's -ELBO draws one z per image, so it varies slightly between evaluations)",
+    )
 
 
 def _factor(text: str) -> float:
@@ -287,7 +344,12 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
         "--timeout", type=positive_float, default=None, help="Optuna: start no new trial after this many seconds"
     )
     add_study_arguments(p, "fashion-cae", "study (Optuna) or project (KerasTuner) name")
-    p.add_argument("--kerastuner-dir", type=Path, default=None, metavar="DIR",
-                   help="KerasTuner's folder (trials, checkpoints, oracle); the chief and every worker of a "
-                        "distributed search (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) "
-                        "need the same one (default: kerastuner/ in the run folder)")  # fmt: skip
+    p.add_argument(
+        "--kerastuner-dir",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="KerasTuner's folder (trials, checkpoints, oracle); the chief and every worker of a "
+        "distributed search (KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) "
+        "need the same one (default: kerastuner/ in the run folder)",
+    )

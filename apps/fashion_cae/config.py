@@ -17,8 +17,13 @@ from keras_clust.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 NAME = "fashion-cae"
 
 #: The report's best trial (test MSE 0.0166 there): the CAE's default hyper-parameters.
-REPORT_BEST = {"encoded_space_dim": 14, "n_channels": 8, "optimizer": "adam",
-               "learning_rate": 1e-3, "weight_decay": 1e-5}  # fmt: skip
+REPORT_BEST = {
+    "encoded_space_dim": 14,
+    "n_channels": 8,
+    "optimizer": "adam",
+    "learning_rate": 1e-3,
+    "weight_decay": 1e-5,
+}
 QUICK_RUN_SIZES = (2000, 500)
 QUICK_TUNE_SIZES = (600, 200)
 
@@ -26,8 +31,7 @@ QUICK_TUNE_SIZES = (600, 200)
 def _v1_to_v2(old: dict) -> dict:
     """Runs written before version 2 fine-tuned with one learning rate, no schedule and no early
     stopping, and clustered codes with 10 KMeans restarts (raw pixels with 3)."""
-    return {**old, "clf_encoder_lr_factor": 1.0, "clf_schedule": "constant", "clf_patience": 0,
-            "kmeans_n_init": 10}  # fmt: skip
+    return {**old, "clf_encoder_lr_factor": 1.0, "clf_schedule": "constant", "clf_patience": 0, "kmeans_n_init": 10}
 
 
 def _v2_to_v3(old: dict) -> dict:
@@ -122,8 +126,9 @@ class Prepared:
         return tuple(self.data.class_names)
 
 
-def prepare_data(dataset: str, data_dir: str | None, val_fraction: float, seed: int,
-                 quick_sizes: tuple[int, int] | None = None) -> Prepared:  # fmt: skip
+def prepare_data(
+    dataset: str, data_dir: str | None, val_fraction: float, seed: int, quick_sizes: tuple[int, int] | None = None
+) -> Prepared:
     """Load the images, subsample them for quick runs, split off the validation set."""
     ds = load_dataset(dataset, data_dir)
     if ds.image_shape[:2] != (28, 28):

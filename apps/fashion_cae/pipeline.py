@@ -13,7 +13,7 @@ import math
 import keras
 import numpy as np
 
-from apps.fashion_cae.config import Prepared, RunConfig
+from keras_clust.apps.fashion_cae.config import Prepared, RunConfig
 from keras_clust.cluster import evaluate_kmeans, evaluate_method
 from keras_clust.experiment import Run
 from keras_clust.generation import fit_gaussian, latent_grid, prior_samples
@@ -33,7 +33,7 @@ from keras_clust.viz import (
     plot_loss_curves,
 )
 
-log = logging.getLogger("apps.fashion_cae")
+log = logging.getLogger("keras_clust.apps.fashion_cae")
 
 PREDICT = {"batch_size": 1024, "verbose": 0}
 
@@ -41,19 +41,29 @@ PREDICT = {"batch_size": 1024, "verbose": 0}
 def _reconstructions(model, prep: Prepared, run: Run, key: str, title: str, seed: int) -> None:
     idx = pick_examples(len(prep.x_test), 10, seed)
     recon = model.predict(prep.x_test[idx], verbose=0)
-    plot_image_rows([prep.x_test[idx], recon], run.figures / f"reconstructions_{key}.png",
-                    row_titles=["original", "reconstruction"],
-                    captions=[[prep.class_names[c] for c in prep.y_test[idx]], None], title=title)  # fmt: skip
+    plot_image_rows(
+        [prep.x_test[idx], recon],
+        run.figures / f"reconstructions_{key}.png",
+        row_titles=["original", "reconstruction"],
+        captions=[[prep.class_names[c] for c in prep.y_test[idx]], None],
+        title=title,
+    )
 
 
 def train_cae(cfg: RunConfig, prep: Prepared, run: Run) -> tuple[keras.Model, dict, list]:
     """Train the report's CAE with MSE; returns the autoencoder, its metrics and history."""
     run.seed_model("cae")
     model = build_compiled_cae(**cfg.cae, name="cae")
-    log.info("CAE %s: %d epochs on %d images (%d parameters)", cfg.cae, cfg.cae_epochs, len(prep.x_train),
-             model.count_params())  # fmt: skip
-    fit = fit_model(model, prep.x_train, prep.x_train, (prep.x_val, prep.x_val), epochs=cfg.cae_epochs,
-                    batch_size=cfg.batch_size)  # fmt: skip
+    log.info(
+        "CAE %s: %d epochs on %d images (%d parameters)",
+        cfg.cae,
+        cfg.cae_epochs,
+        len(prep.x_train),
+        model.count_params(),
+    )
+    fit = fit_model(
+        model, prep.x_train, prep.x_train, (prep.x_val, prep.x_val), epochs=cfg.cae_epochs, batch_size=cfg.batch_size
+    )
     test_mse = float(model.evaluate(prep.x_test, prep.x_test, **PREDICT))
     log.info("CAE test MSE %.5f (%.0f s, %.2f s/epoch)", test_mse, fit.seconds, fit.seconds / fit.epochs_run)
     run.save_model(model, "cae.keras")
@@ -61,10 +71,15 @@ def train_cae(cfg: RunConfig, prep: Prepared, run: Run) -> tuple[keras.Model, di
     run.save_model(model.get_layer("cae_decoder"), "cae_decoder.keras")
     plot_loss_curves(loss_curves(fit.history), run.figures / "loss_cae.png", title="CAE: MSE per epoch")
     _reconstructions(model, prep, run, "cae", f"CAE test reconstructions (test MSE {test_mse:.4f})", cfg.seed)
-    metrics = {"params": cfg.cae, "parameters": model.count_params(), "epochs_run": fit.epochs_run,
-               "train_seconds": round(fit.seconds, 1),
-               "seconds_per_epoch": round(fit.seconds / fit.epochs_run, 2),
-               "final_val_mse": fit.history["val_loss"][-1], "test_mse": test_mse}  # fmt: skip
+    metrics = {
+        "params": cfg.cae,
+        "parameters": model.count_params(),
+        "epochs_run": fit.epochs_run,
+        "train_seconds": round(fit.seconds, 1),
+        "seconds_per_epoch": round(fit.seconds / fit.epochs_run, 2),
+        "final_val_mse": fit.history["val_loss"][-1],
+        "test_mse": test_mse,
+    }
     return model, metrics, fit.rows(model="cae")
 
 
@@ -78,8 +93,12 @@ def compile_vae(vae: keras.Model, learning_rate: float) -> None:
 def vae_test_terms(vae: keras.Model, x: np.ndarray) -> dict:
     """Test reconstruction, KL and their sum (the negative ELBO, nats per image; one z sample)."""
     ev = vae.evaluate(x, x, return_dict=True, **PREDICT)
-    return {"recon": float(ev["recon"]), "kl": float(ev["kl"]), "neg_elbo": float(ev["recon"] + ev["kl"]),
-            "loss": float(ev["loss"])}  # fmt: skip
+    return {
+        "recon": float(ev["recon"]),
+        "kl": float(ev["kl"]),
+        "neg_elbo": float(ev["recon"] + ev["kl"]),
+        "loss": float(ev["loss"]),
+    }
 
 
 def train_vae(cfg: RunConfig, prep: Prepared, run: Run):
@@ -87,24 +106,51 @@ def train_vae(cfg: RunConfig, prep: Prepared, run: Run):
     run.seed_model("vae")
     m = build_conv_vae(cfg.latent_vae, cfg.vae_channels, cfg.vae_hidden, cfg.beta, seed=cfg.seed, name="vae")
     compile_vae(m.vae, cfg.vae_learning_rate)
-    log.info("VAE latent %d: %d epochs on %d images (%d parameters)", cfg.latent_vae, cfg.vae_epochs,
-             len(prep.x_train), m.vae.count_params())  # fmt: skip
-    fit = fit_model(m.vae, prep.x_train, prep.x_train, (prep.x_val, prep.x_val), epochs=cfg.vae_epochs,
-                    batch_size=cfg.vae_batch_size)  # fmt: skip
+    log.info(
+        "VAE latent %d: %d epochs on %d images (%d parameters)",
+        cfg.latent_vae,
+        cfg.vae_epochs,
+        len(prep.x_train),
+        m.vae.count_params(),
+    )
+    fit = fit_model(
+        m.vae,
+        prep.x_train,
+        prep.x_train,
+        (prep.x_val, prep.x_val),
+        epochs=cfg.vae_epochs,
+        batch_size=cfg.vae_batch_size,
+    )
     test = vae_test_terms(m.vae, prep.x_test)
-    log.info("VAE test reconstruction %.1f + KL %.1f = -ELBO %.1f nats/image (%.0f s)", test["recon"], test["kl"],
-             test["neg_elbo"], fit.seconds)  # fmt: skip
+    log.info(
+        "VAE test reconstruction %.1f + KL %.1f = -ELBO %.1f nats/image (%.0f s)",
+        test["recon"],
+        test["kl"],
+        test["neg_elbo"],
+        fit.seconds,
+    )
     run.save_model(m.vae, "vae.keras")
     run.save_model(m.mean_encoder, "vae_encoder.keras")
     run.save_model(m.decoder, "vae_decoder.keras")
-    plot_loss_curves(loss_curves(fit.history), run.figures / "loss_vae.png", log_scale=True,
-                     title="VAE: loss = reconstruction (summed BCE) + beta * KL")  # fmt: skip
+    plot_loss_curves(
+        loss_curves(fit.history),
+        run.figures / "loss_vae.png",
+        log_scale=True,
+        title="VAE: loss = reconstruction (summed BCE) + beta * KL",
+    )
     _reconstructions(m.vae, prep, run, "vae", "VAE test reconstructions (one z sample)", cfg.seed)
-    mse = float(np.mean((m.decoder.predict(m.mean_encoder.predict(prep.x_test, **PREDICT), **PREDICT)
-                         - prep.x_test) ** 2))  # fmt: skip
-    metrics = {"latent_dim": cfg.latent_vae, "parameters": m.vae.count_params(), "epochs_run": fit.epochs_run,
-               "train_seconds": round(fit.seconds, 1), "beta": cfg.beta, "test": test,
-               "test_mse_at_mean": mse}  # fmt: skip
+    mse = float(
+        np.mean((m.decoder.predict(m.mean_encoder.predict(prep.x_test, **PREDICT), **PREDICT) - prep.x_test) ** 2)
+    )
+    metrics = {
+        "latent_dim": cfg.latent_vae,
+        "parameters": m.vae.count_params(),
+        "epochs_run": fit.epochs_run,
+        "train_seconds": round(fit.seconds, 1),
+        "beta": cfg.beta,
+        "test": test,
+        "test_mse_at_mean": mse,
+    }
     return m, metrics, fit.rows(model="vae")
 
 
@@ -114,19 +160,43 @@ def cluster_rows(cfg: RunConfig, prep: Prepared, codes: dict[str, tuple[np.ndarr
     returns ``{row: KMeansEvaluation}``."""
     flat = (prep.x_train.reshape(len(prep.x_train), -1), prep.x_test.reshape(len(prep.x_test), -1))
     inputs = {**{k: (c, "standard") for k, c in codes.items()}, "pixels": (flat, "none")}
-    return {key: evaluate_kmeans(x[0], prep.y_train, x[1], prep.y_test, n_clusters=cfg.n_clusters, scaling=scaling,
-                                 n_init=cfg.kmeans_n_init, random_state=cfg.seed)
-            for key, (x, scaling) in inputs.items()}  # fmt: skip
+    return {
+        key: evaluate_kmeans(
+            x[0],
+            prep.y_train,
+            x[1],
+            prep.y_test,
+            n_clusters=cfg.n_clusters,
+            scaling=scaling,
+            n_init=cfg.kmeans_n_init,
+            random_state=cfg.seed,
+        )
+        for key, (x, scaling) in inputs.items()
+    }
 
 
 def deep_clustering(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model) -> dict:
     """``--cluster dec|idec|n2d`` on the CAE's encoder (and decoder, for IDEC): fitted on the training
     images, scored on the test images."""
     log.info("%s on the CAE encoder", cfg.cluster)
-    ev = evaluate_method(cfg.cluster, cae.get_layer("cae_encoder"), prep.x_train, prep.y_train, prep.x_test,
-                         prep.y_test, cfg.n_clusters, cae.get_layer("cae_decoder"), cfg.quick, cfg.seed)  # fmt: skip
-    plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_cae_{cfg.cluster}.png", prep.class_names,
-                          title=f"{cfg.cluster.upper()} on the CAE encoder (test ACC {ev.test.acc:.3f})")  # fmt: skip
+    ev = evaluate_method(
+        cfg.cluster,
+        cae.get_layer("cae_encoder"),
+        prep.x_train,
+        prep.y_train,
+        prep.x_test,
+        prep.y_test,
+        cfg.n_clusters,
+        cae.get_layer("cae_decoder"),
+        cfg.quick,
+        cfg.seed,
+    )
+    plot_confusion_matrix(
+        ev.test_confusion,
+        run.figures / f"confusion_cae_{cfg.cluster}.png",
+        prep.class_names,
+        title=f"{cfg.cluster.upper()} on the CAE encoder (test ACC {ev.test.acc:.3f})",
+    )
     return {"method": cfg.cluster, **ev.to_dict()}
 
 
@@ -140,33 +210,50 @@ def analyse_latents(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model, 
         codes[key] = (enc.predict(prep.x_train, **PREDICT), enc.predict(prep.x_test, **PREDICT))
         for method in ("pca", "tsne"):
             lm = latent_map(codes[key][1], prep.y_test, method=method, seed=cfg.seed, max_points=cfg.tsne_points)
-            plot_latent_map(lm, run.figures / f"latent_{key}_{method}.png", prep.class_names,
-                            title=f"{key.upper()} test codes: {method.upper()} of {len(lm.xy)} points "
-                                  f"({lm.seconds:.1f} s)")  # fmt: skip
+            plot_latent_map(
+                lm,
+                run.figures / f"latent_{key}_{method}.png",
+                prep.class_names,
+                title=f"{key.upper()} test codes: {method.upper()} of {len(lm.xy)} points ({lm.seconds:.1f} s)",
+            )
             out["maps"][f"{key}_{method}"] = {"points": len(lm.xy), "seconds": round(lm.seconds, 2)}
             log.info("%s %s map of %d codes: %.1f s", key, method, len(lm.xy), lm.seconds)
     log.info("KMeans on the codes and on raw pixels (%d restarts each)", cfg.kmeans_n_init)
     for key, ev in cluster_rows(cfg, prep, codes).items():
         out["kmeans"][key] = {**ev.to_dict(), "n_init": cfg.kmeans_n_init}
         if key in encoders:
-            plot_confusion_matrix(ev.test_confusion, run.figures / f"confusion_{key}.png", prep.class_names,
-                                  title=f"KMeans on {key.upper()} codes (test ACC {ev.test.acc:.3f})")  # fmt: skip
+            plot_confusion_matrix(
+                ev.test_confusion,
+                run.figures / f"confusion_{key}.png",
+                prep.class_names,
+                title=f"KMeans on {key.upper()} codes (test ACC {ev.test.acc:.3f})",
+            )
 
     z_vae = prior_samples(64, cfg.latent_vae, cfg.seed)
     gauss = fit_gaussian(codes["cae"][0])
     z_cae = gauss.sample(64, cfg.seed)
     z_cae_prior = prior_samples(64, codes["cae"][0].shape[1], cfg.seed)
-    plot_image_grids([("VAE decoder, z ~ N(0, I)", decoders["vae"].predict(z_vae, verbose=0)),
-                      ("CAE decoder, z ~ Gaussian fitted to its codes", decoders["cae"].predict(z_cae, verbose=0)),
-                      ("CAE decoder, z ~ N(0, I)", decoders["cae"].predict(z_cae_prior, verbose=0))],
-                     run.figures / "generated.png", title="64 generated images per model")  # fmt: skip
-    out["generation"] = {"samples": 64, "cae_code_mean_norm": float(np.linalg.norm(gauss.mean)),
-                         "cae_code_std": [float(s) for s in np.sqrt(np.diag(gauss.cov))]}  # fmt: skip
+    plot_image_grids(
+        [
+            ("VAE decoder, z ~ N(0, I)", decoders["vae"].predict(z_vae, verbose=0)),
+            ("CAE decoder, z ~ Gaussian fitted to its codes", decoders["cae"].predict(z_cae, verbose=0)),
+            ("CAE decoder, z ~ N(0, I)", decoders["cae"].predict(z_cae_prior, verbose=0)),
+        ],
+        run.figures / "generated.png",
+        title="64 generated images per model",
+    )
+    out["generation"] = {
+        "samples": 64,
+        "cae_code_mean_norm": float(np.linalg.norm(gauss.mean)),
+        "cae_code_std": [float(s) for s in np.sqrt(np.diag(gauss.cov))],
+    }
     if cfg.latent_vae == 2:
         grid = latent_grid(15)
-        plot_image_grids([("VAE decoder over the 2-D prior (5 %..95 % quantiles)",
-                           decoders["vae"].predict(grid, verbose=0))], run.figures / "traversal_vae.png",
-                         ncols=15)  # fmt: skip
+        plot_image_grids(
+            [("VAE decoder over the 2-D prior (5 %..95 % quantiles)", decoders["vae"].predict(grid, verbose=0))],
+            run.figures / "traversal_vae.png",
+            ncols=15,
+        )
         lm = latent_map(codes["vae"][1], prep.y_test, method="identity", seed=cfg.seed, max_points=cfg.tsne_points)
         plot_latent_map(lm, run.figures / "latent_vae_raw.png", prep.class_names, title="VAE z_mean (2-D)")
         out["generation"]["traversal"] = "traversal_vae.png"
@@ -186,27 +273,59 @@ def train_classifiers(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model
     steps = cfg.clf_epochs * math.ceil(len(prep.x_train) / cfg.batch_size)
     for mode, freeze in (("frozen", True), ("finetuned", False)):
         run.seed_model(f"classifier_{mode}")
-        clf = build_transfer_classifier(encoder, n_classes=len(prep.class_names), hidden_units=cfg.clf_hidden,
-                                        freeze=freeze, name=f"classifier_{mode}")  # fmt: skip
-        compile_transfer_classifier(clf, cfg.clf_learning_rate, encoder_lr_factor=cfg.clf_encoder_lr_factor,
-                                    schedule=cfg.clf_schedule, decay_steps=steps)  # fmt: skip
+        clf = build_transfer_classifier(
+            encoder,
+            n_classes=len(prep.class_names),
+            hidden_units=cfg.clf_hidden,
+            freeze=freeze,
+            name=f"classifier_{mode}",
+        )
+        compile_transfer_classifier(
+            clf,
+            cfg.clf_learning_rate,
+            encoder_lr_factor=cfg.clf_encoder_lr_factor,
+            schedule=cfg.clf_schedule,
+            decay_steps=steps,
+        )
         stop = best_val_accuracy(cfg.clf_patience) if cfg.clf_patience else None
         before = [w.copy() for w in clf.get_layer(f"classifier_{mode}_encoder").get_weights()]
-        fit = fit_model(clf, prep.x_train, prep.y_train, (prep.x_val, prep.y_val), epochs=cfg.clf_epochs,
-                        batch_size=cfg.batch_size, callbacks=[stop] if stop else ())  # fmt: skip
+        fit = fit_model(
+            clf,
+            prep.x_train,
+            prep.y_train,
+            (prep.x_val, prep.y_val),
+            epochs=cfg.clf_epochs,
+            batch_size=cfg.batch_size,
+            callbacks=[stop] if stop else (),
+        )
         after = clf.get_layer(f"classifier_{mode}_encoder").get_weights()
         unchanged = all(np.array_equal(a, b) for a, b in zip(before, after, strict=True))
         loss, acc = clf.evaluate(prep.x_test, prep.y_test, **PREDICT)
         val = fit.history["val_accuracy"]
         best = stop.best_epoch if stop else len(val) - 1
-        log.info("classifier (%s encoder): test accuracy %.4f, weights of epoch %d of %d (%.0f s)", mode, acc,
-                 best + 1, fit.epochs_run, fit.seconds)  # fmt: skip
+        log.info(
+            "classifier (%s encoder): test accuracy %.4f, weights of epoch %d of %d (%.0f s)",
+            mode,
+            acc,
+            best + 1,
+            fit.epochs_run,
+            fit.seconds,
+        )
         run.save_model(clf, f"classifier_{mode}.keras")
-        plot_loss_curves(loss_curves(fit.history), run.figures / f"classifier_{mode}.png",
-                         title=f"classifier, {mode} encoder: NLL and accuracy")  # fmt: skip
-        metrics[mode] = {"test_accuracy": float(acc), "test_nll": float(loss), "epochs_run": fit.epochs_run,
-                         "best_epoch": best + 1, "best_val_accuracy": float(val[best]),
-                         "train_seconds": round(fit.seconds, 1), "encoder_weights_unchanged": unchanged,
-                         "trainable_parameters": int(sum(np.prod(w.shape) for w in clf.trainable_weights))}  # fmt: skip
+        plot_loss_curves(
+            loss_curves(fit.history),
+            run.figures / f"classifier_{mode}.png",
+            title=f"classifier, {mode} encoder: NLL and accuracy",
+        )
+        metrics[mode] = {
+            "test_accuracy": float(acc),
+            "test_nll": float(loss),
+            "epochs_run": fit.epochs_run,
+            "best_epoch": best + 1,
+            "best_val_accuracy": float(val[best]),
+            "train_seconds": round(fit.seconds, 1),
+            "encoder_weights_unchanged": unchanged,
+            "trainable_parameters": int(sum(np.prod(w.shape) for w in clf.trainable_weights)),
+        }
         rows += fit.rows(model=f"classifier_{mode}")
     return metrics, rows

@@ -15,7 +15,8 @@ reported in nats. ``evaluate`` re-generates a run's samples from its saved decod
 ``export`` writes a row's encoder (z_mean) and decoder as SavedModels.
 """
 
-from apps.gmm_vae.actions import (
+from keras_clust.app import Action, Experiment
+from keras_clust.apps.gmm_vae.actions import (
     add_evaluate_arguments,
     add_gmm_export_arguments,
     add_run_arguments,
@@ -23,22 +24,28 @@ from apps.gmm_vae.actions import (
     export,
     run,
 )
-from apps.gmm_vae.config import NAME
-from apps.gmm_vae.tune import add_tune_arguments, tune
-from keras_clust.app import Action, Experiment
+from keras_clust.apps.gmm_vae.config import NAME
+from keras_clust.apps.gmm_vae.tune import add_tune_arguments, tune
 
 EXPERIMENT = Experiment(
     name=NAME,
     summary="dense VAE on a Gaussian mixture; modes captured by KMeans and by the VEEGAN/PacGAN metric",
     description=__doc__.split("\n\n", 1)[1],
     actions=[
-        Action("run", "sample mixtures, train the VAEs, score the modes and the ELBO, plot, export",
-               add_run_arguments, run),
-        Action("tune", "the preset sweep on mixtures the run does not report (seeds 100-104)", add_tune_arguments,
-               tune),
-        Action("evaluate", "re-generate a run's samples from its saved decoders; score fresh prior draws",
-               add_evaluate_arguments, evaluate),
-        Action("export", "export a run's encoder (z_mean) and decoder as SavedModels", add_gmm_export_arguments,
-               export),
+        Action(
+            "run", "sample mixtures, train the VAEs, score the modes and the ELBO, plot, export", add_run_arguments, run
+        ),
+        Action(
+            "tune", "the preset sweep on mixtures the run does not report (seeds 100-104)", add_tune_arguments, tune
+        ),
+        Action(
+            "evaluate",
+            "re-generate a run's samples from its saved decoders; score fresh prior draws",
+            add_evaluate_arguments,
+            evaluate,
+        ),
+        Action(
+            "export", "export a run's encoder (z_mean) and decoder as SavedModels", add_gmm_export_arguments, export
+        ),
     ],
-)  # fmt: skip
+)

@@ -133,8 +133,10 @@ def check_keys(raw: dict, cls, what: str) -> None:
     names = {f.name for f in fields(cls)}
     unknown, missing = sorted(set(raw) - names), sorted(names - set(raw))
     if unknown or missing:
-        raise DataError(f"{what}: unknown keys {unknown}, missing keys {missing}; the run was written by another "
-                        "version of keras-clust (re-run it, or migrate its config.json by hand)")  # fmt: skip
+        raise DataError(
+            f"{what}: unknown keys {unknown}, missing keys {missing}; the run was written by another "
+            "version of keras-clust (re-run it, or migrate its config.json by hand)"
+        )
 
 
 def sigma_option(text: str) -> str | float:
@@ -151,13 +153,27 @@ def config_from_args(args: argparse.Namespace) -> Config:
     if model.recon_loss == "mean-mse" and model.sigma is not None:
         raise UsageError("--sigma applies to --recon-loss gaussian; mean-mse has its fixed variance beta*d/2")
     cfg = Config(
-        dim=args.dim, components=args.components, samples=args.samples, box=args.box,
-        mixture_seeds=args.mixture_seeds, mixture_file=str(args.mixture) if args.mixture else None, model=model,
-        preset=args.preset, comparison=not args.no_comparison, generated=args.generated, threshold=args.threshold,
-        min_share=args.min_share, chi2_quantile=args.chi2_quantile, elbo_draws=args.elbo_draws, k_max=args.k_max,
-        perplexity=args.perplexity, quick=args.quick, seed=args.seed, export=not args.no_export,
+        dim=args.dim,
+        components=args.components,
+        samples=args.samples,
+        box=args.box,
+        mixture_seeds=args.mixture_seeds,
+        mixture_file=str(args.mixture) if args.mixture else None,
+        model=model,
+        preset=args.preset,
+        comparison=not args.no_comparison,
+        generated=args.generated,
+        threshold=args.threshold,
+        min_share=args.min_share,
+        chi2_quantile=args.chi2_quantile,
+        elbo_draws=args.elbo_draws,
+        k_max=args.k_max,
+        perplexity=args.perplexity,
+        quick=args.quick,
+        seed=args.seed,
+        export=not args.no_export,
         models_dir=str(args.models_dir),
-    )  # fmt: skip
+    )
     if cfg.mixture_file:
         cfg.mixture_seeds = ()
     if cfg.quick:
@@ -222,8 +238,10 @@ def mixture_data(cfg: Config, mixture_seed: int | None) -> MixtureData:
     else:
         mixture = random_mixture(cfg.dim, cfg.components, cfg.box, seed=mixture_seed)
         key, data_seed = f"m{mixture_seed}", mixture_seed
-        source = (f"random, seed {mixture_seed}: means uniform in [-{cfg.box:g}, {cfg.box:g}]^{cfg.dim}, identity "
-                  "covariances, flat-Dirichlet weights")  # fmt: skip
+        source = (
+            f"random, seed {mixture_seed}: means uniform in [-{cfg.box:g}, {cfg.box:g}]^{cfg.dim}, identity "
+            "covariances, flat-Dirichlet weights"
+        )
     x, labels = sample_mixture(mixture, cfg.samples, seed=data_seed)
     heldout, _ = sample_mixture(mixture, cfg.samples, seed=model_seed(data_seed, "held-out"))
     reference, _ = sample_mixture(mixture, cfg.generated, seed=model_seed(data_seed, "reference"))

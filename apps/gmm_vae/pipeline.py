@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 import keras
 import numpy as np
 
-from apps.gmm_vae.config import Config, MixtureData, ModelSettings
+from keras_clust.apps.gmm_vae.config import Config, MixtureData, ModelSettings
 from keras_clust.cluster import ModeCoverage, mode_coverage, select_k
 from keras_clust.data.gmm import GaussianMixture, mixture_log_density
 from keras_clust.elbo import negative_elbo
@@ -33,7 +33,7 @@ from keras_clust.viz import (
     plot_true_vs_generated,
 )
 
-log = logging.getLogger("apps.gmm_vae")
+log = logging.getLogger("keras_clust.apps.gmm_vae")
 
 
 @dataclass
@@ -73,21 +73,39 @@ def train_vae(key: str, s: ModelSettings, data: MixtureData, seed_model: Callabl
     derived = seed_model(f"{key}/{data.key}")
     dim = data.x.shape[1]
     gaussian = s.recon_loss == "gaussian"
-    m = build_dense_vae(dim, s.latent_dim, s.hidden_units, s.beta, seed=derived, name=f"vae_{key}",
-                        likelihood="gaussian" if gaussian else None, sigma=s.sigma)  # fmt: skip
+    m = build_dense_vae(
+        dim,
+        s.latent_dim,
+        s.hidden_units,
+        s.beta,
+        seed=derived,
+        name=f"vae_{key}",
+        likelihood="gaussian" if gaussian else None,
+        sigma=s.sigma,
+    )
     steps = s.epochs * int(np.ceil(len(data.x) / s.batch_size))
     lr = keras.optimizers.schedules.CosineDecay(s.learning_rate, steps) if s.schedule == "cosine" else s.learning_rate
     # gaussian: the likelihood and KL layers hold the whole loss; mean-mse: the write-up's Keras loss
     # one compiled call per epoch (steps_per_execution): the same steps and numbers, less Python per step
-    m.vae.compile(optimizer=keras.optimizers.Adam(lr), loss=None if gaussian else "mse",
-                  steps_per_execution=int(np.ceil(len(data.x) / s.batch_size)))  # fmt: skip
+    m.vae.compile(
+        optimizer=keras.optimizers.Adam(lr),
+        loss=None if gaussian else "mse",
+        steps_per_execution=int(np.ceil(len(data.x) / s.batch_size)),
+    )
     xs = data.standardise(data.x)
     fit = fit_model(m.vae, xs, xs, None, epochs=s.epochs, batch_size=s.batch_size, verbose=0)
     encoder, decoder = standardised_vae_models(m, data.mean, data.std, name="gmm_vae")
     log_var = observation_log_var(m, s, dim)
-    log.info("[%s %s] loss %.3f -> %.3f (KL %.3f, sigma %s) in %.0f s", key, data.key, fit.history["loss"][0],
-             fit.history["loss"][-1], fit.history["kl"][-1], np.round(np.exp(0.5 * log_var), 3),
-             fit.seconds)  # fmt: skip
+    log.info(
+        "[%s %s] loss %.3f -> %.3f (KL %.3f, sigma %s) in %.0f s",
+        key,
+        data.key,
+        fit.history["loss"][0],
+        fit.history["loss"][-1],
+        fit.history["kl"][-1],
+        np.round(np.exp(0.5 * log_var), 3),
+        fit.seconds,
+    )
     return Trained(m, encoder, decoder, fit, log_var, derived)
 
 
@@ -106,8 +124,9 @@ def coverage(generated: np.ndarray, mixture: GaussianMixture, cfg: Config) -> Mo
     return mode_coverage(generated, mixture, cfg.threshold, cfg.min_share, cfg.chi2_quantile)
 
 
-def score(key: str, s: ModelSettings, t: Trained, data: MixtureData, cfg: Config, prior_seed: int,
-          kmeans: bool = True) -> tuple[dict, np.ndarray]:  # fmt: skip
+def score(
+    key: str, s: ModelSettings, t: Trained, data: MixtureData, cfg: Config, prior_seed: int, kmeans: bool = True
+) -> tuple[dict, np.ndarray]:
     """Mode coverage of ``cfg.generated`` prior draws, held-out ELBO (beta = 1, nats per
     sample in data units) and, with ``kmeans``, the write-up's KMeans choice of k.
 
@@ -116,8 +135,9 @@ def score(key: str, s: ModelSettings, t: Trained, data: MixtureData, cfg: Config
     """
     generated = generate(t.decoder, cfg.generated, s.latent_dim, prior_seed)
     cov = coverage(generated, data.mixture, cfg)
-    elbo = negative_elbo(t.vae.encoder, t.vae.decoder, data.standardise(data.x_heldout), t.log_var,
-                         draws=cfg.elbo_draws, seed=prior_seed).shifted(data.log_jacobian)  # fmt: skip
+    elbo = negative_elbo(
+        t.vae.encoder, t.vae.decoder, data.standardise(data.x_heldout), t.log_var, draws=cfg.elbo_draws, seed=prior_seed
+    ).shifted(data.log_jacobian)
     loss = t.fit.history["loss"]
     metrics = {
         "settings": asdict(s),
@@ -134,10 +154,20 @@ def score(key: str, s: ModelSettings, t: Trained, data: MixtureData, cfg: Config
         ks = range(2, min(cfg.k_max, len(generated) - 1) + 1)
         metrics["kmeans_raw"] = select_k(generated, ks, random_state=cfg.seed).to_dict()
         metrics["kmeans_minmax"] = select_k(minmax_columns(generated), ks, random_state=cfg.seed).to_dict()
-    log.info("[%s %s] modes %d (>= %g %%) / %d (>= 1 sample) of %d; high quality %.1f %% (3 sd), %.1f %% "
-             "(chi2 %.2f); -ELBO %.3f nats", key, data.key, cov.modes_captured_min_share, 100 * cfg.min_share,
-             cov.modes_captured, data.mixture.n_components, 100 * cov.high_quality_fraction,
-             100 * cov.high_quality_fraction_chi2, cfg.chi2_quantile, elbo.neg_elbo)  # fmt: skip
+    log.info(
+        "[%s %s] modes %d (>= %g %%) / %d (>= 1 sample) of %d; high quality %.1f %% (3 sd), %.1f %% "
+        "(chi2 %.2f); -ELBO %.3f nats",
+        key,
+        data.key,
+        cov.modes_captured_min_share,
+        100 * cfg.min_share,
+        cov.modes_captured,
+        data.mixture.n_components,
+        100 * cov.high_quality_fraction,
+        100 * cov.high_quality_fraction_chi2,
+        cfg.chi2_quantile,
+        elbo.neg_elbo,
+    )
     return metrics, generated
 
 
@@ -146,27 +176,44 @@ def true_nll(data: MixtureData) -> float:
     return float(-np.mean(mixture_log_density(data.mixture, data.x_heldout)))
 
 
-def draw_figures(key: str, s: ModelSettings, t: Trained, data: MixtureData, generated: np.ndarray, cfg: Config,
-                 run: Run) -> float:  # fmt: skip
+def draw_figures(
+    key: str, s: ModelSettings, t: Trained, data: MixtureData, generated: np.ndarray, cfg: Config, run: Run
+) -> float:
     """Loss curves, true vs generated (data units and min-max scaled), k selection, latent
     maps. Returns the t-SNE's seconds."""
     f = run.figures
     what = "Gaussian NLL (summed) + beta * KL" if s.recon_loss == "gaussian" else "mean MSE + beta * KL"
-    plot_loss_curves(loss_curves(t.fit.history), f / f"loss_{key}.png", log_scale=s.recon_loss != "gaussian",
-                     title=f"{key}: loss = {what}")  # fmt: skip
-    plot_true_vs_generated(data.x, generated, f / f"samples_{key}.png", means=data.mixture.means,
-                           title=f"{key}: true (blue) vs {len(generated)} generated (orange), data units")  # fmt: skip
-    plot_true_vs_generated(minmax_columns(data.x), minmax_columns(generated), f / f"samples_{key}_minmax.png",
-                           title=f"{key}: each set min-max scaled per column on its own (the write-up's view)",
-                           )  # fmt: skip
+    plot_loss_curves(
+        loss_curves(t.fit.history),
+        f / f"loss_{key}.png",
+        log_scale=s.recon_loss != "gaussian",
+        title=f"{key}: loss = {what}",
+    )
+    plot_true_vs_generated(
+        data.x,
+        generated,
+        f / f"samples_{key}.png",
+        means=data.mixture.means,
+        title=f"{key}: true (blue) vs {len(generated)} generated (orange), data units",
+    )
+    plot_true_vs_generated(
+        minmax_columns(data.x),
+        minmax_columns(generated),
+        f / f"samples_{key}_minmax.png",
+        title=f"{key}: each set min-max scaled per column on its own (the write-up's view)",
+    )
     ks = range(2, min(cfg.k_max, len(generated) - 1) + 1)
     k_scaled = select_k(minmax_columns(generated), ks, random_state=cfg.seed)
     plot_k_selection(k_scaled, f / f"kselect_{key}.png", title=f"{key}: KMeans on min-max scaled generated samples")
     codes = t.encoder.predict(data.x, verbose=0)
     names = [f"component {i}" for i in range(data.mixture.n_components)]
     lm = latent_map(codes, data.labels, method="tsne", seed=cfg.seed, perplexity=cfg.perplexity)
-    plot_latent_map(lm, f / f"latent_tsne_{key}.png", names,
-                    title=f"{key}: t-SNE (perplexity {cfg.perplexity:g}) of z_mean, {lm.seconds:.1f} s")  # fmt: skip
+    plot_latent_map(
+        lm,
+        f / f"latent_tsne_{key}.png",
+        names,
+        title=f"{key}: t-SNE (perplexity {cfg.perplexity:g}) of z_mean, {lm.seconds:.1f} s",
+    )
     if s.latent_dim == 2:
         raw = latent_map(codes, data.labels, method="identity")
         plot_latent_map(raw, f / f"latent_raw_{key}.png", names, title=f"{key}: z_mean (2-D latent)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from apps.gmm_vae.config import Config, ModelSettings
+from keras_clust.apps.gmm_vae.config import Config, ModelSettings
 from keras_clust.runs import markdown_table
 
 #: Name of the row that scores samples of the true mixture itself.
@@ -41,8 +41,13 @@ def _get(m: dict, path: tuple[str, ...]) -> float:
 def summarise(values: list[float]) -> dict:
     """Mean, sample standard deviation (0 for one value), min and max of a row's values over mixtures."""
     a = np.asarray(values, np.float64)
-    return {"mean": float(a.mean()), "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0, "min": float(a.min()),
-            "max": float(a.max()), "values": a.tolist()}  # fmt: skip
+    return {
+        "mean": float(a.mean()),
+        "sd": float(a.std(ddof=1)) if len(a) > 1 else 0.0,
+        "min": float(a.min()),
+        "max": float(a.max()),
+        "values": a.tolist(),
+    }
 
 
 def summary(metrics: dict) -> dict:
@@ -54,8 +59,11 @@ def summary(metrics: dict) -> dict:
             for col, path, scale in SUMMARY_COLUMNS
         }
     mixtures = metrics["mixtures"].values()
-    out[REFERENCE] = {col: summarise([_get(mix["reference"], path) * scale for mix in mixtures])
-                      for col, path, scale in SUMMARY_COLUMNS if path[0] == "modes"}  # fmt: skip
+    out[REFERENCE] = {
+        col: summarise([_get(mix["reference"], path) * scale for mix in mixtures])
+        for col, path, scale in SUMMARY_COLUMNS
+        if path[0] == "modes"
+    }
     out[REFERENCE]["-ELBO nats"] = summarise([mix["true_nll"] for mix in mixtures])  # the true NLL
     return out
 
@@ -68,18 +76,35 @@ def _cell(s: dict, digits: int) -> str:
 
 def summary_rows(metrics: dict) -> list[dict]:
     """The headline table: each row's mean ± sd (min–max) over the run's mixtures."""
-    digits = {"modes >= min share": 1, "modes >= 1 sample": 1, "HQ % (3 sd)": 1, "HQ % (chi2)": 1,
-              "-ELBO nats": 3, "train s": 0}  # fmt: skip
+    digits = {
+        "modes >= min share": 1,
+        "modes >= 1 sample": 1,
+        "HQ % (3 sd)": 1,
+        "HQ % (chi2)": 1,
+        "-ELBO nats": 3,
+        "train s": 0,
+    }
     rows = []
     for row, cols in metrics["summary"].items():
         if row == REFERENCE:
-            rows.append({"row": row, "objective": "samples of the true mixture; -ELBO column: its true NLL",
-                         "model": "", **{c: _cell(cols[c], digits[c]) for c in digits if c in cols}})  # fmt: skip
+            rows.append(
+                {
+                    "row": row,
+                    "objective": "samples of the true mixture; -ELBO column: its true NLL",
+                    "model": "",
+                    **{c: _cell(cols[c], digits[c]) for c in digits if c in cols},
+                }
+            )
             continue
         s = metrics["mixtures"][next(iter(metrics["mixtures"]))]["models"][row]["settings"]
-        rows.append({"row": row, "objective": objective(s),
-                     "model": f"{','.join(map(str, s['hidden_units']))}, {s['epochs']} ep {s['schedule']}",
-                     **{c: _cell(cols[c], digits[c]) for c in digits}})  # fmt: skip
+        rows.append(
+            {
+                "row": row,
+                "objective": objective(s),
+                "model": f"{','.join(map(str, s['hidden_units']))}, {s['epochs']} ep {s['schedule']}",
+                **{c: _cell(cols[c], digits[c]) for c in digits},
+            }
+        )
     return rows
 
 
@@ -88,16 +113,21 @@ def per_mixture_rows(metrics: dict) -> list[dict]:
     for key, mix in metrics["mixtures"].items():
         for row, m in [*mix["models"].items(), (REFERENCE, mix["reference"])]:
             md = m["modes"]
-            rows.append({"mixture": key, "row": row,
-                         "modes >= min share": f"{md['modes_captured_min_share']}/{md['n_components']}",
-                         "modes >= 1 sample": md["modes_captured"],
-                         "HQ % (3 sd)": f"{100 * md['high_quality_fraction']:.1f}",
-                         "HQ % (chi2)": f"{100 * md['high_quality_fraction_chi2']:.1f}", "reverse KL": md["reverse_kl"],
-                         "-ELBO nats": m["heldout_elbo"]["neg_elbo"] if "heldout_elbo" in m else None,
-                         "KL nats": m["heldout_elbo"]["kl"] if "heldout_elbo" in m else None,
-                         "true NLL nats": mix["true_nll"],
-                         "KMeans k (silhouette)": m["kmeans_minmax"]["best_k_silhouette"] if "kmeans_minmax" in m
-                         else None})  # fmt: skip
+            rows.append(
+                {
+                    "mixture": key,
+                    "row": row,
+                    "modes >= min share": f"{md['modes_captured_min_share']}/{md['n_components']}",
+                    "modes >= 1 sample": md["modes_captured"],
+                    "HQ % (3 sd)": f"{100 * md['high_quality_fraction']:.1f}",
+                    "HQ % (chi2)": f"{100 * md['high_quality_fraction_chi2']:.1f}",
+                    "reverse KL": md["reverse_kl"],
+                    "-ELBO nats": m["heldout_elbo"]["neg_elbo"] if "heldout_elbo" in m else None,
+                    "KL nats": m["heldout_elbo"]["kl"] if "heldout_elbo" in m else None,
+                    "true NLL nats": mix["true_nll"],
+                    "KMeans k (silhouette)": m["kmeans_minmax"]["best_k_silhouette"] if "kmeans_minmax" in m else None,
+                }
+            )
     return rows
 
 
@@ -118,7 +148,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "",
         "**Rows (training objectives):**",
         "",
-        "- `report-mse`: the write-up's exact objective, Keras `loss=\"mse\"` (the mean over the d features) "
+        '- `report-mse`: the write-up\'s exact objective, Keras `loss="mse"` (the mean over the d features) '
         "plus the KL summed over latent dimensions. That is the negative ELBO (up to constants) of a Gaussian "
         "decoder with a fixed variance of d/2 per standardised feature, more than the data's whole variance "
         "(1): the latent code can buy at most d / (2 * d/2) = 1 nat of reconstruction per sample, less than "
@@ -137,7 +167,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"**Scoring:** {n_gen} draws from N(0, I) through the decoder (its means, in data units). A generated "
         f"sample is *high quality (3 sd)* when its Mahalanobis distance to the nearest component is <= "
         f"{cfg.threshold:g}, the VEEGAN/PacGAN rule and the headline; in {first['dim']}-D that radius holds "
-        f"P(chi2_{first['dim']} <= {cfg.threshold ** 2:g}) = {md0['threshold_share']:.3f} of a component's own "
+        f"P(chi2_{first['dim']} <= {cfg.threshold**2:g}) = {md0['threshold_share']:.3f} of a component's own "
         f"samples. *HQ (chi2)* uses the radius {md0['chi2_radius']:.3f} = sqrt(chi2_{first['dim']} quantile "
         f"{cfg.chi2_quantile:g}), which holds {cfg.chi2_quantile:g} of a component's own samples in any "
         f"dimension. A mode is *captured* (headline) when at least {100 * cfg.min_share:g} % of the samples "
@@ -163,11 +193,13 @@ def render_report(cfg: Config, metrics: dict) -> str:
     ]
     for key, m in first["models"].items():
         lines += [
-            f"**{key}:** " + ", ".join(f"epoch {e}: {v:.4f}" for e, v in m["loss_at"].items())
+            f"**{key}:** "
+            + ", ".join(f"epoch {e}: {v:.4f}" for e, v in m["loss_at"].items())
             + f"; final KL {m['final_kl']:.3f}; sigma per standardised feature "
-            + ", ".join(f"{v:.3f}" for v in m["sigma"]) + f"; {m['train_seconds']} s.",
+            + ", ".join(f"{v:.3f}" for v in m["sigma"])
+            + f"; {m['train_seconds']} s.",
             "",
-        ]  # fmt: skip
+        ]
     lines += [
         "The write-up scaled the true and the generated samples to [0, 1] per column, each set on its own. "
         "That stretches any generated cloud, however narrow or displaced, over the same unit cube as the "
@@ -188,8 +220,15 @@ def render_report(cfg: Config, metrics: dict) -> str:
         ]
         if m["settings"]["latent_dim"] == 2:
             lines.append(f"![latent](figures/latent_raw_{key}.png)")
-        lines += ["", f"t-SNE of the {cfg.samples} codes took {m['tsne_seconds']} s. High-quality (3 sd) samples "
-                  f"per component: {m['modes']['hq_counts']}.", ""]  # fmt: skip
-    lines += [f"Models saved and exported: row `{metrics['primary']}` trained on mixture {first_key} "
-              "(`export --row` serves another row).", ""]  # fmt: skip
+        lines += [
+            "",
+            f"t-SNE of the {cfg.samples} codes took {m['tsne_seconds']} s. High-quality (3 sd) samples "
+            f"per component: {m['modes']['hq_counts']}.",
+            "",
+        ]
+    lines += [
+        f"Models saved and exported: row `{metrics['primary']}` trained on mixture {first_key} "
+        "(`export --row` serves another row).",
+        "",
+    ]
     return "\n".join(lines) + "\n"

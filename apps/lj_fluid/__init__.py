@@ -13,7 +13,8 @@ KerasTuner's Hyperband; ``evaluate`` re-scores a run's models; ``export`` writes
 (z_mean) and the grid and distance-matrix decoders as SavedModels.
 """
 
-from apps.lj_fluid.actions import (
+from keras_clust.app import Action, Experiment, add_export_arguments
+from keras_clust.apps.lj_fluid.actions import (
     add_evaluate_arguments,
     add_run_arguments,
     add_simulate_arguments,
@@ -22,23 +23,32 @@ from apps.lj_fluid.actions import (
     run,
     simulate_action,
 )
-from apps.lj_fluid.config import NAME
-from apps.lj_fluid.tune import add_tune_arguments, tune
-from keras_clust.app import Action, Experiment, add_export_arguments
+from keras_clust.apps.lj_fluid.config import NAME
+from keras_clust.apps.lj_fluid.tune import add_tune_arguments, tune
 
 EXPERIMENT = Experiment(
     name=NAME,
     summary="Metropolis MC of a Lennard-Jones fluid under gravity; Conv3D density-grid and distance-matrix VAEs",
     description=__doc__.split("\n\n", 1)[1],
     actions=[
-        Action("simulate", "sample configurations with parallel Metropolis chains; write a dataset and its figures",
-               add_simulate_arguments, simulate_action),
-        Action("run", "simulate (or read a dataset), train the three VAEs, analyse, plot, export",
-               add_run_arguments, run),
+        Action(
+            "simulate",
+            "sample configurations with parallel Metropolis chains; write a dataset and its figures",
+            add_simulate_arguments,
+            simulate_action,
+        ),
+        Action(
+            "run", "simulate (or read a dataset), train the three VAEs, analyse, plot, export", add_run_arguments, run
+        ),
         Action("tune", "Hyperband search (KerasTuner) over the density-grid VAE", add_tune_arguments, tune),
-        Action("evaluate", "re-score a run's test configurations with its saved models", add_evaluate_arguments,
-               evaluate),
-        Action("export", "export a run's encoders (z_mean) and grid/distance decoders as SavedModels",
-               add_export_arguments, export),
+        Action(
+            "evaluate", "re-score a run's test configurations with its saved models", add_evaluate_arguments, evaluate
+        ),
+        Action(
+            "export",
+            "export a run's encoders (z_mean) and grid/distance decoders as SavedModels",
+            add_export_arguments,
+            export,
+        ),
     ],
-)  # fmt: skip
+)

@@ -1,7 +1,7 @@
 """The physics read back from the models: configurations recovered from distance matrices,
 their energies, gamma in the latent space, and anomaly scores.
 
-Every function returns numbers (dicts of floats and arrays); :mod:`apps.lj_fluid.figures`
+Every function returns numbers (dicts of floats and arrays); :mod:`keras_clust.apps.lj_fluid.figures`
 draws them.
 """
 
@@ -16,15 +16,20 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import r2_score, roc_auc_score, roc_curve
 
 from keras_clust.cluster import score_clustering
-from keras_clust.data.lj_mc import lj_energy
-from keras_clust.data.lj_repr import matrices_to_distances
-from keras_clust.geometry import classical_mds, kabsch_align, min_pair_distance, rmsd
+from keras_clust.lj.geometry import classical_mds, kabsch_align, min_pair_distance, rmsd
+from keras_clust.lj.monte_carlo import lj_energy
+from keras_clust.lj.representations import matrices_to_distances
 
 
 def summarise(values: np.ndarray) -> dict[str, float]:
     v = np.asarray(values, np.float64)
-    return {"mean": float(v.mean()), "median": float(np.median(v)), "sd": float(v.std()), "min": float(v.min()),
-            "max": float(v.max())}  # fmt: skip
+    return {
+        "mean": float(v.mean()),
+        "median": float(np.median(v)),
+        "sd": float(v.std()),
+        "min": float(v.min()),
+        "max": float(v.max()),
+    }
 
 
 # --- back to configurations --------------------------------------------------------------
@@ -55,15 +60,19 @@ def recover_network(net, matrices: np.ndarray, original: np.ndarray, box: float,
     return Recovered("coordinate network", source, aligned, rmsd(aligned, original), rmsd(predicted, original))
 
 
-def reconstruction_table(original_matrices: np.ndarray, decoded_matrices: np.ndarray, original: np.ndarray,
-                         net, box: float) -> list[Recovered]:  # fmt: skip
+def reconstruction_table(
+    original_matrices: np.ndarray, decoded_matrices: np.ndarray, original: np.ndarray, net, box: float
+) -> list[Recovered]:
     """Both methods on the true matrices (their floor) and on the VAE's decoded ones."""
     dim = original.shape[-1]
     true_d = matrices_to_distances(original_matrices, box, dim)
     decoded_d = matrices_to_distances(decoded_matrices, box, dim)
-    return [recover_mds(true_d, original, "true matrix"), recover_mds(decoded_d, original, "decoded matrix"),
-            recover_network(net, original_matrices, original, box, "true matrix"),
-            recover_network(net, decoded_matrices, original, box, "decoded matrix")]  # fmt: skip
+    return [
+        recover_mds(true_d, original, "true matrix"),
+        recover_mds(decoded_d, original, "decoded matrix"),
+        recover_network(net, original_matrices, original, box, "true matrix"),
+        recover_network(net, decoded_matrices, original, box, "decoded matrix"),
+    ]
 
 
 def recovered_rows(rows: list[Recovered]) -> list[dict]:
@@ -71,8 +80,16 @@ def recovered_rows(rows: list[Recovered]) -> list[dict]:
     for r in rows:
         s = summarise(r.rmsd)
         before = None if r.rmsd_unaligned is None else float(r.rmsd_unaligned.mean())
-        out.append({"method": r.method, "from": r.source, "RMSD mean": s["mean"], "RMSD median": s["median"],
-                    "RMSD max": s["max"], "RMSD before alignment": before})  # fmt: skip
+        out.append(
+            {
+                "method": r.method,
+                "from": r.source,
+                "RMSD mean": s["mean"],
+                "RMSD median": s["median"],
+                "RMSD max": s["max"],
+                "RMSD before alignment": before,
+            }
+        )
     return out
 
 
@@ -89,8 +106,9 @@ def matrix_error(original_matrices: np.ndarray, decoded_matrices: np.ndarray, bo
 # --- energies -----------------------------------------------------------------------------
 
 
-def energy_mapping(original: np.ndarray, recovered: dict[str, np.ndarray], gamma: np.ndarray,
-                   invalid_distance: float) -> dict:  # fmt: skip
+def energy_mapping(
+    original: np.ndarray, recovered: dict[str, np.ndarray], gamma: np.ndarray, invalid_distance: float
+) -> dict:
     """LJ energy (with each configuration's own gamma) of the originals and of every set of
     recovered configurations, and how many have a pair closer than ``invalid_distance``."""
     out = {}
@@ -99,9 +117,14 @@ def energy_mapping(original: np.ndarray, recovered: dict[str, np.ndarray], gamma
         closest = min_pair_distance(pos)
         invalid = closest < invalid_distance
         median_valid = float(np.median(e[~invalid])) if (~invalid).any() else None  # None: every one invalid
-        out[name] = {"energy_per_particle": e, "invalid": int(invalid.sum()), "n": int(len(pos)),
-                     "invalid_share": float(invalid.mean()), "median_energy_valid": median_valid,
-                     "min_pair_distance_median": float(np.median(closest))}  # fmt: skip
+        out[name] = {
+            "energy_per_particle": e,
+            "invalid": int(invalid.sum()),
+            "n": int(len(pos)),
+            "invalid_share": float(invalid.mean()),
+            "median_energy_valid": median_valid,
+            "min_pair_distance_median": float(np.median(closest)),
+        }
     return out
 
 
@@ -118,8 +141,14 @@ class GammaReadout:
     clustering: dict  # KMeans (k = number of gammas) on test codes vs gamma labels
 
 
-def gamma_readout(train_codes: np.ndarray, train_gamma: np.ndarray, test_codes: np.ndarray, test_gamma: np.ndarray,
-                  seed: int, n_init: int = 10) -> GammaReadout:  # fmt: skip
+def gamma_readout(
+    train_codes: np.ndarray,
+    train_gamma: np.ndarray,
+    test_codes: np.ndarray,
+    test_gamma: np.ndarray,
+    seed: int,
+    n_init: int = 10,
+) -> GammaReadout:
     """PCA map, linear read-out (R^2 on test) and KMeans scored against gamma (Hungarian ACC, NMI, ARI)."""
     k = len(np.unique(train_gamma))
     pca = PCA(n_components=min(2, train_codes.shape[1]), random_state=seed).fit(train_codes)

@@ -7,8 +7,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import ClassVar
 
-from keras_clust.data.lj_repr import grid_cells
 from keras_clust.errors import UsageError
+from keras_clust.lj.representations import grid_cells
 
 NAME = "lj-fluid"
 
@@ -107,8 +107,10 @@ class Config:
         if self.val_fraction + self.test_fraction >= 0.5:
             raise UsageError("--val-fraction + --test-fraction must stay below 0.5")
         if len(self.grid_filters) != 3:
-            raise UsageError(f"--grid-filters needs three filter counts (one per Conv block), got "
-                             f"{','.join(map(str, self.grid_filters))}")  # fmt: skip
+            raise UsageError(
+                f"--grid-filters needs three filter counts (one per Conv block), got "
+                f"{','.join(map(str, self.grid_filters))}"
+            )
         self.grid_cells  # noqa: B018 - raises a one-line UsageError for an h the poolings cannot use
         return self
 
@@ -141,8 +143,14 @@ def optional_gamma(text: str) -> float | str | None:
 def quick_config(cfg: Config) -> Config:
     """``--quick``: a few hundred configurations, a coarse grid, two epochs per model."""
     e = QUICK["epochs"]
-    return replace(cfg, samples=min(cfg.samples, QUICK["samples"]), replicas=min(cfg.replicas, QUICK["replicas"]),
-                   preliminary_sweeps=min(cfg.preliminary_sweeps, QUICK["preliminary_sweeps"]), elbo_draws=2,
-                   coords_epochs=min(cfg.coords_epochs, e), grid_epochs=min(cfg.grid_epochs, e),
-                   distance_epochs=min(cfg.distance_epochs, e),
-                   coordinate_epochs=min(cfg.coordinate_epochs, e))  # fmt: skip
+    return replace(
+        cfg,
+        samples=min(cfg.samples, QUICK["samples"]),
+        replicas=min(cfg.replicas, QUICK["replicas"]),
+        preliminary_sweeps=min(cfg.preliminary_sweeps, QUICK["preliminary_sweeps"]),
+        elbo_draws=2,
+        coords_epochs=min(cfg.coords_epochs, e),
+        grid_epochs=min(cfg.grid_epochs, e),
+        distance_epochs=min(cfg.distance_epochs, e),
+        coordinate_epochs=min(cfg.coordinate_epochs, e),
+    )

@@ -9,15 +9,16 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.lj_fluid.config import Config
-from keras_clust.data.lj_io import load_lj_dataset
-from keras_clust.data.lj_mc import LJSystem
-from keras_clust.data.lj_repr import distance_matrices, order_by_origin, sorted_coordinates
-from keras_clust.data.lj_sampling import Simulation, simulate
+from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.errors import DataError, UsageError
+from keras_clust.lj.dataset import load_lj_dataset
+from keras_clust.lj.monte_carlo import LJSystem
+from keras_clust.lj.representations import distance_matrices, order_by_origin, sorted_coordinates
+from keras_clust.lj.results import Simulation
+from keras_clust.lj.sampling import simulate
 from keras_clust.runs import model_seed
 
-log = logging.getLogger("apps.lj_fluid")
+log = logging.getLogger("keras_clust.apps.lj_fluid")
 
 
 def dataset_file(path: str | Path) -> Path:
@@ -25,8 +26,9 @@ def dataset_file(path: str | Path) -> Path:
     p = Path(path)
     if p.is_dir():
         if not (p / "dataset.npz").is_file():
-            raise DataError(f"{p} holds no dataset.npz; pass an .npz written by 'keras-clust lj-fluid simulate' "
-                            "or its run folder")  # fmt: skip
+            raise DataError(
+                f"{p} holds no dataset.npz; pass an .npz written by 'keras-clust lj-fluid simulate' or its run folder"
+            )
         return p / "dataset.npz"
     return p
 
@@ -39,9 +41,17 @@ def acquire(cfg: Config, progress: bool = True) -> tuple[Simulation, Config]:
         system.validate()
         gammas = [*cfg.gammas, *([cfg.holdout_gamma] if cfg.holdout_gamma is not None else [])]
         per_gamma = -(-cfg.samples // len(cfg.gammas))
-        sim = simulate(system, gammas, per_gamma, replicas=cfg.replicas, kick=cfg.kick, seed=cfg.seed,
-                       threshold=cfg.threshold, preliminary_sweeps=cfg.preliminary_sweeps,
-                       progress=progress)  # fmt: skip
+        sim = simulate(
+            system,
+            gammas,
+            per_gamma,
+            replicas=cfg.replicas,
+            kick=cfg.kick,
+            seed=cfg.seed,
+            threshold=cfg.threshold,
+            preliminary_sweeps=cfg.preliminary_sweeps,
+            progress=progress,
+        )
         return sim, cfg
     sim = load_lj_dataset(dataset_file(cfg.dataset))
     return sim, dataset_config(cfg, sim)
@@ -54,14 +64,22 @@ def dataset_config(cfg: Config, sim: Simulation) -> Config:
     present = sorted({float(g) for g in np.unique(sim.gamma)})
     holdout = cfg.holdout_gamma
     if holdout is not None and not any(np.isclose(holdout, g) for g in present):
-        raise UsageError(f"--holdout-gamma {holdout:g} is not in {cfg.dataset} (gammas "
-                         f"{', '.join(f'{g:g}' for g in present)}); pick one of them or 'none'")  # fmt: skip
+        raise UsageError(
+            f"--holdout-gamma {holdout:g} is not in {cfg.dataset} (gammas "
+            f"{', '.join(f'{g:g}' for g in present)}); pick one of them or 'none'"
+        )
     train = tuple(g for g in present if holdout is None or not np.isclose(g, holdout))
     if not train:
         raise UsageError(f"{cfg.dataset} holds only gamma {holdout:g}; nothing is left to train on")
-    cfg = replace(cfg, particles=int(s["n_particles"]), box=float(s["box"]), dim=int(s["dim"]),
-                  temperature=float(s["temperature"]), gammas=train,
-                  samples=int(np.sum(~_is(sim.gamma, holdout))))  # fmt: skip
+    cfg = replace(
+        cfg,
+        particles=int(s["n_particles"]),
+        box=float(s["box"]),
+        dim=int(s["dim"]),
+        temperature=float(s["temperature"]),
+        gammas=train,
+        samples=int(np.sum(~_is(sim.gamma, holdout))),
+    )
     return cfg
 
 
@@ -103,8 +121,14 @@ class RunData:
 def make_split(positions: np.ndarray, gamma: np.ndarray, energy: np.ndarray, box: float) -> Split:
     """A :class:`Split` of these configurations, with their representations."""
     pos = np.asarray(positions, np.float32)
-    return Split(pos, np.asarray(gamma, np.float32), np.asarray(energy, np.float64), sorted_coordinates(pos, box),
-                 distance_matrices(pos, box), order_by_origin(pos))  # fmt: skip
+    return Split(
+        pos,
+        np.asarray(gamma, np.float32),
+        np.asarray(energy, np.float64),
+        sorted_coordinates(pos, box),
+        distance_matrices(pos, box),
+        order_by_origin(pos),
+    )
 
 
 def subset(sim: Simulation, idx: np.ndarray, box: float) -> Split:
@@ -126,12 +150,12 @@ def split_data(sim: Simulation, cfg: Config) -> RunData:
             chains = rng.permutation(chains)
             n_test = max(1, round(cfg.test_fraction * len(chains)))
             n_val = max(1, round(cfg.val_fraction * len(chains)))
-            groups = (chains[:n_test], chains[n_test:n_test + n_val], chains[n_test + n_val:])
+            groups = (chains[:n_test], chains[n_test : n_test + n_val], chains[n_test + n_val :])
             test, val, train = (idx[np.isin(sim.replica[idx], grp)] for grp in groups)
         else:  # consecutive blocks of the chain(s), in the order they were sampled
             n_test = max(1, round(cfg.test_fraction * len(idx)))
             n_val = max(1, round(cfg.val_fraction * len(idx)))
-            train, val, test = idx[:-(n_test + n_val)], idx[-(n_test + n_val):-n_test], idx[-n_test:]
+            train, val, test = idx[: -(n_test + n_val)], idx[-(n_test + n_val) : -n_test], idx[-n_test:]
         if len(train) < 2:
             raise DataError(f"gamma {g:g} has only {len(idx)} configurations; simulate more (--samples)")
         parts["test"].append(test)
@@ -139,9 +163,15 @@ def split_data(sim: Simulation, cfg: Config) -> RunData:
         parts["train"].append(train)
     splits = {k: subset(sim, np.sort(np.concatenate(v)), cfg.box) for k, v in parts.items()}
     held = subset(sim, np.flatnonzero(holdout), cfg.box) if holdout.any() else None
-    log.info("configurations: %d training, %d validation, %d test (gammas %s; whole chains per set), %d held out "
-             "(gamma %s)", len(splits["train"]), len(splits["val"]), len(splits["test"]),
-             ", ".join(f"{g:g}" for g in cfg.gammas), 0 if held is None else len(held), cfg.holdout_gamma)  # fmt: skip
+    log.info(
+        "configurations: %d training, %d validation, %d test (gammas %s; whole chains per set), %d held out (gamma %s)",
+        len(splits["train"]),
+        len(splits["val"]),
+        len(splits["test"]),
+        ", ".join(f"{g:g}" for g in cfg.gammas),
+        0 if held is None else len(held),
+        cfg.holdout_gamma,
+    )
     return RunData(sim, splits["train"], splits["val"], splits["test"], held, cfg.box, cfg.dim, cfg.gammas)
 
 

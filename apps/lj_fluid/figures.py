@@ -78,8 +78,13 @@ def plot_energy_histograms(mapping: Mapping[str, Mapping], path: Path, invalid_d
     bins = np.linspace(lo, hi, 60)
     for name, m in mapping.items():
         e = np.clip(np.asarray(m["energy_per_particle"]), lo, hi)
-        ax.hist(e, bins=bins, histtype="step", linewidth=1.5,
-                label=f"{name} ({m['invalid']}/{m['n']} with a pair < {invalid_distance:g} sigma)")  # fmt: skip
+        ax.hist(
+            e,
+            bins=bins,
+            histtype="step",
+            linewidth=1.5,
+            label=f"{name} ({m['invalid']}/{m['n']} with a pair < {invalid_distance:g} sigma)",
+        )
     ax.set_xlabel(f"U / N (reduced units; clipped to [{lo:.1f}, {hi:.1f}], overlaps pile up at the right edge)")
     ax.set_ylabel("configurations")
     ax.legend(fontsize=8)

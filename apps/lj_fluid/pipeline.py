@@ -10,20 +10,23 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
-from apps.lj_fluid.config import Config
-from apps.lj_fluid.data import RunData, Split
-from keras_clust.data.lj_repr import grid_dataset
+from keras_clust.apps.lj_fluid.config import Config
+from keras_clust.apps.lj_fluid.data import RunData, Split
 from keras_clust.elbo import gaussian_nll_np
+from keras_clust.lj.representations import grid_dataset
+from keras_clust.lj.vae import build_coordinate_net, build_distance_vae, build_grid_vae
 from keras_clust.models import VAE, build_dense_vae
-from keras_clust.models.lj_vae import build_coordinate_net, build_distance_vae, build_grid_vae
 from keras_clust.training import FitResult, fit_model
 
-log = logging.getLogger("apps.lj_fluid")
+log = logging.getLogger("keras_clust.apps.lj_fluid")
 
 #: The three representations, in the order the report lists them.
 VIEWS = ("coords", "grid", "distance")
-VIEW_NAMES = {"coords": "sorted coordinates (dense VAE)", "grid": "density grid (Conv VAE)",
-              "distance": "distance matrix (Conv2D VAE)"}  # fmt: skip
+VIEW_NAMES = {
+    "coords": "sorted coordinates (dense VAE)",
+    "grid": "density grid (Conv VAE)",
+    "distance": "distance matrix (Conv2D VAE)",
+}
 SCORE_BATCH = 256
 
 
@@ -47,8 +50,9 @@ def view_inputs(view: str, split: Split, cfg: Config, batch_size: int | None = N
         return split.coords
     if view == "distance":
         return split.matrices
-    return grid_dataset(split.positions, cfg.box, cfg.grid_cells, batch_size or cfg.batch_size, shuffle=shuffle,
-                        seed=cfg.seed)  # fmt: skip
+    return grid_dataset(
+        split.positions, cfg.box, cfg.grid_cells, batch_size or cfg.batch_size, shuffle=shuffle, seed=cfg.seed
+    )
 
 
 def view_arrays(view: str, split: Split, cfg: Config) -> np.ndarray:
@@ -61,11 +65,27 @@ def view_arrays(view: str, split: Split, cfg: Config) -> np.ndarray:
 def build_view(view: str, cfg: Config, seed: int) -> VAE:
     n = cfg.particles
     if view == "coords":
-        return build_dense_vae(n * cfg.dim, cfg.coords_latent, cfg.coords_hidden, cfg.beta, seed=seed,
-                               name="coords_vae", likelihood="gaussian", sigma=None)  # fmt: skip
+        return build_dense_vae(
+            n * cfg.dim,
+            cfg.coords_latent,
+            cfg.coords_hidden,
+            cfg.beta,
+            seed=seed,
+            name="coords_vae",
+            likelihood="gaussian",
+            sigma=None,
+        )
     if view == "grid":
-        return build_grid_vae(cfg.grid_cells, cfg.dim, cfg.grid_filters, cfg.grid_kernel, cfg.grid_latent, cfg.beta,
-                              seed=seed, name="grid_vae")  # fmt: skip
+        return build_grid_vae(
+            cfg.grid_cells,
+            cfg.dim,
+            cfg.grid_filters,
+            cfg.grid_kernel,
+            cfg.grid_latent,
+            cfg.beta,
+            seed=seed,
+            name="grid_vae",
+        )
     return build_distance_vae(n, cfg.distance_latent, beta=cfg.beta, seed=seed, name="distance_vae")
 
 
@@ -81,11 +101,25 @@ def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str]
     _compile(m.vae, cfg)
     x = view_inputs(view, data.train, cfg, shuffle=True)
     val = view_inputs(view, data.val, cfg)
-    fit = fit_model(m.vae, x, None, val if view == "grid" else (val, None), epochs=epochs_of(view, cfg),
-                    batch_size=cfg.batch_size, verbose=0)  # fmt: skip
+    fit = fit_model(
+        m.vae,
+        x,
+        None,
+        val if view == "grid" else (val, None),
+        epochs=epochs_of(view, cfg),
+        batch_size=cfg.batch_size,
+        verbose=0,
+    )
     h = fit.history
-    log.info("[%s] -ELBO %.2f -> %.2f nats (val %.2f, KL %.2f) in %.0f s", view, h["loss"][0], h["loss"][-1],
-             h["val_loss"][-1], h["kl"][-1], fit.seconds)  # fmt: skip
+    log.info(
+        "[%s] -ELBO %.2f -> %.2f nats (val %.2f, KL %.2f) in %.0f s",
+        view,
+        h["loss"][0],
+        h["loss"][-1],
+        h["val_loss"][-1],
+        h["kl"][-1],
+        fit.seconds,
+    )
     return TrainedVAE(view, m, fit, seed)
 
 
@@ -94,11 +128,22 @@ def train_coordinate_net(data: RunData, cfg: Config, seed_model: Callable[[str],
     seed_model("coordinate_net")
     model = build_coordinate_net(cfg.particles, cfg.dim, cfg.coordinate_hidden)
     _compile(model, cfg, loss="mse")
-    fit = fit_model(model, data.train.matrices, data.train.ordered / cfg.box,
-                    (data.val.matrices, data.val.ordered / cfg.box), epochs=cfg.coordinate_epochs,
-                    batch_size=cfg.batch_size, verbose=0)  # fmt: skip
-    log.info("[coordinate net] MSE %.5f -> %.5f (val %.5f) in %.0f s", fit.history["loss"][0], fit.history["loss"][-1],
-             fit.history["val_loss"][-1], fit.seconds)  # fmt: skip
+    fit = fit_model(
+        model,
+        data.train.matrices,
+        data.train.ordered / cfg.box,
+        (data.val.matrices, data.val.ordered / cfg.box),
+        epochs=cfg.coordinate_epochs,
+        batch_size=cfg.batch_size,
+        verbose=0,
+    )
+    log.info(
+        "[coordinate net] MSE %.5f -> %.5f (val %.5f) in %.0f s",
+        fit.history["loss"][0],
+        fit.history["loss"][-1],
+        fit.history["val_loss"][-1],
+        fit.seconds,
+    )
     return model, fit
 
 
@@ -112,7 +157,7 @@ def _batches(view: str, positions_or_array, cfg: Config):
             yield batch.numpy()
     else:
         for i in range(0, len(positions_or_array), SCORE_BATCH):
-            yield positions_or_array[i:i + SCORE_BATCH]
+            yield positions_or_array[i : i + SCORE_BATCH]
 
 
 def _source(view: str, split: Split):
@@ -155,8 +200,16 @@ def scoring_decoder(t: TrainedVAE) -> keras.Model:
     return t.vae.decoder
 
 
-def neg_elbo_terms(view: str, encoder: keras.Model, decoder: keras.Model, log_var: np.ndarray | None, split: Split,
-                   cfg: Config, draws: int, seed: int) -> dict[str, np.ndarray]:  # fmt: skip
+def neg_elbo_terms(
+    view: str,
+    encoder: keras.Model,
+    decoder: keras.Model,
+    log_var: np.ndarray | None,
+    split: Split,
+    cfg: Config,
+    draws: int,
+    seed: int,
+) -> dict[str, np.ndarray]:
     """Per-configuration ``recon`` = E_q[-log p(x|z)] (``draws`` seeded latent draws) and
     ``kl`` = KL(q(z|x) || N(0, I)) (closed form), and ``neg_elbo`` = their sum, in nats, with
     the likelihood the view was trained with: Bernoulli over the grid's cells from the
@@ -179,8 +232,11 @@ def neg_elbo_terms(view: str, encoder: keras.Model, decoder: keras.Model, log_va
                 logits, t = out.reshape(len(x), -1), x.reshape(len(x), -1).astype(np.float64)
                 total += np.sum(np.logaddexp(0.0, logits) - t * logits, axis=-1)
             else:
-                t, mu = (x.reshape(len(x), -1), out.reshape(len(x), -1)) if view == "coords" else \
-                    (_triangle(x), _triangle(out))  # fmt: skip
+                t, mu = (
+                    (x.reshape(len(x), -1), out.reshape(len(x), -1))
+                    if view == "coords"
+                    else (_triangle(x), _triangle(out))
+                )
                 total += gaussian_nll_np(t, mu, log_var)
         recon.append(total / draws)
     recon_a, kl_a = np.concatenate(recon), np.concatenate(kl)
@@ -189,14 +245,17 @@ def neg_elbo_terms(view: str, encoder: keras.Model, decoder: keras.Model, log_va
 
 def trained_terms(t: TrainedVAE, split: Split, cfg: Config, seed: int) -> dict[str, np.ndarray]:
     """:func:`neg_elbo_terms` of a VAE trained in this process (``cfg.elbo_draws`` draws)."""
-    return neg_elbo_terms(t.view, t.vae.encoder, scoring_decoder(t), trained_log_var(t.vae.vae), split, cfg,
-                          cfg.elbo_draws, seed)  # fmt: skip
+    return neg_elbo_terms(
+        t.view, t.vae.encoder, scoring_decoder(t), trained_log_var(t.vae.vae), split, cfg, cfg.elbo_draws, seed
+    )
 
 
 def posterior(view: str, encoder: keras.Model, split: Split, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """``z_mean`` and ``z_log_var`` of every configuration of ``split`` (float64)."""
-    out = [[np.asarray(a, np.float64) for a in encoder.predict(x, verbose=0)[:2]]
-           for x in _batches(view, _source(view, split), cfg)]  # fmt: skip
+    out = [
+        [np.asarray(a, np.float64) for a in encoder.predict(x, verbose=0)[:2]]
+        for x in _batches(view, _source(view, split), cfg)
+    ]
     return np.concatenate([o[0] for o in out]), np.concatenate([o[1] for o in out])
 
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from apps.lj_fluid.config import Config
-from apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS
-from apps.lj_fluid.simulation import CORRECTIONS, simulation_table
+from keras_clust.apps.lj_fluid.config import Config
+from keras_clust.apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS
+from keras_clust.apps.lj_fluid.simulation import CORRECTIONS, simulation_table
 from keras_clust.runs import markdown_figure as _fig
 from keras_clust.runs import markdown_table
 
@@ -29,10 +29,19 @@ def model_rows(metrics: dict) -> list[dict]:
     rows = []
     for view in VIEWS:
         m = metrics["models"][view]
-        rows.append({"view": VIEW_NAMES[view], "latent": m["latent_dim"], "active dims": m["active_dims"],
-                     "parameters": m["parameters"], "epochs": m["epochs"], "s/epoch": m["seconds_per_epoch"],
-                     "test -ELBO": m["test_neg_elbo"], "test recon": m["test_recon"],
-                     "test KL": m["test_kl"]})  # fmt: skip
+        rows.append(
+            {
+                "view": VIEW_NAMES[view],
+                "latent": m["latent_dim"],
+                "active dims": m["active_dims"],
+                "parameters": m["parameters"],
+                "epochs": m["epochs"],
+                "s/epoch": m["seconds_per_epoch"],
+                "test -ELBO": m["test_neg_elbo"],
+                "test recon": m["test_recon"],
+                "test KL": m["test_kl"],
+            }
+        )
     return rows
 
 
@@ -41,8 +50,15 @@ def gamma_rows(metrics: dict) -> list[dict]:
     names = {**VIEW_NAMES, "physics": "physics baseline: mean height, its spread, LJ energy per particle"}
     rows = []
     for k, v in g.items():
-        rows.append({"codes": names[k], "R^2 of gamma (linear, test)": v["r2"], "KMeans ACC": v["acc"],
-                     "NMI": v["nmi"], "ARI": v["ari"]})  # fmt: skip
+        rows.append(
+            {
+                "codes": names[k],
+                "R^2 of gamma (linear, test)": v["r2"],
+                "KMeans ACC": v["acc"],
+                "NMI": v["nmi"],
+                "ARI": v["ari"],
+            }
+        )
         if "deep" in v:
             rows[-1][f"{v['deep']['method'].upper()} ACC"] = v["deep"]["acc"]
             rows[-1][f"{v['deep']['method'].upper()} NMI"] = v["deep"]["nmi"]
@@ -78,19 +94,26 @@ def render_report(cfg: Config, metrics: dict) -> str:
     split = metrics["split"]
     rec = metrics["reconstruction"]
     lines = [
-        f"# lj-fluid `{metrics['run_id']}`", "",
+        f"# lj-fluid `{metrics['run_id']}`",
+        "",
         "Three VAEs on configurations of a Lennard-Jones fluid under gravity (Metropolis Monte Carlo), and what "
-        "their latent spaces and decoders say about the physics.", "",
-        "## Simulation", "",
-        simulation_table(sim), "",
-        _fig("energy_traces.png", "energy of the preliminary run per gamma; the line marks the detected "
-             "equilibration"),
-        _fig("autocorrelation.png", "autocorrelation of the energy and of the positions; the sampling interval is "
-             "the lag where both fall below the threshold"),
+        "their latent spaces and decoders say about the physics.",
+        "",
+        "## Simulation",
+        "",
+        simulation_table(sim),
+        "",
+        _fig("energy_traces.png", "energy of the preliminary run per gamma; the line marks the detected equilibration"),
+        _fig(
+            "autocorrelation.png",
+            "autocorrelation of the energy and of the positions; the sampling interval is "
+            "the lag where both fall below the threshold",
+        ),
         _fig("density_profiles.png", "density along the height per gamma, beside the ideal-gas barometric law"),
         _fig("configurations.png", "a few sampled configurations"),
         _fig("acceptance.png", "Metropolis acceptance rate per gamma (one point per replica)"),
-        "## The three VAEs", "",
+        "## The three VAEs",
+        "",
         f"Training gammas {', '.join(f'{g:g}' for g in split['gammas'])}: {split['train']} training, {split['val']} "
         f"validation, {split['test']} test configurations (stratified by gamma); {split['holdout']} at the held-out "
         f"gamma {split['holdout_gamma'] if split['holdout_gamma'] is not None else '(none)'}; a chain's "
@@ -101,7 +124,8 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"{metrics['models']['grid']['elbo_draws']} seeded draws of z per configuration) + KL, in nats per test "
         "configuration; the three views' -ELBOs are densities of different things (binary grids, coordinates / L, "
         "distances / box diagonal) and are not comparable with each other. Active dims: latent dimensions whose "
-        "z_mean varies across test configurations (variance > 0.01, Burda et al. 2016).", "",
+        "z_mean varies across test configurations (variance > 0.01, Burda et al. 2016).",
+        "",
         collapse_note(metrics),
         markdown_table(model_rows(metrics), floatfmt=".2f"),
         _fig("loss_coords.png", "sorted coordinates: training and validation -ELBO"),
@@ -109,58 +133,78 @@ def render_report(cfg: Config, metrics: dict) -> str:
         _fig("loss_distance.png", "distance matrix: training and validation -ELBO"),
         _fig("grid_reconstructions.png", "density grids of test configurations and their reconstructions"),
         _fig("distance_matrices.png", "distance matrices of test configurations and their reconstructions"),
-        "## Back to configurations", "",
+        "## Back to configurations",
+        "",
         f"Decoded distance matrices of the test set: mean absolute error {rec['matrix_error']['mae_sigma']:.4f} "
         f"sigma per distance (RMSE {rec['matrix_error']['rmse_sigma']:.4f}). Coordinates recovered by classical "
         "MDS (aligned by Kabsch/Procrustes, reflection allowed) and by the coordinate network (trained on true "
         f"matrices, {metrics['models']['coordinate_net']['epochs']} epochs, validation MSE "
         f"{metrics['models']['coordinate_net']['val_mse']:.2e} in box units); RMSD in sigma per particle. The "
-        "'true matrix' rows are each method's floor.", "",
+        "'true matrix' rows are each method's floor.",
+        "",
         markdown_table(rec["rmsd"], floatfmt=".4f"),
         "Energies (LJ + gravity with each configuration's own gamma, per particle) of the originals and of the "
         f"configurations recovered from decoded matrices; a configuration with a pair closer than "
-        f"{cfg.invalid_distance:g} sigma counts as invalid.", "",
+        f"{cfg.invalid_distance:g} sigma counts as invalid.",
+        "",
         markdown_table(energy_table(rec["energy"], cfg.invalid_distance), floatfmt=".3f"),
         _fig("energy_recovered.png", "energy per particle of original and recovered configurations"),
-        _fig("configurations_recovered.png", "test configurations (filled) and those recovered from their decoded "
-             "matrices (open)"),
-        "## Gamma in the latent space", "",
+        _fig(
+            "configurations_recovered.png",
+            "test configurations (filled) and those recovered from their decoded matrices (open)",
+        ),
+        "## Gamma in the latent space",
+        "",
         "z_mean of the training configurations fits a linear read-out of gamma (R^2 on the test set) and a PCA; "
         f"KMeans with k = {len(split['gammas'])} (10 restarts) on the test codes is scored against the gamma labels "
         "(Hungarian-matched accuracy, NMI, ARI). The physics baseline uses three hand-made features instead of codes.",
         "",
         markdown_table(gamma_rows(metrics), floatfmt=".3f"),
         _fig("latent_pca_gamma.png", "PCA of the test codes, coloured by gamma"),
-        "## Anomaly detection", "",
+        "## Anomaly detection",
+        "",
         "Score: -ELBO per configuration (as above); higher means more anomalous. ROC-AUC of normal test "
         f"configurations against {'configurations at the held-out gamma and ' if 'holdout_gamma' in metrics['anomaly'] else ''}"  # noqa: E501
         f"test configurations with one particle moved to {cfg.overlap_distance:g} sigma of another (each "
         "anomalous set at most as large as the test set). The physics baseline sees positions only, as the VAEs "
         "do: -log of a KDE of the training configurations' Lennard-Jones energy (gravity left out, it would need "
-        "gamma) at the configuration's.", "",
+        "gamma) at the configuration's.",
+        "",
         markdown_table(anomaly_rows(metrics), floatfmt=".3f"),
         _fig("anomaly_roc.png", "ROC curves"),
-    ]  # fmt: skip
+    ]
     if "holdout_gamma" not in metrics["anomaly"]:
-        lines.append("No held-out gamma in this run (`--holdout-gamma none`, or a dataset without one): the "
-                     "held-out-gamma detection was not measured.\n")  # fmt: skip
+        lines.append(
+            "No held-out gamma in this run (`--holdout-gamma none`, or a dataset without one): the "
+            "held-out-gamma detection was not measured.\n"
+        )
     lines += [NOTES, CORRECTIONS]
     return "\n".join(lines)
 
 
 def energy_table(energy: dict, invalid_distance: float) -> list[dict]:
-    return [{"configurations": k, "n": v["n"], f"invalid (< {invalid_distance:g} sigma)": v["invalid"],
-             "invalid %": 100 * v["invalid_share"], "median U/N (valid)": v["median_energy_valid"],
-             "median closest pair": v["min_pair_distance_median"]} for k, v in energy.items()]  # fmt: skip
+    return [
+        {
+            "configurations": k,
+            "n": v["n"],
+            f"invalid (< {invalid_distance:g} sigma)": v["invalid"],
+            "invalid %": 100 * v["invalid_share"],
+            "median U/N (valid)": v["median_energy_valid"],
+            "median closest pair": v["min_pair_distance_median"],
+        }
+        for k, v in energy.items()
+    ]
 
 
 def collapse_note(metrics: dict) -> str:
     collapsed = [VIEW_NAMES[v] for v in VIEWS if metrics["models"][v]["active_dims"] == 0]
     if not collapsed:
         return ""
-    return (f"**Collapsed:** {', '.join(collapsed)} — no latent dimension is active (its KL is ~0): the decoder "
-            "ignores the code, so that view's latent rows below (gamma read-out, anomaly scores from the KL) say "
-            "nothing about the configurations.\n")
+    return (
+        f"**Collapsed:** {', '.join(collapsed)} — no latent dimension is active (its KL is ~0): the decoder "
+        "ignores the code, so that view's latent rows below (gamma read-out, anomaly scores from the KL) say "
+        "nothing about the configurations.\n"
+    )
 
 
 def summary(cfg: Config, metrics: dict) -> str:

@@ -6,11 +6,11 @@ import logging
 
 import numpy as np
 
-from apps.lj_fluid import analysis as A
-from apps.lj_fluid import figures as F
-from apps.lj_fluid.config import Config
-from apps.lj_fluid.data import RunData, acquire, insert_overlap, make_split, split_data
-from apps.lj_fluid.pipeline import (
+from keras_clust.apps.lj_fluid import analysis as A
+from keras_clust.apps.lj_fluid import figures as F
+from keras_clust.apps.lj_fluid.config import Config
+from keras_clust.apps.lj_fluid.data import RunData, acquire, insert_overlap, make_split, split_data
+from keras_clust.apps.lj_fluid.pipeline import (
     VIEW_NAMES,
     VIEWS,
     codes,
@@ -24,15 +24,15 @@ from apps.lj_fluid.pipeline import (
     trained_terms,
     view_arrays,
 )
-from apps.lj_fluid.simulation import simulation_figures, simulation_metrics
-from keras_clust.data.lj_io import save_lj_dataset
-from keras_clust.data.lj_mc import lj_energy
-from keras_clust.data.lj_repr import cell_indices, density_grid
+from keras_clust.apps.lj_fluid.simulation import simulation_figures, simulation_metrics
 from keras_clust.experiment import Run
+from keras_clust.lj.dataset import save_lj_dataset
+from keras_clust.lj.monte_carlo import lj_energy
+from keras_clust.lj.representations import cell_indices, density_grid
 from keras_clust.runs import model_seed
 from keras_clust.viz import loss_curves, pick_examples, plot_loss_curves
 
-log = logging.getLogger("apps.lj_fluid")
+log = logging.getLogger("keras_clust.apps.lj_fluid")
 
 N_EXAMPLES = 4
 ENERGY_BASELINE = "LJ energy (physics baseline)"
@@ -42,9 +42,11 @@ def data_note(cfg: Config, sim) -> str:
     s = sim.settings
     gammas = ", ".join(f"{g:g}" for g in sorted(set(np.unique(sim.gamma).tolist())))
     where = cfg.dataset or "simulated by this run"
-    return (f"Lennard-Jones fluid, {s['n_particles']} particles, box {s['box']:g} sigma, {s['dim']}-D, "
-            f"T {s['temperature']:g}, gamma {gammas}: {len(sim.positions)} configurations ({where}; "
-            f"Metropolis, seed {s['seed']})")  # fmt: skip
+    return (
+        f"Lennard-Jones fluid, {s['n_particles']} particles, box {s['box']:g} sigma, {s['dim']}-D, "
+        f"T {s['temperature']:g}, gamma {gammas}: {len(sim.positions)} configurations ({where}; "
+        f"Metropolis, seed {s['seed']})"
+    )
 
 
 def steps(cfg: Config, run: Run) -> None:
@@ -56,18 +58,28 @@ def steps(cfg: Config, run: Run) -> None:
     m["simulation_figures"] = sorted(p.name for p in simulation_figures(sim, run.figures).values())
     data = split_data(sim, cfg)
     cells = cfg.grid_cells
-    m["split"] = {"train": len(data.train), "val": len(data.val), "test": len(data.test),
-                  "holdout": 0 if data.holdout is None else len(data.holdout), "gammas": list(cfg.gammas),
-                  "holdout_gamma": cfg.holdout_gamma, "grid_cells": cells, "grid_h": cfg.box / cells,
-                  "doubly_occupied_share": doubly_occupied_share(sim.positions, cfg.box, cells)}  # fmt: skip
+    m["split"] = {
+        "train": len(data.train),
+        "val": len(data.val),
+        "test": len(data.test),
+        "holdout": 0 if data.holdout is None else len(data.holdout),
+        "gammas": list(cfg.gammas),
+        "holdout_gamma": cfg.holdout_gamma,
+        "grid_cells": cells,
+        "grid_h": cfg.box / cells,
+        "doubly_occupied_share": doubly_occupied_share(sim.positions, cfg.box, cells),
+    }
 
     trained = {}
     for view in VIEWS:
         t = train_view(view, data, cfg, run.seed_model)
         trained[view] = t
         run.history += t.fit.rows(model=f"{view}_vae")
-        plot_loss_curves(loss_curves(t.fit.history), run.figures / f"loss_{view}.png",
-                         title=f"{VIEW_NAMES[view]}: recon + {cfg.beta:g} x KL (nats per configuration)")  # fmt: skip
+        plot_loss_curves(
+            loss_curves(t.fit.history),
+            run.figures / f"loss_{view}.png",
+            title=f"{VIEW_NAMES[view]}: recon + {cfg.beta:g} x KL (nats per configuration)",
+        )
         run.save_model(t.vae.mean_encoder, f"{view}_encoder.keras")
         run.save_model(t.vae.encoder, f"{view}_posterior.keras")
         run.save_model(t.vae.decoder, f"{view}_decoder.keras")
@@ -80,16 +92,22 @@ def steps(cfg: Config, run: Run) -> None:
     m["elbo_seed"] = model_seed(cfg.seed, "elbo")
     test_terms = {view: trained_terms(trained[view], data.test, cfg, m["elbo_seed"]) for view in VIEWS}
     m["models"] = {view: model_metrics(trained[view], test_terms[view], data, cfg) for view in VIEWS}
-    m["models"]["coordinate_net"] = {"epochs": net_fit.epochs_run, "train_seconds": round(net_fit.seconds, 1),
-                                     "val_mse": net_fit.history["val_loss"][-1],
-                                     "parameters": net.count_params()}  # fmt: skip
+    m["models"]["coordinate_net"] = {
+        "epochs": net_fit.epochs_run,
+        "train_seconds": round(net_fit.seconds, 1),
+        "val_mse": net_fit.history["val_loss"][-1],
+        "parameters": net.count_params(),
+    }
     m["reconstruction"] = reconstruct(trained["distance"], net, data, cfg, run)
     m["gamma"] = gamma_in_latent(trained, data, cfg, run)
     m["anomaly"] = anomalies(trained, {v: t["neg_elbo"] for v, t in test_terms.items()}, data, cfg, run)
     draw_reconstructions(trained, data, cfg, run)
     idx = pick_examples(len(data.test), 16, cfg.seed)
-    run.export_samples = {"coordinates": data.test.coords[idx], "distance_matrix": data.test.matrices[idx],
-                          "density_grid": density_grid(data.test.positions[idx], cfg.box, cells)}  # fmt: skip
+    run.export_samples = {
+        "coordinates": data.test.coords[idx],
+        "distance_matrix": data.test.matrices[idx],
+        "density_grid": density_grid(data.test.positions[idx], cfg.box, cells),
+    }
 
 
 def doubly_occupied_share(positions: np.ndarray, box: float, cells: int) -> float:
@@ -104,14 +122,22 @@ def model_metrics(t, terms: dict, data: RunData, cfg: Config) -> dict:
     """Training summary and the test set's -ELBO ``terms`` (``cfg.elbo_draws`` seeded draws)."""
     z_mean, z_log_var = posterior(t.view, t.vae.encoder, data.test, cfg)
     h = t.fit.history
-    return {"epochs": t.fit.epochs_run, "train_seconds": round(t.fit.seconds, 1),
-            "seconds_per_epoch": round(t.fit.seconds / max(1, t.fit.epochs_run), 2),
-            "parameters": t.vae.vae.count_params(), "model_seed": t.seed,
-            "final_loss": h["loss"][-1], "final_val_loss": h["val_loss"][-1], "elbo_draws": cfg.elbo_draws,
-            "test_neg_elbo": float(terms["neg_elbo"].mean()), "test_recon": float(terms["recon"].mean()),
-            "test_kl": float(terms["kl"].mean()), "latent_dim": int(z_mean.shape[1]),
-            "active_dims": A.active_dimensions(z_mean),
-            "kl_per_dim": A.kl_per_dimension(z_mean, z_log_var).round(4).tolist()}  # fmt: skip
+    return {
+        "epochs": t.fit.epochs_run,
+        "train_seconds": round(t.fit.seconds, 1),
+        "seconds_per_epoch": round(t.fit.seconds / max(1, t.fit.epochs_run), 2),
+        "parameters": t.vae.vae.count_params(),
+        "model_seed": t.seed,
+        "final_loss": h["loss"][-1],
+        "final_val_loss": h["val_loss"][-1],
+        "elbo_draws": cfg.elbo_draws,
+        "test_neg_elbo": float(terms["neg_elbo"].mean()),
+        "test_recon": float(terms["recon"].mean()),
+        "test_kl": float(terms["kl"].mean()),
+        "latent_dim": int(z_mean.shape[1]),
+        "active_dims": A.active_dimensions(z_mean),
+        "kl_per_dim": A.kl_per_dimension(z_mean, z_log_var).round(4).tolist(),
+    }
 
 
 def reconstruct(t, net, data: RunData, cfg: Config, run: Run) -> dict:
@@ -123,21 +149,30 @@ def reconstruct(t, net, data: RunData, cfg: Config, run: Run) -> dict:
     mapping = A.energy_mapping(test.ordered, recovered, test.gamma, cfg.invalid_distance)
     F.plot_energy_histograms(mapping, run.figures / "energy_recovered.png", cfg.invalid_distance)
     idx = pick_examples(len(test), 3, cfg.seed)
-    F.plot_recovered(test.ordered[idx], {f"{r.method} (decoded)": r.positions[idx] for r in rows
-                                         if r.source == "decoded matrix"}, cfg.box,
-                     run.figures / "configurations_recovered.png")  # fmt: skip
-    return {"matrix_error": A.matrix_error(test.matrices, decoded, cfg.box, cfg.dim),
-            "rmsd": A.recovered_rows(rows),
-            "energy": {k: {kk: vv for kk, vv in v.items() if kk != "energy_per_particle"}
-                       for k, v in mapping.items()}}  # fmt: skip
+    F.plot_recovered(
+        test.ordered[idx],
+        {f"{r.method} (decoded)": r.positions[idx] for r in rows if r.source == "decoded matrix"},
+        cfg.box,
+        run.figures / "configurations_recovered.png",
+    )
+    return {
+        "matrix_error": A.matrix_error(test.matrices, decoded, cfg.box, cfg.dim),
+        "rmsd": A.recovered_rows(rows),
+        "energy": {k: {kk: vv for kk, vv in v.items() if kk != "energy_per_particle"} for k, v in mapping.items()},
+    }
 
 
 def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
     out, maps = {}, {}
     for view in VIEWS:
         vae = trained[view].vae
-        r = A.gamma_readout(codes(view, vae, data.train, cfg), data.train.gamma, codes(view, vae, data.test, cfg),
-                            data.test.gamma, cfg.seed)  # fmt: skip
+        r = A.gamma_readout(
+            codes(view, vae, data.train, cfg),
+            data.train.gamma,
+            codes(view, vae, data.test, cfg),
+            data.test.gamma,
+            cfg.seed,
+        )
         maps[view] = r.pca_test
         out[view] = {"r2": r.r2, "pca_explained": r.explained, **r.clustering}
         if cfg.cluster != "kmeans":
@@ -146,8 +181,12 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
     test_features = A.physics_features(data.test.positions, data.test.gamma)
     base = A.gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed)
     out["physics"] = {"r2": base.r2, "pca_explained": base.explained, **base.clustering}
-    F.plot_gamma_maps(maps, data.test.gamma, {v: f"{VIEW_NAMES[v]}: R^2 {out[v]['r2']:.3f}" for v in VIEWS},
-                      run.figures / "latent_pca_gamma.png")  # fmt: skip
+    F.plot_gamma_maps(
+        maps,
+        data.test.gamma,
+        {v: f"{VIEW_NAMES[v]}: R^2 {out[v]['r2']:.3f}" for v in VIEWS},
+        run.figures / "latent_pca_gamma.png",
+    )
     return out
 
 
@@ -175,8 +214,9 @@ def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> di
     overlapped = insert_overlap(test.positions, cfg.box, cfg.overlap_distance, model_seed(cfg.seed, "overlap"))
     sets = {"overlap": make_split(overlapped, test.gamma, lj_energy(overlapped, test.gamma), cfg.box)}
     if data.holdout is not None:
-        keep = np.sort(np.random.default_rng(model_seed(cfg.seed, "holdout-sample")).permutation(
-            len(data.holdout))[:len(test)])  # fmt: skip
+        keep = np.sort(
+            np.random.default_rng(model_seed(cfg.seed, "holdout-sample")).permutation(len(data.holdout))[: len(test)]
+        )
         h = data.holdout
         sets = {"holdout_gamma": make_split(h.positions[keep], h.gamma[keep], h.energy[keep], cfg.box), **sets}
     seed = model_seed(cfg.seed, "elbo")
@@ -189,10 +229,16 @@ def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> di
             bad = trained_terms(trained[view], split, cfg, seed)["neg_elbo"]
             curves[kind][VIEW_NAMES[view]] = A.anomaly_roc(normal[view], bad)
         curves[kind][ENERGY_BASELINE] = A.anomaly_roc(normal_energy, energy_score(lj_energy(split.positions, 0.0)))
-        out[kind] = {name: {"auc": a.auc, "n_normal": a.n_normal, "n_anomalous": a.n_anomalous}
-                     for name, a in curves[kind].items()}  # fmt: skip
-    titles = [f"held-out gamma {cfg.holdout_gamma:g} vs test" if k == "holdout_gamma" else
-              f"one pair at {cfg.overlap_distance:g} sigma inserted vs test" for k in curves]  # fmt: skip
+        out[kind] = {
+            name: {"auc": a.auc, "n_normal": a.n_normal, "n_anomalous": a.n_anomalous}
+            for name, a in curves[kind].items()
+        }
+    titles = [
+        f"held-out gamma {cfg.holdout_gamma:g} vs test"
+        if k == "holdout_gamma"
+        else f"one pair at {cfg.overlap_distance:g} sigma inserted vs test"
+        for k in curves
+    ]
     F.plot_rocs(curves, run.figures / "anomaly_roc.png", titles)
     return out
 
@@ -202,6 +248,4 @@ def draw_reconstructions(trained, data: RunData, cfg: Config, run: Run) -> None:
     original, decoded = decode_grids(trained["grid"].vae, data.test.positions[idx], cfg)
     F.plot_grid_reconstructions(original, decoded, run.figures / "grid_reconstructions.png", cfg.box / cfg.grid_cells)
     sub = make_split(data.test.positions[idx], data.test.gamma[idx], data.test.energy[idx], cfg.box)
-    F.plot_matrices(sub.matrices, decode_matrices(trained["distance"].vae, sub),
-                    run.figures / "distance_matrices.png")  # fmt: skip
-
+    F.plot_matrices(sub.matrices, decode_matrices(trained["distance"].vae, sub), run.figures / "distance_matrices.png")

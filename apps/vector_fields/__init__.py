@@ -12,7 +12,8 @@ would not fit in memory; ``cluster`` re-clusters a run's codes with other settin
 ``evaluate`` re-scores a run; ``export`` writes the encoder and decoder as SavedModels.
 """
 
-from apps.vector_fields.actions import (
+from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments
+from keras_clust.apps.vector_fields.actions import (
     add_cluster_action_arguments,
     add_generate_arguments,
     add_run_arguments,
@@ -22,24 +23,39 @@ from apps.vector_fields.actions import (
     generate,
     run,
 )
-from apps.vector_fields.config import NAME
-from apps.vector_fields.tune import add_tune_arguments, tune
-from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments
+from keras_clust.apps.vector_fields.config import NAME
+from keras_clust.apps.vector_fields.tune import add_tune_arguments, tune
 
 EXPERIMENT = Experiment(
     name=NAME,
     summary="conv AE for 2-D vector fields: two-stage Optuna search, multi-objective clustering",
     description=__doc__.split("\n\n", 1)[1],
     actions=[
-        Action("generate", "write synthetic fields of eleven flow types with their labels (.npz)",
-               add_generate_arguments, generate),
-        Action("run", "generate or read fields, train the autoencoder, cluster its codes, report, export",
-               add_run_arguments, run),
+        Action(
+            "generate",
+            "write synthetic fields of eleven flow types with their labels (.npz)",
+            add_generate_arguments,
+            generate,
+        ),
+        Action(
+            "run",
+            "generate or read fields, train the autoencoder, cluster its codes, report, export",
+            add_run_arguments,
+            run,
+        ),
         Action("tune", "two-stage Optuna search over the autoencoder's architecture", add_tune_arguments, tune),
-        Action("cluster", "cluster a finished run's codes again (multi-objective study)",
-               add_cluster_action_arguments, cluster),
+        Action(
+            "cluster",
+            "cluster a finished run's codes again (multi-objective study)",
+            add_cluster_action_arguments,
+            cluster,
+        ),
         Action("evaluate", "re-score a run's test fields with its saved models", add_saved_run_arguments, evaluate),
-        Action("export", "export a run's encoder (fields -> embedding) and decoder as SavedModels",
-               add_export_arguments, export),
+        Action(
+            "export",
+            "export a run's encoder (fields -> embedding) and decoder as SavedModels",
+            add_export_arguments,
+            export,
+        ),
     ],
-)  # fmt: skip
+)

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.vector_fields.config import ClusterSettings
+from keras_clust.apps.vector_fields.config import ClusterSettings
 from keras_clust.runs import format_params
 
-log = logging.getLogger("apps.vector_fields")
+log = logging.getLogger("keras_clust.apps.vector_fields")
 
 
 def scores_with_noise(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
@@ -28,9 +28,13 @@ def scores_with_noise(y_true: np.ndarray, y_pred: np.ndarray) -> dict:
 
     kept = y_pred >= 0
     acc = cluster_accuracy(y_true[kept], y_pred[kept]) * kept.mean() if kept.any() else 0.0
-    return {"acc": float(acc), "nmi": float(normalized_mutual_info_score(y_true, y_pred)),
-            "ari": float(adjusted_rand_score(y_true, y_pred)), "noise": int((~kept).sum()),
-            "clusters": int(len(np.unique(y_pred[kept])))}  # fmt: skip
+    return {
+        "acc": float(acc),
+        "nmi": float(normalized_mutual_info_score(y_true, y_pred)),
+        "ari": float(adjusted_rand_score(y_true, y_pred)),
+        "noise": int((~kept).sum()),
+        "clusters": int(len(np.unique(y_pred[kept]))),
+    }
 
 
 def _kmeans(x: np.ndarray, k: int, n_init: int, seed: int) -> np.ndarray:
@@ -39,9 +43,16 @@ def _kmeans(x: np.ndarray, k: int, n_init: int, seed: int) -> np.ndarray:
     return KMeans(k, n_init=n_init, random_state=seed).fit_predict(x)
 
 
-def cluster_codes(codes: np.ndarray, fields: np.ndarray, labels: np.ndarray | None, class_names,
-                  settings: ClusterSettings, seed: int, figures: Path,
-                  uv: list[int] | None = (0, 1)) -> tuple[dict, np.ndarray]:  # fmt: skip
+def cluster_codes(
+    codes: np.ndarray,
+    fields: np.ndarray,
+    labels: np.ndarray | None,
+    class_names,
+    settings: ClusterSettings,
+    seed: int,
+    figures: Path,
+    uv: list[int] | None = (0, 1),
+) -> tuple[dict, np.ndarray]:
     """Run the study on ``codes``, score the chosen clustering (and the KMeans baselines at the
     true number of types, on codes and on raw fields, same ``n_init``), draw the figures.
 
@@ -49,29 +60,50 @@ def cluster_codes(codes: np.ndarray, fields: np.ndarray, labels: np.ndarray | No
         The metrics and the chosen labels (-1 = DBSCAN noise).
     """
     from keras_clust.cluster.pareto import ParetoClustering
+    from keras_clust.fields.figures import plot_field_gallery
     from keras_clust.viz.clustering import plot_pareto_front, plot_silhouette_knives
-    from keras_clust.viz.fields import plot_field_gallery
     from keras_clust.viz.latent3d import first_three, plot_latent_3d
 
     start = time.perf_counter()
-    est = ParetoClustering(algorithms=settings.algorithms, objectives=settings.objectives, n_trials=settings.trials,
-                           k_range=(2, settings.k_max), choose=settings.choose, n_init=settings.n_init,
-                           random_state=seed).fit(codes)  # fmt: skip
+    est = ParetoClustering(
+        algorithms=settings.algorithms,
+        objectives=settings.objectives,
+        n_trials=settings.trials,
+        k_range=(2, settings.k_max),
+        choose=settings.choose,
+        n_init=settings.n_init,
+        random_state=seed,
+    ).fit(codes)
     chosen = est.labels_
     study_seconds = time.perf_counter() - start
     log.info("clustering study: %d trials in %.0f s; chosen %s", len(est.trials_), study_seconds, est.chosen_)
     knives = est.knife_stats_
     metrics = {
-        "study": {"trials": len(est.trials_), "pareto": est.pareto_, "seconds": round(study_seconds, 1),
-                  "settings": {"algorithms": list(settings.algorithms), "objectives": list(settings.objectives),
-                               "choose": settings.choose, "k_max": settings.k_max, "n_init": settings.n_init}},
-        "chosen": {**est.chosen_, "n_clusters": int(est.n_clusters_), "noise": int(est.noise_),
-                   "noise_share": float(est.noise_ / len(codes)), "cutting_clusters": int(knives.n_cutting)},
+        "study": {
+            "trials": len(est.trials_),
+            "pareto": est.pareto_,
+            "seconds": round(study_seconds, 1),
+            "settings": {
+                "algorithms": list(settings.algorithms),
+                "objectives": list(settings.objectives),
+                "choose": settings.choose,
+                "k_max": settings.k_max,
+                "n_init": settings.n_init,
+            },
+        },
+        "chosen": {
+            **est.chosen_,
+            "n_clusters": int(est.n_clusters_),
+            "noise": int(est.noise_),
+            "noise_share": float(est.noise_ / len(codes)),
+            "cutting_clusters": int(knives.n_cutting),
+        },
         "codes": int(len(codes)),
-    }  # fmt: skip
-    figs = [plot_pareto_front(est, figures / "pareto_front.png"),
-            plot_silhouette_knives(knives, figures / "silhouette_knives.png",
-                                   title=f"chosen: {_describe(est.chosen_)}")]  # fmt: skip
+    }
+    figs = [
+        plot_pareto_front(est, figures / "pareto_front.png"),
+        plot_silhouette_knives(knives, figures / "silhouette_knives.png", title=f"chosen: {_describe(est.chosen_)}"),
+    ]
     points, axis = first_three(codes, seed)
     panels = [(f"clusters ({est.n_clusters_}, noise {est.noise_})", chosen, None)]
     if labels is not None:
@@ -80,8 +112,16 @@ def cluster_codes(codes: np.ndarray, fields: np.ndarray, labels: np.ndarray | No
     figs.extend(_latent_2d(codes, panels, figures, seed))
     if uv is not None:
         names = [f"cluster {i}" for i in range(max(1, chosen.max() + 1))]
-        figs.append(plot_field_gallery(fields[..., list(uv)], chosen, names, figures / "cluster_examples.png",
-                                       per_class=4, title="example fields per cluster (-1: noise)"))  # fmt: skip
+        figs.append(
+            plot_field_gallery(
+                fields[..., list(uv)],
+                chosen,
+                names,
+                figures / "cluster_examples.png",
+                per_class=4,
+                title="example fields per cluster (-1: noise)",
+            )
+        )
     if labels is not None:
         k = len(np.unique(labels))  # the types present (a file may name more)
         rows = {"chosen": scores_with_noise(labels, chosen)}
@@ -111,8 +151,7 @@ def _latent_2d(codes, panels, figures: Path, seed: int) -> list[Path]:
         safe = np.where(lab < 0, lab.max() + 1, lab)  # noise drawn as one more colour
         lm = latent_map(codes, safe, method=method, seed=seed)
         tag = "clusters" if names is None else "types"
-        out.append(plot_latent_map(lm, figures / f"latent_2d_{tag}.png", class_names=names,
-                                   title=f"2-D map: {title}"))
+        out.append(plot_latent_map(lm, figures / f"latent_2d_{tag}.png", class_names=names, title=f"2-D map: {title}"))
     return out
 
 
@@ -122,5 +161,6 @@ def _confusion(labels, chosen, class_names, path: Path) -> Path:
 
     kept = chosen >= 0
     cm = matched_confusion_matrix(labels[kept], chosen[kept], labels=np.arange(len(class_names)))
-    return plot_confusion_matrix(cm, path, list(class_names), title="chosen clustering vs true flow type "
-                                 "(noise left out)")  # fmt: skip
+    return plot_confusion_matrix(
+        cm, path, list(class_names), title="chosen clustering vs true flow type (noise left out)"
+    )

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field, replace
 from typing import ClassVar
 
 from keras_clust.errors import UsageError
-from keras_clust.models.field_ae import REPORT
+from keras_clust.fields.autoencoder import REPORT
 
 NAME = "vector-fields"
 
@@ -81,8 +81,9 @@ class Config:
         self.channels = tuple(self.channels)
         if isinstance(self.cluster, dict):
             c = dict(self.cluster)
-            self.cluster = ClusterSettings(**{**c, "algorithms": tuple(c["algorithms"]),
-                                              "objectives": tuple(c["objectives"])})  # fmt: skip
+            self.cluster = ClusterSettings(
+                **{**c, "algorithms": tuple(c["algorithms"]), "objectives": tuple(c["objectives"])}
+            )
 
     def check(self) -> Config:
         if self.val_fraction + self.test_fraction >= 0.6:
@@ -101,5 +102,6 @@ def check_cluster_settings(c: ClusterSettings) -> None:
 def quick_config(cfg: Config) -> Config:
     """``--quick``: 24 fields per flow type, two epochs, a 12-trial clustering study."""
     cluster = replace(cfg.cluster, trials=min(cfg.cluster.trials, QUICK["cluster_trials"]))
-    return replace(cfg, per_class=min(cfg.per_class, QUICK["per_class"]), epochs=min(cfg.epochs, QUICK["epochs"]),
-                   cluster=cluster)  # fmt: skip
+    return replace(
+        cfg, per_class=min(cfg.per_class, QUICK["per_class"]), epochs=min(cfg.epochs, QUICK["epochs"]), cluster=cluster
+    )

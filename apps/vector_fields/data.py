@@ -28,13 +28,19 @@ def acquire(settings, seed: int):
     """The fields: read from ``settings.dataset`` or generated from the settings' ``per_class``,
     ``size``, ``channels``, ``noise`` and ``max_rotation`` (a run's or a search's config),
     deterministic from ``seed``."""
-    from keras_clust.data.vector_fields import generate_fields
-    from keras_clust.data.vf_io import load_fields
+    from keras_clust.fields.dataset import load_fields
+    from keras_clust.fields.generator import generate_fields
 
     if settings.dataset is not None:
         return load_fields(dataset_file(settings.dataset))
-    return generate_fields(settings.per_class, size=settings.size, channels=tuple(settings.channels),
-                           noise=settings.noise, max_rotation=settings.max_rotation, seed=seed)  # fmt: skip
+    return generate_fields(
+        settings.per_class,
+        size=settings.size,
+        channels=tuple(settings.channels),
+        noise=settings.noise,
+        max_rotation=settings.max_rotation,
+        seed=seed,
+    )
 
 
 @dataclass
@@ -54,8 +60,9 @@ class Splits:
         return {"train": len(self.x_train), "val": len(self.x_val), "test": len(self.x_test)}
 
 
-def split_fields(fields: np.ndarray, labels: np.ndarray | None, val_fraction: float, test_fraction: float,
-                 seed: int) -> Splits:  # fmt: skip
+def split_fields(
+    fields: np.ndarray, labels: np.ndarray | None, val_fraction: float, test_fraction: float, seed: int
+) -> Splits:
     """Seeded split (stratified by label when there are labels) and the training fields' RMS,
     the scale the model divides its inputs by (so fields of any unit train alike)."""
     from sklearn.model_selection import train_test_split
@@ -66,8 +73,9 @@ def split_fields(fields: np.ndarray, labels: np.ndarray | None, val_fraction: fl
     if n - n_test - n_val < 1:
         raise DataError(f"{n} fields are too few to split into train, validation and test; give at least 3")
     classes = 0 if labels is None else len(np.unique(labels))
-    stratify = labels is not None and min(n_test, n_val) >= classes and np.min(np.bincount(labels)[
-        np.unique(labels)]) >= 3  # every split can hold every class
+    stratify = (
+        labels is not None and min(n_test, n_val) >= classes and np.min(np.bincount(labels)[np.unique(labels)]) >= 3
+    )  # every split can hold every class
     strat = labels if stratify else None
     rest, test = train_test_split(idx, test_size=n_test, random_state=seed, stratify=strat)
     strat_rest = None if strat is None else labels[rest]

@@ -33,20 +33,39 @@ NOTES = """\
 
 
 def score_rows(clustering: dict) -> list[dict]:
-    names = {"chosen": "chosen by the study (codes)", "kmeans_codes_true_k": "KMeans on codes, true k",
-             "kmeans_raw_true_k": "KMeans on raw fields, true k"}  # fmt: skip
+    names = {
+        "chosen": "chosen by the study (codes)",
+        "kmeans_codes_true_k": "KMeans on codes, true k",
+        "kmeans_raw_true_k": "KMeans on raw fields, true k",
+    }
     scores = clustering.get("scores", {})
     names.update({f"{m}_true_k": f"{m.upper()} on the encoder, true k" for m in ("dec", "idec", "n2d")})
-    return [{"clustering": names.get(k, k), "ACC": v["acc"], "NMI": v["nmi"], "ARI": v["ari"],
-             "clusters": v["clusters"], "noise": v["noise"]} for k, v in scores.items()]  # fmt: skip
+    return [
+        {
+            "clustering": names.get(k, k),
+            "ACC": v["acc"],
+            "NMI": v["nmi"],
+            "ARI": v["ari"],
+            "clusters": v["clusters"],
+            "noise": v["noise"],
+        }
+        for k, v in scores.items()
+    ]
 
 
 def pareto_rows(clustering: dict) -> list[dict]:
     rows = []
     for p in clustering["study"]["pareto"]:
-        rows.append({"trial": p["number"], "algorithm": p["algorithm"], "params": format_params(p["params"]),
-                     **{k: v for k, v in p["objectives"].items()}, "clusters": p["n_clusters"],
-                     "noise": p["noise"]})  # fmt: skip
+        rows.append(
+            {
+                "trial": p["number"],
+                "algorithm": p["algorithm"],
+                "params": format_params(p["params"]),
+                **{k: v for k, v in p["objectives"].items()},
+                "clusters": p["n_clusters"],
+                "noise": p["noise"],
+            }
+        )
     return rows
 
 
@@ -55,26 +74,35 @@ def clustering_section(clustering: dict) -> list[str]:
     st = clustering["study"]
     params = format_params(ch["params"])
     lines = [
-        "## Clustering the codes", "",
+        "## Clustering the codes",
+        "",
         f"A multi-objective Optuna study (NSGA-II, {st['trials']} trials, {st['seconds']} s) over "
         f"{' and '.join(st['settings']['algorithms'])}, objectives {', '.join(st['settings']['objectives'])}, "
         f"on {clustering['codes']} codes. **Chosen** (`--choose {st['settings']['choose']}`): trial {ch['number']}, "
         f"{ch['algorithm']} ({params}): {ch['n_clusters']} clusters, silhouette {ch['silhouette']:.3f}, "
         f"{ch['cutting_clusters']} cutting clusters, {ch['noise']} noise points ({100 * ch['noise_share']:.1f} %).",
-        "", "Pareto front:", "", markdown_table(pareto_rows(clustering), floatfmt=".4g"),
-    ]  # fmt: skip
+        "",
+        "Pareto front:",
+        "",
+        markdown_table(pareto_rows(clustering), floatfmt=".4g"),
+    ]
     if "scores" in clustering:
-        lines += ["Against the true flow types (ACC with Hungarian matching, DBSCAN noise counted as wrong; NMI with "
-                  "the arithmetic mean; both KMeans rows get the true number of types and the same n_init):", "",
-                  markdown_table(score_rows(clustering), floatfmt=".3f")]  # fmt: skip
+        lines += [
+            "Against the true flow types (ACC with Hungarian matching, DBSCAN noise counted as wrong; NMI with "
+            "the arithmetic mean; both KMeans rows get the true number of types and the same n_init):",
+            "",
+            markdown_table(score_rows(clustering), floatfmt=".3f"),
+        ]
     names = clustering["figures"]
-    captions = {"pareto_front.png": "the study's trials and Pareto front, the chosen solution marked",
-                "silhouette_knives.png": "silhouette knives of the chosen clustering (dashed: overall mean)",
-                "latent_3d.png": "the codes in 3-D, by cluster and by true type",
-                "latent_2d_clusters.png": "2-D map of the codes by cluster",
-                "latent_2d_types.png": "2-D map of the codes by true type",
-                "cluster_examples.png": "example fields of each cluster",
-                "confusion_chosen.png": "chosen clusters (matched) against the true types"}  # fmt: skip
+    captions = {
+        "pareto_front.png": "the study's trials and Pareto front, the chosen solution marked",
+        "silhouette_knives.png": "silhouette knives of the chosen clustering (dashed: overall mean)",
+        "latent_3d.png": "the codes in 3-D, by cluster and by true type",
+        "latent_2d_clusters.png": "2-D map of the codes by cluster",
+        "latent_2d_types.png": "2-D map of the codes by true type",
+        "cluster_examples.png": "example fields of each cluster",
+        "confusion_chosen.png": "chosen clusters (matched) against the true types",
+    }
     for name in names:
         lines.append(_fig(name, captions.get(name, name)))
     return lines
@@ -84,35 +112,57 @@ def render_report(cfg, metrics: dict) -> str:
     d, m = metrics["data"], metrics["model"]
     t = m["test"]
     lines = [
-        f"# vector-fields `{metrics['run_id']}`", "",
+        f"# vector-fields `{metrics['run_id']}`",
+        "",
         "A convolutional autoencoder embeds 2-D vector fields into a few numbers; a multi-objective study picks "
-        "a clustering of the embeddings.", "",
-        "## Data", "",
+        "a clustering of the embeddings.",
+        "",
+        "## Data",
+        "",
         f"{d['fields']} fields of shape {tuple(d['shape'])} (channels {', '.join(d['channels'])}); split "
         f"train {d['split']['train']} / validation {d['split']['val']} / test {d['split']['test']}; the models "
-        f"divide the fields by the training RMS {d['scale']:.4g}.", "",
-    ]  # fmt: skip
+        f"divide the fields by the training RMS {d['scale']:.4g}.",
+        "",
+    ]
     if d.get("classes"):
         lines.append(_fig("flow_types.png", "three generated fields of each flow type (quiver)"))
     lines += [
-        "## Autoencoder", "",
+        "## Autoencoder",
+        "",
         f"{m['describe']}; latent {m['architecture']['latent']}"
-        + (f" (from `{cfg.params_from}`)" if cfg.params_from else " (the slides' winner: the `report` preset)") + ". "
+        + (f" (from `{cfg.params_from}`)" if cfg.params_from else " (the slides' winner: the `report` preset)")
+        + ". "
         f"{m['parameters']} parameters; estimated training memory {m['estimated_training_mib']} MiB at batch "
-        f"{cfg.batch_size}, {m['train_gmacs_per_field']} GMAC per field per training step.", "",
+        f"{cfg.batch_size}, {m['train_gmacs_per_field']} GMAC per field per training step.",
+        "",
         f"Trained {m['epochs_run']} epochs ({m['seconds']} s, {m['seconds_per_epoch']} s/epoch; "
         + (f"best epoch {m['best_epoch']} kept" if m.get("best_epoch") else "the last epoch kept")
-        + f") on {'the negative ELBO (VAE)' if cfg.vae else cfg.loss}.", "",
-        markdown_table([{"test MSE": t["mse"], "test weighted MSE": t["weighted_mse"],
-                         "field variance": t["variance"], "MSE / variance": t["mse"] / t["variance"],
-                         **{f"MSE {c}": v for c, v in t["mse_per_channel"].items()}}], floatfmt=".4g"),
+        + f") on {'the negative ELBO (VAE)' if cfg.vae else cfg.loss}.",
+        "",
+        markdown_table(
+            [
+                {
+                    "test MSE": t["mse"],
+                    "test weighted MSE": t["weighted_mse"],
+                    "field variance": t["variance"],
+                    "MSE / variance": t["mse"] / t["variance"],
+                    **{f"MSE {c}": v for c, v in t["mse_per_channel"].items()},
+                }
+            ],
+            floatfmt=".4g",
+        ),
         f"(The slides reported {SLIDES_MSE['DBSCAN solution']} and {SLIDES_MSE['KMeans solution']} on their own "
-        "fields with an unpooling decoder; see the notes.)", "",
+        "fields with an unpooling decoder; see the notes.)",
+        "",
         _fig("loss.png", "training and validation loss per epoch"),
-    ]  # fmt: skip
+    ]
     if len(d["channels"]) >= 2:
-        lines.append(_fig("reconstructions.png", "test fields (left) and their reconstructions (right), streamlines "
-                          "coloured by speed"))  # fmt: skip
+        lines.append(
+            _fig(
+                "reconstructions.png",
+                "test fields (left) and their reconstructions (right), streamlines coloured by speed",
+            )
+        )
     lines += clustering_section(metrics["clustering"])
     lines += ["", NOTES]
     return "\n".join(lines) + "\n"
@@ -122,10 +172,12 @@ def summary(cfg, metrics: dict) -> str:
     m = metrics["model"]
     c = metrics["clustering"]
     ch = c["chosen"]
-    lines = [f"autoencoder: {m['describe']}, latent {m['architecture']['latent']}: test MSE {m['test']['mse']:.4g} "
-             f"({m['epochs_run']} epochs, {m['seconds']} s)",
-             f"chosen clustering: {ch['algorithm']} {ch['params']}: {ch['n_clusters']} clusters, "
-             f"silhouette {ch['silhouette']:.3f}, noise {ch['noise']}"]  # fmt: skip
+    lines = [
+        f"autoencoder: {m['describe']}, latent {m['architecture']['latent']}: test MSE {m['test']['mse']:.4g} "
+        f"({m['epochs_run']} epochs, {m['seconds']} s)",
+        f"chosen clustering: {ch['algorithm']} {ch['params']}: {ch['n_clusters']} clusters, "
+        f"silhouette {ch['silhouette']:.3f}, noise {ch['noise']}",
+    ]
     if "scores" in c:
         lines.append(markdown_table(score_rows(c), floatfmt=".3f").rstrip("\n"))
     return "\n".join(lines) + "\n"

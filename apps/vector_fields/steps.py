@@ -6,15 +6,15 @@ import logging
 
 import numpy as np
 
-from apps.vector_fields.clustering import cluster_codes
-from apps.vector_fields.config import Config
-from apps.vector_fields.data import acquire, split_fields, uv_channels
-from apps.vector_fields.pipeline import build, check_architecture, cost_row, reconstruction_scores, train
+from keras_clust.apps.vector_fields.clustering import cluster_codes
+from keras_clust.apps.vector_fields.config import Config
+from keras_clust.apps.vector_fields.data import acquire, split_fields, uv_channels
+from keras_clust.apps.vector_fields.pipeline import build, check_architecture, cost_row, reconstruction_scores, train
 from keras_clust.errors import UsageError
 from keras_clust.experiment import Run
-from keras_clust.models.field_ae import FieldAEConfig
+from keras_clust.fields.autoencoder import FieldAEConfig
 
-log = logging.getLogger("apps.vector_fields")
+log = logging.getLogger("keras_clust.apps.vector_fields")
 
 
 def load_data(cfg: Config):
@@ -23,9 +23,9 @@ def load_data(cfg: Config):
 
 
 def steps(cfg: Config, run: Run) -> None:
-    from keras_clust.data.vf_io import fields_source
+    from keras_clust.fields.dataset import fields_source
+    from keras_clust.fields.figures import plot_field_gallery, plot_field_pairs
     from keras_clust.viz import loss_curves, plot_loss_curves
-    from keras_clust.viz.fields import plot_field_gallery, plot_field_pairs
 
     fs = load_data(cfg)
     run.set_data(fields_source(fs, cfg.dataset))
@@ -35,59 +35,84 @@ def steps(cfg: Config, run: Run) -> None:
     if fs.n <= cfg.cluster.k_max:
         raise UsageError(f"{fs.n} fields are too few for --k-max {cfg.cluster.k_max}; lower --k-max")
     splits = split_fields(fs.fields, fs.labels, cfg.val_fraction, cfg.test_fraction, cfg.seed)
-    run.metrics["data"] = {"fields": fs.n, "shape": list(shape), "channels": list(fs.channels),
-                           "classes": list(fs.class_names) if fs.labels is not None else None,
-                           "split": splits.sizes, "scale": splits.scale,
-                           "settings": fs.settings}  # fmt: skip
+    run.metrics["data"] = {
+        "fields": fs.n,
+        "shape": list(shape),
+        "channels": list(fs.channels),
+        "classes": list(fs.class_names) if fs.labels is not None else None,
+        "split": splits.sizes,
+        "scale": splits.scale,
+        "settings": fs.settings,
+    }
     uv = uv_channels(fs.channels)  # the figures draw u and v; a one-channel field has no figure of arrows
     if fs.labels is not None and uv is not None:
-        plot_field_gallery(fs.fields[..., uv], fs.labels, fs.class_names, run.figures / "flow_types.png", per_class=3,
-                           title="the data: three fields of each flow type")  # fmt: skip
+        plot_field_gallery(
+            fs.fields[..., uv],
+            fs.labels,
+            fs.class_names,
+            run.figures / "flow_types.png",
+            per_class=3,
+            title="the data: three fields of each flow type",
+        )
 
     run.seed_model("field_ae")
     ae = build(cfg, shape, splits.scale, seed=cfg.seed)
     log.info("autoencoder: %s", architecture.describe())
     fit = train(ae, cfg, splits)
     run.history += fit.rows()
-    plot_loss_curves(loss_curves(fit.history), run.figures / "loss.png",
-                     title=f"{'VAE' if cfg.vae else 'autoencoder'} ({cfg.loss if not cfg.vae else '-ELBO'})")
+    plot_loss_curves(
+        loss_curves(fit.history),
+        run.figures / "loss.png",
+        title=f"{'VAE' if cfg.vae else 'autoencoder'} ({cfg.loss if not cfg.vae else '-ELBO'})",
+    )
     codes = ae.encoder.predict(fs.fields, batch_size=256, verbose=0)  # every field once: scored, exported, clustered
     recon = ae.decoder.predict(codes[splits.idx_test], batch_size=256, verbose=0)
     scores = reconstruction_scores(splits.x_test, recon, fs.channels, cfg.weight_floor)
-    run.metrics["model"] = {"architecture": architecture.to_dict(), "describe": architecture.describe(),
-                            **cost_row(architecture, shape, cfg.batch_size), "epochs_run": fit.epochs_run,
-                            "best_epoch": int(np.argmin(fit.history["val_loss"])) + 1 if cfg.patience else None,
-                            "seconds": round(fit.seconds, 1),
-                            "seconds_per_epoch": round(fit.seconds / max(1, fit.epochs_run), 2),
-                            "test": scores}  # fmt: skip
+    run.metrics["model"] = {
+        "architecture": architecture.to_dict(),
+        "describe": architecture.describe(),
+        **cost_row(architecture, shape, cfg.batch_size),
+        "epochs_run": fit.epochs_run,
+        "best_epoch": int(np.argmin(fit.history["val_loss"])) + 1 if cfg.patience else None,
+        "seconds": round(fit.seconds, 1),
+        "seconds_per_epoch": round(fit.seconds / max(1, fit.epochs_run), 2),
+        "test": scores,
+    }
     idx = np.random.default_rng(cfg.seed).choice(len(splits.x_test), min(6, len(splits.x_test)), replace=False)
     titles = None
     if fs.labels is not None:
         titles = [fs.class_names[fs.labels[splits.idx_test[i]]] for i in idx]
     if uv is not None:
-        plot_field_pairs(splits.x_test[idx][..., uv], recon[idx][..., uv], run.figures / "reconstructions.png",
-                         titles=titles)  # fmt: skip
-    for file, model in (("encoder.keras", ae.encoder), ("decoder.keras", ae.decoder),
-                        ("autoencoder.keras", ae.autoencoder)):  # fmt: skip
+        plot_field_pairs(
+            splits.x_test[idx][..., uv], recon[idx][..., uv], run.figures / "reconstructions.png", titles=titles
+        )
+    for file, model in (
+        ("encoder.keras", ae.encoder),
+        ("decoder.keras", ae.decoder),
+        ("autoencoder.keras", ae.autoencoder),
+    ):
         run.save_model(model, file)
     run.export_samples["fields"] = splits.x_test[:16]
     run.export_samples["embedding"] = codes[splits.idx_test[:16]]
 
-    metrics, chosen = cluster_codes(codes, fs.fields, fs.labels, fs.class_names, cfg.cluster, cfg.seed, run.figures,
-                                    uv)  # fmt: skip
+    metrics, chosen = cluster_codes(codes, fs.fields, fs.labels, fs.class_names, cfg.cluster, cfg.seed, run.figures, uv)
     if cfg.deep_cluster != "kmeans" and fs.labels is None:
         log.warning("--cluster %s needs the fields' labels (the true number of types); skipped", cfg.deep_cluster)
     elif cfg.deep_cluster != "kmeans":
         metrics["scores"][f"{cfg.deep_cluster}_true_k"] = deep_clustering(cfg, fs, ae)
     run.metrics["clustering"] = metrics
-    np.savez_compressed(run.file("clusters.npz"), codes=codes, cluster=chosen,
-                        **({"labels": fs.labels} if fs.labels is not None else {}))  # fmt: skip
+    np.savez_compressed(
+        run.file("clusters.npz"),
+        codes=codes,
+        cluster=chosen,
+        **({"labels": fs.labels} if fs.labels is not None else {}),
+    )
 
 
 def deep_clustering(cfg: Config, fs, ae) -> dict:
     """``--cluster dec|idec|n2d`` on the run's encoder (a copy; IDEC with its decoder) at the true
     number of types, on every field as the other rows of the table."""
-    from apps.vector_fields.clustering import scores_with_noise
+    from keras_clust.apps.vector_fields.clustering import scores_with_noise
     from keras_clust.cluster.deep import DeepSettings, cluster_embedding
 
     settings = DeepSettings.for_run(len(np.unique(fs.labels)), cfg.quick, batch_size=cfg.batch_size)

@@ -20,10 +20,6 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.vector_fields.actions import add_data_arguments
-from apps.vector_fields.config import DEFAULT_LATENT, NAME
-from apps.vector_fields.data import TUNE_DATA_OFFSET, acquire, split_fields
-from apps.vector_fields.pipeline import reconstruction_scores
 from keras_clust.app import (
     add_study_arguments,
     add_tensorboard_argument,
@@ -32,13 +28,17 @@ from keras_clust.app import (
     positive_int,
     tensorboard_dir,
 )
+from keras_clust.apps.vector_fields.actions import add_data_arguments
+from keras_clust.apps.vector_fields.config import DEFAULT_LATENT, NAME
+from keras_clust.apps.vector_fields.data import TUNE_DATA_OFFSET, acquire, split_fields
+from keras_clust.apps.vector_fields.pipeline import reconstruction_scores
 from keras_clust.errors import UsageError
-from keras_clust.models.field_ae import ACTIVATIONS, REPORT, build_field_ae, estimate_cost
+from keras_clust.fields.autoencoder import ACTIVATIONS, REPORT, build_field_ae, estimate_cost
 from keras_clust.runs import RunFolder, markdown_table, seed_model, set_seed
 from keras_clust.training import fit_context, fit_model
 from keras_clust.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 
-log = logging.getLogger("apps.vector_fields")
+log = logging.getLogger("keras_clust.apps.vector_fields")
 GIB = 2**30
 
 
@@ -81,15 +81,16 @@ class TuneConfig:
 
 def build_for_search(shape, loss: str, weight_floor: float, learning_rate: float, scale: float, **kwargs):
     """The search's builder: flat parameters -> a compiled autoencoder (the ``autoencoder`` model)."""
-    from keras_clust.tuning.field_space import space_config
+    from keras_clust.fields.search_space import space_config
 
-    return build_field_ae(space_config(kwargs), shape, loss=loss, weight_floor=weight_floor,
-                          learning_rate=learning_rate, scale=scale).autoencoder  # fmt: skip
+    return build_field_ae(
+        space_config(kwargs), shape, loss=loss, weight_floor=weight_floor, learning_rate=learning_rate, scale=scale
+    ).autoencoder
 
 
 def shape_tag(config) -> str:
     """A stage-1 shape as part of a study name: ``L5-c11.10.12.10-p2x2x2x2x5``."""
-    from keras_clust.models.pooling import pools_key
+    from keras_clust.fields.pooling import pools_key
 
     return f"L{config.num_layers}-c{'.'.join(map(str, config.channels))}-p{pools_key(config.pools)}"
 
@@ -108,26 +109,30 @@ def check_study_data(storage: str, study_name: str, fingerprint: str) -> None:
     if had is None:
         study.set_user_attr("fields", fingerprint)
     elif had != fingerprint:
-        raise UsageError(f"study {study_name!r} in {storage} searched fields {had}, these are {fingerprint}; "
-                         "use another --study-name or storage")  # fmt: skip
+        raise UsageError(
+            f"study {study_name!r} in {storage} searched fields {had}, these are {fingerprint}; "
+            "use another --study-name or storage"
+        )
 
 
 def over_budget(kwargs: dict, shape, batch_size: int, max_memory_gib: float, max_gmacs: float) -> str | None:
     """Why a configuration is too big to train here (estimated memory or compute), or None."""
-    from keras_clust.tuning.field_space import space_config
+    from keras_clust.fields.search_space import space_config
 
     cost = estimate_cost(space_config(kwargs), shape, batch_size)
     if cost.total_bytes > max_memory_gib * GIB:
-        return (f"estimated {cost.total_bytes / GIB:.2f} GiB at batch {batch_size} > --max-memory "
-                f"{max_memory_gib:g} GiB")  # fmt: skip
+        return f"estimated {cost.total_bytes / GIB:.2f} GiB at batch {batch_size} > --max-memory {max_memory_gib:g} GiB"
     if cost.train_gmacs_per_field > max_gmacs:
         return f"{cost.train_gmacs_per_field:.2f} GMAC per field per step > --max-gmacs {max_gmacs:g}"
     return None
 
 
 def _pruned_reasons(study) -> dict[int, str]:
-    return {t.number: t.user_attrs["pruned_reason"] for t in study.get_trials(deepcopy=False)
-            if "pruned_reason" in t.user_attrs}  # fmt: skip
+    return {
+        t.number: t.user_attrs["pruned_reason"]
+        for t in study.get_trials(deepcopy=False)
+        if "pruned_reason" in t.user_attrs
+    }
 
 
 def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, study_name, tensorboard=None):
@@ -135,12 +140,26 @@ def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, stu
     from keras_clust.viz.search import plot_search
 
     result, study = run_optuna_search(
-        space, build, (splits.x_train, splits.x_train), (splits.x_val, splits.x_val), epochs=cfg.epochs,
-        batch_size=cfg.batch_size, n_trials=getattr(cfg, f"{name}_trials"), storage=storage,
-        study_name=study_name, seed=cfg.seed, timeout=cfg.timeout, n_warmup_steps=2, workers=cfg.workers,
-        heartbeat_interval=cfg.heartbeat_interval, grace_period=cfg.grace_period, tensorboard=tensorboard,
-        checkpoint=run.file(f"models/{name}_best_trial.keras"), enqueue=enqueue, prune_if=prune_if,
-    )  # fmt: skip
+        space,
+        build,
+        (splits.x_train, splits.x_train),
+        (splits.x_val, splits.x_val),
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        n_trials=getattr(cfg, f"{name}_trials"),
+        storage=storage,
+        study_name=study_name,
+        seed=cfg.seed,
+        timeout=cfg.timeout,
+        n_warmup_steps=2,
+        workers=cfg.workers,
+        heartbeat_interval=cfg.heartbeat_interval,
+        grace_period=cfg.grace_period,
+        tensorboard=tensorboard,
+        checkpoint=run.file(f"models/{name}_best_trial.keras"),
+        enqueue=enqueue,
+        prune_if=prune_if,
+    )
     figures = plot_search(result, study, run.figures, prefix=f"{name}_")
     over = _pruned_reasons(study)
     rows = result.trial_rows()
@@ -153,15 +172,15 @@ def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, stu
 def tune(args: argparse.Namespace) -> int:
     import keras
 
-    from keras_clust.data.vf_io import fields_source
-    from keras_clust.tuning.field_space import (
+    from keras_clust.fields.dataset import fields_source
+    from keras_clust.fields.figures import plot_field_pairs
+    from keras_clust.fields.search_space import (
         space_config,
         stage1_params,
         stage1_space,
         stage2_params,
         stage2_space,
     )
-    from keras_clust.viz.fields import plot_field_pairs
 
     cfg = config_from_args(args)
     set_seed(cfg.seed)
@@ -175,24 +194,43 @@ def tune(args: argparse.Namespace) -> int:
         storage = cfg.storage or f"sqlite:///{run.file('study.db')}"
         if cfg.storage is None:
             run.keep_on_abort("study.db")
-        build = functools.partial(build_for_search, shape, cfg.loss, cfg.weight_floor, cfg.learning_rate,
-                                  splits.scale)  # fmt: skip
+        build = functools.partial(build_for_search, shape, cfg.loss, cfg.weight_floor, cfg.learning_rate, splits.scale)
         fingerprint = "x".join(map(str, shape)) + f" ({', '.join(fs.channels)})"
         check_study_data(storage, f"{cfg.study_name}-stage1", fingerprint)
-        prune_if = functools.partial(over_budget, shape=shape, batch_size=cfg.batch_size,
-                                     max_memory_gib=cfg.max_memory_gib, max_gmacs=cfg.max_gmacs)  # fmt: skip
+        prune_if = functools.partial(
+            over_budget,
+            shape=shape,
+            batch_size=cfg.batch_size,
+            max_memory_gib=cfg.max_memory_gib,
+            max_gmacs=cfg.max_gmacs,
+        )
         metrics = {"run_id": run.run_id, "data": source, "split": splits.sizes, "stages": {}}
 
         space1 = stage1_space(shape[0], cfg.latent, cfg.activation)
         slides_shape = [stage1_params(REPORT)] if shape[0] == 80 else []
-        log.info("stage 1: depth, channels, pooling; %d trials x %d epochs on %d fields", cfg.stage1_trials,
-                 cfg.epochs, len(splits.x_train))  # fmt: skip
-        result1, metrics["stages"]["stage1"] = _stage("stage1", space1, build, splits, cfg, storage, run,
-                                                      slides_shape, prune_if, f"{cfg.study_name}-stage1",
-                                                      fits.tensorboard and fits.tensorboard / "stage1")  # fmt: skip
+        log.info(
+            "stage 1: depth, channels, pooling; %d trials x %d epochs on %d fields",
+            cfg.stage1_trials,
+            cfg.epochs,
+            len(splits.x_train),
+        )
+        result1, metrics["stages"]["stage1"] = _stage(
+            "stage1",
+            space1,
+            build,
+            splits,
+            cfg,
+            storage,
+            run,
+            slides_shape,
+            prune_if,
+            f"{cfg.study_name}-stage1",
+            fits.tensorboard and fits.tensorboard / "stage1",
+        )
         if result1.best is None:
-            raise UsageError("stage 1 finished no trial (all pruned or diverged); raise --max-memory/--max-gmacs "
-                             "or add trials")  # fmt: skip
+            raise UsageError(
+                "stage 1 finished no trial (all pruned or diverged); raise --max-memory/--max-gmacs or add trials"
+            )
         shape_params = result1.best.params
         space2 = stage2_space(shape_params, cfg.latent)
         stage1_cfg = space_config(space1.builder_kwargs(shape_params))
@@ -203,21 +241,29 @@ def tune(args: argparse.Namespace) -> int:
         # one stage-2 study per stage-1 shape: a resumed search whose stage-1 best changed starts a new one
         name2 = f"{cfg.study_name}-stage2-{shape_tag(stage1_cfg)}"
         logs2 = fits.tensorboard and fits.tensorboard / "stage2"
-        result2, metrics["stages"]["stage2"] = _stage("stage2", space2, build, splits, cfg, storage, run, enqueue,
-                                                      prune_if, name2, logs2)  # fmt: skip
+        result2, metrics["stages"]["stage2"] = _stage(
+            "stage2", space2, build, splits, cfg, storage, run, enqueue, prune_if, name2, logs2
+        )
         if cfg.storage is None:  # the run folder's final name, not its .partial one
             for entry in metrics["stages"].values():
                 entry["storage"] = f"sqlite:///{run.path.resolve() / 'study.db'}"
         baseline = next((t for t in result2.trials if t.number == 0 and t.state == "complete"), None)
         metrics["stage2_baseline"] = baseline.value if baseline is not None and result2.resumed_trials == 0 else None
-        candidates = [(r.best.value, name, space.builder_kwargs(r.best.params), r)
-                      for name, r, space in (("stage1", result1, space1), ("stage2", result2, space2))
-                      if r.best is not None]  # fmt: skip
+        candidates = [
+            (r.best.value, name, space.builder_kwargs(r.best.params), r)
+            for name, r, space in (("stage1", result1, space1), ("stage2", result2, space2))
+            if r.best is not None
+        ]
         value, stage, kwargs, result = min(candidates, key=lambda c: c[0])
         best = replace(space_config(kwargs), latent=cfg.latent)
-        metrics.update(best_architecture=best.to_dict(), best_describe=best.describe(), best_stage=stage,
-                       best_val_loss=value, stage1_best=result1.best.value,
-                       stage2_best=result2.best.value if result2.best else None)  # fmt: skip
+        metrics.update(
+            best_architecture=best.to_dict(),
+            best_describe=best.describe(),
+            best_stage=stage,
+            best_val_loss=value,
+            stage1_best=result1.best.value,
+            stage2_best=result2.best.value if result2.best else None,
+        )
         checkpoint = run.file(f"models/{stage}_best_trial.keras")
         if result.checkpoint_trial == result.best.number and checkpoint.is_file():
             model = keras.models.load_model(checkpoint)
@@ -225,25 +271,38 @@ def tune(args: argparse.Namespace) -> int:
             log.info("retraining the best configuration (%s) for %d epochs", stage, cfg.epochs)
             seed_model(cfg.seed, f"{stage}_best")
             model = build(**kwargs)
-            fit_model(model, splits.x_train, splits.x_train, (splits.x_val, splits.x_val), epochs=cfg.epochs,
-                      batch_size=cfg.batch_size, verbose=0)  # fmt: skip
+            fit_model(
+                model,
+                splits.x_train,
+                splits.x_train,
+                (splits.x_val, splits.x_val),
+                epochs=cfg.epochs,
+                batch_size=cfg.batch_size,
+                verbose=0,
+            )
             metrics["best_retrained"] = True
         recon = model.predict(splits.x_test, batch_size=256, verbose=0)
         metrics["best_test"] = reconstruction_scores(splits.x_test, recon, fs.channels, cfg.weight_floor)
-        idx = np.random.default_rng(cfg.seed).choice(len(splits.x_test), min(6, len(splits.x_test)),
-                                                     replace=False)  # fmt: skip
+        idx = np.random.default_rng(cfg.seed).choice(len(splits.x_test), min(6, len(splits.x_test)), replace=False)
         titles = [fs.class_names[fs.labels[splits.idx_test[i]]] for i in idx] if fs.labels is not None else None
         plot_field_pairs(splits.x_test[idx], recon[idx], run.figures / "reconstructions.png", titles=titles)
         metrics["total_seconds"] = round(time.perf_counter() - start, 1)
         run.write_metrics(metrics)
-        run.write_history([{"stage": s, "trial": t["number"], "state": t["state"], "epoch": i + 1, "val_loss": v}
-                           for s, e in metrics["stages"].items() for t in e["trials"]
-                           for i, v in enumerate(t["curve"])])  # fmt: skip
+        run.write_history(
+            [
+                {"stage": s, "trial": t["number"], "state": t["state"], "epoch": i + 1, "val_loss": v}
+                for s, e in metrics["stages"].items()
+                for t in e["trials"]
+                for i, v in enumerate(t["curve"])
+            ]
+        )
         run.write_report(render_tune_report(cfg, metrics))
     print(markdown_table(stage_rows(metrics), floatfmt=".4g"), end="")
     print(f"best ({stage}): {best.describe()}, latent {best.latent}: validation loss {value:.4g}")
-    print(f"resume or extend: keras-clust {NAME} tune --storage {metrics['stages']['stage1']['storage']} "
-          f"--study-name {cfg.study_name} --stage1-trials N --stage2-trials M")  # fmt: skip
+    print(
+        f"resume or extend: keras-clust {NAME} tune --storage {metrics['stages']['stage1']['storage']} "
+        f"--study-name {cfg.study_name} --stage1-trials N --stage2-trials M"
+    )
     print(f"use the best: keras-clust {NAME} run --params-from {run.path}")
     print(f"run folder: {run.path}")
     return 0
@@ -253,59 +312,103 @@ def stage_rows(metrics: dict) -> list[dict]:
     rows = []
     for name, e in metrics["stages"].items():
         s = e["summary"]
-        rows.append({"stage": name, "best val loss": s["best_value"], "best trial": s["best_trial"],
-                     "trials": s["trials"], "complete": s["complete"], "pruned": s["pruned"],
-                     "pruned for budget": e["pruned_for_budget"], "failed": s["failed"],
-                     "search s": round(s["seconds"])})  # fmt: skip
+        rows.append(
+            {
+                "stage": name,
+                "best val loss": s["best_value"],
+                "best trial": s["best_trial"],
+                "trials": s["trials"],
+                "complete": s["complete"],
+                "pruned": s["pruned"],
+                "pruned for budget": e["pruned_for_budget"],
+                "failed": s["failed"],
+                "search s": round(s["seconds"]),
+            }
+        )
     return rows
 
 
 def render_tune_report(cfg: TuneConfig, metrics: dict) -> str:
     s1, s2 = metrics["stage1_best"], metrics["stage2_best"]
-    moved = ("stage 2 lowered stage 1's best validation loss by "
-             f"{100 * (s1 - s2) / s1:.1f} %" if s2 is not None and s2 < s1 else
-             "stage 2 did not improve on stage 1's best: the shape carries the result")  # fmt: skip
+    moved = (
+        f"stage 2 lowered stage 1's best validation loss by {100 * (s1 - s2) / s1:.1f} %"
+        if s2 is not None and s2 < s1
+        else "stage 2 did not improve on stage 1's best: the shape carries the result"
+    )
     if metrics.get("stage2_baseline") is not None:
-        moved += (f" (stage 2's first trial trains stage 1's best again from another initial seed: "
-                  f"{metrics['stage2_baseline']:.4g} against {s1:.4g}, the size of seed-to-seed noise)")
+        moved += (
+            f" (stage 2's first trial trains stage 1's best again from another initial seed: "
+            f"{metrics['stage2_baseline']:.4g} against {s1:.4g}, the size of seed-to-seed noise)"
+        )
     lines = [
-        f"# vector-fields tune `{metrics['run_id']}`", "",
+        f"# vector-fields tune `{metrics['run_id']}`",
+        "",
         f"**Data:** {metrics['data']['note']}"
         + ("" if cfg.dataset else f" (seed {cfg.data_seed}: not the fields a run with seed {cfg.seed} reports on)")
         + f"; train {metrics['split']['train']}, validation {metrics['split']['val']}, test "
-        f"{metrics['split']['test']}.", "",
+        f"{metrics['split']['test']}.",
+        "",
         f"**Search:** validation {cfg.loss} after {cfg.epochs} epochs per trial (batch {cfg.batch_size}, Adam "
         f"{cfg.learning_rate:g}), median pruning per epoch, TPE seeded with {cfg.seed}; latent {cfg.latent}; "
         f"budgets: {cfg.max_memory_gib:g} GiB estimated training memory, {cfg.max_gmacs:g} GMAC per field per "
-        f"step. Stage 1 starts with the slides' shape (kernel 3), stage 2 with stage 1's best as it was.", "",
+        f"step. Stage 1 starts with the slides' shape (kernel 3), stage 2 with stage 1's best as it was.",
+        "",
         markdown_table(stage_rows(metrics), floatfmt=".4g"),
         f"**Best** ({metrics['best_stage']}): {metrics['best_describe']}, latent {cfg.latent}: validation loss "
-        f"{metrics['best_val_loss']:.4g}; {moved}.", "",
-    ]  # fmt: skip
+        f"{metrics['best_val_loss']:.4g}; {moved}.",
+        "",
+    ]
     if "best_test" in metrics:
         t = metrics["best_test"]
-        lines += [f"Its trained model on the test fields: MSE {t['mse']:.4g} (field variance {t['variance']:.4g}); "
-                  "the slides reached 0.007 (DBSCAN solution) and 0.013 (KMeans solution) on their own fields with "
-                  "an unpooling decoder.", "",
-                  "![reconstructions](figures/reconstructions.png)", ""]  # fmt: skip
+        lines += [
+            f"Its trained model on the test fields: MSE {t['mse']:.4g} (field variance {t['variance']:.4g}); "
+            "the slides reached 0.007 (DBSCAN solution) and 0.013 (KMeans solution) on their own fields with "
+            "an unpooling decoder.",
+            "",
+            "![reconstructions](figures/reconstructions.png)",
+            "",
+        ]
     for name, e in metrics["stages"].items():
-        lines += [f"## {name}", "", f"Study `{e['study_name']}` in `{e['storage']}`"
-                  + (f"; resumed with {e['resumed_trials']} earlier trials" if e["resumed_trials"] else "") + ".", "",
-                  markdown_table(e["trial_rows"], floatfmt=".4g"), ""]  # fmt: skip
+        lines += [
+            f"## {name}",
+            "",
+            f"Study `{e['study_name']}` in `{e['storage']}`"
+            + (f"; resumed with {e['resumed_trials']} earlier trials" if e["resumed_trials"] else "")
+            + ".",
+            "",
+            markdown_table(e["trial_rows"], floatfmt=".4g"),
+            "",
+        ]
         lines += [f"![{name} {fig}](figures/{name}_{fig}.png)" for fig in e["figures"]] + [""]
     return "\n".join(lines) + "\n"
 
 
 def config_from_args(args: argparse.Namespace) -> TuneConfig:
     cfg = TuneConfig(
-        dataset=str(args.dataset) if args.dataset else None, per_class=args.per_class, size=args.size,
-        channels=args.channels, noise=args.noise, max_rotation=args.max_rotation, latent=args.latent,
-        activation=args.activation, loss=args.loss, weight_floor=args.weight_floor, epochs=args.epochs,
+        dataset=str(args.dataset) if args.dataset else None,
+        per_class=args.per_class,
+        size=args.size,
+        channels=args.channels,
+        noise=args.noise,
+        max_rotation=args.max_rotation,
+        latent=args.latent,
+        activation=args.activation,
+        loss=args.loss,
+        weight_floor=args.weight_floor,
+        epochs=args.epochs,
         batch_size=args.batch_size,
-        learning_rate=args.learning_rate, max_memory_gib=args.max_memory, max_gmacs=args.max_gmacs,
-        storage=args.storage, study_name=args.study_name, timeout=args.timeout, quick=args.quick, seed=args.seed,
-        workers=args.workers, heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period,
-    )  # fmt: skip
+        learning_rate=args.learning_rate,
+        max_memory_gib=args.max_memory,
+        max_gmacs=args.max_gmacs,
+        storage=args.storage,
+        study_name=args.study_name,
+        timeout=args.timeout,
+        quick=args.quick,
+        seed=args.seed,
+        workers=args.workers,
+        heartbeat_interval=args.heartbeat_interval,
+        grace_period=args.grace_period,
+    )
     if cfg.quick:
         cfg = replace(cfg, per_class=min(cfg.per_class, 12), stage1_trials=2, stage2_trials=2, epochs=1)
     for stage in ("stage1", "stage2"):  # asked for explicitly: kept, also with --quick
@@ -322,35 +425,66 @@ def add_tune_arguments(p: argparse.ArgumentParser) -> None:
     from keras_clust.app import non_negative_int
 
     d = TuneConfig()
-    p.add_argument("--seed", type=non_negative_int, default=0,
-                   help="seed of the samplers and weights; the fields are drawn with seed + 1000 (default: 0)")
+    p.add_argument(
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the samplers and weights; the fields are drawn with seed + 1000 (default: 0)",
+    )
     p.add_argument("--out", type=Path, default=Path("runs"), help="root of run folders (default: runs/)")
     p.add_argument("--quick", action="store_true", help="smoke run: 12 fields per type, 2 trials per stage, 1 epoch")
-    p.add_argument("--dataset", type=Path, default=None, metavar="NPY|NPZ",
-                   help="search on your fields instead of synthetic ones")
+    p.add_argument(
+        "--dataset", type=Path, default=None, metavar="NPY|NPZ", help="search on your fields instead of synthetic ones"
+    )
     add_data_arguments(p, per_class_default=d.per_class)
     g = p.add_argument_group("search")
-    g.add_argument("--stage1-trials", type=positive_int, default=None,
-                   help=f"total trials of stage 1 (depth, channels, pooling) (default: {d.stage1_trials}; --quick: 2)")
-    g.add_argument("--stage2-trials", type=positive_int, default=None,
-                   help=f"total trials of stage 2 (kernels, dilations, activations) (default: {d.stage2_trials}; "
-                        "--quick: 2)")  # fmt: skip
+    g.add_argument(
+        "--stage1-trials",
+        type=positive_int,
+        default=None,
+        help=f"total trials of stage 1 (depth, channels, pooling) (default: {d.stage1_trials}; --quick: 2)",
+    )
+    g.add_argument(
+        "--stage2-trials",
+        type=positive_int,
+        default=None,
+        help=f"total trials of stage 2 (kernels, dilations, activations) (default: {d.stage2_trials}; --quick: 2)",
+    )
     g.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"epochs per trial (default: {d.epochs})")
     g.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="batch size (default: 32)")
     g.add_argument("--learning-rate", type=positive_float, default=d.learning_rate, help="Adam (default: 0.001)")
-    g.add_argument("--latent", type=positive_int, default=d.latent,
-                   help=f"embedding size (default: {DEFAULT_LATENT}; the slides used 3)")
-    g.add_argument("--activation", choices=ACTIVATIONS, default=d.activation,
-                   help="the one activation of stage 1 (default: selu)")
+    g.add_argument(
+        "--latent",
+        type=positive_int,
+        default=d.latent,
+        help=f"embedding size (default: {DEFAULT_LATENT}; the slides used 3)",
+    )
+    g.add_argument(
+        "--activation", choices=ACTIVATIONS, default=d.activation, help="the one activation of stage 1 (default: selu)"
+    )
     g.add_argument("--loss", choices=("mse", "weighted_mse"), default=d.loss, help="objective's loss (default: mse)")
-    g.add_argument("--weight-floor", type=non_negative_float, default=d.weight_floor,
-                   help="added to the magnitude in weighted_mse's weights (default: 0.1)")
-    g.add_argument("--max-memory", type=positive_float, default=d.max_memory_gib, metavar="GIB",
-                   help="prune configurations whose estimated training memory exceeds this (default: 4 GiB)")
-    g.add_argument("--max-gmacs", type=positive_float, default=d.max_gmacs,
-                   help="prune configurations costing more than this many 10^9 multiply-adds per field per "
-                        "training step (the slides' winner: 0.26; default: 1)")  # fmt: skip
-    g.add_argument("--timeout", type=non_negative_float, default=None, help="stop starting trials after S seconds "
-                   "per stage")  # fmt: skip
+    g.add_argument(
+        "--weight-floor",
+        type=non_negative_float,
+        default=d.weight_floor,
+        help="added to the magnitude in weighted_mse's weights (default: 0.1)",
+    )
+    g.add_argument(
+        "--max-memory",
+        type=positive_float,
+        default=d.max_memory_gib,
+        metavar="GIB",
+        help="prune configurations whose estimated training memory exceeds this (default: 4 GiB)",
+    )
+    g.add_argument(
+        "--max-gmacs",
+        type=positive_float,
+        default=d.max_gmacs,
+        help="prune configurations costing more than this many 10^9 multiply-adds per field per "
+        "training step (the slides' winner: 0.26; default: 1)",
+    )
+    g.add_argument(
+        "--timeout", type=non_negative_float, default=None, help="stop starting trials after S seconds per stage"
+    )
     add_tensorboard_argument(p)
     add_study_arguments(p, d.study_name, "base name of the two studies (<name>-stage1, <name>-stage2)")

@@ -23,12 +23,28 @@ from keras_clust.cluster.modes import (
 )
 
 __all__ = [
-    "KSelection", "ModeCoverage", "chi2_radius", "elbow_point", "mahalanobis_distances", "min_share_count",
-    "mode_coverage", "radius_share", "select_k",
-    "ClusteringScores", "EmbeddingKMeans", "KMeansEvaluation", "evaluate_kmeans", "evaluate_method",
-    "cluster_accuracy", "clustering_row",
-    "contingency", "match_clusters", "matched_confusion_matrix", "relabel", "score_clustering",
-]  # fmt: skip
+    "KSelection",
+    "ModeCoverage",
+    "chi2_radius",
+    "elbow_point",
+    "mahalanobis_distances",
+    "min_share_count",
+    "mode_coverage",
+    "radius_share",
+    "select_k",
+    "ClusteringScores",
+    "EmbeddingKMeans",
+    "KMeansEvaluation",
+    "evaluate_kmeans",
+    "evaluate_method",
+    "cluster_accuracy",
+    "clustering_row",
+    "contingency",
+    "match_clusters",
+    "matched_confusion_matrix",
+    "relabel",
+    "score_clustering",
+]
 
 from keras_clust.cluster.pareto import ParetoClustering, dbscan_eps_range, knee_point, normalise_front  # noqa: E402
 from keras_clust.cluster.silhouette import (  # noqa: E402
@@ -42,9 +58,18 @@ from keras_clust.cluster.silhouette import (  # noqa: E402
 )
 
 __all__ += [
-    "KnifeRow", "KnifeStats", "ParetoClustering", "centroid_spacing", "cluster_means", "dbscan_eps_range",
-    "knee_point", "knife_count", "normalise_front", "silhouette_knives", "subsample_indices",
-]  # fmt: skip
+    "KnifeRow",
+    "KnifeStats",
+    "ParetoClustering",
+    "centroid_spacing",
+    "cluster_means",
+    "dbscan_eps_range",
+    "knee_point",
+    "knife_count",
+    "normalise_front",
+    "silhouette_knives",
+    "subsample_indices",
+]
 
 from keras_clust.cluster.dec import DEC, IDEC, SelfTrainingKL, TargetUpdate, target_distribution  # noqa: E402
 from keras_clust.cluster.deep_base import pretrain_autoencoder  # noqa: E402

@@ -163,10 +163,25 @@ class DEC(DeepClusteringMixin):
 
     _reconstructs = False
 
-    def __init__(self, n_clusters=10, encoder=None, alpha=1.0, update_interval=140, tol=0.001, max_iter=20000,
-                 learning_rate=0.01, momentum=0.9, n_init=20, embedding_dim=10,
-                 hidden_units: Sequence[int] = STACKED_AE_UNITS, pretrain_epochs=50, batch_size=256,
-                 pretrain_learning_rate=1e-3, random_state=None, verbose=0):  # fmt: skip
+    def __init__(
+        self,
+        n_clusters=10,
+        encoder=None,
+        alpha=1.0,
+        update_interval=140,
+        tol=0.001,
+        max_iter=20000,
+        learning_rate=0.01,
+        momentum=0.9,
+        n_init=20,
+        embedding_dim=10,
+        hidden_units: Sequence[int] = STACKED_AE_UNITS,
+        pretrain_epochs=50,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        random_state=None,
+        verbose=0,
+    ):
         self.n_clusters = n_clusters
         self.encoder = encoder
         self.alpha = alpha
@@ -197,8 +212,9 @@ class DEC(DeepClusteringMixin):
         if not 0 <= float(self.tol) < 1:
             raise UsageError(f"tol must be in [0, 1), got {self.tol}")
         if n_rows > MAX_ROWS:
-            raise DataError(f"{type(self).__name__} fine-tunes on at most {MAX_ROWS} rows, got {n_rows}; "
-                            "subsample the data")  # fmt: skip
+            raise DataError(
+                f"{type(self).__name__} fine-tunes on at most {MAX_ROWS} rows, got {n_rows}; subsample the data"
+            )
 
     def fit(self, X, y=None):
         x, seed = self._prepare(X)
@@ -208,12 +224,16 @@ class DEC(DeepClusteringMixin):
         encoder, decoder = self._embedding_model(x, seed, trainable=True)
         decoder = self._decoder(decoder)
         if decoder is not None and tuple(decoder.inputs[0].shape[1:]) != tuple(encoder.outputs[0].shape[1:]):
-            raise UsageError(f"the decoder takes {tuple(decoder.inputs[0].shape[1:])} but the encoder gives "
-                             f"{tuple(encoder.outputs[0].shape[1:])}; pass the decoder of this encoder")  # fmt: skip
+            raise UsageError(
+                f"the decoder takes {tuple(decoder.inputs[0].shape[1:])} but the encoder gives "
+                f"{tuple(encoder.outputs[0].shape[1:])}; pass the decoder of this encoder"
+            )
         if decoder is not None and int(np.prod(decoder.outputs[0].shape[1:])) != int(np.prod(x.shape[1:])):
-            raise UsageError(f"the decoder gives {tuple(decoder.outputs[0].shape[1:])} per row but the data has "
-                             f"{tuple(x.shape[1:])}; IDEC needs a decoder that reconstructs its input "
-                             "(use DEC)")  # fmt: skip
+            raise UsageError(
+                f"the decoder gives {tuple(decoder.outputs[0].shape[1:])} per row but the data has "
+                f"{tuple(x.shape[1:])}; IDEC needs a decoder that reconstructs its input "
+                "(use DEC)"
+            )
         if self.encoder is None:
             self.stage_seconds_["pretrain"] = round(self.pretrain_seconds_, 2)
         x_in = as_input_rows(x, tuple(int(d) for d in encoder.inputs[0].shape[1:]), "X")
@@ -229,19 +249,29 @@ class DEC(DeepClusteringMixin):
         start = time.perf_counter()
         keras.utils.set_random_seed(seed)
         model = build_dec_model(encoder, int(self.n_clusters), float(self.alpha), kmeans.cluster_centers_, decoder)
-        targets = keras.Variable(np.zeros((len(x), int(self.n_clusters)), np.float32), trainable=False,
-                                 name="dec_targets")  # fmt: skip
+        targets = keras.Variable(
+            np.zeros((len(x), int(self.n_clusters)), np.float32), trainable=False, name="dec_targets"
+        )
         losses, weights = self._losses(targets)
-        model.compile(optimizer=keras.optimizers.SGD(self.learning_rate, momentum=self.momentum), loss=losses,
-                      loss_weights=weights)  # fmt: skip
+        model.compile(
+            optimizer=keras.optimizers.SGD(self.learning_rate, momentum=self.momentum),
+            loss=losses,
+            loss_weights=weights,
+        )
         y_fit = {"assignment": np.arange(len(x), dtype=np.float32)}
         if decoder is not None:
             y_fit["reconstruction"] = x.reshape(len(x), *(int(d) for d in decoder.outputs[0].shape[1:]))
         update = TargetUpdate(x_in, targets, self.update_interval, self.tol, self.max_iter)
         steps = math.ceil(len(x) / int(self.batch_size))
-        hist = model.fit(x_in, y_fit, batch_size=int(self.batch_size), epochs=math.ceil(int(self.max_iter) / steps),
-                         shuffle=True, verbose=self.verbose,
-                         callbacks=[keras.callbacks.TerminateOnNaN(), update])  # fmt: skip
+        hist = model.fit(
+            x_in,
+            y_fit,
+            batch_size=int(self.batch_size),
+            epochs=math.ceil(int(self.max_iter) / steps),
+            shuffle=True,
+            verbose=self.verbose,
+            callbacks=[keras.callbacks.TerminateOnNaN(), update],
+        )
         losses_seen = hist.history.get("loss", [])
         if losses_seen and not np.isfinite(losses_seen[-1]):
             raise DataError(f"{type(self).__name__} fine-tuning diverged (loss became NaN); lower learning_rate")
@@ -256,7 +286,8 @@ class DEC(DeepClusteringMixin):
         self.cluster_centers_ = np.asarray(model.get_layer("assignment").clusters.numpy())
         self.history_ = list(self.pretrain_history_) + [
             {"stage": "fine_tune", "epoch": i + 1, **{k: float(v[i]) for k, v in hist.history.items()}}
-            for i in range(len(hist.history.get("loss", [])))]  # fmt: skip
+            for i in range(len(hist.history.get("loss", [])))
+        ]
         self.labels_ = self.predict_proba(x_in).argmax(axis=1).astype(np.int64)
         return self
 
@@ -282,15 +313,45 @@ class IDEC(DEC):
 
     _reconstructs = True
 
-    def __init__(self, n_clusters=10, encoder=None, decoder=None, gamma=0.1, alpha=1.0, update_interval=140,
-                 tol=0.001, max_iter=20000, learning_rate=0.01, momentum=0.9, n_init=20, embedding_dim=10,
-                 hidden_units: Sequence[int] = STACKED_AE_UNITS, pretrain_epochs=50, batch_size=256,
-                 pretrain_learning_rate=1e-3, random_state=None, verbose=0):  # fmt: skip
-        super().__init__(n_clusters=n_clusters, encoder=encoder, alpha=alpha, update_interval=update_interval,
-                         tol=tol, max_iter=max_iter, learning_rate=learning_rate, momentum=momentum, n_init=n_init,
-                         embedding_dim=embedding_dim, hidden_units=hidden_units, pretrain_epochs=pretrain_epochs,
-                         batch_size=batch_size, pretrain_learning_rate=pretrain_learning_rate,
-                         random_state=random_state, verbose=verbose)  # fmt: skip
+    def __init__(
+        self,
+        n_clusters=10,
+        encoder=None,
+        decoder=None,
+        gamma=0.1,
+        alpha=1.0,
+        update_interval=140,
+        tol=0.001,
+        max_iter=20000,
+        learning_rate=0.01,
+        momentum=0.9,
+        n_init=20,
+        embedding_dim=10,
+        hidden_units: Sequence[int] = STACKED_AE_UNITS,
+        pretrain_epochs=50,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        random_state=None,
+        verbose=0,
+    ):
+        super().__init__(
+            n_clusters=n_clusters,
+            encoder=encoder,
+            alpha=alpha,
+            update_interval=update_interval,
+            tol=tol,
+            max_iter=max_iter,
+            learning_rate=learning_rate,
+            momentum=momentum,
+            n_init=n_init,
+            embedding_dim=embedding_dim,
+            hidden_units=hidden_units,
+            pretrain_epochs=pretrain_epochs,
+            batch_size=batch_size,
+            pretrain_learning_rate=pretrain_learning_rate,
+            random_state=random_state,
+            verbose=verbose,
+        )
         self.decoder = decoder
         self.gamma = gamma
 
@@ -300,8 +361,10 @@ class IDEC(DEC):
             raise UsageError(f"gamma must be >= 0, got {self.gamma}")
 
     def _losses(self, targets):
-        return ({"assignment": SelfTrainingKL(targets), "reconstruction": "mse"},
-                {"assignment": float(self.gamma), "reconstruction": 1.0})  # fmt: skip
+        return (
+            {"assignment": SelfTrainingKL(targets), "reconstruction": "mse"},
+            {"assignment": float(self.gamma), "reconstruction": 1.0},
+        )
 
     def _decoder(self, decoder):
         if self.encoder is None:
@@ -310,6 +373,7 @@ class IDEC(DEC):
             raise UsageError("IDEC with a given encoder needs its decoder too (decoder=..., --decoder FILE)")
         given = load_encoder(self.decoder)
         if not given.trainable:
-            raise UsageError(f"IDEC fine-tunes the decoder, but {given.source} is a bare SavedModel; "
-                             "pass its .keras file")  # fmt: skip
+            raise UsageError(
+                f"IDEC fine-tunes the decoder, but {given.source} is a bare SavedModel; pass its .keras file"
+            )
         return copy_model(given.model)

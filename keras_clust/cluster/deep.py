@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 from sklearn.cluster import KMeans
 
-from keras_clust.app import CLUSTER_METHODS
 from keras_clust.cluster.dec import DEC, IDEC
 from keras_clust.cluster.deep_base import pretrain_autoencoder
 from keras_clust.cluster.n2d import N2D
@@ -23,7 +22,8 @@ from keras_clust.models.encoder_io import as_input_rows, encode_in_batches, load
 from keras_clust.progress import stage
 from keras_clust.validation import check_rows
 
-METHODS = CLUSTER_METHODS
+#: The methods of :func:`cluster_embedding` (``--cluster`` choices of the apps that cluster codes).
+METHODS = ("kmeans", "dec", "idec", "n2d")
 #: The budgets a ``--quick`` smoke run shrinks to (two pretraining epochs, 40 fine-tuning batches).
 QUICK_BUDGET = {"pretrain_epochs": 2, "max_iter": 40, "update_interval": 10}
 
@@ -90,7 +90,8 @@ def _kmeans(x, s: DeepSettings, encoder, seed: int, verbose: int, scale: float) 
     seconds, history, trained = {}, [], encoder is None
     if encoder is None:
         ae, history, seconds["pretrain"] = pretrain_autoencoder(
-            x, s.embedding_dim, epochs=s.pretrain_epochs, batch_size=s.batch_size, seed=seed, verbose=verbose)
+            x, s.embedding_dim, epochs=s.pretrain_epochs, batch_size=s.batch_size, seed=seed, verbose=verbose
+        )
         encoder = ae.encoder
     enc = load_encoder(encoder)
     start = time.perf_counter()
@@ -103,13 +104,20 @@ def _kmeans(x, s: DeepSettings, encoder, seed: int, verbose: int, scale: float) 
     return DeepResult("kmeans", labels.astype(np.int64), codes, seconds, enc.model, trained, history=history)
 
 
-def estimator(method: str, s: DeepSettings, encoder=None, decoder=None, seed: int = 0, verbose: int = 0,
-              scale: float = 1.0):  # fmt: skip
+def estimator(
+    method: str, s: DeepSettings, encoder=None, decoder=None, seed: int = 0, verbose: int = 0, scale: float = 1.0
+):
     """The scikit-learn estimator of ``method`` (``dec``, ``idec`` or ``n2d``) with settings ``s``
     (``scale``: N2D multiplies each encoded batch by it, e.g. 1/255 for bytes)."""
-    common = {"n_clusters": s.n_clusters, "encoder": encoder, "embedding_dim": s.embedding_dim,
-              "pretrain_epochs": s.pretrain_epochs, "batch_size": s.batch_size, "random_state": seed,
-              "verbose": verbose}  # fmt: skip
+    common = {
+        "n_clusters": s.n_clusters,
+        "encoder": encoder,
+        "embedding_dim": s.embedding_dim,
+        "pretrain_epochs": s.pretrain_epochs,
+        "batch_size": s.batch_size,
+        "random_state": seed,
+        "verbose": verbose,
+    }
     dec = {"n_init": s.n_init, "update_interval": s.update_interval, "tol": s.tol, "max_iter": s.max_iter}
     if method == "dec":
         return DEC(**common, **dec)
@@ -122,8 +130,16 @@ def estimator(method: str, s: DeepSettings, encoder=None, decoder=None, seed: in
     raise UsageError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
 
 
-def cluster_embedding(method: str, x: np.ndarray, settings: DeepSettings | None = None, encoder=None, decoder=None,
-                      seed: int = 0, verbose: int = 0, scale: float = 1.0) -> DeepResult:  # fmt: skip
+def cluster_embedding(
+    method: str,
+    x: np.ndarray,
+    settings: DeepSettings | None = None,
+    encoder=None,
+    decoder=None,
+    seed: int = 0,
+    verbose: int = 0,
+    scale: float = 1.0,
+) -> DeepResult:
     """Cluster ``x`` with ``method`` on ``encoder``'s embedding (None: pretrain the stacked AE).
 
     Args:
@@ -153,18 +169,32 @@ def cluster_embedding(method: str, x: np.ndarray, settings: DeepSettings | None 
         encoder = load_encoder(encoder)
         as_input_rows(x[:1], encoder.input_shape, "the data")  # the one-line shape error before any work
         if method in ("dec", "idec") and not encoder.trainable:
-            raise UsageError(f"{method} fine-tunes the encoder, but {encoder.source} is a bare SavedModel; pass "
-                             "its .keras file (exports keep one as model.keras), or use --method kmeans or n2d")
+            raise UsageError(
+                f"{method} fine-tunes the encoder, but {encoder.source} is a bare SavedModel; pass "
+                "its .keras file (exports keep one as model.keras), or use --method kmeans or n2d"
+            )
         encoder = encoder.model or encoder
     if method == "kmeans":
         return _kmeans(x, s, encoder, seed, verbose, scale)
     est = estimator(method, s, encoder, decoder, seed, verbose, scale).fit(x)
     history = list(getattr(est, "history_", est.pretrain_history_))
     if method == "n2d":
-        return DeepResult(method, est.labels_, est.embedding_, est.stage_seconds_, est.encoder_.model,
-                          encoder is None, history=history)  # fmt: skip
-    info = {"iterations": est.n_iter_, "converged": est.converged_, "label_changes": est.label_changes_,
-            "initial_labels": est.initial_labels_}  # fmt: skip
+        return DeepResult(
+            method,
+            est.labels_,
+            est.embedding_,
+            est.stage_seconds_,
+            est.encoder_.model,
+            encoder is None,
+            history=history,
+        )
+    info = {
+        "iterations": est.n_iter_,
+        "converged": est.converged_,
+        "label_changes": est.label_changes_,
+        "initial_labels": est.initial_labels_,
+    }
     serving = build_dec_serving_model(est.encoder_.model, est.model_.get_layer("assignment"))
-    return DeepResult(method, est.labels_, est.transform(x), est.stage_seconds_, est.encoder_.model, True, serving,
-                      info, history)  # fmt: skip
+    return DeepResult(
+        method, est.labels_, est.transform(x), est.stage_seconds_, est.encoder_.model, True, serving, info, history
+    )

@@ -17,9 +17,16 @@ from keras_clust.models.encoder_io import encode_in_batches, load_encoder
 from keras_clust.validation import check_rows
 
 
-def pretrain_autoencoder(x: np.ndarray, embedding_dim: int = 10, hidden_units: Sequence[int] = STACKED_AE_UNITS,
-                         epochs: int = 50, batch_size: int = 256, learning_rate: float = 1e-3, seed: int = 0,
-                         verbose: int = 0) -> tuple[Autoencoder, list[dict], float]:  # fmt: skip
+def pretrain_autoencoder(
+    x: np.ndarray,
+    embedding_dim: int = 10,
+    hidden_units: Sequence[int] = STACKED_AE_UNITS,
+    epochs: int = 50,
+    batch_size: int = 256,
+    learning_rate: float = 1e-3,
+    seed: int = 0,
+    verbose: int = 0,
+) -> tuple[Autoencoder, list[dict], float]:
     """Train :func:`~keras_clust.models.build_stacked_autoencoder` on ``x`` (rows flattened)
     end to end with MSE and Adam, as IDEC's and N2D's code do (DEC pretrained layer-wise).
 
@@ -55,8 +62,10 @@ def copy_model(model):
     try:
         copy = keras.models.clone_model(model)
     except Exception as exc:  # noqa: BLE001 - subclassed models cannot be cloned
-        raise UsageError(f"cannot copy the model {model.name} to fine-tune it ({exc}); "
-                         "pass a functional Keras model or its .keras file") from None  # fmt: skip
+        raise UsageError(
+            f"cannot copy the model {model.name} to fine-tune it ({exc}); "
+            "pass a functional Keras model or its .keras file"
+        ) from None
     copy.set_weights(model.get_weights())
     return copy
 
@@ -90,15 +99,24 @@ class DeepClusteringMixin(ClusterMixin, BaseEstimator):
         self.pretrain_history_, self.pretrain_seconds_ = [], 0.0
         if self.encoder is None:
             ae, self.pretrain_history_, self.pretrain_seconds_ = pretrain_autoencoder(
-                x, self.embedding_dim, tuple(self.hidden_units), self.pretrain_epochs, self.batch_size,
-                self.pretrain_learning_rate, seed, self.verbose)  # fmt: skip
+                x,
+                self.embedding_dim,
+                tuple(self.hidden_units),
+                self.pretrain_epochs,
+                self.batch_size,
+                self.pretrain_learning_rate,
+                seed,
+                self.verbose,
+            )
             return (ae.encoder if trainable else load_encoder(ae.encoder)), ae.decoder
         given = load_encoder(self.encoder)
         if not trainable:
             return given, None
         if not given.trainable:
-            raise UsageError(f"{type(self).__name__} fine-tunes the encoder, but {given.source} is a bare "
-                             "SavedModel; pass its .keras file (exports keep one as model.keras)")  # fmt: skip
+            raise UsageError(
+                f"{type(self).__name__} fine-tunes the encoder, but {given.source} is a bare "
+                "SavedModel; pass its .keras file (exports keep one as model.keras)"
+            )
         return copy_model(given.model), None
 
     def transform(self, X) -> np.ndarray:

@@ -59,9 +59,10 @@ class EmbeddingKMeans(ClusterMixin, BaseEstimator):
         self.scale_ = np.where(std > 0, std, 1.0).astype(np.float32)
         with stage(f"KMeans (k={int(self.n_clusters)}, n_init={self.n_init}) of {len(x)} rows"):
             self.kmeans_ = KMeans(
-                n_clusters=int(self.n_clusters), n_init=self.n_init,
+                n_clusters=int(self.n_clusters),
+                n_init=self.n_init,
                 random_state=rng.randint(np.iinfo(np.int32).max),
-            ).fit(self._transform(x))  # fmt: skip
+            ).fit(self._transform(x))
         self.labels_ = self.kmeans_.labels_.astype(np.int64)
         self.cluster_centers_ = self.kmeans_.cluster_centers_
         self.inertia_ = float(self.kmeans_.inertia_)

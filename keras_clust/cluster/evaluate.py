@@ -24,30 +24,46 @@ class KMeansEvaluation:
 
 
 def evaluate_kmeans(
-    train_codes, y_train, test_codes, y_test, n_clusters: int = 10,
-    scaling: str = "standard", n_init: int = 10, random_state: int = 0,
-) -> KMeansEvaluation:  # fmt: skip
+    train_codes,
+    y_train,
+    test_codes,
+    y_test,
+    n_clusters: int = 10,
+    scaling: str = "standard",
+    n_init: int = 10,
+    random_state: int = 0,
+) -> KMeansEvaluation:
     """Fit :class:`EmbeddingKMeans` on ``train_codes``, predict ``test_codes``, score both.
 
     Accuracy uses the Hungarian matching of clusters to classes; the test confusion
     matrix has true classes as rows and matched clusters as columns.
     """
-    est = EmbeddingKMeans(n_clusters=n_clusters, scaling=scaling, n_init=n_init,
-                          random_state=random_state).fit(train_codes)  # fmt: skip
+    est = EmbeddingKMeans(n_clusters=n_clusters, scaling=scaling, n_init=n_init, random_state=random_state).fit(
+        train_codes
+    )
     test_pred = est.predict(test_codes)
     labels = np.unique(np.concatenate([np.asarray(y_train), np.asarray(y_test)]))
     return KMeansEvaluation(
-        train=score_clustering(y_train, est.labels_, est.transform_space(train_codes),
-                               random_state=random_state),  # fmt: skip
-        test=score_clustering(y_test, test_pred, est.transform_space(test_codes),
-                              random_state=random_state),  # fmt: skip
+        train=score_clustering(y_train, est.labels_, est.transform_space(train_codes), random_state=random_state),
+        test=score_clustering(y_test, test_pred, est.transform_space(test_codes), random_state=random_state),
         test_clusters=test_pred,
         test_confusion=matched_confusion_matrix(y_test, test_pred, labels=labels),
     )
 
 
-def evaluate_method(method: str, encoder, x_train, y_train, x_test, y_test, n_clusters: int = 10, decoder=None,
-                    quick: bool = False, random_state: int = 0, verbose: int = 0) -> KMeansEvaluation:  # fmt: skip
+def evaluate_method(
+    method: str,
+    encoder,
+    x_train,
+    y_train,
+    x_test,
+    y_test,
+    n_clusters: int = 10,
+    decoder=None,
+    quick: bool = False,
+    random_state: int = 0,
+    verbose: int = 0,
+) -> KMeansEvaluation:
     """Fit ``dec``, ``idec`` or ``n2d`` on the training images through ``encoder`` (copied, never
     changed), predict the test images, score both as :func:`evaluate_kmeans` does.
 
@@ -68,6 +84,8 @@ def evaluate_method(method: str, encoder, x_train, y_train, x_test, y_test, n_cl
     test_pred = est.predict(x_test)
     labels = np.unique(np.concatenate([np.asarray(y_train), np.asarray(y_test)]))
     return KMeansEvaluation(
-        train=score_clustering(y_train, est.labels_), test=score_clustering(y_test, test_pred),
-        test_clusters=test_pred, test_confusion=matched_confusion_matrix(y_test, test_pred, labels=labels),
-    )  # fmt: skip
+        train=score_clustering(y_train, est.labels_),
+        test=score_clustering(y_test, test_pred),
+        test_clusters=test_pred,
+        test_confusion=matched_confusion_matrix(y_test, test_pred, labels=labels),
+    )

@@ -24,8 +24,13 @@ class KSelection:
     elbow_k: int
 
     def to_dict(self) -> dict:
-        return {"ks": self.ks.tolist(), "silhouette": self.silhouette.tolist(), "inertia": self.inertia.tolist(),
-                "best_k_silhouette": self.best_k_silhouette, "elbow_k": self.elbow_k}  # fmt: skip
+        return {
+            "ks": self.ks.tolist(),
+            "silhouette": self.silhouette.tolist(),
+            "inertia": self.inertia.tolist(),
+            "best_k_silhouette": self.best_k_silhouette,
+            "elbow_k": self.elbow_k,
+        }
 
 
 def elbow_point(ks: Sequence[int], inertia: Sequence[float]) -> int:

@@ -99,14 +99,15 @@ class ClusteringScores:
 
     def to_dict(self) -> dict:
         return {
-            "acc": self.acc, "nmi": self.nmi, "ari": self.ari,
-            "silhouette": self.silhouette, "n_clusters": self.n_clusters,
-        }  # fmt: skip
+            "acc": self.acc,
+            "nmi": self.nmi,
+            "ari": self.ari,
+            "silhouette": self.silhouette,
+            "n_clusters": self.n_clusters,
+        }
 
 
-def score_clustering(
-    y_true, y_pred, x=None, silhouette_sample: int = 5000, random_state: int = 0
-) -> ClusteringScores:
+def score_clustering(y_true, y_pred, x=None, silhouette_sample: int = 5000, random_state: int = 0) -> ClusteringScores:
     """ACC (Hungarian-matched), NMI, ARI and, when ``x`` is given, the silhouette.
 
     Args:

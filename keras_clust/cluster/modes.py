@@ -91,14 +91,22 @@ class ModeCoverage:
     threshold_share: float
 
     def to_dict(self) -> dict:
-        return {"modes_captured": self.modes_captured, "modes_captured_min_share": self.modes_captured_min_share,
-                "high_quality_fraction": self.high_quality_fraction, "reverse_kl": self.reverse_kl,
-                "hq_counts": self.counts.tolist(), "threshold": self.threshold, "min_share": self.min_share,
-                "n_components": len(self.counts), "threshold_share": self.threshold_share,
-                "chi2_quantile": self.chi2_quantile, "chi2_radius": self.chi2_radius,
-                "high_quality_fraction_chi2": self.high_quality_fraction_chi2,
-                "hq_counts_chi2": self.counts_chi2.tolist(),
-                "modes_captured_min_share_chi2": self.modes_captured_min_share_chi2}  # fmt: skip
+        return {
+            "modes_captured": self.modes_captured,
+            "modes_captured_min_share": self.modes_captured_min_share,
+            "high_quality_fraction": self.high_quality_fraction,
+            "reverse_kl": self.reverse_kl,
+            "hq_counts": self.counts.tolist(),
+            "threshold": self.threshold,
+            "min_share": self.min_share,
+            "n_components": len(self.counts),
+            "threshold_share": self.threshold_share,
+            "chi2_quantile": self.chi2_quantile,
+            "chi2_radius": self.chi2_radius,
+            "high_quality_fraction_chi2": self.high_quality_fraction_chi2,
+            "hq_counts_chi2": self.counts_chi2.tolist(),
+            "modes_captured_min_share_chi2": self.modes_captured_min_share_chi2,
+        }
 
 
 def min_share_count(n_samples: int, min_share: float) -> int:
@@ -106,8 +114,9 @@ def min_share_count(n_samples: int, min_share: float) -> int:
     return max(1, int(np.ceil(min_share * n_samples - 1e-9)))
 
 
-def mode_coverage(samples, mixture: GaussianMixture, threshold: float = 3.0, min_share: float = 0.01,
-                  chi2_quantile: float = 0.99) -> ModeCoverage:  # fmt: skip
+def mode_coverage(
+    samples, mixture: GaussianMixture, threshold: float = 3.0, min_share: float = 0.01, chi2_quantile: float = 0.99
+) -> ModeCoverage:
     """Score generated ``samples`` against the true ``mixture``.
 
     A sample is high quality when its Mahalanobis distance to its nearest component is at
@@ -134,10 +143,20 @@ def mode_coverage(samples, mixture: GaussianMixture, threshold: float = 3.0, min
     with np.errstate(divide="ignore"):
         rkl = float(np.sum(q[support] * np.log(q[support] / p[support])))
     return ModeCoverage(
-        nearest=nearest, distance=d, high_quality=hq, counts=counts,
-        modes_captured=int(np.sum(counts > 0)), modes_captured_min_share=int(np.sum(counts >= need)),
-        high_quality_fraction=float(hq.mean()), reverse_kl=rkl, threshold=threshold, min_share=min_share,
-        chi2_quantile=chi2_quantile, chi2_radius=radius, high_quality_fraction_chi2=float(hq_chi2.mean()),
-        counts_chi2=counts_chi2, modes_captured_min_share_chi2=int(np.sum(counts_chi2 >= need)),
+        nearest=nearest,
+        distance=d,
+        high_quality=hq,
+        counts=counts,
+        modes_captured=int(np.sum(counts > 0)),
+        modes_captured_min_share=int(np.sum(counts >= need)),
+        high_quality_fraction=float(hq.mean()),
+        reverse_kl=rkl,
+        threshold=threshold,
+        min_share=min_share,
+        chi2_quantile=chi2_quantile,
+        chi2_radius=radius,
+        high_quality_fraction_chi2=float(hq_chi2.mean()),
+        counts_chi2=counts_chi2,
+        modes_captured_min_share_chi2=int(np.sum(counts_chi2 >= need)),
         threshold_share=radius_share(threshold, mixture.dim),
-    )  # fmt: skip
+    )

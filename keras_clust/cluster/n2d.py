@@ -27,8 +27,9 @@ def _umap_class():
     try:
         from umap import UMAP
     except ImportError:
-        raise UsageError("N2D needs umap-learn: pip install umap-learn (keras-clust depends on it; "
-                         "reinstall keras-clust)") from None  # fmt: skip
+        raise UsageError(
+            "N2D needs umap-learn: pip install umap-learn (keras-clust depends on it; reinstall keras-clust)"
+        ) from None
     return UMAP
 
 
@@ -59,10 +60,25 @@ class N2D(DeepClusteringMixin):
         stage_seconds_: Time of each stage.
     """
 
-    def __init__(self, n_clusters=10, encoder=None, n_neighbors=20, min_dist=0.0, metric="euclidean",
-                 n_components=None, covariance_type="full", n_init=1, embedding_dim=10,
-                 hidden_units: Sequence[int] = STACKED_AE_UNITS, pretrain_epochs=50, batch_size=256,
-                 pretrain_learning_rate=1e-3, input_scale=1.0, random_state=None, verbose=0):  # fmt: skip
+    def __init__(
+        self,
+        n_clusters=10,
+        encoder=None,
+        n_neighbors=20,
+        min_dist=0.0,
+        metric="euclidean",
+        n_components=None,
+        covariance_type="full",
+        n_init=1,
+        embedding_dim=10,
+        hidden_units: Sequence[int] = STACKED_AE_UNITS,
+        pretrain_epochs=50,
+        batch_size=256,
+        pretrain_learning_rate=1e-3,
+        input_scale=1.0,
+        random_state=None,
+        verbose=0,
+    ):
         self.n_clusters = n_clusters
         self.encoder = encoder
         self.n_neighbors = n_neighbors
@@ -85,8 +101,10 @@ class N2D(DeepClusteringMixin):
         if int(self.n_neighbors) < 2:
             raise UsageError(f"n_neighbors must be >= 2, got {self.n_neighbors}")
         if self.covariance_type not in ("full", "tied", "diag", "spherical") or int(self.n_init) < 1:
-            raise UsageError(f"covariance_type must be full, tied, diag or spherical and n_init >= 1, got "
-                             f"{self.covariance_type!r}, {self.n_init}")  # fmt: skip
+            raise UsageError(
+                f"covariance_type must be full, tied, diag or spherical and n_init >= 1, got "
+                f"{self.covariance_type!r}, {self.n_init}"
+            )
         if self.input_scale != 1.0 and self.encoder is None:
             x = np.asarray(x, dtype=np.float32) * np.float32(self.input_scale)
         umap_cls = _umap_class()
@@ -99,8 +117,13 @@ class N2D(DeepClusteringMixin):
         self._timed("encode", start)
         start = time.perf_counter()
         neighbours = min(int(self.n_neighbors), len(x) - 1)
-        manifold = umap_cls(n_neighbors=neighbours, min_dist=float(self.min_dist), metric=self.metric,
-                            n_components=int(self.n_components or self.n_clusters), random_state=seed)  # fmt: skip
+        manifold = umap_cls(
+            n_neighbors=neighbours,
+            min_dist=float(self.min_dist),
+            metric=self.metric,
+            n_components=int(self.n_components or self.n_clusters),
+            random_state=seed,
+        )
         with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose
             warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
             with stage(f"UMAP of {len(codes)} codes"):
@@ -108,8 +131,9 @@ class N2D(DeepClusteringMixin):
         self.embedding_ = np.asarray(self.manifold_.embedding_, dtype=np.float32)
         self._timed("umap", start)
         start = time.perf_counter()
-        self.mixture_ = GaussianMixture(int(self.n_clusters), covariance_type=self.covariance_type,
-                                        n_init=int(self.n_init), random_state=seed).fit(self.embedding_)  # fmt: skip
+        self.mixture_ = GaussianMixture(
+            int(self.n_clusters), covariance_type=self.covariance_type, n_init=int(self.n_init), random_state=seed
+        ).fit(self.embedding_)
         self.labels_ = self.mixture_.predict(self.embedding_).astype(np.int64)
         self.cluster_centers_ = self.mixture_.means_
         self._timed("mixture", start)

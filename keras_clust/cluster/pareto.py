@@ -182,9 +182,18 @@ class ParetoClustering(ClusterMixin, BaseEstimator):
     """
 
     def __init__(
-        self, algorithms=("kmeans", "dbscan"), objectives=("silhouette", "knives"), n_trials=80, k_range=(2, 15),
-        min_samples_range=(3, 30), eps_range=None, choose="knee", n_init=10, sample_size=4000, random_state=None,
-    ):  # fmt: skip
+        self,
+        algorithms=("kmeans", "dbscan"),
+        objectives=("silhouette", "knives"),
+        n_trials=80,
+        k_range=(2, 15),
+        min_samples_range=(3, 30),
+        eps_range=None,
+        choose="knee",
+        n_init=10,
+        sample_size=4000,
+        random_state=None,
+    ):
         self.algorithms = algorithms
         self.objectives = objectives
         self.n_trials = n_trials
@@ -200,8 +209,12 @@ class ParetoClustering(ClusterMixin, BaseEstimator):
         for name, allowed, sizes in (("algorithms", ALGORITHMS, (1, 2)), ("objectives", tuple(OBJECTIVES), (2, 3))):
             value = getattr(self, name)
             items = [value] if isinstance(value, str) else list(value)
-            if isinstance(value, str) or not set(items) <= set(allowed) or len(set(items)) != len(items) \
-                    or len(items) not in sizes:  # fmt: skip
+            if (
+                isinstance(value, str)
+                or not set(items) <= set(allowed)
+                or len(set(items)) != len(items)
+                or len(items) not in sizes
+            ):
                 raise UsageError(f"{name} must be {sizes[0]} to {sizes[-1]} distinct of {allowed}, got {value!r}")
         for name in ("n_trials", "n_init"):
             if not isinstance(getattr(self, name), numbers.Integral) or getattr(self, name) < 1:
@@ -212,8 +225,11 @@ class ParetoClustering(ClusterMixin, BaseEstimator):
             _pair(self.min_samples_range, "min_samples_range", 1)
             if self.eps_range is not None and _pair(self.eps_range, "eps_range", 0, numbers.Real)[0] <= 0:
                 raise UsageError(f"eps_range must be positive, got {self.eps_range!r}")
-        choose_ok = self.choose in CHOICES if isinstance(self.choose, str) else (
-            isinstance(self.choose, numbers.Integral) and not isinstance(self.choose, bool))  # fmt: skip
+        choose_ok = (
+            self.choose in CHOICES
+            if isinstance(self.choose, str)
+            else (isinstance(self.choose, numbers.Integral) and not isinstance(self.choose, bool))
+        )
         if not choose_ok:
             raise UsageError(f"choose must be one of {CHOICES} or a trial number, got {self.choose!r}")
         size = self.sample_size
@@ -241,11 +257,16 @@ class ParetoClustering(ClusterMixin, BaseEstimator):
         """Every measure of one labelling; raises DataError when the silhouette is undefined."""
         stats = silhouette_knives(x, labels, self.sample_size, self._subsample_seed)
         return {
-            "silhouette": stats.noise_adjusted_mean, "knives": stats.cutting_share, "knife_count": stats.n_cutting,
-            "spacing": centroid_spacing(x, labels, relative=True), "silhouette_clustered": stats.mean,
-            "n_cutting": stats.n_cutting, "n_clusters": stats.n_clusters, "noise": stats.noise,
+            "silhouette": stats.noise_adjusted_mean,
+            "knives": stats.cutting_share,
+            "knife_count": stats.n_cutting,
+            "spacing": centroid_spacing(x, labels, relative=True),
+            "silhouette_clustered": stats.mean,
+            "n_cutting": stats.n_cutting,
+            "n_clusters": stats.n_clusters,
+            "noise": stats.noise,
             "noise_share": stats.noise / stats.n_samples,
-        }  # fmt: skip
+        }
 
     def _run_study(self, x, sampler_seed: int) -> optuna.Study:
         directions = [OBJECTIVES[o] for o in self.objectives]
@@ -272,12 +293,27 @@ class ParetoClustering(ClusterMixin, BaseEstimator):
     def _record(self, trial: optuna.trial.FrozenTrial) -> dict:
         complete = trial.state == TrialState.COMPLETE
         params = {k: v for k, v in trial.params.items() if k != "algorithm"}
-        record = {"number": trial.number, "state": "complete" if complete else "failed",
-                  "algorithm": trial.params["algorithm"], "params": params,
-                  "objectives": dict(zip(self.objectives, trial.values, strict=True)) if complete else {},
-                  "failure": trial.user_attrs.get("failure"), "on_front": False, "chosen": False}  # fmt: skip
-        keys = ("silhouette", "knives", "knife_count", "spacing", "silhouette_clustered", "n_cutting", "n_clusters",
-                "noise", "noise_share")  # fmt: skip
+        record = {
+            "number": trial.number,
+            "state": "complete" if complete else "failed",
+            "algorithm": trial.params["algorithm"],
+            "params": params,
+            "objectives": dict(zip(self.objectives, trial.values, strict=True)) if complete else {},
+            "failure": trial.user_attrs.get("failure"),
+            "on_front": False,
+            "chosen": False,
+        }
+        keys = (
+            "silhouette",
+            "knives",
+            "knife_count",
+            "spacing",
+            "silhouette_clustered",
+            "n_cutting",
+            "n_clusters",
+            "noise",
+            "noise_share",
+        )
         record.update({k: trial.user_attrs.get(k) for k in keys})
         return record
 
@@ -319,8 +355,10 @@ class ParetoClustering(ClusterMixin, BaseEstimator):
             self.study_ = self._run_study(x, sampler_seed)
             records = [self._record(t) for t in self.study_.trials]
             if not any(r["state"] == "complete" for r in records):
-                raise DataError(f"none of the {len(records)} trials gave 2 or more clusters besides noise; "
-                                "widen k_range, min_samples_range or eps_range")  # fmt: skip
+                raise DataError(
+                    f"none of the {len(records)} trials gave 2 or more clusters besides noise; "
+                    "widen k_range, min_samples_range or eps_range"
+                )
             front, seen = [], set()
             for t in sorted(self.study_.best_trials, key=lambda t: t.number):
                 key = tuple(sorted(t.params.items()))

@@ -160,10 +160,16 @@ def silhouette_knives(x, labels, sample_size: int | None = None, random_state=No
         else:
             clusters.append(KnifeRow(int(c), len(s), float(s.mean()), float(s.max()), bool(s.max() > mean)))
     return KnifeStats(
-        silhouettes=sil, labels=lab, indices=rows, mean=mean, clusters=tuple(clusters),
-        n_cutting=sum(r.cuts for r in clusters), n_clusters=len(all_clusters),
-        noise=int(np.count_nonzero(~clustered)), n_samples=len(x),
-    )  # fmt: skip
+        silhouettes=sil,
+        labels=lab,
+        indices=rows,
+        mean=mean,
+        clusters=tuple(clusters),
+        n_cutting=sum(r.cuts for r in clusters),
+        n_clusters=len(all_clusters),
+        noise=int(np.count_nonzero(~clustered)),
+        n_samples=len(x),
+    )
 
 
 def knife_count(x, labels) -> int:

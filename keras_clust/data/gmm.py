@@ -39,8 +39,11 @@ class GaussianMixture:
         return self.means.shape[1]
 
     def to_dict(self) -> dict:
-        return {"means": self.means.tolist(), "covariances": self.covariances.tolist(),
-                "weights": self.weights.tolist()}  # fmt: skip
+        return {
+            "means": self.means.tolist(),
+            "covariances": self.covariances.tolist(),
+            "weights": self.weights.tolist(),
+        }
 
 
 def check_mixture(means, covariances, weights, source: str = "mixture") -> GaussianMixture:
@@ -75,8 +78,9 @@ def check_mixture(means, covariances, weights, source: str = "mixture") -> Gauss
     return GaussianMixture(means, covariances, weights)
 
 
-def random_mixture(dim: int = 3, n_components: int = 10, box: float = 10.0, covariance_scale: float = 1.0,
-                   seed: int = 0) -> GaussianMixture:  # fmt: skip
+def random_mixture(
+    dim: int = 3, n_components: int = 10, box: float = 10.0, covariance_scale: float = 1.0, seed: int = 0
+) -> GaussianMixture:
     """Means uniform in ``[-box, box]^dim``, covariances ``covariance_scale * I`` (identity by
     default, as in the report), weights drawn from a flat Dirichlet (random, summing to 1)."""
     if dim < 1 or n_components < 1 or box <= 0 or covariance_scale <= 0:
@@ -123,8 +127,10 @@ def load_mixture(path: str | Path) -> GaussianMixture:
         except (TypeError, ValueError):
             raise DataError(f"{path}: means must be a K x d array of numbers") from None
         if k * d * d * 8 > MAX_IDENTITY_BYTES:
-            raise DataError(f"{path}: identity covariances for {k} means of {d} dimensions would take "
-                            f"{k * d * d * 8 / 2**30:.1f} GiB; give the covariances or fewer dimensions")  # fmt: skip
+            raise DataError(
+                f"{path}: identity covariances for {k} means of {d} dimensions would take "
+                f"{k * d * d * 8 / 2**30:.1f} GiB; give the covariances or fewer dimensions"
+            )
         covs = np.repeat(np.eye(d)[None], k, axis=0)
     return check_mixture(raw["means"], covs, raw["weights"], source=str(path))
 

@@ -78,8 +78,9 @@ def parse_idx(data: bytes, source: str = "<bytes>") -> np.ndarray:
     try:
         arr = np.frombuffer(data, dtype=dtype, offset=header_len).reshape(dims)
     except ValueError:  # an empty array whose other dimensions overflow, e.g. (0, 2**32 - 1, 2**32 - 1, 2**32 - 1)
-        raise DataError(f"IDX file {source} declares dimensions {tuple(dims)}, which no array can have; "
-                        "the file is corrupt") from None  # fmt: skip
+        raise DataError(
+            f"IDX file {source} declares dimensions {tuple(dims)}, which no array can have; the file is corrupt"
+        ) from None
     return arr.astype(dtype.newbyteorder("="), copy=False)
 
 

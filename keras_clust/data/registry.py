@@ -28,9 +28,17 @@ IDX_FILES = {
 }
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 FASHION_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-)  # fmt: skip
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+)
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 
 
@@ -85,9 +93,14 @@ class Dataset:
         tr = np.sort(rng.permutation(len(self.x_train))[: min(n_train, len(self.x_train))])
         te = np.sort(rng.permutation(len(self.x_test))[: min(n_test, len(self.x_test))])
         return Dataset(
-            self.x_train[tr], self.y_train[tr], self.x_test[te], self.y_test[te],
-            self.class_names, self.source, dict(self.extra, subsampled=(len(tr), len(te))),
-        )  # fmt: skip
+            self.x_train[tr],
+            self.y_train[tr],
+            self.x_test[te],
+            self.y_test[te],
+            self.class_names,
+            self.source,
+            dict(self.extra, subsampled=(len(tr), len(te))),
+        )
 
 
 def keras_cache_dir() -> Path:
@@ -128,10 +141,7 @@ def _load_idx_set(files: dict[str, Path], name: str) -> dict[str, np.ndarray]:
     for split in ("train", "test"):
         nx, ny = len(arrays[f"x_{split}"]), len(arrays[f"y_{split}"])
         if nx != ny:
-            raise DataError(
-                f"{name} {split} images ({nx}) and labels ({ny}) disagree in "
-                f"{files[f'x_{split}'].parent}"
-            )
+            raise DataError(f"{name} {split} images ({nx}) and labels ({ny}) disagree in {files[f'x_{split}'].parent}")
         if arrays[f"x_{split}"].ndim != 3:
             raise DataError(f"{files[f'x_{split}']} must hold images (3 dimensions)")
     return arrays
@@ -198,9 +208,12 @@ def load_fashion_mnist(data_dir: str | Path | None = None) -> Dataset:
         arrays = _try_keras_download("fashion_mnist")
         if arrays is not None:
             src = DataSource(
-                "fashion_mnist", "keras-download", str(keras_cache_dir() / "fashion-mnist"),
-                True, "full Fashion-MNIST downloaded by keras.datasets",
-            )  # fmt: skip
+                "fashion_mnist",
+                "keras-download",
+                str(keras_cache_dir() / "fashion-mnist"),
+                True,
+                "full Fashion-MNIST downloaded by keras.datasets",
+            )
             return _make(arrays, FASHION_CLASSES, src)
     where = f"in {data_dir}" if data_dir is not None else "in any known place"
     raise DataError(
@@ -302,8 +315,9 @@ def load_digits(data_dir: str | Path | None = None) -> Dataset:
     xtr, xte, ytr, yte = train_test_split(
         x, bunch.target.astype(np.int64), test_size=0.2, stratify=bunch.target, random_state=0
     )
-    src = DataSource("digits", "sklearn", "sklearn.datasets.load_digits", True,
-                     "scikit-learn 8x8 digits (1,437 train / 360 test)")  # fmt: skip
+    src = DataSource(
+        "digits", "sklearn", "sklearn.datasets.load_digits", True, "scikit-learn 8x8 digits (1,437 train / 360 test)"
+    )
     return Dataset(xtr, ytr, xte, yte, DIGIT_CLASSES, src)
 
 

@@ -126,13 +126,14 @@ def _load_npz(path: Path, keys: tuple[str, ...], what: str) -> np.ndarray:
         files = list(members)
         key = next((k for k in keys if k in files), files[0] if len(files) == 1 else None)
         if key is None:
-            raise DataError(f"{path} holds the arrays {', '.join(files) or 'none'}; name the {what} array "
-                            f"'{keys[0]}' or keep one array in the file")  # fmt: skip
+            raise DataError(
+                f"{path} holds the arrays {', '.join(files) or 'none'}; name the {what} array "
+                f"'{keys[0]}' or keep one array in the file"
+            )
         return _read_member(z, members[key], path.stat().st_size)
 
 
-def read_array(path: str | Path, what: str = "data", keys: tuple[str, ...] = NPZ_KEYS,
-               mmap: bool = True) -> np.ndarray:  # fmt: skip
+def read_array(path: str | Path, what: str = "data", keys: tuple[str, ...] = NPZ_KEYS, mmap: bool = True) -> np.ndarray:
     """Read one numeric array from ``path`` (``.npy`` memory-mapped when ``mmap``; in an ``.npz``
     the first of ``keys`` present, or its only array).
 
@@ -157,9 +158,12 @@ def read_array(path: str | Path, what: str = "data", keys: tuple[str, ...] = NPZ
             raise
         text = (str(exc).splitlines() or [""])[0]
         pickled = "pickle" in text.lower() or "python objects" in text.lower()
-        reason = ("it holds pickled Python objects, which are never loaded; save plain numeric arrays" if pickled
-                  else f"{text or type(exc).__name__}; the file is corrupt or truncated")  # fmt: skip
-        raise DataError(f"{path} cannot be read: {reason}") from None  # fmt: skip
+        reason = (
+            "it holds pickled Python objects, which are never loaded; save plain numeric arrays"
+            if pickled
+            else f"{text or type(exc).__name__}; the file is corrupt or truncated"
+        )
+        raise DataError(f"{path} cannot be read: {reason}") from None
     if arr.dtype.kind not in "iuf" or arr.dtype.kind == "c":
         raise DataError(f"{path}: the {what} have dtype {arr.dtype}; save real numbers (float or integer)")
     return arr
@@ -189,6 +193,7 @@ def load_labels(path: str | Path, n: int) -> np.ndarray:
     if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
         raise DataError(f"{path}: labels must be whole numbers; save them with labels.astype(int)")
     if n and (y.min() < -(2**63) or y.max() >= 2**63):  # the cast to int64 would wrap them silently
-        raise DataError(f"{path}: labels run from {y.min():g} to {y.max():g}, beyond int64; number the classes "
-                        "0, 1, 2...")  # fmt: skip
+        raise DataError(
+            f"{path}: labels run from {y.min():g} to {y.max():g}, beyond int64; number the classes 0, 1, 2..."
+        )
     return y.astype(np.int64)

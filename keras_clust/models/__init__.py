@@ -12,12 +12,22 @@ from keras_clust.models.dense_ae import (
 )
 from keras_clust.models.dense_vae import build_dense_vae
 from keras_clust.models.dis_net import build_dis_net
-from keras_clust.models.lj_vae import build_coordinate_net, build_distance_vae, build_grid_vae
-from keras_clust.models.serving import standardised_vae_models
+from keras_clust.models.standardised import standardised_vae_models
 
 __all__ = [
-    "VAE", "Autoencoder", "build_conv_autoencoder", "build_conv_vae", "build_conv_decoder", "build_conv_encoder",
-    "build_dense_autoencoder", "build_dense_vae", "build_dis_net", "build_transfer_classifier", "probability_model",
-    "halving_hidden_units", "standardised_vae_models", "build_coordinate_net", "build_distance_vae", "build_grid_vae",
-    "STACKED_AE_UNITS", "build_stacked_autoencoder",
-]  # fmt: skip
+    "VAE",
+    "Autoencoder",
+    "build_conv_autoencoder",
+    "build_conv_vae",
+    "build_conv_decoder",
+    "build_conv_encoder",
+    "build_dense_autoencoder",
+    "build_dense_vae",
+    "build_dis_net",
+    "build_transfer_classifier",
+    "probability_model",
+    "halving_hidden_units",
+    "standardised_vae_models",
+    "STACKED_AE_UNITS",
+    "build_stacked_autoencoder",
+]

@@ -18,8 +18,9 @@ from keras_clust.errors import UsageError
 SCHEDULES = ("cosine", "constant")
 
 
-def build_transfer_classifier(encoder: keras.Model, n_classes: int = 10, hidden_units: int = 64,
-                              freeze: bool = True, name: str = "classifier") -> keras.Model:  # fmt: skip
+def build_transfer_classifier(
+    encoder: keras.Model, n_classes: int = 10, hidden_units: int = 64, freeze: bool = True, name: str = "classifier"
+) -> keras.Model:
     """``encoder -> Dense(hidden, ReLU) -> Dense(n_classes) -> log-softmax`` (the report's head).
 
     The encoder is copied (same weights), so the frozen and the fine-tuned classifier built
@@ -107,9 +108,13 @@ def encoder_lr_multipliers(classifier: keras.Model, factor: float) -> dict[str, 
     return {v.path: float(factor) for v in encoder.trainable_variables}
 
 
-def compile_transfer_classifier(classifier: keras.Model, learning_rate: float = 1e-3,
-                                encoder_lr_factor: float = 0.1, schedule: str = "cosine",
-                                decay_steps: int | None = None) -> keras.Model:  # fmt: skip
+def compile_transfer_classifier(
+    classifier: keras.Model,
+    learning_rate: float = 1e-3,
+    encoder_lr_factor: float = 0.1,
+    schedule: str = "cosine",
+    decay_steps: int | None = None,
+) -> keras.Model:
     """Compile a transfer classifier: NLL loss, accuracy, :class:`LayerwiseAdam`.
 
     Args:
@@ -125,8 +130,7 @@ def compile_transfer_classifier(classifier: keras.Model, learning_rate: float = 
         The classifier, compiled.
     """
     if not (learning_rate > 0 and encoder_lr_factor >= 0):
-        raise UsageError(f"need learning_rate > 0 and encoder_lr_factor >= 0, got {learning_rate}, "
-                         f"{encoder_lr_factor}")  # fmt: skip
+        raise UsageError(f"need learning_rate > 0 and encoder_lr_factor >= 0, got {learning_rate}, {encoder_lr_factor}")
     if schedule == "cosine":
         if not decay_steps or decay_steps < 1:
             raise UsageError("a cosine schedule needs decay_steps >= 1 (epochs x batches per epoch)")
@@ -146,5 +150,6 @@ def best_val_accuracy(patience: int) -> keras.callbacks.EarlyStopping:
     of training (whether or not it stopped early); ``patience`` epochs without improvement."""
     if patience < 1:
         raise UsageError(f"patience must be >= 1, got {patience}")
-    return keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=int(patience),
-                                         restore_best_weights=True)  # fmt: skip
+    return keras.callbacks.EarlyStopping(
+        monitor="val_accuracy", mode="max", patience=int(patience), restore_best_weights=True
+    )

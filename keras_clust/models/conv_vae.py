@@ -35,8 +35,14 @@ def _block(x, layer, name):
     return keras.layers.ReLU(name=f"{name}_relu")(x)
 
 
-def build_conv_vae(latent_dim: int = 2, n_channels: int = 32, hidden_units: int = 128, beta: float = 1.0,
-                   seed: int | None = None, name: str = "conv_vae") -> VAE:  # fmt: skip
+def build_conv_vae(
+    latent_dim: int = 2,
+    n_channels: int = 32,
+    hidden_units: int = 128,
+    beta: float = 1.0,
+    seed: int | None = None,
+    name: str = "conv_vae",
+) -> VAE:
     """Build a conv VAE for 28x28x1 images in [0, 1] (not compiled).
 
     Encoder: Conv(n, s2) 28->14, Conv(2n, s2) 14->7, Conv(4n, s2) 7->4, each with BN and
@@ -63,13 +69,16 @@ def build_conv_vae(latent_dim: int = 2, n_channels: int = 32, hidden_units: int 
     x = _block(latent, keras.layers.Dense(hidden_units, name="dec_dense_0"), "dec_dense_0")
     x = _block(x, keras.layers.Dense(4 * 4 * 4 * n, name="dec_dense_1"), "dec_dense_1")
     x = keras.layers.Reshape((4, 4, 4 * n), name="dec_reshape")(x)
-    x = _block(x, keras.layers.Conv2DTranspose(2 * n, 3, strides=2, padding="same", name="dec_deconv_0"),
-               "dec_deconv_0")  # 4 -> 8
+    x = _block(
+        x, keras.layers.Conv2DTranspose(2 * n, 3, strides=2, padding="same", name="dec_deconv_0"), "dec_deconv_0"
+    )  # 4 -> 8
     x = keras.layers.Cropping2D(((0, 1), (0, 1)), name="dec_crop")(x)  # 8 -> 7
-    x = _block(x, keras.layers.Conv2DTranspose(n, 3, strides=2, padding="same", name="dec_deconv_1"),
-               "dec_deconv_1")  # 7 -> 14
-    out = keras.layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid",
-                                       name="dec_deconv_2")(x)  # 14 -> 28
+    x = _block(
+        x, keras.layers.Conv2DTranspose(n, 3, strides=2, padding="same", name="dec_deconv_1"), "dec_deconv_1"
+    )  # 7 -> 14
+    out = keras.layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid", name="dec_deconv_2")(
+        x
+    )  # 14 -> 28
     decoder = keras.Model(latent, out, name=f"{name}_decoder")
 
     vae = keras.Model(images, decoder(encoder(images)[2]), name=name)

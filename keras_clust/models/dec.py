@@ -8,8 +8,14 @@ import keras
 from keras_clust.layers import ClusteringLayer
 
 
-def build_dec_model(encoder: keras.Model, n_clusters: int, alpha: float = 1.0, initial_centres=None,
-                    decoder: keras.Model | None = None, name: str = "dec") -> keras.Model:  # fmt: skip
+def build_dec_model(
+    encoder: keras.Model,
+    n_clusters: int,
+    alpha: float = 1.0,
+    initial_centres=None,
+    decoder: keras.Model | None = None,
+    name: str = "dec",
+) -> keras.Model:
     """Functional model ``images -> {"assignment": q[, "reconstruction": x_hat]}`` (not compiled).
 
     Args:
@@ -29,8 +35,9 @@ def build_dec_model(encoder: keras.Model, n_clusters: int, alpha: float = 1.0, i
     return keras.Model(inputs, outputs, name=name)
 
 
-def build_dec_serving_model(encoder: keras.Model, clustering_layer: ClusteringLayer,
-                            name: str = "dec_serving") -> keras.Model:  # fmt: skip
+def build_dec_serving_model(
+    encoder: keras.Model, clustering_layer: ClusteringLayer, name: str = "dec_serving"
+) -> keras.Model:
     """``images -> [assignment q, embedding]`` from a (fine-tuned) encoder and its clustering layer
     (shared, not copied): what a DEC/IDEC result serves."""
     inputs = keras.Input(tuple(encoder.inputs[0].shape[1:]), name="images")

@@ -69,16 +69,18 @@ def build_dense_autoencoder(
     inputs = keras.Input((input_dim,), name="images")
     h = inputs
     for i, units in enumerate(hidden):
-        h = keras.layers.Dense(units, activation=activation, kernel_initializer=kernel_initializer,
-                               name=f"enc_dense_{i}")(h)
+        h = keras.layers.Dense(
+            units, activation=activation, kernel_initializer=kernel_initializer, name=f"enc_dense_{i}"
+        )(h)
     code = keras.layers.Dense(latent_dim, kernel_initializer=kernel_initializer, name="latent")(h)
     encoder = keras.Model(inputs, code, name=f"{name}_encoder")
 
     latent_in = keras.Input((latent_dim,), name="latent")
     h = latent_in
     for i, units in enumerate(reversed(hidden)):
-        h = keras.layers.Dense(units, activation=activation, kernel_initializer=kernel_initializer,
-                               name=f"dec_dense_{i}")(h)
+        h = keras.layers.Dense(
+            units, activation=activation, kernel_initializer=kernel_initializer, name=f"dec_dense_{i}"
+        )(h)
     out = keras.layers.Dense(input_dim, activation=output_activation, name="reconstruction")(h)
     decoder = keras.Model(latent_in, out, name=f"{name}_decoder")
 
@@ -90,10 +92,17 @@ def build_dense_autoencoder(
 STACKED_AE_UNITS = (500, 500, 2000)
 
 
-def build_stacked_autoencoder(input_dim: int, embedding_dim: int = 10,
-                              hidden_units: Sequence[int] = STACKED_AE_UNITS) -> Autoencoder:  # fmt: skip
+def build_stacked_autoencoder(
+    input_dim: int, embedding_dim: int = 10, hidden_units: Sequence[int] = STACKED_AE_UNITS
+) -> Autoencoder:
     """The deep-clustering papers' autoencoder: ``d-500-500-2000-10``, ReLU hidden layers, a
     linear code and a linear reconstruction (trained with MSE), Glorot-uniform weights."""
-    return build_dense_autoencoder(input_dim, embedding_dim, hidden_units, activation="relu",
-                                   output_activation="linear", kernel_initializer="glorot_uniform",
-                                   name="stacked_ae")  # fmt: skip
+    return build_dense_autoencoder(
+        input_dim,
+        embedding_dim,
+        hidden_units,
+        activation="relu",
+        output_activation="linear",
+        kernel_initializer="glorot_uniform",
+        name="stacked_ae",
+    )

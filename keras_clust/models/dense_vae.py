@@ -13,9 +13,16 @@ from keras_clust.models.conv_vae import VAE
 LIKELIHOODS = (None, "gaussian")
 
 
-def build_dense_vae(input_dim: int, latent_dim: int = 2, hidden_units: Sequence[int] = (64, 32), beta: float = 1.0,
-                    seed: int | None = None, name: str = "dense_vae", likelihood: str | None = None,
-                    sigma: float | None = None) -> VAE:  # fmt: skip
+def build_dense_vae(
+    input_dim: int,
+    latent_dim: int = 2,
+    hidden_units: Sequence[int] = (64, 32),
+    beta: float = 1.0,
+    seed: int | None = None,
+    name: str = "dense_vae",
+    likelihood: str | None = None,
+    sigma: float | None = None,
+) -> VAE:
     """Build a dense VAE with a linear output (not compiled).
 
     Encoder ``Dense(h, ReLU)`` per entry of ``hidden_units``, heads ``z_mean`` and

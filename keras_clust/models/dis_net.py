@@ -9,9 +9,14 @@ import keras
 from keras_clust.errors import UsageError
 
 
-def build_dis_net(input_shape: Sequence[int] = (28, 28, 1), n_classes: int = 10,
-                  filters: Sequence[int] = (32, 64, 128), dense_units: int = 128, dropout: float = 0.25,
-                  name: str = "dis_net") -> keras.Model:  # fmt: skip
+def build_dis_net(
+    input_shape: Sequence[int] = (28, 28, 1),
+    n_classes: int = 10,
+    filters: Sequence[int] = (32, 64, 128),
+    dense_units: int = 128,
+    dropout: float = 0.25,
+    name: str = "dis_net",
+) -> keras.Model:
     """Three blocks of Conv2D(3x3, ReLU) + 2x2 max-pooling + dropout, then flatten,
     Dense(ReLU) and a softmax output named ``probabilities`` (not compiled).
 

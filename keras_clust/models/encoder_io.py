@@ -45,8 +45,9 @@ class Encoder:
 
 def _keras_encoder(model, source: str) -> Encoder:
     if len(model.inputs) != 1 or len(model.outputs) != 1:
-        raise DataError(f"encoder {source} must have one input and one output, "
-                        f"has {len(model.inputs)} and {len(model.outputs)}")  # fmt: skip
+        raise DataError(
+            f"encoder {source} must have one input and one output, has {len(model.inputs)} and {len(model.outputs)}"
+        )
     shape = tuple(int(d) for d in model.inputs[0].shape[1:])
     return Encoder(shape, source, model, lambda batch: np.asarray(model.predict_on_batch(batch)))
 
@@ -54,8 +55,10 @@ def _keras_encoder(model, source: str) -> Encoder:
 def _newest_version(folder: Path) -> Path:
     versions = sorted((int(p.name), p) for p in folder.iterdir() if p.is_dir() and p.name.isdigit())
     if not versions:
-        raise DataError(f"{folder} holds no SavedModel version folder; pass saved_models/<name>/<version>, "
-                        "a .keras file or a SavedModel folder")  # fmt: skip
+        raise DataError(
+            f"{folder} holds no SavedModel version folder; pass saved_models/<name>/<version>, "
+            "a .keras file or a SavedModel folder"
+        )
     return versions[-1][1]
 
 
@@ -69,8 +72,10 @@ def _savedmodel_encoder(folder: Path) -> Encoder:
     (name, spec), *more = fn.structured_input_signature[1].items() or [(None, None)]
     outputs = list(fn.structured_outputs)
     if name is None or more or len(outputs) != 1:
-        raise DataError(f"the SavedModel {folder} must take one input and give one output, "
-                        f"takes {len(fn.structured_input_signature[1])} and gives {len(outputs)}")  # fmt: skip
+        raise DataError(
+            f"the SavedModel {folder} must take one input and give one output, "
+            f"takes {len(fn.structured_input_signature[1])} and gives {len(outputs)}"
+        )
     shape = tuple(int(d) if d is not None else -1 for d in spec.shape[1:])
     if -1 in shape:
         raise DataError(f"the SavedModel {folder} has an input of unknown size {spec.shape}; export a fixed shape")
@@ -103,8 +108,9 @@ def load_encoder(encoder) -> Encoder:
         return _keras_encoder(model, str(path))
     if path.is_dir() and (path / "saved_model.pb").is_file():
         return _savedmodel_encoder(path)
-    raise DataError(f"{encoder} is not an encoder; pass a .keras file, a SavedModel folder or "
-                    "saved_models/<name>[/<version>]")  # fmt: skip
+    raise DataError(
+        f"{encoder} is not an encoder; pass a .keras file, a SavedModel folder or saved_models/<name>[/<version>]"
+    )
 
 
 def as_input_rows(x: np.ndarray, input_shape: tuple[int, ...], what: str = "data") -> np.ndarray:
@@ -119,14 +125,17 @@ def as_input_rows(x: np.ndarray, input_shape: tuple[int, ...], what: str = "data
     if tuple(x.shape[1:]) == tuple(input_shape):
         return x
     if int(np.prod(x.shape[1:])) != int(np.prod(input_shape)):
-        raise DataError(f"{what} has rows of shape {tuple(x.shape[1:])} but the encoder takes "
-                        f"{tuple(input_shape)}; pass data shaped like the encoder's input, "
-                        "or another encoder")  # fmt: skip
+        raise DataError(
+            f"{what} has rows of shape {tuple(x.shape[1:])} but the encoder takes "
+            f"{tuple(input_shape)}; pass data shaped like the encoder's input, "
+            "or another encoder"
+        )
     return x.reshape(len(x), *input_shape)
 
 
-def encode_in_batches(encoder: Encoder, x: np.ndarray, batch_size: int = ENCODE_BATCH,
-                      scale: float = 1.0) -> np.ndarray:  # fmt: skip
+def encode_in_batches(
+    encoder: Encoder, x: np.ndarray, batch_size: int = ENCODE_BATCH, scale: float = 1.0
+) -> np.ndarray:
     """Codes of every row of ``x`` (an array or a memory map), ``batch_size`` rows at a time,
     so that only one batch is ever converted to float32 (memory bounded in the rows).
 
@@ -144,7 +153,7 @@ def encode_in_batches(encoder: Encoder, x: np.ndarray, batch_size: int = ENCODE_
     rows = as_input_rows(x, encoder.input_shape)
     parts = []
     for start in range(0, len(rows), batch_size):
-        batch = np.asarray(rows[start:start + batch_size], dtype=np.float32)
+        batch = np.asarray(rows[start : start + batch_size], dtype=np.float32)
         if scale != 1.0:
             batch = batch * np.float32(scale)
         if not np.all(np.isfinite(batch)):

@@ -28,8 +28,23 @@ from keras_clust.serving.signature import (
 )
 
 __all__ = [
-    "CheckResult", "GrpcClient", "InvalidInputError", "ModelNotFoundError", "OutputCheck", "RestClient",
-    "ServerUnavailableError", "ServingError", "Signature", "TensorInfo", "build_predict_request",
-    "build_rest_request", "check_export", "parse_predict_response", "parse_rest_response", "read_signature",
-    "resolve_version", "signature_from_dict", "signature_from_metadata",
-]  # fmt: skip
+    "CheckResult",
+    "GrpcClient",
+    "InvalidInputError",
+    "ModelNotFoundError",
+    "OutputCheck",
+    "RestClient",
+    "ServerUnavailableError",
+    "ServingError",
+    "Signature",
+    "TensorInfo",
+    "build_predict_request",
+    "build_rest_request",
+    "check_export",
+    "parse_predict_response",
+    "parse_rest_response",
+    "read_signature",
+    "resolve_version",
+    "signature_from_dict",
+    "signature_from_metadata",
+]

@@ -48,8 +48,10 @@ class OutputCheck:
     def line(self, atol: float) -> str:
         verdict = "ok" if self.ok else "FAIL"
         rel = "<=" if self.ok else ">"
-        return (f"{verdict:4} {self.name} {self.shape}: max abs diff {self.max_abs_diff:.3g} {rel} {atol:g} "
-                f"(saved_model_cli vs model.keras output {self.keras_index})")  # fmt: skip
+        return (
+            f"{verdict:4} {self.name} {self.shape}: max abs diff {self.max_abs_diff:.3g} {rel} {atol:g} "
+            f"(saved_model_cli vs model.keras output {self.keras_index})"
+        )
 
 
 @dataclass(frozen=True)
@@ -97,8 +99,10 @@ def sample_inputs(signature: Signature, batch: int = 4, seed: int = 0) -> dict[s
     out = {}
     for name, info in signature.inputs.items():
         if info.shape is None or not info.shape or any(d is None for d in info.shape[1:]):
-            raise UsageError(f"input {name!r} has shape {format_shape(info.shape)}; sample inputs need every "
-                             "dimension but the first fixed")  # fmt: skip
+            raise UsageError(
+                f"input {name!r} has shape {format_shape(info.shape)}; sample inputs need every "
+                "dimension but the first fixed"
+            )
         shape = (batch, *info.shape[1:]) if info.shape[0] is None else info.shape
         dtype = info.numpy_dtype
         if np.issubdtype(dtype, np.floating):
@@ -116,8 +120,12 @@ def saved_model_cli_command() -> list[str]:
     return [str(exe)] if exe.exists() else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
 
 
-def run_saved_model_cli(path: str | Path, inputs: dict[str, np.ndarray], signature_name: str = SERVING_SIGNATURE,
-                        timeout: float = CLI_TIMEOUT) -> dict[str, np.ndarray]:  # fmt: skip
+def run_saved_model_cli(
+    path: str | Path,
+    inputs: dict[str, np.ndarray],
+    signature_name: str = SERVING_SIGNATURE,
+    timeout: float = CLI_TIMEOUT,
+) -> dict[str, np.ndarray]:
     """``saved_model_cli run`` of signature ``signature_name`` of ``path`` on ``inputs``.
 
     Returns:
@@ -133,12 +141,25 @@ def run_saved_model_cli(path: str | Path, inputs: dict[str, np.ndarray], signatu
             np.save(file, arr)
             files.append(f"{name}={file}")
         outdir = Path(tmp) / "out"
-        cmd = [*saved_model_cli_command(), "run", "--dir", str(path), "--tag_set", "serve",
-               "--signature_def", signature_name, "--inputs", ";".join(files), "--outdir", str(outdir)]  # fmt: skip
+        cmd = [
+            *saved_model_cli_command(),
+            "run",
+            "--dir",
+            str(path),
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            signature_name,
+            "--inputs",
+            ";".join(files),
+            "--outdir",
+            str(outdir),
+        ]
         env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3")}
         try:
-            res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env,
-                                 stdin=subprocess.DEVNULL, check=False)  # fmt: skip
+            res = subprocess.run(
+                cmd, capture_output=True, text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL, check=False
+            )
         except subprocess.TimeoutExpired:
             raise DataError(f"saved_model_cli run on {path} took more than {timeout:g} s") from None
         if res.returncode != 0:
@@ -155,8 +176,8 @@ def load_keras_model(folder: Path):
     """
     import keras
 
+    import keras_clust.fields.loss  # noqa: F401
     import keras_clust.layers  # noqa: F401 - registers the custom layers model.keras may use
-    import keras_clust.losses  # noqa: F401
     import keras_clust.models  # noqa: F401
 
     file = folder / "model.keras"
@@ -168,8 +189,12 @@ def load_keras_model(folder: Path):
         raise DataError(f"cannot load {file} ({type(exc).__name__}: {exc})") from None
 
 
-def match_outputs(served: dict[str, np.ndarray], keras_names: list[str], keras_values: list[np.ndarray],
-                  order: tuple[str, ...] | None = None) -> dict[str, int]:  # fmt: skip
+def match_outputs(
+    served: dict[str, np.ndarray],
+    keras_names: list[str],
+    keras_values: list[np.ndarray],
+    order: tuple[str, ...] | None = None,
+) -> dict[str, int]:
     """Which Keras output each served output is: ``{served name: Keras output index}``.
 
     A signature keeps its outputs by name only, so the match is, in turn: ``order`` (the served
@@ -201,14 +226,21 @@ def match_outputs(served: dict[str, np.ndarray], keras_names: list[str], keras_v
                 match[n], found = same[0], True
         if not found:
             labels = [keras_names[i] if i < len(keras_names) else f"#{i}" for i in free]
-            raise DataError(f"cannot tell which of model.keras's outputs {labels} are the "
-                            f"served {left}; pass --outputs with the served names in the Keras output order")
+            raise DataError(
+                f"cannot tell which of model.keras's outputs {labels} are the "
+                f"served {left}; pass --outputs with the served names in the Keras output order"
+            )
     return match
 
 
-def check_export(path: str | Path, batch: int = 4, seed: int = 0, atol: float = 1e-5,
-                 order: tuple[str, ...] | None = None,
-                 signature_name: str = SERVING_SIGNATURE) -> CheckResult:  # fmt: skip
+def check_export(
+    path: str | Path,
+    batch: int = 4,
+    seed: int = 0,
+    atol: float = 1e-5,
+    order: tuple[str, ...] | None = None,
+    signature_name: str = SERVING_SIGNATURE,
+) -> CheckResult:
     """Run ``saved_model_cli run`` and ``model.keras`` on the same seeded inputs and compare every output.
 
     Args:

@@ -71,8 +71,9 @@ def signature_from_metadata_response(response, name: str = SERVING_SIGNATURE) ->
         raise ServingError("the metadata answer's signature_def is not a SignatureDefMap")
     if name not in defs.signature_def:
         raise ModelNotFoundError(f"the model has no signature {name!r}; it has {sorted(defs.signature_def)}")
-    return signature_from_dict(json_format.MessageToDict(defs.signature_def[name], preserving_proto_field_name=True),
-                               name)  # fmt: skip
+    return signature_from_dict(
+        json_format.MessageToDict(defs.signature_def[name], preserving_proto_field_name=True), name
+    )
 
 
 class GrpcClient:
@@ -92,9 +93,15 @@ class GrpcClient:
             codes = client.predict(np.zeros((2, 784), np.float32))["embedding"]
     """
 
-    def __init__(self, target: str, model: str, version: int | None = None,
-                 signature_name: str = SERVING_SIGNATURE, timeout: float = 10.0,
-                 signature: Signature | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        target: str,
+        model: str,
+        version: int | None = None,
+        signature_name: str = SERVING_SIGNATURE,
+        timeout: float = 10.0,
+        signature: Signature | None = None,
+    ) -> None:
         import grpc
         from tensorflow_serving.apis import prediction_service_pb2_grpc
 
@@ -110,8 +117,13 @@ class GrpcClient:
         self.signature_name = signature_name
         self.timeout = float(timeout)
         self._signature = signature
-        self._channel = grpc.insecure_channel(target, options=[("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
-                                                               ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES)])
+        self._channel = grpc.insecure_channel(
+            target,
+            options=[
+                ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+                ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ],
+        )
         self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
 
     def close(self) -> None:
@@ -136,8 +148,9 @@ class GrpcClient:
             if code == grpc.StatusCode.NOT_FOUND:
                 raise ModelNotFoundError(f"{self._what()} not found at {self.target} (NOT_FOUND): {details}") from None
             if code == grpc.StatusCode.INVALID_ARGUMENT:
-                raise InvalidInputError(f"{self.target} rejected the request to {self._what()} "
-                                        f"(INVALID_ARGUMENT): {details}") from None  # fmt: skip
+                raise InvalidInputError(
+                    f"{self.target} rejected the request to {self._what()} (INVALID_ARGUMENT): {details}"
+                ) from None
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise ServerUnavailableError(f"no answer from {self.target} within {self.timeout:g} s") from None
             if code == grpc.StatusCode.UNAVAILABLE:

@@ -137,9 +137,15 @@ class RestClient:
         codes = client.predict(np.zeros((2, 784), np.float32))["embedding"]
     """
 
-    def __init__(self, url: str, model: str, version: int | None = None,
-                 signature_name: str = SERVING_SIGNATURE, timeout: float = 10.0,
-                 signature: Signature | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        version: int | None = None,
+        signature_name: str = SERVING_SIGNATURE,
+        timeout: float = 10.0,
+        signature: Signature | None = None,
+    ) -> None:
         parts = urllib.parse.urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise UsageError(f"the REST url must look like http://host:port, got {url!r}")
@@ -168,8 +174,9 @@ class RestClient:
 
     def _call(self, url: str, body: dict | None = None) -> dict:
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method="GET" if body is None else "POST",
-                                         headers={"Content-Type": "application/json"})  # fmt: skip
+        request = urllib.request.Request(
+            url, data=data, method="GET" if body is None else "POST", headers={"Content-Type": "application/json"}
+        )
         try:
             with self._opener.open(request, timeout=self.timeout) as reply:
                 raw = reply.read()

@@ -22,11 +22,19 @@ SERVING_SIGNATURE = "serving_default"
 
 #: TensorFlow ``DataType`` names and the NumPy dtypes they travel as.
 NUMPY_DTYPES: dict[str, np.dtype] = {
-    "DT_FLOAT": np.dtype(np.float32), "DT_DOUBLE": np.dtype(np.float64), "DT_HALF": np.dtype(np.float16),
-    "DT_INT8": np.dtype(np.int8), "DT_INT16": np.dtype(np.int16), "DT_INT32": np.dtype(np.int32),
-    "DT_INT64": np.dtype(np.int64), "DT_UINT8": np.dtype(np.uint8), "DT_UINT16": np.dtype(np.uint16),
-    "DT_UINT32": np.dtype(np.uint32), "DT_UINT64": np.dtype(np.uint64), "DT_BOOL": np.dtype(np.bool_),
-}  # fmt: skip
+    "DT_FLOAT": np.dtype(np.float32),
+    "DT_DOUBLE": np.dtype(np.float64),
+    "DT_HALF": np.dtype(np.float16),
+    "DT_INT8": np.dtype(np.int8),
+    "DT_INT16": np.dtype(np.int16),
+    "DT_INT32": np.dtype(np.int32),
+    "DT_INT64": np.dtype(np.int64),
+    "DT_UINT8": np.dtype(np.uint8),
+    "DT_UINT16": np.dtype(np.uint16),
+    "DT_UINT32": np.dtype(np.uint32),
+    "DT_UINT64": np.dtype(np.uint64),
+    "DT_BOOL": np.dtype(np.bool_),
+}
 
 Shape = tuple[int | None, ...]
 
@@ -54,8 +62,9 @@ class TensorInfo:
             InvalidInputError: for a dtype this client does not carry (strings, bfloat16, ...).
         """
         if self.dtype not in NUMPY_DTYPES:
-            raise InvalidInputError(f"tensors of type {self.dtype} are not supported by this client "
-                                    f"(supported: {', '.join(NUMPY_DTYPES)})")  # fmt: skip
+            raise InvalidInputError(
+                f"tensors of type {self.dtype} are not supported by this client (supported: {', '.join(NUMPY_DTYPES)})"
+            )
         return NUMPY_DTYPES[self.dtype]
 
     def fits(self, shape: tuple[int, ...]) -> bool:
@@ -103,8 +112,9 @@ class Signature:
         elif len(names) == 1:
             given = {names[0]: x}
         else:
-            raise InvalidInputError(f"signature {self.name} takes {len(names)} inputs {names}; "
-                                    "pass a dict {name: array}")  # fmt: skip
+            raise InvalidInputError(
+                f"signature {self.name} takes {len(names)} inputs {names}; pass a dict {{name: array}}"
+            )
         out = {}
         for name in names:
             info = self.inputs[name]
@@ -112,12 +122,14 @@ class Signature:
             want = info.numpy_dtype
             if arr.dtype != want:
                 if not np.can_cast(arr.dtype, want, casting="same_kind"):
-                    raise InvalidInputError(f"input {name!r} is {arr.dtype} but the signature takes "
-                                            f"{info.dtype} ({want}); cast it first")  # fmt: skip
+                    raise InvalidInputError(
+                        f"input {name!r} is {arr.dtype} but the signature takes {info.dtype} ({want}); cast it first"
+                    )
                 arr = arr.astype(want)
             if not info.fits(arr.shape):
-                raise InvalidInputError(f"input {name!r} has shape {arr.shape} but signature {self.name} "
-                                        f"takes {format_shape(info.shape)}")  # fmt: skip
+                raise InvalidInputError(
+                    f"input {name!r} has shape {arr.shape} but signature {self.name} takes {format_shape(info.shape)}"
+                )
             out[name] = arr
         return out
 
@@ -134,11 +146,14 @@ class Signature:
             try:
                 arr = np.asarray(outputs[name], dtype=info.numpy_dtype)
             except (TypeError, ValueError) as exc:  # ragged lists, strings for numbers
-                raise ServingError(f"{source} answered output {name!r} that is not a {info.dtype} array "
-                                   f"({exc})") from None  # fmt: skip
+                raise ServingError(
+                    f"{source} answered output {name!r} that is not a {info.dtype} array ({exc})"
+                ) from None
             if not info.fits(arr.shape):
-                raise ServingError(f"{source} answered output {name!r} of shape {arr.shape}, "
-                                   f"the signature says {format_shape(info.shape)}")  # fmt: skip
+                raise ServingError(
+                    f"{source} answered output {name!r} of shape {arr.shape}, "
+                    f"the signature says {format_shape(info.shape)}"
+                )
             result[name] = arr
         return result
 

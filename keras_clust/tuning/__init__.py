@@ -17,8 +17,24 @@ from keras_clust.tuning.space import (
 from keras_clust.tuning.storage import open_storage, study_progress
 
 __all__ = [
-    "CAE_SPACE", "TUNERS", "Param", "SearchResult", "SearchSpace", "TrialRecord",
-    "build_compiled_cae", "choice_param", "float_param", "int_param", "make_hypermodel", "make_tuner",
-    "open_storage", "optuna_distributions", "run_kerastuner_search", "run_optuna_search", "study_progress",
-    "suggest_kerastuner", "suggest_optuna", "to_optuna_study",
-]  # fmt: skip
+    "CAE_SPACE",
+    "TUNERS",
+    "Param",
+    "SearchResult",
+    "SearchSpace",
+    "TrialRecord",
+    "build_compiled_cae",
+    "choice_param",
+    "float_param",
+    "int_param",
+    "make_hypermodel",
+    "make_tuner",
+    "open_storage",
+    "optuna_distributions",
+    "run_kerastuner_search",
+    "run_optuna_search",
+    "study_progress",
+    "suggest_kerastuner",
+    "suggest_optuna",
+    "to_optuna_study",
+]

@@ -42,8 +42,10 @@ def distributed_role() -> str | None:
         return None
     missing = [k for k, v in given.items() if not v]
     if missing:
-        raise UsageError(f"KerasTuner's distributed mode needs {', '.join(DISTRIBUTED_ENV)}; {', '.join(missing)} "
-                         "not set (the chief: KERASTUNER_TUNER_ID=chief, workers: tuner0, tuner1, ...)")  # fmt: skip
+        raise UsageError(
+            f"KerasTuner's distributed mode needs {', '.join(DISTRIBUTED_ENV)}; {', '.join(missing)} "
+            "not set (the chief: KERASTUNER_TUNER_ID=chief, workers: tuner0, tuner1, ...)"
+        )
     port = given["KERASTUNER_ORACLE_PORT"]
     if not port.isdigit() or not 0 < int(port) < 65536:
         raise UsageError(f"KERASTUNER_ORACLE_PORT={port!r} is not a port number (1-65535)")
@@ -68,10 +70,9 @@ def run_as_worker(tuner, hypermodel, *search_args, tensorboard: str | Path | Non
     ``<project>/worker_curves/trial_<id>.json`` (a retried trial's file is replaced), where
     :func:`worker_curves` reads them.
     """
-    import keras
 
     from keras_clust.runs import write_json
-    from keras_clust.tuning.kerastuner_search import tensorboard_callbacks
+    from keras_clust.tuning.callbacks import search_callbacks
 
     tuner_id = os.environ["KERASTUNER_TUNER_ID"]
     folder = Path(tuner.project_dir) / WORKER_CURVES
@@ -85,16 +86,19 @@ def run_as_worker(tuner, hypermodel, *search_args, tensorboard: str | Path | Non
 
     def leave_curve(trial):  # also called after a failed trial
         if len(hypermodel.curves) > seen[0]:  # it got as far as fitting: its curve is the last one
-            write_json(folder / f"trial_{int(trial.trial_id)}.json", {"curve": hypermodel.curves[-1],
-                       "seconds": hypermodel.seconds[-1], "worker": tuner_id})  # fmt: skip
+            write_json(
+                folder / f"trial_{int(trial.trial_id)}.json",
+                {"curve": hypermodel.curves[-1], "seconds": hypermodel.seconds[-1], "worker": tuner_id},
+            )
         on_trial_end(trial)
 
     tuner.on_trial_begin, tuner.on_trial_end = forget_curve, leave_curve
     logs = None if tensorboard is None else Path(tensorboard) / tuner_id
-    tuner.search(*search_args, verbose=0, callbacks=[keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(logs)],
-                 **search_kwargs)  # fmt: skip
-    return (f"KerasTuner worker {tuner_id}: trained {len(hypermodel.curves)} trial(s) for the chief at "
-            f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}")
+    tuner.search(*search_args, verbose=0, callbacks=search_callbacks(logs), **search_kwargs)
+    return (
+        f"KerasTuner worker {tuner_id}: trained {len(hypermodel.curves)} trial(s) for the chief at "
+        f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
+    )
 
 
 def worker_curves(project_dir: str | Path) -> dict[int, dict]:
@@ -166,12 +170,22 @@ def local_workers(command: Sequence[str], workers: int, logs: str | Path) -> Ite
         os.environ.update(chief)
         for i in range(workers):
             with open(logs / f"tuner{i}.log", "w") as out:
-                procs.append(subprocess.Popen(list(command), stdout=out, stderr=subprocess.STDOUT,
-                                              start_new_session=True,
-                                              env={**os.environ, "KERASTUNER_TUNER_ID": f"tuner{i}",
-                                                   "TF_NUM_INTRAOP_THREADS": threads}))  # fmt: skip
-        log.info("KerasTuner chief at 127.0.0.1:%s with %d local workers (%s TensorFlow threads each; logs in %s)",
-                 port, workers, threads, logs)  # fmt: skip
+                procs.append(
+                    subprocess.Popen(
+                        list(command),
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        start_new_session=True,
+                        env={**os.environ, "KERASTUNER_TUNER_ID": f"tuner{i}", "TF_NUM_INTRAOP_THREADS": threads},
+                    )
+                )
+        log.info(
+            "KerasTuner chief at 127.0.0.1:%s with %d local workers (%s TensorFlow threads each; logs in %s)",
+            port,
+            workers,
+            threads,
+            logs,
+        )
         watcher.start()
         try:
             yield lines
@@ -197,7 +211,8 @@ def local_workers(command: Sequence[str], workers: int, logs: str | Path) -> Ite
     for i, p in enumerate(procs):
         text = (logs / f"tuner{i}.log").read_text(errors="replace").strip().splitlines()
         if p.returncode != 0 and (i in failed or not failed):
-            why = next((t for t in reversed(text) if "error" in t.lower() and len(t.strip()) > 1),
-                       f"exit code {p.returncode}")  # fmt: skip
+            why = next(
+                (t for t in reversed(text) if "error" in t.lower() and len(t.strip()) > 1), f"exit code {p.returncode}"
+            )
             raise DataError(f"KerasTuner worker tuner{i} failed: {why.strip()} (its output: {logs / f'tuner{i}.log'})")
         lines.append(text[-1] if text else f"tuner{i}: no output")

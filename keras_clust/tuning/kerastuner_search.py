@@ -12,6 +12,7 @@ import keras
 import numpy as np
 
 from keras_clust.errors import UsageError
+from keras_clust.tuning.callbacks import search_callbacks
 from keras_clust.tuning.distributed import worker_curves
 from keras_clust.tuning.results import SearchResult, TrialRecord
 from keras_clust.tuning.space import SearchSpace, suggest_kerastuner
@@ -54,23 +55,33 @@ def make_hypermodel(space: SearchSpace, build_fn: Callable[..., keras.Model], se
     return SpaceHyperModel()
 
 
-def tensorboard_callbacks(folder: str | Path | None) -> list:
-    """A TensorBoard callback for a KerasTuner search logging to ``folder`` (none for None)."""
-    return [] if folder is None else [keras.callbacks.TensorBoard(log_dir=str(folder), histogram_freq=0)]
-
-
-def make_tuner(kind: str, hypermodel, *, max_trials: int, epochs: int, seed: int, directory: str | Path,
-               project_name: str, objective: str = "val_loss"):  # fmt: skip
+def make_tuner(
+    kind: str,
+    hypermodel,
+    *,
+    max_trials: int,
+    epochs: int,
+    seed: int,
+    directory: str | Path,
+    project_name: str,
+    objective: str = "val_loss",
+):
     """A KerasTuner tuner minimising ``objective`` (a logged metric, ``val_loss`` by default);
     Hyperband's budget is ``epochs`` (``max_trials`` does not apply to it)."""
     import keras_tuner
 
-    common = dict(objective=keras_tuner.Objective(objective, "min"), seed=seed, directory=str(directory),
-                  project_name=project_name,
-                  overwrite=False, max_consecutive_failed_trials=max(3, max_trials))  # fmt: skip
+    common = dict(
+        objective=keras_tuner.Objective(objective, "min"),
+        seed=seed,
+        directory=str(directory),
+        project_name=project_name,
+        overwrite=False,
+        max_consecutive_failed_trials=max(3, max_trials),
+    )
     if kind == "bayesian":
-        return keras_tuner.BayesianOptimization(hypermodel, max_trials=max_trials,
-                                                num_initial_points=min(3, max_trials), **common)  # fmt: skip
+        return keras_tuner.BayesianOptimization(
+            hypermodel, max_trials=max_trials, num_initial_points=min(3, max_trials), **common
+        )
     if kind == "random":
         return keras_tuner.RandomSearch(hypermodel, max_trials=max_trials, **common)
     if kind == "hyperband":
@@ -81,8 +92,9 @@ def make_tuner(kind: str, hypermodel, *, max_trials: int, epochs: int, seed: int
 _STATE = {"COMPLETED": "complete", "STOPPED": "pruned", "INVALID": "failed", "FAILED": "failed"}
 
 
-def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int = 0,
-                  objective: str = "val_loss") -> list[TrialRecord]:  # fmt: skip
+def record_trials(
+    tuner, space: SearchSpace, curves=(), seconds=(), first: int = 0, objective: str = "val_loss"
+) -> list[TrialRecord]:
     """Trials of ``tuner``; ``curves``/``seconds`` hold the per-epoch validation loss and the
     fit time of the trials this process trained, from number ``first`` on, in the order they
     ran. Trials of distributed workers come from the curves they left in the tuner folder
@@ -98,14 +110,19 @@ def record_trials(tuner, space: SearchSpace, curves=(), seconds=(), first: int =
         elif number in left:
             curve, took = left[number]["curve"], left[number]["seconds"]
         else:
-            curve, took = [float(o.value[0]) for o in t.metrics.get_history(objective)] \
-                if t.metrics.exists(objective) else [], None  # fmt: skip
+            curve, took = (
+                [float(o.value[0]) for o in t.metrics.get_history(objective)] if t.metrics.exists(objective) else [],
+                None,
+            )
         state = _STATE.get(str(t.status), "failed")
         value = curve[-1] if curve else None
         if state == "complete" and (value is None or not math.isfinite(value)):
             state = "failed"
-        params = {p.name: t.hyperparameters.values[p.name] for p in space.params
-                  if p.name in t.hyperparameters.values and t.hyperparameters.is_active(p.name)}  # fmt: skip
+        params = {
+            p.name: t.hyperparameters.values[p.name]
+            for p in space.params
+            if p.name in t.hyperparameters.values and t.hyperparameters.is_active(p.name)
+        }
         out.append(TrialRecord(number, state, params, value, curve, took))
     return out
 
@@ -134,15 +151,23 @@ def run_kerastuner_search(
         best trial's checkpoint).
     """
     hypermodel = make_hypermodel(space, build_fn, seed)
-    t = make_tuner(tuner, hypermodel, max_trials=n_trials, epochs=epochs, seed=seed, directory=directory,
-                   project_name=project_name)  # fmt: skip
+    t = make_tuner(
+        tuner, hypermodel, max_trials=n_trials, epochs=epochs, seed=seed, directory=directory, project_name=project_name
+    )
     before = len(t.oracle.trials)
     start = time.perf_counter()
-    t.search(*train, validation_data=val, epochs=epochs, batch_size=batch_size, verbose=0,
-             callbacks=[keras.callbacks.TerminateOnNaN(), *tensorboard_callbacks(tensorboard)])  # fmt: skip
+    t.search(
+        *train,
+        validation_data=val,
+        epochs=epochs,
+        batch_size=batch_size,
+        verbose=0,
+        callbacks=search_callbacks(tensorboard),
+    )
     seconds = time.perf_counter() - start
     algorithm = {"bayesian": "Bayesian optimisation", "hyperband": "Hyperband", "random": "random search"}[tuner]
     trials = record_trials(t, space, hypermodel.curves, hypermodel.seconds, before)
-    result = SearchResult("kerastuner", algorithm, "val_loss", trials, seconds, project_name, str(directory),
-                          resumed_trials=before)  # fmt: skip
+    result = SearchResult(
+        "kerastuner", algorithm, "val_loss", trials, seconds, project_name, str(directory), resumed_trials=before
+    )
     return result, t

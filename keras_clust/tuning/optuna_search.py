@@ -43,10 +43,21 @@ def record_trials(study) -> list[TrialRecord]:
         if not t.state.is_finished():
             continue
         steps = sorted(t.intermediate_values)
-        seconds = (t.datetime_complete - t.datetime_start).total_seconds() \
-            if t.datetime_complete and t.datetime_start else None  # fmt: skip
-        out.append(TrialRecord(t.number, _STATE.get(t.state.name, "failed"), dict(t.params),
-                               t.value, [float(t.intermediate_values[s]) for s in steps], seconds))  # fmt: skip
+        seconds = (
+            (t.datetime_complete - t.datetime_start).total_seconds()
+            if t.datetime_complete and t.datetime_start
+            else None
+        )
+        out.append(
+            TrialRecord(
+                t.number,
+                _STATE.get(t.state.name, "failed"),
+                dict(t.params),
+                t.value,
+                [float(t.intermediate_values[s]) for s in steps],
+                seconds,
+            )
+        )
     return out
 
 
@@ -83,8 +94,14 @@ def _load_study(job: _SearchJob, worker: int):
     # each worker its own sampler stream; worker 0 of a new study draws exactly as a one-process search
     sampler = optuna.samplers.TPESampler(seed=job.seed + known.get(job.study_name, 0) + 7919 * worker)
     pruner = optuna.pruners.MedianPruner(n_startup_trials=job.n_startup_trials, n_warmup_steps=job.n_warmup_steps)
-    study = optuna.create_study(study_name=job.study_name, storage=store, direction="minimize",
-                                sampler=sampler, pruner=pruner, load_if_exists=True)  # fmt: skip
+    study = optuna.create_study(
+        study_name=job.study_name,
+        storage=store,
+        direction="minimize",
+        sampler=sampler,
+        pruner=pruner,
+        load_if_exists=True,
+    )
     if study.direction != optuna.study.StudyDirection.MINIMIZE:
         raise UsageError(f"study {job.study_name!r} in {job.storage} maximises; use another --study-name")
     return study
@@ -109,11 +126,21 @@ def _objective(job: _SearchJob, checkpoint: str | None):
         model = job.build_fn(**job.space.builder_kwargs(params))
         log.info("trial %d: %s", trial.number, format_params(params))
         try:
-            fit = fit_model(model, *job.train, validation_data=job.val, epochs=job.epochs, batch_size=job.batch_size,
-                            callbacks=[KerasPruningCallback(trial, "val_loss"), *job.callbacks], verbose=0)  # fmt: skip
+            fit = fit_model(
+                model,
+                *job.train,
+                validation_data=job.val,
+                epochs=job.epochs,
+                batch_size=job.batch_size,
+                callbacks=[KerasPruningCallback(trial, "val_loss"), *job.callbacks],
+                verbose=0,
+            )
         except optuna.TrialPruned:
-            log.info("trial %d pruned after epoch %d", trial.number, len(trial.storage.get_trial(trial._trial_id)
-                                                                         .intermediate_values))  # fmt: skip
+            log.info(
+                "trial %d pruned after epoch %d",
+                trial.number,
+                len(trial.storage.get_trial(trial._trial_id).intermediate_values),
+            )
             raise
         except DataError:
             log.info("trial %d diverged (NaN loss): failed", trial.number)
@@ -153,8 +180,9 @@ def _fail_dead_local_trials(study) -> None:
         log.warning("trial %d: its worker (pid %s) died; failed and retried", t.number, pid)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(study, study._storage.get_trial(
-                t._trial_id))  # fmt: skip
+            optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY)(
+                study, study._storage.get_trial(t._trial_id)
+            )
 
 
 def _alive(pid: int) -> bool:
@@ -168,8 +196,9 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def optimize_worker(job: _SearchJob, worker: int = 0, checkpoint: str | None = None, poll: float = 1.0,
-                    study=None) -> None:  # fmt: skip
+def optimize_worker(
+    job: _SearchJob, worker: int = 0, checkpoint: str | None = None, poll: float = 1.0, study=None
+) -> None:
     """Take part in ``job``'s study until it has ``job.n_trials`` finished trials.
 
     Several such workers, in this process, in others or on other machines, share the study
@@ -187,8 +216,11 @@ def optimize_worker(job: _SearchJob, worker: int = 0, checkpoint: str | None = N
     objective = _objective(job, checkpoint)
     heartbeat = has_heartbeat(job.storage)
     deadline = None if job.timeout is None else time.monotonic() + job.timeout
-    shown = Progress(job.n_trials, f"study {job.study_name}: finished trials", initial=study_progress(study)[0]) \
-        if worker == 0 else None  # fmt: skip
+    shown = (
+        Progress(job.n_trials, f"study {job.study_name}: finished trials", initial=study_progress(study)[0])
+        if worker == 0
+        else None
+    )
     said = 0.0
     try:
         while deadline is None or time.monotonic() < deadline:
@@ -209,12 +241,21 @@ def optimize_worker(job: _SearchJob, worker: int = 0, checkpoint: str | None = N
                     said = time.monotonic()
                     running_now = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
                     others = [t.number for t in running_now]
-                    log.info("waiting for trial(s) %s running in other workers (a dead one's trial is retried "
-                             "%d s after its last heartbeat)", others, job.storage_options["grace_period"])  # fmt: skip
+                    log.info(
+                        "waiting for trial(s) %s running in other workers (a dead one's trial is retried "
+                        "%d s after its last heartbeat)",
+                        others,
+                        job.storage_options["grace_period"],
+                    )
                 time.sleep(poll)
             else:
-                log.warning("stopping with %d of %d trials finished: %d still running elsewhere, which a "
-                            "journal file cannot tell from a dead worker's", finished, job.n_trials, running)
+                log.warning(
+                    "stopping with %d of %d trials finished: %d still running elsewhere, which a "
+                    "journal file cannot tell from a dead worker's",
+                    finished,
+                    job.n_trials,
+                    running,
+                )
                 return
     finally:
         if shown is not None:
@@ -300,9 +341,26 @@ def run_optuna_search(
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
     options = {"heartbeat_interval": heartbeat_interval, "grace_period": grace_period}
-    job = _SearchJob(space, build_fn, train, val, epochs, batch_size, n_trials, storage, options, study_name, seed,
-                     timeout, n_startup_trials, n_warmup_steps, None if checkpoint is None else str(checkpoint),
-                     prune_if, tuple(callbacks), None if tensorboard is None else str(tensorboard))  # fmt: skip
+    job = _SearchJob(
+        space,
+        build_fn,
+        train,
+        val,
+        epochs,
+        batch_size,
+        n_trials,
+        storage,
+        options,
+        study_name,
+        seed,
+        timeout,
+        n_startup_trials,
+        n_warmup_steps,
+        None if checkpoint is None else str(checkpoint),
+        prune_if,
+        tuple(callbacks),
+        None if tensorboard is None else str(tensorboard),
+    )
     study = _load_study(job, 0)
     before_numbers = {t.number for t in study.get_trials(deepcopy=False) if t.state.is_finished()}
     before = study_progress(study)[0]
@@ -311,8 +369,10 @@ def run_optuna_search(
     remaining = max(0, n_trials - before)
     if before:
         log.info("joining study %r: %d finished trials kept, %d to run", study_name, before, remaining)
-    paths = [job.checkpoint if i == 0 or job.checkpoint is None else f"{job.checkpoint}.worker{i}.keras"
-             for i in range(workers)]  # fmt: skip
+    paths = [
+        job.checkpoint if i == 0 or job.checkpoint is None else f"{job.checkpoint}.worker{i}.keras"
+        for i in range(workers)
+    ]
     start = time.perf_counter()
     if remaining:
         procs = _start_workers(job, paths, workers)
@@ -326,13 +386,24 @@ def run_optuna_search(
             for i, proc in enumerate(procs, start=1):
                 proc.join()
                 if proc.exitcode:
-                    log.warning("worker %d stopped with exit code %s; its trials were trained by the others",
-                                i, proc.exitcode)  # fmt: skip
+                    log.warning(
+                        "worker %d stopped with exit code %s; its trials were trained by the others", i, proc.exitcode
+                    )
     seconds = time.perf_counter() - start
-    checkpoint_trial = _gather_checkpoint(study, paths, before_numbers, {os.getpid(), *(p.pid for p in procs)}
-                                          if remaining else set())  # fmt: skip
-    result = SearchResult("optuna", "TPE + median pruning", "val_loss", record_trials(study), seconds,
-                          study_name, storage, resumed_trials=before, checkpoint_trial=checkpoint_trial)  # fmt: skip
+    checkpoint_trial = _gather_checkpoint(
+        study, paths, before_numbers, {os.getpid(), *(p.pid for p in procs)} if remaining else set()
+    )
+    result = SearchResult(
+        "optuna",
+        "TPE + median pruning",
+        "val_loss",
+        record_trials(study),
+        seconds,
+        study_name,
+        storage,
+        resumed_trials=before,
+        checkpoint_trial=checkpoint_trial,
+    )
     return result, study
 
 
@@ -344,8 +415,10 @@ def _start_workers(job: _SearchJob, paths: list, workers: int) -> list:
     ctx = multiprocessing.get_context("spawn")  # TensorFlow's runtime does not survive fork
     threads = worker_threads(workers)
     level = logging.getLogger("keras_clust").getEffectiveLevel()
-    procs = [ctx.Process(target=_worker_main, args=(job, i, paths[i], level, threads), name=f"optuna-worker-{i}")
-             for i in range(1, workers)]  # fmt: skip
+    procs = [
+        ctx.Process(target=_worker_main, args=(job, i, paths[i], level, threads), name=f"optuna-worker-{i}")
+        for i in range(1, workers)
+    ]
     for proc in procs:
         proc.start()
     log.info("optimising study %r with %d workers", job.study_name, workers)
@@ -358,9 +431,15 @@ def _gather_checkpoint(study, paths: list, before: set[int], pids: set[int]) -> 
     if paths[0] is None:
         return None
     ours = {f"{socket.gethostname()}:{pid}" for pid in pids}
-    mine = [t for t in study.get_trials(deepcopy=False) if t.number not in before and t.state.name == "COMPLETE"
-            and math.isfinite(t.value) and t.user_attrs.get("checkpoint") in paths
-            and t.user_attrs.get("worker") in ours]  # fmt: skip
+    mine = [
+        t
+        for t in study.get_trials(deepcopy=False)
+        if t.number not in before
+        and t.state.name == "COMPLETE"
+        and math.isfinite(t.value)
+        and t.user_attrs.get("checkpoint") in paths
+        and t.user_attrs.get("worker") in ours
+    ]
     best = min(mine, key=lambda t: t.value, default=None)
     if best is not None and best.user_attrs["checkpoint"] != paths[0]:
         os.replace(best.user_attrs["checkpoint"], paths[0])

@@ -48,8 +48,7 @@ class SearchResult:
 
     @property
     def completed(self) -> list[TrialRecord]:
-        return [t for t in self.trials if t.state == "complete" and t.value is not None
-                and math.isfinite(t.value)]  # fmt: skip
+        return [t for t in self.trials if t.state == "complete" and t.value is not None and math.isfinite(t.value)]
 
     @property
     def best(self) -> TrialRecord | None:
@@ -62,18 +61,23 @@ class SearchResult:
     def summary(self) -> dict:
         best = self.best
         return {
-            "engine": self.engine, "algorithm": self.algorithm, "trials": len(self.trials),
-            **self.counts(), "best_value": best.value if best else None,
-            "best_trial": best.number if best else None, "seconds": round(self.seconds, 1),
-        }  # fmt: skip
+            "engine": self.engine,
+            "algorithm": self.algorithm,
+            "trials": len(self.trials),
+            **self.counts(),
+            "best_value": best.value if best else None,
+            "best_trial": best.number if best else None,
+            "seconds": round(self.seconds, 1),
+        }
 
     def to_dict(self) -> dict:
-        return {**asdict(self), "summary": self.summary(),
-                "best_params": self.best.params if self.best else None}  # fmt: skip
+        return {**asdict(self), "summary": self.summary(), "best_params": self.best.params if self.best else None}
 
     def trial_rows(self) -> list[dict]:
-        return [{"trial": t.number, "state": t.state, "value": t.value, "epochs": len(t.curve),
-                 **t.params} for t in self.trials]  # fmt: skip
+        return [
+            {"trial": t.number, "state": t.state, "value": t.value, "epochs": len(t.curve), **t.params}
+            for t in self.trials
+        ]
 
 
 def to_optuna_study(result: SearchResult, space):
@@ -90,10 +94,13 @@ def to_optuna_study(result: SearchResult, space):
     for t in result.trials:
         st = state[t.state]
         ok = st == TrialState.COMPLETE and t.value is not None and math.isfinite(t.value)
-        study.add_trial(optuna.trial.create_trial(
-            state=st if ok or st != TrialState.COMPLETE else TrialState.FAIL,
-            value=t.value if ok else None, params=t.params,
-            distributions={k: dists[k] for k in t.params},
-            intermediate_values={i: v for i, v in enumerate(t.curve) if math.isfinite(v)},
-        ))  # fmt: skip
+        study.add_trial(
+            optuna.trial.create_trial(
+                state=st if ok or st != TrialState.COMPLETE else TrialState.FAIL,
+                value=t.value if ok else None,
+                params=t.params,
+                distributions={k: dists[k] for k in t.params},
+                intermediate_values={i: v for i, v in enumerate(t.curve) if math.isfinite(v)},
+            )
+        )
     return study

@@ -41,8 +41,7 @@ class Param:
             raise UsageError(f"parameter {self.name!r}: kind must be int, float or choice")
         if self.kind == "choice" and not self.choices:
             raise UsageError(f"parameter {self.name!r}: a choice needs choices")
-        if self.kind != "choice" and not (self.low is not None and self.high is not None
-                                          and self.low <= self.high):  # fmt: skip
+        if self.kind != "choice" and not (self.low is not None and self.high is not None and self.low <= self.high):
             raise UsageError(f"parameter {self.name!r}: needs low <= high")
         if self.log and self.kind != "choice" and self.low <= 0:
             raise UsageError(f"parameter {self.name!r}: a log scale needs low > 0")

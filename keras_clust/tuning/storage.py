@@ -15,8 +15,13 @@ GRACE_PERIOD = 30  # seconds without a heartbeat after which a running trial is 
 MAX_RETRY = 2  # retries of a trial whose process died
 
 
-def open_storage(url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL, grace_period: int = GRACE_PERIOD,
-                 max_retry: int = MAX_RETRY):  # fmt: skip
+def open_storage(
+    url: str,
+    *,
+    heartbeat_interval: int = HEARTBEAT_INTERVAL,
+    grace_period: int = GRACE_PERIOD,
+    max_retry: int = MAX_RETRY,
+):
     """An Optuna storage for ``url``.
 
     ``journal:PATH`` is Optuna's journal file (several processes on machines sharing a file
@@ -29,9 +34,11 @@ def open_storage(url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL, grac
     import optuna
 
     if not url.startswith("journal:") and grace_period <= heartbeat_interval:
-        raise UsageError(f"--grace-period ({grace_period} s) must be longer than --heartbeat-interval "
-                         f"({heartbeat_interval} s), or running trials are failed while they still beat; "
-                         "Optuna suggests at least twice the interval")  # fmt: skip
+        raise UsageError(
+            f"--grace-period ({grace_period} s) must be longer than --heartbeat-interval "
+            f"({heartbeat_interval} s), or running trials are failed while they still beat; "
+            "Optuna suggests at least twice the interval"
+        )
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -43,8 +50,12 @@ def open_storage(url: str, *, heartbeat_interval: int = HEARTBEAT_INTERVAL, grac
                     raise FileNotFoundError(f"no folder {path.parent} for the journal file")
                 return JournalStorage(JournalFileBackend(str(path)))
             retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
-            return optuna.storages.RDBStorage(url, heartbeat_interval=heartbeat_interval, grace_period=grace_period,
-                                              heartbeat_stale_trial_callback=retry)  # fmt: skip
+            return optuna.storages.RDBStorage(
+                url,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+                heartbeat_stale_trial_callback=retry,
+            )
     except Exception as exc:  # bad URL, missing driver, unreachable server, unreadable file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         hint = "pass sqlite:///study.db, postgresql+psycopg://user@host/db or another RDB URL, or journal:FILE"

@@ -7,15 +7,21 @@ from keras_clust.viz.latent import LatentMap, latent_map, plot_latent_map
 from keras_clust.viz.scatter import minmax_columns, plot_k_selection, plot_true_vs_generated
 
 __all__ = [
-    "minmax_columns", "plot_k_selection", "plot_true_vs_generated",
-    "LatentMap", "LossCurves", "latent_map", "loss_curves", "pick_examples",
-    "plot_confusion_matrix", "plot_image_grids", "plot_image_rows", "plot_latent_map", "plot_loss_curves",
-]  # fmt: skip
+    "minmax_columns",
+    "plot_k_selection",
+    "plot_true_vs_generated",
+    "LatentMap",
+    "LossCurves",
+    "latent_map",
+    "loss_curves",
+    "pick_examples",
+    "plot_confusion_matrix",
+    "plot_image_grids",
+    "plot_image_rows",
+    "plot_latent_map",
+    "plot_loss_curves",
+]
 
 from keras_clust.viz.clustering import plot_pareto_front, plot_silhouette_knives  # noqa: E402
 
 __all__ += ["plot_pareto_front", "plot_silhouette_knives"]
-
-from keras_clust.viz.fields import plot_field_gallery, plot_field_pairs  # noqa: E402
-
-__all__ += ["plot_field_gallery", "plot_field_pairs"]

@@ -10,8 +10,12 @@ from matplotlib import colormaps
 from keras_clust.runs import format_params
 from keras_clust.viz._figure import new_figure, save_figure
 
-_AXIS = {"silhouette": "silhouette, noise as 0 (max)", "knives": "share of cutting clusters (max)",
-         "knife_count": "cutting clusters (max)", "spacing": "centroid spacing std/mean (min)"}  # fmt: skip
+_AXIS = {
+    "silhouette": "silhouette, noise as 0 (max)",
+    "knives": "share of cutting clusters (max)",
+    "knife_count": "cutting clusters (max)",
+    "spacing": "centroid spacing std/mean (min)",
+}
 
 
 def _describe(record: dict) -> str:
@@ -42,19 +46,33 @@ def plot_pareto_front(estimator_or_trials, path: str | Path, title: str = "") ->
     ax = fig.add_subplot(1, 1, 1)
     ax.scatter(values[~front, 0], values[~front, 1], s=18, color="0.7", label="trials")
     if len(names) == 3:
-        sc = ax.scatter(values[front, 0], values[front, 1], c=values[front, 2], cmap="viridis", s=40,
-                        edgecolors="black", label="Pareto front")  # fmt: skip
+        sc = ax.scatter(
+            values[front, 0],
+            values[front, 1],
+            c=values[front, 2],
+            cmap="viridis",
+            s=40,
+            edgecolors="black",
+            label="Pareto front",
+        )
         fig.colorbar(sc, ax=ax, label=_AXIS[names[2]])
     else:
         order = np.argsort(values[front, 0])
         ax.plot(values[front, 0][order], values[front, 1][order], "o-", color="tab:blue", ms=6, label="Pareto front")
     if chosen.any():
         (i,) = np.flatnonzero(chosen)[:1]
-        ax.scatter(values[i, 0], values[i, 1], marker="*", s=260, color="tab:red", edgecolors="black", zorder=5,
-                   label="chosen")  # fmt: skip
+        ax.scatter(
+            values[i, 0], values[i, 1], marker="*", s=260, color="tab:red", edgecolors="black", zorder=5, label="chosen"
+        )
         right = values[i, 0] > values[:, 0].mean()  # write towards the middle so the text stays inside
-        ax.annotate(_describe(done[i]), (values[i, 0], values[i, 1]), xytext=(-10 if right else 10, -16),
-                    textcoords="offset points", ha="right" if right else "left", fontsize=8)  # fmt: skip
+        ax.annotate(
+            _describe(done[i]),
+            (values[i, 0], values[i, 1]),
+            xytext=(-10 if right else 10, -16),
+            textcoords="offset points",
+            ha="right" if right else "left",
+            fontsize=8,
+        )
     ax.set(xlabel=_AXIS.get(names[0], names[0]), ylabel=_AXIS.get(names[1], names[1]))
     ax.legend(fontsize=8, loc="best")
     if title:
@@ -86,8 +104,15 @@ def plot_silhouette_knives(stats, path: str | Path, title: str = "") -> Path:
         colour = cmap(i % 10) if row.cuts else "0.75"
         ax.fill_betweenx(ys, 0, s, facecolor=colour, edgecolor=colour, alpha=0.85)
         mark = "" if row.cuts else " (no cut)"
-        ax.text(-0.02, y0 + len(s) / 2, f"{row.label}{mark}", ha="right", va="center", fontsize=8,
-                color="black" if row.cuts else "tab:red")  # fmt: skip
+        ax.text(
+            -0.02,
+            y0 + len(s) / 2,
+            f"{row.label}{mark}",
+            ha="right",
+            va="center",
+            fontsize=8,
+            color="black" if row.cuts else "tab:red",
+        )
         y0 += len(s) + gap
     ax.axvline(stats.mean, color="tab:red", ls="--", label=f"mean {stats.mean:.3f}")
     lo = min(-0.1, float(stats.silhouettes.min()) - 0.05)

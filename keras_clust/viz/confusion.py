@@ -10,8 +10,9 @@ import numpy as np
 from keras_clust.viz._figure import new_figure, save_figure
 
 
-def plot_confusion_matrix(cm: np.ndarray, path: str | Path, class_names: Sequence[str],
-                          title: str = "", xlabel: str = "matched cluster") -> Path:  # fmt: skip
+def plot_confusion_matrix(
+    cm: np.ndarray, path: str | Path, class_names: Sequence[str], title: str = "", xlabel: str = "matched cluster"
+) -> Path:
     """Heat map of counts with the count written in each cell."""
     cm = np.asarray(cm)
     fig = new_figure(6.5, 5.5)
@@ -25,7 +26,6 @@ def plot_confusion_matrix(cm: np.ndarray, path: str | Path, class_names: Sequenc
     ax.set_ylabel("true class")
     threshold = cm.max() / 2 if cm.size else 0
     for (i, j), v in np.ndenumerate(cm):
-        ax.text(j, i, str(v), ha="center", va="center", fontsize=7,
-                color="white" if v > threshold else "black")  # fmt: skip
+        ax.text(j, i, str(v), ha="center", va="center", fontsize=7, color="white" if v > threshold else "black")
     ax.set_title(title)
     return save_figure(fig, path)

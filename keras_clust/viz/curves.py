@@ -26,8 +26,7 @@ def loss_curves(history: Mapping[str, Sequence[float]]) -> LossCurves:
     return LossCurves(np.arange(1, n + 1), series)
 
 
-def plot_loss_curves(curves: LossCurves, path: str | Path, title: str = "",
-                     log_scale: bool = False) -> Path:  # fmt: skip
+def plot_loss_curves(curves: LossCurves, path: str | Path, title: str = "", log_scale: bool = False) -> Path:
     """Plot training and validation curves; ``val_x`` is drawn dashed beside ``x``."""
     fig = new_figure(6, 4)
     ax = fig.add_subplot()

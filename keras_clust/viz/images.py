@@ -59,8 +59,9 @@ def plot_image_rows(
     return save_figure(fig, path)
 
 
-def plot_image_grids(panels: Sequence[tuple[str, np.ndarray]], path: str | Path, ncols: int = 8,
-                     title: str = "") -> Path:  # fmt: skip
+def plot_image_grids(
+    panels: Sequence[tuple[str, np.ndarray]], path: str | Path, ncols: int = 8, title: str = ""
+) -> Path:
     """Draw one grid of images per panel, side by side (e.g. VAE vs CAE samples).
 
     Args:
@@ -77,7 +78,7 @@ def plot_image_grids(panels: Sequence[tuple[str, np.ndarray]], path: str | Path,
         canvas = np.ones((rows * (h + 1) - 1, ncols * (w + 1) - 1), np.float32)
         for k, img in enumerate(images):
             r, c = divmod(k, ncols)
-            canvas[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = img
+            canvas[r * (h + 1) : r * (h + 1) + h, c * (w + 1) : c * (w + 1) + w] = img
         grids.append((caption, canvas))
     fig = new_figure(4.2 * len(grids), 4.6)
     for i, (caption, canvas) in enumerate(grids):

@@ -28,8 +28,9 @@ class LatentMap:
     seconds: float
 
 
-def latent_map(codes, labels, method: str = "auto", seed: int = 0, max_points: int = 10000,
-               perplexity: float = 30.0) -> LatentMap:  # fmt: skip
+def latent_map(
+    codes, labels, method: str = "auto", seed: int = 0, max_points: int = 10000, perplexity: float = 30.0
+) -> LatentMap:
     """Project codes to 2-D.
 
     Args:
@@ -68,8 +69,7 @@ def latent_map(codes, labels, method: str = "auto", seed: int = 0, max_points: i
     return LatentMap(np.asarray(xy, np.float32), labels, method, time.perf_counter() - start)
 
 
-def plot_latent_map(lm: LatentMap, path: str | Path, class_names: Sequence[str] | None = None,
-                    title: str = "") -> Path:  # fmt: skip
+def plot_latent_map(lm: LatentMap, path: str | Path, class_names: Sequence[str] | None = None, title: str = "") -> Path:
     """Scatter the map, one colour per label, with a legend of class names."""
     fig = new_figure(6.5, 5.5)
     ax = fig.add_subplot()

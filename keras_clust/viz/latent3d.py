@@ -24,8 +24,14 @@ def first_three(codes: np.ndarray, seed: int = 0) -> tuple[np.ndarray, str]:
     return PCA(n_components=3, random_state=seed).fit_transform(codes), "PC"
 
 
-def plot_latent_3d(points: np.ndarray, panels: Sequence[tuple[str, np.ndarray, Sequence[str] | None]],
-                   path: str | Path, axis: str = "z", max_points: int = 5000, seed: int = 0) -> Path:  # fmt: skip
+def plot_latent_3d(
+    points: np.ndarray,
+    panels: Sequence[tuple[str, np.ndarray, Sequence[str] | None]],
+    path: str | Path,
+    axis: str = "z",
+    max_points: int = 5000,
+    seed: int = 0,
+) -> Path:
     """One 3-D scatter per ``(title, labels, names)`` panel; label -1 is drawn grey as "noise".
 
     Args:

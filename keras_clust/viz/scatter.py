@@ -25,8 +25,9 @@ def _limits(*sets: np.ndarray) -> list[tuple[float, float]]:
     return list(zip(lo - pad, hi + pad, strict=True))
 
 
-def plot_true_vs_generated(true: np.ndarray, generated: np.ndarray, path: str | Path, title: str = "",
-                           means: np.ndarray | None = None) -> Path:  # fmt: skip
+def plot_true_vs_generated(
+    true: np.ndarray, generated: np.ndarray, path: str | Path, title: str = "", means: np.ndarray | None = None
+) -> Path:
     """A 3-D scatter (first three columns) and every pairwise projection, true and generated
     samples on the same axes; component means as black crosses when given."""
     true, generated = np.asarray(true), np.asarray(generated)

@@ -33,8 +33,11 @@ def _save(ax_or_axes, path: Path, size: tuple[float, float] = (8, 5)) -> Path:
 def mark_pruned(ax, result) -> None:
     """Mark where each pruned (x) and failed (o) trial stopped on an intermediate-values plot."""
     for state, marker, colour in (("pruned", "x", "tab:red"), ("failed", "o", "black")):
-        pts = [(len(t.curve) - 1, t.curve[-1]) for t in result.trials
-               if t.state == state and t.curve and math.isfinite(t.curve[-1])]  # fmt: skip
+        pts = [
+            (len(t.curve) - 1, t.curve[-1])
+            for t in result.trials
+            if t.state == state and t.curve and math.isfinite(t.curve[-1])
+        ]
         if pts:
             xs, ys = zip(*pts, strict=True)
             ax.scatter(xs, ys, marker=marker, color=colour, s=60, zorder=5, label=f"{state} ({len(pts)})")

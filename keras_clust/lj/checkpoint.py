@@ -1,4 +1,4 @@
-"""Checkpoints of :func:`~keras_clust.data.lj_sampling.simulate`: a killed simulation goes on where it stopped.
+"""Checkpoints of :func:`~keras_clust.lj.sampling.simulate`: a killed simulation goes on where it stopped.
 
 One ``.npz`` holds the settings, every finished gamma (configurations, energies, replicas,
 diagnostics) and the gamma in progress (:class:`GammaProgress`): the chains' state (positions,
@@ -20,19 +20,40 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_clust.data.lj_mc import ChainRecord, Chains
-from keras_clust.data.lj_sampling import GammaDiagnostics
 from keras_clust.errors import DataError, UsageError
+from keras_clust.lj.monte_carlo import ChainRecord, Chains
+from keras_clust.lj.results import GammaDiagnostics
 
 #: Version of the layout below; a checkpoint of another is refused.
 FORMAT = 1
 
 #: Settings a checkpoint must share with the simulation that continues it (not the package version).
-COMPARED = ("n_particles", "box", "dim", "temperature", "gammas", "samples_per_gamma", "replicas", "kick", "seed",
-            "threshold", "preliminary_sweeps", "max_lag")  # fmt: skip
+COMPARED = (
+    "n_particles",
+    "box",
+    "dim",
+    "temperature",
+    "gammas",
+    "samples_per_gamma",
+    "replicas",
+    "kick",
+    "seed",
+    "threshold",
+    "preliminary_sweeps",
+    "max_lag",
+)
 
-_DIAG_SCALARS = ("gamma", "equilibration_sweep", "lag", "crossing", "decorrelated", "moves", "seconds",
-                 "kernel_seconds", "energy_drift")  # fmt: skip
+_DIAG_SCALARS = (
+    "gamma",
+    "equilibration_sweep",
+    "lag",
+    "crossing",
+    "decorrelated",
+    "moves",
+    "seconds",
+    "kernel_seconds",
+    "energy_drift",
+)
 
 #: One finished gamma: float32 configurations, float64 energies, replicas and its diagnostics.
 Part = tuple[np.ndarray, np.ndarray, np.ndarray, GammaDiagnostics]
@@ -44,7 +65,7 @@ class GammaProgress:
 
     Attributes:
         phase: ``"preliminary"`` (the preliminary run and its doublings) or ``"sampling"``.
-        chains: :meth:`~keras_clust.data.lj_mc.Chains.state` at the checkpoint.
+        chains: :meth:`~keras_clust.lj.monte_carlo.Chains.state` at the checkpoint.
         seconds: Wall time spent on this gamma up to the checkpoint.
         doubling: Preliminary: the segment being run (0 the first run, ``k`` after ``k`` doublings).
         energy: Energy of each replica after every sweep of the preliminary run, as blocks of
@@ -70,8 +91,12 @@ class GammaProgress:
     @classmethod
     def begin(cls, chains: Chains) -> GammaProgress:
         """Fresh chains at sweep 0 of the preliminary run (their starting energies and positions recorded)."""
-        return cls("preliminary", chains.state(), energy=[chains.energy[:, None].copy()],
-                   positions=[chains.positions[:, None].astype(np.float32)])  # fmt: skip
+        return cls(
+            "preliminary",
+            chains.state(),
+            energy=[chains.energy[:, None].copy()],
+            positions=[chains.positions[:, None].astype(np.float32)],
+        )
 
     def record(self, rec: ChainRecord) -> None:
         """Append a preliminary block: the energy and the positions of every sweep of ``rec``."""
@@ -95,24 +120,40 @@ class GammaProgress:
     def to_arrays(self) -> dict[str, np.ndarray]:
         energy, positions = self.traces()
         arrays = {f"chain_{k}": v for k, v in self.chains.items()}
-        arrays.update(phase=np.array(self.phase), seconds=np.float64(self.seconds), doubling=np.int64(self.doubling),
-                      trace_energy=energy)  # fmt: skip
+        arrays.update(
+            phase=np.array(self.phase),
+            seconds=np.float64(self.seconds),
+            doubling=np.int64(self.doubling),
+            trace_energy=energy,
+        )
         if self.phase == "preliminary":
             arrays["trace_positions"] = positions
         else:
             t0, acf_e, acf_p, crossing, decorrelated, lag = self.measured
-            arrays.update(t0=np.int64(t0), acf_energy=acf_e, acf_positions=acf_p,
-                          crossing=np.int64(-1 if crossing is None else crossing),
-                          decorrelated=np.bool_(decorrelated), lag=np.int64(lag), done=np.int64(self.done),
-                          saved=self.saved[:, : self.done], running=self.running[:, : self.done])  # fmt: skip
+            arrays.update(
+                t0=np.int64(t0),
+                acf_energy=acf_e,
+                acf_positions=acf_p,
+                crossing=np.int64(-1 if crossing is None else crossing),
+                decorrelated=np.bool_(decorrelated),
+                lag=np.int64(lag),
+                done=np.int64(self.done),
+                saved=self.saved[:, : self.done],
+                running=self.running[:, : self.done],
+            )
         return arrays
 
     @classmethod
     def from_arrays(cls, raw: dict[str, np.ndarray], per_replica: int) -> GammaProgress:
         """The gamma in progress of a checkpoint's arrays (KeyError, ValueError, TypeError when damaged)."""
         phase = str(raw["phase"])
-        at = cls(phase, {k: raw[f"chain_{k}"] for k in Chains.STATE}, float(raw["seconds"]), int(raw["doubling"]),
-                 [np.asarray(raw["trace_energy"], dtype=np.float64)])  # fmt: skip
+        at = cls(
+            phase,
+            {k: raw[f"chain_{k}"] for k in Chains.STATE},
+            float(raw["seconds"]),
+            int(raw["doubling"]),
+            [np.asarray(raw["trace_energy"], dtype=np.float64)],
+        )
         if phase == "preliminary":
             at.positions = [np.asarray(raw["trace_positions"], dtype=np.float32)]
             if at.positions[0].shape[:2] != at.energy[0].shape:
@@ -121,8 +162,14 @@ class GammaProgress:
         if phase != "sampling":
             raise ValueError(f"unknown phase {phase!r}")
         crossing = int(raw["crossing"])
-        at.measured = (int(raw["t0"]), raw["acf_energy"], raw["acf_positions"], None if crossing < 0 else crossing,
-                       bool(raw["decorrelated"]), int(raw["lag"]))  # fmt: skip
+        at.measured = (
+            int(raw["t0"]),
+            raw["acf_energy"],
+            raw["acf_positions"],
+            None if crossing < 0 else crossing,
+            bool(raw["decorrelated"]),
+            int(raw["lag"]),
+        )
         at.done, saved, running = int(raw["done"]), raw["saved"], raw["running"]
         if not 0 <= at.done <= per_replica or saved.shape[1] != at.done or running.shape != saved.shape[:2]:
             raise ValueError(f"{at.done} saved configurations per replica do not fit {per_replica}")
@@ -135,17 +182,23 @@ class GammaProgress:
 def _part_arrays(k: int, part: Part) -> dict[str, np.ndarray]:
     positions, energy, replica, diag = part
     scalars = {key: diag.scalars()[key] for key in _DIAG_SCALARS}
-    return {f"g{k}_positions": positions, f"g{k}_energy": energy, f"g{k}_replica": replica,
-            f"g{k}_diagnostics_json": np.array(json.dumps(scalars)),
-            **{f"g{k}_{name}": getattr(diag, name) for name in GammaDiagnostics.ARRAYS}}  # fmt: skip
+    return {
+        f"g{k}_positions": positions,
+        f"g{k}_energy": energy,
+        f"g{k}_replica": replica,
+        f"g{k}_diagnostics_json": np.array(json.dumps(scalars)),
+        **{f"g{k}_{name}": getattr(diag, name) for name in GammaDiagnostics.ARRAYS},
+    }
 
 
 def _part(raw: dict[str, np.ndarray], k: int, shape: tuple[int, ...]) -> Part:
     positions = raw[f"g{k}_positions"]
     if positions.shape != shape or positions.dtype != np.float32:
         raise ValueError(f"gamma {k}: configurations of shape {positions.shape}, expected {shape} float32")
-    diag = GammaDiagnostics(**json.loads(str(raw[f"g{k}_diagnostics_json"])),
-                            **{name: raw[f"g{k}_{name}"] for name in GammaDiagnostics.ARRAYS})  # fmt: skip
+    diag = GammaDiagnostics(
+        **json.loads(str(raw[f"g{k}_diagnostics_json"])),
+        **{name: raw[f"g{k}_{name}"] for name in GammaDiagnostics.ARRAYS},
+    )
     return positions, raw[f"g{k}_energy"], raw[f"g{k}_replica"], diag
 
 
@@ -153,8 +206,11 @@ def _differences(saved: dict, wanted: dict) -> list[str]:
     def same(a, b) -> bool:
         return json.dumps(a) == json.dumps(b)  # both from JSON-ready values: 2.0 == 2.0, [1.0] == [1.0]
 
-    return [f"{k} {json.dumps(saved.get(k))} there, {json.dumps(wanted[k])} here" for k in COMPARED
-            if not same(saved.get(k), wanted[k])]  # fmt: skip
+    return [
+        f"{k} {json.dumps(saved.get(k))} there, {json.dumps(wanted[k])} here"
+        for k in COMPARED
+        if not same(saved.get(k), wanted[k])
+    ]
 
 
 class Checkpoint:
@@ -179,8 +235,11 @@ class Checkpoint:
         """Write the finished gammas and the one in progress (None between gammas) atomically."""
         from keras_clust.runs import atomic_save_npz
 
-        arrays = {"format": np.int64(FORMAT), "settings_json": np.array(json.dumps(self.settings)),
-                  "finished": np.int64(len(finished))}  # fmt: skip
+        arrays = {
+            "format": np.int64(FORMAT),
+            "settings_json": np.array(json.dumps(self.settings)),
+            "finished": np.int64(len(finished)),
+        }
         for k, part in enumerate(finished):
             arrays.update(_part_arrays(k, part))
         if current is not None:
@@ -209,8 +268,10 @@ class Checkpoint:
             raise DataError(f"checkpoint {self.path} has format {version}, this version reads {FORMAT}; {fresh}")
         differ = _differences(saved if isinstance(saved, dict) else {}, self.settings)
         if differ:
-            raise UsageError(f"checkpoint {self.path} is of another simulation ({'; '.join(differ)}); continue "
-                             f"it with its settings, or {fresh}")  # fmt: skip
+            raise UsageError(
+                f"checkpoint {self.path} is of another simulation ({'; '.join(differ)}); continue "
+                f"it with its settings, or {fresh}"
+            )
         s = self.settings
         shape = (int(s["samples_per_gamma"]), int(s["n_particles"]), int(s["dim"]))
         try:

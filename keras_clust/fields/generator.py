@@ -38,9 +38,21 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from keras_clust.errors import UsageError
+from keras_clust.fields.pooling import depths
 
-FLOW_TYPES = ("uniform", "source", "sink", "vortex_cw", "vortex_ccw", "saddle", "shear", "spiral_in", "spiral_out",
-              "dipole", "vortex_pair")  # fmt: skip
+FLOW_TYPES = (
+    "uniform",
+    "source",
+    "sink",
+    "vortex_cw",
+    "vortex_ccw",
+    "saddle",
+    "shear",
+    "spiral_in",
+    "spiral_out",
+    "dipole",
+    "vortex_pair",
+)
 CHANNELS = ("u", "v", "magnitude")
 PARAMS = ("class", "centre_x", "centre_y", "rotation_deg", "strength", "core_radius")
 CENTRE_RANGE, STRENGTH_RANGE, CORE_RANGE = (-0.5, 0.5), (0.5, 1.5), (0.2, 0.4)
@@ -141,8 +153,14 @@ PATTERNS: dict[str, Pattern] = {
 }
 
 
-def clean_fields(flow_type: str, centre: np.ndarray, rotation_deg: np.ndarray, strength: np.ndarray,
-                 core_radius: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+def clean_fields(
+    flow_type: str,
+    centre: np.ndarray,
+    rotation_deg: np.ndarray,
+    strength: np.ndarray,
+    core_radius: np.ndarray,
+    size: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Noise-free u and v of ``m`` fields of one flow type, each ``(m, size, size)`` float64.
 
     Args:
@@ -185,7 +203,6 @@ def _names(values, allowed: Sequence[str], what: str) -> tuple[str, ...]:
 
 def check_size(size: int) -> int:
     """Return ``size`` if a pooling stack can take it to one cell, else raise :class:`UsageError`."""
-    from keras_clust.models.pooling import depths  # imports keras_clust.models, hence TensorFlow
 
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 2 or not depths(int(size)):
         raise UsageError(f"size {size!r} has no pooling table; use a product of at least 2 factors >= 2, such as 80")
@@ -207,9 +224,16 @@ def _check_arguments(n_per_class, size, channels, flow_types, noise, max_rotatio
     return int(n_per_class), size, channels, flow_types, float(noise), float(max_rotation), int(seed)
 
 
-def generate_fields(n_per_class: int, *, size: int = 80, channels: Sequence[str] = CHANNELS,
-                    flow_types: Sequence[str] = FLOW_TYPES, noise: float = 0.05, max_rotation: float = 45.0,
-                    seed: int = 0) -> FieldSet:  # fmt: skip
+def generate_fields(
+    n_per_class: int,
+    *,
+    size: int = 80,
+    channels: Sequence[str] = CHANNELS,
+    flow_types: Sequence[str] = FLOW_TYPES,
+    noise: float = 0.05,
+    max_rotation: float = 45.0,
+    seed: int = 0,
+) -> FieldSet:
     """Draw ``n_per_class`` fields of every flow type, shuffled, with their parameters.
 
     Args:
@@ -229,7 +253,8 @@ def generate_fields(n_per_class: int, *, size: int = 80, channels: Sequence[str]
         UsageError: for an argument that cannot work (one line saying which and what to use).
     """
     n_per_class, size, channels, flow_types, noise, max_rotation, seed = _check_arguments(
-        n_per_class, size, channels, flow_types, noise, max_rotation, seed)  # fmt: skip
+        n_per_class, size, channels, flow_types, noise, max_rotation, seed
+    )
     rng = np.random.default_rng(seed)
     n = n_per_class * len(flow_types)
     labels = rng.permutation(np.repeat(np.arange(len(flow_types), dtype=np.int64), n_per_class))
@@ -249,11 +274,26 @@ def generate_fields(n_per_class: int, *, size: int = 80, channels: Sequence[str]
                 v = v + sigma * rng.standard_normal(v.shape)
             planes = {"u": u, "v": v, "magnitude": np.sqrt(u * u + v * v)}
             fields[idx] = np.stack([planes[c] for c in channels], axis=-1)
-    params = {"class": labels.copy(), "centre_x": centre[:, 0], "centre_y": centre[:, 1], "rotation_deg": rotation,
-              "strength": strength, "core_radius": core}  # fmt: skip
-    settings = {"n_per_class": n_per_class, "size": size, "channels": list(channels), "flow_types": list(flow_types),
-                "noise": noise, "max_rotation": max_rotation, "seed": seed}  # fmt: skip
-    note = (f"synthetic 2-D vector fields: {n} of {size}x{size} ({n_per_class} per flow type, {len(flow_types)} "
-            f"types), channels {', '.join(channels)}, noise {noise:g}, rotation up to {max_rotation:g} degrees, "
-            f"seed {seed}")  # fmt: skip
+    params = {
+        "class": labels.copy(),
+        "centre_x": centre[:, 0],
+        "centre_y": centre[:, 1],
+        "rotation_deg": rotation,
+        "strength": strength,
+        "core_radius": core,
+    }
+    settings = {
+        "n_per_class": n_per_class,
+        "size": size,
+        "channels": list(channels),
+        "flow_types": list(flow_types),
+        "noise": noise,
+        "max_rotation": max_rotation,
+        "seed": seed,
+    }
+    note = (
+        f"synthetic 2-D vector fields: {n} of {size}x{size} ({n_per_class} per flow type, {len(flow_types)} "
+        f"types), channels {', '.join(channels)}, noise {noise:g}, rotation up to {max_rotation:g} degrees, "
+        f"seed {seed}"
+    )
     return FieldSet(fields, labels, flow_types, channels, params, note, settings)

@@ -101,8 +101,10 @@ def grid_cells(box: float, h: float, poolings: int = POOLINGS) -> int:
     options = sorted({lower, lower + factor}, key=lambda c: abs(box / c - h))
     suggest = " or ".join(f"h = {box / c:.6g} ({c} cells)" for c in options)
     what = f"{n} cells" if whole else f"{ratio:.4g} cells"
-    raise UsageError(f"h = {h:g} divides the box L = {box:g} into {what}; the Conv VAE's {poolings} 2x poolings "
-                     f"need a whole number of cells divisible by {factor}: use {suggest}")  # fmt: skip
+    raise UsageError(
+        f"h = {h:g} divides the box L = {box:g} into {what}; the Conv VAE's {poolings} 2x poolings "
+        f"need a whole number of cells divisible by {factor}: use {suggest}"
+    )
 
 
 def cell_indices(positions: np.ndarray, box: float, n: int) -> np.ndarray:
@@ -142,8 +144,15 @@ def density_grid_tf(positions, box: float, n: int, dim: int):
     return tf.reshape(counts, (-1, *([n] * dim), 1))
 
 
-def grid_dataset(positions: np.ndarray, box: float, n: int, batch_size: int, shuffle: bool = False,
-                 seed: int = 0, repeat: bool = False):  # fmt: skip
+def grid_dataset(
+    positions: np.ndarray,
+    box: float,
+    n: int,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = 0,
+    repeat: bool = False,
+):
     """A ``tf.data.Dataset`` of density grids built batch by batch from ``positions``.
 
     Only the positions are held in memory (``S x N x dim`` floats); each batch's grids are
@@ -161,4 +170,3 @@ def grid_dataset(positions: np.ndarray, box: float, n: int, batch_size: int, shu
         ds = ds.repeat()
     ds = ds.batch(batch_size).map(lambda p: density_grid_tf(p, box, n, dim), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
-

@@ -1,6 +1,6 @@
 """Figures of the Lennard-Jones Monte Carlo: energy traces, autocorrelations, configurations, profiles, acceptance.
 
-Each function takes the numbers of :mod:`keras_clust.data.lj_sampling` (its ``GammaDiagnostics``
+Each function takes the numbers of :mod:`keras_clust.lj.sampling` (its ``GammaDiagnostics``
 or sampled positions), draws them on an Agg canvas and returns the path of the PNG.
 """
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_clust.data.lj_stats import density_profile
+from keras_clust.lj.statistics import density_profile
 from keras_clust.viz._figure import new_figure, save_figure
 
 
@@ -74,8 +74,9 @@ def _box_edges(dim: int, box: float):
     return [(a, b) for a, b in pairs if sum(x != y for x, y in zip(a, b, strict=True)) == 1]
 
 
-def plot_configurations(positions: Sequence[np.ndarray], box: float, path: str | Path,
-                        titles: Sequence[str] | None = None) -> Path:  # fmt: skip
+def plot_configurations(
+    positions: Sequence[np.ndarray], box: float, path: str | Path, titles: Sequence[str] | None = None
+) -> Path:
     """A few configurations side by side: 3-D scatter (height up) or 2-D scatter, box edges drawn.
 
     Args:
@@ -93,8 +94,16 @@ def plot_configurations(positions: Sequence[np.ndarray], box: float, path: str |
         conf = np.asarray(conf)
         for a, b in _box_edges(dim, box):
             ax.plot(*zip(a, b, strict=True), color="0.6", lw=0.6)
-        ax.scatter(*conf.T, s=30 if dim == 3 else 60, c=conf[:, -1], cmap="viridis", vmin=0,
-                   vmax=max(float(conf[:, -1].max()), 1.0), edgecolors="k", linewidths=0.3)  # fmt: skip
+        ax.scatter(
+            *conf.T,
+            s=30 if dim == 3 else 60,
+            c=conf[:, -1],
+            cmap="viridis",
+            vmin=0,
+            vmax=max(float(conf[:, -1].max()), 1.0),
+            edgecolors="k",
+            linewidths=0.3,
+        )
         ax.set_title(title)
         ax.set_xlabel("x")
         ax.set_ylabel("y")
@@ -113,8 +122,9 @@ def barometric_density(z: np.ndarray, gamma: float, temperature: float, box: flo
     return b * np.exp(-b * np.asarray(z)) / -np.expm1(-b * box)
 
 
-def plot_density_profiles(positions_by_gamma: Mapping[float, np.ndarray], box: float, temperature: float,
-                          path: str | Path, bins: int = 40) -> Path:  # fmt: skip
+def plot_density_profiles(
+    positions_by_gamma: Mapping[float, np.ndarray], box: float, temperature: float, path: str | Path, bins: int = 40
+) -> Path:
     """Density along the height per gamma (normalised on ``[0, L]``), each with the ideal-gas
     barometric curve ``exp(-4 gamma z / T)`` dashed in the same colour."""
     fig = new_figure(6.5, 4.2)

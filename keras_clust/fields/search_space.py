@@ -2,7 +2,7 @@
 
 Stage 1 picks the shape: ``num_layers`` (2-5, as deep as the field side allows), the
 channels of each hidden layer (1-12) and a row of the pooling table for that depth
-(:func:`keras_clust.models.pooling.pooling_table`), with kernel 3, dilation 1 and one
+(:func:`keras_clust.fields.pooling.pooling_table`), with kernel 3, dilation 1 and one
 activation everywhere. Stage 2 fixes stage 1's best shape and picks, per layer, the kernel
 size (2-24), the dilation (1-5) and the activation (Softplus, SELU, SiLU, Tanh). Splitting
 the space is the slides' answer to its size: every parameter of stage 2 exists once per
@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from keras_clust.errors import UsageError
-from keras_clust.models.field_ae import (
+from keras_clust.fields.autoencoder import (
     ACTIVATIONS,
     CHANNEL_RANGE,
     DILATION_RANGE,
@@ -25,7 +25,7 @@ from keras_clust.models.field_ae import (
     FieldAEConfig,
     config_from_params,
 )
-from keras_clust.models.pooling import MAX_LAYERS, MIN_LAYERS, max_depth, pooling_table, pools_key
+from keras_clust.fields.pooling import MAX_LAYERS, MIN_LAYERS, max_depth, pooling_table, pools_key
 from keras_clust.tuning.space import SearchSpace, choice_param, int_param
 
 STAGE1_FIXED = {"kernel": 3, "dilation": 1}
@@ -54,24 +54,35 @@ def stage2_space(shape: Mapping, latent: int = 3) -> SearchSpace:
     keep = {k: v for k, v in shape.items() if k == "num_layers" or k.startswith(("channels_", "pools_"))}
     params = []
     for i in range(n):
-        params += [int_param(f"kernel_{i}", *KERNEL_RANGE), int_param(f"dilation_{i}", *DILATION_RANGE),
-                   choice_param(f"activation_{i}", ACTIVATIONS)]
+        params += [
+            int_param(f"kernel_{i}", *KERNEL_RANGE),
+            int_param(f"dilation_{i}", *DILATION_RANGE),
+            choice_param(f"activation_{i}", ACTIVATIONS),
+        ]
     return SearchSpace(tuple(params), fixed={**keep, "latent": latent})
 
 
 def stage1_params(config: FieldAEConfig) -> dict:
     """A configuration's stage-1 parameters (to enqueue a known shape, e.g. the slides')."""
     n = config.num_layers
-    return {"num_layers": n, **{f"channels_{i}": c for i, c in enumerate(config.channels)},
-            f"pools_{n}": pools_key(config.pools)}
+    return {
+        "num_layers": n,
+        **{f"channels_{i}": c for i, c in enumerate(config.channels)},
+        f"pools_{n}": pools_key(config.pools),
+    }
 
 
 def stage2_params(config: FieldAEConfig) -> dict:
     """A configuration's stage-2 parameters."""
     out = {}
     for i in range(config.num_layers):
-        out.update({f"kernel_{i}": config.kernels[i], f"dilation_{i}": config.dilations[i],
-                    f"activation_{i}": config.activations[i]})
+        out.update(
+            {
+                f"kernel_{i}": config.kernels[i],
+                f"dilation_{i}": config.dilations[i],
+                f"activation_{i}": config.activations[i],
+            }
+        )
     return out
 
 

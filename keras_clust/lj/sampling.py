@@ -1,11 +1,11 @@
 """Sampling driver of the Lennard-Jones Monte Carlo: from a system and gravity strengths to a dataset.
 
-For every gamma, :func:`simulate` runs the replicas of :class:`~keras_clust.data.lj_mc.Chains`
+For every gamma, :func:`simulate` runs the replicas of :class:`~keras_clust.lj.monte_carlo.Chains`
 through a preliminary run, finds the equilibration sweep and the decorrelation lag from the
 energy and position autocorrelations (doubling the run when the lag cannot be trusted), then
-saves configurations that many sweeps apart; the result is a :class:`Simulation` with one
-:class:`GammaDiagnostics` per gamma. With a checkpoint file
-(:mod:`~keras_clust.data.lj_checkpoint`), a killed simulation continues where it stopped and
+saves configurations that many sweeps apart; the result is a :class:`~keras_clust.lj.results.Simulation` with one
+:class:`~keras_clust.lj.results.GammaDiagnostics` per gamma. With a checkpoint file
+(:mod:`~keras_clust.lj.checkpoint`), a killed simulation continues where it stopped and
 ends bitwise as if never interrupted.
 """
 
@@ -15,17 +15,14 @@ import contextlib
 import logging
 import math
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
-from keras_clust.data.lj_mc import Chains, LJSystem, check_kick, initial_configurations, lj_energy
 from keras_clust.errors import UsageError
-
-if TYPE_CHECKING:
-    from keras_clust.data.lj_checkpoint import Checkpoint, GammaProgress, Part
+from keras_clust.lj.checkpoint import Checkpoint, GammaProgress, Part
+from keras_clust.lj.monte_carlo import Chains, LJSystem, check_kick, initial_configurations, lj_energy
+from keras_clust.lj.results import GammaDiagnostics, Simulation
 
 log = logging.getLogger(__name__)
 
@@ -44,102 +41,9 @@ MAX_DOUBLINGS = 3
 RELIABLE_LAG_FRACTION = 0.05
 
 
-@dataclass
-class GammaDiagnostics:
-    """How the chains of one gamma behaved: equilibration, decorrelation, acceptance, speed.
-
-    Attributes:
-        gamma: Gravity strength.
-        energy_traces: ``(R, T + 1)`` energy of each replica after 0..T sweeps of the preliminary run.
-        equilibration_sweep: ``t0``, the sweep where the mean energy trace reaches its plateau.
-        energy_acf: Autocorrelation of the energy after ``t0`` (lags 0..max_lag, pooled over replicas).
-        position_acf: Autocorrelation of the particle coordinates after ``t0`` (pooled).
-        lag: Sweeps between saved configurations.
-        crossing: First lag where both autocorrelations are below the threshold (None if none is).
-        decorrelated: Whether ``crossing`` was found at a lag short enough, compared with the
-            run after ``t0``, to be trusted (:data:`RELIABLE_LAG_FRACTION`); then ``lag`` is the
-            crossing, otherwise the largest lag measured.
-        acceptance: ``(R,)`` accepted fraction of each replica's moves (preliminary and sampling runs).
-        moves: Moves attempted, all replicas, both runs.
-        seconds: Wall time spent on this gamma.
-        kernel_seconds: Time inside the compiled kernel.
-        energy_drift: Largest ``|running - exact|`` energy over the saved configurations.
-    """
-
-    gamma: float
-    energy_traces: np.ndarray
-    equilibration_sweep: int
-    energy_acf: np.ndarray
-    position_acf: np.ndarray
-    lag: int
-    crossing: int | None
-    decorrelated: bool
-    acceptance: np.ndarray
-    moves: int
-    seconds: float
-    kernel_seconds: float
-    energy_drift: float
-
-    ARRAYS = ("energy_traces", "energy_acf", "position_acf", "acceptance")
-
-    @property
-    def energy_trace(self) -> np.ndarray:
-        """Mean over replicas of :attr:`energy_traces`, ``(T + 1,)``."""
-        return self.energy_traces.mean(axis=0)
-
-    @property
-    def preliminary_sweeps(self) -> int:
-        """Length of the preliminary run, doublings included."""
-        return self.energy_traces.shape[1] - 1
-
-    @property
-    def moves_per_second(self) -> float:
-        return self.moves / self.kernel_seconds if self.kernel_seconds > 0 else float("nan")
-
-    def scalars(self) -> dict:
-        """The non-array fields (and the derived speed), JSON-ready."""
-        return {"gamma": float(self.gamma), "equilibration_sweep": int(self.equilibration_sweep),
-                "lag": int(self.lag), "crossing": None if self.crossing is None else int(self.crossing),
-                "decorrelated": bool(self.decorrelated), "moves": int(self.moves),
-                "seconds": float(self.seconds), "kernel_seconds": float(self.kernel_seconds),
-                "energy_drift": float(self.energy_drift), "preliminary_sweeps": self.preliminary_sweeps,
-                "moves_per_second": float(self.moves_per_second)}  # fmt: skip
-
-
-@dataclass
-class Simulation:
-    """Saved configurations of every gamma, with the settings and the per-gamma diagnostics.
-
-    Attributes:
-        positions: ``(S, N, dim)`` float32 configurations, gamma by gamma.
-        gamma: ``(S,)`` float32 gravity strength of each configuration.
-        energy: ``(S,)`` float64 exact total energy of each configuration (computed in float64
-            before the positions were stored as float32).
-        replica: ``(S,)`` replica (chain) each configuration comes from.
-        settings: The arguments of :func:`simulate` and the package version.
-        diagnostics: One :class:`GammaDiagnostics` per gamma, in the order of ``settings["gammas"]``.
-    """
-
-    positions: np.ndarray
-    gamma: np.ndarray
-    energy: np.ndarray
-    replica: np.ndarray
-    settings: dict
-    diagnostics: list[GammaDiagnostics]
-
-    @property
-    def system(self) -> LJSystem:
-        s = self.settings
-        return LJSystem(int(s["n_particles"]), float(s["box"]), int(s["dim"]), float(s["temperature"]))
-
-    def positions_by_gamma(self) -> dict[float, np.ndarray]:
-        """``{gamma: (S_gamma, N, dim) positions}`` in the order of the settings' gammas."""
-        return {float(d.gamma): self.positions[self.gamma == np.float32(d.gamma)] for d in self.diagnostics}
-
-
 def _measure_lag(energy: np.ndarray, positions: np.ndarray, threshold: float, max_lag: int | None):
     """Equilibration sweep, autocorrelations after it and the decorrelation lag (None if not reached)."""
-    from keras_clust.data.lj_stats import autocorrelation, decorrelation_lag, detect_equilibration
+    from keras_clust.lj.statistics import autocorrelation, decorrelation_lag, detect_equilibration
 
     t0 = detect_equilibration(energy.mean(axis=0))
     length = energy.shape[1] - t0
@@ -165,17 +69,29 @@ def _progress(show: bool, total: int, what: str, initial: int):
     return Progress(total, what, initial=initial) if show else contextlib.nullcontext(_Quiet())
 
 
-def _simulate_gamma(system: LJSystem, start: np.ndarray, gamma: float, index: int, samples: int, *, kick: float,
-                    seed: int, threshold: float, preliminary_sweeps: int, max_lag: int | None, progress: bool,
-                    checkpoint: Checkpoint | None = None, finished: list | None = None,
-                    resume: GammaProgress | None = None) -> Part:  # fmt: skip
+def _simulate_gamma(
+    system: LJSystem,
+    start: np.ndarray,
+    gamma: float,
+    index: int,
+    samples: int,
+    *,
+    kick: float,
+    seed: int,
+    threshold: float,
+    preliminary_sweeps: int,
+    max_lag: int | None,
+    progress: bool,
+    checkpoint: Checkpoint | None = None,
+    finished: list | None = None,
+    resume: GammaProgress | None = None,
+) -> Part:
     """Preliminary run (with its doublings), equilibration and lag, then the sampling run of one gamma.
 
     The chains advance by calls of at most :data:`_MOVES_PER_CALL` moves; after a call, when
     ``checkpoint`` is due, it is written with the ``finished`` gammas and this one's progress.
     ``resume`` (read from a checkpoint) continues from there.
     """
-    from keras_clust.data.lj_checkpoint import GammaProgress
 
     began = time.perf_counter()
     chains = Chains(system, start, gamma, kick, seed, key=(index,))
@@ -205,17 +121,36 @@ def _simulate_gamma(system: LJSystem, start: np.ndarray, gamma: float, index: in
         if decorrelated or at.doubling == MAX_DOUBLINGS:
             lag = crossing if decorrelated else len(acf_e) - 1
             if not decorrelated:
-                log.warning("gamma %g: no reliable decorrelation lag after %d preliminary sweeps (threshold %g "
-                            "crossed at lag %s, needs <= %g of the %d sweeps after equilibration); saving "
-                            "configurations %d sweeps apart, which may still be correlated (raise "
-                            "--preliminary-sweeps)", gamma, chains.sweeps, threshold, crossing,
-                            RELIABLE_LAG_FRACTION, chains.sweeps - t0, lag)  # fmt: skip
-            at.start_sampling((t0, acf_e, acf_p, crossing, decorrelated, lag), -(-samples // chains.replicas),
-                              system.n_particles, system.dim)  # fmt: skip
+                log.warning(
+                    "gamma %g: no reliable decorrelation lag after %d preliminary sweeps (threshold %g "
+                    "crossed at lag %s, needs <= %g of the %d sweeps after equilibration); saving "
+                    "configurations %d sweeps apart, which may still be correlated (raise "
+                    "--preliminary-sweeps)",
+                    gamma,
+                    chains.sweeps,
+                    threshold,
+                    crossing,
+                    RELIABLE_LAG_FRACTION,
+                    chains.sweeps - t0,
+                    lag,
+                )
+            at.start_sampling(
+                (t0, acf_e, acf_p, crossing, decorrelated, lag),
+                -(-samples // chains.replicas),
+                system.n_particles,
+                system.dim,
+            )
         else:
-            log.info("gamma %g: after %d sweeps the autocorrelations cross %g at lag %s, more than %g of the %d "
-                     "sweeps after equilibration; doubling the preliminary run", gamma, chains.sweeps, threshold,
-                     crossing, RELIABLE_LAG_FRACTION, chains.sweeps - t0)  # fmt: skip
+            log.info(
+                "gamma %g: after %d sweeps the autocorrelations cross %g at lag %s, more than %g of the %d "
+                "sweeps after equilibration; doubling the preliminary run",
+                gamma,
+                chains.sweeps,
+                threshold,
+                crossing,
+                RELIABLE_LAG_FRACTION,
+                chains.sweeps - t0,
+            )
             at.doubling += 1
         save()
 
@@ -223,8 +158,9 @@ def _simulate_gamma(system: LJSystem, start: np.ndarray, gamma: float, index: in
     traces, saved, running = at.traces()[0], at.saved, at.running
     per_replica = saved.shape[1]
     chunk = max(1, min(per_replica, _MOVES_PER_CALL // (chains.replicas * lag * system.n_particles)))
-    with _progress(progress, per_replica * chains.replicas, f"gamma {gamma:g}: configurations",
-                   at.done * chains.replicas) as bar:  # fmt: skip
+    with _progress(
+        progress, per_replica * chains.replicas, f"gamma {gamma:g}: configurations", at.done * chains.replicas
+    ) as bar:
         while at.done < per_replica:
             n = min(chunk, per_replica - at.done)
             rec = chains.run(n * lag, lag, record_positions=True)
@@ -239,25 +175,45 @@ def _simulate_gamma(system: LJSystem, start: np.ndarray, gamma: float, index: in
     replica = np.tile(np.arange(chains.replicas), per_replica)[order]
     exact = lj_energy(saved, gamma)
     diag = GammaDiagnostics(
-        gamma=float(gamma), energy_traces=traces, equilibration_sweep=t0, energy_acf=acf_e, position_acf=acf_p,
-        lag=int(lag), crossing=crossing, decorrelated=decorrelated, acceptance=chains.acceptance,
-        moves=chains.moves_per_replica * chains.replicas, seconds=earlier + time.perf_counter() - began,
-        kernel_seconds=chains.kernel_seconds, energy_drift=float(np.max(np.abs(exact - running))),
-    )  # fmt: skip
+        gamma=float(gamma),
+        energy_traces=traces,
+        equilibration_sweep=t0,
+        energy_acf=acf_e,
+        position_acf=acf_p,
+        lag=int(lag),
+        crossing=crossing,
+        decorrelated=decorrelated,
+        acceptance=chains.acceptance,
+        moves=chains.moves_per_replica * chains.replicas,
+        seconds=earlier + time.perf_counter() - began,
+        kernel_seconds=chains.kernel_seconds,
+        energy_drift=float(np.max(np.abs(exact - running))),
+    )
     return saved.astype(np.float32), exact, replica, diag
 
 
-def simulate(system: LJSystem, gammas, samples_per_gamma: int, *, replicas: int = 16, kick: float = 0.2,
-             seed: int = 0, threshold: float = 0.1, preliminary_sweeps: int = 2000, max_lag: int | None = None,
-             progress: bool = True, checkpoint: str | Path | None = None,
-             checkpoint_every: float = 60.0) -> Simulation:  # fmt: skip
+def simulate(
+    system: LJSystem,
+    gammas,
+    samples_per_gamma: int,
+    *,
+    replicas: int = 16,
+    kick: float = 0.2,
+    seed: int = 0,
+    threshold: float = 0.1,
+    preliminary_sweeps: int = 2000,
+    max_lag: int | None = None,
+    progress: bool = True,
+    checkpoint: str | Path | None = None,
+    checkpoint_every: float = 60.0,
+) -> Simulation:
     """Sample equilibrium configurations of ``system`` at each gravity strength.
 
     Per gamma: ``replicas`` chains start from
-    :func:`~keras_clust.data.lj_mc.initial_configurations` (the same for every gamma) and run
+    :func:`~keras_clust.lj.monte_carlo.initial_configurations` (the same for every gamma) and run
     ``preliminary_sweeps`` sweeps, recording energy and positions every sweep.
     The equilibration sweep ``t0`` is where the mean energy trace reaches its plateau
-    (:func:`~keras_clust.data.lj_stats.detect_equilibration`); after ``t0`` the autocorrelations
+    (:func:`~keras_clust.lj.statistics.detect_equilibration`); after ``t0`` the autocorrelations
     of the energy and of the particle coordinates are measured, and the lag is the first where
     both are below ``threshold``. If none is, or it is too long to trust against the run after
     ``t0`` (:data:`RELIABLE_LAG_FRACTION`), the preliminary run is doubled (up to
@@ -269,7 +225,7 @@ def simulate(system: LJSystem, gammas, samples_per_gamma: int, *, replicas: int 
     the result depends on the seed only, not on the number of threads.
 
     With ``checkpoint``, a killed simulation loses at most ``checkpoint_every`` seconds: the file
-    (:class:`~keras_clust.data.lj_checkpoint.Checkpoint`) is rewritten atomically at the first
+    (:class:`~keras_clust.lj.checkpoint.Checkpoint`) is rewritten atomically at the first
     kernel call that ends that long after the last one, and after every gamma. Called again with
     the same file and settings, :func:`simulate` continues from it, and the result is bitwise
     the uninterrupted one (its timings aside). The file stays when :func:`simulate` returns
@@ -303,7 +259,6 @@ def simulate(system: LJSystem, gammas, samples_per_gamma: int, *, replicas: int 
         DataError: a checkpoint that cannot be read.
     """
     import keras_clust
-    from keras_clust.data.lj_checkpoint import Checkpoint
 
     system.validate()
     check_kick(kick, system.box)
@@ -312,8 +267,12 @@ def simulate(system: LJSystem, gammas, samples_per_gamma: int, *, replicas: int 
         raise UsageError(f"need at least one finite gamma, got {gammas}")
     if len(set(np.float32(gammas))) != len(gammas):
         raise UsageError(f"gammas must be distinct (as float32), got {gammas}")
-    for name, value, low in (("samples per gamma", samples_per_gamma, 1), ("replicas", replicas, 1),
-                             ("preliminary sweeps", preliminary_sweeps, 20), ("seed", seed, 0)):  # fmt: skip
+    for name, value, low in (
+        ("samples per gamma", samples_per_gamma, 1),
+        ("replicas", replicas, 1),
+        ("preliminary sweeps", preliminary_sweeps, 20),
+        ("seed", seed, 0),
+    ):
         if int(value) != value or value < low:
             raise UsageError(f"{name} must be an integer >= {low}, got {value}")
     if not 0 < threshold < 1:
@@ -322,27 +281,56 @@ def simulate(system: LJSystem, gammas, samples_per_gamma: int, *, replicas: int 
         raise UsageError(f"max_lag must be >= 1, got {max_lag}")
     if not checkpoint_every >= 0:
         raise UsageError(f"checkpoint_every must be a number of seconds >= 0, got {checkpoint_every}")
-    settings = {"n_particles": int(system.n_particles), "box": float(system.box), "dim": int(system.dim),
-                "temperature": float(system.temperature), "gammas": gammas,
-                "samples_per_gamma": int(samples_per_gamma), "replicas": int(replicas), "kick": float(kick),
-                "seed": int(seed), "threshold": float(threshold), "preliminary_sweeps": int(preliminary_sweeps),
-                "max_lag": None if max_lag is None else int(max_lag),
-                "keras_clust_version": keras_clust.__version__}  # fmt: skip
+    settings = {
+        "n_particles": int(system.n_particles),
+        "box": float(system.box),
+        "dim": int(system.dim),
+        "temperature": float(system.temperature),
+        "gammas": gammas,
+        "samples_per_gamma": int(samples_per_gamma),
+        "replicas": int(replicas),
+        "kick": float(kick),
+        "seed": int(seed),
+        "threshold": float(threshold),
+        "preliminary_sweeps": int(preliminary_sweeps),
+        "max_lag": None if max_lag is None else int(max_lag),
+        "keras_clust_version": keras_clust.__version__,
+    }
     saver = None if checkpoint is None else Checkpoint(checkpoint, settings, checkpoint_every)
     back = None if saver is None else saver.read(-(-int(samples_per_gamma) // int(replicas)))
     parts, current = back if back is not None else ([], None)
     if back is not None:
-        log.info("continuing the simulation of checkpoint %s: %d of %d gammas finished%s", saver.path, len(parts),
-                 len(gammas), "" if current is None else f", gamma {gammas[len(parts)]:g} in its {current.phase} "
-                 f"run at sweep {int(current.chains['sweeps'])}")  # fmt: skip
+        log.info(
+            "continuing the simulation of checkpoint %s: %d of %d gammas finished%s",
+            saver.path,
+            len(parts),
+            len(gammas),
+            ""
+            if current is None
+            else f", gamma {gammas[len(parts)]:g} in its {current.phase} run at sweep {int(current.chains['sweeps'])}",
+        )
     start = initial_configurations(system, int(replicas), int(seed))
     if len(parts) < len(gammas):
         Chains(system, start[:1], 0.0, kick, 0).run(1, 1, record_positions=True)  # compile (or load) the kernels
     for k in range(len(parts), len(gammas)):
-        parts.append(_simulate_gamma(system, start, gammas[k], k, int(samples_per_gamma), kick=kick, seed=int(seed),
-                                     threshold=threshold, preliminary_sweeps=int(preliminary_sweeps),
-                                     max_lag=max_lag, progress=progress, checkpoint=saver, finished=parts,
-                                     resume=current))  # fmt: skip
+        parts.append(
+            _simulate_gamma(
+                system,
+                start,
+                gammas[k],
+                k,
+                int(samples_per_gamma),
+                kick=kick,
+                seed=int(seed),
+                threshold=threshold,
+                preliminary_sweeps=int(preliminary_sweeps),
+                max_lag=max_lag,
+                progress=progress,
+                checkpoint=saver,
+                finished=parts,
+                resume=current,
+            )
+        )
         current = None
         if saver is not None:
             saver.write(parts, None)

@@ -1,6 +1,6 @@
 """Figures of 2-D vector fields: originals beside reconstructions (streamlines), galleries per class (arrows).
 
-Fields are ``(n, H, W, C)`` arrays laid out as in :mod:`keras_clust.data.vector_fields` (row 0 is
+Fields are ``(n, H, W, C)`` arrays laid out as in :mod:`keras_clust.fields.generator` (row 0 is
 y = -1, columns along x, both over pixel centres in (-1, 1)); channels 0 and 1 are u and v. Both
 functions draw on an Agg canvas and return the path of the PNG.
 """
@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.colors import Normalize
 
-from keras_clust.data.vector_fields import pixel_centres
 from keras_clust.errors import UsageError
+from keras_clust.fields.generator import pixel_centres
 from keras_clust.viz._figure import new_figure, save_figure
 
 ARROWS = 16  # arrows per side of a gallery panel
@@ -37,8 +37,13 @@ def _plain(ax) -> None:
     ax.set_yticks([])
 
 
-def plot_field_pairs(originals: np.ndarray, reconstructions: np.ndarray, path: str | Path,
-                     titles: Sequence[str] | None = None, max_pairs: int = 6) -> Path:  # fmt: skip
+def plot_field_pairs(
+    originals: np.ndarray,
+    reconstructions: np.ndarray,
+    path: str | Path,
+    titles: Sequence[str] | None = None,
+    max_pairs: int = 6,
+) -> Path:
     """Each original beside its reconstruction as streamlines coloured by speed, one colour scale per pair.
 
     Args:
@@ -68,10 +73,12 @@ def plot_field_pairs(originals: np.ndarray, reconstructions: np.ndarray, path: s
         norm = Normalize(0.0, max(float(max(s.max() for s in speeds)), 1e-12))
         row, col = divmod(k, per_row)
         axes = [fig.add_subplot(grid[row, 2 * col + side]) for side in (0, 1)]
-        for ax, u, v, speed, label in zip(axes, (u0[k], u1[k]), (v0[k], v1[k]), speeds,
-                                          ("original", "reconstruction"), strict=True):  # fmt: skip
-            lines = ax.streamplot(xs, xs, u, v, color=speed, cmap=CMAP, norm=norm, density=0.9, linewidth=0.8,
-                                  arrowsize=0.7).lines  # fmt: skip
+        for ax, u, v, speed, label in zip(
+            axes, (u0[k], u1[k]), (v0[k], v1[k]), speeds, ("original", "reconstruction"), strict=True
+        ):
+            lines = ax.streamplot(
+                xs, xs, u, v, color=speed, cmap=CMAP, norm=norm, density=0.9, linewidth=0.8, arrowsize=0.7
+            ).lines
             _plain(ax)
             ax.set_title(f"{titles[k]}: {label}", fontsize=8)
         fig.colorbar(lines, ax=axes, shrink=0.8, label="speed")
@@ -84,8 +91,14 @@ def _row_name(label: int, class_names: Sequence[str]) -> str:
     return str(class_names[label]) if 0 <= label < len(class_names) else f"cluster {label}"
 
 
-def plot_field_gallery(fields: np.ndarray, labels: np.ndarray | None, class_names: Sequence[str], path: str | Path,
-                       per_class: int = 3, title: str = "") -> Path:  # fmt: skip
+def plot_field_gallery(
+    fields: np.ndarray,
+    labels: np.ndarray | None,
+    class_names: Sequence[str],
+    path: str | Path,
+    per_class: int = 3,
+    title: str = "",
+) -> Path:
     """A grid of arrow plots: one row per class or cluster, its first ``per_class`` fields across.
 
     Arrows are subsampled to about 16 x 16 per panel; their lengths are scaled per panel (the
@@ -131,8 +144,9 @@ def plot_field_gallery(fields: np.ndarray, labels: np.ndarray | None, class_name
             uu, vv = u[i][sub, sub], v[i][sub, sub]
             speed = np.hypot(uu, vv)
             scale = max(float(speed.max()), 1e-12) / (0.9 * cell)  # the panel's fastest arrow spans 0.9 of a cell
-            mappable = ax.quiver(xs, xs, uu, vv, speed, cmap=CMAP, norm=norm, angles="xy", scale_units="xy",
-                                 scale=scale, width=0.007)  # fmt: skip
+            mappable = ax.quiver(
+                xs, xs, uu, vv, speed, cmap=CMAP, norm=norm, angles="xy", scale_units="xy", scale=scale, width=0.007
+            )
     if title:
         fig.suptitle(title)
     if mappable is not None:

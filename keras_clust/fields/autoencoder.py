@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass
 import keras
 
 from keras_clust.errors import UsageError
-from keras_clust.models.pooling import MAX_LAYERS, MIN_LAYERS, parse_pools, pooling_table, pools_key
+from keras_clust.fields.pooling import MAX_LAYERS, MIN_LAYERS, parse_pools, pooling_table, pools_key
 
 ACTIVATIONS = ("softplus", "selu", "silu", "tanh")
 CHANNEL_RANGE = (1, 12)
@@ -68,13 +68,19 @@ class FieldAEConfig:
         n = self.num_layers
         if not MIN_LAYERS <= n <= MAX_LAYERS:
             raise UsageError(f"the autoencoder needs {MIN_LAYERS}-{MAX_LAYERS} layers, got {n} pool sizes")
-        for what, values, want in (("channels", self.channels, n - 1), ("kernels", self.kernels, n),
-                                   ("dilations", self.dilations, n), ("activations", self.activations, n)):
+        for what, values, want in (
+            ("channels", self.channels, n - 1),
+            ("kernels", self.kernels, n),
+            ("dilations", self.dilations, n),
+            ("activations", self.activations, n),
+        ):
             if len(values) != want:
                 raise UsageError(f"{n} layers need {want} {what}, got {len(values)}: {list(values)}")
-        for what, values, (lo, hi) in (("channels", self.channels, CHANNEL_RANGE),
-                                       ("kernel", self.kernels, KERNEL_RANGE),
-                                       ("dilation", self.dilations, DILATION_RANGE)):  # fmt: skip
+        for what, values, (lo, hi) in (
+            ("channels", self.channels, CHANNEL_RANGE),
+            ("kernel", self.kernels, KERNEL_RANGE),
+            ("dilation", self.dilations, DILATION_RANGE),
+        ):
             bad = [v for v in values if not lo <= int(v) <= hi]
             if bad:
                 raise UsageError(f"{what} sizes must be {lo}-{hi}, got {bad}")
@@ -89,8 +95,10 @@ class FieldAEConfig:
             product = 1
             for p in self.pools:
                 product *= p
-            raise UsageError(f"pool sizes {pools_key(self.pools)} multiply to {product}, not the field side "
-                             f"{size}; pick a row of the {n}-layer table, e.g. {pools_key(pooling_table(size, n)[0])}")
+            raise UsageError(
+                f"pool sizes {pools_key(self.pools)} multiply to {product}, not the field side "
+                f"{size}; pick a row of the {n}-layer table, e.g. {pools_key(pooling_table(size, n)[0])}"
+            )
         return self
 
     def to_dict(self) -> dict:
@@ -99,27 +107,41 @@ class FieldAEConfig:
     @classmethod
     def from_dict(cls, d: Mapping) -> FieldAEConfig:
         try:
-            return cls(tuple(int(c) for c in d["channels"]), tuple(int(p) for p in d["pools"]),
-                       tuple(int(k) for k in d["kernels"]), tuple(int(x) for x in d["dilations"]),
-                       tuple(str(a) for a in d["activations"]), int(d.get("latent", 3)))  # fmt: skip
+            return cls(
+                tuple(int(c) for c in d["channels"]),
+                tuple(int(p) for p in d["pools"]),
+                tuple(int(k) for k in d["kernels"]),
+                tuple(int(x) for x in d["dilations"]),
+                tuple(str(a) for a in d["activations"]),
+                int(d.get("latent", 3)),
+            )
         except (KeyError, TypeError, ValueError) as exc:
-            raise UsageError(f"not an autoencoder configuration ({type(exc).__name__}: {exc}); it needs "
-                             "channels, pools, kernels, dilations, activations and latent") from None  # fmt: skip
+            raise UsageError(
+                f"not an autoencoder configuration ({type(exc).__name__}: {exc}); it needs "
+                "channels, pools, kernels, dilations, activations and latent"
+            ) from None
 
     def describe(self) -> str:
         """One line: ``5 layers, channels 11/10/12/10/3, pools 2x2x2x2x5, kernels 9/10/13/4/11, ...``."""
-        return (f"{self.num_layers} layers, channels {'/'.join(map(str, [*self.channels, self.latent]))}, "
-                f"pools {pools_key(self.pools)}, kernels {'/'.join(map(str, self.kernels))}, dilations "
-                f"{'/'.join(map(str, self.dilations))}, {'/'.join(self.activations)}")  # fmt: skip
+        return (
+            f"{self.num_layers} layers, channels {'/'.join(map(str, [*self.channels, self.latent]))}, "
+            f"pools {pools_key(self.pools)}, kernels {'/'.join(map(str, self.kernels))}, dilations "
+            f"{'/'.join(map(str, self.dilations))}, {'/'.join(self.activations)}"
+        )
 
 
 #: The slides' winner: 5 layers, channels 11/10/12/10/3, pools 2/2/2/2/5, SELU/Softplus/Tanh/Softplus/Tanh.
 #: The slides name only the first kernel (9x9); the others are read off their parameter table
 #: (Conv2dSame parameters 2,684 / 11,010 / 20,292 / 1,930 / 3,633 = in*out*k^2 + out give
 #: k = 9, 10, 13, 4, 11). Dilations are not recoverable from the table and are taken as 1.
-REPORT = FieldAEConfig(channels=(11, 10, 12, 10), pools=(2, 2, 2, 2, 5), kernels=(9, 10, 13, 4, 11),
-                       dilations=(1, 1, 1, 1, 1), activations=("selu", "softplus", "tanh", "softplus", "tanh"),
-                       latent=3)  # fmt: skip
+REPORT = FieldAEConfig(
+    channels=(11, 10, 12, 10),
+    pools=(2, 2, 2, 2, 5),
+    kernels=(9, 10, 13, 4, 11),
+    dilations=(1, 1, 1, 1, 1),
+    activations=("selu", "softplus", "tanh", "softplus", "tanh"),
+    latent=3,
+)
 
 #: Encoder parameters of :data:`REPORT` on 3-channel fields, as printed in the slides.
 REPORT_ENCODER_PARAMS = 39_549
@@ -142,10 +164,14 @@ def config_from_params(params: Mapping, latent: int = 3) -> FieldAEConfig:
     def per_layer(name, default):
         return tuple(params.get(f"{name}_{i}", params.get(name, default)) for i in range(n))
 
-    return FieldAEConfig(channels, pools, tuple(int(k) for k in per_layer("kernel", 3)),
-                         tuple(int(d) for d in per_layer("dilation", 1)),
-                         tuple(str(a) for a in per_layer("activation", "selu")),
-                         int(params.get("latent", latent)))  # fmt: skip
+    return FieldAEConfig(
+        channels,
+        pools,
+        tuple(int(k) for k in per_layer("kernel", 3)),
+        tuple(int(d) for d in per_layer("dilation", 1)),
+        tuple(str(a) for a in per_layer("activation", "selu")),
+        int(params.get("latent", latent)),
+    )
 
 
 @dataclass
@@ -172,8 +198,9 @@ def _conv(x, filters, kernel, dilation, activation, name):
     return keras.layers.Activation(activation, name=f"{name}_{activation}")(x) if activation else x
 
 
-def build_field_encoder(config: FieldAEConfig, input_shape: Sequence[int], scale: float = 1.0,
-                        name: str = "field_encoder") -> keras.Model:  # fmt: skip
+def build_field_encoder(
+    config: FieldAEConfig, input_shape: Sequence[int], scale: float = 1.0, name: str = "field_encoder"
+) -> keras.Model:
     """``fields (H, W, C) -> embedding (latent,)``: the fields divided by ``scale``, then the
     conv/pool blocks."""
     size, _, in_channels = (int(d) for d in input_shape)
@@ -187,8 +214,13 @@ def build_field_encoder(config: FieldAEConfig, input_shape: Sequence[int], scale
     return keras.Model(inputs, code, name=name)
 
 
-def build_field_decoder(config: FieldAEConfig, output_shape: Sequence[int], upsampling: str = "bilinear",
-                        scale: float = 1.0, name: str = "field_decoder") -> keras.Model:  # fmt: skip
+def build_field_decoder(
+    config: FieldAEConfig,
+    output_shape: Sequence[int],
+    upsampling: str = "bilinear",
+    scale: float = 1.0,
+    name: str = "field_decoder",
+) -> keras.Model:
     """``embedding (latent,) -> fields (H, W, C)``: the encoder's blocks mirrored, the output
     multiplied by ``scale``."""
     size, _, out_channels = (int(d) for d in output_shape)
@@ -206,16 +238,26 @@ def build_field_decoder(config: FieldAEConfig, output_shape: Sequence[int], upsa
     return keras.Model(latent, x, name=name)
 
 
-def build_field_ae(config: FieldAEConfig, input_shape: Sequence[int] = (80, 80, 3), *, loss: str = "mse",
-                   weight_floor: float = 0.1, learning_rate: float = 1e-3, vae: bool = False, beta: float = 1.0,
-                   upsampling: str = "bilinear", scale: float = 1.0, seed: int | None = None,
-                   name: str = "field_ae") -> FieldAE:  # fmt: skip
+def build_field_ae(
+    config: FieldAEConfig,
+    input_shape: Sequence[int] = (80, 80, 3),
+    *,
+    loss: str = "mse",
+    weight_floor: float = 0.1,
+    learning_rate: float = 1e-3,
+    vae: bool = False,
+    beta: float = 1.0,
+    upsampling: str = "bilinear",
+    scale: float = 1.0,
+    seed: int | None = None,
+    name: str = "field_ae",
+) -> FieldAE:
     """Build and compile the autoencoder of ``config`` for fields of ``input_shape``.
 
     Args:
         config: The architecture (checked against ``input_shape``).
         input_shape: ``(H, W, C)``, H == W.
-        loss: ``mse`` or ``weighted_mse`` (:class:`~keras_clust.losses.MagnitudeWeightedMSE`).
+        loss: ``mse`` or ``weighted_mse`` (:class:`~keras_clust.fields.loss.MagnitudeWeightedMSE`).
             A VAE is trained on its negative ELBO instead (Gaussian likelihood with a learned
             variance per feature, summed over features, plus ``beta`` times the KL), with the
             plain MSE as a metric.
@@ -235,8 +277,8 @@ def build_field_ae(config: FieldAEConfig, input_shape: Sequence[int] = (80, 80, 
     Returns:
         The compiled :class:`FieldAE`; its ``encoder`` gives the deterministic embedding.
     """
+    from keras_clust.fields.loss import MagnitudeWeightedMSE
     from keras_clust.layers import GaussianNLL, KLDivergence, Sampling
-    from keras_clust.losses import MagnitudeWeightedMSE
 
     input_shape = tuple(int(d) for d in input_shape)
     if len(input_shape) != 3 or input_shape[0] != input_shape[1]:
@@ -254,8 +296,11 @@ def build_field_ae(config: FieldAEConfig, input_shape: Sequence[int] = (80, 80, 
         outputs = decoder(features)
         model = keras.Model(inputs, outputs, name=name)
         encoder = keras.Model(inputs, features, name=f"{name}_encoder")
-        model.compile(optimizer=optimizer, loss=MagnitudeWeightedMSE(weight_floor) if loss == "weighted_mse"
-                      else "mse", metrics=[keras.metrics.MeanSquaredError(name="mse")])  # fmt: skip
+        model.compile(
+            optimizer=optimizer,
+            loss=MagnitudeWeightedMSE(weight_floor) if loss == "weighted_mse" else "mse",
+            metrics=[keras.metrics.MeanSquaredError(name="mse")],
+        )
         return FieldAE(model, encoder, decoder, config)
     z_mean = keras.layers.Dense(config.latent, name="z_mean")(features)
     z_log_var = keras.layers.Dense(config.latent, name="z_log_var")(features)
@@ -324,5 +369,9 @@ def estimate_cost(config: FieldAEConfig, input_shape: Sequence[int], batch_size:
         stored += side * side * cout + 2 * side * side * cin
         macs += side * side * k2 * cout * cin
         params += k2 * cout * cin + cin
-    return CostEstimate(activation_bytes=int(2 * 4 * stored * batch_size), parameter_bytes=16 * params,
-                        macs=int(macs), parameters=params)  # fmt: skip
+    return CostEstimate(
+        activation_bytes=int(2 * 4 * stored * batch_size),
+        parameter_bytes=16 * params,
+        macs=int(macs),
+        parameters=params,
+    )

@@ -42,8 +42,10 @@ def pooling_table(size: int, num_layers: int) -> tuple[tuple[int, ...], ...]:
         raise UsageError(f"num_layers must be {MIN_LAYERS}-{MAX_LAYERS}, got {num_layers}")
     rows = ordered_factorisations(int(size), int(num_layers))
     if not rows:
-        raise UsageError(f"{num_layers} pooling layers cannot take {size} cells to 1 (at most "
-                         f"{max_depth(size)} layers for {size}); use fewer layers")  # fmt: skip
+        raise UsageError(
+            f"{num_layers} pooling layers cannot take {size} cells to 1 (at most "
+            f"{max_depth(size)} layers for {size}); use fewer layers"
+        )
     return rows
 
 

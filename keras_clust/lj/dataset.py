@@ -1,4 +1,4 @@
-"""Lennard-Jones dataset files: a :class:`~keras_clust.data.lj_sampling.Simulation` as an ``.npz``.
+"""Lennard-Jones dataset files: a :class:`~keras_clust.lj.sampling.Simulation` as an ``.npz``.
 
 :func:`save_lj_dataset` writes the configurations, the settings and every gamma's diagnostics
 atomically; :func:`load_lj_dataset` reads them back and checks them (fields, shapes against the
@@ -13,18 +13,38 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_clust.data.lj_mc import LJSystem
-from keras_clust.data.lj_sampling import GammaDiagnostics, Simulation
 from keras_clust.data.rows import READ_ERRORS, read_npz
 from keras_clust.errors import DataError, UsageError
+from keras_clust.lj.monte_carlo import LJSystem
+from keras_clust.lj.results import GammaDiagnostics, Simulation
 
 _REMEDY = "re-create it with 'keras-clust lj-fluid simulate'"
 _FIELDS = ("positions", "gamma", "energy", "replica", "settings_json", "diagnostics_json")
-_SETTINGS = ("n_particles", "box", "dim", "temperature", "gammas", "samples_per_gamma", "replicas", "kick", "seed",
-             "threshold", "preliminary_sweeps")  # fmt: skip
+_SETTINGS = (
+    "n_particles",
+    "box",
+    "dim",
+    "temperature",
+    "gammas",
+    "samples_per_gamma",
+    "replicas",
+    "kick",
+    "seed",
+    "threshold",
+    "preliminary_sweeps",
+)
 #: The scalars of every gamma's diagnostics and their types; ``crossing`` may also be None.
-_SCALARS = {"gamma": float, "equilibration_sweep": int, "lag": int, "crossing": int, "decorrelated": bool, "moves": int,
-            "seconds": float, "kernel_seconds": float, "energy_drift": float}  # fmt: skip
+_SCALARS = {
+    "gamma": float,
+    "equilibration_sweep": int,
+    "lag": int,
+    "crossing": int,
+    "decorrelated": bool,
+    "moves": int,
+    "seconds": float,
+    "kernel_seconds": float,
+    "energy_drift": float,
+}
 #: The arrays of a dataset and the dtypes a :class:`Simulation` holds them in.
 _STORED = {"positions": np.float32, "gamma": np.float32, "energy": np.float64, "replica": np.int64}
 #: Axes of every gamma's diagnostic arrays: energy traces are (replicas, sweeps), the others 1-D.
@@ -42,9 +62,14 @@ def save_lj_dataset(sim: Simulation, path: str | Path) -> Path:
     from keras_clust.runs import _jsonable, atomic_save_npz
 
     path = Path(path)
-    arrays = {"positions": sim.positions, "gamma": sim.gamma, "energy": sim.energy, "replica": sim.replica,
-              "settings_json": np.array(json.dumps(_jsonable(sim.settings))),
-              "diagnostics_json": np.array(json.dumps([d.scalars() for d in sim.diagnostics]))}  # fmt: skip
+    arrays = {
+        "positions": sim.positions,
+        "gamma": sim.gamma,
+        "energy": sim.energy,
+        "replica": sim.replica,
+        "settings_json": np.array(json.dumps(_jsonable(sim.settings))),
+        "diagnostics_json": np.array(json.dumps([d.scalars() for d in sim.diagnostics])),
+    }
     for k, d in enumerate(sim.diagnostics):
         arrays.update({f"diag{k}_{name}": getattr(d, name) for name in GammaDiagnostics.ARRAYS})
     return atomic_save_npz(path, arrays)
@@ -72,21 +97,30 @@ def _diagnostics(path: Path, raw: dict, scalars: list) -> list[GammaDiagnostics]
         for name, axes in _ARRAY_AXES.items():
             a = raw[f"diag{k}_{name}"]
             if a.ndim != axes or a.dtype.kind not in "iuf":
-                raise DataError(f"{path}: diag{k}_{name} holds {a.dtype} of shape {a.shape}, expected {axes}-D real "
-                                f"numbers; {_REMEDY}")  # fmt: skip
+                raise DataError(
+                    f"{path}: diag{k}_{name} holds {a.dtype} of shape {a.shape}, expected {axes}-D real "
+                    f"numbers; {_REMEDY}"
+                )
     try:
-        diagnostics = [GammaDiagnostics(**{key: None if key == "crossing" and s[key] is None else kind(s[key])
-                                           for key, kind in _SCALARS.items()},
-                                        **{name: raw[f"diag{k}_{name}"] for name in _ARRAY_AXES})
-                       for k, s in enumerate(scalars)]  # fmt: skip
+        diagnostics = [
+            GammaDiagnostics(
+                **{
+                    key: None if key == "crossing" and s[key] is None else kind(s[key])
+                    for key, kind in _SCALARS.items()
+                },
+                **{name: raw[f"diag{k}_{name}"] for name in _ARRAY_AXES},
+            )
+            for k, s in enumerate(scalars)
+        ]
         for d in diagnostics:
             d.scalars()  # as a report writes them: a count of 10**400 moves is no float
         return diagnostics
     except KeyError as exc:
         raise DataError(f"{path}: diagnostics_json lacks {exc}; {_REMEDY}") from None
     except (TypeError, ValueError, OverflowError):
-        raise DataError(f"{path}: diagnostics_json holds a value that is not a number where one is needed; "
-                        f"{_REMEDY}") from None  # fmt: skip
+        raise DataError(
+            f"{path}: diagnostics_json holds a value that is not a number where one is needed; {_REMEDY}"
+        ) from None
 
 
 def load_lj_dataset(path: str | Path) -> Simulation:
@@ -115,8 +149,9 @@ def load_lj_dataset(path: str | Path) -> Simulation:
         raise DataError(f"{path}: the settings hold non-numeric sizes or gammas; {_REMEDY}") from None
     positions, total = raw["positions"], len(gammas) * per_gamma
     if positions.shape != (total, n, dim):  # first: the system's check takes forever on 10**300 particles
-        raise DataError(f"{path}: positions have shape {positions.shape}, the settings say ({total}, {n}, {dim}); "
-                        f"{_REMEDY}")  # fmt: skip
+        raise DataError(
+            f"{path}: positions have shape {positions.shape}, the settings say ({total}, {n}, {dim}); {_REMEDY}"
+        )
     try:
         LJSystem(n, box, dim, float(settings["temperature"])).validate()
     except (UsageError, TypeError, ValueError, OverflowError) as exc:
@@ -134,12 +169,18 @@ def load_lj_dataset(path: str | Path) -> Simulation:
             raise DataError(f"{path}: {name} contain NaN, infinite or out-of-range values; {_REMEDY}")
     positions = stored["positions"]
     if positions.size and (positions.min() < 0 or positions.max() > np.float32(box)):
-        raise DataError(f"{path}: positions lie outside the box [0, {box:g}] (range {positions.min():g} to "
-                        f"{positions.max():g}); {_REMEDY}")  # fmt: skip
+        raise DataError(
+            f"{path}: positions lie outside the box [0, {box:g}] (range {positions.min():g} to "
+            f"{positions.max():g}); {_REMEDY}"
+        )
     if len(scalars) != len(gammas):
         raise DataError(f"{path}: diagnostics for {len(scalars)} gammas, the settings list {len(gammas)}; {_REMEDY}")
-    missing = [f"diag{k}_{name}" for k in range(len(gammas)) for name in GammaDiagnostics.ARRAYS
-               if f"diag{k}_{name}" not in raw]  # fmt: skip
+    missing = [
+        f"diag{k}_{name}"
+        for k in range(len(gammas))
+        for name in GammaDiagnostics.ARRAYS
+        if f"diag{k}_{name}" not in raw
+    ]
     if missing:
         raise DataError(f"{path}: missing field(s) {', '.join(missing)}; {_REMEDY}")
     diagnostics = _diagnostics(path, raw, scalars)

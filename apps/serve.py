@@ -27,15 +27,27 @@ def _names(text: str) -> tuple[str, ...]:
 
 
 def add_check_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("paths", nargs="+", metavar="PATH",
-                   help="saved_models/<name>/<version>, or saved_models/<name> for its newest version")
+    p.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="saved_models/<name>/<version>, or saved_models/<name> for its newest version",
+    )
     p.add_argument("--batch", type=positive_int, default=4, help="rows of seeded sample input (default: 4)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the sample input (default: 0)")
-    p.add_argument("--atol", type=non_negative_float, default=1e-5,
-                   help="largest absolute difference accepted per output (default: 1e-05)")
-    p.add_argument("--outputs", type=_names, default=None,
-                   help="the served output names in the Keras model's output order, e.g. probabilities,"
-                        "log_probabilities (default: matched by layer name, then by shape)")
+    p.add_argument(
+        "--atol",
+        type=non_negative_float,
+        default=1e-5,
+        help="largest absolute difference accepted per output (default: 1e-05)",
+    )
+    p.add_argument(
+        "--outputs",
+        type=_names,
+        default=None,
+        help="the served output names in the Keras model's output order, e.g. probabilities,"
+        "log_probabilities (default: matched by layer name, then by shape)",
+    )
     p.add_argument("--signature", default=SERVING_SIGNATURE, help=f"signature to run (default: {SERVING_SIGNATURE})")
 
 
@@ -43,8 +55,9 @@ def run_check(args: argparse.Namespace) -> int:
     folders = [resolve_version(p) for p in args.paths]  # every path is checked before TensorFlow starts
     ok = True
     for folder in folders:
-        result = check_export(folder, batch=args.batch, seed=args.seed, atol=args.atol, order=args.outputs,
-                              signature_name=args.signature)  # fmt: skip
+        result = check_export(
+            folder, batch=args.batch, seed=args.seed, atol=args.atol, order=args.outputs, signature_name=args.signature
+        )
         for output in result.outputs:
             print(f"{folder}: {output.line(result.atol)}")
         ok = ok and result.ok
@@ -77,10 +90,19 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     where.add_argument("--grpc", metavar="HOST:PORT", help="TF Serving's gRPC port, e.g. localhost:8500")
     p.add_argument("--model", required=True, help="the served model's name (as in models.config)")
     p.add_argument("--version", type=positive_int, default=None, help="model version (default: the newest)")
-    p.add_argument("--data", action="append", required=True, metavar="[NAME=]FILE.npy",
-                   help="input rows (.npy); one name=file.npy per input when the signature has several")
-    p.add_argument("--layout", choices=LAYOUTS, default="columnar",
-                   help="REST JSON body: columnar 'inputs' or row 'instances' (default: columnar)")
+    p.add_argument(
+        "--data",
+        action="append",
+        required=True,
+        metavar="[NAME=]FILE.npy",
+        help="input rows (.npy); one name=file.npy per input when the signature has several",
+    )
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        default="columnar",
+        help="REST JSON body: columnar 'inputs' or row 'instances' (default: columnar)",
+    )
     p.add_argument("--timeout", type=positive_float, default=10.0, help="seconds to wait (default: 10)")
     p.add_argument("--signature", default=SERVING_SIGNATURE, help=f"signature to call (default: {SERVING_SIGNATURE})")
     p.add_argument("--out", type=Path, default=None, help="write the outputs to this .npz (one array per output)")
@@ -112,12 +134,20 @@ EXPERIMENT = Experiment(
     name="serve",
     summary=SUMMARY,
     description="Serving: 'check' runs an exported version through TensorFlow's saved_model_cli on seeded "
-                "inputs shaped from its signature and compares every output with its model.keras (exit 1 "
-                "beyond --atol); 'predict' sends .npy rows to a model TF Serving serves, over REST or gRPC.",
+    "inputs shaped from its signature and compares every output with its model.keras (exit 1 "
+    "beyond --atol); 'predict' sends .npy rows to a model TF Serving serves, over REST or gRPC.",
     actions=[
-        Action("check", "saved_model_cli run vs model.keras on the same inputs, one line per output",
-               add_check_arguments, run_check),
-        Action("predict", "call a served model over REST (--url) or gRPC (--grpc) on .npy rows",
-               add_predict_arguments, run_predict),
+        Action(
+            "check",
+            "saved_model_cli run vs model.keras on the same inputs, one line per output",
+            add_check_arguments,
+            run_check,
+        ),
+        Action(
+            "predict",
+            "call a served model over REST (--url) or gRPC (--grpc) on .npy rows",
+            add_predict_arguments,
+            run_predict,
+        ),
     ],
-)  # fmt: skip
+)

@@ -1,6 +1,6 @@
 """Vector-field files: our ``.npz`` written atomically, users' ``.npy``/``.npz`` read and checked strictly.
 
-:func:`save_fields` writes a :class:`~keras_clust.data.vector_fields.FieldSet` with its labels,
+:func:`save_fields` writes a :class:`~keras_clust.fields.generator.FieldSet` with its labels,
 names, ground-truth parameters and settings; :func:`load_fields` reads those files back exactly,
 and also any ``.npy`` holding one ``(N, H, W, C)`` array or any ``.npz`` with a ``fields`` array
 (or exactly one array) and optional ``labels``, ``class_names`` and ``channels``. Files are never
@@ -17,8 +17,9 @@ import numpy as np
 
 from keras_clust.data.registry import DataSource
 from keras_clust.data.rows import READ_ERRORS, read_npy, read_npz
-from keras_clust.data.vector_fields import FieldSet
 from keras_clust.errors import DataError, UsageError
+from keras_clust.fields.generator import FieldSet
+from keras_clust.fields.pooling import depths
 
 SUFFIXES = (".npy", ".npz")
 _NPY_MAGIC = b"\x93NUMPY"
@@ -39,9 +40,13 @@ def save_fields(fs: FieldSet, path: str | Path) -> Path:
     path = Path(path)
     if path.suffix.lower() != ".npz":
         raise UsageError(f"{path}: vector fields are saved as .npz; give a path ending in .npz")
-    arrays = {"fields": np.asarray(fs.fields, dtype=np.float32),
-              "class_names": np.array(fs.class_names, dtype=str), "channels": np.array(fs.channels, dtype=str),
-              "settings": np.array(json.dumps(_jsonable(fs.settings))), "note": np.array(fs.note)}  # fmt: skip
+    arrays = {
+        "fields": np.asarray(fs.fields, dtype=np.float32),
+        "class_names": np.array(fs.class_names, dtype=str),
+        "channels": np.array(fs.channels, dtype=str),
+        "settings": np.array(json.dumps(_jsonable(fs.settings))),
+        "note": np.array(fs.note),
+    }
     if fs.labels is not None:
         arrays["labels"] = np.asarray(fs.labels, dtype=np.int64)
     arrays.update({f"params_{name}": np.asarray(values) for name, values in fs.params.items()})
@@ -83,8 +88,10 @@ def _check_fields(path: Path, x: np.ndarray) -> np.ndarray:
         hint = "; for one channel add a channel axis with x[..., None]" if x.ndim == 3 else ""
         raise DataError(f"{path}: fields have shape {x.shape}, expected 4 axes (N, H, W, C){hint}")
     if x.dtype.kind not in "iuf":
-        raise DataError(f"{path}: fields have dtype {x.dtype}, expected real numbers (float or integer); "
-                        "convert them with x.astype('float32')")  # fmt: skip
+        raise DataError(
+            f"{path}: fields have dtype {x.dtype}, expected real numbers (float or integer); "
+            "convert them with x.astype('float32')"
+        )
     bad = ~np.isfinite(x) if x.dtype.kind == "f" else np.zeros(x.shape, bool)
     with np.errstate(over="ignore"):
         out = x.astype(np.float32)
@@ -93,17 +100,19 @@ def _check_fields(path: Path, x: np.ndarray) -> np.ndarray:
         bad, reason = ~np.isfinite(out), "beyond the float32 range"
     if bad.any():
         first = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise DataError(f"{path}: {int(bad.sum())} values are {reason} (first at index {first}); "
-                        "replace or drop those fields")  # fmt: skip
+        raise DataError(
+            f"{path}: {int(bad.sum())} values are {reason} (first at index {first}); replace or drop those fields"
+        )
     n, h, w, c = x.shape
     if n < 2:
         raise DataError(f"{path}: holds {n} field(s); clustering needs at least 2")
     if h != w:
-        raise DataError(f"{path}: fields are {h}x{w} (H x W); the model pools square fields, crop or resample "
-                        "them to a square such as 80x80")  # fmt: skip
+        raise DataError(
+            f"{path}: fields are {h}x{w} (H x W); the model pools square fields, crop or resample "
+            "them to a square such as 80x80"
+        )
     if c < 1:  # before the pooling table, whose search takes time linear in a side no data backs when C = 0
         raise DataError(f"{path}: fields have no channels (C = 0); give at least one channel")
-    from keras_clust.models.pooling import depths  # imports keras_clust.models, hence TensorFlow
 
     if not depths(h):
         raise DataError(f"{path}: fields of side {h} cannot be pooled to one cell ({_SIZE_HINT}); resample them")
@@ -169,8 +178,10 @@ def load_fields(path: str | Path) -> FieldSet:
     raw = _read(path)
     if "fields" not in raw:
         if len(raw) != 1:
-            raise DataError(f"{path}: holds arrays {', '.join(sorted(raw)) or '(none)'} but none called 'fields'; "
-                            "save the (N, H, W, C) array under the key 'fields'")  # fmt: skip
+            raise DataError(
+                f"{path}: holds arrays {', '.join(sorted(raw)) or '(none)'} but none called 'fields'; "
+                "save the (N, H, W, C) array under the key 'fields'"
+            )
         raw = {"fields": next(iter(raw.values()))}
     x = _check_fields(path, raw["fields"])
     n, h, _, c = x.shape
@@ -179,8 +190,10 @@ def load_fields(path: str | Path) -> FieldSet:
     params = {key.removeprefix("params_"): value for key, value in raw.items() if key.startswith("params_")}
     wrong = [name for name, value in params.items() if value.shape != (n,)]
     if wrong:
-        raise DataError(f"{path}: parameter(s) {', '.join(wrong)} do not have one value per field; "
-                        "write the file again with save_fields")  # fmt: skip
+        raise DataError(
+            f"{path}: parameter(s) {', '.join(wrong)} do not have one value per field; "
+            "write the file again with save_fields"
+        )
     settings = _parse_settings(path, raw) if "settings" in raw else {"path": str(path)}
     if "note" in raw:
         note = str(raw["note"])
@@ -193,7 +206,6 @@ def load_fields(path: str | Path) -> FieldSet:
 def fields_source(fs: FieldSet, path: str | Path | None = None) -> DataSource:
     """The :class:`DataSource` record of ``fs``: ``synthetic`` when generated, ``file`` when read from ``path``."""
     if path is None:
-        return DataSource("vector_fields", "synthetic", "keras_clust.data.vector_fields.generate_fields", True,
-                          fs.note)  # fmt: skip
+        return DataSource("vector_fields", "synthetic", "keras_clust.fields.generator.generate_fields", True, fs.note)
     note = fs.note if str(path) in fs.note else f"{fs.note} (read from {path})"
     return DataSource("vector_fields", "file", str(path), True, note)

@@ -29,9 +29,16 @@ def _heads(x, latent_dim: int, beta: float, seed: int | None):
     return z_mean, z_log_var, z
 
 
-def build_grid_vae(cells: int, dim: int = 3, filters: Sequence[int] = (8, 16, 32), kernel_size: int = 3,
-                   latent_dim: int = 16, beta: float = 1.0, seed: int | None = None,
-                   name: str = "grid_vae") -> VAE:  # fmt: skip
+def build_grid_vae(
+    cells: int,
+    dim: int = 3,
+    filters: Sequence[int] = (8, 16, 32),
+    kernel_size: int = 3,
+    latent_dim: int = 16,
+    beta: float = 1.0,
+    seed: int | None = None,
+    name: str = "grid_vae",
+) -> VAE:
     """Conv VAE for ``(cells,)*dim + (1,)`` occupancy grids (Conv3D for ``dim`` 3).
 
     Encoder: per entry of ``filters`` a ``Conv{dim}D(f, kernel_size, same, ReLU)`` and a 2x
@@ -82,9 +89,16 @@ def _padded(n: int, factor: int = 4) -> int:
     return -(-n // factor) * factor
 
 
-def build_distance_vae(n_particles: int, latent_dim: int = 64, filters: Sequence[int] = (16, 32),
-                       hidden_units: int = 256, beta: float = 1.0, seed: int | None = None,
-                       init_log_var: float = -4.0, name: str = "distance_vae") -> VAE:  # fmt: skip
+def build_distance_vae(
+    n_particles: int,
+    latent_dim: int = 64,
+    filters: Sequence[int] = (16, 32),
+    hidden_units: int = 256,
+    beta: float = 1.0,
+    seed: int | None = None,
+    init_log_var: float = -4.0,
+    name: str = "distance_vae",
+) -> VAE:
     """Conv2D VAE for ``(N, N, 1)`` distance matrices scaled into [0, 1].
 
     Encoder: zero-pad to a multiple of 4, two ``Conv2D(f, 3, stride 2, ReLU)``, ``Dense(hidden)``,
@@ -113,8 +127,9 @@ def build_distance_vae(n_particles: int, latent_dim: int = 64, filters: Sequence
     x = keras.layers.Dense(hidden_units, activation="relu", name="dec_dense_0")(latent)
     x = keras.layers.Dense((p // 4) ** 2 * filters[-1], activation="relu", name="dec_dense_1")(x)
     x = keras.layers.Reshape((p // 4, p // 4, filters[-1]), name="dec_reshape")(x)
-    x = keras.layers.Conv2DTranspose(filters[0], 3, strides=2, padding="same", activation="relu",
-                                     name="dec_deconv_0")(x)  # fmt: skip
+    x = keras.layers.Conv2DTranspose(filters[0], 3, strides=2, padding="same", activation="relu", name="dec_deconv_0")(
+        x
+    )
     x = keras.layers.Conv2DTranspose(1, 3, strides=2, padding="same", activation="sigmoid", name="dec_deconv_1")(x)
     x = keras.layers.Cropping2D(((0, p - n), (0, p - n)), name="dec_crop")(x)
     out = SymmetricZeroDiagonal(name="distance_matrix_out")(x)
@@ -122,13 +137,15 @@ def build_distance_vae(n_particles: int, latent_dim: int = 64, filters: Sequence
     triangle = UpperTriangle(n, name="upper_triangle")
     recon = decoder(encoder(matrices)[2])
     likelihood = GaussianNLL(sigma=None, init_log_var=init_log_var, name="likelihood")(
-        [triangle(matrices), triangle(recon)])  # fmt: skip
+        [triangle(matrices), triangle(recon)]
+    )
     vae = keras.Model(matrices, likelihood, name=name)
     return VAE(vae, encoder, mean_encoder, decoder)
 
 
-def build_coordinate_net(n_particles: int, dim: int = 3, hidden_units: Sequence[int] = (512, 256),
-                         name: str = "coordinate_net") -> keras.Model:  # fmt: skip
+def build_coordinate_net(
+    n_particles: int, dim: int = 3, hidden_units: Sequence[int] = (512, 256), name: str = "coordinate_net"
+) -> keras.Model:
     """The write-up's "second model": a dense network from a ``(N, N, 1)`` distance matrix
     (in [0, 1]) to the ``(N, dim)`` coordinates divided by the box side (sigmoid output).
 

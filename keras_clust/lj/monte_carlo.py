@@ -18,7 +18,7 @@ xoshiro256** generator, seeded from ``np.random.SeedSequence``, so a chain does 
 which thread runs it: the same seed gives bit-identical chains with any number of threads.
 
 The sampling driver (preliminary run, equilibration, lag, sampling run) is
-:mod:`keras_clust.data.lj_sampling`; dataset files are :mod:`keras_clust.data.lj_io`.
+:mod:`keras_clust.lj.sampling`; dataset files are :mod:`keras_clust.lj.dataset`.
 """
 
 from __future__ import annotations
@@ -243,12 +243,26 @@ def _chain(pos, n, state, gamma, box, temperature, kick, dim, n_sweeps, record_e
 
 
 @njit(parallel=True, cache=True, error_model="numpy")
-def _run_replicas(pos, n, state, gammas, energy, accepted, box, temperature, kick, dim, n_sweeps, record_every,
-                  e_out, p_out):  # fmt: skip
+def _run_replicas(
+    pos, n, state, gammas, energy, accepted, box, temperature, kick, dim, n_sweeps, record_every, e_out, p_out
+):
     """Advance every replica (``prange`` over the first axis of ``pos``, ``(R, 3, n_pad)``)."""
     for r in prange(pos.shape[0]):
-        e, a = _chain(pos[r], n, state[r], gammas[r], box, temperature, kick, dim, n_sweeps, record_every, energy[r],
-                      e_out[r], p_out[r])  # fmt: skip
+        e, a = _chain(
+            pos[r],
+            n,
+            state[r],
+            gammas[r],
+            box,
+            temperature,
+            kick,
+            dim,
+            n_sweeps,
+            record_every,
+            energy[r],
+            e_out[r],
+            p_out[r],
+        )
         energy[r] = e
         accepted[r] += a
 
@@ -416,9 +430,14 @@ class Chains:
         ``positions`` ``(R, N, dim)``, ``rng`` the ``(R, 4)`` xoshiro256** states, ``energy`` the
         running energies, ``accepted`` the accepted moves, ``sweeps`` and ``kernel_seconds``.
         """
-        return {"positions": self.positions, "rng": self._state.copy(), "energy": self.energy.copy(),
-                "accepted": self.accepted.copy(), "sweeps": np.int64(self.sweeps),
-                "kernel_seconds": np.float64(self.kernel_seconds)}  # fmt: skip
+        return {
+            "positions": self.positions,
+            "rng": self._state.copy(),
+            "energy": self.energy.copy(),
+            "accepted": self.accepted.copy(),
+            "sweeps": np.int64(self.sweeps),
+            "kernel_seconds": np.float64(self.kernel_seconds),
+        }
 
     def restore(self, state: Mapping[str, np.ndarray]) -> Chains:
         """Continue from :meth:`state` of chains of the same system, gammas and kick: every later
@@ -429,14 +448,22 @@ class Chains:
             DataError: when an array is missing or its shape, type or values do not fit these chains.
         """
         r, s = self.replicas, self.system
-        shapes = {"positions": (r, s.n_particles, s.dim), "rng": (r, 4), "energy": (r,), "accepted": (r,),
-                  "sweeps": (), "kernel_seconds": ()}  # fmt: skip
+        shapes = {
+            "positions": (r, s.n_particles, s.dim),
+            "rng": (r, 4),
+            "energy": (r,),
+            "accepted": (r,),
+            "sweeps": (),
+            "kernel_seconds": (),
+        }
         kinds = {"rng": np.uint64, "accepted": np.integer, "sweeps": np.integer}
         for name, shape in shapes.items():
             value = np.asarray(state.get(name))
             if value.shape != shape or not np.issubdtype(value.dtype, kinds.get(name, np.floating)):
-                raise DataError(f"chain state {name}: expected {shape} values of {r} replicas of "
-                                f"{s.n_particles} particles in {s.dim}-D")  # fmt: skip
+                raise DataError(
+                    f"chain state {name}: expected {shape} values of {r} replicas of "
+                    f"{s.n_particles} particles in {s.dim}-D"
+                )
         positions = np.asarray(state["positions"], dtype=np.float64)
         if not np.all((positions >= 0) & (positions <= s.box)) or not np.all(np.isfinite(state["energy"])):
             raise DataError(f"chain state: positions outside the box [0, {s.box:g}] or non-finite energies")
@@ -462,9 +489,22 @@ class Chains:
         e_out = np.empty((self.replicas, n_rec))
         p_out = np.empty((self.replicas, n_rec if record_positions else 0, s.n_particles, s.dim))
         start = time.perf_counter()
-        _run_replicas(self._rows, s.n_particles, self._state, self.gammas, self.energy, self.accepted,
-                      float(s.box), float(s.temperature), self.kick, int(s.dim), int(sweeps), int(record_every),
-                      e_out, p_out)  # fmt: skip
+        _run_replicas(
+            self._rows,
+            s.n_particles,
+            self._state,
+            self.gammas,
+            self.energy,
+            self.accepted,
+            float(s.box),
+            float(s.temperature),
+            self.kick,
+            int(s.dim),
+            int(sweeps),
+            int(record_every),
+            e_out,
+            p_out,
+        )
         self.kernel_seconds += time.perf_counter() - start
         self.sweeps += sweeps
         return ChainRecord(e_out, p_out if record_positions else None)

