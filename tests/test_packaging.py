@@ -1,4 +1,4 @@
-"""The project's own promises: README commands, CI script, Dockerfile, installed apps."""
+"""The project's own promises: README commands and docs pages, CI script, Dockerfile, installed apps."""
 
 import json
 import os
@@ -98,6 +98,37 @@ def test_readme_lists_every_experiment():
             assert f"`keras-clust {name} " in table, name
         else:  # a tool such as 'keras-clust data': documented, though not in the table
             assert f"keras-clust {name} " in readme, name
+
+
+def _doc_links(text: str) -> list[str]:
+    """Relative Markdown link targets ending in ``.md`` (an ``#anchor`` dropped)."""
+    return re.findall(r"\]\(([^)#\s:]+\.md)(?:#[^)\s]*)?\)", text)
+
+
+def test_docs_pages_linked_from_readme_exist_and_every_experiment_has_one():
+    from keras_clust.cli import EXPERIMENTS
+
+    linked = [link for link in _doc_links((ROOT / "README.md").read_text()) if link.startswith("docs/")]
+    assert "docs/index.md" in linked
+    missing = [link for link in linked if not (ROOT / link).is_file()]
+    assert not missing, f"README links missing pages: {missing}"
+    for name in EXPERIMENTS:  # experiments and tools alike: one page each, linked, showing its command
+        page = ROOT / "docs" / f"{name}.md"
+        assert page.is_file() and f"docs/{name}.md" in linked, name
+        assert f"keras-clust {name} " in page.read_text(), name
+
+
+def test_docs_links_resolve_and_index_lists_every_page():
+    pages = sorted((ROOT / "docs").glob("*.md"))
+    broken = [
+        f"{page.name} -> {link}"
+        for page in pages
+        for link in _doc_links(page.read_text())
+        if not (page.parent / link).resolve().is_file()
+    ]
+    assert not broken, broken
+    indexed = set(_doc_links((ROOT / "docs" / "index.md").read_text()))
+    assert {page.name for page in pages} - {"index.md"} <= indexed
 
 
 # --- Dockerfile and .dockerignore, parsed --------------------------------------------------
