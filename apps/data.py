@@ -13,7 +13,7 @@ from keras_clust.app import Action, Experiment
 from keras_clust.data import fetch
 from keras_clust.data.registry import DATASETS, keras_cache_dir, load_dataset
 from keras_clust.errors import DataError
-from keras_clust.runs import markdown_table
+from keras_clust.markdown import markdown_table
 
 log = logging.getLogger(__name__)
 

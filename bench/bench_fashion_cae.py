@@ -144,7 +144,7 @@ def one(variant: str, epochs: int) -> dict:
 
     from keras_clust.apps.fashion_cae.config import REPORT_BEST
     from keras_clust.data import load_fashion_mnist
-    from keras_clust.runs import set_seed
+    from keras_clust.seeding import set_seed
     from keras_clust.tuning import build_compiled_cae
 
     set_seed(0, deterministic=s["deterministic"])
@@ -304,7 +304,7 @@ def load() -> list[float]:
 
 
 def against_torch(args: argparse.Namespace, variants: list[str]) -> None:
-    from keras_clust.runs import library_versions, machine_info
+    from keras_clust.provenance import library_versions, machine_info
 
     python = args.torch_python or ROOT / ".venv-torch" / "bin" / "python"
     torch_version = check_torch(python)

@@ -35,7 +35,7 @@ def main() -> None:
 
     from keras_clust.fields.autoencoder import REPORT, build_field_ae, estimate_cost
     from keras_clust.fields.generator import FLOW_TYPES, generate_fields
-    from keras_clust.runs import library_versions, machine_info
+    from keras_clust.provenance import library_versions, machine_info
 
     fs = generate_fields(-(-args.fields // len(FLOW_TYPES)), seed=0)
     x = fs.fields[: args.fields]

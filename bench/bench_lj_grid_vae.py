@@ -46,7 +46,7 @@ def main() -> None:
 
     from keras_clust.lj.representations import grid_cells, grid_dataset
     from keras_clust.lj.vae import build_grid_vae
-    from keras_clust.runs import library_versions, machine_info
+    from keras_clust.provenance import library_versions, machine_info
 
     box = 5.0
     if args.dataset is not None:

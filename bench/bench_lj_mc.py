@@ -31,7 +31,7 @@ from pathlib import Path
 import numba
 
 from keras_clust.lj.monte_carlo import Chains, LJSystem, initial_configurations
-from keras_clust.runs import library_versions, machine_info
+from keras_clust.provenance import library_versions, machine_info
 
 ROOT = Path(__file__).resolve().parents[1]
 N, BOX, TEMPERATURE, GAMMA, KICK = 30, 5.0, 1.0, 1.0, 0.2

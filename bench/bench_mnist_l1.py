@@ -32,7 +32,8 @@ def main() -> None:
     from keras_clust.cluster import evaluate_kmeans
     from keras_clust.data import load_dataset, train_val_split
     from keras_clust.models import build_dense_autoencoder
-    from keras_clust.runs import machine_info, set_seed
+    from keras_clust.provenance import machine_info
+    from keras_clust.seeding import set_seed
 
     set_seed(0)
     ds = load_dataset(args.dataset)

@@ -34,7 +34,8 @@ import keras  # noqa: E402
 from keras_clust.cluster import evaluate_kmeans  # noqa: E402
 from keras_clust.data import load_dataset, train_val_split  # noqa: E402
 from keras_clust.models import build_dense_autoencoder  # noqa: E402
-from keras_clust.runs import machine_info, seed_model, set_seed  # noqa: E402
+from keras_clust.provenance import machine_info  # noqa: E402
+from keras_clust.seeding import seed_model, set_seed  # noqa: E402
 from keras_clust.training import fit_model  # noqa: E402
 
 REPORT_HIDDEN_16 = (256, 128, 64)

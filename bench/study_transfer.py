@@ -29,7 +29,8 @@ from keras_clust.models.classifier import (  # noqa: E402
     build_transfer_classifier,
     compile_transfer_classifier,
 )
-from keras_clust.runs import machine_info, seed_model, set_seed  # noqa: E402
+from keras_clust.provenance import machine_info  # noqa: E402
+from keras_clust.seeding import seed_model, set_seed  # noqa: E402
 from keras_clust.training import fit_model  # noqa: E402
 
 # (learning rate, encoder factor, schedule, epochs)

@@ -11,6 +11,7 @@ import importlib
 import logging
 import os
 import sys
+from pathlib import Path
 
 from keras_clust import __version__
 from keras_clust.app import Experiment, OneLineParser
@@ -107,7 +108,16 @@ def build_parser(experiment: Experiment | None = None) -> OneLineParser:
         for action in experiment.actions:
             p = actions.add_parser(action.name, help=action.help, description=action.help)
             action.add_arguments(p)
-            p.set_defaults(_run=action.run)
+            p.set_defaults(_run=action.run, _action=action, _parser=p)
+            if action.config is not None:
+                p.add_argument(
+                    "--config",
+                    type=Path,
+                    default=None,
+                    metavar="CONFIG_JSON",
+                    help="repeat a run from its saved settings (a run folder's config.json); options given on "
+                    "the command line override them",
+                )
     return parser
 
 
@@ -120,10 +130,17 @@ def main(argv: list[str] | None = None) -> int:
     if name in EXPERIMENTS:
         experiment = load_experiment(name)
         argv = _with_default_action(argv, experiment)
-    args = build_parser(experiment).parse_args(argv)
+    parser = build_parser(experiment)
+    args = parser.parse_args(argv)
     _configure_logging(args.quiet)
     logging.getLogger("tensorflow").setLevel(logging.ERROR)  # retracing notices are noise here
     try:
+        if getattr(args, "config", None) is not None:  # a saved config.json under the command line
+            from keras_clust.experiment import saved_config_defaults
+
+            saved = saved_config_defaults(args._action.config, args.config, experiment.name, args._action.name)
+            args._parser.set_defaults(**saved)
+            args = parser.parse_args(argv)
         return int(args._run(args) or 0)
     except KerasClustError as exc:
         print(f"keras-clust: error: {exc}", file=sys.stderr)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,6 +44,47 @@ def gaussian_nll_np(x: np.ndarray, mean: np.ndarray, log_var) -> np.ndarray:
     return 0.5 * np.sum((x - mean) ** 2 * np.exp(-log_var) + log_var + LOG_2PI, axis=-1)
 
 
+def negative_elbo_per_sample(
+    encoder,
+    decoder,
+    x,
+    nll: Callable[[np.ndarray], np.ndarray],
+    draws: int = 10,
+    seed: int | np.random.Generator = 0,
+    batch_size: int | None = 4096,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per-sample terms of ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))``, for any likelihood.
+
+    The KL is in closed form; the reconstruction term is averaged over ``draws`` seeded draws
+    ``z = z_mean + exp(z_log_var / 2) * eps`` (NumPy noise, not the layer's generator).
+
+    Args:
+        encoder: ``x -> [z_mean, z_log_var, ...]`` (the VAE's training encoder).
+        decoder: ``z -> `` what ``nll`` reads (the mean of ``p(x | z)``, logits, ...).
+        x: The encoder's inputs, ``n`` samples of any shape.
+        nll: ``decoder output (float64) -> (n,)``: ``-log p(x | z)`` of each sample of ``x``.
+        draws: Latent draws per sample.
+        seed: Seed of the draws, or a :class:`numpy.random.Generator` that goes on drawing
+            (one stream over the batches of a large set).
+        batch_size: Batch size of ``predict`` (None: Keras's default).
+
+    Returns:
+        ``(recon, kl)``, float64 arrays of shape ``(n,)``, in nats.
+    """
+    if draws < 1:
+        raise UsageError(f"draws must be >= 1, got {draws}")
+    z_mean, z_log_var = (np.asarray(a, np.float64) for a in encoder.predict(x, batch_size=batch_size, verbose=0)[:2])
+    kl = -0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=-1)
+    rng = np.random.default_rng(seed)
+    recon = np.zeros(len(x))
+    for _ in range(draws):
+        z = z_mean + np.exp(0.5 * z_log_var) * rng.standard_normal(z_mean.shape)
+        out = np.asarray(decoder.predict(z.astype(np.float32), batch_size=batch_size, verbose=0), np.float64)
+        recon += nll(out)
+    recon /= draws
+    return recon, kl
+
+
 def negative_elbo(encoder, decoder, x, log_var, draws: int = 10, seed: int = 0, batch_size: int = 4096) -> ELBOTerms:
     """Estimate ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))`` for a Gaussian decoder.
 
@@ -55,18 +97,11 @@ def negative_elbo(encoder, decoder, x, log_var, draws: int = 10, seed: int = 0, 
         seed: Seed of those draws.
 
     Returns:
-        :class:`ELBOTerms`, means over the samples.
+        :class:`ELBOTerms`, means over the samples (of :func:`negative_elbo_per_sample`).
     """
     x = check_array(x, "samples", ndim=2).astype(np.float32)
-    if draws < 1:
-        raise UsageError(f"draws must be >= 1, got {draws}")
-    z_mean, z_log_var = (np.asarray(a, np.float64) for a in encoder.predict(x, batch_size=batch_size, verbose=0)[:2])
-    kl = -0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=-1)
-    rng = np.random.default_rng(seed)
-    recon = np.zeros(len(x))
-    for _ in range(draws):
-        z = z_mean + np.exp(0.5 * z_log_var) * rng.standard_normal(z_mean.shape)
-        mean = np.asarray(decoder.predict(z.astype(np.float32), batch_size=batch_size, verbose=0), np.float64)
-        recon += gaussian_nll_np(x.astype(np.float64), mean, np.asarray(log_var, np.float64))
-    recon /= draws
+    x64, log_var = x.astype(np.float64), np.asarray(log_var, np.float64)
+    recon, kl = negative_elbo_per_sample(
+        encoder, decoder, x, lambda mean: gaussian_nll_np(x64, mean, log_var), draws, seed, batch_size
+    )
     return ELBOTerms(float(recon.mean()), float(kl.mean()), float((recon + kl).mean()), draws)

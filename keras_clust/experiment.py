@@ -17,8 +17,8 @@ An app declares three things and the skeleton does the rest:
   output_names, wrap=None)]``, each a ``models/<file>`` of the run served as a SavedModel.
 
 ``ExperimentSpec(name, config, steps, report, summary, exports)`` bundles them, and
-``run_experiment(spec, cfg, out)`` then: seeds once (:func:`keras_clust.runs.set_seed`),
-opens the :class:`~keras_clust.runs.RunFolder`, runs the steps, exports every
+``run_experiment(spec, cfg, out)`` then: seeds once (:func:`keras_clust.seeding.set_seed`),
+opens the :class:`~keras_clust.run_folder.RunFolder`, runs the steps, exports every
 :class:`Export` (verified against Keras on ``run.export_samples[input_name]`` when the
 steps put real inputs there, on seeded random inputs otherwise), writes ``config.json``,
 ``metrics.json`` (with ``run_id``, ``data``, ``model_seeds``, ``exports``,
@@ -50,17 +50,11 @@ from typing import Any
 import numpy as np
 
 from keras_clust.errors import DataError, UsageError
-from keras_clust.runs import (
-    RunFolder,
-    find_run,
-    library_versions,
-    load_run_models,
-    markdown_table,
-    read_json,
-    seed_model,
-    set_seed,
-    write_json,
-)
+from keras_clust.files import read_json, write_json
+from keras_clust.markdown import markdown_table
+from keras_clust.provenance import library_versions
+from keras_clust.run_folder import RunFolder, find_run, load_run_models
+from keras_clust.seeding import seed_model, set_seed
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +96,8 @@ class ExperimentSpec:
         report: ``report(cfg, metrics) -> str``: the experiment's part of ``report.md``.
         summary: ``summary(cfg, metrics) -> str``: what ``run`` prints (Markdown).
         exports: ``exports(cfg) -> [Export, ...]``: the models served as SavedModels.
+        action: The action it is (``run``, ``tune``, ``simulate``, ``generate``, ``cluster``):
+            recorded in ``config.json``, where ``evaluate``/``export``/``--params-from`` look.
     """
 
     name: str
@@ -110,6 +106,7 @@ class ExperimentSpec:
     report: Callable[[Any, dict], str]
     summary: Callable[[Any, dict], str] = lambda cfg, metrics: ""
     exports: Callable[[Any], Sequence[Export]] = lambda cfg: ()
+    action: str = "run"
 
 
 class Run:
@@ -134,6 +131,8 @@ class Run:
         self.data: dict | None = None
         self.export_samples: dict[str, np.ndarray] = {}
         self.model_seeds: dict[str, int] = {}
+        #: Where ``--tensorboard`` logs go (``tensorboard/`` in the run folder), or None.
+        self.tensorboard: Path | None = None
 
     @property
     def run_id(self) -> str:
@@ -186,8 +185,11 @@ def _version_line(versions: Mapping[str, str]) -> str:
     return ", ".join(f"{k} {versions[k]}" for k in TAIL_VERSIONS if k in versions)
 
 
-def report_tail(config, metrics: Mapping, versions: Mapping[str, str] | None = None) -> str:
-    """The common end of every ``report.md``: data, seeds, versions, time, exports."""
+def report_tail(
+    config, metrics: Mapping, versions: Mapping[str, str] | None = None, exports_section: bool = True
+) -> str:
+    """The common end of every ``report.md``: data, seeds, versions, time and (for an action
+    whose models the ``export`` action serves, ``exports_section``) the exports."""
     data = metrics.get("data") or {}
     note = data.get("note", "unknown")
     if data.get("full") is False:
@@ -206,11 +208,11 @@ def report_tail(config, metrics: Mapping, versions: Mapping[str, str] | None = N
         f"- **Versions:** {_version_line(versions or library_versions())} (all settings, versions and the "
         "machine are in `config.json`)",
         f"- **Total time:** {metrics.get('total_seconds', 0):.0f} s" + _fast_note(metrics.get("fast")),
-        "",
-        "## Exported SavedModels",
-        "",
     ]
     exports = metrics.get("exports") or []
+    if not exports_section and not exports:
+        return "\n".join(lines) + "\n"
+    lines += ["", "## Exported SavedModels", ""]
     if exports:
         lines.append(markdown_table(exports, floatfmt=".2e").rstrip("\n"))
     else:
@@ -271,7 +273,7 @@ def saved_config(spec: ExperimentSpec, config, data: dict | None, fast: bool = F
     ``--fast``, which a resume keeps)."""
     return {
         "experiment": spec.name,
-        "action": "run",
+        "action": spec.action,
         "config_version": getattr(type(config), "CONFIG_VERSION", 1),
         **dataclasses.asdict(config),
         "data": data,
@@ -316,7 +318,7 @@ def run_experiment(
     import contextlib
 
     from keras_clust.distribute import make_strategy, replicas
-    from keras_clust.runs import op_determinism
+    from keras_clust.seeding import op_determinism
     from keras_clust.training import fit_context
 
     if strategy != "none" and resume is not None:
@@ -338,7 +340,7 @@ def run_experiment(
     with folder if resume is not None else RunFolder(out, spec.name, config.seed) as rf, scope:
         rf.write_config(saved_config(spec, config, None, fast))  # what --resume reads back
         run = Run(spec, config, rf)
-        logs = rf.work / "tensorboard" if tensorboard else None
+        logs = run.tensorboard = rf.work / "tensorboard" if tensorboard else None
         backup = rf.work / RunFolder.BACKUP if strat is None else None  # BackupAndRestore: one process only
         with fit_context(backup=backup, tensorboard=logs, strategy=strat, fast=fast) as fits:
             spec.steps(config, run)
@@ -363,7 +365,7 @@ def run_experiment(
         rf.write_metrics(metrics)
         rf.write_history(run.history)
         body = spec.report(config, metrics).rstrip("\n")
-        rf.write_report(body + "\n\n" + report_tail(config, metrics))
+        rf.write_report(body + "\n\n" + report_tail(config, metrics, exports_section=spec.action == "run"))
     text = spec.summary(config, metrics)
     if text:
         print(text, end="" if text.endswith("\n") else "\n")
@@ -434,6 +436,31 @@ def config_from_saved(config_cls: type, raw: Mapping, where: str, experiment: st
         raise DataError(f"run {where} was written with a different config ({'; '.join(parts)}); {hint}")
     hints = typing.get_type_hints(config_cls)
     return config_cls(**{f.name: _as_saved(values[f.name], hints.get(f.name)) for f in fields})
+
+
+def saved_config_defaults(config_cls: type, path: str | Path, experiment: str, action: str) -> dict:
+    """What ``--config FILE`` puts under the command line: the settings of a saved
+    ``config.json`` (read strictly, through the config's migrations) as parser defaults.
+
+    Raises:
+        DataError: the file is missing or unreadable, of another experiment or action, or
+            of a config this version cannot read; one line each.
+    """
+    from keras_clust.settings import config_defaults
+
+    raw = read_json(path)
+    if not isinstance(raw, dict):
+        raise DataError(f"{path} is not a config.json (no JSON object); give a run folder's config.json")
+    written = (raw.get("experiment"), _action_of(raw))
+    if written != (experiment, action):
+        raise DataError(
+            f"{path} holds the settings of '{written[0]} {written[1]}', not '{experiment} {action}'; "
+            f"give a config.json written by 'keras-clust {experiment} {action}'"
+        )
+    cfg = config_from_saved(config_cls, raw, str(Path(path).parent), experiment)
+    values = dataclasses.asdict(cfg)
+    hook = getattr(config_cls, "option_defaults", None)
+    return hook(cfg) if hook is not None else config_defaults(config_cls, values)
 
 
 @dataclass
@@ -512,6 +539,22 @@ def write_evaluation(
         print(note)
     print(f"written: {target}")
     return 0
+
+
+def run_action(
+    spec: ExperimentSpec, make_config: Callable[[argparse.Namespace], Any] | None = None
+) -> Callable[[argparse.Namespace], int]:
+    """A complete action that runs ``spec`` on the skeleton: its config from the command line
+    (``make_config(args)``, by default every declared setting of ``spec.config``), then
+    :func:`run_experiment` with ``--out`` and the run options the action has."""
+    from keras_clust.settings import config_from_args, run_options
+
+    def run(args: argparse.Namespace) -> int:
+        config = make_config(args) if make_config is not None else config_from_args(spec.config, args)
+        run_experiment(spec, config, args.out, **run_options(args))
+        return 0
+
+    return run
 
 
 def export_action(spec: ExperimentSpec) -> Callable[[argparse.Namespace], int]:

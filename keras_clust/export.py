@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from keras_clust.errors import DataError, UsageError
-from keras_clust.runs import atomic_write_text, check_writable
+from keras_clust.files import atomic_write_text
+from keras_clust.run_folder import check_writable
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Independent pieces of work (the cells of a sweep) in several processes on this machine.
 
 Each worker process is started with ``spawn`` (TensorFlow does not survive a ``fork``),
-seeded with the run's seed as :func:`keras_clust.runs.set_seed` does, and gets an equal share
+seeded with the run's seed as :func:`keras_clust.seeding.set_seed` does, and gets an equal share
 of the cores as TensorFlow's intra-op threads, so ``N`` workers do not oversubscribe the
 machine. A piece of work must seed its own models (``seed_model``), as every step of a run
 does; then its numbers do not depend on which process ran it, or after what.
@@ -41,7 +41,7 @@ def configure_worker(threads: int, label: str, level: int, loggers: tuple[str, .
 
 
 def _init_worker(seed: int, threads: int, level: int) -> None:
-    from keras_clust.runs import set_seed
+    from keras_clust.seeding import set_seed
 
     configure_worker(threads, f"worker {os.getpid()}", level, ("keras_clust",))
     set_seed(seed)

@@ -24,7 +24,11 @@ def _pair(images, reference) -> tuple[np.ndarray, np.ndarray]:
 
 
 def psnr(images, reference, max_value: float = 1.0, cap: float = 100.0) -> np.ndarray:
-    """Peak signal-to-noise ratio in dB per image; identical images get ``cap``."""
+    """Peak signal-to-noise ratio in dB per image; identical images get ``cap``.
+
+    Computed in float64: ``tf.image.psnr`` computes in float32 and differs by up to a few
+    1e-6 dB, so it is not used here (the reported numbers would change).
+    """
     x, r = _pair(images, reference)
     mse = np.mean((x.astype(np.float64) - r) ** 2, axis=tuple(range(1, x.ndim)))
     with np.errstate(divide="ignore"):

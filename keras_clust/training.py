@@ -213,7 +213,7 @@ def _compile_for_speed(model: keras.Model, strategy) -> None:
     for a model whose train/test/predict functions are not made yet (they read both when they
     are made); a model compiled with its own ``steps_per_execution`` keeps it. No XLA under op
     determinism or a ``tf.distribute`` strategy, where Keras keeps it off too."""
-    from keras_clust.runs import op_determinism
+    from keras_clust.seeding import op_determinism
 
     if any(f is not None for f in (model.train_function, model.test_function, model.predict_function)):
         return

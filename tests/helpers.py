@@ -31,3 +31,37 @@ def assert_one_line_error(res, code, *fragments):
     assert len(errors) == 1, res.stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
+
+
+def cli_in_process(*args, cwd=None) -> subprocess.CompletedProcess:
+    """Run ``keras-clust`` in this process (no interpreter or TensorFlow start-up): for the many
+    bad-input checks, whose answer comes before any training. Same result shape as :func:`cli`;
+    an exception that escapes ``main`` (a traceback for a user) fails the test."""
+    import contextlib
+    import io
+    import logging
+
+    from tensorflow.python.framework import config as tf_config  # no public "disable" in TF 2.21
+
+    from keras_clust.cli import main
+    from keras_clust.seeding import op_determinism
+
+    deterministic = op_determinism()  # a run turns it on; the tests after this one in the process expect it as it was
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    logger = logging.getLogger("keras_clust")
+    saved = (logger.handlers[:], logger.level, logger.propagate)  # main() points them at this call's stderr
+    try:
+        if cwd is not None:
+            os.chdir(cwd)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main([str(a) for a in args])
+            except SystemExit as exc:  # argparse's usage errors and --help
+                code = exc.code if isinstance(exc.code, int) else 1
+    finally:
+        os.chdir(here)
+        logger.handlers[:], logger.level, logger.propagate = saved
+        if not deterministic and op_determinism():
+            tf_config.disable_op_determinism()
+    return subprocess.CompletedProcess(["keras-clust", *map(str, args)], code, out.getvalue(), err.getvalue())

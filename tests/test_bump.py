@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.apps.bump.loss import adam_reference, bump_gradient, bump_loss, run_optimizer
 from keras_clust.errors import UsageError
 
@@ -78,5 +78,5 @@ def test_cli_run(tmp_path):
     [(["--optimizer", "sgd,lbfgs"], "--optimizer"), (["--bump-width", "-1"], "--bump-width"), (["--x0", "2"], "--x0")],
 )
 def test_cli_bad_input(tmp_path, args, fragment):
-    res = cli("bump", "run", *args, cwd=tmp_path)
+    res = cli_in_process("bump", "run", *args, cwd=tmp_path)
     assert_one_line_error(res, 2, fragment)

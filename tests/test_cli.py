@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.cli import EXPERIMENTS, load_experiment
 from keras_clust.data import write_idx
 from keras_clust.data.registry import IDX_FILES
@@ -17,11 +17,11 @@ def test_top_level_help_lists_experiments():
 
 
 def test_experiment_help_lists_actions_and_options():
-    res = cli("mnist-l1", "--help")
+    res = cli("mnist-l1", "--help")  # the console script itself; the action helps in this process
     assert res.returncode == 0
     for action in ("run", "evaluate", "export"):
         assert action in res.stdout
-    run_help = cli("mnist-l1", "run", "--help").stdout
+    run_help = cli_in_process("mnist-l1", "run", "--help").stdout
     for option in (
         "--latent-dims",
         "--epochs",
@@ -34,7 +34,7 @@ def test_experiment_help_lists_actions_and_options():
     ):
         assert option in run_help
     for action in ("evaluate", "export"):
-        assert "--run" in cli("mnist-l1", action, "--help").stdout
+        assert "--run" in cli_in_process("mnist-l1", action, "--help").stdout
 
 
 def test_summaries_agree():
@@ -56,27 +56,27 @@ def test_summaries_agree():
     ],
 )
 def test_bad_options_are_usage_errors(tmp_path, args, fragments):
-    res = cli("mnist-l1", "run", "--out", tmp_path / "runs", *args, cwd=tmp_path)
+    res = cli_in_process("mnist-l1", "run", "--out", tmp_path / "runs", *args, cwd=tmp_path)
     assert_one_line_error(res, 2, *fragments)
     assert not (tmp_path / "runs").exists()
 
 
 def test_unknown_experiment_and_action(tmp_path):
     assert_one_line_error(cli("nope", cwd=tmp_path), 2, "invalid choice")
-    assert_one_line_error(cli("mnist-l1", "fly", cwd=tmp_path), 2, "invalid choice")
+    assert_one_line_error(cli_in_process("mnist-l1", "fly", cwd=tmp_path), 2, "invalid choice")
 
 
 def test_unwritable_out(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    res = cli("mnist-l1", "run", "--quick", "--dataset", "digits", "--out", blocker / "runs", cwd=tmp_path)
+    res = cli_in_process("mnist-l1", "run", "--quick", "--dataset", "digits", "--out", blocker / "runs", cwd=tmp_path)
     assert_one_line_error(res, 2, "cannot write to", "--out")
 
 
 def test_missing_data(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    res = cli("mnist-l1", "run", "--quick", "--data-dir", empty, "--out", tmp_path / "runs", cwd=tmp_path)
+    res = cli_in_process("mnist-l1", "run", "--quick", "--data-dir", empty, "--out", tmp_path / "runs", cwd=tmp_path)
     assert_one_line_error(res, 1, "MNIST not found in", str(empty))
     assert list((tmp_path / "runs" / "mnist-l1").iterdir()) == []
 
@@ -89,7 +89,7 @@ def test_corrupt_idx(tmp_path):
         write_idx(data / f"{stem}.gz", np.zeros(shape, np.uint8))
     broken = data / "train-images-idx3-ubyte.gz"
     broken.write_bytes(broken.read_bytes()[:40])
-    res = cli(
+    res = cli_in_process(
         "mnist-l1",
         "run",
         "--quick",
@@ -107,7 +107,7 @@ def test_corrupt_idx(tmp_path):
 
 
 def test_evaluate_without_runs(tmp_path):
-    res = cli("mnist-l1", "evaluate", "--out", tmp_path / "runs", cwd=tmp_path)
+    res = cli_in_process("mnist-l1", "evaluate", "--out", tmp_path / "runs", cwd=tmp_path)
     assert_one_line_error(res, 1, "no complete run", "mnist-l1 run")
 
 

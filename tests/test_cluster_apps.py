@@ -186,3 +186,46 @@ def test_bytes_are_scaled_batch_by_batch_and_too_few_rows_are_refused(tmp_path):
             np.testing.assert_array_equal(got.labels, as_floats.labels)
     with pytest.raises(DataError, match="at least 10 rows"):
         cluster_embedding("kmeans", raw[:5], DeepSettings(n_clusters=10), enc)
+
+
+@pytest.mark.parametrize(
+    "name, module, options",
+    [
+        (
+            "cluster",
+            "keras_clust.apps.cluster_data",
+            ["--data", "x.npy", "--quick", "--k", "4", "--tol", "0.01", "--method", "dec", "--no-export"],
+        ),
+        (
+            "cluster-bench",
+            "keras_clust.apps.cluster_bench",
+            ["--seeds", "1,2", "--method", "dec,n2d", "--update-interval", "5", "--max-rows", "50"],
+        ),
+    ],
+)
+def test_config_json_repeats_a_run(tmp_path, monkeypatch, name, module, options):
+    """``--config``: a saved config.json under the command line, its DEC/IDEC/N2D settings (saved
+    nested) included; options given override it. No training."""
+    import dataclasses
+    import importlib
+
+    from keras_clust.cli import main
+    from keras_clust.experiment import saved_config
+
+    app = importlib.import_module(module)
+    made = []
+    monkeypatch.setattr(app, "run_experiment", lambda spec, cfg, out, **kw: made.append(cfg))
+    assert main([name, *options, "--out", str(tmp_path)]) == 0
+    saved = tmp_path / "config.json"
+    raw = saved_config(app.SPEC, made[-1], {"note": "x"})
+    saved.write_text(json.dumps({**raw, "run_id": "r", "versions": {}, "machine": {}}))
+    assert main([name, "--config", str(saved)]) == 0
+    assert made[-1] == made[0]
+    assert main([name, "--config", str(saved), "--n-neighbors", "7"]) == 0
+    assert made[-1] == dataclasses.replace(made[0], settings=dataclasses.replace(made[0].settings, n_neighbors=7))
+    if name == "cluster":  # --quick's budgets, saved, are kept; the cluster count is the option's
+        assert (made[0].settings.n_clusters, made[0].settings.max_iter, made[0].settings.update_interval) == (4, 40, 10)
+    else:  # --seeds given; without it, one repetition with --seed
+        assert made[0].seeds == (1, 2) and made[0].methods == ("dec", "n2d") and made[0].settings.update_interval == 5
+        assert main([name, "--seed", "3"]) == 0
+        assert made[-1].seeds == (3,)

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.apps.mnist_denoise import SPEC, Config, Prepared, score_all, table_rows, train_denoiser
 from keras_clust.data import corrupt, gaussian_blur, gaussian_noise, load_dataset, salt_and_pepper
 from keras_clust.errors import UsageError
@@ -15,7 +15,7 @@ from keras_clust.experiment import Run, load_run
 from keras_clust.export import saved_model_cli_show
 from keras_clust.models import build_dense_autoencoder, build_dis_net
 from keras_clust.quality import psnr, ssim
-from keras_clust.runs import RunFolder
+from keras_clust.run_folder import RunFolder
 
 
 @pytest.fixture
@@ -228,6 +228,6 @@ def test_evaluate_and_export(quick_run):
     ],
 )
 def test_bad_blur_options(tmp_path, args, fragment):
-    res = cli("mnist-denoise", "run", "--quick", *args, cwd=tmp_path)
+    res = cli_in_process("mnist-denoise", "run", "--quick", *args, cwd=tmp_path)
     assert_one_line_error(res, 2, fragment)
     assert not (tmp_path / "runs").exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 
 HERE = Path(__file__).parent
 ENV = {**os.environ, "PYTHONPATH": str(HERE)}
@@ -35,7 +35,7 @@ def test_a_run_under_mirrored_strategy_and_multiworker_refused(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = (tmp_path / "runs" / "mnist-l1").iterdir()
     assert json.loads((run / "metrics.json").read_text())["distribute"] == {"strategy": "mirrored", "replicas": 1}
-    res = cli("mnist-l1", "run", "--quick", "--strategy", "multiworker", cwd=tmp_path)
+    res = cli_in_process("mnist-l1", "run", "--quick", "--strategy", "multiworker", cwd=tmp_path)
     assert_one_line_error(res, 2, "multiworker", "keras-team/keras#20585", "--strategy mirrored")
     assert len(list((tmp_path / "runs" / "mnist-l1").iterdir())) == 1  # nothing written
 

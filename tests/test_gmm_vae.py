@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.apps.gmm_vae.config import (
     PRESETS,
     QUICK_EPOCHS,
@@ -30,7 +30,7 @@ from keras_clust.experiment import config_from_saved
 from keras_clust.export import saved_model_cli_show
 from keras_clust.layers import gaussian_nll
 from keras_clust.models import build_dense_vae, standardised_vae_models
-from keras_clust.runs import seed_model
+from keras_clust.seeding import seed_model
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -297,13 +297,13 @@ def test_mixture_file_run(tmp_path):
 )
 def test_bad_input(tmp_path, args, code, fragment):
     (tmp_path / "bad.json").write_text(json.dumps({"means": [[0.0], [1.0]], "weights": [0.5, 0.6]}))
-    res = cli("gmm-vae", "run", "--quick", *args, cwd=tmp_path)
+    res = cli_in_process("gmm-vae", "run", "--quick", *args, cwd=tmp_path)
     assert_one_line_error(res, code, fragment)
-    assert not list((tmp_path / "runs").glob("gmm-vae/*")) if (tmp_path / "runs").exists() else True
+    assert list((tmp_path / "runs").glob("gmm-vae/*")) == []  # no run folder, complete or partial, was left
 
 
 def test_tune_refuses_the_reported_mixtures(tmp_path):
-    res = cli("gmm-vae", "tune", "--mixture-seeds", "4,100", cwd=tmp_path)
+    res = cli_in_process("gmm-vae", "tune", "--mixture-seeds", "4,100", cwd=tmp_path)
     assert_one_line_error(res, 2, "--mixture-seeds 4,100")
 
 
@@ -345,3 +345,50 @@ def test_tune_quick_writes_the_sweep_table(tmp_path):
 
     assert numbers(p["results"], False) == numbers(m["results"], True)
     assert (par / "history.csv").read_text().count("\n") == (run / "history.csv").read_text().count("\n")
+
+
+def _parse_with_config(argv: list[str], config_cls, path: Path):
+    """Parse ``argv`` as the CLI does with ``--config path``: the saved settings as defaults."""
+    from keras_clust.cli import build_parser, load_experiment
+    from keras_clust.experiment import saved_config_defaults
+
+    parser = build_parser(load_experiment("gmm-vae"))
+    argv = [*argv, "--config", str(path)]
+    args = parser.parse_args(argv)
+    args._parser.set_defaults(**saved_config_defaults(config_cls, path, "gmm-vae", argv[1]))
+    return parser.parse_args(argv)
+
+
+def test_config_file_restores_the_preset_and_its_overrides(tmp_path):
+    """``--config`` of a run repeats its preset and the model options that changed it; a
+    preset given on the command line keeps only those overrides."""
+    from keras_clust.apps.gmm_vae.actions import SPEC
+    from keras_clust.apps.gmm_vae.config import run_config
+    from keras_clust.cli import build_parser, load_experiment
+    from keras_clust.experiment import saved_config
+
+    parser = build_parser(load_experiment("gmm-vae"))
+    argv = ["gmm-vae", "run", "--preset", "tuned", "--epochs", "30", "--sigma", "0.5", "--no-comparison", "--seed", "4"]
+    cfg = run_config(parser.parse_args(argv))
+    assert cfg.model == replace(TUNED, epochs=30, sigma=0.5) and cfg.primary == "this_run"
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved_config(SPEC, cfg, None)))
+    assert run_config(_parse_with_config(["gmm-vae", "run"], Config, path)) == cfg
+    again = run_config(_parse_with_config(["gmm-vae", "run", "--preset", "report", "--sigma", "learned"], Config, path))
+    assert again.model == replace(REPORT, epochs=30) and again.seed == 4 and not again.comparison
+
+
+def test_config_file_repeats_a_sweep(tmp_path):
+    from keras_clust.apps.gmm_vae.tune import TUNE_SPEC, tune_config
+    from keras_clust.cli import build_parser, load_experiment
+    from keras_clust.experiment import saved_config
+
+    parser = build_parser(load_experiment("gmm-vae"))
+    cfg = tune_config(parser.parse_args(["gmm-vae", "tune", "--candidates", "report", "--seed", "2", "--workers", "2"]))
+    assert cfg.command == "keras-clust gmm-vae tune --mixture-seeds 100,101,102,103,104 --candidates report --seed 2"
+    assert (cfg.candidates, cfg.workers, cfg.samples) == (("report",), 2, Config().samples)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved_config(TUNE_SPEC, cfg, None)))
+    assert tune_config(_parse_with_config(["gmm-vae", "tune"], type(cfg), path)) == cfg
+    with pytest.raises(DataError, match="holds the settings of 'gmm-vae tune', not 'gmm-vae run'"):
+        _parse_with_config(["gmm-vae", "run"], Config, path)

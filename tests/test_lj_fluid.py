@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.apps.lj_fluid.analysis import anomaly_roc, energy_mapping, energy_surprise, gamma_readout
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import insert_overlap
@@ -224,7 +224,7 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, code, fragment
     fields["positions"][0, 0, 0] = np.nan
     np.savez(tmp_path / "nan.npz", **fields)
     np.savez(tmp_path / "partial.npz", **{k: v for k, v in fields.items() if k != "energy"})
-    res = cli("lj-fluid", "run", "--quick", *args, cwd=tmp_path)
+    res = cli_in_process("lj-fluid", "run", "--quick", *args, cwd=tmp_path)
     assert_one_line_error(res, code, fragment)
     runs = tmp_path / "runs" / "lj-fluid"
     assert not runs.exists() or not [p for p in runs.iterdir() if not p.name.startswith(".")]
@@ -232,12 +232,12 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, code, fragment
 
 
 def test_more_bad_input(tmp_path):
-    res = cli("lj-fluid", "simulate", "--quick", "--output", ".", cwd=tmp_path)
+    res = cli_in_process("lj-fluid", "simulate", "--quick", "--output", ".", cwd=tmp_path)
     assert_one_line_error(res, 2, "--output", "folder")
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.npz"))
-    res = cli("lj-fluid", "tune", "--epochs", "1", cwd=tmp_path)
+    res = cli_in_process("lj-fluid", "tune", "--epochs", "1", cwd=tmp_path)
     assert_one_line_error(res, 2, "--epochs")
-    res = cli("lj-fluid", "evaluate", "--out", "nowhere", cwd=tmp_path)
+    res = cli_in_process("lj-fluid", "evaluate", "--out", "nowhere", cwd=tmp_path)
     assert_one_line_error(res, 1, "no complete run")
 
 
@@ -335,3 +335,54 @@ def test_config_defaults_follow_the_write_up():
     assert (cfg.particles, cfg.box, cfg.dim, cfg.temperature) == (30, 5.0, 3, 1.0)
     assert cfg.coords_hidden == (45, 22) and cfg.coords_latent == 2
     assert 50 <= cfg.distance_latent <= 100 and cfg.grid_cells == 32
+
+
+# --- settings: every action's config is declared once and reads back -------------------------------
+
+
+def test_simulate_and_tune_configs_read_back_and_repeat_with_config(tmp_path):
+    """The config.json of ``simulate`` and ``tune`` rebuilds the same config (what ``--resume`` and
+    ``--config`` read); a simulation's config.json written before version 2 (the simulation's settings
+    beside its options) still reads; ``--config`` gives the saved options back as the parser's defaults."""
+    import dataclasses
+
+    from keras_clust.apps.lj_fluid.actions import SIMULATE_SPEC, simulate_config
+    from keras_clust.apps.lj_fluid.config import SimulateConfig, SimulateOptions
+    from keras_clust.apps.lj_fluid.tune import TUNE_SPEC, TuneConfig
+    from keras_clust.cli import build_parser, load_experiment
+    from keras_clust.experiment import config_from_saved, saved_config, saved_config_defaults
+
+    as_json = lambda c: json.loads(json.dumps(dataclasses.asdict(c), default=str))  # noqa: E731
+    for spec, config in (
+        (SIMULATE_SPEC, SimulateConfig(SimulateOptions(particles=8, gamma=(1.0, 3.0), quick=True), "c")),
+        (TUNE_SPEC, TuneConfig(samples=120, workers=2, distributed=True, space=[{"name": "h"}])),
+    ):
+        raw = json.loads(json.dumps(saved_config(spec, config, None), default=str))
+        assert as_json(config_from_saved(spec.config, raw, "x", spec.name)) == as_json(config), spec.action
+    options = dataclasses.asdict(SimulateOptions(samples=64))
+    v1 = {"experiment": "lj-fluid", "action": "simulate", "command": "c", "options": options, "n_particles": 30}
+    assert config_from_saved(SimulateConfig, json.loads(json.dumps(v1)), "x").options.samples == 64
+
+    parser = build_parser(load_experiment("lj-fluid"))
+    argv = ["lj-fluid", "simulate", "--samples", "64", "--gamma", "1,4", "--seed", "3"]
+    first = simulate_config(parser.parse_args(argv))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved_config(SIMULATE_SPEC, first, None)))
+    argv = ["lj-fluid", "simulate", "--config", str(path), "--seed", "4"]
+    args = parser.parse_args(argv)
+    args._parser.set_defaults(**saved_config_defaults(SimulateConfig, path, "lj-fluid", "simulate"))
+    again = simulate_config(parser.parse_args(argv))
+    assert again.options == dataclasses.replace(first.options, seed=4)
+
+
+def test_run_config_resolves_the_holdout_gamma_and_caps_quick():
+    from keras_clust.apps.lj_fluid.actions import run_config
+    from keras_clust.cli import build_parser, load_experiment
+
+    parser = build_parser(load_experiment("lj-fluid"))
+    cfg = run_config(parser.parse_args(["lj-fluid", "run", "--quick", "--coords-epochs", "5", "--replicas", "2"]))
+    assert (cfg.holdout_gamma, cfg.samples, cfg.replicas, cfg.preliminary_sweeps) == (0.5, 600, 2, 300)
+    assert (cfg.coords_epochs, cfg.grid_epochs, cfg.elbo_draws, cfg.grid_cells) == (2, 2, 2, 16)
+    cfg = run_config(parser.parse_args(["lj-fluid", "run", "--holdout-gamma", "none", "--grid-epochs", "7"]))
+    assert (cfg.holdout_gamma, cfg.grid_epochs, cfg.elbo_draws, cfg.samples) == (None, 7, 8, 8000)
+    assert Config(dataset="d.npz").holdout_gamma is None and Config().holdout_gamma == 0.5

@@ -6,11 +6,11 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import cli
+from helpers import cli, cli_in_process
 from keras_clust.cluster import evaluate_kmeans
 from keras_clust.export import saved_model_cli_show
 from keras_clust.models import build_dense_autoencoder
-from keras_clust.runs import set_seed
+from keras_clust.seeding import set_seed
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def test_quick_run_writes_a_complete_run_folder(quick_run):
     assert metrics["pixel_baseline"]["test"]["acc"] > 0.4
     assert metrics["models"]["z256"]["kmeans"]["test"]["acc"] > 0.3
     # every model was re-seeded from the run seed and its own name
-    from keras_clust.runs import model_seed
+    from keras_clust.seeding import model_seed
 
     assert metrics["model_seeds"] == {k: model_seed(3, k) for k in ("z2", "z16", "z256")}
     assert metrics["data"]["note"] in res.stdout  # the user is told which data was used
@@ -71,7 +71,7 @@ def test_quick_run_exports_servable_models(quick_run):
 
 def test_evaluate_reproduces_the_stored_scores(quick_run):
     work, run, _ = quick_run
-    res = cli("mnist-l1", "evaluate", cwd=work)
+    res = cli_in_process("mnist-l1", "evaluate", cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     result = json.loads((run / "evaluation.json").read_text())
     assert all(m["matches_stored"] for m in result["models"].values())
@@ -79,7 +79,7 @@ def test_evaluate_reproduces_the_stored_scores(quick_run):
 
 def test_export_adds_a_version(quick_run):
     work, run, _ = quick_run
-    res = cli("mnist-l1", "export", "--run", run, cwd=work)
+    res = cli_in_process("mnist-l1", "export", "--run", run, cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     assert (work / "saved_models" / "mnist_l1_encoder_z256" / "2" / "saved_model.pb").is_file()
 
@@ -105,7 +105,7 @@ def test_same_seed_same_metrics():
 def _initial_weights(latent_dim, built_before=()):
     """Initial weights of mnist-l1's model for ``latent_dim``, after building others first."""
     from keras_clust.apps.mnist_l1 import build_model, model_key
-    from keras_clust.runs import seed_model
+    from keras_clust.seeding import seed_model
 
     set_seed(0)
     for d in built_before:

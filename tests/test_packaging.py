@@ -624,6 +624,7 @@ def test_ci_run_fails_when_any_step_fails(tmp_path, failing, code):
         assert steps == [
             "SETUP --test CI=true",
             "RUFF check . CI=true",
+            "RUFF format --check . CI=true",
             "SETUP --test CI=true",
             "PYTEST -m pytest -m not slow -n 2 --dist loadfile --durations=20 CI=true",
         ]

@@ -1,19 +1,14 @@
 import json
+import stat
 
 import numpy as np
 import pytest
 
 from keras_clust.errors import DataError, UsageError
-from keras_clust.runs import (
-    RunFolder,
-    atomic_write_text,
-    check_writable,
-    find_run,
-    markdown_table,
-    rows_to_csv,
-    set_seed,
-    write_json,
-)
+from keras_clust.files import atomic_save_npz, atomic_write_text, rows_to_csv, to_jsonable, write_json
+from keras_clust.markdown import markdown_table
+from keras_clust.run_folder import RunFolder, check_writable, find_run
+from keras_clust.seeding import set_seed
 
 
 def _complete(run):
@@ -88,6 +83,29 @@ def test_atomic_write_keeps_old_content_on_failure(tmp_path, monkeypatch):
         write_json(path, {"x": 1})
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_npz_written_atomically(tmp_path, monkeypatch):
+    arrays = {"a": np.arange(3)}
+    path = atomic_save_npz(tmp_path / "d" / "x.npz", arrays)
+    with np.load(path) as npz:
+        np.testing.assert_array_equal(npz["a"], [0, 1, 2])
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644  # a data file, readable by every user
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(np, "savez", boom)
+    with pytest.raises(OSError):
+        atomic_save_npz(tmp_path / "d" / "y.npz", arrays)
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["x.npz"]
+
+
+def test_to_jsonable_makes_numpy_values_and_paths_plain(tmp_path):
+    value = {1: (np.float32(0.5), np.arange(2)), "p": tmp_path, "nan": float("nan"), "inf": -np.inf}
+    plain = to_jsonable(value)
+    assert plain == {"1": [0.5, [0, 1]], "p": str(tmp_path), "nan": None, "inf": "-inf"}
+    assert json.loads(json.dumps(plain)) == plain
 
 
 def test_tables():

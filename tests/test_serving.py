@@ -20,7 +20,7 @@ from google.protobuf import json_format
 from tensorflow.core.protobuf import saved_model_pb2
 from tensorflow_serving.apis import get_model_metadata_pb2, predict_pb2, prediction_service_pb2_grpc
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.errors import DataError
 from keras_clust.export import export_savedmodel, load_signature
 from keras_clust.serving import (
@@ -453,7 +453,7 @@ def test_outputs_matched_by_name_then_shape():
 
 
 def test_serve_check_passes_an_export(models):
-    res = cli("serve", "check", models["root"] / "two", "--batch", "5")
+    res = cli_in_process("serve", "check", models["root"] / "two", "--batch", "5")
     assert res.returncode == 0, res.stderr[-2000:]
     lines = res.stdout.splitlines()
     assert len(lines) == 2, res.stdout
@@ -476,8 +476,8 @@ def test_serve_check_catches_a_differing_model(models, tmp_path):
 
 
 def test_serve_check_bad_paths(tmp_path):
-    assert_one_line_error(cli("serve", "check", tmp_path / "nope"), 1, "nope does not exist")
-    assert_one_line_error(cli("serve", "check", tmp_path), 1, "holds no SavedModel")
+    assert_one_line_error(cli_in_process("serve", "check", tmp_path / "nope"), 1, "nope does not exist")
+    assert_one_line_error(cli_in_process("serve", "check", tmp_path), 1, "holds no SavedModel")
 
 
 def test_serve_predict_over_rest(models, rest_server, tmp_path):
@@ -505,5 +505,5 @@ def test_serve_predict_over_rest(models, rest_server, tmp_path):
     with np.load(tmp_path / "y.npz") as got:
         for k in want:
             np.testing.assert_array_equal(got[k], want[k])
-    missing = cli("serve", "predict", "--url", url, "--model", "nope", "--data", tmp_path / "x.npy")
+    missing = cli_in_process("serve", "predict", "--url", url, "--model", "nope", "--data", tmp_path / "x.npy")
     assert_one_line_error(missing, 1, "model 'nope' not found", "HTTP 404")

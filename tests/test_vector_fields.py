@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.apps.vector_fields.clustering import scores_with_noise
 from keras_clust.apps.vector_fields.config import DEFAULT_LATENT
 from keras_clust.apps.vector_fields.data import split_fields
@@ -169,20 +169,24 @@ def test_bad_input_is_one_line(tmp_path):
     """Through the command; every bad file the reader refuses is tested on the reader (test_vector_field_data)."""
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((4, 80, 80), np.float32))
-    assert_one_line_error(cli("vector-fields", "run", "--quick", "--dataset", bad, cwd=tmp_path), 1, "x[..., None]")
-    res = cli("vector-fields", "run", "--quick", "--params-from", tmp_path, cwd=tmp_path)
+    assert_one_line_error(
+        cli_in_process("vector-fields", "run", "--quick", "--dataset", bad, cwd=tmp_path), 1, "x[..., None]"
+    )
+    res = cli_in_process("vector-fields", "run", "--quick", "--params-from", tmp_path, cwd=tmp_path)
     assert_one_line_error(res, 2, "--params-from")
     (tmp_path / "metrics.json").write_text("[1, 2]")
-    res = cli("vector-fields", "run", "--quick", "--params-from", tmp_path, cwd=tmp_path)
+    res = cli_in_process("vector-fields", "run", "--quick", "--params-from", tmp_path, cwd=tmp_path)
     assert_one_line_error(res, 2, "best_architecture")
-    res = cli("vector-fields", "run", "--quick", "--size", "40", cwd=tmp_path)
+    res = cli_in_process("vector-fields", "run", "--quick", "--size", "40", cwd=tmp_path)
     assert_one_line_error(res, 2, "does not fit 40x40", "tune --size 40")
-    res = cli("vector-fields", "run", "--quick", "--vae", "--loss", "weighted_mse", cwd=tmp_path)
+    res = cli_in_process("vector-fields", "run", "--quick", "--vae", "--loss", "weighted_mse", cwd=tmp_path)
     assert_one_line_error(res, 2, "--vae")
-    res = cli("vector-fields", "run", "--quick", "--per-class", "1", cwd=tmp_path)
+    res = cli_in_process("vector-fields", "run", "--quick", "--per-class", "1", cwd=tmp_path)
     assert_one_line_error(res, 2, "11 fields are too few for --k-max 15")
-    assert_one_line_error(cli("vector-fields", "generate", "--output", tmp_path / "x.txt"), 2, ".npz")
-    assert_one_line_error(cli("vector-fields", "tune", "--storage", "nosuch://x", cwd=tmp_path), 2, "storage")
+    assert_one_line_error(cli_in_process("vector-fields", "generate", "--output", tmp_path / "x.txt"), 2, ".npz")
+    assert_one_line_error(
+        cli_in_process("vector-fields", "tune", "--storage", "nosuch://x", cwd=tmp_path), 2, "storage"
+    )
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("metrics.json"))
 
 
@@ -241,3 +245,39 @@ def test_tune_quick_then_run_with_its_params(tmp_path):
     run = max((tmp_path / "runs" / "vector-fields").iterdir(), key=lambda p: p.stat().st_mtime)
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["architecture"] == m["best_architecture"] and cfg["params_from"] == str(tune)
+
+
+# --- settings: every action's config is declared once and reads back -------------------------------
+
+
+def test_tune_trials_given_are_kept_under_quick_and_configs_read_back(tmp_path):
+    import dataclasses
+
+    from keras_clust.apps.vector_fields.actions import CLUSTER_SPEC, SPEC, run_config
+    from keras_clust.apps.vector_fields.config import ClusterConfig, ClusterSettings, Config
+    from keras_clust.apps.vector_fields.tune import TUNE_SPEC, TuneConfig, tune_config
+    from keras_clust.cli import build_parser, load_experiment
+    from keras_clust.experiment import config_from_saved, saved_config, saved_config_defaults
+
+    parser = build_parser(load_experiment("vector-fields"))
+    cfg = tune_config(parser.parse_args(["vector-fields", "tune", "--quick", "--stage1-trials", "3"]))
+    assert (cfg.stage1_trials, cfg.stage2_trials, cfg.epochs, cfg.per_class) == (3, 2, 1, 12)
+    assert (TuneConfig().stage1_trials, TuneConfig(quick=True).stage2_trials) == (14, 2)
+
+    as_json = lambda c: json.loads(json.dumps(dataclasses.asdict(c), default=str))  # noqa: E731
+    study = ClusterSettings(algorithms=("kmeans",), trials=8)
+    for spec, config in ((TUNE_SPEC, cfg), (CLUSTER_SPEC, ClusterConfig(run="runs/x", cluster=study, seed=2))):
+        raw = json.loads(json.dumps(saved_config(spec, config, None), default=str))
+        assert as_json(config_from_saved(spec.config, raw, "x", spec.name)) == as_json(config), spec.action
+
+    # --config: the run's settings back, the nested study's and the latent size too; options override them
+    argv = ["vector-fields", "run", "--quick", "--latent", "5", "--cluster-trials", "7", "--cluster", "dec"]
+    first = run_config(parser.parse_args(argv))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(saved_config(SPEC, first, None), default=str))
+    argv = ["vector-fields", "run", "--config", str(path), "--k-max", "9"]
+    args = parser.parse_args(argv)
+    args._parser.set_defaults(**saved_config_defaults(Config, path, "vector-fields", "run"))
+    again = run_config(parser.parse_args(argv))
+    assert again == dataclasses.replace(first, cluster=dataclasses.replace(first.cluster, k_max=9))
+    assert (again.architecture["latent"], again.cluster.trials, again.deep_cluster) == (5, 7, "dec")

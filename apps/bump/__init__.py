@@ -12,50 +12,17 @@ import argparse
 import logging
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
-from keras_clust.app import (
-    Action,
-    Experiment,
-    add_run_options,
-    non_negative_int,
-    positive_float,
-    positive_int,
-    run_options,
-)
+from keras_clust.app import Action, Experiment, config_arguments, positive_float, positive_int
 from keras_clust.apps.bump.loss import OPTIMIZERS, run_optimizer
 from keras_clust.errors import UsageError
-from keras_clust.experiment import ExperimentSpec, Run, run_experiment
-from keras_clust.runs import markdown_table
+from keras_clust.experiment import ExperimentSpec, Run, run_action
+from keras_clust.markdown import markdown_table
+from keras_clust.settings import config_from_args, seed_setting, setting
 from keras_clust.viz._figure import new_figure, save_figure
 
 NAME = "bump"
 log = logging.getLogger("keras_clust.apps.bump")
-
-
-@dataclass
-class Config:
-    """Every setting of a ``bump run`` (stored as ``config.json``)."""
-
-    optimizers: tuple[str, ...] = ("sgd", "adam")
-    learning_rate: float = 0.3
-    steps: int = 20
-    bump_width: float = math.inf
-    x0: float = 0.0
-    seed: int = 0
-
-    @classmethod
-    def from_args(cls, args: argparse.Namespace) -> Config:
-        if args.x0 >= 1.0:
-            raise UsageError(f"--x0 must start left of the minimum (< 1), got {args.x0}")
-        return cls(
-            optimizers=tuple(args.optimizer),
-            learning_rate=args.lr,
-            steps=args.steps,
-            bump_width=args.bump_width,
-            x0=args.x0,
-            seed=args.seed,
-        )
 
 
 def _optimizers(text: str) -> tuple[str, ...]:
@@ -71,6 +38,31 @@ def _width(text: str) -> float:
     if text.strip().lower() in ("inf", "infinite", "none"):
         return math.inf
     return positive_float(text)
+
+
+@dataclass
+class Config:
+    """Every setting of a ``bump run`` (stored as ``config.json``)."""
+
+    optimizers: tuple[str, ...] = setting(
+        ("sgd", "adam"),
+        f"comma-separated Keras optimizers: {', '.join(OPTIMIZERS)}",
+        type=_optimizers,
+        flag="--optimizer",
+    )
+    learning_rate: float = setting(0.3, "learning rate", type=positive_float, flag="--lr")
+    steps: int = setting(20, "update steps", type=positive_int)
+    bump_width: float = setting(math.inf, "bump width k past the minimum; inf: a bump that never ends", type=_width)
+    x0: float = setting(0.0, "start point, left of the minimum", type=float)
+    seed: int = seed_setting()
+
+
+def run_config(args: argparse.Namespace) -> Config:
+    """The config of a ``bump run`` command line; the start must lie left of the minimum."""
+    cfg = config_from_args(Config, args)
+    if cfg.x0 >= 1.0:
+        raise UsageError(f"--x0 must start left of the minimum (< 1), got {cfg.x0}")
+    return cfg
 
 
 def plot_trajectories(trajectories, width: float, path):
@@ -161,30 +153,10 @@ def summary(cfg: Config, metrics: dict) -> str:
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary)
 
 
-def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, Config.from_args(args), args.out, **run_options(args))
-    return 0
+run = run_action(SPEC, run_config)
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--optimizer",
-        type=_optimizers,
-        default=("sgd", "adam"),
-        help=f"comma-separated Keras optimizers: {', '.join(OPTIMIZERS)} (default: sgd,adam)",
-    )
-    p.add_argument("--lr", type=positive_float, default=0.3, help="learning rate (default: 0.3)")
-    p.add_argument("--steps", type=positive_int, default=20, help="update steps (default: 20)")
-    p.add_argument(
-        "--bump-width",
-        type=_width,
-        default=math.inf,
-        help="bump width k past the minimum; inf: a bump that never ends (default: inf)",
-    )
-    p.add_argument("--x0", type=float, default=0.0, help="start point, left of the minimum (default: 0)")
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed (the experiment is deterministic)")
-    p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
-    add_run_options(p)
+def add_quick_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="accepted for symmetry; the experiment is already instant")
 
 
@@ -194,7 +166,11 @@ EXPERIMENT = Experiment(
     description=__doc__.split("\n\n", 1)[1],
     actions=[
         Action(
-            "run", "run the optimizers, print the trajectories and escape heights, plot them", add_run_arguments, run
+            "run",
+            "run the optimizers, print the trajectories and escape heights, plot them",
+            config_arguments(Config, add_quick_argument),
+            run,
+            Config,
         )
     ],
 )

@@ -11,108 +11,19 @@ from __future__ import annotations
 
 import argparse
 
-from keras_clust.app import (
-    Action,
-    Experiment,
-    add_common_arguments,
-    add_run_options,
-    names_list,
-    non_negative_float,
-    positive_int,
-    run_options,
-    seed_list,
-)
-from keras_clust.apps.cluster_bench.config import DATASETS, METHODS, NAME, SPLITS, Config
+from keras_clust.app import Action, Experiment, config_arguments
+from keras_clust.apps.cluster_bench.config import DEEP_OPTIONS, NAME, Config
 from keras_clust.apps.cluster_bench.report import report, summary
 from keras_clust.apps.cluster_bench.steps import steps
-from keras_clust.cluster.deep import DeepSettings
+from keras_clust.cluster.options import add_deep_options, deep_settings_from_args
 from keras_clust.experiment import ExperimentSpec, run_experiment
+from keras_clust.settings import config_from_args, run_options
 
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=report, summary=summary)
 
 
-def _methods(text: str) -> tuple[str, ...]:
-    return METHODS if text == "all" else names_list(METHODS)(text)
-
-
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    c, d = Config(), DeepSettings()
-    add_common_arguments(p)
-    add_run_options(p)
-    p.add_argument("--dataset", choices=DATASETS, default=c.dataset, help=f"data to cluster (default: {c.dataset})")
-    p.add_argument(
-        "--method",
-        type=_methods,
-        default=METHODS,
-        dest="methods",
-        help="all, or a comma list of " + ", ".join(METHODS) + " (default: all)",
-    )
-    p.add_argument(
-        "--split",
-        choices=SPLITS,
-        default=c.split,
-        help="all = train + test as the papers; test = the held-out split only (default: all)",
-    )
-    p.add_argument(
-        "--seeds", type=seed_list, default=None, help="comma list of seeds, each a full repetition (default: --seed)"
-    )
-    p.add_argument(
-        "--pretrain-epochs",
-        type=positive_int,
-        default=d.pretrain_epochs,
-        help=f"autoencoder pretraining epochs (default: {d.pretrain_epochs})",
-    )
-    p.add_argument(
-        "--max-iter",
-        type=positive_int,
-        default=d.max_iter,
-        help=f"most DEC/IDEC fine-tuning batches (default: {d.max_iter})",
-    )
-    p.add_argument(
-        "--update-interval",
-        type=positive_int,
-        default=d.update_interval,
-        help=f"batches between DEC/IDEC target updates (default: {d.update_interval})",
-    )
-    p.add_argument(
-        "--tol",
-        type=non_negative_float,
-        default=d.tol,
-        help=f"stop DEC/IDEC below this share of changed labels (default: {d.tol})",
-    )
-    p.add_argument(
-        "--n-neighbors",
-        type=positive_int,
-        default=d.n_neighbors,
-        help=f"N2D's UMAP neighbours (default: {d.n_neighbors})",
-    )
-    p.add_argument(
-        "--max-rows",
-        type=positive_int,
-        default=None,
-        help="cluster a seeded random subset of this many rows (default: all)",
-    )
-
-
 def run(args: argparse.Namespace) -> int:
-    settings = DeepSettings(
-        pretrain_epochs=args.pretrain_epochs,
-        max_iter=args.max_iter,
-        update_interval=args.update_interval,
-        tol=args.tol,
-        n_neighbors=args.n_neighbors,
-    )
-    cfg = Config(
-        dataset=args.dataset,
-        methods=args.methods,
-        split=args.split,
-        seeds=args.seeds or (args.seed,),
-        settings=settings,
-        max_rows=args.max_rows,
-        quick=args.quick,
-        seed=args.seed,
-        data_dir=None if args.data_dir is None else str(args.data_dir),
-    )
+    cfg = config_from_args(Config, args, settings=deep_settings_from_args(args))
     run_experiment(SPEC, cfg.check(), args.out, **run_options(args))
     return 0
 
@@ -125,8 +36,9 @@ EXPERIMENT = Experiment(
         Action(
             "run",
             "cluster the dataset with every method and write the table (the default action)",
-            add_run_arguments,
+            config_arguments(Config, add_deep_options(*DEEP_OPTIONS)),
             run,
+            Config,
         )
     ],
     default_action="run",

@@ -6,7 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from keras_clust.cluster.deep import METHODS, DeepSettings
+from keras_clust.cluster.options import deep_config_defaults
 from keras_clust.errors import UsageError
+from keras_clust.option_types import names_list, positive_int, seed_list
+from keras_clust.settings import data_dir_setting, quick_setting, seed_setting, setting
 
 NAME = "cluster-bench"
 DATASETS = ("fashion_mnist", "mnist", "digits")
@@ -35,6 +38,12 @@ PUBLISHED: dict[str, dict[str, tuple[float | None, float | None]]] = {
 
 #: Rows a ``--quick`` run clusters (a seeded subsample; the budgets are ``DeepSettings.quick()``).
 QUICK_ROWS = 600
+#: The :class:`~keras_clust.cluster.options.DeepOptions` a ``cluster-bench`` run offers.
+DEEP_OPTIONS = ("pretrain_epochs", "max_iter", "update_interval", "tol", "n_neighbors")
+
+
+def _methods(text: str) -> tuple[str, ...]:
+    return METHODS if text == "all" else names_list(METHODS)(text)
 
 
 @dataclass
@@ -45,21 +54,36 @@ class Config:
     it before fine-tuning), so their rows differ only in what follows the pretraining.
     """
 
-    dataset: str = "digits"
-    methods: tuple[str, ...] = METHODS
-    split: str = "all"
-    seeds: tuple[int, ...] = (0,)
-    settings: DeepSettings = field(default_factory=DeepSettings)
-    max_rows: int | None = None
-    data_dir: str | None = None
-    quick: bool = False
-    seed: int = 0
+    dataset: str = setting("digits", "data to cluster", choices=DATASETS)
+    methods: tuple[str, ...] = setting(
+        METHODS,
+        "all, or a comma list of " + ", ".join(METHODS),
+        type=_methods,
+        flag="--method",
+        metavar="METHODS",
+        default_text="all",
+    )
+    split: str = setting("all", "all = train + test as the papers; test = the held-out split only", choices=SPLITS)
+    seeds: tuple[int, ...] = setting(
+        None, "comma list of seeds, each a full repetition", type=seed_list, default_text="--seed"
+    )
+    settings: DeepSettings = field(default_factory=DeepSettings)  # its options: DEEP_OPTIONS
+    max_rows: int | None = setting(
+        None, "cluster a seeded random subset of this many rows", type=positive_int, default_text="all"
+    )
+    data_dir: str | None = data_dir_setting()
+    quick: bool = quick_setting()
+    seed: int = seed_setting()
 
     def __post_init__(self):
         self.methods = tuple(self.methods)
-        self.seeds = tuple(self.seeds)
+        self.seeds = (self.seed,) if self.seeds is None else tuple(self.seeds)  # --seeds: default --seed
         if isinstance(self.settings, dict):
             self.settings = DeepSettings(**self.settings)
+
+    def option_defaults(self) -> dict:
+        """The options that repeat this config (``--config``): its settings and its DEC/IDEC/N2D ones."""
+        return deep_config_defaults(self, DEEP_OPTIONS)
 
     def check(self) -> Config:
         if self.dataset not in DATASETS:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from keras_clust.apps.cluster_bench.config import Config
-from keras_clust.runs import markdown_figure, markdown_table
+from keras_clust.markdown import markdown_figure, markdown_table
 
 
 def _published(metrics: dict, method: str) -> tuple[str, str]:

@@ -10,7 +10,7 @@ from keras_clust.apps.cluster_bench.config import PUBLISHED, Config
 from keras_clust.apps.cluster_bench.pipeline import MethodResult, bench_data, run_seed
 from keras_clust.cluster import matched_confusion_matrix
 from keras_clust.experiment import Run
-from keras_clust.runs import atomic_save_npz
+from keras_clust.files import atomic_save_npz
 from keras_clust.viz import plot_confusion_matrix
 from keras_clust.viz.latent import latent_map, plot_latent_map
 

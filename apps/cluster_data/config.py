@@ -6,11 +6,16 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from keras_clust.cluster.deep import METHODS, DeepSettings
+from keras_clust.cluster.options import deep_config_defaults
 from keras_clust.errors import UsageError
+from keras_clust.option_types import positive_int
+from keras_clust.settings import export_setting, models_dir_setting, seed_setting, setting
 
 NAME = "cluster"
 #: Rows a ``--quick`` run clusters (the first ones; the budgets are ``DeepSettings.quick()``).
 QUICK_ROWS = 1000
+#: The :class:`~keras_clust.cluster.options.DeepOptions` a ``cluster`` run offers.
+DEEP_OPTIONS = ("n_clusters", "pretrain_epochs", "max_iter", "tol", "n_neighbors")
 
 
 @dataclass
@@ -23,24 +28,38 @@ class Config:
 
     CONFIG_VERSION: ClassVar[int] = 2
 
-    data_file: str = ""
-    labels: str | None = None
-    encoder: str | None = None
-    decoder: str | None = None
-    method: str = "n2d"
-    settings: DeepSettings = None  # type: ignore[assignment]
-    max_rows: int | None = None
-    name: str | None = None
-    quick: bool = False
-    seed: int = 0
-    export: bool = True
-    models_dir: str = "saved_models"
+    data_file: str = setting(
+        "",
+        "rows to cluster: .npy, .npz (array 'x') or IDX (.gz) file",
+        flag="--data",
+        metavar="DATA",
+        default_text="none; required but with --resume",
+    )
+    labels: str | None = setting(None, "true labels, one per row (.npy, .npz 'y' or IDX), for scores")
+    encoder: str | None = setting(
+        None,
+        "a .keras file, a SavedModel folder or saved_models/<name>",
+        default_text="train the d-500-500-2000-10 autoencoder on the data",
+    )
+    decoder: str | None = setting(None, "the encoder's decoder (.keras), for --method idec")
+    method: str = setting("n2d", "clustering method", choices=METHODS)
+    settings: DeepSettings = None  # type: ignore[assignment]  # its options: DEEP_OPTIONS
+    max_rows: int | None = setting(None, "cluster only the first rows", type=positive_int, default_text="all")
+    name: str | None = setting(None, "name of the exported SavedModel", default_text="cluster_<method>")
+    quick: bool = setting(False, "smoke run: the first 1,000 rows, 2 epochs")
+    seed: int = seed_setting()
+    export: bool = export_setting()
+    models_dir: str = models_dir_setting()
 
     def __post_init__(self):
         if self.settings is None:
             self.settings = DeepSettings()
         elif isinstance(self.settings, dict):
             self.settings = DeepSettings(**self.settings)
+
+    def option_defaults(self) -> dict:
+        """The options that repeat this config (``--config``): its settings and its DEC/IDEC/N2D ones."""
+        return deep_config_defaults(self, DEEP_OPTIONS)
 
     @property
     def model_name(self) -> str:

@@ -11,7 +11,7 @@ from keras_clust.cluster import clustering_row, matched_confusion_matrix
 from keras_clust.cluster.deep import cluster_embedding
 from keras_clust.data.rows import load_labels, load_rows
 from keras_clust.experiment import Export, Run
-from keras_clust.runs import markdown_figure
+from keras_clust.markdown import markdown_figure
 from keras_clust.training import fit_verbosity
 from keras_clust.viz import plot_confusion_matrix
 from keras_clust.viz.latent import latent_map, plot_latent_map
@@ -111,7 +111,7 @@ def exports(cfg: Config) -> list[Export]:
 
 
 def report(cfg: Config, metrics: dict) -> str:
-    from keras_clust.runs import markdown_table
+    from keras_clust.markdown import markdown_table
 
     s = cfg.settings
     encoder = cfg.encoder or (

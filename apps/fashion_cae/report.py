@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from keras_clust.runs import markdown_table
+from keras_clust.markdown import markdown_table
+from keras_clust.tuning.results import search_section
 
 REPORT_BEST_MSE = 0.0166
 
@@ -203,16 +204,7 @@ def render_tune_report(cfg, metrics: dict, earlier: list[dict]) -> str:
     if earlier:
         lines += ["## Earlier tune runs under the same folder", "", markdown_table(earlier), ""]
     for name, e in metrics["engines"].items():
-        lines += [
-            f"## {name}",
-            "",
-            f"Study `{e['study_name']}` in `{e['storage']}`"
-            + (f"; resumed with {e['resumed_trials']} earlier trials" if e["resumed_trials"] else "")
-            + ".",
-            "",
-            markdown_table(e["trial_rows"], floatfmt=".4g"),
-            "",
-        ]
+        lines += search_section(name, e)
         for fig in e["figures"]:
             lines.append(f"![{fig}](figures/{name}_{fig}.png)")
         lines += ["", f"![reconstructions](figures/reconstructions_{name}.png)", ""]

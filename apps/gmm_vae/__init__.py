@@ -24,8 +24,8 @@ from keras_clust.apps.gmm_vae.actions import (
     export,
     run,
 )
-from keras_clust.apps.gmm_vae.config import NAME
-from keras_clust.apps.gmm_vae.tune import add_tune_arguments, tune
+from keras_clust.apps.gmm_vae.config import NAME, Config
+from keras_clust.apps.gmm_vae.tune import TuneConfig, add_tune_arguments, tune
 
 EXPERIMENT = Experiment(
     name=NAME,
@@ -33,10 +33,18 @@ EXPERIMENT = Experiment(
     description=__doc__.split("\n\n", 1)[1],
     actions=[
         Action(
-            "run", "sample mixtures, train the VAEs, score the modes and the ELBO, plot, export", add_run_arguments, run
+            "run",
+            "sample mixtures, train the VAEs, score the modes and the ELBO, plot, export",
+            add_run_arguments,
+            run,
+            Config,
         ),
         Action(
-            "tune", "the preset sweep on mixtures the run does not report (seeds 100-104)", add_tune_arguments, tune
+            "tune",
+            "the preset sweep on mixtures the run does not report (seeds 100-104)",
+            add_tune_arguments,
+            tune,
+            TuneConfig,
         ),
         Action(
             "evaluate",

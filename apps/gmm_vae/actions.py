@@ -9,32 +9,20 @@ from pathlib import Path
 import numpy as np
 
 from keras_clust.app import (
-    add_common_arguments,
+    CommonSettings,
     add_export_arguments,
-    add_models_dir_argument,
-    add_run_options,
     add_saved_run_arguments,
-    fraction,
+    config_arguments,
     non_negative_int,
-    positive_float,
-    positive_int,
-    positive_int_list,
-    run_options,
-    seed_list,
-    share,
 )
 from keras_clust.apps.gmm_vae.config import (
     NAME,
-    PRESETS,
-    RECON_LOSSES,
-    REPORT,
-    TUNED,
     Config,
     ModelSettings,
-    config_from_args,
+    data_note,
     mixture_data,
+    run_config,
     run_mixtures,
-    sigma_option,
 )
 from keras_clust.apps.gmm_vae.pipeline import coverage, draw_figures, generate, score, train_vae, true_nll
 from keras_clust.apps.gmm_vae.report import render_report, summary, summary_rows
@@ -47,11 +35,13 @@ from keras_clust.experiment import (
     Run,
     export_models,
     load_run,
-    run_experiment,
+    run_action,
     write_evaluation,
 )
 from keras_clust.generation import prior_samples
-from keras_clust.runs import load_run_models, markdown_table
+from keras_clust.markdown import markdown_table
+from keras_clust.run_folder import load_run_models
+from keras_clust.settings import add_settings, declarations
 
 log = logging.getLogger("keras_clust.apps.gmm_vae")
 
@@ -59,13 +49,7 @@ log = logging.getLogger("keras_clust.apps.gmm_vae")
 def steps(cfg: Config, run: Run) -> None:
     """Per mixture: sample it, train every row's VAE, score it; figures and models of the first mixture."""
     prior_seed = cfg.seed + 1
-    seeds = ",".join(map(str, cfg.mixture_seeds))
-    run.set_data(
-        note=f"{cfg.mixture_file} (mixture file)"
-        if cfg.mixture_file
-        else f"random {cfg.dim}-D mixtures of {cfg.components} Gaussians, seeds {seeds}, {cfg.samples} "
-        "training and held-out samples each"
-    )
+    run.set_data(note=data_note(cfg))
     m = run.metrics
     m.update(
         {
@@ -128,9 +112,7 @@ SPEC = ExperimentSpec(
 )
 
 
-def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, config_from_args(args), args.out, **run_options(args))
-    return 0
+run = run_action(SPEC, run_config)
 
 
 def evaluate(args: argparse.Namespace) -> int:
@@ -183,109 +165,20 @@ def export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _describe(s: ModelSettings) -> str:
-    sigma = "learned" if s.sigma is None else f"{s.sigma:g}"
-    return (
-        f"latent {s.latent_dim}, hidden {','.join(map(str, s.hidden_units))}, beta {s.beta:g}, {s.epochs} epochs, "
-        f"batch {s.batch_size}, lr {s.learning_rate:g} {s.schedule}, {s.recon_loss} (sigma {sigma})"
-    )
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The model options: each setting of :class:`ModelSettings`, None unless given (then it
+    overrides the ``--preset``'s value)."""
+    group = p.add_argument_group("model options")
+    add_settings(group, ModelSettings)
+    p.set_defaults(**{f.name: None for f, _ in declarations(ModelSettings)})
 
 
-def add_run_arguments(p: argparse.ArgumentParser) -> None:
-    add_common_arguments(p)
-    add_run_options(p)
-    add_models_dir_argument(p)
-    d = Config()
-    g = p.add_argument_group("data")
-    g.add_argument("--dim", type=positive_int, default=d.dim, help="dimension d of the mixture (default: 3)")
-    g.add_argument("--components", type=positive_int, default=d.components, help="components K (default: 10)")
-    g.add_argument(
-        "--samples",
-        type=positive_int,
-        default=d.samples,
-        help="training samples N per mixture, and as many held-out ones (default: 1000)",
-    )
-    g.add_argument("--box", type=positive_float, default=d.box, help="means uniform in [-box, box]^d (default: 10)")
-    g.add_argument(
-        "--mixture-seeds",
-        type=seed_list,
-        default=d.mixture_seeds,
-        help="random mixtures to train and score on, by seed; the report gives each row's mean and "
-        "spread over them (default: 0,1,2,3,4; --quick: the first two)",
-    )
-    g.add_argument(
-        "--mixture",
-        type=Path,
-        default=None,
-        metavar="FILE",
-        help="JSON or NPZ with means (K x d), weights (K) and optionally covariances (K x d x d); "
-        "replaces --dim/--components/--box/--mixture-seeds",
-    )
-    g = p.add_argument_group("model (defaults: --preset; each option overrides it)")
-    g.add_argument(
-        "--preset",
-        choices=list(PRESETS),
-        default="report",
-        help=f"report (default): the write-up's settings with the Gaussian ELBO: {_describe(REPORT)}; "
-        "report-mse: the same with the write-up's exact objective (mean MSE + KL); tuned (chosen "
-        f"on mixture seeds 100-104 by 'gmm-vae tune'): {_describe(TUNED)}",
-    )
-    g.add_argument(
-        "--recon-loss",
-        choices=RECON_LOSSES,
-        default=None,
-        help="gaussian: -log N(x; decoder(z), sigma^2) summed over features (beta 1 = the ELBO); "
-        "mean-mse: Keras 'mse' (mean over features), the write-up's objective",
-    )
-    g.add_argument(
-        "--sigma",
-        type=sigma_option,
-        default=None,
-        metavar="learned|S",
-        help="gaussian only: 'learned' (one sigma per standardised feature) or a fixed sigma > 0",
-    )
-    g.add_argument("--latent-dim", type=positive_int, default=None, help="latent size dimz")
-    g.add_argument("--hidden-units", type=positive_int_list, default=None, help="hidden widths, e.g. 128,128")
-    g.add_argument("--beta", type=positive_float, default=None, help="weight of the KL term")
-    g.add_argument("--epochs", type=positive_int, default=None, help="training epochs")
-    g.add_argument("--batch-size", type=positive_int, default=None, help="batch size")
-    g.add_argument("--learning-rate", type=positive_float, default=None, help="Adam learning rate")
-    g.add_argument("--schedule", choices=("constant", "cosine"), default=None, help="learning-rate schedule")
-    g.add_argument(
-        "--no-comparison",
-        action="store_true",
-        help="train only this run's settings (by default every preset is trained beside them); the "
-        "run's own row is the one exported",
-    )
-    g = p.add_argument_group("scoring")
-    g.add_argument("--generated", type=positive_int, default=d.generated, help="prior draws (default: 1000)")
-    g.add_argument(
-        "--threshold",
-        type=positive_float,
-        default=d.threshold,
-        help="headline high-quality radius in standard deviations (Mahalanobis; default: 3)",
-    )
-    g.add_argument(
-        "--chi2-quantile",
-        type=fraction,
-        default=d.chi2_quantile,
-        help="the second radius holds this share of a component's own samples (default: 0.99)",
-    )
-    g.add_argument(
-        "--min-share",
-        type=share,
-        default=d.min_share,
-        help="share of samples a mode needs in the headline count (default: 0.01)",
-    )
-    g.add_argument(
-        "--elbo-draws",
-        type=positive_int,
-        default=d.elbo_draws,
-        help="latent draws per held-out sample for the ELBO (default: 10)",
-    )
-    g.add_argument("--k-max", type=positive_int, default=d.k_max, help="KMeans k from 2 to this (default: 10)")
-    g.add_argument("--perplexity", type=positive_float, default=d.perplexity, help="t-SNE perplexity (default: 5)")
-    p.add_argument("--no-export", action="store_true", help="do not export SavedModels")
+def add_data_dir_argument(p: argparse.ArgumentParser) -> None:
+    """``--data-dir``, which every run has always taken (the mixtures need no dataset)."""
+    add_settings(p, CommonSettings, only=("data_dir",))
+
+
+add_run_arguments = config_arguments(Config, add_model_arguments, add_data_dir_argument)
 
 
 def add_gmm_export_arguments(p: argparse.ArgumentParser) -> None:

@@ -3,18 +3,36 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
 
-from keras_clust.app import positive_float
 from keras_clust.data import GaussianMixture, load_mixture, random_mixture, sample_mixture
 from keras_clust.errors import DataError, UsageError
-from keras_clust.runs import model_seed
+from keras_clust.option_types import fraction, positive_float, positive_int, positive_int_list, seed_list, share
+from keras_clust.seeding import model_seed
+from keras_clust.settings import (
+    config_defaults,
+    config_from_args,
+    declarations,
+    export_setting,
+    models_dir_setting,
+    quick_setting,
+    seed_setting,
+    setting,
+)
 
 NAME = "gmm-vae"
 RECON_LOSSES = ("gaussian", "mean-mse")
+#: How ``--help`` shows the default of a model option: the chosen preset's value.
+PRESET_VALUE = "the --preset's"
+
+
+def sigma_option(text: str) -> str | float:
+    """argparse type: ``learned`` or a fixed sigma > 0."""
+    return "learned" if text.strip() == "learned" else positive_float(text)
 
 
 @dataclass(frozen=True)
@@ -27,17 +45,36 @@ class ModelSettings:
     the write-up's objective, Keras ``loss="mse"`` (the mean over features) plus the KL:
     the ELBO of a Gaussian with a fixed variance of ``beta * d / 2`` per standardised feature
     (``d / 2`` at beta = 1), scaled by beta.
+
+    Each field is also a model option of ``gmm-vae run`` (``--latent-dim`` ...): None unless
+    given, and given, it overrides the ``--preset``'s value (:func:`model_settings`).
     """
 
-    latent_dim: int = 2
-    hidden_units: tuple[int, ...] = (64, 32)
-    beta: float = 1.0
-    epochs: int = 100
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    schedule: str = "constant"
-    recon_loss: str = "gaussian"
-    sigma: float | None = None
+    latent_dim: int = setting(2, "latent size dimz", type=positive_int, default_text=PRESET_VALUE)
+    hidden_units: tuple[int, ...] = setting(
+        (64, 32), "hidden widths, e.g. 128,128", type=positive_int_list, default_text=PRESET_VALUE
+    )
+    beta: float = setting(1.0, "weight of the KL term", type=positive_float, default_text=PRESET_VALUE)
+    epochs: int = setting(100, "training epochs", type=positive_int, default_text=PRESET_VALUE)
+    batch_size: int = setting(32, "batch size", type=positive_int, default_text=PRESET_VALUE)
+    learning_rate: float = setting(1e-3, "Adam learning rate", type=positive_float, default_text=PRESET_VALUE)
+    schedule: str = setting(
+        "constant", "learning-rate schedule", choices=("constant", "cosine"), default_text=PRESET_VALUE
+    )
+    recon_loss: str = setting(
+        "gaussian",
+        "gaussian: -log N(x; decoder(z), sigma^2) summed over features (beta 1 = the ELBO); mean-mse: Keras "
+        "'mse' (mean over features), the write-up's objective",
+        choices=RECON_LOSSES,
+        default_text=PRESET_VALUE,
+    )
+    sigma: float | None = setting(
+        None,
+        "gaussian only: 'learned' (one sigma per standardised feature) or a fixed sigma > 0",
+        type=sigma_option,
+        metavar="learned|S",
+        default_text=PRESET_VALUE,
+    )
 
     @classmethod
     def from_dict(cls, raw: dict) -> ModelSettings:
@@ -69,9 +106,26 @@ QUICK_MIXTURES = 2
 QUICK_SAMPLES = 500
 
 
+def describe(s: ModelSettings) -> str:
+    """A model's settings in one line (``--help`` of ``--preset``)."""
+    sigma = "learned" if s.sigma is None else f"{s.sigma:g}"
+    return (
+        f"latent {s.latent_dim}, hidden {','.join(map(str, s.hidden_units))}, beta {s.beta:g}, {s.epochs} epochs, "
+        f"batch {s.batch_size}, lr {s.learning_rate:g} {s.schedule}, {s.recon_loss} (sigma {sigma})"
+    )
+
+
+DATA = "data"
+MODEL = "model (defaults: --preset; each model option overrides it)"
+SCORING = "scoring"
+
+
 @dataclass
 class Config:
     """Every setting of a ``gmm-vae run`` (stored as ``config.json``).
+
+    ``model`` has no option of its own: it is ``--preset``'s :class:`ModelSettings` with the
+    model options given on the command line over it (:func:`model_settings`).
 
     Version 2 (this one) added the mixture seeds, the reconstruction loss and the chi-square
     radius; version-1 runs (one mixture, mean MSE only, other metrics) are not migrated:
@@ -80,26 +134,66 @@ class Config:
 
     CONFIG_VERSION: ClassVar[int] = 2
 
-    dim: int = 3
-    components: int = 10
-    samples: int = 1000
-    box: float = 10.0
-    mixture_seeds: tuple[int, ...] = (0, 1, 2, 3, 4)
-    mixture_file: str | None = None
+    dim: int = setting(3, "dimension d of the mixture", type=positive_int, group=DATA)
+    components: int = setting(10, "components K", type=positive_int, group=DATA)
+    samples: int = setting(
+        1000,
+        "training samples N per mixture, and as many held-out ones",
+        type=positive_int,
+        quick=QUICK_SAMPLES,
+        group=DATA,
+    )
+    box: float = setting(10.0, "means uniform in [-box, box]^d", type=positive_float, group=DATA)
+    mixture_seeds: tuple[int, ...] = setting(
+        (0, 1, 2, 3, 4),
+        "random mixtures to train and score on, by seed; the report gives each row's mean and spread over them "
+        f"(--quick: the first {QUICK_MIXTURES})",
+        type=seed_list,
+        group=DATA,
+    )
+    mixture_file: str | None = setting(
+        None,
+        "JSON or NPZ with means (K x d), weights (K) and optionally covariances (K x d x d); replaces "
+        "--dim/--components/--box/--mixture-seeds",
+        type=Path,
+        flag="--mixture",
+        metavar="FILE",
+        group=DATA,
+    )
     model: ModelSettings = field(default_factory=lambda: REPORT)
-    preset: str = "report"
-    comparison: bool = True
-    generated: int = 1000
-    threshold: float = 3.0
-    min_share: float = 0.01
-    chi2_quantile: float = 0.99
-    elbo_draws: int = 10
-    k_max: int = 10
-    perplexity: float = 5.0
-    quick: bool = False
-    seed: int = 0
-    export: bool = True
-    models_dir: str = "saved_models"
+    preset: str = setting(
+        "report",
+        f"report: the write-up's settings with the Gaussian ELBO: {describe(REPORT)}; report-mse: the same with "
+        "the write-up's exact objective (mean MSE + KL); tuned (chosen on mixture seeds 100-104 by 'gmm-vae "
+        f"tune'): {describe(TUNED)}; the model options override it",
+        choices=tuple(PRESETS),
+        group=MODEL,
+    )
+    comparison: bool = setting(
+        True,
+        "train only this run's settings (by default every preset is trained beside them); the run's own row is "
+        "the one exported",
+        flag="--no-comparison",
+        group=MODEL,
+    )
+    generated: int = setting(1000, "prior draws", type=positive_int, quick=QUICK_SAMPLES, group=SCORING)
+    threshold: float = setting(
+        3.0,
+        "headline high-quality radius in standard deviations (Mahalanobis)",
+        type=positive_float,
+        group=SCORING,
+    )
+    min_share: float = setting(0.01, "share of samples a mode needs in the headline count", type=share, group=SCORING)
+    chi2_quantile: float = setting(
+        0.99, "the second radius holds this share of a component's own samples", type=fraction, group=SCORING
+    )
+    elbo_draws: int = setting(10, "latent draws per held-out sample for the ELBO", type=positive_int, group=SCORING)
+    k_max: int = setting(10, "KMeans k from 2 to this", type=positive_int, group=SCORING)
+    perplexity: float = setting(5.0, "t-SNE perplexity", type=positive_float, group=SCORING)
+    quick: bool = quick_setting()
+    seed: int = seed_setting()
+    export: bool = export_setting()
+    models_dir: str = models_dir_setting()
 
     def preset_settings(self, name: str) -> ModelSettings:
         """A preset as this run trains it (``--quick`` caps its epochs)."""
@@ -126,6 +220,18 @@ class Config:
             self.model = ModelSettings.from_dict(self.model)
         self.mixture_seeds = tuple(self.mixture_seeds)
 
+    @staticmethod
+    def option_defaults(cfg: Config) -> dict:
+        """The options that repeat ``cfg`` (``--config``): its declared settings, and a model
+        option for each setting of ``cfg.model`` that differs from its ``--preset``'s."""
+        values = config_defaults(Config, asdict(cfg))
+        preset = cfg.preset_settings(cfg.preset)
+        for f, _ in declarations(ModelSettings):
+            value = getattr(cfg.model, f.name)
+            if value != getattr(preset, f.name):
+                values[f.name] = "learned" if f.name == "sigma" and value is None else value
+        return values
+
 
 def check_keys(raw: dict, cls, what: str) -> None:
     """Raise :class:`DataError` when ``raw`` lacks a field of the dataclass ``cls`` or has
@@ -139,46 +245,27 @@ def check_keys(raw: dict, cls, what: str) -> None:
         )
 
 
-def sigma_option(text: str) -> str | float:
-    """argparse type: ``learned`` or a fixed sigma > 0."""
-    return "learned" if text.strip() == "learned" else positive_float(text)
-
-
-def config_from_args(args: argparse.Namespace) -> Config:
-    base = PRESETS[args.preset]
-    overrides = {k: getattr(args, k) for k in ModelSettings.__dataclass_fields__ if getattr(args, k, None) is not None}
-    if args.sigma is not None:
-        overrides["sigma"] = None if args.sigma == "learned" else args.sigma
-    model = replace(base, **overrides)
+def model_settings(args: argparse.Namespace) -> ModelSettings:
+    """``--preset``'s settings with each model option given (not None) over them."""
+    overrides = {f.name: getattr(args, f.name) for f, _ in declarations(ModelSettings)}
+    overrides = {k: v for k, v in overrides.items() if v is not None}
+    if "sigma" in overrides:
+        overrides["sigma"] = None if overrides["sigma"] == "learned" else overrides["sigma"]
+    model = replace(PRESETS[args.preset], **overrides)
     if model.recon_loss == "mean-mse" and model.sigma is not None:
         raise UsageError("--sigma applies to --recon-loss gaussian; mean-mse has its fixed variance beta*d/2")
-    cfg = Config(
-        dim=args.dim,
-        components=args.components,
-        samples=args.samples,
-        box=args.box,
-        mixture_seeds=args.mixture_seeds,
-        mixture_file=str(args.mixture) if args.mixture else None,
-        model=model,
-        preset=args.preset,
-        comparison=not args.no_comparison,
-        generated=args.generated,
-        threshold=args.threshold,
-        min_share=args.min_share,
-        chi2_quantile=args.chi2_quantile,
-        elbo_draws=args.elbo_draws,
-        k_max=args.k_max,
-        perplexity=args.perplexity,
-        quick=args.quick,
-        seed=args.seed,
-        export=not args.no_export,
-        models_dir=str(args.models_dir),
-    )
+    return model
+
+
+def run_config(args: argparse.Namespace) -> Config:
+    """The config of a ``gmm-vae run`` command line: the declared settings, the model of
+    :func:`model_settings`, and what no declaration says (a mixture file replaces the mixture
+    seeds; ``--quick`` also caps the model's epochs and keeps the first mixtures)."""
+    cfg = config_from_args(Config, args, model=model_settings(args))
     if cfg.mixture_file:
         cfg.mixture_seeds = ()
     if cfg.quick:
         cfg.model = replace(cfg.model, epochs=min(cfg.model.epochs, QUICK_EPOCHS))
-        cfg.samples, cfg.generated = min(cfg.samples, QUICK_SAMPLES), min(cfg.generated, QUICK_SAMPLES)
         cfg.mixture_seeds = cfg.mixture_seeds[:QUICK_MIXTURES]
     if cfg.k_max < 2:
         raise UsageError("--k-max must be >= 2")
@@ -251,3 +338,14 @@ def mixture_data(cfg: Config, mixture_seed: int | None) -> MixtureData:
 def run_mixtures(cfg: Config) -> list[int | None]:
     """The mixtures a run trains on: its mixture seeds, or ``[None]`` for ``--mixture``."""
     return [None] if cfg.mixture_file else list(cfg.mixture_seeds)
+
+
+def data_note(cfg: Config) -> str:
+    """Where a run's (or a sweep's) mixtures come from, for ``metrics.json`` and the report."""
+    if cfg.mixture_file:
+        return f"{cfg.mixture_file} (mixture file)"
+    seeds = ",".join(map(str, cfg.mixture_seeds))
+    return (
+        f"random {cfg.dim}-D mixtures of {cfg.components} Gaussians, seeds {seeds}, {cfg.samples} training and "
+        "held-out samples each"
+    )

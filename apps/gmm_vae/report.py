@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from keras_clust.apps.gmm_vae.config import Config, ModelSettings
-from keras_clust.runs import markdown_table
+from keras_clust.markdown import markdown_table
 
 #: Name of the row that scores samples of the true mixture itself.
 REFERENCE = "true mixture"

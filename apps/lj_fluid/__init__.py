@@ -13,18 +13,18 @@ KerasTuner's Hyperband; ``evaluate`` re-scores a run's models; ``export`` writes
 (z_mean) and the grid and distance-matrix decoders as SavedModels.
 """
 
-from keras_clust.app import Action, Experiment, add_export_arguments
+from keras_clust.app import Action, Experiment, add_export_arguments, add_tensorboard_argument, config_arguments
 from keras_clust.apps.lj_fluid.actions import (
+    add_data_dir_argument,
     add_evaluate_arguments,
-    add_run_arguments,
     add_simulate_arguments,
     evaluate,
     export,
     run,
     simulate_action,
 )
-from keras_clust.apps.lj_fluid.config import NAME
-from keras_clust.apps.lj_fluid.tune import add_tune_arguments, tune
+from keras_clust.apps.lj_fluid.config import NAME, Config, SimulateConfig
+from keras_clust.apps.lj_fluid.tune import TuneConfig, tune
 
 EXPERIMENT = Experiment(
     name=NAME,
@@ -36,11 +36,22 @@ EXPERIMENT = Experiment(
             "sample configurations with parallel Metropolis chains; write a dataset and its figures",
             add_simulate_arguments,
             simulate_action,
+            SimulateConfig,
         ),
         Action(
-            "run", "simulate (or read a dataset), train the three VAEs, analyse, plot, export", add_run_arguments, run
+            "run",
+            "simulate (or read a dataset), train the three VAEs, analyse, plot, export",
+            config_arguments(Config, add_data_dir_argument),
+            run,
+            Config,
         ),
-        Action("tune", "Hyperband search (KerasTuner) over the density-grid VAE", add_tune_arguments, tune),
+        Action(
+            "tune",
+            "Hyperband search (KerasTuner) over the density-grid VAE",
+            config_arguments(TuneConfig, add_tensorboard_argument, run=False),
+            tune,
+            TuneConfig,
+        ),
         Action(
             "evaluate", "re-score a run's test configurations with its saved models", add_evaluate_arguments, evaluate
         ),

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import argparse
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import ClassVar
 
 from keras_clust.errors import UsageError
 from keras_clust.lj.representations import grid_cells
+from keras_clust.option_types import fraction, non_negative_int, positive_float, positive_int
+from keras_clust.settings import (
+    cluster_setting,
+    export_setting,
+    models_dir_setting,
+    quick_setting,
+    seed_setting,
+    setting,
+)
 
 NAME = "lj-fluid"
 
@@ -30,89 +40,7 @@ def _v1_to_v2(old: dict) -> dict:
     return {**old, "cluster": "kmeans"}
 
 
-@dataclass
-class Config:
-    """Every setting of an ``lj-fluid run``.
-
-    ``samples`` counts the configurations of the training gammas together (split evenly
-    between them); the held-out gamma gets as many as one training gamma. ``dataset`` (an
-    ``.npz`` written by ``simulate`` or a ``simulate`` run folder) replaces the simulation.
-    ``cluster`` (``--cluster``, version 2) adds DEC, IDEC or N2D on each view's encoder.
-    """
-
-    CONFIG_VERSION: ClassVar[int] = 2
-    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2}
-
-    dataset: str | None = None
-    particles: int = PARTICLES
-    box: float = BOX
-    dim: int = DIM
-    temperature: float = TEMPERATURE
-    gammas: tuple[float, ...] = GAMMAS
-    holdout_gamma: float | None = HOLDOUT_GAMMA
-    samples: int = SAMPLES
-    replicas: int = 16
-    kick: float = 0.2
-    preliminary_sweeps: int = 4000
-    threshold: float = 0.1
-    val_fraction: float = 0.1
-    test_fraction: float = 0.1
-    # sorted-coordinate dense VAE (the write-up: 60 -> 45 -> 22 -> 2 for 30 particles in 2-D)
-    coords_hidden: tuple[int, ...] = (45, 22)
-    coords_latent: int = 2
-    coords_epochs: int = 200
-    # density-grid Conv VAE (grid_h None: L / 32 cells, L / 16 with --quick)
-    grid_h: float | None = None
-    grid_filters: tuple[int, ...] = (8, 16, 32)
-    grid_kernel: int = 3
-    grid_latent: int = 16
-    grid_epochs: int = 20
-    # distance-matrix Conv2D VAE and the coordinate network
-    distance_latent: int = 64
-    distance_epochs: int = 150
-    coordinate_hidden: tuple[int, ...] = (512, 256)
-    coordinate_epochs: int = 150
-    beta: float = 1.0
-    batch_size: int = 64
-    learning_rate: float = 1e-3
-    # analyses
-    elbo_draws: int = 8
-    overlap_distance: float = 0.5
-    invalid_distance: float = 0.8
-    cluster: str = "kmeans"
-    quick: bool = False
-    seed: int = 0
-    export: bool = True
-    models_dir: str = "saved_models"
-
-    def __post_init__(self):
-        for name in ("gammas", "coords_hidden", "grid_filters", "coordinate_hidden"):
-            setattr(self, name, tuple(getattr(self, name)))
-
-    @property
-    def cell_side(self) -> float:
-        """The grid's cell side h as asked (``--grid-h``, or L / 32; L / 16 with ``--quick``)."""
-        if self.grid_h is not None:
-            return self.grid_h
-        return self.box / (QUICK_GRID_CELLS if self.quick else GRID_CELLS)
-
-    @property
-    def grid_cells(self) -> int:
-        return grid_cells(self.box, self.cell_side, len(self.grid_filters))
-
-    def check(self) -> Config:
-        """Checks that need several settings together; returns self."""
-        if self.holdout_gamma is not None and self.holdout_gamma in self.gammas and self.dataset is None:
-            raise UsageError(f"--holdout-gamma {self.holdout_gamma:g} is also a training gamma; pick another")
-        if self.val_fraction + self.test_fraction >= 0.5:
-            raise UsageError("--val-fraction + --test-fraction must stay below 0.5")
-        if len(self.grid_filters) != 3:
-            raise UsageError(
-                f"--grid-filters needs three filter counts (one per Conv block), got "
-                f"{','.join(map(str, self.grid_filters))}"
-            )
-        self.grid_cells  # noqa: B018 - raises a one-line UsageError for an h the poolings cannot use
-        return self
+# --- option types ----------------------------------------------------------------------------
 
 
 def gamma_list(text: str) -> tuple[float, ...]:
@@ -140,17 +68,260 @@ def optional_gamma(text: str) -> float | str | None:
     return value
 
 
-def quick_config(cfg: Config) -> Config:
-    """``--quick``: a few hundred configurations, a coarse grid, two epochs per model."""
-    e = QUICK["epochs"]
-    return replace(
-        cfg,
-        samples=min(cfg.samples, QUICK["samples"]),
-        replicas=min(cfg.replicas, QUICK["replicas"]),
-        preliminary_sweeps=min(cfg.preliminary_sweeps, QUICK["preliminary_sweeps"]),
-        elbo_draws=2,
-        coords_epochs=min(cfg.coords_epochs, e),
-        grid_epochs=min(cfg.grid_epochs, e),
-        distance_epochs=min(cfg.distance_epochs, e),
-        coordinate_epochs=min(cfg.coordinate_epochs, e),
+def three_ints(text: str) -> tuple[int, ...]:
+    """argparse type: three positive integers, e.g. ``8,16,32`` (one per Conv block)."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 3:
+        raise argparse.ArgumentTypeError(f"needs three filter counts, one per Conv block, e.g. 8,16,32; got {text!r}")
+    return tuple(positive_int(p) for p in parts)
+
+
+# --- the simulation's settings, shared by ``simulate``, ``run`` and ``tune`` -----------------------
+
+SIMULATION, MODELS, SPLITS = "simulation", "models", "splits"
+
+
+def particles_setting():
+    return setting(PARTICLES, "particles N", type=positive_int, group=SIMULATION)
+
+
+def box_setting():
+    return setting(BOX, "box side L in sigma", type=positive_float, group=SIMULATION)
+
+
+def dim_setting():
+    return setting(DIM, "2 or 3 dimensions", type=int, choices=(2, 3), group=SIMULATION)
+
+
+def temperature_setting():
+    return setting(TEMPERATURE, "temperature T in epsilon/k_B", type=positive_float, group=SIMULATION)
+
+
+def gammas_setting():
+    return setting(
+        GAMMAS,
+        "gravity strengths gamma = m g sigma / (4 eps), comma-separated",
+        type=gamma_list,
+        flag="--gamma",
+        group=SIMULATION,
     )
+
+
+def samples_setting(default: int, what: str, quick: int | None = None):
+    return setting(default, what, type=positive_int, quick=quick, group=SIMULATION)
+
+
+def replicas_setting(quick: int | None = None):
+    return setting(
+        16,
+        "independent chains per gamma, run in parallel on every core",
+        type=positive_int,
+        quick=quick,
+        group=SIMULATION,
+    )
+
+
+def kick_setting():
+    return setting(
+        0.2, "largest displacement per coordinate of a move, in sigma", type=positive_float, group=SIMULATION
+    )
+
+
+def threshold_setting():
+    return setting(
+        0.1, "autocorrelation below which configurations count as decorrelated", type=fraction, group=SIMULATION
+    )
+
+
+def preliminary_sweeps_setting(quick: int | None = None):
+    return setting(
+        4000,
+        "sweeps (N moves each) of the preliminary run that measures equilibration and decorrelation; doubled up "
+        "to 3 times until the lag is measured reliably",
+        type=positive_int,
+        quick=quick,
+        group=SIMULATION,
+    )
+
+
+def epochs_setting(view: str, default: int):
+    return setting(default, f"epochs of the {view} model", type=positive_int, quick=QUICK["epochs"], group=MODELS)
+
+
+@dataclass
+class Config:
+    """Every setting of an ``lj-fluid run``.
+
+    ``samples`` counts the configurations of the training gammas together (split evenly
+    between them); the held-out gamma gets as many as one training gamma. ``dataset`` (an
+    ``.npz`` written by ``simulate`` or a ``simulate`` run folder) replaces the simulation.
+    ``cluster`` (``--cluster``, version 2) adds DEC, IDEC or N2D on each view's encoder.
+    ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
+    """
+
+    CONFIG_VERSION: ClassVar[int] = 2
+    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2}
+
+    dataset: str | None = setting(
+        None,
+        "train on this dataset (an .npz from 'simulate', or its run folder) instead of simulating; its physical "
+        "settings replace the simulation options",
+        type=Path,
+        metavar="NPZ|RUN",
+        default_text="simulate",
+    )
+    particles: int = particles_setting()
+    box: float = box_setting()
+    dim: int = dim_setting()
+    temperature: float = temperature_setting()
+    gammas: tuple[float, ...] = gammas_setting()
+    holdout_gamma: float | None = setting(
+        "auto",
+        f"gamma kept out of training to test anomaly detection; auto: {HOLDOUT_GAMMA:g} simulated beside the "
+        "training gammas, none with --dataset",
+        type=optional_gamma,
+        metavar="G|auto|none",
+    )
+    samples: int = samples_setting(
+        SAMPLES,
+        "configurations of the training gammas in all, split evenly between them; the held-out gamma gets as "
+        "many as one of them",
+        quick=QUICK["samples"],
+    )
+    replicas: int = replicas_setting(quick=QUICK["replicas"])
+    kick: float = kick_setting()
+    preliminary_sweeps: int = preliminary_sweeps_setting(quick=QUICK["preliminary_sweeps"])
+    threshold: float = threshold_setting()
+    val_fraction: float = setting(0.1, "validation share", type=fraction, group=SPLITS)
+    test_fraction: float = setting(0.1, "test share", type=fraction, group=SPLITS)
+    # sorted-coordinate dense VAE (the write-up: 60 -> 45 -> 22 -> 2 for 30 particles in 2-D)
+    coords_hidden: tuple[int, ...] = (45, 22)
+    coords_latent: int = setting(2, "latent size of the sorted-coordinate VAE", type=positive_int, group=MODELS)
+    coords_epochs: int = epochs_setting("coords", 200)
+    # density-grid Conv VAE (grid_h None: L / 32 cells, L / 16 with --quick)
+    grid_h: float | None = setting(
+        None,
+        "density-grid cell side h in sigma; L/h must be a whole multiple of 8",
+        type=positive_float,
+        default_text=f"L/{GRID_CELLS}, {BOX / GRID_CELLS:g} for L = {BOX:g}; --quick: L/{QUICK_GRID_CELLS}",
+        group=MODELS,
+    )
+    grid_filters: tuple[int, ...] = setting(
+        (8, 16, 32), "Conv filters of the three encoder blocks", type=three_ints, group=MODELS
+    )
+    grid_kernel: int = setting(3, "Conv kernel size", type=positive_int, group=MODELS)
+    grid_latent: int = setting(16, "latent size of the grid VAE", type=positive_int, group=MODELS)
+    grid_epochs: int = epochs_setting("grid", 20)
+    # distance-matrix Conv2D VAE and the coordinate network
+    distance_latent: int = setting(64, "latent size of the distance-matrix VAE", type=positive_int, group=MODELS)
+    distance_epochs: int = epochs_setting("distance", 150)
+    coordinate_hidden: tuple[int, ...] = (512, 256)
+    coordinate_epochs: int = epochs_setting("coordinate", 150)
+    beta: float = setting(1.0, "KL weight of every VAE", type=positive_float, group=MODELS)
+    batch_size: int = setting(64, "batch size", type=positive_int, group=MODELS)
+    learning_rate: float = setting(1e-3, "Adam learning rate", type=positive_float, group=MODELS)
+    # analyses
+    elbo_draws: int = setting(8, "seeded draws per configuration of the test -ELBO", quick=2, cli=False)
+    overlap_distance: float = 0.5
+    invalid_distance: float = 0.8
+    cluster: str = cluster_setting()
+    quick: bool = quick_setting()
+    seed: int = seed_setting()
+    export: bool = export_setting()
+    models_dir: str = models_dir_setting()
+
+    def __post_init__(self):
+        for name in ("gammas", "coords_hidden", "grid_filters", "coordinate_hidden"):
+            setattr(self, name, tuple(getattr(self, name)))
+        if self.holdout_gamma == "auto":
+            self.holdout_gamma = None if self.dataset is not None else HOLDOUT_GAMMA
+
+    @property
+    def cell_side(self) -> float:
+        """The grid's cell side h as asked (``--grid-h``, or L / 32; L / 16 with ``--quick``)."""
+        if self.grid_h is not None:
+            return self.grid_h
+        return self.box / (QUICK_GRID_CELLS if self.quick else GRID_CELLS)
+
+    @property
+    def grid_cells(self) -> int:
+        return grid_cells(self.box, self.cell_side, len(self.grid_filters))
+
+    def check(self) -> Config:
+        """Checks that need several settings together; returns self."""
+        if self.holdout_gamma is not None and self.holdout_gamma in self.gammas and self.dataset is None:
+            raise UsageError(f"--holdout-gamma {self.holdout_gamma:g} is also a training gamma; pick another")
+        if self.val_fraction + self.test_fraction >= 0.5:
+            raise UsageError("--val-fraction + --test-fraction must stay below 0.5")
+        if len(self.grid_filters) != 3:
+            raise UsageError(
+                f"--grid-filters needs three filter counts (one per Conv block), got "
+                f"{','.join(map(str, self.grid_filters))}"
+            )
+        self.grid_cells  # noqa: B018 - raises a one-line UsageError for an h the poolings cannot use
+        return self
+
+
+# --- simulate ------------------------------------------------------------------------------------
+
+#: ``simulate --quick``: at most this many configurations, and preliminary runs of this many sweeps.
+QUICK_SIMULATION = 300
+
+
+@dataclass
+class SimulateOptions:
+    """The options of an ``lj-fluid simulate`` (``config.json`` keeps them under ``options``;
+    ``--resume`` takes them from there)."""
+
+    particles: int = particles_setting()
+    box: float = box_setting()
+    dim: int = dim_setting()
+    temperature: float = temperature_setting()
+    gamma: tuple[float, ...] = gammas_setting()
+    samples: int = samples_setting(SAMPLES, "configurations in all, split evenly between the gammas")
+    replicas: int = replicas_setting()
+    kick: float = kick_setting()
+    threshold: float = threshold_setting()
+    preliminary_sweeps: int = preliminary_sweeps_setting()
+    seed: int = setting(0, "seed of every chain", type=non_negative_int)
+    quick: bool = setting(False, f"smoke run: at most {QUICK_SIMULATION} configurations, {QUICK_SIMULATION} sweeps")
+    output: str | None = setting(
+        None,
+        "also write the dataset here (always written as dataset.npz in the run folder)",
+        type=Path,
+        metavar="FILE.npz",
+        default_text="only in the run folder",
+    )
+
+    def __post_init__(self):
+        self.gamma = tuple(float(g) for g in self.gamma)
+
+
+def _simulate_v1_to_v2(old: dict) -> dict:
+    """Simulations written before ``simulate`` ran on the experiment skeleton: their finished
+    config.json also held the simulation's settings (now in metrics.json's ``settings`` only)."""
+    return {"options": old["options"], "command": old["command"]}
+
+
+@dataclass
+class SimulateConfig:
+    """Every setting of an ``lj-fluid simulate``: its options and the command that repeats it."""
+
+    CONFIG_VERSION: ClassVar[int] = 2
+    MIGRATIONS: ClassVar[dict] = {1: _simulate_v1_to_v2}
+
+    options: SimulateOptions = field(default_factory=SimulateOptions)
+    command: str = ""
+
+    def __post_init__(self):
+        if isinstance(self.options, dict):
+            self.options = SimulateOptions(**self.options)
+
+    @property
+    def seed(self) -> int:
+        return self.options.seed
+
+    def option_defaults(self) -> dict:
+        """``--config``: the saved options as the parser's defaults (``--output`` excepted: a
+        repeated simulation does not overwrite the first one's file)."""
+        return {k: v for k, v in asdict(self.options).items() if k != "output"}

@@ -16,7 +16,7 @@ from keras_clust.lj.monte_carlo import LJSystem
 from keras_clust.lj.representations import distance_matrices, order_by_origin, sorted_coordinates
 from keras_clust.lj.results import Simulation
 from keras_clust.lj.sampling import simulate
-from keras_clust.runs import model_seed
+from keras_clust.seeding import model_seed
 
 log = logging.getLogger("keras_clust.apps.lj_fluid")
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData, Split
-from keras_clust.elbo import gaussian_nll_np
+from keras_clust.elbo import gaussian_nll_np, negative_elbo_per_sample
 from keras_clust.lj.representations import grid_dataset
 from keras_clust.lj.vae import build_coordinate_net, build_distance_vae, build_grid_vae
 from keras_clust.models import VAE, build_dense_vae
@@ -192,6 +192,21 @@ def _triangle(x: np.ndarray) -> np.ndarray:
     return x[:, rows, cols, 0] if x.ndim == 4 else x[:, rows, cols]
 
 
+def _likelihood(view: str, x: np.ndarray, log_var: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+    """``decoder output -> -log p(x | z)`` per configuration of the batch ``x``, with the likelihood
+    the view was trained with: Bernoulli over the grid's cells from logits, Gaussian with
+    ``log_var`` over the sorted coordinates or the distinct distances."""
+
+    def nll(out: np.ndarray) -> np.ndarray:
+        if view == "grid":
+            logits, t = out.reshape(len(x), -1), x.reshape(len(x), -1).astype(np.float64)
+            return np.sum(np.logaddexp(0.0, logits) - t * logits, axis=-1)
+        t, mu = (x.reshape(len(x), -1), out.reshape(len(x), -1)) if view == "coords" else (_triangle(x), _triangle(out))
+        return gaussian_nll_np(t, mu, log_var)
+
+    return nll
+
+
 def scoring_decoder(t: TrainedVAE) -> keras.Model:
     """The decoder the -ELBO is computed with: the grid VAE's logits (so that no probability
     is rounded to 0 or 1 in float32), the reconstruction mean of the two Gaussian views."""
@@ -214,31 +229,19 @@ def neg_elbo_terms(
     ``kl`` = KL(q(z|x) || N(0, I)) (closed form), and ``neg_elbo`` = their sum, in nats, with
     the likelihood the view was trained with: Bernoulli over the grid's cells from the
     decoder's logits, Gaussian with ``log_var`` over the sorted coordinates or the distinct
-    distances. ``encoder`` gives ``[z_mean, z_log_var, ...]``. The same ``seed`` gives the same numbers.
+    distances. ``encoder`` gives ``[z_mean, z_log_var, ...]``. The same ``seed`` gives the same numbers:
+    :func:`keras_clust.elbo.negative_elbo_per_sample` batch by batch, on one stream of draws.
 
     The three views' numbers are not comparable with each other: they are densities of
     different things (binary grids, coordinates / L, distances / box diagonal).
     """
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(seed)  # one stream over the batches
     recon, kl = [], []
     for x in _batches(view, _source(view, split), cfg):
-        z_mean, z_log_var = (np.asarray(a, np.float64) for a in encoder.predict(x, verbose=0)[:2])
-        kl.append(-0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=-1))
-        total = np.zeros(len(x))
-        for _ in range(draws):
-            z = z_mean + np.exp(0.5 * z_log_var) * rng.standard_normal(z_mean.shape)
-            out = np.asarray(decoder.predict(z.astype(np.float32), verbose=0), np.float64)
-            if view == "grid":
-                logits, t = out.reshape(len(x), -1), x.reshape(len(x), -1).astype(np.float64)
-                total += np.sum(np.logaddexp(0.0, logits) - t * logits, axis=-1)
-            else:
-                t, mu = (
-                    (x.reshape(len(x), -1), out.reshape(len(x), -1))
-                    if view == "coords"
-                    else (_triangle(x), _triangle(out))
-                )
-                total += gaussian_nll_np(t, mu, log_var)
-        recon.append(total / draws)
+        nll = _likelihood(view, x, log_var)
+        batch_recon, batch_kl = negative_elbo_per_sample(encoder, decoder, x, nll, draws, rng, batch_size=None)
+        recon.append(batch_recon)
+        kl.append(batch_kl)
     recon_a, kl_a = np.concatenate(recon), np.concatenate(kl)
     return {"recon": recon_a, "kl": kl_a, "neg_elbo": recon_a + kl_a}
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS
 from keras_clust.apps.lj_fluid.simulation import CORRECTIONS, simulation_table
-from keras_clust.runs import markdown_figure as _fig
-from keras_clust.runs import markdown_table
+from keras_clust.markdown import markdown_figure, markdown_table
 
 NOTES = """\
 ## Notes on the write-up
@@ -103,15 +102,19 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "",
         simulation_table(sim),
         "",
-        _fig("energy_traces.png", "energy of the preliminary run per gamma; the line marks the detected equilibration"),
-        _fig(
+        markdown_figure(
+            "energy_traces.png", "energy of the preliminary run per gamma; the line marks the detected equilibration"
+        ),
+        markdown_figure(
             "autocorrelation.png",
             "autocorrelation of the energy and of the positions; the sampling interval is "
             "the lag where both fall below the threshold",
         ),
-        _fig("density_profiles.png", "density along the height per gamma, beside the ideal-gas barometric law"),
-        _fig("configurations.png", "a few sampled configurations"),
-        _fig("acceptance.png", "Metropolis acceptance rate per gamma (one point per replica)"),
+        markdown_figure(
+            "density_profiles.png", "density along the height per gamma, beside the ideal-gas barometric law"
+        ),
+        markdown_figure("configurations.png", "a few sampled configurations"),
+        markdown_figure("acceptance.png", "Metropolis acceptance rate per gamma (one point per replica)"),
         "## The three VAEs",
         "",
         f"Training gammas {', '.join(f'{g:g}' for g in split['gammas'])}: {split['train']} training, {split['val']} "
@@ -128,11 +131,11 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "",
         collapse_note(metrics),
         markdown_table(model_rows(metrics), floatfmt=".2f"),
-        _fig("loss_coords.png", "sorted coordinates: training and validation -ELBO"),
-        _fig("loss_grid.png", "density grid: training and validation -ELBO"),
-        _fig("loss_distance.png", "distance matrix: training and validation -ELBO"),
-        _fig("grid_reconstructions.png", "density grids of test configurations and their reconstructions"),
-        _fig("distance_matrices.png", "distance matrices of test configurations and their reconstructions"),
+        markdown_figure("loss_coords.png", "sorted coordinates: training and validation -ELBO"),
+        markdown_figure("loss_grid.png", "density grid: training and validation -ELBO"),
+        markdown_figure("loss_distance.png", "distance matrix: training and validation -ELBO"),
+        markdown_figure("grid_reconstructions.png", "density grids of test configurations and their reconstructions"),
+        markdown_figure("distance_matrices.png", "distance matrices of test configurations and their reconstructions"),
         "## Back to configurations",
         "",
         f"Decoded distance matrices of the test set: mean absolute error {rec['matrix_error']['mae_sigma']:.4f} "
@@ -148,8 +151,8 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"{cfg.invalid_distance:g} sigma counts as invalid.",
         "",
         markdown_table(energy_table(rec["energy"], cfg.invalid_distance), floatfmt=".3f"),
-        _fig("energy_recovered.png", "energy per particle of original and recovered configurations"),
-        _fig(
+        markdown_figure("energy_recovered.png", "energy per particle of original and recovered configurations"),
+        markdown_figure(
             "configurations_recovered.png",
             "test configurations (filled) and those recovered from their decoded matrices (open)",
         ),
@@ -160,7 +163,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "(Hungarian-matched accuracy, NMI, ARI). The physics baseline uses three hand-made features instead of codes.",
         "",
         markdown_table(gamma_rows(metrics), floatfmt=".3f"),
-        _fig("latent_pca_gamma.png", "PCA of the test codes, coloured by gamma"),
+        markdown_figure("latent_pca_gamma.png", "PCA of the test codes, coloured by gamma"),
         "## Anomaly detection",
         "",
         "Score: -ELBO per configuration (as above); higher means more anomalous. ROC-AUC of normal test "
@@ -171,7 +174,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "gamma) at the configuration's.",
         "",
         markdown_table(anomaly_rows(metrics), floatfmt=".3f"),
-        _fig("anomaly_roc.png", "ROC curves"),
+        markdown_figure("anomaly_roc.png", "ROC curves"),
     ]
     if "holdout_gamma" not in metrics["anomaly"]:
         lines.append(

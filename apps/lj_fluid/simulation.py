@@ -16,7 +16,7 @@ from keras_clust.lj.figures import (
 from keras_clust.lj.results import Simulation
 from keras_clust.lj.sampling import RELIABLE_LAG_FRACTION
 from keras_clust.lj.statistics import mean_height
-from keras_clust.runs import markdown_table
+from keras_clust.markdown import markdown_table
 
 #: Figure file of each simulation figure.
 FIGURES = {
@@ -118,9 +118,10 @@ def simulation_table(metrics: dict) -> str:
     return head + "\n\n" + markdown_table(rows, floatfmt=".3f")
 
 
-def simulation_report(sim: Simulation, metrics: dict) -> str:
-    """Markdown section of the simulation: settings, per-gamma table, the figures and the two corrections."""
-    s = sim.settings
+def simulation_report(metrics: dict) -> str:
+    """Markdown section of the simulation (from :func:`simulation_metrics`): settings, per-gamma table,
+    the figures and the two corrections."""
+    s = metrics["settings"]
     undecorrelated = [r["gamma"] for r in metrics["gammas"] if not r["decorrelated"]]
     note = ""
     if undecorrelated:

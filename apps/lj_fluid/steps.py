@@ -6,10 +6,28 @@ import logging
 
 import numpy as np
 
-from keras_clust.apps.lj_fluid import analysis as A
-from keras_clust.apps.lj_fluid import figures as F
+from keras_clust.apps.lj_fluid.analysis import (
+    active_dimensions,
+    anomaly_roc,
+    energy_mapping,
+    energy_surprise,
+    gamma_readout,
+    kl_per_dimension,
+    matrix_error,
+    physics_features,
+    reconstruction_table,
+    recovered_rows,
+)
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData, acquire, insert_overlap, make_split, split_data
+from keras_clust.apps.lj_fluid.figures import (
+    plot_energy_histograms,
+    plot_gamma_maps,
+    plot_grid_reconstructions,
+    plot_matrices,
+    plot_recovered,
+    plot_rocs,
+)
 from keras_clust.apps.lj_fluid.pipeline import (
     VIEW_NAMES,
     VIEWS,
@@ -29,7 +47,7 @@ from keras_clust.experiment import Run
 from keras_clust.lj.dataset import save_lj_dataset
 from keras_clust.lj.monte_carlo import lj_energy
 from keras_clust.lj.representations import cell_indices, density_grid
-from keras_clust.runs import model_seed
+from keras_clust.seeding import model_seed
 from keras_clust.viz import loss_curves, pick_examples, plot_loss_curves
 
 log = logging.getLogger("keras_clust.apps.lj_fluid")
@@ -38,10 +56,10 @@ N_EXAMPLES = 4
 ENERGY_BASELINE = "LJ energy (physics baseline)"
 
 
-def data_note(cfg: Config, sim) -> str:
+def data_note(sim, where: str) -> str:
+    """The data line of a report: the simulation's settings and where its configurations came from."""
     s = sim.settings
     gammas = ", ".join(f"{g:g}" for g in sorted(set(np.unique(sim.gamma).tolist())))
-    where = cfg.dataset or "simulated by this run"
     return (
         f"Lennard-Jones fluid, {s['n_particles']} particles, box {s['box']:g} sigma, {s['dim']}-D, "
         f"T {s['temperature']:g}, gamma {gammas}: {len(sim.positions)} configurations ({where}; "
@@ -51,7 +69,7 @@ def data_note(cfg: Config, sim) -> str:
 
 def steps(cfg: Config, run: Run) -> None:
     sim, cfg = acquire(cfg, progress=not cfg.quick)  # with a dataset: its physical settings
-    run.set_data({"note": data_note(cfg, sim), "full": True})
+    run.set_data({"note": data_note(sim, cfg.dataset or "simulated by this run"), "full": True})
     save_lj_dataset(sim, run.file("dataset.npz"))
     m = run.metrics
     m["simulation"] = simulation_metrics(sim)
@@ -135,8 +153,8 @@ def model_metrics(t, terms: dict, data: RunData, cfg: Config) -> dict:
         "test_recon": float(terms["recon"].mean()),
         "test_kl": float(terms["kl"].mean()),
         "latent_dim": int(z_mean.shape[1]),
-        "active_dims": A.active_dimensions(z_mean),
-        "kl_per_dim": A.kl_per_dimension(z_mean, z_log_var).round(4).tolist(),
+        "active_dims": active_dimensions(z_mean),
+        "kl_per_dim": kl_per_dimension(z_mean, z_log_var).round(4).tolist(),
     }
 
 
@@ -144,20 +162,20 @@ def reconstruct(t, net, data: RunData, cfg: Config, run: Run) -> dict:
     """Decoded distance matrices -> coordinates (MDS and the network), RMSD and energies."""
     test = data.test
     decoded = decode_matrices(t.vae, test)
-    rows = A.reconstruction_table(test.matrices, decoded, test.ordered, net, cfg.box)
+    rows = reconstruction_table(test.matrices, decoded, test.ordered, net, cfg.box)
     recovered = {f"{r.method}, {r.source}": r.positions for r in rows if r.source == "decoded matrix"}
-    mapping = A.energy_mapping(test.ordered, recovered, test.gamma, cfg.invalid_distance)
-    F.plot_energy_histograms(mapping, run.figures / "energy_recovered.png", cfg.invalid_distance)
+    mapping = energy_mapping(test.ordered, recovered, test.gamma, cfg.invalid_distance)
+    plot_energy_histograms(mapping, run.figures / "energy_recovered.png", cfg.invalid_distance)
     idx = pick_examples(len(test), 3, cfg.seed)
-    F.plot_recovered(
+    plot_recovered(
         test.ordered[idx],
         {f"{r.method} (decoded)": r.positions[idx] for r in rows if r.source == "decoded matrix"},
         cfg.box,
         run.figures / "configurations_recovered.png",
     )
     return {
-        "matrix_error": A.matrix_error(test.matrices, decoded, cfg.box, cfg.dim),
-        "rmsd": A.recovered_rows(rows),
+        "matrix_error": matrix_error(test.matrices, decoded, cfg.box, cfg.dim),
+        "rmsd": recovered_rows(rows),
         "energy": {k: {kk: vv for kk, vv in v.items() if kk != "energy_per_particle"} for k, v in mapping.items()},
     }
 
@@ -166,7 +184,7 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
     out, maps = {}, {}
     for view in VIEWS:
         vae = trained[view].vae
-        r = A.gamma_readout(
+        r = gamma_readout(
             codes(view, vae, data.train, cfg),
             data.train.gamma,
             codes(view, vae, data.test, cfg),
@@ -177,11 +195,11 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
         out[view] = {"r2": r.r2, "pca_explained": r.explained, **r.clustering}
         if cfg.cluster != "kmeans":
             out[view]["deep"] = deep_gamma_clustering(view, vae, data, cfg)
-    train_features = A.physics_features(data.train.positions, data.train.gamma)
-    test_features = A.physics_features(data.test.positions, data.test.gamma)
-    base = A.gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed)
+    train_features = physics_features(data.train.positions, data.train.gamma)
+    test_features = physics_features(data.test.positions, data.test.gamma)
+    base = gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed)
     out["physics"] = {"r2": base.r2, "pca_explained": base.explained, **base.clustering}
-    F.plot_gamma_maps(
+    plot_gamma_maps(
         maps,
         data.test.gamma,
         {v: f"{VIEW_NAMES[v]}: R^2 {out[v]['r2']:.3f}" for v in VIEWS},
@@ -220,15 +238,15 @@ def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> di
         h = data.holdout
         sets = {"holdout_gamma": make_split(h.positions[keep], h.gamma[keep], h.energy[keep], cfg.box), **sets}
     seed = model_seed(cfg.seed, "elbo")
-    energy_score = A.energy_surprise(lj_energy(data.train.positions, 0.0))
+    energy_score = energy_surprise(lj_energy(data.train.positions, 0.0))
     normal_energy = energy_score(lj_energy(test.positions, 0.0))
     out, curves = {}, {}
     for kind, split in sets.items():
         curves[kind] = {}
         for view in VIEWS:
             bad = trained_terms(trained[view], split, cfg, seed)["neg_elbo"]
-            curves[kind][VIEW_NAMES[view]] = A.anomaly_roc(normal[view], bad)
-        curves[kind][ENERGY_BASELINE] = A.anomaly_roc(normal_energy, energy_score(lj_energy(split.positions, 0.0)))
+            curves[kind][VIEW_NAMES[view]] = anomaly_roc(normal[view], bad)
+        curves[kind][ENERGY_BASELINE] = anomaly_roc(normal_energy, energy_score(lj_energy(split.positions, 0.0)))
         out[kind] = {
             name: {"auc": a.auc, "n_normal": a.n_normal, "n_anomalous": a.n_anomalous}
             for name, a in curves[kind].items()
@@ -239,13 +257,13 @@ def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> di
         else f"one pair at {cfg.overlap_distance:g} sigma inserted vs test"
         for k in curves
     ]
-    F.plot_rocs(curves, run.figures / "anomaly_roc.png", titles)
+    plot_rocs(curves, run.figures / "anomaly_roc.png", titles)
     return out
 
 
 def draw_reconstructions(trained, data: RunData, cfg: Config, run: Run) -> None:
     idx = pick_examples(len(data.test), N_EXAMPLES, cfg.seed)
     original, decoded = decode_grids(trained["grid"].vae, data.test.positions[idx], cfg)
-    F.plot_grid_reconstructions(original, decoded, run.figures / "grid_reconstructions.png", cfg.box / cfg.grid_cells)
+    plot_grid_reconstructions(original, decoded, run.figures / "grid_reconstructions.png", cfg.box / cfg.grid_cells)
     sub = make_split(data.test.positions[idx], data.test.gamma[idx], data.test.energy[idx], cfg.box)
-    F.plot_matrices(sub.matrices, decode_matrices(trained["distance"].vae, sub), run.figures / "distance_matrices.png")
+    plot_matrices(sub.matrices, decode_matrices(trained["distance"].vae, sub), run.figures / "distance_matrices.png")

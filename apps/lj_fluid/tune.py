@@ -18,21 +18,38 @@ import math
 import os
 import sys
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import keras
 
-from keras_clust.app import add_tensorboard_argument, non_negative_int, positive_int, tensorboard_dir
-from keras_clust.apps.lj_fluid.config import NAME, Config
+from keras_clust.apps.lj_fluid.config import (
+    NAME,
+    Config,
+    box_setting,
+    dim_setting,
+    gammas_setting,
+    kick_setting,
+    particles_setting,
+    preliminary_sweeps_setting,
+    replicas_setting,
+    samples_setting,
+    temperature_setting,
+    threshold_setting,
+)
 from keras_clust.apps.lj_fluid.data import acquire, dataset_config, dataset_file, split_data
-from keras_clust.apps.lj_fluid.steps import doubly_occupied_share
+from keras_clust.apps.lj_fluid.steps import data_note, doubly_occupied_share
 from keras_clust.errors import DataError, UsageError
+from keras_clust.experiment import ExperimentSpec, Run, run_experiment
 from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
 from keras_clust.lj.monte_carlo import LJSystem
 from keras_clust.lj.representations import grid_cells, grid_dataset
 from keras_clust.lj.vae import build_grid_vae
-from keras_clust.runs import RunFolder, markdown_table, set_seed
+from keras_clust.markdown import markdown_table
+from keras_clust.option_types import non_negative_int, positive_int
+from keras_clust.seeding import set_seed
+from keras_clust.settings import config_from_args, setting
 from keras_clust.training import fit_context
 from keras_clust.tuning import SearchSpace, choice_param, float_param, make_tuner, suggest_kerastuner, to_optuna_study
 from keras_clust.tuning.callbacks import search_callbacks
@@ -46,6 +63,10 @@ log = logging.getLogger("keras_clust.apps.lj_fluid")
 OBJECTIVE = "val_neg_elbo"
 #: Grid sizes the search tries (cells per side; h = L / cells): every cell diagonal is below 0.6 sigma.
 TUNE_CELLS, QUICK_TUNE_CELLS = (16, 24, 32), (16, 32)
+#: ``--quick``: at most this many configurations, from preliminary runs of this many sweeps with this many replicas.
+QUICK_SAMPLES, QUICK_SWEEPS, QUICK_REPLICAS = 300, 300, 4
+#: File-name prefix of the search's figures.
+FIGURE_PREFIX = "hyperband_"
 
 
 def grid_space(box: float, cells: tuple[int, ...] = TUNE_CELLS) -> SearchSpace:
@@ -138,34 +159,136 @@ def make_grid_hypermodel(
     return GridHyperModel()
 
 
-def _search_config(args: argparse.Namespace) -> tuple[Config, int, tuple[int, ...]]:
-    """The run's config, Hyperband's epoch budget and the grid sizes searched."""
-    cfg = Config(
-        dataset=str(args.dataset) if args.dataset else None,
-        particles=args.particles,
-        box=args.box,
-        dim=args.dim,
-        temperature=args.temperature,
-        gammas=args.gamma,
-        holdout_gamma=None,
-        samples=args.samples,
-        replicas=args.replicas,
-        kick=args.kick,
-        preliminary_sweeps=args.preliminary_sweeps,
-        threshold=args.threshold,
-        seed=args.seed,
-        quick=args.quick,
-        export=False,
+def epochs_option(text: str) -> int:
+    """argparse type: Hyperband's largest budget, at least 2 epochs."""
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"Hyperband needs a budget of at least 2 epochs, got {value}")
+    return value
+
+
+@dataclass
+class TuneConfig:
+    """Every setting of an ``lj-fluid tune`` (``config.json``), and what the search records about
+    itself: the command that repeats it, the search space, the objective and whether it was
+    distributed (chief and workers).
+
+    Version 1 (before the settings were declared once) kept neither the physical settings nor the
+    replicas, kick and threshold, so its folders are not read back.
+    """
+
+    CONFIG_VERSION: ClassVar[int] = 2
+
+    dataset: str | None = setting(
+        None,
+        "search on this dataset (every gamma of it) instead of simulating one",
+        type=Path,
+        metavar="NPZ|RUN",
+        default_text="simulate",
     )
-    epochs, cells = args.epochs, TUNE_CELLS
-    if args.quick:
-        cfg = replace(cfg, samples=min(cfg.samples, 300), preliminary_sweeps=300, replicas=4)
-        epochs, cells = 2, QUICK_TUNE_CELLS
+    particles: int = particles_setting()
+    box: float = box_setting()
+    dim: int = dim_setting()
+    temperature: float = temperature_setting()
+    gammas: tuple[float, ...] = gammas_setting()
+    samples: int = samples_setting(
+        2000,
+        "configurations simulated for the search, split evenly between the gammas (whole chains: ~80 %% train it)",
+        quick=QUICK_SAMPLES,
+    )
+    replicas: int = replicas_setting()
+    kick: float = kick_setting()
+    threshold: float = threshold_setting()
+    preliminary_sweeps: int = preliminary_sweeps_setting()
+    epochs: int = setting(9, "Hyperband's largest epoch budget", type=epochs_option, quick=2)
+    kerastuner_dir: str | None = setting(
+        None,
+        "KerasTuner's folder; a search across processes or machines (KERASTUNER_TUNER_ID=chief|tuner0|..., "
+        "KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) needs one shared folder and --dataset, the same on the "
+        "chief and every worker",
+        type=Path,
+        metavar="DIR",
+        default_text="inside the run folder",
+    )
+    workers: int = setting(
+        1,
+        "train the trials in N processes on this machine: this one serves KerasTuner's oracle on a free loopback "
+        "port (the chief) and starts N workers on the same data",
+        type=positive_int,
+    )
+    quick: bool = setting(
+        False,
+        f"smoke run: {QUICK_SAMPLES} configurations, grids of {'/'.join(map(str, QUICK_TUNE_CELLS))} cells, 2 epochs",
+    )
+    seed: int = setting(0, "seed of the simulation and the search", type=non_negative_int)
+    # what the search records (no options)
+    command: str = ""
+    space: list = field(default_factory=list)
+    objective: str = OBJECTIVE
+    distributed: bool = False
+
+    def __post_init__(self):
+        self.gammas = tuple(self.gammas)
+
+    @property
+    def cells(self) -> tuple[int, ...]:
+        """Grid sizes searched (cells per side)."""
+        return QUICK_TUNE_CELLS if self.quick else TUNE_CELLS
+
+    def data_config(self) -> Config:
+        """The run config the data pipeline reads: these settings, every gamma trained on, the
+        run's defaults for the rest (batch size, learning rate, splits)."""
+        return Config(
+            dataset=self.dataset,
+            particles=self.particles,
+            box=self.box,
+            dim=self.dim,
+            temperature=self.temperature,
+            gammas=self.gammas,
+            holdout_gamma=None,
+            samples=self.samples,
+            replicas=self.replicas,
+            kick=self.kick,
+            preliminary_sweeps=self.preliminary_sweeps,
+            threshold=self.threshold,
+            seed=self.seed,
+            quick=self.quick,
+            export=False,
+        )
+
+
+def tune_config(args: argparse.Namespace, role: str | None) -> TuneConfig:
+    """The search's config: its options, ``--quick`` (which caps the samples and epochs and sets the
+    preliminary sweeps and replicas), a dataset's physical settings, and the search's record."""
+    cfg = config_from_args(TuneConfig, args)
+    if cfg.quick:  # set, not capped, as they always were
+        cfg.preliminary_sweeps, cfg.replicas = QUICK_SWEEPS, QUICK_REPLICAS
     if cfg.dataset is not None:
-        cfg = dataset_config(cfg, load_lj_dataset(dataset_file(cfg.dataset)))
+        data = dataset_config(cfg.data_config(), load_lj_dataset(dataset_file(cfg.dataset)))
+        cfg = replace(
+            cfg,
+            particles=data.particles,
+            box=data.box,
+            dim=data.dim,
+            temperature=data.temperature,
+            gammas=data.gammas,
+            samples=data.samples,
+        )
     else:
         LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature).validate()
-    return cfg, epochs, cells
+    cfg.space = [dict(p.__dict__) for p in grid_space(cfg.box, cfg.cells).params]
+    cfg.distributed = role == "chief" or cfg.workers > 1
+    cfg.command = (
+        f"keras-clust {NAME} tune --epochs {cfg.epochs} --samples {cfg.samples} --seed {cfg.seed}"
+        + (
+            f" --dataset {cfg.dataset}"
+            if cfg.dataset
+            else f" --particles {cfg.particles} --box {cfg.box:g} --dim {cfg.dim} --temperature {cfg.temperature:g} "
+            f"--gamma {','.join(f'{g:g}' for g in cfg.gammas)}"
+        )
+        + (" --quick" if cfg.quick else "")
+    )
+    return cfg
 
 
 def _tuner(cfg: Config, space: SearchSpace, epochs: int, directory: str | Path):
@@ -187,6 +310,7 @@ def _tuner(cfg: Config, space: SearchSpace, epochs: int, directory: str | Path):
 
 
 def tune(args: argparse.Namespace) -> int:
+    """A search with its run folder, or, in a worker of a distributed search, trials without one."""
     role = distributed_role()
     if role is not None and (args.kerastuner_dir is None or args.dataset is None):
         raise UsageError(
@@ -199,64 +323,49 @@ def tune(args: argparse.Namespace) -> int:
             "--workers starts a chief and its workers on this machine; with KERASTUNER_* set, start "
             "each process yourself, without --workers"
         )
-    cfg, epochs, cells = _search_config(args)
-    set_seed(cfg.seed)
+    cfg = tune_config(args, role)
     if role == "worker":
-        sim, cfg = acquire(cfg, progress=False)
-        data = split_data(sim, cfg)
-        hypermodel, tuner = _tuner(cfg, grid_space(cfg.box, cells), epochs, args.kerastuner_dir)
-        logs = args.kerastuner_dir / "tensorboard" if args.tensorboard else None
-        print(
-            run_as_worker(
-                tuner,
-                hypermodel,
-                data.train.positions,
-                validation_data=data.val.positions,
-                epochs=epochs,
-                tensorboard=logs,
-            )
+        return work_on_search(cfg, args.tensorboard)
+    run_experiment(TUNE_SPEC, cfg, args.out, tensorboard=args.tensorboard)
+    return 0
+
+
+def work_on_search(cfg: TuneConfig, tensorboard: bool) -> int:
+    """A worker of a distributed search: train the trials the chief hands out; no run folder."""
+    set_seed(cfg.seed)
+    sim, data_cfg = acquire(cfg.data_config(), progress=False)
+    data = split_data(sim, data_cfg)
+    hypermodel, tuner = _tuner(data_cfg, grid_space(data_cfg.box, cfg.cells), cfg.epochs, cfg.kerastuner_dir)
+    logs = Path(cfg.kerastuner_dir) / "tensorboard" if tensorboard else None
+    print(
+        run_as_worker(
+            tuner,
+            hypermodel,
+            data.train.positions,
+            validation_data=data.val.positions,
+            epochs=cfg.epochs,
+            tensorboard=logs,
         )
-        return 0
-    command = (
-        f"keras-clust {NAME} tune --epochs {epochs} --samples {cfg.samples} --seed {cfg.seed}"
-        + (
-            f" --dataset {cfg.dataset}"
-            if cfg.dataset
-            else f" --particles {cfg.particles} --box {cfg.box:g} --dim {cfg.dim} --temperature {cfg.temperature:g} "
-            f"--gamma {','.join(f'{g:g}' for g in cfg.gammas)}"
-        )
-        + (" --quick" if cfg.quick else "")
     )
-    start = time.perf_counter()
-    with RunFolder(args.out, NAME, cfg.seed) as rf, fit_context(tensorboard=tensorboard_dir(args, rf)) as fits:
-        recorded = cfg.dataset
-        sim, cfg = acquire(cfg, progress=not cfg.quick)
-        if args.workers > 1 and recorded is None:  # the workers read the simulation from the run folder
-            shared = save_lj_dataset(sim, rf.file("dataset.npz"))
-            cfg = dataset_config(replace(cfg, dataset=str(shared)), sim)  # the config they read: the same split
-            rf.keep_on_abort("dataset.npz")
-            recorded = "dataset.npz (simulated by this search, in its run folder)"
-        data = split_data(sim, cfg)
-        space = grid_space(cfg.box, cells)
-        directory = Path(args.kerastuner_dir or rf.file("kerastuner"))
-        local = args.workers > 1
-        rf.write_config(
-            {
-                "experiment": NAME,
-                "action": "tune",
-                "command": command,
-                "dataset": recorded,
-                "samples": cfg.samples,
-                "epochs": epochs,
-                "seed": cfg.seed,
-                "quick": cfg.quick,
-                "space": [p.__dict__ for p in space.params],
-                "objective": OBJECTIVE,
-                "kerastuner_dir": str(directory),
-                "distributed": role == "chief" or local,
-                "workers": args.workers if local else None,
-            }
-        )
+    return 0
+
+
+def tune_steps(cfg: TuneConfig, run: Run) -> None:
+    """The chief's (or a single process's) search: data, Hyperband over the grid VAE (the trials
+    on local workers with ``--workers``), the record of every trial and its figures."""
+    with fit_context(tensorboard=run.tensorboard) as fits:  # a trial is not resumed: no backups
+        sim, data_cfg = acquire(cfg.data_config(), progress=not cfg.quick)
+        run.set_data({"note": data_note(sim, cfg.dataset or "simulated by this search"), "full": True})
+        if cfg.workers > 1 and cfg.dataset is None:  # the workers read the simulation from the run folder
+            shared = save_lj_dataset(sim, run.file("dataset.npz"))
+            data_cfg = dataset_config(
+                replace(data_cfg, dataset=str(shared)), sim
+            )  # the config they read: the same split
+            run.folder.keep_on_abort("dataset.npz")
+        data = split_data(sim, data_cfg)
+        space = grid_space(data_cfg.box, cfg.cells)
+        directory = Path(cfg.kerastuner_dir) if cfg.kerastuner_dir else run.file("kerastuner")
+        local = cfg.workers > 1
         worker = [
             sys.executable,
             "-m",
@@ -264,20 +373,20 @@ def tune(args: argparse.Namespace) -> int:
             NAME,
             "tune",
             "--dataset",
-            str(cfg.dataset),
+            str(data_cfg.dataset),
             "--kerastuner-dir",
             str(directory),
             "--epochs",
-            str(args.epochs),
+            str(cfg.epochs),
             "--seed",
             str(cfg.seed),
             *(["--quick"] if cfg.quick else []),
-            *(["--tensorboard"] if args.tensorboard else []),
+            *(["--tensorboard"] if run.tensorboard else []),
         ]
-        serving = local_workers(worker, args.workers, rf.file("workers")) if local else contextlib.nullcontext([])
+        serving = local_workers(worker, cfg.workers, run.file("workers")) if local else contextlib.nullcontext([])
         with serving as reports:
-            hypermodel, tuner = _tuner(cfg, space, epochs, directory)  # the chief's, inside local_workers
-            if role == "chief" or local:
+            hypermodel, tuner = _tuner(data_cfg, space, cfg.epochs, directory)  # the chief's, inside local_workers
+            if cfg.distributed:
                 log.info(
                     "KerasTuner chief: serving the search at %s:%s to the workers",
                     os.environ["KERASTUNER_ORACLE_IP"],
@@ -286,46 +395,49 @@ def tune(args: argparse.Namespace) -> int:
             searched, before = time.perf_counter(), len(tuner.oracle.trials)  # a shared folder may hold trials
             callbacks = search_callbacks(fits.tensorboard)
             tuner.search(
-                data.train.positions, validation_data=data.val.positions, epochs=epochs, verbose=0, callbacks=callbacks
+                data.train.positions,
+                validation_data=data.val.positions,
+                epochs=cfg.epochs,
+                verbose=0,
+                callbacks=callbacks,
             )
-        for line in reports:
-            log.info("%s", line)
-        trials = record_trials(tuner, space, hypermodel.curves, hypermodel.seconds, before, objective=OBJECTIVE)
-        result = SearchResult(
-            "kerastuner",
-            "Hyperband",
-            OBJECTIVE,
-            trials,
-            time.perf_counter() - searched,
-            "lj_grid_vae",
-            str(directory),
-            resumed_trials=before,
+    for line in reports:
+        log.info("%s", line)
+    trials = record_trials(tuner, space, hypermodel.curves, hypermodel.seconds, before, objective=OBJECTIVE)
+    result = SearchResult(
+        "kerastuner",
+        "Hyperband",
+        OBJECTIVE,
+        trials,
+        time.perf_counter() - searched,
+        "lj_grid_vae",
+        str(directory),
+        resumed_trials=before,
+    )
+    best = result.best
+    if best is None:
+        raise DataError(
+            f"no trial of the search completed ({len(trials)} failed or diverged); lower "
+            "--learning-rate or add --epochs"
         )
-        best = result.best
-        if best is None:
-            raise DataError(
-                f"no trial of the search completed ({len(trials)} failed or diverged); lower "
-                "--learning-rate or add --epochs"
-            )
-        figures = plot_search(result, to_optuna_study(result, space), rf.figures, prefix="hyperband_")
-        history = [
-            {"trial": t.number, "state": t.state, "epoch": i + 1, OBJECTIVE: v}
-            for t in result.trials
-            for i, v in enumerate(t.curve)
-        ]
-        seconds = round(time.perf_counter() - start, 1)
-        p = best.params
-        use = (
-            f"keras-clust {NAME} run --grid-h {p['h']:.10g} --grid-filters {p['filters']},{2 * p['filters']},"
-            f"{4 * p['filters']} --grid-kernel {p['kernel_size']} --grid-latent {p['latent_dim']} "
-            f"--beta {p['beta']:.3g}"
-        )
-        occupancy = {
-            f"{h:.6g}": doubly_occupied_share(sim.positions, cfg.box, grid_cells(cfg.box, h))
-            for h in space.params[-1].choices
-        }
-        metrics = {
-            "run_id": rf.run_id,
+    figures = plot_search(result, to_optuna_study(result, space), run.figures, prefix=FIGURE_PREFIX)
+    run.history = [
+        {"trial": t.number, "state": t.state, "epoch": i + 1, OBJECTIVE: v}
+        for t in result.trials
+        for i, v in enumerate(t.curve)
+    ]
+    p = best.params
+    use = (
+        f"keras-clust {NAME} run --grid-h {p['h']:.10g} --grid-filters {p['filters']},{2 * p['filters']},"
+        f"{4 * p['filters']} --grid-kernel {p['kernel_size']} --grid-latent {p['latent_dim']} "
+        f"--beta {p['beta']:.3g}"
+    )
+    occupancy = {
+        f"{h:.6g}": doubly_occupied_share(sim.positions, data_cfg.box, grid_cells(data_cfg.box, h))
+        for h in space.params[-1].choices
+    }
+    run.metrics.update(
+        {
             **result.to_dict(),
             "trial_rows": result.trial_rows(),
             "use_best": use,
@@ -334,26 +446,19 @@ def tune(args: argparse.Namespace) -> int:
             "figures": sorted(figures),
             "doubly_occupied_share": occupancy,
             "worker_reports": reports,
-            "total_seconds": seconds,
         }
-        rf.write_metrics(metrics)
-        rf.write_history(history)
-        rf.write_report(render_tune_report(command, metrics, figures, seconds))
-    print(markdown_table(result.trial_rows(), floatfmt=".2f"), end="")
-    print(f"best: trial {best.number}, {OBJECTIVE} {best.value:.2f} nats; use it: {use}")
-    print(f"run folder: {rf.path}")
-    return 0
+    )
 
 
-def render_tune_report(command: str, metrics: dict, figures: dict, seconds: float) -> str:
+def render_tune_report(cfg: TuneConfig, metrics: dict) -> str:
     s = metrics["summary"]
     best = "none" if s["best_value"] is None else f"{s['best_value']:.2f}"
     share = ", ".join(f"h = {h}: {100 * v:.2f} %" for h, v in metrics["doubly_occupied_share"].items())
     lines = [
         f"# lj-fluid search `{metrics['run_id']}`",
         "",
-        f"Command: `{command}` ({seconds} s wall). KerasTuner Hyperband (factor 3) over the density-grid VAE, "
-        f"{metrics['n_train']} training and {metrics['n_val']} validation configurations.",
+        f"Command: `{cfg.command}` ({metrics['total_seconds']} s wall). KerasTuner Hyperband (factor 3) over the "
+        f"density-grid VAE, {metrics['n_train']} training and {metrics['n_val']} validation configurations.",
         "",
         __doc__.split("\n\n", 1)[1].replace("\n", " "),
         "",
@@ -368,54 +473,19 @@ def render_tune_report(command: str, metrics: dict, figures: dict, seconds: floa
         markdown_table(metrics["trial_rows"], floatfmt=".3g"),
         "",
     ]
-    for name, path in figures.items():
-        lines += [f"![{name}](figures/{Path(path).name})", ""]
+    for name in metrics["figures"]:
+        lines += [f"![{name}](figures/{FIGURE_PREFIX}{name}.png)", ""]
     return "\n".join(lines)
 
 
-def epochs_option(text: str) -> int:
-    """argparse type: Hyperband's largest budget, at least 2 epochs."""
-    value = positive_int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"Hyperband needs a budget of at least 2 epochs, got {value}")
-    return value
+def tune_summary(cfg: TuneConfig, metrics: dict) -> str:
+    s = metrics["summary"]
+    return (
+        markdown_table(metrics["trial_rows"], floatfmt=".2f")
+        + f"best: trial {s['best_trial']}, {OBJECTIVE} {s['best_value']:.2f} nats; use it: {metrics['use_best']}"
+    )
 
 
-def add_tune_arguments(p: argparse.ArgumentParser) -> None:
-    from keras_clust.apps.lj_fluid.actions import add_physics_arguments
-
-    p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the simulation and the search")
-    p.add_argument("--out", type=Path, default=Path("runs"), help="root folder of run folders (default: runs/)")
-    add_tensorboard_argument(p)
-    p.add_argument(
-        "--workers",
-        type=positive_int,
-        default=1,
-        help="train the trials in N processes on this machine: this one serves KerasTuner's oracle "
-        "on a free loopback port (the chief) and starts N workers on the same data (default: 1)",
-    )
-    p.add_argument(
-        "--kerastuner-dir",
-        type=Path,
-        default=None,
-        metavar="DIR",
-        help="KerasTuner's folder (default: inside the run folder); a search across processes or "
-        "machines (KERASTUNER_TUNER_ID=chief|tuner0|..., KERASTUNER_ORACLE_IP, "
-        "KERASTUNER_ORACLE_PORT) needs one shared folder and --dataset, the same on the chief and "
-        "every worker",
-    )
-    p.add_argument(
-        "--dataset",
-        type=Path,
-        default=None,
-        metavar="NPZ|RUN",
-        help="search on this dataset (every gamma of it) instead of simulating one",
-    )
-    p.add_argument("--epochs", type=epochs_option, default=9, help="Hyperband's largest epoch budget (default: 9)")
-    p.add_argument("--quick", action="store_true", help="smoke run: 300 configurations, grids of 16/32 cells, 2 epochs")
-    add_physics_arguments(
-        p,
-        "configurations simulated for the search, split evenly between the gammas (default: "
-        "2000; whole chains: ~80 %% train it)",
-        samples_default=2000,
-    )
+TUNE_SPEC = ExperimentSpec(
+    name=NAME, config=TuneConfig, steps=tune_steps, report=render_tune_report, summary=tune_summary, action="tune"
+)

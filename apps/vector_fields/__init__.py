@@ -12,19 +12,26 @@ would not fit in memory; ``cluster`` re-clusters a run's codes with other settin
 ``evaluate`` re-scores a run; ``export`` writes the encoder and decoder as SavedModels.
 """
 
-from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments
+from keras_clust.app import (
+    Action,
+    Experiment,
+    add_export_arguments,
+    add_saved_run_arguments,
+    add_tensorboard_argument,
+    config_arguments,
+)
 from keras_clust.apps.vector_fields.actions import (
     add_cluster_action_arguments,
     add_generate_arguments,
-    add_run_arguments,
+    add_run_extras,
     cluster,
     evaluate,
     export,
     generate,
     run,
 )
-from keras_clust.apps.vector_fields.config import NAME
-from keras_clust.apps.vector_fields.tune import add_tune_arguments, tune
+from keras_clust.apps.vector_fields.config import NAME, ClusterConfig, Config
+from keras_clust.apps.vector_fields.tune import TuneConfig, tune
 
 EXPERIMENT = Experiment(
     name=NAME,
@@ -40,15 +47,23 @@ EXPERIMENT = Experiment(
         Action(
             "run",
             "generate or read fields, train the autoencoder, cluster its codes, report, export",
-            add_run_arguments,
+            config_arguments(Config, add_run_extras),
             run,
+            Config,
         ),
-        Action("tune", "two-stage Optuna search over the autoencoder's architecture", add_tune_arguments, tune),
+        Action(
+            "tune",
+            "two-stage Optuna search over the autoencoder's architecture",
+            config_arguments(TuneConfig, add_tensorboard_argument, run=False),
+            tune,
+            TuneConfig,
+        ),
         Action(
             "cluster",
             "cluster a finished run's codes again (multi-objective study)",
-            add_cluster_action_arguments,
+            config_arguments(ClusterConfig, add_cluster_action_arguments, run=False),
             cluster,
+            ClusterConfig,
         ),
         Action("evaluate", "re-score a run's test fields with its saved models", add_saved_run_arguments, evaluate),
         Action(

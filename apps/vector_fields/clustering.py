@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_clust.apps.vector_fields.config import ClusterSettings
-from keras_clust.runs import format_params
+from keras_clust.markdown import format_params
 
 log = logging.getLogger("keras_clust.apps.vector_fields")
 

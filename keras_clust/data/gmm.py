@@ -137,7 +137,7 @@ def load_mixture(path: str | Path) -> GaussianMixture:
 
 def save_mixture(mixture: GaussianMixture, path: str | Path) -> Path:
     """Write ``mixture`` as JSON (atomically)."""
-    from keras_clust.runs import atomic_write_text
+    from keras_clust.files import atomic_write_text
 
     return atomic_write_text(path, json.dumps(mixture.to_dict(), indent=1))
 

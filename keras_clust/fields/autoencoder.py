@@ -278,7 +278,8 @@ def build_field_ae(
         The compiled :class:`FieldAE`; its ``encoder`` gives the deterministic embedding.
     """
     from keras_clust.fields.loss import MagnitudeWeightedMSE
-    from keras_clust.layers import GaussianNLL, KLDivergence, Sampling
+    from keras_clust.layers import GaussianNLL
+    from keras_clust.models.vae_head import vae_head
 
     input_shape = tuple(int(d) for d in input_shape)
     if len(input_shape) != 3 or input_shape[0] != input_shape[1]:
@@ -302,15 +303,12 @@ def build_field_ae(
             metrics=[keras.metrics.MeanSquaredError(name="mse")],
         )
         return FieldAE(model, encoder, decoder, config)
-    z_mean = keras.layers.Dense(config.latent, name="z_mean")(features)
-    z_log_var = keras.layers.Dense(config.latent, name="z_log_var")(features)
-    z_mean, z_log_var = KLDivergence(beta, name="kl")([z_mean, z_log_var])
-    z = Sampling(seed=seed, name="z")([z_mean, z_log_var])
-    reconstruction = decoder(z)
+    head = vae_head(features, config.latent, beta, seed)
+    reconstruction = decoder(head.z)
     outputs = GaussianNLL(name="likelihood")([inputs, reconstruction])
     model = keras.Model(inputs, outputs, name=name)
     model.compile(optimizer=optimizer, loss=None)
-    encoder = keras.Model(inputs, z_mean, name=f"{name}_encoder")
+    encoder = keras.Model(inputs, head.z_mean_kl, name=f"{name}_encoder")
     return FieldAE(model, encoder, decoder, config)
 
 

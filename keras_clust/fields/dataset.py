@@ -35,7 +35,7 @@ def save_fields(fs: FieldSet, path: str | Path) -> Path:
     Raises:
         UsageError: when ``path`` does not end in ``.npz``.
     """
-    from keras_clust.runs import _jsonable, atomic_save_npz
+    from keras_clust.files import atomic_save_npz, to_jsonable
 
     path = Path(path)
     if path.suffix.lower() != ".npz":
@@ -44,7 +44,7 @@ def save_fields(fs: FieldSet, path: str | Path) -> Path:
         "fields": np.asarray(fs.fields, dtype=np.float32),
         "class_names": np.array(fs.class_names, dtype=str),
         "channels": np.array(fs.channels, dtype=str),
-        "settings": np.array(json.dumps(_jsonable(fs.settings))),
+        "settings": np.array(json.dumps(to_jsonable(fs.settings))),
         "note": np.array(fs.note),
     }
     if fs.labels is not None:

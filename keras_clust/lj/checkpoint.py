@@ -233,7 +233,7 @@ class Checkpoint:
 
     def write(self, finished: list[Part], current: GammaProgress | None) -> None:
         """Write the finished gammas and the one in progress (None between gammas) atomically."""
-        from keras_clust.runs import atomic_save_npz
+        from keras_clust.files import atomic_save_npz
 
         arrays = {
             "format": np.int64(FORMAT),

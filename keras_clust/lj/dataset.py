@@ -59,7 +59,7 @@ def save_lj_dataset(sim: Simulation, path: str | Path) -> Path:
     (energy traces, autocorrelations, acceptance of gamma number ``k``). On any failure
     nothing is left behind.
     """
-    from keras_clust.runs import _jsonable, atomic_save_npz
+    from keras_clust.files import atomic_save_npz, to_jsonable
 
     path = Path(path)
     arrays = {
@@ -67,7 +67,7 @@ def save_lj_dataset(sim: Simulation, path: str | Path) -> Path:
         "gamma": sim.gamma,
         "energy": sim.energy,
         "replica": sim.replica,
-        "settings_json": np.array(json.dumps(_jsonable(sim.settings))),
+        "settings_json": np.array(json.dumps(to_jsonable(sim.settings))),
         "diagnostics_json": np.array(json.dumps([d.scalars() for d in sim.diagnostics])),
     }
     for k, d in enumerate(sim.diagnostics):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy.linalg import orthogonal_procrustes
 
 from keras_clust.errors import DataError
 
@@ -42,7 +43,8 @@ def kabsch_align(x: np.ndarray, reference: np.ndarray, reflection: bool = True) 
     """``x`` moved onto ``reference`` by the translation and orthogonal map that minimise the RMSD.
 
     The optimal rotation comes from the SVD of the centred cross-covariance (Kabsch); with
-    ``reflection`` an improper orthogonal map is allowed too (orthogonal Procrustes), which
+    ``reflection`` an improper orthogonal map is allowed too (orthogonal Procrustes,
+    :func:`scipy.linalg.orthogonal_procrustes`), which
     MDS needs since it cannot tell a configuration from its mirror image.
 
     Args:
@@ -60,12 +62,17 @@ def kabsch_align(x: np.ndarray, reference: np.ndarray, reflection: bool = True) 
         x, y = x[None], y[None]
     xc, yc = x.mean(axis=1, keepdims=True), y.mean(axis=1, keepdims=True)
     a, b = x - xc, y - yc
-    u, _, vt = np.linalg.svd(np.swapaxes(a, 1, 2) @ b)
-    if not reflection:
+    if reflection:
+        maps = np.empty((len(a), a.shape[2], a.shape[2]))
+        for i in range(len(a)):
+            maps[i] = orthogonal_procrustes(a[i], b[i])[0]
+    else:  # Kabsch: flip the last singular direction when the map would be a reflection
+        u, _, vt = np.linalg.svd(np.swapaxes(a, 1, 2) @ b)
         sign = np.sign(np.linalg.det(u @ vt))
         sign[sign == 0] = 1.0
         u[:, :, -1] *= sign[:, None]
-    aligned = a @ (u @ vt) + yc
+        maps = u @ vt
+    aligned = a @ maps + yc
     return aligned[0] if single else aligned
 
 

@@ -13,20 +13,13 @@ from collections.abc import Sequence
 import keras
 
 from keras_clust.errors import UsageError
-from keras_clust.layers import BernoulliNLL, GaussianNLL, KLDivergence, Sampling, SymmetricZeroDiagonal, UpperTriangle
+from keras_clust.layers import BernoulliNLL, GaussianNLL, SymmetricZeroDiagonal, UpperTriangle
 from keras_clust.models.conv_vae import VAE
+from keras_clust.models.vae_head import vae_head
 
 _CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
 _DECONV = {2: keras.layers.Conv2DTranspose, 3: keras.layers.Conv3DTranspose}
 _POOL = {2: keras.layers.MaxPooling2D, 3: keras.layers.MaxPooling3D}
-
-
-def _heads(x, latent_dim: int, beta: float, seed: int | None):
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
-    z_mean_kl, z_log_var_kl = KLDivergence(beta=beta, name="kl")([z_mean, z_log_var])
-    z = Sampling(seed=seed, name="z")([z_mean_kl, z_log_var_kl])
-    return z_mean, z_log_var, z
 
 
 def build_grid_vae(
@@ -67,7 +60,7 @@ def build_grid_vae(
         x = pool(2, name=f"enc_pool_{i}")(x)
     small = cells // factor
     x = keras.layers.Flatten(name="enc_flatten")(x)
-    z_mean, z_log_var, z = _heads(x, latent_dim, beta, seed)
+    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed)
     encoder = keras.Model(grids, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(grids, z_mean, name=f"{name}_mean_encoder")
 
@@ -119,7 +112,7 @@ def build_distance_vae(
         x = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"enc_conv_{i}")(x)
     x = keras.layers.Flatten(name="enc_flatten")(x)
     x = keras.layers.Dense(hidden_units, activation="relu", name="enc_dense")(x)
-    z_mean, z_log_var, z = _heads(x, latent_dim, beta, seed)
+    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed)
     encoder = keras.Model(matrices, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(matrices, z_mean, name=f"{name}_mean_encoder")
 

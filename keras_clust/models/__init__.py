@@ -13,9 +13,11 @@ from keras_clust.models.dense_ae import (
 from keras_clust.models.dense_vae import build_dense_vae
 from keras_clust.models.dis_net import build_dis_net
 from keras_clust.models.standardised import standardised_vae_models
+from keras_clust.models.vae_head import VAEHead, vae_head
 
 __all__ = [
     "VAE",
+    "VAEHead",
     "Autoencoder",
     "build_conv_autoencoder",
     "build_conv_vae",
@@ -30,4 +32,5 @@ __all__ = [
     "standardised_vae_models",
     "STACKED_AE_UNITS",
     "build_stacked_autoencoder",
+    "vae_head",
 ]

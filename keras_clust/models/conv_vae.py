@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import keras
 
 from keras_clust.errors import UsageError
-from keras_clust.layers import KLDivergence, Sampling
+from keras_clust.models.vae_head import vae_head
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -58,10 +58,7 @@ def build_conv_vae(
         x = _block(x, keras.layers.Conv2D(filters, 3, strides=2, padding="same", name=f"enc_conv_{i}"), f"enc_conv_{i}")
     x = keras.layers.Flatten(name="enc_flatten")(x)
     x = _block(x, keras.layers.Dense(hidden_units, name="enc_dense"), "enc_dense")
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
-    z_mean_kl, z_log_var_kl = KLDivergence(beta=beta, name="kl")([z_mean, z_log_var])
-    z = Sampling(seed=seed, name="z")([z_mean_kl, z_log_var_kl])
+    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed)
     encoder = keras.Model(images, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(images, z_mean, name=f"{name}_mean_encoder")
 

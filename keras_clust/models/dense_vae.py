@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import keras
 
 from keras_clust.errors import UsageError
-from keras_clust.layers import GaussianNLL, KLDivergence, Sampling
+from keras_clust.layers import GaussianNLL
 from keras_clust.models.conv_vae import VAE
+from keras_clust.models.vae_head import vae_head
 
 LIKELIHOODS = (None, "gaussian")
 
@@ -47,10 +48,7 @@ def build_dense_vae(
     x = inputs
     for i, units in enumerate(hidden_units):
         x = keras.layers.Dense(units, activation="relu", name=f"enc_dense_{i}")(x)
-    z_mean = keras.layers.Dense(latent_dim, name="z_mean")(x)
-    z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(x)
-    z_mean_kl, z_log_var_kl = KLDivergence(beta=beta, name="kl")([z_mean, z_log_var])
-    z = Sampling(seed=seed, name="z")([z_mean_kl, z_log_var_kl])
+    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed)
     encoder = keras.Model(inputs, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(inputs, z_mean, name=f"{name}_mean_encoder")
 

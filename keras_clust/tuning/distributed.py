@@ -71,7 +71,7 @@ def run_as_worker(tuner, hypermodel, *search_args, tensorboard: str | Path | Non
     :func:`worker_curves` reads them.
     """
 
-    from keras_clust.runs import write_json
+    from keras_clust.files import write_json
     from keras_clust.tuning.callbacks import search_callbacks
 
     tuner_id = os.environ["KERASTUNER_TUNER_ID"]

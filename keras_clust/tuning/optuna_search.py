@@ -17,9 +17,9 @@ import keras
 import numpy as np
 
 from keras_clust.errors import DataError, UsageError
+from keras_clust.markdown import format_params
 from keras_clust.parallel import configure_worker, worker_threads
 from keras_clust.progress import Progress
-from keras_clust.runs import format_params
 from keras_clust.training import fit_context, fit_model
 from keras_clust.tuning.results import SearchResult, TrialRecord
 from keras_clust.tuning.space import SearchSpace, suggest_optuna

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+
+from keras_clust.markdown import markdown_table
 
 STATES = ("complete", "pruned", "failed")
 
@@ -78,6 +81,25 @@ class SearchResult:
             {"trial": t.number, "state": t.state, "value": t.value, "epochs": len(t.curve), **t.params}
             for t in self.trials
         ]
+
+
+def search_section(title: str, entry: Mapping) -> list[str]:
+    """The lines of one search in a Markdown report: a heading, where its study lives (and the
+    earlier trials it resumed with) and the table of its trials.
+
+    Args:
+        title: The section's heading.
+        entry: :meth:`SearchResult.to_dict` with ``trial_rows`` (as ``metrics.json`` keeps it).
+    """
+    resumed = f"; resumed with {entry['resumed_trials']} earlier trials" if entry["resumed_trials"] else ""
+    return [
+        f"## {title}",
+        "",
+        f"Study `{entry['study_name']}` in `{entry['storage']}`{resumed}.",
+        "",
+        markdown_table(entry["trial_rows"], floatfmt=".4g"),
+        "",
+    ]
 
 
 def to_optuna_study(result: SearchResult, space):

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib import colormaps
 
-from keras_clust.runs import format_params
+from keras_clust.markdown import format_params
 from keras_clust.viz._figure import new_figure, save_figure
 
 _AXIS = {

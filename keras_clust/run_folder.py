@@ -1,4 +1,4 @@
-"""Run folders, seeding, and the writing of configs, metrics, histories and reports.
+"""Run folders: where a run writes its config, metrics, history, report and models.
 
 A run is built in ``<out>/<experiment>/.<run-id>.partial`` and renamed to
 ``<out>/<experiment>/<run-id>`` only when everything is written, so a folder without
@@ -7,206 +7,19 @@ the ``.partial`` suffix is always complete. A run that fails removes its partial
 
 from __future__ import annotations
 
-import csv
-import hashlib
-import io
-import json
 import logging
-import math
 import os
-import platform
 import shutil
 import tempfile
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-import numpy as np
-
 from keras_clust.errors import DataError, UsageError
+from keras_clust.files import atomic_write_text, rows_to_csv, write_json
+from keras_clust.provenance import library_versions, machine_info
 
 log = logging.getLogger(__name__)
-
-
-def set_seed(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and Keras/TensorFlow in one call; every CLI entry calls it.
-
-    Args:
-        seed: The run's seed.
-        deterministic: Also ask TensorFlow for deterministic kernels, so the same seed
-            gives the same numbers on the same machine (Keras then compiles without XLA).
-            False leaves TensorFlow's setting as it is: once on, it stays on in the process.
-    """
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(int(seed))
-    if deterministic:
-        tf.config.experimental.enable_op_determinism()
-
-
-def op_determinism() -> bool:
-    """Whether TensorFlow's op determinism (:func:`set_seed`) is on in this process."""
-    from tensorflow.python.framework import config as tf_config  # no public getter in TF 2.21
-
-    return bool(tf_config.is_op_determinism_enabled())
-
-
-def model_seed(seed: int, key: str) -> int:
-    """The seed of one model of a run, derived from the run's seed and the model's name.
-
-    Keras draws the seeds of unseeded initialisers from Python's global RNG, so without
-    re-seeding, a model's initial weights depend on how many models were built before
-    it. Deriving a seed per model name makes every model independent of the others and
-    of their order.
-    """
-    digest = hashlib.sha256(f"{int(seed)}:{key}".encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
-
-
-def seed_model(seed: int, key: str) -> int:
-    """Re-seed Python, NumPy and Keras with :func:`model_seed` right before building and
-    training the model named ``key``; returns the seed used (store it with the model)."""
-    import keras
-
-    derived = model_seed(seed, key)
-    keras.utils.set_random_seed(derived)
-    return derived
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries a result depends on."""
-    import importlib.metadata as md
-
-    versions = {"python": platform.python_version()}
-    for dist in (
-        "keras-clust",
-        "tensorflow",
-        "keras",
-        "numpy",
-        "scikit-learn",
-        "scipy",
-        "optuna",
-        "keras-tuner",
-        "opencv-python-headless",
-        "matplotlib",
-    ):
-        try:
-            versions[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            versions[dist] = "not installed"
-    return versions
-
-
-def machine_info() -> dict[str, str | int]:
-    """Short description of the machine, stored with every run and benchmark."""
-    return {
-        "platform": platform.platform(),
-        "processor": platform.processor() or platform.machine(),
-        "cpu_count": os.cpu_count() or 0,
-    }
-
-
-def _jsonable(obj):
-    if isinstance(obj, Mapping):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if isinstance(obj, Path):
-        return str(obj)
-    if isinstance(obj, np.generic):
-        obj = obj.item()
-    if isinstance(obj, np.ndarray):
-        return _jsonable(obj.tolist())
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None if math.isnan(obj) else ("inf" if obj > 0 else "-inf")
-    return obj
-
-
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def atomic_save_npz(path: str | Path, arrays: Mapping[str, np.ndarray]) -> Path:
-    """Write ``arrays`` as an uncompressed ``.npz`` through a synced temporary file in the same
-    folder and a rename, so ``path`` is either the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def write_json(path: str | Path, data) -> Path:
-    """Write ``data`` as indented JSON (NumPy values converted), atomically."""
-    return atomic_write_text(path, json.dumps(_jsonable(data), indent=2, sort_keys=False) + "\n")
-
-
-def read_json(path: str | Path):
-    try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path} does not exist") from None
-    except (OSError, json.JSONDecodeError) as exc:
-        raise DataError(f"cannot read {path}: {exc}") from None
-
-
-def rows_to_csv(rows: Sequence[Mapping]) -> str:
-    """CSV text of a list of dicts; the columns are the union of keys, in first-seen order."""
-    columns: list[str] = []
-    for row in rows:
-        columns += [k for k in row if k not in columns]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: _jsonable(v) for k, v in row.items()})
-    return buf.getvalue()
-
-
-def markdown_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, floatfmt: str = ".4f") -> str:
-    """Markdown table of a list of dicts."""
-    if not rows:
-        return "_(no rows)_\n"
-    columns = list(columns or rows[0].keys())
-
-    def cell(v):
-        if isinstance(v, (float, np.floating)):
-            return format(float(v), floatfmt) if math.isfinite(v) else str(v)
-        return "" if v is None else str(v)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
-    return "\n".join(lines) + "\n"
-
-
-def format_params(params: Mapping) -> str:
-    """Hyper-parameters on one line: ``k=15, eps=0.376`` (floats to 3 significant digits)."""
-    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
-
-
-def markdown_figure(name: str, caption: str) -> str:
-    """A report's figure ``figures/<name>`` with its caption in italics below."""
-    return f"![{caption}](figures/{name})\n\n*{caption}*\n"
 
 
 def check_writable(folder: str | Path) -> Path:
@@ -287,6 +100,10 @@ class RunFolder:
         (self.work / "figures").mkdir(exist_ok=True)
         return self
 
+    #: Keep a resumable folder after any error, not only Ctrl-C (a simulation's checkpoint is
+    #: worth keeping whatever stopped it; a training's backups only when the user interrupted).
+    keep_resumable_on_error: bool = False
+
     @property
     def resumable(self) -> bool:
         """Whether an interrupted run here can be continued (it has training backups)."""
@@ -357,8 +174,12 @@ class RunFolder:
     def __exit__(self, exc_type, exc, tb) -> bool:
         if exc_type is None:
             self.commit()
-        elif issubclass(exc_type, KeyboardInterrupt) and self.resumable:
-            log.warning("interrupted; continue with --resume %s", self.work)
+        elif self.resumable and (issubclass(exc_type, KeyboardInterrupt) or self.keep_resumable_on_error):
+            log.warning(
+                "%s; continue with --resume %s",
+                "interrupted" if exc_type is KeyboardInterrupt else "stopped",
+                self.work,
+            )
         else:
             self.abort()
         return False

@@ -1,0 +1,34 @@
+"""Report text in Markdown: tables of rows, hyper-parameters on one line, figures with captions."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+
+def markdown_table(rows: Sequence[Mapping], columns: Sequence[str] | None = None, floatfmt: str = ".4f") -> str:
+    """Markdown table of a list of dicts."""
+    if not rows:
+        return "_(no rows)_\n"
+    columns = list(columns or rows[0].keys())
+
+    def cell(v):
+        if isinstance(v, (float, np.floating)):
+            return format(float(v), floatfmt) if math.isfinite(v) else str(v)
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def format_params(params: Mapping) -> str:
+    """Hyper-parameters on one line: ``k=15, eps=0.376`` (floats to 3 significant digits)."""
+    return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in params.items())
+
+
+def markdown_figure(name: str, caption: str) -> str:
+    """A report's figure ``figures/<name>`` with its caption in italics below."""
+    return f"![{caption}](figures/{name})\n\n*{caption}*\n"
