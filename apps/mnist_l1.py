@@ -16,12 +16,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 import keras
-import numpy as np
 from sklearn.metrics import classification_report
 
 from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments, config_arguments
 from keras_clust.cluster import EmbeddingKMeans, evaluate_kmeans, evaluate_method, relabel, score_clustering
-from keras_clust.data import Dataset, load_dataset, train_val_split
+from keras_clust.data import load_dataset
+from keras_clust.data.splits import Split, split_dataset
 from keras_clust.errors import UsageError
 from keras_clust.experiment import (
     ExperimentSpec,
@@ -134,17 +134,8 @@ class Config:
     models_dir: str = models_dir_setting()
 
 
-@dataclass
-class Prepared:
-    """Flattened train/validation/test arrays and the data record."""
-
-    x_train: np.ndarray
-    y_train: np.ndarray
-    x_val: np.ndarray
-    y_val: np.ndarray
-    x_test: np.ndarray
-    y_test: np.ndarray
-    data: Dataset
+#: Flattened train/validation/test arrays and the data record.
+Prepared = Split
 
 
 def prepare_data(cfg: Config) -> Prepared:
@@ -152,9 +143,7 @@ def prepare_data(cfg: Config) -> Prepared:
     ds = load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.quick:
         ds = ds.subsample(*cfg.quick_sizes, seed=cfg.seed)
-    flat = int(np.prod(ds.image_shape))
-    xtr, ytr, xval, yval = train_val_split(ds.x_train.reshape(-1, flat), ds.y_train, cfg.val_fraction, cfg.seed)
-    return Prepared(xtr, ytr, xval, yval, ds.x_test.reshape(-1, flat), ds.y_test, ds)
+    return split_dataset(ds, cfg.val_fraction, cfg.seed)
 
 
 def model_key(latent_dim: int) -> str:

@@ -139,7 +139,9 @@ def test_cluster_bench_quick_on_digits(tmp_path):
     assert [r["method"] for r in metrics["rows"]] == methods
     pixels = [r for r in metrics["rows"] if r["method"] == "kmeans (pixels)"]
     assert all(r["acc"] > 0.7 for r in pixels) and metrics["rows_clustered"] == 600
-    assert all(0 <= r["nmi"] <= 1 and 0 <= r["nmi_geometric"] <= 1 for r in metrics["rows"])
+    # NMI over the arithmetic mean of the entropies never exceeds NMI over their geometric mean
+    assert all(r["nmi"] <= r["nmi_geometric"] + 1e-12 for r in metrics["rows"])
+    assert all(r["nmi"] > 0.6 for r in pixels)  # KMeans on digits' pixels (about 0.74 here)
     assert {s["method"]: s["seeds"] for s in metrics["seed_summary"]} == dict.fromkeys(methods, 1)
     figures = {p.name for p in (run / "figures").iterdir()}
     assert {f"confusion_{k}.png" for k in ("kmeans_pixels", "dec", "idec", "n2d")} <= figures

@@ -72,7 +72,8 @@ def test_a_chief_and_two_workers_share_one_search(tmp_path):
     assert e["summary"]["trials"] == 4 and e["summary"]["complete"] == 4
     assert sorted(t["number"] for t in e["trials"]) == [0, 1, 2, 3]
     assert all(len(t["curve"]) == 1 and t["seconds"] is not None for t in e["trials"])  # from the workers' files
-    assert e["test"]["checkpoint_test_mse"] > 0  # the best trial's checkpoint, written by a worker
+    # the best trial's checkpoint, written by a worker: on the test set it scores near its validation loss
+    assert e["test"]["checkpoint_test_mse"] == pytest.approx(e["summary"]["best_value"], rel=0.25)
 
 
 def test_lj_fluid_tune_on_two_local_workers(tmp_path):

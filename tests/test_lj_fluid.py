@@ -10,6 +10,7 @@ from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.apps.lj_fluid.analysis import anomaly_roc, energy_mapping, energy_surprise, gamma_readout
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import insert_overlap
+from keras_clust.apps.lj_fluid.steps import doubly_occupied_share
 from keras_clust.apps.lj_fluid.tune import ContinuousELBO
 from keras_clust.export import saved_model_cli_show
 from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
@@ -81,6 +82,13 @@ def quick_run(tmp_path_factory):
     return work, run, res
 
 
+def _shared_cells(positions: np.ndarray, box: float, cells: int) -> float:
+    """Share of configurations where two particles fall in one of ``cells`` per side (cell edges
+    at multiples of box / cells, the last cell closed)."""
+    index = np.clip(np.floor(np.asarray(positions, np.float64) / box * cells).astype(int), 0, cells - 1)
+    return float(np.mean([len({tuple(c) for c in conf}) < len(conf) for conf in index]))
+
+
 def test_quick_run_writes_every_table_figure_and_export(quick_run):
     work, run, res = quick_run
     m = json.loads((run / "metrics.json").read_text())
@@ -90,13 +98,16 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert total == 600 and m["split"]["holdout"] == 200
     for view in ("coords", "grid", "distance"):
         mm = m["models"][view]
-        assert math.isfinite(mm["test_neg_elbo"]) and mm["test_kl"] >= 0 and mm["elbo_draws"] == 2
-    assert 0.0 <= m["split"]["doubly_occupied_share"] < 0.01  # 16 cells over 5 sigma: diagonal 0.54 sigma
+        assert mm["test_neg_elbo"] == pytest.approx(mm["test_recon"] + mm["test_kl"]) and mm["elbo_draws"] == 2
+    # the share of configurations with two particles in one grid cell, counted here apart
+    positions = load_lj_dataset(run / "dataset.npz").positions
+    assert m["split"]["doubly_occupied_share"] == pytest.approx(_shared_cells(positions, 5.0, 16))
+    assert doubly_occupied_share(positions, 5.0, 6) == pytest.approx(_shared_cells(positions, 5.0, 6)) > 0.1
     rmsd = {(r["method"], r["from"]): r for r in m["reconstruction"]["rmsd"]}
     assert rmsd[("classical MDS + Kabsch", "true matrix")]["RMSD max"] < 1e-4
     assert set(m["anomaly"]) == {"holdout_gamma", "overlap"}
     for per in m["anomaly"].values():
-        assert all(0.0 <= v["auc"] <= 1.0 for v in per.values()) and len(per) == 4
+        assert len(per) == 4 and {v["n_normal"] for v in per.values()} == {m["split"]["test"]}
     # an inserted overlap costs ~4 (0.5^-12) = 16000 energy units: the physics baseline must see it
     assert m["anomaly"]["overlap"]["LJ energy (physics baseline)"]["auc"] > 0.99
     assert m["anomaly"]["holdout_gamma"]["LJ energy (physics baseline)"]["n_anomalous"] == m["split"]["test"]
@@ -309,7 +320,9 @@ def test_two_dimensional_quick_run(tmp_path):
     assert set(m["anomaly"]) == {"overlap"}
     assert "held-out-gamma detection was not measured" in (run / "report.md").read_text()
     deep = {view: m["gamma"][view]["deep"] for view in ("coords", "grid", "distance")}
-    assert all(d["method"] == "dec" and 1 <= d["n_clusters"] <= 3 and d["acc"] >= 0.3 for d in deep.values())
+    assert all(d["method"] == "dec" and 1 <= d["n_clusters"] <= 3 for d in deep.values())
+    for view, d in deep.items():  # DEC starts from KMeans on the same codes; 40 batches keep it near there
+        assert d["acc"] == pytest.approx(m["gamma"][view]["acc"], abs=0.15), view
     assert max(d["n_clusters"] for d in deep.values()) > 1  # (after 2 epochs the 2-D coords code may be one blob)
     assert "DEC ACC" in (run / "report.md").read_text()
 

@@ -215,7 +215,9 @@ def test_one_channel_and_one_dimensional_codes_run(tmp_path):
     assert "figures/reconstructions.png" not in (run / "report.md").read_text()
     metrics = json.loads((run / "metrics.json").read_text())
     dec = metrics["clustering"]["scores"]["dec_true_k"]
-    assert dec["clusters"] > 1 and 0 < dec["acc"] <= 1
+    codes = metrics["clustering"]["scores"]["kmeans_codes_true_k"]
+    # DEC starts from KMeans on the same 1-D codes; the quick budget keeps it near that start
+    assert dec["clusters"] == 11 and dec["acc"] == pytest.approx(codes["acc"], abs=0.05)
     assert "DEC on the encoder, true k" in (run / "report.md").read_text()
     assert json.loads((run / "config.json").read_text())["deep_cluster"] == "dec"
 
