@@ -164,6 +164,8 @@ def test_target_update_refreshes_every_interval_and_stops_on_settled_labels():
     assert cb.converged and cb.iterations == 3
 
 
+# slow: 63 s: UMAP on all 1,797 digits; N2D runs end to end in cluster-bench's quick run
+@pytest.mark.slow
 def test_n2d_on_digits_beats_kmeans_on_pixels():
     d = load_digits()
     x = (d.data / 16.0).astype(np.float32)

@@ -119,6 +119,8 @@ def test_studies_of_different_names_do_not_mix(postgres_url):
         assert [(t.params, t.value) for t in _trials(postgres_url, name)] == [(r.params, r.value) for r in res.trials]
 
 
+# slow: 37 s: the journal storage's retried trial stays in the suite (test_a_killed_worker_trial...[journal])
+@pytest.mark.slow
 def test_journal_storage_is_shared_and_joined(tmp_path):
     url = f"journal:{tmp_path / 'study.log'}"
     first, _ = _search(url, "j", 4, workers=2, callbacks=(SlowEpochs(3.0),))

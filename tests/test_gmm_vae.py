@@ -307,7 +307,7 @@ def test_tune_refuses_the_reported_mixtures(tmp_path):
     assert_one_line_error(res, 2, "--mixture-seeds 4,100")
 
 
-def test_tune_quick_writes_the_sweep_table(tmp_path):
+def _quick_sweep(tmp_path):
     res = cli("gmm-vae", "tune", "--quick", "--candidates", "report,64-32-300-cosine", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = (tmp_path / "runs" / "gmm-vae").iterdir()
@@ -317,7 +317,18 @@ def test_tune_quick_writes_the_sweep_table(tmp_path):
     report = (run / "report.md").read_text()
     assert "keras-clust gmm-vae tune --mixture-seeds 100,101,102,103,104 --candidates report,64-32-300-cosine" in report
     assert f"**{m['best']}**" in report
-    # the same sweep on two worker processes: every cell trained once, the same numbers, the same table
+    return res, run, m
+
+
+def test_tune_quick_writes_the_sweep_table(tmp_path):
+    _quick_sweep(tmp_path)
+
+
+# slow: 59 s for both sweeps; the single-process sweep stays in the suite
+@pytest.mark.slow
+def test_tune_on_two_workers_gives_the_same_table(tmp_path):
+    """The same sweep on two worker processes: every cell trained once, the same numbers, the same table."""
+    _, run, m = _quick_sweep(tmp_path)
     res = cli(
         "gmm-vae",
         "tune",

@@ -76,6 +76,9 @@ def test_a_chief_and_two_workers_share_one_search(tmp_path):
     assert e["test"]["checkpoint_test_mse"] == pytest.approx(e["summary"]["best_value"], rel=0.25)
 
 
+# slow: 65 s: KerasTuner's distributed mode is tested on fashion-cae's chief and two workers, local_workers'
+# failure path on its own
+@pytest.mark.slow
 def test_lj_fluid_tune_on_two_local_workers(tmp_path):
     """``--workers 2``: this process is the chief on loopback, two workers train on the simulation it
     left in its run folder, and the record has each trial's curve as its worker saw it."""

@@ -293,6 +293,8 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
         assert logs["recon"] == pytest.approx(terms["recon"].mean(), rel=1e-4), view
 
 
+# slow: 48 s: a second lj-fluid quick run (2-D, DEC); the 3-D quick run stays in the suite
+@pytest.mark.slow
 def test_two_dimensional_quick_run(tmp_path):
     """A 2-D fluid; with ``--cluster dec`` each view's encoder is also fine-tuned by DEC and scored
     against gamma beside KMeans."""

@@ -133,6 +133,8 @@ def _without_timings(obj):
     return obj
 
 
+# slow: 38 s: a second full quick run; same seed, same numbers in one process is test_same_seed_same_metrics
+@pytest.mark.slow
 def test_same_quick_run_in_two_processes_gives_identical_metrics(quick_run, tmp_path):
     """A second process with the same seed: every number but wall times is identical."""
     _, first_run, _ = quick_run

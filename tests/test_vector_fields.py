@@ -222,6 +222,9 @@ def test_one_channel_and_one_dimensional_codes_run(tmp_path):
     assert json.loads((run / "config.json").read_text())["deep_cluster"] == "dec"
 
 
+# slow: 82 s: the two-stage Optuna search end to end; its engine is tested in test_tuning.py and vector-fields'
+# quick run stays in the suite
+@pytest.mark.slow
 def test_tune_quick_then_run_with_its_params(tmp_path):
     res = cli("vector-fields", "tune", "--quick", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
