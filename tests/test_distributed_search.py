@@ -39,6 +39,8 @@ def _trials(storage, study_name):
     return optuna.load_study(study_name=study_name, storage=open_storage(storage)).get_trials()
 
 
+# slow: 38 s: several workers on one study stay in the suite in the killed-worker retry tests (postgres, journal)
+@pytest.mark.slow
 def test_two_workers_record_every_trial_once(postgres_url, tmp_path):
     # 2 s per trial: the spawned worker (a TensorFlow import away) joins before this one is done
     result, study = _search(

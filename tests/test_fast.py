@@ -106,6 +106,9 @@ def test_a_fast_context_leaves_a_model_that_already_ran_or_chose_its_own():
     assert own.steps_per_execution == 2
 
 
+# slow: 26 s: a whole quick run under --fast; XLA exactly where op determinism is off is checked on a fit
+# in test_a_fast_fit_trains_as_a_plain_one_in_fewer_calls
+@pytest.mark.slow
 def test_run_fast_compiles_every_fit_with_xla(tmp_path):
     res = cli("mnist-l1", "run", "--quick", "--latent-dims", "2", "--no-export", "--fast", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]

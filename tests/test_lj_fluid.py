@@ -102,7 +102,8 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     # the share of configurations with two particles in one grid cell, counted here apart
     positions = load_lj_dataset(run / "dataset.npz").positions
     assert m["split"]["doubly_occupied_share"] == pytest.approx(_shared_cells(positions, 5.0, 16))
-    assert doubly_occupied_share(positions, 5.0, 6) == pytest.approx(_shared_cells(positions, 5.0, 6)) > 0.1
+    coarse = _shared_cells(positions, 5.0, 6)  # 6 cells a side: many configurations share one
+    assert coarse > 0.1 and doubly_occupied_share(positions, 5.0, 6) == pytest.approx(coarse)
     rmsd = {(r["method"], r["from"]): r for r in m["reconstruction"]["rmsd"]}
     assert rmsd[("classical MDS + Kabsch", "true matrix")]["RMSD max"] < 1e-4
     assert set(m["anomaly"]) == {"holdout_gamma", "overlap"}
@@ -329,6 +330,9 @@ def test_two_dimensional_quick_run(tmp_path):
     assert "DEC ACC" in (run / "report.md").read_text()
 
 
+# slow: 54 s: Hyperband over the grid VAE end to end; KerasTuner searches run in the suite in fashion-cae's
+# quick tune and its chief-and-two-workers test
+@pytest.mark.slow
 def test_tune_quick_searches_the_grid_vae_with_hyperband(tmp_path):
     res = cli("lj-fluid", "tune", "--quick", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
