@@ -12,7 +12,6 @@ import argparse
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from keras_clust.option_types import (  # noqa: F401 (re-exported for the apps)
     fraction,
@@ -28,18 +27,11 @@ from keras_clust.option_types import (  # noqa: F401 (re-exported for the apps)
 from keras_clust.settings import (
     RunOptions,
     add_settings,
-    cluster_setting,
     data_dir_setting,
-    export_setting,
-    grace_period_setting,
-    heartbeat_interval_setting,
     models_dir_setting,
     quick_setting,
     run_options,  # noqa: F401 (re-exported for the apps)
     seed_setting,
-    storage_setting,
-    study_name_setting,
-    workers_setting,
 )
 
 
@@ -105,44 +97,8 @@ class CommonSettings:
     data_dir: str | None = data_dir_setting()
 
 
-@dataclass
-class ExportSettings:
-    """Where and whether a run exports its SavedModels."""
-
-    export: bool = export_setting()
-    models_dir: str = models_dir_setting()
-
-
-def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options every action shares: seed, output folder, data folder, quick mode."""
-    add_settings(parser, CommonSettings, only=("seed",))
-    add_settings(parser, RunOptions, only=("out",))
-    add_settings(parser, CommonSettings, only=("data_dir", "quick"))
-
-
-def add_run_options(parser: argparse.ArgumentParser) -> None:
-    """Options of every ``run`` about how it runs rather than what it computes: ``--resume``
-    (continue a killed run from its ``.partial`` folder), ``--tensorboard``, ``--strategy`` and
-    ``--fast``; :func:`run_options` reads them."""
-    add_settings(parser, RunOptions, only=("tensorboard", "fast", "strategy", "resume"))
-
-
 def add_tensorboard_argument(parser: argparse.ArgumentParser) -> None:
     add_settings(parser, RunOptions, only=("tensorboard",))
-
-
-def tensorboard_dir(args: argparse.Namespace, run_folder) -> Path | None:
-    """Where ``--tensorboard`` logs go in a run folder (a :class:`~keras_clust.run_folder.RunFolder`), or None."""
-    return run_folder.work / "tensorboard" if getattr(args, "tensorboard", False) else None
-
-
-def add_models_dir_argument(parser: argparse.ArgumentParser) -> None:
-    add_settings(parser, ExportSettings, only=("models_dir",))
-
-
-def add_export_argument(parser: argparse.ArgumentParser) -> None:
-    """``--no-export``."""
-    add_settings(parser, ExportSettings, only=("export",))
 
 
 def add_run_argument(parser: argparse.ArgumentParser) -> None:
@@ -158,26 +114,4 @@ def add_saved_run_arguments(parser: argparse.ArgumentParser) -> None:
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``export``: the run to read and where the SavedModels go."""
     add_saved_run_arguments(parser)
-    add_models_dir_argument(parser)
-
-
-def add_study_arguments(parser: argparse.ArgumentParser, study_name: str, study_help: str) -> None:
-    """Where an Optuna search lives and who works on it: ``--storage``, ``--study-name``,
-    ``--workers`` and the heartbeat that retries the trials of a worker that died."""
-    study = dataclasses.make_dataclass(
-        "StudySettings",
-        [
-            ("storage", str | None, storage_setting()),
-            ("study_name", str, study_name_setting(study_name, study_help)),
-            ("workers", int, workers_setting()),
-            ("heartbeat_interval", int, heartbeat_interval_setting()),
-            ("grace_period", int, grace_period_setting()),
-        ],
-    )
-    add_settings(parser, study)
-
-
-def add_cluster_argument(parser: argparse.ArgumentParser, dest: str = "cluster") -> None:
-    """``--cluster``: besides KMeans on the codes, also cluster with DEC, IDEC or N2D on the
-    experiment's own encoder (``dest``: the attribute it is stored in)."""
-    add_settings(parser, dataclasses.make_dataclass("ClusterSetting", [(dest, str, cluster_setting(flag="--cluster"))]))
+    add_settings(parser, dataclasses.make_dataclass("ModelsDir", [("models_dir", str, models_dir_setting())]))
