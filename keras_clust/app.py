@@ -1,4 +1,4 @@
-"""The pieces every experiment app shares: actions, common options, option types.
+"""The pieces every experiment app shares: actions and the common options.
 
 An experiment is an :class:`Experiment` holding :class:`Action` objects, each with an
 ``add_arguments(parser)`` and a ``run(args) -> int``; :mod:`keras_clust.cli`
@@ -13,53 +13,71 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from keras_clust.option_types import (  # noqa: F401 (re-exported for the apps)
-    fraction,
-    names_list,
-    non_negative_float,
-    non_negative_int,
-    positive_float,
-    positive_int,
-    positive_int_list,
-    seed_list,
-    share,
-)
 from keras_clust.settings import (
     RunOptions,
     add_settings,
     data_dir_setting,
     models_dir_setting,
     quick_setting,
-    run_options,  # noqa: F401 (re-exported for the apps)
     seed_setting,
 )
 
 
 @dataclass(frozen=True)
 class Action:
-    """One CLI action of an experiment (``run``, ``tune``, ``evaluate``, ``export``)."""
+    """One CLI action of an experiment (``run``, ``tune``, ``evaluate``, ``export``).
+
+    ``help`` is the first line of ``run``'s docstring unless given; ``add_arguments`` is
+    ``config_arguments(config)`` unless given. An action calls through to ``run``."""
 
     name: str
-    help: str
-    add_arguments: Callable[[argparse.ArgumentParser], None]
     run: Callable[[argparse.Namespace], int]
+    add_arguments: Callable[[argparse.ArgumentParser], None] | None = None
     #: The config dataclass whose declared settings the action's options are: with it the
     #: action takes ``--config FILE`` (a saved ``config.json`` as its defaults).
     config: type | None = None
+    help: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.help is None:
+            doc = (self.run.__doc__ or "").strip()
+            if not doc:
+                raise TypeError(f"action {self.name!r}: give help= or a docstring to its function")
+            object.__setattr__(self, "help", doc.splitlines()[0].rstrip("."))
+        if self.add_arguments is None:
+            if self.config is None:
+                raise TypeError(f"action {self.name!r}: give add_arguments= or config=")
+            object.__setattr__(self, "add_arguments", config_arguments(self.config))
+
+    def __call__(self, args: argparse.Namespace) -> int:
+        return self.run(args)
+
+
+def action(
+    name: str, add_arguments: Callable[[argparse.ArgumentParser], None] | None = None, config: type | None = None
+) -> Callable[[Callable[[argparse.Namespace], int]], Action]:
+    """Decorator: the function becomes the action ``name``, its docstring's first line the help."""
+    return lambda run: Action(name, run, add_arguments, config)
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """An experiment app: its name, a one-line summary, a description and its actions.
+    """An experiment app: its name, its module docstring and its actions.
 
+    The description under ``keras-clust <name> --help`` is the docstring after its first
+    paragraph; the one-line summary is declared once, in :data:`keras_clust.cli.EXPERIMENTS`.
     ``default_action`` names the action run when none is given (``keras-clust cluster-bench
     --dataset digits`` is ``keras-clust cluster-bench run --dataset digits``)."""
 
     name: str
-    summary: str
-    description: str
+    doc: str
     actions: list[Action] = field(default_factory=list)
     default_action: str | None = None
+
+    @property
+    def description(self) -> str:
+        parts = self.doc.strip().split("\n\n", 1)
+        return parts[-1]
 
 
 def config_arguments(

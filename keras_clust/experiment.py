@@ -30,7 +30,7 @@ and ``run folder: ...``.
 For ``evaluate`` and ``export``: :func:`load_run` finds a run folder and rebuilds its
 config strictly (unknown or missing keys are a one-line :class:`DataError` unless a
 migration is declared); :func:`export_models` exports a saved run's models;
-:func:`export_action` is a complete ``export`` action; :func:`warn_if_data_differs`
+:func:`export_from_args` is a complete ``export`` action; :func:`warn_if_data_differs`
 flags a re-evaluation on other data than the run's.
 """
 
@@ -515,6 +515,14 @@ def load_run(spec: ExperimentSpec, out: str | Path, run: str | Path | None = Non
     return LoadedRun(path, config, read_json(path / "metrics.json"), dict(raw))
 
 
+def run_to_evaluate(spec: ExperimentSpec, args: argparse.Namespace) -> LoadedRun:
+    """The finished run an ``evaluate`` action re-scores (``--out``, ``--run``), with the global
+    seed set to the run's own so that its data and draws come out as they did."""
+    loaded = load_run(spec, args.out, args.run)
+    set_seed(loaded.config.seed)
+    return loaded
+
+
 def warn_if_data_differs(stored: Mapping, source) -> bool:
     """Warn when a saved run's data record (``metrics['data']``) differs from today's ``source``;
     returns True when they differ."""
@@ -541,31 +549,24 @@ def write_evaluation(
     return 0
 
 
-def run_action(
-    spec: ExperimentSpec, make_config: Callable[[argparse.Namespace], Any] | None = None
-) -> Callable[[argparse.Namespace], int]:
-    """A complete action that runs ``spec`` on the skeleton: its config from the command line
-    (``make_config(args)``, by default every declared setting of ``spec.config``), then
-    :func:`run_experiment` with ``--out`` and the run options the action has."""
+def run_from_args(
+    spec: ExperimentSpec, args: argparse.Namespace, make_config: Callable[[argparse.Namespace], Any] | None = None
+) -> int:
+    """Run ``spec`` on the skeleton from an action's parsed arguments: its config from the
+    command line (``make_config(args)``, by default every declared setting of ``spec.config``),
+    then :func:`run_experiment` with ``--out`` and the run options the action has."""
     from keras_clust.settings import config_from_args, run_options
 
-    def run(args: argparse.Namespace) -> int:
-        config = make_config(args) if make_config is not None else config_from_args(spec.config, args)
-        run_experiment(spec, config, args.out, **run_options(args))
-        return 0
-
-    return run
+    config = make_config(args) if make_config is not None else config_from_args(spec.config, args)
+    run_experiment(spec, config, args.out, **run_options(args))
+    return 0
 
 
-def export_action(spec: ExperimentSpec) -> Callable[[argparse.Namespace], int]:
-    """A complete ``export`` action: ``--out``/``--run`` pick a run, ``--models-dir`` where
-    its :class:`Export` models go (verified on seeded random inputs)."""
-
-    def export(args: argparse.Namespace) -> int:
-        loaded = load_run(spec, args.out, args.run)
-        rows = export_models(spec.exports(loaded.config), loaded.path, args.models_dir, None, loaded.config.seed)
-        print(markdown_table(rows, floatfmt=".2e"), end="")
-        print(f"TF Serving config: {Path(args.models_dir) / 'models.config'}")
-        return 0
-
-    return export
+def export_from_args(spec: ExperimentSpec, args: argparse.Namespace) -> int:
+    """The ``export`` action: ``--out``/``--run`` pick a run, ``--models-dir`` where its
+    :class:`Export` models go (verified on seeded random inputs)."""
+    loaded = load_run(spec, args.out, args.run)
+    rows = export_models(spec.exports(loaded.config), loaded.path, args.models_dir, None, loaded.config.seed)
+    print(markdown_table(rows, floatfmt=".2e"), end="")
+    print(f"TF Serving config: {Path(args.models_dir) / 'models.config'}")
+    return 0

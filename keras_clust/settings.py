@@ -76,7 +76,7 @@ def setting(
     Args:
         default: The default value (or give ``default_factory``).
         help: What the setting does, without the default (``--help`` appends it).
-        type: Parser of the option's text (e.g. :func:`keras_clust.app.positive_int`).
+        type: Parser of the option's text (e.g. :func:`keras_clust.option_types.positive_int`).
         choices: Allowed values.
         flag: The option's name when it is not ``--<field-name-with-dashes>``; a boolean field
             whose default is True takes a ``--no-...`` flag that turns it off.

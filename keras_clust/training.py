@@ -278,6 +278,9 @@ def fit_model(
         cbs.extend(backup.callbacks())
     if validation_data is not None and not dataset:
         validation_data = tuple(None if v is None else check_array(v, "validation data") for v in validation_data)
+    samples = "" if dataset else f" on {len(x)} samples"
+    params = f" ({model.count_params()} parameters)" if model.built else ""
+    log.info("training %s: up to %d epochs%s%s", model.name, epochs, samples, params)
     if _active_contexts and _active_contexts[-1].strategy is not None and not dataset:
         batch_size *= int(_active_contexts[-1].strategy.num_replicas_in_sync)  # per replica -> global
     if _active_contexts and _active_contexts[-1].fast:

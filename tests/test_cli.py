@@ -37,9 +37,28 @@ def test_experiment_help_lists_actions_and_options():
         assert "--run" in cli_in_process("mnist-l1", action, "--help").stdout
 
 
-def test_summaries_agree():
-    for name, (_, summary) in EXPERIMENTS.items():
-        assert load_experiment(name).summary == summary
+def test_each_experiment_is_registered_under_its_own_name():
+    for name in EXPERIMENTS:
+        experiment = load_experiment(name)
+        assert experiment.name == name
+        assert len({a.name for a in experiment.actions}) == len(experiment.actions)
+
+
+def test_an_action_takes_its_help_from_its_docstring():
+    from keras_clust.app import Action, action
+
+    @action("go", config=None, add_arguments=lambda p: None)
+    def go(args):
+        """do the thing.
+
+        More detail that the help line leaves out."""
+        return 7
+
+    assert isinstance(go, Action) and go.help == "do the thing" and go(None) == 7
+    with pytest.raises(TypeError, match="docstring"):
+        Action("bare", lambda args: 0, lambda p: None)
+    with pytest.raises(TypeError, match="config="):
+        action("no-options")(go.run)
 
 
 @pytest.mark.parametrize(
@@ -114,7 +133,7 @@ def test_evaluate_without_runs(tmp_path):
 def test_share_and_seed_list_option_types():
     import argparse
 
-    from keras_clust.app import seed_list, share
+    from keras_clust.option_types import seed_list, share
 
     assert share("0") == 0.0 and share("0.00") == 0.0 and share("0.25") == 0.25
     for bad in ("1", "1.5", "-0.1", "nan"):

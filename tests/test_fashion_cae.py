@@ -300,7 +300,7 @@ def test_every_kmeans_row_uses_the_same_restarts(monkeypatch):
     import numpy as np
 
     from keras_clust.apps.fashion_cae import pipeline
-    from keras_clust.apps.fashion_cae.config import Prepared
+    from keras_clust.data.splits import Split
 
     calls = []
 
@@ -312,7 +312,7 @@ def test_every_kmeans_row_uses_the_same_restarts(monkeypatch):
     rng = np.random.default_rng(0)
     x = rng.random((20, 28, 28, 1), dtype=np.float32)
     y = np.arange(20) % 2
-    prep = Prepared(x, y, x[:4], y[:4], x[:6], y[:6], None)
+    prep = Split(x, y, x[:4], y[:4], x[:6], y[:6], None)
     codes = {"cae": (rng.random((20, 3)), rng.random((6, 3))), "vae": (rng.random((20, 2)), rng.random((6, 2)))}
     out = pipeline.cluster_rows(RunConfig(kmeans_n_init=7), prep, codes)
     assert list(out) == ["cae", "vae", "pixels"]

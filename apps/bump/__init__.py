@@ -13,11 +13,12 @@ import logging
 import math
 from dataclasses import dataclass
 
-from keras_clust.app import Action, Experiment, config_arguments, positive_float, positive_int
+from keras_clust.app import Experiment, action, config_arguments
 from keras_clust.apps.bump.loss import OPTIMIZERS, run_optimizer
 from keras_clust.errors import UsageError
-from keras_clust.experiment import ExperimentSpec, Run, run_action
+from keras_clust.experiment import ExperimentSpec, Run, run_from_args
 from keras_clust.markdown import markdown_table
+from keras_clust.option_types import positive_float, positive_int
 from keras_clust.settings import config_from_args, seed_setting, setting
 from keras_clust.viz._figure import new_figure, save_figure
 
@@ -153,24 +154,14 @@ def summary(cfg: Config, metrics: dict) -> str:
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary)
 
 
-run = run_action(SPEC, run_config)
-
-
 def add_quick_argument(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="accepted for symmetry; the experiment is already instant")
 
 
-EXPERIMENT = Experiment(
-    name=NAME,
-    summary="gradient descent vs Adam and other Keras optimizers escaping a local minimum over a bump",
-    description=__doc__.split("\n\n", 1)[1],
-    actions=[
-        Action(
-            "run",
-            "run the optimizers, print the trajectories and escape heights, plot them",
-            config_arguments(Config, add_quick_argument),
-            run,
-            Config,
-        )
-    ],
-)
+@action("run", config_arguments(Config, add_quick_argument), Config)
+def run(args: argparse.Namespace) -> int:
+    """run the optimizers, print the trajectories and escape heights, plot them"""
+    return run_from_args(SPEC, args, run_config)
+
+
+EXPERIMENT = Experiment(NAME, __doc__, [run])

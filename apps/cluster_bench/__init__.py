@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_clust.app import Action, Experiment, config_arguments
+from keras_clust.app import Experiment, action, config_arguments
 from keras_clust.apps.cluster_bench.config import DEEP_OPTIONS, NAME, Config
 from keras_clust.apps.cluster_bench.report import report, summary
 from keras_clust.apps.cluster_bench.steps import steps
@@ -22,24 +22,12 @@ from keras_clust.settings import config_from_args, run_options
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=report, summary=summary)
 
 
+@action("run", config_arguments(Config, add_deep_options(*DEEP_OPTIONS)), Config)
 def run(args: argparse.Namespace) -> int:
+    """cluster the dataset with every method and write the table (the default action)"""
     cfg = config_from_args(Config, args, settings=deep_settings_from_args(args))
     run_experiment(SPEC, cfg.check(), args.out, **run_options(args))
     return 0
 
 
-EXPERIMENT = Experiment(
-    name=NAME,
-    summary="DEC, IDEC, N2D and KMeans on Fashion-MNIST, MNIST or digits beside the published numbers",
-    description=__doc__.split("\n\n", 1)[1],
-    actions=[
-        Action(
-            "run",
-            "cluster the dataset with every method and write the table (the default action)",
-            config_arguments(Config, add_deep_options(*DEEP_OPTIONS)),
-            run,
-            Config,
-        )
-    ],
-    default_action="run",
-)
+EXPERIMENT = Experiment(NAME, __doc__, [run], default_action="run")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from keras_clust.app import Action, Experiment, config_arguments
+from keras_clust.app import Experiment, action, config_arguments
 from keras_clust.apps.cluster_data.config import DEEP_OPTIONS, NAME, Config
 from keras_clust.apps.cluster_data.steps import exports, report, steps, summary
 from keras_clust.cluster.options import add_deep_options, deep_settings_from_args
@@ -28,7 +28,9 @@ from keras_clust.settings import config_from_args, run_options
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=report, summary=summary, exports=exports)
 
 
+@action("run", config_arguments(Config, add_deep_options(*DEEP_OPTIONS)), Config)
 def run(args: argparse.Namespace) -> int:
+    """embed, cluster, write labels.npy, figures and scores (the default action)"""
     if not args.data_file and args.resume is None:
         raise UsageError("--data FILE is required: the rows to cluster (.npy, .npz or IDX)")
     settings = deep_settings_from_args(args)
@@ -37,18 +39,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-EXPERIMENT = Experiment(
-    name=NAME,
-    summary="cluster your own .npy/.npz/IDX rows with KMeans, DEC, IDEC or N2D on any encoder",
-    description=__doc__.split("\n\n", 1)[1],
-    actions=[
-        Action(
-            "run",
-            "embed, cluster, write labels.npy, figures and scores (the default action)",
-            config_arguments(Config, add_deep_options(*DEEP_OPTIONS)),
-            run,
-            Config,
-        )
-    ],
-    default_action="run",
-)
+EXPERIMENT = Experiment(NAME, __doc__, [run], default_action="run")

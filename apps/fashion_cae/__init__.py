@@ -9,34 +9,8 @@ Optuna (TPE, median pruning, resumable storage) or KerasTuner; ``evaluate`` re-s
 a run; ``export`` writes its encoders, VAE decoder and classifier as SavedModels.
 """
 
-from keras_clust.app import Action, Experiment, add_export_arguments, add_saved_run_arguments
-from keras_clust.apps.fashion_cae.actions import add_run_arguments, evaluate, export, run
-from keras_clust.apps.fashion_cae.config import RunConfig, TuneConfig
-from keras_clust.apps.fashion_cae.tune import add_tune_arguments, tune
+from keras_clust.app import Experiment
+from keras_clust.apps.fashion_cae.actions import evaluate, export, run
+from keras_clust.apps.fashion_cae.tune import tune
 
-SUMMARY = "conv AE + VAE on Fashion-MNIST: Optuna/KerasTuner search, latent maps, transfer learning"
-
-EXPERIMENT = Experiment(
-    name="fashion-cae",
-    summary=SUMMARY,
-    description=__doc__.split("\n\n", 1)[1],
-    actions=[
-        Action(
-            "run",
-            "train the CAE, the VAE and the classifiers; analyse, plot and export",
-            add_run_arguments,
-            run,
-            RunConfig,
-        ),
-        Action(
-            "tune", "search the CAE's hyper-parameters (Optuna or KerasTuner)", add_tune_arguments, tune, TuneConfig
-        ),
-        Action("evaluate", "re-score a saved run's models on its test data", add_saved_run_arguments, evaluate),
-        Action(
-            "export",
-            "export a saved run's encoders, VAE decoder and classifier as SavedModels",
-            add_export_arguments,
-            export,
-        ),
-    ],
-)
+EXPERIMENT = Experiment("fashion-cae", __doc__, [run, tune, evaluate, export])

@@ -9,12 +9,11 @@ from __future__ import annotations
 import argparse
 import logging
 
-from keras_clust.app import config_arguments
+from keras_clust.app import action, add_export_arguments, add_saved_run_arguments, config_arguments
 from keras_clust.apps.fashion_cae.config import (
     NAME,
     QUICK_RUN_SIZES,
     CaeOptions,
-    Prepared,
     RunConfig,
     prepare_data,
     run_config,
@@ -29,21 +28,21 @@ from keras_clust.apps.fashion_cae.pipeline import (
 )
 from keras_clust.apps.fashion_cae.report import render_run_report, summary_rows
 from keras_clust.cluster import evaluate_kmeans
+from keras_clust.data.splits import Split
 from keras_clust.experiment import (
     ExperimentSpec,
     Export,
     Run,
-    export_action,
-    load_run,
-    run_experiment,
+    export_from_args,
+    run_from_args,
+    run_to_evaluate,
     warn_if_data_differs,
     write_evaluation,
 )
 from keras_clust.markdown import markdown_table
 from keras_clust.models import probability_model
 from keras_clust.run_folder import load_run_models
-from keras_clust.seeding import set_seed
-from keras_clust.settings import add_settings, run_options
+from keras_clust.settings import add_settings
 
 log = logging.getLogger("keras_clust.apps.fashion_cae")
 
@@ -62,7 +61,16 @@ EXPORTS = (
 )
 
 
-def _prepare(cfg: RunConfig) -> Prepared:
+def _cae_options(parser: argparse.ArgumentParser) -> None:
+    add_settings(parser, CaeOptions)
+
+
+#: The options of ``run``: --out, the run options, every setting of :class:`RunConfig` and the CAE's
+#: hyper-parameters (:class:`CaeOptions`).
+add_run_arguments = config_arguments(RunConfig, _cae_options)
+
+
+def _prepare(cfg: RunConfig) -> Split:
     return prepare_data(cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.seed, QUICK_RUN_SIZES if cfg.quick else None)
 
 
@@ -94,18 +102,12 @@ SPEC = ExperimentSpec(
     exports=lambda cfg: EXPORTS,
 )
 
-export = export_action(SPEC)
 
-
-def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, run_config(args), args.out, **run_options(args))
-    return 0
-
-
+@action("evaluate", add_saved_run_arguments)
 def evaluate(args: argparse.Namespace) -> int:
-    saved = load_run(SPEC, args.out, args.run)
+    """re-score a saved run's models on its test data"""
+    saved = run_to_evaluate(SPEC, args)
     path, cfg, stored = saved.path, saved.config, saved.metrics
-    set_seed(cfg.seed)
     prep = _prepare(cfg)
     warn_if_data_differs(stored, prep.data.source)
     m = load_run_models(
@@ -156,10 +158,13 @@ def evaluate(args: argparse.Namespace) -> int:
     )
 
 
-def _cae_options(parser: argparse.ArgumentParser) -> None:
-    add_settings(parser, CaeOptions)
+@action("run", add_run_arguments, RunConfig)
+def run(args: argparse.Namespace) -> int:
+    """train the CAE, the VAE and the classifiers; analyse, plot and export"""
+    return run_from_args(SPEC, args, run_config)
 
 
-#: The options of ``run``: --out, the run options, every setting of :class:`RunConfig` and the CAE's
-#: hyper-parameters (:class:`CaeOptions`).
-add_run_arguments = config_arguments(RunConfig, _cae_options)
+@action("export", add_export_arguments)
+def export(args: argparse.Namespace) -> int:
+    """export a saved run's encoders, VAE decoder and classifier as SavedModels"""
+    return export_from_args(SPEC, args)

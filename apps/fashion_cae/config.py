@@ -264,10 +264,6 @@ class TuneConfig:
             self.trials = 2 if self.quick else 20
 
 
-#: The images ``(n, 28, 28, 1)`` in [0, 1] of a run or a search, with their labels and dataset.
-Prepared = Split
-
-
 def prepare_data(
     dataset: str, data_dir: str | None, val_fraction: float, seed: int, quick_sizes: tuple[int, int] | None = None
 ) -> Split:

@@ -13,8 +13,9 @@ import math
 import keras
 import numpy as np
 
-from keras_clust.apps.fashion_cae.config import Prepared, RunConfig
+from keras_clust.apps.fashion_cae.config import RunConfig
 from keras_clust.cluster import evaluate_kmeans, evaluate_method
+from keras_clust.data.splits import Split
 from keras_clust.experiment import Run
 from keras_clust.generation import fit_gaussian, latent_grid, prior_samples
 from keras_clust.layers import summed_binary_crossentropy
@@ -38,7 +39,7 @@ log = logging.getLogger("keras_clust.apps.fashion_cae")
 PREDICT = {"batch_size": 1024, "verbose": 0}
 
 
-def _reconstructions(model, prep: Prepared, run: Run, key: str, title: str, seed: int) -> None:
+def _reconstructions(model, prep: Split, run: Run, key: str, title: str, seed: int) -> None:
     idx = pick_examples(len(prep.x_test), 10, seed)
     recon = model.predict(prep.x_test[idx], verbose=0)
     plot_image_rows(
@@ -50,17 +51,11 @@ def _reconstructions(model, prep: Prepared, run: Run, key: str, title: str, seed
     )
 
 
-def train_cae(cfg: RunConfig, prep: Prepared, run: Run) -> tuple[keras.Model, dict, list]:
+def train_cae(cfg: RunConfig, prep: Split, run: Run) -> tuple[keras.Model, dict, list]:
     """Train the report's CAE with MSE; returns the autoencoder, its metrics and history."""
     run.seed_model("cae")
     model = build_compiled_cae(**cfg.cae, name="cae")
-    log.info(
-        "CAE %s: %d epochs on %d images (%d parameters)",
-        cfg.cae,
-        cfg.cae_epochs,
-        len(prep.x_train),
-        model.count_params(),
-    )
+    log.info("CAE %s", cfg.cae)
     fit = fit_model(
         model, prep.x_train, prep.x_train, (prep.x_val, prep.x_val), epochs=cfg.cae_epochs, batch_size=cfg.batch_size
     )
@@ -101,18 +96,11 @@ def vae_test_terms(vae: keras.Model, x: np.ndarray) -> dict:
     }
 
 
-def train_vae(cfg: RunConfig, prep: Prepared, run: Run):
+def train_vae(cfg: RunConfig, prep: Split, run: Run):
     """Train the conv VAE; returns its models, metrics and history."""
     run.seed_model("vae")
     m = build_conv_vae(cfg.latent_vae, cfg.vae_channels, cfg.vae_hidden, cfg.beta, seed=cfg.seed, name="vae")
     compile_vae(m.vae, cfg.vae_learning_rate)
-    log.info(
-        "VAE latent %d: %d epochs on %d images (%d parameters)",
-        cfg.latent_vae,
-        cfg.vae_epochs,
-        len(prep.x_train),
-        m.vae.count_params(),
-    )
     fit = fit_model(
         m.vae,
         prep.x_train,
@@ -154,7 +142,7 @@ def train_vae(cfg: RunConfig, prep: Prepared, run: Run):
     return m, metrics, fit.rows(model="vae")
 
 
-def cluster_rows(cfg: RunConfig, prep: Prepared, codes: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
+def cluster_rows(cfg: RunConfig, prep: Split, codes: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict:
     """KMeans (k = ``n_clusters``) fitted on the training side and scored on the test side of each
     code set (standardised) and of the raw pixels, with the same ``kmeans_n_init`` for every row;
     returns ``{row: KMeansEvaluation}``."""
@@ -175,7 +163,7 @@ def cluster_rows(cfg: RunConfig, prep: Prepared, codes: dict[str, tuple[np.ndarr
     }
 
 
-def deep_clustering(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model) -> dict:
+def deep_clustering(cfg: RunConfig, prep: Split, run: Run, cae: keras.Model) -> dict:
     """``--cluster dec|idec|n2d`` on the CAE's encoder (and decoder, for IDEC): fitted on the training
     images, scored on the test images."""
     log.info("%s on the CAE encoder", cfg.cluster)
@@ -200,7 +188,7 @@ def deep_clustering(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model) 
     return {"method": cfg.cluster, **ev.to_dict()}
 
 
-def analyse_latents(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model, vae) -> dict:
+def analyse_latents(cfg: RunConfig, prep: Split, run: Run, cae: keras.Model, vae) -> dict:
     """PCA/t-SNE maps, generation from both models, KMeans on codes and on pixels."""
     encoders = {"cae": cae.get_layer("cae_encoder"), "vae": vae.mean_encoder}
     decoders = {"cae": cae.get_layer("cae_decoder"), "vae": vae.decoder}
@@ -260,7 +248,7 @@ def analyse_latents(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model, 
     return out
 
 
-def train_classifiers(cfg: RunConfig, prep: Prepared, run: Run, cae: keras.Model) -> tuple[dict, list]:
+def train_classifiers(cfg: RunConfig, prep: Split, run: Run, cae: keras.Model) -> tuple[dict, list]:
     """Transfer learning from the CAE encoder: frozen encoder, then full fine-tuning.
 
     Both use Adam at ``clf_learning_rate`` on the head with ``clf_schedule``; when fine-tuned,

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import keras
 
-from keras_clust.app import add_tensorboard_argument, config_arguments
-from keras_clust.apps.fashion_cae.config import NAME, QUICK_TUNE_SIZES, Prepared, TuneConfig, prepare_data, tune_config
+from keras_clust.app import action, add_tensorboard_argument, config_arguments
+from keras_clust.apps.fashion_cae.config import NAME, QUICK_TUNE_SIZES, TuneConfig, prepare_data, tune_config
 from keras_clust.apps.fashion_cae.report import engine_rows, engine_table, render_tune_report
+from keras_clust.data.splits import Split
 from keras_clust.errors import UsageError
 from keras_clust.experiment import ExperimentSpec, Run, run_experiment
 from keras_clust.files import read_json
@@ -43,11 +44,11 @@ log = logging.getLogger("keras_clust.apps.fashion_cae")
 add_tune_arguments = config_arguments(TuneConfig, add_tensorboard_argument, run=False)
 
 
-def _test_mse(model, prep: Prepared) -> float:
+def _test_mse(model, prep: Split) -> float:
     return float(model.evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0))
 
 
-def _search(engine: str, cfg: TuneConfig, prep: Prepared, run: Run):
+def _search(engine: str, cfg: TuneConfig, prep: Split, run: Run):
     """One engine's search; returns its result, its Optuna study and the best trial's model (or None)."""
     train, val = (prep.x_train, prep.x_train), (prep.x_val, prep.x_val)
     if engine == "optuna":
@@ -146,7 +147,7 @@ def _kerastuner_worker(cfg: TuneConfig, tensorboard: bool) -> int:
     return 0
 
 
-def search_engine(engine: str, cfg: TuneConfig, prep: Prepared, run: Run) -> dict:
+def search_engine(engine: str, cfg: TuneConfig, prep: Split, run: Run) -> dict:
     """Search with ``engine``, then retrain its best configuration (``final_epochs``), score it on the
     test set and draw its reconstructions; returns the engine's entry of ``metrics.json``."""
     log.info("%s search: up to %d trials x %d epochs on %d images", engine, cfg.trials, cfg.epochs, len(prep.x_train))
@@ -234,7 +235,9 @@ def tune_spec(out: str | Path) -> ExperimentSpec:
     )
 
 
+@action("tune", add_tune_arguments, TuneConfig)
 def tune(args: argparse.Namespace) -> int:
+    """search the CAE's hyper-parameters (Optuna or KerasTuner)"""
     cfg = tune_config(args)
     role = distributed_role()
     if role is not None and (cfg.engine != "kerastuner" or cfg.kerastuner_dir is None):

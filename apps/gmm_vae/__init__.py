@@ -15,45 +15,9 @@ reported in nats. ``evaluate`` re-generates a run's samples from its saved decod
 ``export`` writes a row's encoder (z_mean) and decoder as SavedModels.
 """
 
-from keras_clust.app import Action, Experiment
-from keras_clust.apps.gmm_vae.actions import (
-    add_evaluate_arguments,
-    add_gmm_export_arguments,
-    add_run_arguments,
-    evaluate,
-    export,
-    run,
-)
-from keras_clust.apps.gmm_vae.config import NAME, Config
-from keras_clust.apps.gmm_vae.tune import TuneConfig, add_tune_arguments, tune
+from keras_clust.app import Experiment
+from keras_clust.apps.gmm_vae.actions import evaluate, export, run
+from keras_clust.apps.gmm_vae.config import NAME
+from keras_clust.apps.gmm_vae.tune import tune
 
-EXPERIMENT = Experiment(
-    name=NAME,
-    summary="dense VAE on a Gaussian mixture; modes captured by KMeans and by the VEEGAN/PacGAN metric",
-    description=__doc__.split("\n\n", 1)[1],
-    actions=[
-        Action(
-            "run",
-            "sample mixtures, train the VAEs, score the modes and the ELBO, plot, export",
-            add_run_arguments,
-            run,
-            Config,
-        ),
-        Action(
-            "tune",
-            "the preset sweep on mixtures the run does not report (seeds 100-104)",
-            add_tune_arguments,
-            tune,
-            TuneConfig,
-        ),
-        Action(
-            "evaluate",
-            "re-generate a run's samples from its saved decoders; score fresh prior draws",
-            add_evaluate_arguments,
-            evaluate,
-        ),
-        Action(
-            "export", "export a run's encoder (z_mean) and decoder as SavedModels", add_gmm_export_arguments, export
-        ),
-    ],
-)
+EXPERIMENT = Experiment(NAME, __doc__, [run, tune, evaluate, export])

@@ -10,10 +10,10 @@ import numpy as np
 
 from keras_clust.app import (
     CommonSettings,
+    action,
     add_export_arguments,
     add_saved_run_arguments,
     config_arguments,
-    non_negative_int,
 )
 from keras_clust.apps.gmm_vae.config import (
     NAME,
@@ -35,15 +35,48 @@ from keras_clust.experiment import (
     Run,
     export_models,
     load_run,
-    run_action,
+    run_from_args,
     write_evaluation,
 )
 from keras_clust.generation import prior_samples
 from keras_clust.markdown import markdown_table
+from keras_clust.option_types import non_negative_int
 from keras_clust.run_folder import load_run_models
 from keras_clust.settings import add_settings, declarations
 
 log = logging.getLogger("keras_clust.apps.gmm_vae")
+
+
+def add_model_arguments(p: argparse.ArgumentParser) -> None:
+    """The model options: each setting of :class:`ModelSettings`, None unless given (then it
+    overrides the ``--preset``'s value)."""
+    group = p.add_argument_group("model options")
+    add_settings(group, ModelSettings)
+    p.set_defaults(**{f.name: None for f, _ in declarations(ModelSettings)})
+
+
+def add_data_dir_argument(p: argparse.ArgumentParser) -> None:
+    """``--data-dir``, which every run has always taken (the mixtures need no dataset)."""
+    add_settings(p, CommonSettings, only=("data_dir",))
+
+
+add_run_arguments = config_arguments(Config, add_model_arguments, add_data_dir_argument)
+
+
+def add_gmm_export_arguments(p: argparse.ArgumentParser) -> None:
+    add_export_arguments(p)
+    p.add_argument(
+        "--row",
+        default=None,
+        help="which row's models to export: report-mse, report, tuned or this_run (default: the run's own settings)",
+    )
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    add_saved_run_arguments(p)
+    p.add_argument(
+        "--draw-seed", type=non_negative_int, default=12345, help="seed of the fresh prior draws (default: 12345)"
+    )
 
 
 def steps(cfg: Config, run: Run) -> None:
@@ -102,21 +135,20 @@ def exports(cfg: Config, row: str | None = None) -> list[Export]:
     ]
 
 
-SPEC = ExperimentSpec(
-    name=NAME,
-    config=Config,
-    steps=steps,
-    report=render_report,
-    summary=lambda cfg, metrics: markdown_table(summary_rows(metrics)),
-    exports=exports,
-)
+SPEC = ExperimentSpec(NAME, Config, steps, render_report, lambda cfg, m: markdown_table(summary_rows(m)), exports)
 
 
-run = run_action(SPEC, run_config)
+@action("run", add_run_arguments, Config)
+def run(args: argparse.Namespace) -> int:
+    """sample mixtures, train the VAEs, score the modes and the ELBO, plot, export"""
+    return run_from_args(SPEC, args, run_config)
 
 
+@action("evaluate", add_evaluate_arguments)
 def evaluate(args: argparse.Namespace) -> int:
-    """Re-generate each row's samples of the first mixture from its saved decoder and the
+    """re-generate a run's samples from its saved decoders; score fresh prior draws
+
+    Re-generate each row's samples of the first mixture from its saved decoder and the
     run's prior seed (they must match the stored ones), and score fresh prior draws."""
     loaded = load_run(SPEC, args.out, args.run)
     path, cfg, stored = loaded.path, loaded.config, loaded.metrics
@@ -151,8 +183,11 @@ def evaluate(args: argparse.Namespace) -> int:
     return write_evaluation(path, {"run": str(path), "mixture": first, "models": result}, rows)
 
 
+@action("export", add_gmm_export_arguments)
 def export(args: argparse.Namespace) -> int:
-    """Export one row's encoder and decoder (default: the run's own settings)."""
+    """export a run's encoder (z_mean) and decoder as SavedModels
+
+    Export one row's encoder and decoder (default: the run's own settings)."""
     loaded = load_run(SPEC, args.out, args.run)
     first = loaded.metrics["mixtures"][next(iter(loaded.metrics["mixtures"]))]
     row = args.row or loaded.metrics["primary"]
@@ -163,35 +198,3 @@ def export(args: argparse.Namespace) -> int:
     print(markdown_table(rows, floatfmt=".2e"), end="")
     print(f"TF Serving config: {Path(args.models_dir) / 'models.config'}")
     return 0
-
-
-def add_model_arguments(p: argparse.ArgumentParser) -> None:
-    """The model options: each setting of :class:`ModelSettings`, None unless given (then it
-    overrides the ``--preset``'s value)."""
-    group = p.add_argument_group("model options")
-    add_settings(group, ModelSettings)
-    p.set_defaults(**{f.name: None for f, _ in declarations(ModelSettings)})
-
-
-def add_data_dir_argument(p: argparse.ArgumentParser) -> None:
-    """``--data-dir``, which every run has always taken (the mixtures need no dataset)."""
-    add_settings(p, CommonSettings, only=("data_dir",))
-
-
-add_run_arguments = config_arguments(Config, add_model_arguments, add_data_dir_argument)
-
-
-def add_gmm_export_arguments(p: argparse.ArgumentParser) -> None:
-    add_export_arguments(p)
-    p.add_argument(
-        "--row",
-        default=None,
-        help="which row's models to export: report-mse, report, tuned or this_run (default: the run's own settings)",
-    )
-
-
-def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    add_saved_run_arguments(p)
-    p.add_argument(
-        "--draw-seed", type=non_negative_int, default=12345, help="seed of the fresh prior draws (default: 12345)"
-    )

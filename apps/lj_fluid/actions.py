@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
-from keras_clust.app import CommonSettings, add_saved_run_arguments
+from keras_clust.app import CommonSettings, action, add_export_arguments, add_saved_run_arguments, config_arguments
 from keras_clust.apps.lj_fluid.config import (
     NAME,
     QUICK_SIMULATION,
@@ -34,9 +34,10 @@ from keras_clust.experiment import (
     ExperimentSpec,
     Export,
     Run,
-    export_action,
+    export_from_args,
     load_run,
     run_experiment,
+    run_from_args,
     saved_config,
     write_evaluation,
 )
@@ -46,7 +47,7 @@ from keras_clust.lj.monte_carlo import LJSystem, check_kick
 from keras_clust.lj.sampling import simulate
 from keras_clust.option_types import non_negative_float
 from keras_clust.run_folder import RunFolder, load_run_models
-from keras_clust.settings import RunOptions, add_settings, config_from_args, run_options, setting
+from keras_clust.settings import RunOptions, add_settings, config_from_args, setting
 
 log = logging.getLogger("keras_clust.apps.lj_fluid")
 
@@ -64,9 +65,6 @@ def exports(cfg: Config) -> list[Export]:
 
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary, exports=exports)
 
-#: ``export``: a run's encoders and decoders as SavedModels.
-export = export_action(SPEC)
-
 
 # --- simulate ------------------------------------------------------------------------------
 
@@ -78,6 +76,54 @@ SIMULATE_OPTIONS = tuple(f.name for f in fields(SimulateOptions) if f.name != "o
 CHECKPOINT = f"{RunFolder.BACKUP}/simulation.npz"
 #: Seconds between checkpoints unless ``--checkpoint-every`` says otherwise.
 CHECKPOINT_EVERY = 60.0
+
+
+def add_data_dir_argument(p: argparse.ArgumentParser) -> None:
+    """``--data-dir``, which every run takes (lj-fluid reads no dataset folder: it simulates or reads --dataset)."""
+    add_settings(p, CommonSettings, only=("data_dir",))
+
+
+# --- options -------------------------------------------------------------------------------------
+
+
+@dataclass
+class SimulateRunOptions:
+    """How a ``simulate`` runs rather than what it computes."""
+
+    resume: Path | None = setting(
+        None,
+        "continue the simulation killed in this .<run-id>.partial folder from its last checkpoint, with its "
+        "options (one given that differs is refused); the dataset is bitwise that of an uninterrupted run",
+        type=Path,
+        metavar="RUN_FOLDER",
+        default_text="start a new simulation",
+    )
+    checkpoint_every: float = setting(
+        CHECKPOINT_EVERY,
+        "seconds between checkpoints of the chains in the run folder, which --resume continues (0: after every "
+        "kernel call)",
+        type=non_negative_float,
+        metavar="SECONDS",
+    )
+
+
+def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
+    add_settings(p, RunOptions, only=("out",))
+    add_settings(p, SimulateRunOptions)
+    add_settings(p, SimulateOptions)
+    # None marks an option not given, which --resume takes from the interrupted run
+    p.set_defaults(**dict.fromkeys(SIMULATE_OPTIONS), _option_defaults={k: p.get_default(k) for k in SIMULATE_OPTIONS})
+
+
+def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
+    add_saved_run_arguments(p)
+    p.add_argument(
+        "--dataset",
+        type=Path,
+        default=None,
+        metavar="NPZ|RUN",
+        help="score this dataset's test split instead of the run's own (default: the run's dataset.npz)",
+    )
 
 
 def simulate_options(args: argparse.Namespace) -> dict:
@@ -184,17 +230,15 @@ def simulate_summary(cfg: SimulateConfig, metrics: dict) -> str:
 
 
 SIMULATE_SPEC = ExperimentSpec(
-    name=NAME,
-    config=SimulateConfig,
-    steps=simulate_steps,
-    report=render_simulate_report,
-    summary=simulate_summary,
-    action="simulate",
+    NAME, SimulateConfig, simulate_steps, render_simulate_report, simulate_summary, action="simulate"
 )
 
 
+@action("simulate", add_simulate_arguments, SimulateConfig)
 def simulate_action(args: argparse.Namespace) -> int:
-    """Simulate, write the dataset, draw the figures and write the report. The chains are
+    """sample configurations with parallel Metropolis chains; write a dataset and its figures
+
+    Simulate, write the dataset, draw the figures and write the report. The chains are
     checkpointed in the run folder, so a killed simulation continues with ``--resume <run folder>``."""
     folder = None
     if args.resume is not None:
@@ -239,13 +283,17 @@ def run_config(args: argparse.Namespace) -> Config:
     return cfg.check()
 
 
+@action("run", config_arguments(Config, add_data_dir_argument), Config)
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, run_config(args), args.out, **run_options(args))
-    return 0
+    """simulate (or read a dataset), train the three VAEs, analyse, plot, export"""
+    return run_from_args(SPEC, args, run_config)
 
 
+@action("evaluate", add_evaluate_arguments)
 def evaluate(args: argparse.Namespace) -> int:
-    """Re-score a run's test configurations (or those of ``--dataset``) with its saved models:
+    """re-score a run's test configurations with its saved models
+
+    Re-score a run's test configurations (or those of ``--dataset``) with its saved models:
     -ELBO per view with the run's draws and seed, against the stored numbers when the data
     is the run's own."""
     loaded = load_run(SPEC, args.out, args.run)
@@ -308,49 +356,7 @@ def check_compatible(cfg: Config, sim, where) -> None:
         )
 
 
-def add_data_dir_argument(p: argparse.ArgumentParser) -> None:
-    """``--data-dir``, which every run takes (lj-fluid reads no dataset folder: it simulates or reads --dataset)."""
-    add_settings(p, CommonSettings, only=("data_dir",))
-
-
-# --- options -------------------------------------------------------------------------------------
-
-
-@dataclass
-class SimulateRunOptions:
-    """How a ``simulate`` runs rather than what it computes."""
-
-    resume: Path | None = setting(
-        None,
-        "continue the simulation killed in this .<run-id>.partial folder from its last checkpoint, with its "
-        "options (one given that differs is refused); the dataset is bitwise that of an uninterrupted run",
-        type=Path,
-        metavar="RUN_FOLDER",
-        default_text="start a new simulation",
-    )
-    checkpoint_every: float = setting(
-        CHECKPOINT_EVERY,
-        "seconds between checkpoints of the chains in the run folder, which --resume continues (0: after every "
-        "kernel call)",
-        type=non_negative_float,
-        metavar="SECONDS",
-    )
-
-
-def add_simulate_arguments(p: argparse.ArgumentParser) -> None:
-    add_settings(p, RunOptions, only=("out",))
-    add_settings(p, SimulateRunOptions)
-    add_settings(p, SimulateOptions)
-    # None marks an option not given, which --resume takes from the interrupted run
-    p.set_defaults(**dict.fromkeys(SIMULATE_OPTIONS), _option_defaults={k: p.get_default(k) for k in SIMULATE_OPTIONS})
-
-
-def add_evaluate_arguments(p: argparse.ArgumentParser) -> None:
-    add_saved_run_arguments(p)
-    p.add_argument(
-        "--dataset",
-        type=Path,
-        default=None,
-        metavar="NPZ|RUN",
-        help="score this dataset's test split instead of the run's own (default: the run's dataset.npz)",
-    )
+@action("export", add_export_arguments)
+def export(args: argparse.Namespace) -> int:
+    """export a run's encoders (z_mean) and grid/distance decoders as SavedModels"""
+    return export_from_args(SPEC, args)

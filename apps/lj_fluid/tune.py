@@ -24,6 +24,7 @@ from typing import ClassVar
 
 import keras
 
+from keras_clust.app import action, add_tensorboard_argument, config_arguments
 from keras_clust.apps.lj_fluid.config import (
     NAME,
     Config,
@@ -167,6 +168,12 @@ def epochs_option(text: str) -> int:
     return value
 
 
+#: The settings a search shares with a run's data pipeline (the simulation and its record).
+DATA_SETTINGS = (
+    "dataset particles box dim temperature gammas samples replicas kick preliminary_sweeps threshold seed quick"
+).split()
+
+
 @dataclass
 class TuneConfig:
     """Every setting of an ``lj-fluid tune`` (``config.json``), and what the search records about
@@ -238,23 +245,7 @@ class TuneConfig:
     def data_config(self) -> Config:
         """The run config the data pipeline reads: these settings, every gamma trained on, the
         run's defaults for the rest (batch size, learning rate, splits)."""
-        return Config(
-            dataset=self.dataset,
-            particles=self.particles,
-            box=self.box,
-            dim=self.dim,
-            temperature=self.temperature,
-            gammas=self.gammas,
-            holdout_gamma=None,
-            samples=self.samples,
-            replicas=self.replicas,
-            kick=self.kick,
-            preliminary_sweeps=self.preliminary_sweeps,
-            threshold=self.threshold,
-            seed=self.seed,
-            quick=self.quick,
-            export=False,
-        )
+        return Config(**{name: getattr(self, name) for name in DATA_SETTINGS}, holdout_gamma=None, export=False)
 
 
 def tune_config(args: argparse.Namespace, role: str | None) -> TuneConfig:
@@ -309,8 +300,11 @@ def _tuner(cfg: Config, space: SearchSpace, epochs: int, directory: str | Path):
     return hypermodel, tuner
 
 
+@action("tune", config_arguments(TuneConfig, add_tensorboard_argument, run=False), TuneConfig)
 def tune(args: argparse.Namespace) -> int:
-    """A search with its run folder, or, in a worker of a distributed search, trials without one."""
+    """Hyperband search (KerasTuner) over the density-grid VAE
+
+    A search with its run folder, or, in a worker of a distributed search, trials without one."""
     role = distributed_role()
     if role is not None and (args.kerastuner_dir is None or args.dataset is None):
         raise UsageError(

@@ -12,65 +12,9 @@ would not fit in memory; ``cluster`` re-clusters a run's codes with other settin
 ``evaluate`` re-scores a run; ``export`` writes the encoder and decoder as SavedModels.
 """
 
-from keras_clust.app import (
-    Action,
-    Experiment,
-    add_export_arguments,
-    add_saved_run_arguments,
-    add_tensorboard_argument,
-    config_arguments,
-)
-from keras_clust.apps.vector_fields.actions import (
-    add_cluster_action_arguments,
-    add_generate_arguments,
-    add_run_extras,
-    cluster,
-    evaluate,
-    export,
-    generate,
-    run,
-)
-from keras_clust.apps.vector_fields.config import NAME, ClusterConfig, Config
-from keras_clust.apps.vector_fields.tune import TuneConfig, tune
+from keras_clust.app import Experiment
+from keras_clust.apps.vector_fields.actions import cluster, evaluate, export, generate, run
+from keras_clust.apps.vector_fields.config import NAME
+from keras_clust.apps.vector_fields.tune import tune
 
-EXPERIMENT = Experiment(
-    name=NAME,
-    summary="conv AE for 2-D vector fields: two-stage Optuna search, multi-objective clustering",
-    description=__doc__.split("\n\n", 1)[1],
-    actions=[
-        Action(
-            "generate",
-            "write synthetic fields of eleven flow types with their labels (.npz)",
-            add_generate_arguments,
-            generate,
-        ),
-        Action(
-            "run",
-            "generate or read fields, train the autoencoder, cluster its codes, report, export",
-            config_arguments(Config, add_run_extras),
-            run,
-            Config,
-        ),
-        Action(
-            "tune",
-            "two-stage Optuna search over the autoencoder's architecture",
-            config_arguments(TuneConfig, add_tensorboard_argument, run=False),
-            tune,
-            TuneConfig,
-        ),
-        Action(
-            "cluster",
-            "cluster a finished run's codes again (multi-objective study)",
-            config_arguments(ClusterConfig, add_cluster_action_arguments, run=False),
-            cluster,
-            ClusterConfig,
-        ),
-        Action("evaluate", "re-score a run's test fields with its saved models", add_saved_run_arguments, evaluate),
-        Action(
-            "export",
-            "export a run's encoder (fields -> embedding) and decoder as SavedModels",
-            add_export_arguments,
-            export,
-        ),
-    ],
-)
+EXPERIMENT = Experiment(NAME, __doc__, [generate, run, tune, cluster, evaluate, export])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from keras_clust.app import action, add_export_arguments, add_saved_run_arguments, config_arguments
 from keras_clust.apps.vector_fields.clustering import cluster_codes
 from keras_clust.apps.vector_fields.config import (
     DEFAULT_LATENT,
@@ -31,9 +32,10 @@ from keras_clust.experiment import (
     Export,
     LoadedRun,
     Run,
-    export_action,
+    export_from_args,
     load_run,
     run_experiment,
+    run_from_args,
     warn_if_data_differs,
     write_evaluation,
 )
@@ -42,7 +44,7 @@ from keras_clust.fields.generator import FLOW_TYPES
 from keras_clust.files import read_json
 from keras_clust.markdown import markdown_table
 from keras_clust.run_folder import load_run_models
-from keras_clust.settings import add_settings, config_from_args, run_options
+from keras_clust.settings import add_settings, config_from_args
 
 log = logging.getLogger("keras_clust.apps.vector_fields")
 
@@ -58,11 +60,33 @@ def exports(cfg: Config) -> list[Export]:
 SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary, exports=exports)
 
 
+# --- options -------------------------------------------------------------------------------------
+
+
+def add_generate_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--output", type=Path, required=True, metavar="FILE.npz", help="where the fields go")
+    add_settings(p, GenerateSettings)
+
+
+def add_run_extras(p: argparse.ArgumentParser) -> None:
+    """The options of ``run`` besides its config's own: ``--latent`` and the study's."""
+    add_settings(p, ArchitectureOptions)
+    add_settings(p, ClusterSettings)
+
+
+def add_cluster_action_arguments(p: argparse.ArgumentParser) -> None:
+    """``--run`` and ``--dataset`` pick the codes; the study's settings say how they are clustered."""
+    add_settings(p, ClusterSettings)
+
+
 # --- generate ------------------------------------------------------------------------------
 
 
+@action("generate", add_generate_arguments)
 def generate(args: argparse.Namespace) -> int:
-    """Write the synthetic fields and their labels to one ``.npz`` (atomically)."""
+    """write synthetic fields of eleven flow types with their labels (.npz)
+
+    Write the synthetic fields and their labels to one ``.npz`` (atomically)."""
     from keras_clust.fields.dataset import save_fields
     from keras_clust.fields.generator import generate_fields
 
@@ -131,9 +155,10 @@ def run_config(args: argparse.Namespace) -> Config:
     return cfg.check()
 
 
+@action("run", config_arguments(Config, add_run_extras), Config)
 def run(args: argparse.Namespace) -> int:
-    run_experiment(SPEC, run_config(args), args.out, **run_options(args))
-    return 0
+    """generate or read fields, train the autoencoder, cluster its codes, report, export"""
+    return run_from_args(SPEC, args, run_config)
 
 
 # --- cluster, evaluate, export -----------------------------------------------------------------
@@ -201,17 +226,15 @@ def cluster_summary(cfg: ClusterConfig, metrics: dict) -> str:
 
 
 CLUSTER_SPEC = ExperimentSpec(
-    name=NAME,
-    config=ClusterConfig,
-    steps=cluster_steps,
-    report=render_cluster_report,
-    summary=cluster_summary,
-    action="cluster",
+    NAME, ClusterConfig, cluster_steps, render_cluster_report, cluster_summary, action="cluster"
 )
 
 
+@action("cluster", config_arguments(ClusterConfig, add_cluster_action_arguments, run=False), ClusterConfig)
 def cluster(args: argparse.Namespace) -> int:
-    """Cluster a finished run's codes again with other study settings; writes a ``cluster`` folder."""
+    """cluster a finished run's codes again (multi-objective study)
+
+    Cluster a finished run's codes again with other study settings; writes a ``cluster`` folder."""
     loaded = load_run(SPEC, args.out, args.run)
     cfg = cluster_config(args, loaded)
     spec = replace(CLUSTER_SPEC, steps=functools.partial(cluster_steps, loaded=loaded))
@@ -219,8 +242,11 @@ def cluster(args: argparse.Namespace) -> int:
     return 0
 
 
+@action("evaluate", add_saved_run_arguments)
 def evaluate(args: argparse.Namespace) -> int:
-    """Re-score a run's test fields with its saved models, against the stored numbers."""
+    """re-score a run's test fields with its saved models
+
+    Re-score a run's test fields with its saved models, against the stored numbers."""
     loaded = load_run(SPEC, args.out, args.run)
     cfg = loaded.config
     fs = load_data(cfg)
@@ -254,24 +280,7 @@ def evaluate(args: argparse.Namespace) -> int:
     return write_evaluation(loaded.path, result, rows, floatfmt=".6g")
 
 
-#: ``export``: a run's encoder and decoder as SavedModels.
-export = export_action(SPEC)
-
-
-# --- options -------------------------------------------------------------------------------------
-
-
-def add_generate_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--output", type=Path, required=True, metavar="FILE.npz", help="where the fields go")
-    add_settings(p, GenerateSettings)
-
-
-def add_run_extras(p: argparse.ArgumentParser) -> None:
-    """The options of ``run`` besides its config's own: ``--latent`` and the study's."""
-    add_settings(p, ArchitectureOptions)
-    add_settings(p, ClusterSettings)
-
-
-def add_cluster_action_arguments(p: argparse.ArgumentParser) -> None:
-    """``--run`` and ``--dataset`` pick the codes; the study's settings say how they are clustered."""
-    add_settings(p, ClusterSettings)
+@action("export", add_export_arguments)
+def export(args: argparse.Namespace) -> int:
+    """export a run's encoder (fields -> embedding) and decoder as SavedModels"""
+    return export_from_args(SPEC, args)

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from keras_clust.app import action, add_tensorboard_argument, config_arguments
 from keras_clust.apps.vector_fields.config import (
     DEFAULT_LATENT,
     LOSSES,
@@ -446,7 +447,9 @@ TUNE_SPEC = ExperimentSpec(
 )
 
 
+@action("tune", config_arguments(TuneConfig, add_tensorboard_argument, run=False), TuneConfig)
 def tune(args: argparse.Namespace) -> int:
+    """two-stage Optuna search over the autoencoder's architecture"""
     done = run_experiment(TUNE_SPEC, tune_config(args), args.out, tensorboard=args.tensorboard)
     print(f"use the best: keras-clust {NAME} run --params-from {done.path}")
     return 0
