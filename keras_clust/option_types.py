@@ -26,6 +26,27 @@ def positive_int(text: str) -> int:
     return value
 
 
+def k_or_auto(text: str) -> int | None:
+    """argparse type: a number of clusters >= 2, or ``auto`` (None: chosen from the data)."""
+    if str(text).strip().lower() == "auto":
+        return None
+    value = _number(int, text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be auto or a number of clusters >= 2, got {value}")
+    return value
+
+
+def k_range(text: str) -> tuple[int, int]:
+    """argparse type: ``LOW-HIGH``, the numbers of clusters ``--k auto`` tries (2 <= LOW <= HIGH)."""
+    parts = str(text).split("-")
+    if len(parts) != 2:
+        raise argparse.ArgumentTypeError(f"must be LOW-HIGH, e.g. 2-20; got {text!r}")
+    low, high = (_number(int, part) for part in parts)
+    if not 2 <= low <= high:
+        raise argparse.ArgumentTypeError(f"needs 2 <= LOW <= HIGH, got {text!r}")
+    return low, high
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     value = _number(int, text)

@@ -15,7 +15,7 @@ NAME = "cluster"
 #: Rows a ``--quick`` run clusters (the first ones; the budgets are ``DeepSettings.quick()``).
 QUICK_ROWS = 1000
 #: The :class:`~keras_clust.cluster.options.DeepOptions` a ``cluster`` run offers.
-DEEP_OPTIONS = ("n_clusters", "pretrain_epochs", "max_iter", "tol", "n_neighbors")
+DEEP_OPTIONS = ("n_clusters", "k_range", "k_criterion", "pretrain_epochs", "max_iter", "tol", "n_neighbors")
 
 
 @dataclass
@@ -77,10 +77,12 @@ class Config:
         if self.method == "idec" and self.encoder and not self.decoder:
             raise UsageError("--method idec with --encoder needs that encoder's decoder too: add --decoder FILE.keras")
         s = self.settings
-        if s.n_clusters < 2:
-            raise UsageError(f"--k must be >= 2, got {s.n_clusters}")
+        if s.n_clusters is not None and s.n_clusters < 2:
+            raise UsageError(f"--k must be auto or >= 2, got {s.n_clusters}")
         if s.n_neighbors < 2 or not 0 <= s.tol < 1:
             raise UsageError(f"--n-neighbors must be >= 2 and --tol in [0, 1), got {s.n_neighbors} and {s.tol}")
-        if self.max_rows is not None and self.max_rows < s.n_clusters:
-            raise UsageError(f"--max-rows {self.max_rows} is fewer rows than --k {s.n_clusters} clusters")
+        need = s.n_clusters if s.n_clusters is not None else s.k_range[0] + 1
+        if self.max_rows is not None and self.max_rows < need:
+            k = s.n_clusters if s.n_clusters is not None else f"auto (from {s.k_range[0]})"
+            raise UsageError(f"--max-rows {self.max_rows} is fewer rows than --k {k} clusters")
         return self

@@ -13,7 +13,7 @@ from keras_clust.data.rows import load_labels, load_rows
 from keras_clust.experiment import Export, Run
 from keras_clust.markdown import markdown_figure
 from keras_clust.training import fit_verbosity
-from keras_clust.viz import plot_confusion_matrix
+from keras_clust.viz import plot_confusion_matrix, plot_k_choice
 from keras_clust.viz.latent import latent_map, plot_latent_map
 
 #: Points of the 2-D maps of the final embedding (a seeded subsample, t-SNE).
@@ -85,16 +85,23 @@ def steps(cfg: Config, run: Run) -> None:
     elif res.trained_here and res.encoder is not None:
         run.save_model(res.encoder, "encoder.keras")
     ids, sizes = np.unique(res.labels, return_counts=True)
+    figures = _figures(cfg, run, res.embedding, res.labels, y)
+    k_choice = res.info.get("k_choice")
+    if k_choice is not None:
+        plot_k_choice(k_choice, run.figures / "k_choice.png")
+        figures = {"k_choice.png": f"The {k_choice['criterion']} of each k tried; the star is the k chosen", **figures}
     run.metrics.update(
         {
             "method": cfg.method,
+            "k": len(ids),
+            "k_choice": k_choice,
             "rows": len(x),
             "embedding_dim": int(res.embedding.shape[1]),
             "cluster_sizes": {int(i): int(n) for i, n in zip(ids, sizes, strict=True)},
             "stage_seconds": {k: round(v, 1) for k, v in res.stage_seconds.items()},
-            "info": {k: v for k, v in res.info.items() if k != "initial_labels"},
+            "info": {k: v for k, v in res.info.items() if k not in ("initial_labels", "k_choice")},
             "scores": None if y is None else clustering_row(y, res.labels),
-            "figures": _figures(cfg, run, res.embedding, res.labels, y),
+            "figures": figures,
         }
     )
     run.export_samples["images"] = np.asarray(x[:16], dtype=np.float32) * np.float32(scale)
@@ -110,6 +117,17 @@ def exports(cfg: Config) -> list[Export]:
     return []
 
 
+def _k_text(s, metrics: dict) -> str:
+    choice = metrics.get("k_choice")
+    if choice is None:
+        return f"{s.n_clusters} clusters"
+    low, high = choice["ks"][0], choice["ks"][-1]
+    how = f"chosen by the {choice['criterion']} among k = {low}-{high}"
+    if choice["k"] == 1:
+        return f"1 cluster ({how}: the best silhouette is below {choice['threshold']}, no substantial structure)"
+    return f"{choice['k']} clusters ({how})"
+
+
 def report(cfg: Config, metrics: dict) -> str:
     from keras_clust.markdown import markdown_table
 
@@ -120,7 +138,7 @@ def report(cfg: Config, metrics: dict) -> str:
     lines = [
         f"# cluster: {cfg.method} on {Path(cfg.data_file).name}",
         "",
-        f"{metrics['rows']:,} rows, {s.n_clusters} clusters, encoder: {encoder}. Labels of every row: "
+        f"{metrics['rows']:,} rows, {_k_text(s, metrics)}, encoder: {encoder}. Labels of every row: "
         "`labels.npy` (row order of the file).",
         "",
         "## Clusters",

@@ -15,6 +15,7 @@ from sklearn.cluster import KMeans
 
 from keras_clust.cluster.dec import DEC, IDEC
 from keras_clust.cluster.deep_base import pretrain_autoencoder
+from keras_clust.cluster.k_selection import choose_k, manifold_for_k
 from keras_clust.cluster.n2d import N2D
 from keras_clust.errors import UsageError
 from keras_clust.models.dec import build_dec_serving_model
@@ -33,7 +34,8 @@ class DeepSettings:
     """Settings of every method (each uses the ones that concern it); the defaults are the papers'
     except ``pretrain_epochs`` and ``max_iter``, which are a time budget on 2 CPU cores."""
 
-    n_clusters: int = 10
+    #: None: chosen by :func:`~keras_clust.cluster.k_selection.choose_k` (``--k auto``).
+    n_clusters: int | None = 10
     pretrain_epochs: int = 50
     batch_size: int = 256
     embedding_dim: int = 10
@@ -43,6 +45,12 @@ class DeepSettings:
     max_iter: int = 5000
     gamma: float = 0.1
     n_neighbors: int = 20
+    #: The k tried when ``n_clusters`` is None, and the label-free criterion that picks one.
+    k_range: tuple[int, int] = (2, 20)
+    k_criterion: str = "silhouette"
+
+    def __post_init__(self):
+        self.k_range = tuple(int(k) for k in self.k_range)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,9 +60,10 @@ class DeepSettings:
         return replace(self, **QUICK_BUDGET)
 
     @classmethod
-    def for_run(cls, n_clusters: int, quick: bool = False, **changes) -> DeepSettings:
-        """The papers' settings for ``n_clusters`` (``changes`` applied), shrunk for a ``--quick`` run."""
-        s = cls(n_clusters=int(n_clusters), **changes)
+    def for_run(cls, n_clusters: int | None, quick: bool = False, **changes) -> DeepSettings:
+        """The papers' settings for ``n_clusters`` (None: chosen; ``changes`` applied), shrunk for a
+        ``--quick`` run."""
+        s = cls(n_clusters=None if n_clusters is None else int(n_clusters), **changes)
         return s.quick() if quick else s
 
 
@@ -102,6 +111,35 @@ def _kmeans(x, s: DeepSettings, encoder, seed: int, verbose: int, scale: float) 
         labels = KMeans(s.n_clusters, n_init=s.n_init, random_state=seed).fit_predict(codes)
     seconds["kmeans"] = time.perf_counter() - start
     return DeepResult("kmeans", labels.astype(np.int64), codes, seconds, enc.model, trained, history=history)
+
+
+def _with_chosen_k(method, x, s: DeepSettings, encoder, decoder, seed: int, verbose: int, scale: float) -> DeepResult:
+    """``cluster_embedding`` with k chosen first: the embedding (the stacked autoencoder pretrained
+    here when no encoder is given), N2D's UMAP manifold of it, :func:`choose_k` on that, then
+    ``method`` with the chosen k on the same encoder. One cluster needs no method."""
+    seconds, history, trained = {}, [], encoder is None
+    if encoder is None:
+        ae, history, seconds["pretrain"] = pretrain_autoencoder(
+            x, s.embedding_dim, epochs=s.pretrain_epochs, batch_size=s.batch_size, seed=seed, verbose=verbose
+        )
+        encoder, decoder = ae.encoder, ae.decoder
+    start = time.perf_counter()
+    codes = encode_in_batches(load_encoder(encoder), x, scale=scale)
+    with stage(f"choosing k in {s.k_range[0]}-{s.k_range[1]} by {s.k_criterion} on {len(codes)} codes"):
+        manifold = manifold_for_k(codes, s.n_neighbors, random_state=seed)
+        choice = choose_k(manifold, s.k_range, s.k_criterion, random_state=seed)
+    seconds["choose_k"] = time.perf_counter() - start
+    info = {"k_choice": choice.to_dict()}
+    if choice.k == 1:
+        enc = load_encoder(encoder)
+        labels = np.zeros(len(x), dtype=np.int64)
+        return DeepResult(method, labels, codes, seconds, enc.model, trained, info=info, history=history)
+    result = cluster_embedding(method, x, replace(s, n_clusters=choice.k), encoder, decoder, seed, verbose, scale)
+    result.stage_seconds = {**seconds, **result.stage_seconds}
+    result.history = history + result.history
+    result.trained_here = result.trained_here or trained
+    result.info = {**info, **result.info}
+    return result
 
 
 def estimator(
@@ -162,9 +200,11 @@ def cluster_embedding(
     s = settings or DeepSettings()
     if method not in METHODS:
         raise UsageError(f"method must be one of {', '.join(METHODS)}, got {method!r}")
-    x = check_rows(x, "the data", min_samples=max(2, s.n_clusters))
+    x = check_rows(x, "the data", min_samples=max(2, s.n_clusters or s.k_range[0] + 1))
     if scale != 1.0 and (encoder is None or method in ("dec", "idec")):  # trains on every row: in memory
         x, scale = np.asarray(x, dtype=np.float32) * np.float32(scale), 1.0
+    if s.n_clusters is None:
+        return _with_chosen_k(method, x, s, encoder, decoder, seed, verbose, scale)
     if encoder is not None:
         encoder = load_encoder(encoder)
         as_input_rows(x[:1], encoder.input_shape, "the data")  # the one-line shape error before any work

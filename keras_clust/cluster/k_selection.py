@@ -59,3 +59,110 @@ def select_k(x, ks: Sequence[int] = range(2, 11), random_state: int = 0, n_init:
         sil.append(silhouette_score(x, km.labels_, random_state=random_state) if len(set(km.labels_)) > 1 else -1.0)
     sil, inertia = np.array(sil), np.array(inertia)
     return KSelection(ks, sil, inertia, int(ks[np.argmax(sil)]), elbow_point(ks, inertia))
+
+
+#: The criteria :func:`choose_k` offers.
+K_CRITERIA = ("silhouette", "bic")
+#: Below this best silhouette the data has "no substantial structure" (Kaufman & Rousseeuw,
+#: *Finding Groups in Data*, 1990): :func:`choose_k` then answers one cluster.
+MIN_STRUCTURE = 0.25
+#: Rows the silhouette is computed on (a seeded sample; the mixtures see every row).
+SILHOUETTE_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class KChoice:
+    """The number of clusters a label-free criterion chose, with its whole curve.
+
+    Attributes:
+        criterion: ``silhouette`` (higher is better) or ``bic`` (lower is better).
+        ks: The candidate k.
+        scores: The criterion at each k.
+        k: The chosen k (1 when the best silhouette is below ``threshold``).
+        threshold: The silhouette below which the data counts as one cluster (None for BIC).
+    """
+
+    criterion: str
+    ks: tuple[int, ...]
+    scores: tuple[float, ...]
+    k: int
+    threshold: float | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "criterion": self.criterion,
+            "ks": list(self.ks),
+            "scores": [round(float(s), 6) for s in self.scores],
+            "k": self.k,
+            "threshold": self.threshold,
+        }
+
+
+def choose_k(
+    z,
+    k_range: tuple[int, int] = (2, 20),
+    criterion: str = "silhouette",
+    random_state: int = 0,
+    threshold: float = MIN_STRUCTURE,
+) -> KChoice:
+    """Choose the number of clusters of ``z`` without labels.
+
+    For each k in ``k_range`` a full-covariance Gaussian mixture is fitted to ``z`` (N2D's
+    clusterer; ``z`` is best its UMAP manifold, see :func:`manifold_for_k`), then:
+
+    - ``silhouette``: the mean silhouette of the mixture's labels (on at most
+      :data:`SILHOUETTE_ROWS` seeded rows); the largest wins, and when even that is below
+      ``threshold`` the data has no substantial structure and k is 1.
+    - ``bic``: the mixture's Bayesian information criterion, k = 1 included; the smallest wins.
+      It needs clusters that are Gaussian in ``z``: on a UMAP manifold (clumps with sharp
+      edges) it keeps adding components, so it is not the default.
+
+    Raises:
+        UsageError: an unknown criterion, or a range that does not fit the rows.
+    """
+    z = check_array(z, "the points to choose k on", ndim=2)
+    if criterion not in K_CRITERIA:
+        raise UsageError(f"the k criterion must be one of {', '.join(K_CRITERIA)}, got {criterion!r}")
+    low, high = int(k_range[0]), int(k_range[1])
+    high = min(high, len(z) - 1)
+    if low < 2 or high < low:
+        raise UsageError(f"k from {low} to {k_range[1]} does not fit {len(z)} rows: give a range of 2 <= k < rows")
+    from sklearn.mixture import GaussianMixture
+
+    ks = tuple(range(1 if criterion == "bic" else low, high + 1))
+    scores = []
+    for k in ks:
+        mixture = GaussianMixture(k, covariance_type="full", random_state=random_state).fit(z)
+        if criterion == "bic":
+            scores.append(float(mixture.bic(z)))
+        else:
+            labels = mixture.predict(z)
+            one = len(np.unique(labels)) < 2
+            sample = min(len(z), SILHOUETTE_ROWS)
+            scores.append(
+                -1.0 if one else float(silhouette_score(z, labels, sample_size=sample, random_state=random_state))
+            )
+    if criterion == "bic":
+        return KChoice(criterion, ks, tuple(scores), int(ks[int(np.argmin(scores))]))
+    best = int(np.argmax(scores))
+    k = int(ks[best]) if scores[best] >= threshold else 1
+    return KChoice(criterion, ks, tuple(scores), k, threshold)
+
+
+def manifold_for_k(codes, n_neighbors: int = 20, n_components: int = 10, random_state: int = 0) -> np.ndarray:
+    """N2D's UMAP manifold of ``codes`` (``min_dist`` 0) with a fixed number of dimensions, the
+    space :func:`choose_k` looks in before k, and so N2D's own dimension, is known."""
+    import warnings
+
+    from keras_clust.cluster.n2d import _umap_class
+
+    codes = check_array(codes, "codes", ndim=2)
+    manifold = _umap_class()(
+        n_neighbors=min(int(n_neighbors), len(codes) - 1),
+        min_dist=0.0,
+        n_components=int(min(n_components, len(codes) - 2)),
+        random_state=random_state,
+    )
+    with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose
+        warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
+        return np.asarray(manifold.fit_transform(codes), dtype=np.float32)

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from keras_clust.cluster.deep import DeepSettings
-from keras_clust.option_types import non_negative_float, positive_int
+from keras_clust.cluster.k_selection import K_CRITERIA
+from keras_clust.option_types import k_or_auto, k_range, non_negative_float, positive_int
 from keras_clust.settings import add_settings, config_defaults, declarations, setting
 
 
@@ -21,7 +22,21 @@ from keras_clust.settings import add_settings, config_defaults, declarations, se
 class DeepOptions:
     """The :class:`DeepSettings` a command line can set (defaults: the settings' own)."""
 
-    n_clusters: int = setting(DeepSettings.n_clusters, "number of clusters", type=positive_int, flag="--k")
+    n_clusters: int | None = setting(
+        DeepSettings.n_clusters,
+        "number of clusters, or auto: chosen in --k-range by --k-criterion on N2D's UMAP manifold of the codes",
+        type=k_or_auto,
+        flag="--k",
+        metavar="K|auto",
+    )
+    k_range: tuple[int, int] = setting(
+        DeepSettings.k_range, "the k that --k auto tries", type=k_range, metavar="LOW-HIGH", default_text="2-20"
+    )
+    k_criterion: str = setting(
+        DeepSettings.k_criterion,
+        "how --k auto chooses: the mixtures' silhouette (one cluster when its best is below 0.25) or their BIC",
+        choices=K_CRITERIA,
+    )
     pretrain_epochs: int = setting(
         DeepSettings.pretrain_epochs,
         "epochs of the d-500-500-2000-10 autoencoder pretrained on the data",

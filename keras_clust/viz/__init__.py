@@ -22,6 +22,6 @@ __all__ = [
     "plot_loss_curves",
 ]
 
-from keras_clust.viz.clustering import plot_pareto_front, plot_silhouette_knives  # noqa: E402
+from keras_clust.viz.clustering import plot_k_choice, plot_pareto_front, plot_silhouette_knives  # noqa: E402
 
-__all__ += ["plot_pareto_front", "plot_silhouette_knives"]
+__all__ += ["plot_k_choice", "plot_pareto_front", "plot_silhouette_knives"]

@@ -121,3 +121,26 @@ def plot_silhouette_knives(stats, path: str | Path, title: str = "") -> Path:
     summary = f"{stats.n_cutting}/{stats.n_clusters} clusters cut, noise {stats.noise}"
     ax.set_title(f"{title}: {summary}" if title else summary, fontsize=10)
     return save_figure(fig, path)
+
+
+def plot_k_choice(choice: dict, path: str | Path, title: str = "") -> Path:
+    """The criterion of a k choice (``KChoice.to_dict()``) against k, the chosen k marked; a
+    silhouette curve also shows the threshold below which the data counts as one cluster."""
+    ks, scores = np.asarray(choice["ks"]), np.asarray(choice["scores"], dtype=float)
+    fig = new_figure(6.0, 3.6)
+    ax = fig.add_subplot(1, 1, 1)
+    ax.plot(ks, scores, "o-", color="tab:blue")
+    if choice["k"] in choice["ks"]:
+        at = choice["ks"].index(choice["k"])
+        ax.plot([ks[at]], [scores[at]], "*", color="tab:red", markersize=16, label=f"chosen k = {choice['k']}")
+    else:
+        ax.plot([], [], "*", color="tab:red", markersize=16, label=f"chosen k = {choice['k']} (no structure)")
+    if choice.get("threshold") is not None:
+        ax.axhline(choice["threshold"], color="grey", linestyle="--", linewidth=1, label="one cluster below")
+    best = "max" if choice["criterion"] == "silhouette" else "min"
+    ax.set_xlabel("k")
+    ax.set_ylabel(f"{choice['criterion']} ({best})")
+    ax.set_xticks(ks)
+    ax.legend(loc="best")
+    ax.set_title(title or f"number of clusters by {choice['criterion']}")
+    return save_figure(fig, path)

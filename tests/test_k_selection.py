@@ -1,0 +1,137 @@
+"""``--k auto``: the label-free choice of the number of clusters, on data whose k is known, and
+``keras-clust cluster --k auto`` on a user's rows (labels in the input's row order)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits, make_blobs
+from sklearn.metrics import adjusted_rand_score
+
+from helpers import assert_one_line_error, cli_in_process
+from keras_clust.cluster.k_selection import MIN_STRUCTURE, choose_k, manifold_for_k
+
+
+@pytest.mark.parametrize("criterion", ["silhouette", "bic"])
+def test_blobs_of_known_k(criterion):
+    x, _ = make_blobs(900, n_features=5, centers=6, cluster_std=1.0, random_state=1)
+    choice = choose_k(x, (2, 12), criterion)
+    assert choice.k == 6
+    scores = np.asarray(choice.scores)
+    at = choice.ks.index(6)
+    assert scores[at] == (scores.max() if criterion == "silhouette" else scores.min())
+    assert choice.ks[0] == (1 if criterion == "bic" else 2) and choice.ks[-1] == 12
+
+
+@pytest.mark.parametrize("criterion", ["silhouette", "bic"])
+def test_a_single_blob_stays_one_cluster(criterion):
+    x = np.random.default_rng(0).normal(size=(800, 6))
+    choice = choose_k(x, (2, 10), criterion)
+    assert choice.k == 1
+    if criterion == "silhouette":  # every split of one Gaussian scores below the structure threshold
+        assert max(choice.scores) < MIN_STRUCTURE
+
+
+def test_digits_have_ten_clusters_on_their_umap_manifold():
+    x, _ = load_digits(return_X_y=True)
+    manifold = manifold_for_k(x / 16.0, n_neighbors=20, random_state=0)
+    assert manifold.shape == (len(x), 10)
+    choice = choose_k(manifold, (2, 15), "silhouette", random_state=0)
+    assert choice.k == 10
+    # BIC on the same manifold keeps adding components: the reason it is not the default
+    assert choose_k(manifold, (2, 15), "bic", random_state=0).k > 12
+
+
+def test_vector_field_types_separate_once_strength_is_divided_out():
+    """Eleven flow types: each field divided by its norm (strength is not its type), N2D's
+    manifold, the silhouette's k."""
+    from keras_clust.cluster.metrics import cluster_accuracy
+    from keras_clust.fields.generator import FLOW_TYPES, generate_fields
+
+    fs = generate_fields(100, size=20, seed=1)
+    x = fs.fields.reshape(len(fs.fields), -1).astype(np.float64)
+    manifold = manifold_for_k(x / np.linalg.norm(x, axis=1, keepdims=True), random_state=0)
+    choice = choose_k(manifold, (2, 20), random_state=0)
+    assert len(FLOW_TYPES) == 11 and abs(choice.k - 11) <= 1
+    from sklearn.mixture import GaussianMixture
+
+    labels = GaussianMixture(choice.k, random_state=0).fit_predict(manifold)
+    assert cluster_accuracy(fs.labels, labels) >= 0.9
+
+
+def test_bad_ranges_are_one_line_errors():
+    from keras_clust.errors import UsageError
+
+    with pytest.raises(UsageError, match="criterion"):
+        choose_k(np.zeros((10, 2)), (2, 4), "gap")
+    with pytest.raises(UsageError, match="rows"):
+        choose_k(np.random.default_rng(0).normal(size=(5, 2)), (6, 9))
+
+
+def _blobs(tmp_path, shuffle=None):
+    x, y = make_blobs(600, n_features=16, centers=4, cluster_std=1.0, random_state=3)
+    if shuffle is not None:
+        x, y = x[shuffle], y[shuffle]
+    name = "rows" if shuffle is None else "shuffled"
+    np.save(tmp_path / f"{name}.npy", x.astype(np.float32))
+    np.save(tmp_path / f"{name}_y.npy", y)
+    return name, y
+
+
+def _cluster(tmp_path, name, *extra):
+    res = cli_in_process(
+        "cluster",
+        "--data",
+        f"{name}.npy",
+        "--labels",
+        f"{name}_y.npy",
+        "--method",
+        "kmeans",
+        "--k",
+        "auto",
+        "--k-range",
+        "2-8",
+        "--pretrain-epochs",
+        "8",
+        "--no-export",
+        "--out",
+        f"runs_{name}",
+        *extra,
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr
+    (run,) = (tmp_path / f"runs_{name}" / "cluster").iterdir()
+    return run, json.loads((run / "metrics.json").read_text())
+
+
+def test_cluster_k_auto_on_a_users_rows_keeps_their_order(tmp_path):
+    name, y = _blobs(tmp_path)
+    run, metrics = _cluster(tmp_path, name)
+    assert metrics["k"] == 4 and metrics["k_choice"]["k"] == 4
+    assert metrics["k_choice"]["ks"] == list(range(2, 9)) and len(metrics["k_choice"]["scores"]) == 7
+    labels = np.load(run / "labels.npy")
+    assert labels.shape == (600,) and adjusted_rand_score(y, labels) == 1.0
+    assert metrics["scores"]["acc"] == 1.0
+    assert (run / "figures" / "k_choice.png").stat().st_size > 0
+    report = (run / "report.md").read_text()
+    assert "4 clusters (chosen by the silhouette among k = 2-8)" in report and "k_choice.png" in report
+
+    perm = np.random.default_rng(0).permutation(600)
+    shuffled, y_shuffled = _blobs(tmp_path, perm)
+    run_s, metrics_s = _cluster(tmp_path, shuffled)
+    labels_s = np.load(run_s / "labels.npy")
+    assert metrics_s["k"] == 4
+    # the labels follow the file's rows: the shuffled run's labels are the first run's, permuted
+    assert adjusted_rand_score(y_shuffled, labels_s) == 1.0
+    assert adjusted_rand_score(labels[perm], labels_s) == 1.0
+
+
+def test_k_auto_options_are_checked(tmp_path):
+    np.save(tmp_path / "x.npy", np.zeros((20, 3), np.float32))
+    assert_one_line_error(cli_in_process("cluster", "--data", "x.npy", "--k", "1", cwd=tmp_path), 2, "auto")
+    assert_one_line_error(cli_in_process("cluster", "--data", "x.npy", "--k-range", "5-3", cwd=tmp_path), 2, "LOW")
+    assert_one_line_error(
+        cli_in_process("cluster", "--data", "x.npy", "--k", "auto", "--max-rows", "2", cwd=tmp_path), 2, "--max-rows"
+    )
