@@ -4,12 +4,12 @@ Each field is divided by its norm (its strength is not its type), mapped by N2D'
 :func:`keras_clust.cluster.k_selection.choose_k` picks k by the mixtures' silhouette; the
 mixture with that k is then scored against the eleven types.
 
-    .venv/bin/python bench/k_choice_fields.py [SEEDS...]   # default: generator seeds 1 2 3
+    .venv/bin/python bench/k_choice_fields.py [--size 20] [--per-class 100] [--seeds 1,2,3]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
 import time
 
 import numpy as np
@@ -20,11 +20,12 @@ from keras_clust.cluster.metrics import cluster_accuracy
 from keras_clust.fields.generator import generate_fields
 
 
-def main(seeds: list[int]) -> None:
+def main(seeds: list[int], size: int, per_class: int) -> None:
+    print(f"{per_class} fields of {size}x{size} per type")
     print("| generator seed | fields | k chosen | ACC | seconds |")
     print("|---|---|---|---|---|")
     for seed in seeds:
-        fs = generate_fields(100, size=20, seed=seed)
+        fs = generate_fields(per_class, size=size, seed=seed)
         x = fs.fields.reshape(len(fs.fields), -1).astype(np.float64)
         start = time.perf_counter()
         manifold = manifold_for_k(x / np.linalg.norm(x, axis=1, keepdims=True), random_state=0)
@@ -35,4 +36,9 @@ def main(seeds: list[int]) -> None:
 
 
 if __name__ == "__main__":
-    main([int(s) for s in sys.argv[1:]] or [1, 2, 3])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=20, help="side of the fields (default 20; the app's is 80)")
+    parser.add_argument("--per-class", type=int, default=100, help="fields per type (default 100; the app's 300)")
+    parser.add_argument("--seeds", default="1,2,3", help="generator seeds (default 1,2,3)")
+    args = parser.parse_args()
+    main([int(s) for s in args.seeds.split(",")], args.size, args.per_class)

@@ -344,6 +344,7 @@ def test_config_json_repeats_a_run_and_a_search(tmp_path, monkeypatch):
     from keras_clust.cli import main
 
     tune = importlib.import_module("keras_clust.apps.fashion_cae.tune")  # the package's `tune` is the action
+    from keras_clust import experiment
     from keras_clust.experiment import FinishedRun, saved_config
 
     made = []
@@ -352,7 +353,7 @@ def test_config_json_repeats_a_run_and_a_search(tmp_path, monkeypatch):
         made.append(cfg)
         return FinishedRun(tmp_path, {"best_params": REPORT_BEST})
 
-    monkeypatch.setattr(actions, "run_experiment", fake_run_experiment)
+    monkeypatch.setattr(experiment, "run_experiment", fake_run_experiment)  # under run_from_args
     monkeypatch.setattr(tune, "run_experiment", fake_run_experiment)
     out = ["--out", str(tmp_path / "runs")]
     for action, spec, options in (
