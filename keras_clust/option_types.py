@@ -36,7 +36,7 @@ def k_or_auto(text: str) -> int | None:
     return value
 
 
-def k_range(text: str) -> tuple[int, int]:
+def k_bounds(text: str) -> tuple[int, int]:
     """argparse type: ``LOW-HIGH``, the numbers of clusters ``--k auto`` tries (2 <= LOW <= HIGH)."""
     parts = str(text).split("-")
     if len(parts) != 2:

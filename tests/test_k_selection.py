@@ -44,23 +44,6 @@ def test_digits_have_ten_clusters_on_their_umap_manifold():
     assert choose_k(manifold, (2, 15), "bic", random_state=0).k > 12
 
 
-def test_vector_field_types_separate_once_strength_is_divided_out():
-    """Eleven flow types: each field divided by its norm (strength is not its type), N2D's
-    manifold, the silhouette's k."""
-    from keras_clust.cluster.metrics import cluster_accuracy
-    from keras_clust.fields.generator import FLOW_TYPES, generate_fields
-
-    fs = generate_fields(100, size=20, seed=1)
-    x = fs.fields.reshape(len(fs.fields), -1).astype(np.float64)
-    manifold = manifold_for_k(x / np.linalg.norm(x, axis=1, keepdims=True), random_state=0)
-    choice = choose_k(manifold, (2, 20), random_state=0)
-    assert len(FLOW_TYPES) == 11 and abs(choice.k - 11) <= 1
-    from sklearn.mixture import GaussianMixture
-
-    labels = GaussianMixture(choice.k, random_state=0).fit_predict(manifold)
-    assert cluster_accuracy(fs.labels, labels) >= 0.9
-
-
 def test_bad_ranges_are_one_line_errors():
     from keras_clust.errors import UsageError
 

@@ -2,6 +2,7 @@
 bad input; and the app's scoring pieces on hand-made numbers."""
 
 import json
+import dataclasses
 from dataclasses import replace
 
 import numpy as np
@@ -13,6 +14,7 @@ from keras_clust.apps.vector_fields.config import DEFAULT_LATENT
 from keras_clust.apps.vector_fields.data import split_fields
 from keras_clust.apps.vector_fields.pipeline import reconstruction_scores
 from keras_clust.apps.vector_fields.tune import over_budget
+from keras_clust.cluster.metrics import cluster_accuracy
 from keras_clust.export import saved_model_cli_show
 from keras_clust.fields.autoencoder import REPORT, FieldAEConfig, estimate_cost
 from keras_clust.fields.dataset import load_fields
@@ -40,6 +42,23 @@ def test_split_is_stratified_disjoint_and_scaled():
     y = np.repeat(np.arange(11), 5)
     s = split_fields(np.ones((55, 2, 2, 1), np.float32), y, 0.15, 0.15, seed=0)
     assert s.sizes == {"train": 39, "val": 8, "test": 8}
+
+
+def test_flow_types_are_found_whatever_their_strength():
+    """The run's default clustering on 100 fields per type (24 per type, --quick's, is too few for
+    N2D's 20 neighbours: it finds 2): k found within 11 +- 1 and the types recovered."""
+    from keras_clust.apps.vector_fields.clustering import cluster_by_type
+    from keras_clust.fields.generator import generate_fields
+
+    fs = generate_fields(100, size=20, seed=1)
+    record, labels = cluster_by_type(fs.fields, None, (2, 20), seed=0)
+    assert abs(record["k"] - 11) <= 1 and record["k_choice"]["k"] == record["k"] == len(np.unique(labels))
+    assert cluster_accuracy(fs.labels, labels) >= 0.9
+    strong = fs.fields * np.linspace(0.1, 10.0, len(fs.fields))[:, None, None, None]  # strengths spread 100-fold
+    _, same = cluster_by_type(strong, record["k"], (2, 20), seed=0)
+    assert np.array_equal(same, labels)  # dividing by the norm leaves nothing of the strength
+    _, given = cluster_by_type(fs.fields, 11, (2, 20), seed=0)
+    assert len(np.unique(given)) == 11
 
 
 def test_reconstruction_scores_by_hand():
@@ -95,6 +114,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "latent_2d_types.png",
         "cluster_examples.png",
         "confusion_chosen.png",
+        "k_choice.png",
     } <= figures
     report = (run / "report.md").read_text()
     for name in figures:
@@ -104,11 +124,16 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert FieldAEConfig.from_dict(m["model"]["architecture"]) == arch and m["data"]["fields"] == 24 * 11
     assert m["model"]["parameters"] == estimate_cost(arch, (80, 80, 3), 32).parameters
     scores = m["clustering"]["scores"]
-    assert set(scores) == {"chosen", "kmeans_codes_true_k", "kmeans_raw_true_k"}
+    assert set(scores) == {"by_type", "chosen", "kmeans_codes_true_k", "kmeans_raw_true_k"}
     saved = np.load(run / "clusters.npz")
     assert scores["chosen"]["noise"] == int((saved["cluster"] == -1).sum())
     assert len(saved["codes"]) == 264 and saved["codes"].shape[1] == DEFAULT_LATENT
-    assert "| chosen by the study (codes) |" in res.stdout and "synthetic 2-D vector fields" in res.stdout
+    assert "| NSGA-II study on the codes (the slides) |" in res.stdout and "synthetic 2-D vector fields" in res.stdout
+    # the default clustering: k found without labels, one label per field in the data's row order
+    by_type, labels = m["clustering"]["by_type"], np.load(run / "labels.npy")
+    assert by_type["k"] == by_type["k_choice"]["k"] == len(np.unique(labels)) and labels.shape == (264,)
+    assert cluster_accuracy(saved["labels"], labels) == pytest.approx(scores["by_type"]["acc"])
+    assert "## Clustering by flow type (the default)" in report and f"**k = {by_type['k']}**" in report
     show = saved_model_cli_show(work / "saved_models" / "vector_fields_encoder" / "1")
     assert "fields" in show and "embedding" in show
     show = saved_model_cli_show(work / "saved_models" / "vector_fields_decoder" / "1")
@@ -286,3 +311,13 @@ def test_tune_trials_given_are_kept_under_quick_and_configs_read_back(tmp_path):
     again = run_config(parser.parse_args(argv))
     assert again == dataclasses.replace(first, cluster=dataclasses.replace(first.cluster, k_max=9))
     assert (again.architecture["latent"], again.cluster.trials, again.deep_cluster) == (5, 7, "dec")
+
+
+def test_a_run_folder_from_before_the_clustering_by_type_still_loads():
+    from keras_clust.apps.vector_fields.config import Config
+    from keras_clust.experiment import config_from_saved
+
+    raw = {**dataclasses.asdict(Config(k=7, k_range=(3, 9))), "config_version": 2}
+    del raw["k"], raw["k_range"]
+    cfg = config_from_saved(Config, raw, "old-run", "vector-fields")
+    assert (cfg.k, cfg.k_range) == (None, (2, 20)) and cfg == Config()

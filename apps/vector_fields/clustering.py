@@ -164,3 +164,35 @@ def _confusion(labels, chosen, class_names, path: Path) -> Path:
     return plot_confusion_matrix(
         cm, path, list(class_names), title="chosen clustering vs true flow type (noise left out)"
     )
+
+
+def cluster_by_type(
+    fields: np.ndarray, k: int | None, k_range: tuple[int, int], seed: int, n_neighbors: int = 20
+) -> tuple[dict, np.ndarray]:
+    """The run's default clustering, by flow type whatever the strength: each field divided by its
+    norm, N2D's UMAP map of them, k chosen on the map by the mixtures' silhouette (``k`` None) or
+    given, and a full-covariance Gaussian mixture with that k.
+
+    Returns:
+        The record (``k``, the criterion's curve when chosen, seconds) and the labels, in row order.
+    """
+    from sklearn.mixture import GaussianMixture
+
+    from keras_clust.cluster.k_selection import choose_k, manifold_for_k
+    from keras_clust.progress import stage
+
+    start = time.perf_counter()
+    flat = np.asarray(fields, dtype=np.float64).reshape(len(fields), -1)
+    norms = np.linalg.norm(flat, axis=1, keepdims=True)
+    unit = flat / np.maximum(norms, np.finfo(np.float64).tiny)  # an all-zero field stays zero
+    with stage(f"UMAP map of {len(unit)} fields divided by their norms"):
+        manifold = manifold_for_k(unit, n_neighbors, random_state=seed)
+    record = {"input": "fields divided by their norms, N2D's UMAP map (10 dimensions)", "k_choice": None}
+    if k is None:
+        choice = choose_k(manifold, k_range, "silhouette", random_state=seed)
+        record["k_choice"], k = choice.to_dict(), choice.k
+    labels = np.zeros(len(unit), dtype=np.int64)
+    if k > 1:
+        labels = GaussianMixture(k, covariance_type="full", random_state=seed).fit_predict(manifold).astype(np.int64)
+    record.update({"k": int(k), "seconds": round(time.perf_counter() - start, 1)})
+    return record, labels

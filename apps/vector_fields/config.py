@@ -11,6 +11,8 @@ from keras_clust.fields.autoencoder import REPORT, UPSAMPLING
 from keras_clust.fields.generator import CHANNELS
 from keras_clust.option_types import (
     fraction,
+    k_bounds,
+    k_or_auto,
     names_list,
     non_negative_float,
     non_negative_int,
@@ -41,6 +43,7 @@ LOSSES = ("mse", "weighted_mse")
 DEFAULT_LATENT = 8
 
 FIELDS, AUTOENCODER, STUDY = "synthetic fields", "autoencoder", "clustering study"
+BY_TYPE = "clustering by flow type"
 
 
 # --- the settings of the fields, shared by generate, run and tune ---------------------------------
@@ -139,6 +142,12 @@ def _v1_to_v2(old: dict) -> dict:
     return {**old, "deep_cluster": "kmeans"}
 
 
+def _v2_to_v3(old: dict) -> dict:
+    """Runs written before the clustering by flow type (``--k``): it had no settings, and those runs
+    did not make it; these are its defaults."""
+    return {**old, "k": None, "k_range": [2, 20]}
+
+
 @dataclass
 class ArchitectureOptions:
     """The option that, beside ``--params-from``, chooses a run's autoencoder (``Config.architecture``)."""
@@ -158,11 +167,12 @@ class Config:
     ``dataset`` (a user's ``.npy``/``.npz`` or a run folder holding ``fields.npz``) replaces
     the synthetic fields; ``architecture`` is the autoencoder (the slides' winner unless
     ``--params-from`` a tune); the latent size is ``architecture['latent']``. ``deep_cluster``
-    (``--cluster``, version 2) adds DEC, IDEC or N2D on the run's encoder at the true number of types.
+    (``--cluster``, version 2) adds DEC, IDEC or N2D on the run's encoder at the true number of types;
+    ``k`` and ``k_range`` (version 3) set the clustering by flow type.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 2
-    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2}
+    CONFIG_VERSION: ClassVar[int] = 3
+    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2, 2: _v2_to_v3}
 
     dataset: str | None = dataset_setting(
         "your fields (N, H, W, C) in .npy/.npz (labels optional) instead of synthetic ones"
@@ -204,6 +214,18 @@ class Config:
     learning_rate: float = setting(1e-3, "Adam", type=positive_float, group=AUTOENCODER)
     val_fraction: float = setting(0.15, "validation share", type=fraction, group=AUTOENCODER)
     test_fraction: float = setting(0.15, "test share", type=fraction, group=AUTOENCODER)
+    k: int | None = setting(
+        None,
+        "flow types to find: auto chooses in --k-range by the silhouette of Gaussian mixtures on N2D's UMAP map "
+        "of the fields divided by their norms",
+        type=k_or_auto,
+        metavar="K|auto",
+        default_text="auto",
+        group=BY_TYPE,
+    )
+    k_range: tuple[int, int] = setting(
+        (2, 20), "the k that --k auto tries", type=k_bounds, metavar="LOW-HIGH", default_text="2-20", group=BY_TYPE
+    )
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     deep_cluster: str = cluster_setting(flag="--cluster")  # a run's ``cluster`` holds the study's settings
     quick: bool = quick_setting()
@@ -213,6 +235,7 @@ class Config:
 
     def __post_init__(self):
         self.channels = tuple(self.channels)
+        self.k_range = tuple(self.k_range)
         if isinstance(self.cluster, dict):
             self.cluster = ClusterSettings(**self.cluster)
 

@@ -33,7 +33,8 @@ NOTES = """\
 
 def score_rows(clustering: dict) -> list[dict]:
     names = {
-        "chosen": "chosen by the study (codes)",
+        "by_type": "by flow type: k from the data (the default)",
+        "chosen": "NSGA-II study on the codes (the slides)",
         "kmeans_codes_true_k": "KMeans on codes, true k",
         "kmeans_raw_true_k": "KMeans on raw fields, true k",
     }
@@ -68,12 +69,34 @@ def pareto_rows(clustering: dict) -> list[dict]:
     return rows
 
 
+def by_type_lines(by_type: dict) -> list[str]:
+    """The default clustering: how k came about, in one paragraph."""
+    choice = by_type["k_choice"]
+    how = "given (`--k`)"
+    if choice is not None:
+        low, high = choice["ks"][0], choice["ks"][-1]
+        best = max(choice["scores"])
+        how = f"chosen among {low}-{high} by the mixtures' silhouette (best {best:.3f}; one cluster below 0.25)"
+    lines = [
+        "## Clustering by flow type (the default)",
+        "",
+        f"Every field divided by its norm (a type is a shape, its strength is not), N2D's UMAP map of them, a "
+        f"full-covariance Gaussian mixture: **k = {by_type['k']}**, {how}; {by_type['seconds']} s. Labels of "
+        "every field, in the data's row order: `labels.npy`.",
+        "",
+    ]
+    if choice is not None:
+        lines.append(markdown_figure("k_choice.png", "the silhouette of each k tried; the star is the k chosen"))
+    return lines
+
+
 def clustering_section(clustering: dict) -> list[str]:
     ch = clustering["chosen"]
     st = clustering["study"]
     params = format_params(ch["params"])
     lines = [
-        "## Clustering the codes",
+        *(by_type_lines(clustering["by_type"]) if "by_type" in clustering else []),
+        "## Clustering the codes: the slides' study",
         "",
         f"A multi-objective Optuna study (NSGA-II, {st['trials']} trials, {st['seconds']} s) over "
         f"{' and '.join(st['settings']['algorithms'])}, objectives {', '.join(st['settings']['objectives'])}, "
@@ -101,9 +124,11 @@ def clustering_section(clustering: dict) -> list[str]:
         "latent_2d_types.png": "2-D map of the codes by true type",
         "cluster_examples.png": "example fields of each cluster",
         "confusion_chosen.png": "chosen clusters (matched) against the true types",
+        "k_choice.png": None,
     }
     for name in names:
-        lines.append(markdown_figure(name, captions.get(name, name)))
+        if captions.get(name, name) is not None:  # k_choice.png is drawn with the default clustering
+            lines.append(markdown_figure(name, captions.get(name, name)))
     return lines
 
 
@@ -113,8 +138,9 @@ def render_report(cfg, metrics: dict) -> str:
     lines = [
         f"# vector-fields `{metrics['run_id']}`",
         "",
-        "A convolutional autoencoder embeds 2-D vector fields into a few numbers; a multi-objective study picks "
-        "a clustering of the embeddings.",
+        "A convolutional autoencoder embeds 2-D vector fields into a few numbers. The fields are clustered by "
+        "flow type with the number of types found from the data; a multi-objective study clusters the embeddings "
+        "as the slides did.",
         "",
         "## Data",
         "",
@@ -174,9 +200,12 @@ def summary(cfg, metrics: dict) -> str:
     lines = [
         f"autoencoder: {m['describe']}, latent {m['architecture']['latent']}: test MSE {m['test']['mse']:.4g} "
         f"({m['epochs_run']} epochs, {m['seconds']} s)",
-        f"chosen clustering: {ch['algorithm']} {ch['params']}: {ch['n_clusters']} clusters, "
+        f"NSGA-II study: {ch['algorithm']} {ch['params']}: {ch['n_clusters']} clusters, "
         f"silhouette {ch['silhouette']:.3f}, noise {ch['noise']}",
     ]
+    if "by_type" in c:
+        made = "chosen" if c["by_type"]["k_choice"] is not None else "given"
+        lines.insert(1, f"clustering by flow type: k = {c['by_type']['k']} ({made}); labels.npy in the run folder")
     if "scores" in c:
         lines.append(markdown_table(score_rows(c), floatfmt=".3f").rstrip("\n"))
     return "\n".join(lines) + "\n"

@@ -6,13 +6,14 @@ import logging
 
 import numpy as np
 
-from keras_clust.apps.vector_fields.clustering import cluster_codes
+from keras_clust.apps.vector_fields.clustering import cluster_by_type, cluster_codes, scores_with_noise
 from keras_clust.apps.vector_fields.config import Config
 from keras_clust.apps.vector_fields.data import acquire, split_fields, uv_channels
 from keras_clust.apps.vector_fields.pipeline import build, check_architecture, cost_row, reconstruction_scores, train
 from keras_clust.errors import UsageError
 from keras_clust.experiment import Run
 from keras_clust.fields.autoencoder import FieldAEConfig
+from keras_clust.viz.clustering import plot_k_choice
 
 log = logging.getLogger("keras_clust.apps.vector_fields")
 
@@ -96,6 +97,15 @@ def steps(cfg: Config, run: Run) -> None:
     run.export_samples["embedding"] = codes[splits.idx_test[:16]]
 
     metrics, chosen = cluster_codes(codes, fs.fields, fs.labels, fs.class_names, cfg.cluster, cfg.seed, run.figures, uv)
+    by_type, labels = cluster_by_type(fs.fields, cfg.k, cfg.k_range, cfg.seed)
+    np.save(run.file("labels.npy"), labels)  # the default clustering, in the fields' row order
+    metrics["by_type"] = by_type
+    if by_type["k_choice"] is not None:
+        metrics["figures"] = sorted(
+            [*metrics["figures"], plot_k_choice(by_type["k_choice"], run.figures / "k_choice.png").name]
+        )
+    if fs.labels is not None:
+        metrics["scores"] = {"by_type": scores_with_noise(fs.labels, labels), **metrics["scores"]}
     if cfg.deep_cluster != "kmeans" and fs.labels is None:
         log.warning("--cluster %s needs the fields' labels (the true number of types); skipped", cfg.deep_cluster)
     elif cfg.deep_cluster != "kmeans":
@@ -112,7 +122,6 @@ def steps(cfg: Config, run: Run) -> None:
 def deep_clustering(cfg: Config, fs, ae) -> dict:
     """``--cluster dec|idec|n2d`` on the run's encoder (a copy; IDEC with its decoder) at the true
     number of types, on every field as the other rows of the table."""
-    from keras_clust.apps.vector_fields.clustering import scores_with_noise
     from keras_clust.cluster.deep import DeepSettings, cluster_embedding
 
     settings = DeepSettings.for_run(len(np.unique(fs.labels)), cfg.quick, batch_size=cfg.batch_size)

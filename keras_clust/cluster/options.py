@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 
 from keras_clust.cluster.deep import DeepSettings
 from keras_clust.cluster.k_selection import K_CRITERIA
-from keras_clust.option_types import k_or_auto, k_range, non_negative_float, positive_int
+from keras_clust.option_types import k_bounds, k_or_auto, non_negative_float, positive_int
 from keras_clust.settings import add_settings, config_defaults, declarations, setting
 
 
@@ -30,7 +30,7 @@ class DeepOptions:
         metavar="K|auto",
     )
     k_range: tuple[int, int] = setting(
-        DeepSettings.k_range, "the k that --k auto tries", type=k_range, metavar="LOW-HIGH", default_text="2-20"
+        DeepSettings.k_range, "the k that --k auto tries", type=k_bounds, metavar="LOW-HIGH", default_text="2-20"
     )
     k_criterion: str = setting(
         DeepSettings.k_criterion,
