@@ -1,8 +1,8 @@
 """The vector-fields app as a user runs it: generate, run --quick, cluster, evaluate, export, tune --quick,
 bad input; and the app's scoring pieces on hand-made numbers."""
 
-import json
 import dataclasses
+import json
 from dataclasses import replace
 
 import numpy as np
