@@ -191,6 +191,7 @@ def run_latent(cfg: Config, prep: Split, latent_dim: int, run: Run) -> tuple[dic
     test_l1 = float(ae.autoencoder.evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0))
     log.info("[%s] test L1 %.4f after %d epochs in %.1f s; clustering codes", key, test_l1, fit.epochs_run, fit.seconds)
     test_codes, ev = score_codes(ae.encoder, prep, cfg)
+    run.labels[f"{key}_kmeans"] = ev.test_clusters  # the test images' clusters, in their order
     log.info("[%s] KMeans test ACC %.3f NMI %.3f ARI %.3f", key, ev.test.acc, ev.test.nmi, ev.test.ari)
 
     names = prep.data.class_names
@@ -270,6 +271,7 @@ def deep_clustering(cfg: Config, ae, prep: Split, key: str, run: Run) -> dict:
         prep.data.class_names,
         title=f"{cfg.cluster} on latent {key} (test, ACC {ev.test.acc:.3f})",
     )
+    run.labels[f"{key}_{cfg.cluster}"] = ev.test_clusters
     return {"method": cfg.cluster, **ev.to_dict()}
 
 

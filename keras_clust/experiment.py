@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 
 from keras_clust.errors import DataError, UsageError
-from keras_clust.files import read_json, write_json
+from keras_clust.files import atomic_save_npz, read_json, write_json
 from keras_clust.markdown import markdown_table
 from keras_clust.provenance import library_versions
 from keras_clust.run_folder import RunFolder, find_run, load_run_models
@@ -119,6 +119,8 @@ class Run:
         history: Per-epoch rows for ``history.csv``.
         data: Where the data came from (``DataSource.to_dict()``), set by :meth:`set_data`.
         export_samples: Real inputs to verify the exports on, by ``Export.input_name``.
+        labels: Cluster of every row a clustering labelled, by clustering (e.g. ``z16_kmeans``),
+            in the rows' order: written as ``labels.npz`` when the run ends.
         model_seeds: The seed each model was built with, by key.
     """
 
@@ -130,6 +132,7 @@ class Run:
         self.history: list[dict] = []
         self.data: dict | None = None
         self.export_samples: dict[str, np.ndarray] = {}
+        self.labels: dict[str, np.ndarray] = {}
         self.model_seeds: dict[str, int] = {}
         #: Where ``--tensorboard`` logs go (``tensorboard/`` in the run folder), or None.
         self.tensorboard: Path | None = None
@@ -346,6 +349,8 @@ def run_experiment(
             spec.steps(config, run)
         if run.data is None:
             run.set_data(note="not recorded")
+        if run.labels:
+            atomic_save_npz(rf.work / "labels.npz", {k: np.asarray(v) for k, v in run.labels.items()})
         exports = []
         if getattr(config, "export", False):
             exports = export_models(spec.exports(config), rf.work, config.models_dir, run.export_samples, config.seed)

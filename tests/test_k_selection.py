@@ -118,3 +118,32 @@ def test_k_auto_options_are_checked(tmp_path):
     assert_one_line_error(
         cli_in_process("cluster", "--data", "x.npy", "--k", "auto", "--max-rows", "2", cwd=tmp_path), 2, "--max-rows"
     )
+
+
+def test_cluster_bench_k_auto_gives_every_method_its_seeds_k(tmp_path):
+    res = cli_in_process(
+        "cluster-bench",
+        "--dataset",
+        "digits",
+        "--quick",
+        "--method",
+        "kmeans,n2d",
+        "--k",
+        "auto",
+        "--k-range",
+        "4-12",
+        cwd=tmp_path,
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (tmp_path / "runs" / "cluster-bench").iterdir()
+    metrics = json.loads((run / "metrics.json").read_text())
+    choice = metrics["k_choice"]["0"]
+    assert choice["ks"] == list(range(4, 13)) and choice["k"] == choice["ks"][int(np.argmax(choice["scores"]))]
+    assert [r["method"] for r in metrics["rows"]] == ["kmeans (pixels)", "kmeans (AE codes)", "n2d"]
+    labels = np.load(run / "labels.npz")
+    for row in metrics["rows"]:
+        assert row["k"] == choice["k"]
+        key = {"kmeans (pixels)": "kmeans_pixels", "kmeans (AE codes)": "kmeans_ae_codes"}.get(row["method"], "n2d")
+        assert len(np.unique(labels[f"{key}_s0"])) == choice["k"]
+    assert (run / "figures" / "k_choice.png").is_file()
+    assert f"seed 0: {choice['k']}" in (run / "report.md").read_text()

@@ -113,6 +113,11 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert m["anomaly"]["overlap"]["LJ energy (physics baseline)"]["auc"] > 0.99
     assert m["anomaly"]["holdout_gamma"]["LJ energy (physics baseline)"]["n_anomalous"] == m["split"]["test"]
     assert set(m["gamma"]) == {"coords", "grid", "distance", "physics"}
+    labels = np.load(run / "labels.npz")  # each view's KMeans cluster of every test configuration
+    assert sorted(labels.files) == ["coords_kmeans", "distance_kmeans", "grid_kmeans"]
+    assert {labels[k].shape for k in labels.files} == {(m["split"]["test"],)}
+    gammas = len(m["split"]["gammas"])
+    assert all(len(np.unique(labels[k])) == gammas for k in labels.files)
     figures = {p.name for p in (run / "figures").iterdir()}
     for name in (
         "energy_traces.png",

@@ -53,6 +53,18 @@ def test_quick_run_writes_a_complete_run_folder(quick_run):
     report = (run / "report.md").read_text()
     assert "figures/confusion_z16.png" in report and "| raw pixels |" in report
     assert not list((work / "runs" / "mnist-l1").glob(".*"))
+    # labels.npz: each model's KMeans cluster of every test image, in the test split's order
+    from keras_clust.apps.mnist_l1 import SPEC, prepare_data
+    from keras_clust.cluster.metrics import cluster_accuracy
+    from keras_clust.experiment import load_run
+
+    labels = np.load(run / "labels.npz")
+    assert sorted(labels.files) == ["z16_kmeans", "z256_kmeans", "z2_kmeans"]
+    prep = prepare_data(load_run(SPEC, work / "runs", run).config)
+    for key in ("z2", "z16", "z256"):
+        assert labels[f"{key}_kmeans"].shape == (metrics["n_test"],)
+        acc = cluster_accuracy(prep.y_test, labels[f"{key}_kmeans"])
+        assert acc == pytest.approx(metrics["models"][key]["kmeans"]["test"]["acc"])
 
 
 def test_quick_run_exports_servable_models(quick_run):

@@ -39,7 +39,16 @@ PUBLISHED: dict[str, dict[str, tuple[float | None, float | None]]] = {
 #: Rows a ``--quick`` run clusters (a seeded subsample; the budgets are ``DeepSettings.quick()``).
 QUICK_ROWS = 600
 #: The :class:`~keras_clust.cluster.options.DeepOptions` a ``cluster-bench`` run offers.
-DEEP_OPTIONS = ("pretrain_epochs", "max_iter", "update_interval", "tol", "n_neighbors")
+DEEP_OPTIONS = (
+    "n_clusters",
+    "k_range",
+    "k_criterion",
+    "pretrain_epochs",
+    "max_iter",
+    "update_interval",
+    "tol",
+    "n_neighbors",
+)
 
 
 def _methods(text: str) -> tuple[str, ...]:
@@ -97,6 +106,7 @@ class Config:
             raise UsageError(f"--tol is a share of labels in [0, 1), got {s.tol}")
         if s.n_neighbors < 2:
             raise UsageError(f"--n-neighbors must be >= 2, got {s.n_neighbors}")
-        if self.max_rows is not None and self.max_rows < s.n_clusters:
-            raise UsageError(f"--max-rows {self.max_rows} is fewer rows than the {s.n_clusters} clusters")
+        need = s.n_clusters if s.n_clusters is not None else s.k_range[0] + 1
+        if self.max_rows is not None and self.max_rows < need:
+            raise UsageError(f"--max-rows {self.max_rows} is fewer rows than the {need} clusters --k needs")
         return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import resource
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,7 @@ from sklearn.cluster import KMeans
 
 from keras_clust.apps.cluster_bench.config import QUICK_ROWS, Config
 from keras_clust.cluster import clustering_row, pretrain_autoencoder
-from keras_clust.cluster.deep import DeepSettings, cluster_embedding
+from keras_clust.cluster.deep import DeepSettings, choose_k_on_encoder, cluster_embedding
 from keras_clust.data import load_dataset
 from keras_clust.experiment import Run
 from keras_clust.training import fit_verbosity
@@ -85,23 +85,34 @@ def _result(method: str, seed: int, y, labels, embedding, seconds: dict, extra: 
     return MethodResult(row, np.asarray(labels), embedding)
 
 
+def _kmeans_on_pixels(x: np.ndarray, y: np.ndarray, s: DeepSettings, seed: int) -> MethodResult:
+    reset_peak_memory()
+    start = time.perf_counter()
+    labels = KMeans(s.n_clusters, n_init=s.n_init, random_state=seed).fit_predict(x)
+    return _result("kmeans (pixels)", seed, y, labels, x, {"kmeans": time.perf_counter() - start})
+
+
 def run_seed(cfg: Config, run: Run, x: np.ndarray, y: np.ndarray, seed: int) -> list[MethodResult]:
     """Every method of ``cfg.methods`` on ``x`` with the seed ``seed``, on one autoencoder pretrained
     for this seed (each deep method copies it); the epochs go to ``run.history``. KMeans on pixels
     and on codes gets the same ``n_init`` as DEC's initial KMeans."""
     s = settings(cfg)
-    results = []
-    if "kmeans" in cfg.methods:
-        reset_peak_memory()
-        start = time.perf_counter()
-        labels = KMeans(s.n_clusters, n_init=s.n_init, random_state=seed).fit_predict(x)
-        results.append(_result("kmeans (pixels)", seed, y, labels, x, {"kmeans": time.perf_counter() - start}))
+    results, auto = [], s.n_clusters is None
+    if "kmeans" in cfg.methods and not auto:
+        results.append(_kmeans_on_pixels(x, y, s, seed))
     reset_peak_memory()
     ae, history, pretrain = pretrain_autoencoder(
         x, s.embedding_dim, epochs=s.pretrain_epochs, batch_size=s.batch_size, seed=seed, verbose=fit_verbosity()
     )
     run.history += [dict(r, seed=seed) for r in history]
     run.metrics.setdefault("pretrain_peak_mb", {})[str(seed)] = round(peak_memory_mb())
+    if auto:  # --k auto: one k per seed, from this seed's codes, for every method (pixels included)
+        choice, _, seconds = choose_k_on_encoder(x, s, ae.encoder, seed)
+        run.metrics.setdefault("k_choice", {})[str(seed)] = {**choice.to_dict(), "seconds": round(seconds, 1)}
+        log.info("seed %d: k = %d chosen by the %s", seed, choice.k, choice.criterion)
+        s = replace(s, n_clusters=choice.k)
+        if "kmeans" in cfg.methods:
+            results.append(_kmeans_on_pixels(x, y, s, seed))
     for method in cfg.methods:
         reset_peak_memory()
         res = cluster_embedding(method, x, s, ae.encoder, ae.decoder, seed, verbose=fit_verbosity())
@@ -117,4 +128,7 @@ def run_seed(cfg: Config, run: Run, x: np.ndarray, y: np.ndarray, seed: int) -> 
         results.append(
             _result(name, seed, y, res.labels, res.embedding, {"pretrain": pretrain, **res.stage_seconds}, extra)
         )
+    if auto:
+        for r in results:
+            r.row["k"] = s.n_clusters
     return results

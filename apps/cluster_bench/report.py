@@ -42,6 +42,18 @@ def _published_only(metrics: dict) -> str:
     return markdown_table(rows, floatfmt=".3f") if rows else ""
 
 
+def _k_text(s, metrics: dict) -> str:
+    """The number of clusters: given, or (``--k auto``) chosen per seed on that seed's codes."""
+    if not metrics.get("k_choice"):
+        return f"{s.n_clusters} clusters"
+    chosen = ", ".join(f"seed {seed}: {c['k']}" for seed, c in metrics["k_choice"].items())
+    first = next(iter(metrics["k_choice"].values()))
+    return (
+        f"k chosen without labels on each seed's codes (N2D's UMAP map, mixtures' {first['criterion']} over "
+        f"k = {first['ks'][0]}-{first['ks'][-1]}): {chosen}; every method used its seed's k"
+    )
+
+
 def report(cfg: Config, metrics: dict) -> str:
     from keras_clust.apps.cluster_bench.pipeline import settings
 
@@ -51,14 +63,15 @@ def report(cfg: Config, metrics: dict) -> str:
     lines = [
         f"# cluster-bench: {cfg.dataset}",
         "",
-        f"{metrics['rows_clustered']:,} rows of {split}, {s.n_clusters} clusters; seeds {list(cfg.seeds)}"
+        f"{metrics['rows_clustered']:,} rows of {split}, {_k_text(s, metrics)}; seeds {list(cfg.seeds)}"
         + (" (quick: a subsample and smoke budgets)" if cfg.quick else "")
         + ". "
         f"The deep methods share one `d-500-500-2000-{s.embedding_dim}` autoencoder per seed "
         f"({s.pretrain_epochs} epochs, Adam, MSE, batch {s.batch_size}); "
         f"KMeans everywhere with n_init {s.n_init}. DEC/IDEC: target update every {s.update_interval} batches, "
         f"stop below {s.tol:.1%} changed labels or after {s.max_iter} batches; IDEC gamma {s.gamma}; "
-        f"N2D: UMAP n_neighbors {s.n_neighbors}, min_dist 0, {s.n_clusters} components, full-covariance GMM.",
+        f"N2D: UMAP n_neighbors {s.n_neighbors}, min_dist 0, "
+        f"{s.n_clusters or 'as many'} components{'' if s.n_clusters else ' as clusters'}, full-covariance GMM.",
         "",
         "Peak MiB: the process's peak resident memory during that row's own stages (the shared pretraining "
         f"peaked at {pretrain_peaks} MiB). ACC after Hungarian matching of clusters to classes, on the rows "

@@ -11,7 +11,7 @@ from keras_clust.apps.cluster_bench.pipeline import MethodResult, bench_data, ru
 from keras_clust.cluster import matched_confusion_matrix
 from keras_clust.experiment import Run
 from keras_clust.files import atomic_save_npz
-from keras_clust.viz import plot_confusion_matrix
+from keras_clust.viz import plot_confusion_matrix, plot_k_choice
 from keras_clust.viz.latent import latent_map, plot_latent_map
 
 #: Points of the 2-D map of the best method's embedding (a seeded subsample, t-SNE).
@@ -47,6 +47,10 @@ def seed_summary(rows: list[dict]) -> list[dict]:
 def _figures(cfg: Config, run: Run, results: list[MethodResult], y: np.ndarray, names) -> dict:
     first = [r for r in results if r.row["seed"] == cfg.seeds[0]]
     figures = {}
+    choice = (run.metrics.get("k_choice") or {}).get(str(cfg.seeds[0]))
+    if choice is not None:  # --k auto
+        plot_k_choice(choice, run.figures / "k_choice.png", title=f"number of clusters, seed {cfg.seeds[0]}")
+        figures["k_choice.png"] = f"The {choice['criterion']} of each k tried on seed {cfg.seeds[0]}'s codes"
     for r in first:
         key = file_key(r.row["method"])
         cm = matched_confusion_matrix(y, r.labels, labels=np.arange(len(names)))

@@ -185,6 +185,7 @@ def deep_clustering(cfg: RunConfig, prep: Split, run: Run, cae: keras.Model) -> 
         prep.class_names,
         title=f"{cfg.cluster.upper()} on the CAE encoder (test ACC {ev.test.acc:.3f})",
     )
+    run.labels[f"cae_{cfg.cluster}"] = ev.test_clusters
     return {"method": cfg.cluster, **ev.to_dict()}
 
 
@@ -209,6 +210,7 @@ def analyse_latents(cfg: RunConfig, prep: Split, run: Run, cae: keras.Model, vae
     log.info("KMeans on the codes and on raw pixels (%d restarts each)", cfg.kmeans_n_init)
     for key, ev in cluster_rows(cfg, prep, codes).items():
         out["kmeans"][key] = {**ev.to_dict(), "n_init": cfg.kmeans_n_init}
+        run.labels[f"{key}_kmeans"] = ev.test_clusters  # the test images' clusters, in their order
         if key in encoders:
             plot_confusion_matrix(
                 ev.test_confusion,

@@ -139,6 +139,7 @@ class GammaReadout:
     explained: list[float]
     r2: float  # linear read-out of gamma on held-out (test) codes
     clustering: dict  # KMeans (k = number of gammas) on test codes vs gamma labels
+    labels: np.ndarray  # that KMeans' cluster of every test configuration, in their order
 
 
 def gamma_readout(
@@ -160,7 +161,7 @@ def gamma_readout(
     labels = KMeans(k, n_init=n_init, random_state=seed).fit_predict(test_codes)
     _, classes = np.unique(test_gamma, return_inverse=True)
     scores = score_clustering(classes, labels).to_dict()
-    return GammaReadout(mapped, [float(v) for v in pca.explained_variance_ratio_], r2, scores)
+    return GammaReadout(mapped, [float(v) for v in pca.explained_variance_ratio_], r2, scores, labels)
 
 
 def physics_features(positions: np.ndarray, gamma: np.ndarray) -> np.ndarray:

@@ -192,6 +192,7 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
             cfg.seed,
         )
         maps[view] = r.pca_test
+        run.labels[f"{view}_kmeans"] = r.labels  # the test configurations' clusters, in their order
         out[view] = {"r2": r.r2, "pca_explained": r.explained, **r.clustering}
         if cfg.cluster != "kmeans":
             out[view]["deep"] = deep_gamma_clustering(view, vae, data, cfg)

@@ -113,6 +113,17 @@ def _kmeans(x, s: DeepSettings, encoder, seed: int, verbose: int, scale: float) 
     return DeepResult("kmeans", labels.astype(np.int64), codes, seconds, enc.model, trained, history=history)
 
 
+def choose_k_on_encoder(x, s: DeepSettings, encoder, seed: int = 0, scale: float = 1.0):
+    """The k of ``x`` on ``encoder``'s codes: N2D's UMAP manifold of them and :func:`choose_k`
+    with ``s.k_range`` and ``s.k_criterion``. Returns ``(KChoice, codes, seconds)``."""
+    start = time.perf_counter()
+    codes = encode_in_batches(load_encoder(encoder), x, scale=scale)
+    with stage(f"choosing k in {s.k_range[0]}-{s.k_range[1]} by {s.k_criterion} on {len(codes)} codes"):
+        manifold = manifold_for_k(codes, s.n_neighbors, random_state=seed)
+        choice = choose_k(manifold, s.k_range, s.k_criterion, random_state=seed)
+    return choice, codes, time.perf_counter() - start
+
+
 def _with_chosen_k(method, x, s: DeepSettings, encoder, decoder, seed: int, verbose: int, scale: float) -> DeepResult:
     """``cluster_embedding`` with k chosen first: the embedding (the stacked autoencoder pretrained
     here when no encoder is given), N2D's UMAP manifold of it, :func:`choose_k` on that, then
@@ -123,12 +134,7 @@ def _with_chosen_k(method, x, s: DeepSettings, encoder, decoder, seed: int, verb
             x, s.embedding_dim, epochs=s.pretrain_epochs, batch_size=s.batch_size, seed=seed, verbose=verbose
         )
         encoder, decoder = ae.encoder, ae.decoder
-    start = time.perf_counter()
-    codes = encode_in_batches(load_encoder(encoder), x, scale=scale)
-    with stage(f"choosing k in {s.k_range[0]}-{s.k_range[1]} by {s.k_criterion} on {len(codes)} codes"):
-        manifold = manifold_for_k(codes, s.n_neighbors, random_state=seed)
-        choice = choose_k(manifold, s.k_range, s.k_criterion, random_state=seed)
-    seconds["choose_k"] = time.perf_counter() - start
+    choice, codes, seconds["choose_k"] = choose_k_on_encoder(x, s, encoder, seed, scale)
     info = {"k_choice": choice.to_dict()}
     if choice.k == 1:
         enc = load_encoder(encoder)
