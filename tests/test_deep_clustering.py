@@ -1,6 +1,9 @@
 """DEC, IDEC and N2D: the target distribution and losses by hand, the clustering layer, the
 estimators' contracts and results on separable data, and encoders read from disk."""
 
+import sys
+import types
+
 import numpy as np
 import pytest
 from sklearn.cluster import KMeans
@@ -180,7 +183,30 @@ def test_n2d_on_digits_beats_kmeans_on_pixels():
     np.testing.assert_array_equal(again.labels_, est.labels_)
 
 
-def test_estimators_follow_scikit_learn_conventions():
+class _ProjectionManifold:
+    """Stands in for ``umap.UMAP`` where only N2D's own conventions are checked: UMAP's
+    constructor arguments and ``fit``/``embedding_``/``transform``, as a seeded random linear
+    projection. A real UMAP compiles its numba kernels in each process (10 s; 25 s on a fresh
+    install); it runs in tests/test_cluster_apps.py (N2D in process, cluster-bench's quick run)."""
+
+    fits = 0
+
+    def __init__(self, n_neighbors=15, min_dist=0.1, metric="euclidean", n_components=2, random_state=None):
+        self.n_neighbors, self.min_dist, self.metric = n_neighbors, min_dist, metric
+        self.n_components, self.random_state = n_components, random_state
+
+    def fit(self, X):
+        type(self).fits += 1
+        rng = np.random.default_rng(self.random_state)
+        self.projection_ = rng.normal(size=(X.shape[1], self.n_components))
+        self.embedding_ = self.transform(X)
+        return self
+
+    def transform(self, X):
+        return np.asarray(X) @ self.projection_
+
+
+def test_estimators_follow_scikit_learn_conventions(monkeypatch):
     from sklearn.base import clone
     from sklearn.utils.estimator_checks import (
         check_dont_overwrite_parameters,
@@ -191,6 +217,8 @@ def test_estimators_follow_scikit_learn_conventions():
         check_set_params,
     )
 
+    monkeypatch.setitem(sys.modules, "umap", types.SimpleNamespace(UMAP=_ProjectionManifold))
+    monkeypatch.setattr(_ProjectionManifold, "fits", 0)
     for cls in (DEC, IDEC, N2D):
         est = cls(3, pretrain_epochs=1, random_state=0, hidden_units=(8,), embedding_dim=2)
         if cls is not N2D:
@@ -206,6 +234,7 @@ def test_estimators_follow_scikit_learn_conventions():
             check(name, est)
         check_dont_overwrite_parameters(name, est)
         assert clone(est).get_params() == est.get_params()
+    assert _ProjectionManifold.fits == 1  # N2D's fit ran, on the stand-in
     with pytest.raises(DataError, match="NaN"):
         DEC(2).fit(np.array([[0.0, 1.0], [np.nan, 0.0], [1.0, 1.0]]))
     with pytest.raises(UsageError, match="tol"):

@@ -5,6 +5,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from helpers import assert_one_line_error, cli
@@ -20,7 +21,22 @@ needs_data = pytest.mark.needs_dataset("fashion-mnist")
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("fashion_cae")
-    res = cli("fashion-cae", "run", "--quick", "--seed", "2", "--cluster", "idec", cwd=work)
+    # a VAE of 8 conv channels (150k parameters, not 730k) and 200 codes per t-SNE map: every step,
+    # figure and export of the quick run, in about 30 s
+    res = cli(
+        "fashion-cae",
+        "run",
+        "--quick",
+        "--seed",
+        "2",
+        "--cluster",
+        "idec",
+        "--vae-channels",
+        "8",
+        "--tsne-points",
+        "200",
+        cwd=work,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (work / "runs" / "fashion-cae").iterdir()
     return work, run, res
@@ -60,6 +76,9 @@ def test_quick_run_writes_everything(quick_run):
     assert v["neg_elbo"] == pytest.approx(v["recon"] + v["kl"])
     assert v["loss"] == pytest.approx(v["neg_elbo"], rel=1e-5)  # Keras' evaluate = the ELBO computed apart
     assert set(m["kmeans"]) == {"cae", "vae", "pixels"}
+    labels = np.load(run / "labels.npz")  # each clustering's cluster of every test image, in their order
+    assert sorted(labels.files) == ["cae_idec", "cae_kmeans", "pixels_kmeans", "vae_kmeans"]
+    assert {labels[k].shape for k in labels.files} == {(m["n_test"],)}
     assert {k["n_init"] for k in m["kmeans"].values()} == {10}  # one n_init for every row of the comparison
     assert set(m["model_seeds"]) == {"cae", "vae", "classifier_frozen", "classifier_finetuned"}
     assert m["transfer"]["frozen"]["encoder_weights_unchanged"] is True

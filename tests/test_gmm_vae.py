@@ -160,10 +160,57 @@ def test_summed_nll_avoids_the_collapse_of_mean_mse():
     assert true_nll(data) < rows["report"]["heldout_elbo"]["neg_elbo"]
 
 
+def test_summary_over_mixtures():
+    """Hand-made rows on two mixtures: each column's mean, sample sd, min and max over the
+    mixtures, the HQ shares in percent; the true mixture's row holds its modes and true NLLs."""
+    from keras_clust.apps.gmm_vae.config import run_config
+    from keras_clust.apps.gmm_vae.report import summary, summary_rows
+    from keras_clust.cli import build_parser, load_experiment
+
+    def modes(captured_min_share, hq):
+        return {
+            "modes_captured_min_share": captured_min_share,
+            "modes_captured": captured_min_share + 1,
+            "high_quality_fraction": hq,
+            "high_quality_fraction_chi2": hq / 2,
+        }
+
+    def mixture(neg_elbo, captured, hq, true_nll):
+        row = {"heldout_elbo": {"neg_elbo": neg_elbo}, "modes": modes(captured, hq), "train_seconds": 3.0}
+        row["settings"] = asdict(REPORT)
+        return {
+            "models": {"report": row},
+            "reference": {"modes": modes(10 - captured // 4, 0.97)},
+            "true_nll": true_nll,
+        }
+
+    metrics = {"rows": ["report"], "mixtures": {"m0": mixture(9.0, 4, 0.5, 6.0), "m1": mixture(11.0, 8, 0.75, 7.0)}}
+    s = summary(metrics)
+    assert list(s) == ["report", "true mixture"]
+    elbo = s["report"]["-ELBO nats"]
+    assert (elbo["mean"], elbo["min"], elbo["max"], elbo["values"]) == (10.0, 9.0, 11.0, [9.0, 11.0])
+    assert elbo["sd"] == pytest.approx(np.sqrt(2.0))  # sample sd of 9 and 11
+    assert s["report"]["modes >= min share"]["sd"] == pytest.approx(np.sqrt(8.0))  # of 4 and 8
+    assert s["report"]["HQ % (3 sd)"]["mean"] == pytest.approx(62.5)
+    assert s["report"]["HQ % (chi2)"]["mean"] == pytest.approx(31.25)
+    assert s["report"]["train s"] == {"mean": 3.0, "sd": 0.0, "min": 3.0, "max": 3.0, "values": [3.0, 3.0]}
+    ref = s["true mixture"]
+    assert ref["-ELBO nats"]["values"] == [6.0, 7.0] and ref["modes >= min share"]["values"] == [9.0, 8.0]
+    assert "train s" not in ref
+    table = {r["row"]: r for r in summary_rows({**metrics, "summary": s})}  # the report's headline table
+    assert table["report"]["-ELBO nats"] == "10.000 ± 1.414 (9.000–11.000)" and table["report"]["train s"] == "3"
+    assert table["true mixture"]["-ELBO nats"] == "6.500 ± 0.707 (6.000–7.000)"
+    # --quick trains on the first two mixture seeds (the run below is given one)
+    args = build_parser(load_experiment("gmm-vae")).parse_args(["gmm-vae", "run", "--quick"])
+    assert run_config(args).mixture_seeds == (0, 1)
+
+
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("gmm")
-    res = cli("gmm-vae", "run", "--quick", cwd=work)
+    # one mixture, not --quick's two (the summary over several: test_summary_over_mixtures), and
+    # KMeans' k over 2..4, not 2..10 (10 restarts a k, two or three times a row): 25 s, not 50
+    res = cli("gmm-vae", "run", "--quick", "--mixture-seeds", "0", "--k-max", "4", cwd=work)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (work / "runs" / "gmm-vae").iterdir()
     return work, run, res
@@ -173,8 +220,8 @@ def test_quick_run_scores_every_row_on_every_mixture(quick_run):
     work, run, res = quick_run
     m = json.loads((run / "metrics.json").read_text())
     assert m["rows"] == ["report-mse", "report", "tuned"] and m["primary"] == "report"
-    assert list(m["mixtures"]) == ["m0", "m1"] and m["min_share_samples"] == 5  # 1 % of 500
-    assert set(m["model_seeds"]) == {f"{r}/{k}" for r in m["rows"] for k in ("m0", "m1")}
+    assert list(m["mixtures"]) == ["m0"] and m["min_share_samples"] == 5  # 1 % of 500
+    assert set(m["model_seeds"]) == {f"{r}/m0" for r in m["rows"]}
     for key, mix in m["mixtures"].items():
         mixture = json.loads((run / "mixtures" / f"{key}.json").read_text())
         assert np.allclose(mixture["weights"], mix["weights"])
@@ -191,11 +238,11 @@ def test_quick_run_scores_every_row_on_every_mixture(quick_run):
     for mix in m["mixtures"].values():  # the mixture's own samples: about every mode, ~97 % high quality in 3-D
         assert mix["reference"]["modes"]["modes_captured"] >= 9
         assert mix["reference"]["modes"]["high_quality_fraction"] == pytest.approx(0.9707, abs=0.03)
-    for row in m["rows"]:  # the summary is the mean over the mixtures
+    for row in m["rows"]:  # the summary is the mean over the mixtures (here one: its sd is 0)
         cols = m["summary"][row]
         values = [m["mixtures"][k]["models"][row]["heldout_elbo"]["neg_elbo"] for k in m["mixtures"]]
         assert cols["-ELBO nats"]["mean"] == pytest.approx(np.mean(values))
-        assert cols["-ELBO nats"]["sd"] == pytest.approx(np.std(values, ddof=1))
+        assert cols["-ELBO nats"]["values"] == values and cols["-ELBO nats"]["sd"] == 0.0
     report = (run / "report.md").read_text()
     for text in (
         "| report-mse |",
@@ -206,6 +253,7 @@ def test_quick_run_scores_every_row_on_every_mixture(quick_run):
         "sqrt(chi2_3 quantile 0.99)",
         "## Run",
         "## Exported SavedModels",
+        "k by silhouette over 2..4.",  # the fixture's --k-max
     ):
         assert text in report, text
     for fig in ("samples", "samples_{}_minmax", "kselect", "loss", "latent_tsne", "latent_raw"):
