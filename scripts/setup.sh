@@ -162,6 +162,12 @@ else
       die "could not install keras-clust${extras} into $VENV (pip's messages are above)"
   fi
   install_key "$extras" > "$MARKER"
+  # UMAP (N2D, --k auto) compiles pynndescent's numba kernels on first use and caches them in the
+  # venv: pay that once here, not in a user's first clustering (or a test's 45 s).
+  say "compiling UMAP's numba kernels into their cache (once per install)"
+  "$VENV/bin/python" -W ignore -c 'import numpy as np; from umap import UMAP
+UMAP(n_neighbors=5, random_state=0).fit(np.random.default_rng(0).normal(size=(60, 4)))' ||
+    warn "UMAP's first use failed here; N2D and --k auto will compile it on their first run"
 fi
 
 # Full MNIST where Keras caches it (and where keras_clust.data looks for it).
