@@ -152,17 +152,8 @@ def choose_k(
 def manifold_for_k(codes, n_neighbors: int = 20, n_components: int = 10, random_state: int = 0) -> np.ndarray:
     """N2D's UMAP manifold of ``codes`` (``min_dist`` 0) with a fixed number of dimensions, the
     space :func:`choose_k` looks in before k, and so N2D's own dimension, is known."""
-    import warnings
-
-    from keras_clust.cluster.n2d import _umap_class
+    from keras_clust.cluster.n2d import fit_umap
 
     codes = check_array(codes, "codes", ndim=2)
-    manifold = _umap_class()(
-        n_neighbors=min(int(n_neighbors), len(codes) - 1),
-        min_dist=0.0,
-        n_components=int(min(n_components, len(codes) - 2)),
-        random_state=random_state,
-    )
-    with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose
-        warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
-        return np.asarray(manifold.fit_transform(codes), dtype=np.float32)
+    manifold = fit_umap(codes, n_neighbors, min(n_components, len(codes) - 2), random_state)
+    return np.asarray(manifold.embedding_, dtype=np.float32)

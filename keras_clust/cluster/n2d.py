@@ -33,6 +33,21 @@ def _umap_class():
     return UMAP
 
 
+def fit_umap(codes, n_neighbors: int, n_components: int, random_state: int, min_dist: float = 0.0, metric="euclidean"):
+    """The fitted ``umap.UMAP`` of ``codes`` as N2D maps them (``n_neighbors`` capped below the rows).
+    Seeded, so it runs on one thread; UMAP's warning that says so is silenced."""
+    manifold = _umap_class()(
+        n_neighbors=min(int(n_neighbors), len(codes) - 1),
+        min_dist=float(min_dist),
+        metric=metric,
+        n_components=int(n_components),
+        random_state=random_state,
+    )
+    with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose
+        warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
+        return manifold.fit(codes)
+
+
 class N2D(DeepClusteringMixin):
     """N2D as a scikit-learn estimator: encoder -> UMAP -> Gaussian mixture.
 
@@ -107,7 +122,7 @@ class N2D(DeepClusteringMixin):
             )
         if self.input_scale != 1.0 and self.encoder is None:
             x = np.asarray(x, dtype=np.float32) * np.float32(self.input_scale)
-        umap_cls = _umap_class()
+        _umap_class()  # the one-line error before any training
         self.stage_seconds_ = {}
         self.encoder_, _ = self._embedding_model(x, seed)
         if self.encoder is None:
@@ -116,18 +131,9 @@ class N2D(DeepClusteringMixin):
         codes = encode_in_batches(self.encoder_, x, scale=self._scale())
         self._timed("encode", start)
         start = time.perf_counter()
-        neighbours = min(int(self.n_neighbors), len(x) - 1)
-        manifold = umap_cls(
-            n_neighbors=neighbours,
-            min_dist=float(self.min_dist),
-            metric=self.metric,
-            n_components=int(self.n_components or self.n_clusters),
-            random_state=seed,
-        )
-        with warnings.catch_warnings():  # "n_jobs overridden by setting random_state": seeded on purpose
-            warnings.filterwarnings("ignore", message=".*random_state.*", category=UserWarning)
-            with stage(f"UMAP of {len(codes)} codes"):
-                self.manifold_ = manifold.fit(codes)
+        with stage(f"UMAP of {len(codes)} codes"):
+            n_components = int(self.n_components or self.n_clusters)
+            self.manifold_ = fit_umap(codes, self.n_neighbors, n_components, seed, self.min_dist, self.metric)
         self.embedding_ = np.asarray(self.manifold_.embedding_, dtype=np.float32)
         self._timed("umap", start)
         start = time.perf_counter()
