@@ -188,11 +188,12 @@ def cluster_by_type(
     with stage(f"UMAP map of {len(unit)} fields divided by their norms"):
         manifold = manifold_for_k(unit, n_neighbors, random_state=seed)
     record = {"input": "fields divided by their norms, N2D's UMAP map (10 dimensions)", "k_choice": None}
-    if k is None:
+    if k is None:  # the chosen k's mixture is the clustering
         choice = choose_k(manifold, k_range, "silhouette", random_state=seed)
-        record["k_choice"], k = choice.to_dict(), choice.k
-    labels = np.zeros(len(unit), dtype=np.int64)
-    if k > 1:
+        record["k_choice"], k, labels = choice.to_dict(), choice.k, choice.labels
+    elif k > 1:
         labels = GaussianMixture(k, covariance_type="full", random_state=seed).fit_predict(manifold).astype(np.int64)
+    else:
+        labels = np.zeros(len(unit), dtype=np.int64)
     record.update({"k": int(k), "seconds": round(time.perf_counter() - start, 1)})
     return record, labels

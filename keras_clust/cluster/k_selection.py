@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from sklearn.cluster import KMeans
@@ -80,6 +80,8 @@ class KChoice:
         scores: The criterion at each k.
         k: The chosen k (1 when the best silhouette is below ``threshold``).
         threshold: The silhouette below which the data counts as one cluster (None for BIC).
+        labels: The chosen k's mixture labels of every point (all 0 for one cluster); not in
+            :meth:`to_dict`.
     """
 
     criterion: str
@@ -87,6 +89,7 @@ class KChoice:
     scores: tuple[float, ...]
     k: int
     threshold: float | None = None
+    labels: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict:
         return {
@@ -130,23 +133,25 @@ def choose_k(
     from sklearn.mixture import GaussianMixture
 
     ks = tuple(range(1 if criterion == "bic" else low, high + 1))
-    scores = []
+    scores, labels_of = [], {}
     for k in ks:
         mixture = GaussianMixture(k, covariance_type="full", random_state=random_state).fit(z)
+        labels_of[k] = labels = mixture.predict(z).astype(np.int64)
         if criterion == "bic":
             scores.append(float(mixture.bic(z)))
         else:
-            labels = mixture.predict(z)
             one = len(np.unique(labels)) < 2
             sample = min(len(z), SILHOUETTE_ROWS)
             scores.append(
                 -1.0 if one else float(silhouette_score(z, labels, sample_size=sample, random_state=random_state))
             )
     if criterion == "bic":
-        return KChoice(criterion, ks, tuple(scores), int(ks[int(np.argmin(scores))]))
+        k = int(ks[int(np.argmin(scores))])
+        return KChoice(criterion, ks, tuple(scores), k, labels=labels_of[k])
     best = int(np.argmax(scores))
     k = int(ks[best]) if scores[best] >= threshold else 1
-    return KChoice(criterion, ks, tuple(scores), k, threshold)
+    labels = labels_of[k] if k > 1 else np.zeros(len(z), dtype=np.int64)
+    return KChoice(criterion, ks, tuple(scores), k, threshold, labels)
 
 
 def manifold_for_k(codes, n_neighbors: int = 20, n_components: int = 10, random_state: int = 0) -> np.ndarray:
