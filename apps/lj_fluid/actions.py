@@ -44,26 +44,23 @@ from keras_clust.experiment import (
 from keras_clust.files import read_json, to_jsonable
 from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
 from keras_clust.lj.monte_carlo import LJSystem, check_kick
-from keras_clust.lj.sampling import simulate
 from keras_clust.option_types import non_negative_float
 from keras_clust.run_folder import RunFolder, load_run_models
-from keras_clust.settings import RunOptions, add_settings, config_from_args, setting
+from keras_clust.settings import RunOptions, add_settings, config_from_args, path_setting, setting
 
 log = logging.getLogger("keras_clust.apps.lj_fluid")
 
 
-def exports(cfg: Config) -> list[Export]:
-    """Each view's deterministic encoder (``z_mean``) and the grid and distance-matrix decoders."""
-    return [
-        Export("lj_fluid_coords_encoder", "coords_encoder.keras", "coordinates", ("z_mean",)),
-        Export("lj_fluid_grid_encoder", "grid_encoder.keras", "density_grid", ("z_mean",)),
-        Export("lj_fluid_grid_decoder", "grid_decoder.keras", "latent", ("occupancy",)),
-        Export("lj_fluid_distance_encoder", "distance_encoder.keras", "distance_matrix", ("z_mean",)),
-        Export("lj_fluid_distance_decoder", "distance_decoder.keras", "latent", ("distance_matrix",)),
-    ]
-
-
-SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary, exports=exports)
+#: The SavedModels of a run: each view's deterministic encoder (``z_mean``), the grid and
+#: distance-matrix decoders.
+EXPORTS = (
+    Export("lj_fluid_coords_encoder", "coords_encoder.keras", "coordinates", ("z_mean",)),
+    Export("lj_fluid_grid_encoder", "grid_encoder.keras", "density_grid", ("z_mean",)),
+    Export("lj_fluid_grid_decoder", "grid_decoder.keras", "latent", ("occupancy",)),
+    Export("lj_fluid_distance_encoder", "distance_encoder.keras", "distance_matrix", ("z_mean",)),
+    Export("lj_fluid_distance_decoder", "distance_decoder.keras", "latent", ("distance_matrix",)),
+)
+SPEC = ExperimentSpec(NAME, Config, steps, render_report, summary, exports=lambda cfg: EXPORTS)
 
 
 # --- simulate ------------------------------------------------------------------------------
@@ -90,11 +87,9 @@ def add_data_dir_argument(p: argparse.ArgumentParser) -> None:
 class SimulateRunOptions:
     """How a ``simulate`` runs rather than what it computes."""
 
-    resume: Path | None = setting(
-        None,
+    resume: Path | None = path_setting(
         "continue the simulation killed in this .<run-id>.partial folder from its last checkpoint, with its "
         "options (one given that differs is refused); the dataset is bitwise that of an uninterrupted run",
-        type=Path,
         metavar="RUN_FOLDER",
         default_text="start a new simulation",
     )
@@ -193,15 +188,12 @@ def simulate_steps(cfg: SimulateConfig, run: Run, checkpoint_every: float = CHEC
         sim = load_lj_dataset(dataset)
     else:
         samples = min(o.samples, QUICK_SIMULATION) if o.quick else o.samples
-        sim = simulate(
-            LJSystem(o.particles, o.box, o.dim, o.temperature),
-            list(o.gamma),
+        if o.quick:
+            o = replace(o, preliminary_sweeps=QUICK_SIMULATION)
+        sim = o.simulate(
+            o.gamma,
             -(-samples // len(o.gamma)),
-            replicas=o.replicas,
-            kick=o.kick,
-            seed=o.seed,
-            threshold=o.threshold,
-            preliminary_sweeps=QUICK_SIMULATION if o.quick else o.preliminary_sweeps,
+            o.seed,
             progress=True,
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,

@@ -5,16 +5,20 @@ from __future__ import annotations
 import argparse
 import math
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import ClassVar
 
 from keras_clust.errors import UsageError
+from keras_clust.lj.monte_carlo import LJSystem
 from keras_clust.lj.representations import grid_cells
+from keras_clust.lj.results import Simulation
+from keras_clust.lj.sampling import simulate
 from keras_clust.option_types import fraction, non_negative_int, positive_float, positive_int
 from keras_clust.settings import (
     cluster_setting,
     export_setting,
     models_dir_setting,
+    optional_setting,
+    path_setting,
     quick_setting,
     seed_setting,
     setting,
@@ -149,7 +153,53 @@ def epochs_setting(view: str, default: int):
 
 
 @dataclass
-class Config:
+class SystemSettings:
+    """The simulated system and how it is sampled: the settings ``simulate``, ``run`` and ``tune``
+    declare alike (each adds its gammas, samples and seed)."""
+
+    particles: int = particles_setting()
+    box: float = box_setting()
+    dim: int = dim_setting()
+    temperature: float = temperature_setting()
+    replicas: int = replicas_setting()
+    kick: float = kick_setting()
+    threshold: float = threshold_setting()
+    preliminary_sweeps: int = preliminary_sweeps_setting()
+
+    def system(self) -> LJSystem:
+        return LJSystem(self.particles, self.box, self.dim, self.temperature)
+
+    def simulate(self, gammas, per_gamma: int, seed: int, **options) -> Simulation:
+        """:func:`~keras_clust.lj.sampling.simulate` of this system at ``gammas``, ``per_gamma``
+        configurations each (``options``: its progress and checkpoint arguments)."""
+        return simulate(
+            self.system(),
+            list(gammas),
+            per_gamma,
+            replicas=self.replicas,
+            kick=self.kick,
+            seed=seed,
+            threshold=self.threshold,
+            preliminary_sweeps=self.preliminary_sweeps,
+            **options,
+        )
+
+
+@dataclass
+class SourceSettings(SystemSettings):
+    """Where a run or a search gets its configurations: a dataset, or a simulation at ``gammas``."""
+
+    dataset: str | None = path_setting(
+        "take the configurations from this dataset (an .npz from 'simulate', or its run folder) instead of "
+        "simulating; its physical settings and gammas replace the simulation options",
+        metavar="NPZ|RUN",
+        default_text="simulate",
+    )
+    gammas: tuple[float, ...] = gammas_setting()
+
+
+@dataclass
+class Config(SourceSettings):
     """Every setting of an ``lj-fluid run``.
 
     ``samples`` counts the configurations of the training gammas together (split evenly
@@ -162,19 +212,6 @@ class Config:
     CONFIG_VERSION: ClassVar[int] = 2
     MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2}
 
-    dataset: str | None = setting(
-        None,
-        "train on this dataset (an .npz from 'simulate', or its run folder) instead of simulating; its physical "
-        "settings replace the simulation options",
-        type=Path,
-        metavar="NPZ|RUN",
-        default_text="simulate",
-    )
-    particles: int = particles_setting()
-    box: float = box_setting()
-    dim: int = dim_setting()
-    temperature: float = temperature_setting()
-    gammas: tuple[float, ...] = gammas_setting()
     holdout_gamma: float | None = setting(
         "auto",
         f"gamma kept out of training to test anomaly detection; auto: {HOLDOUT_GAMMA:g} simulated beside the "
@@ -189,9 +226,7 @@ class Config:
         quick=QUICK["samples"],
     )
     replicas: int = replicas_setting(quick=QUICK["replicas"])
-    kick: float = kick_setting()
     preliminary_sweeps: int = preliminary_sweeps_setting(quick=QUICK["preliminary_sweeps"])
-    threshold: float = threshold_setting()
     val_fraction: float = setting(0.1, "validation share", type=fraction, group=SPLITS)
     test_fraction: float = setting(0.1, "test share", type=fraction, group=SPLITS)
     # sorted-coordinate dense VAE (the write-up: 60 -> 45 -> 22 -> 2 for 30 particles in 2-D)
@@ -199,8 +234,7 @@ class Config:
     coords_latent: int = setting(2, "latent size of the sorted-coordinate VAE", type=positive_int, group=MODELS)
     coords_epochs: int = epochs_setting("coords", 200)
     # density-grid Conv VAE (grid_h None: L / 32 cells, L / 16 with --quick)
-    grid_h: float | None = setting(
-        None,
+    grid_h: float | None = optional_setting(
         "density-grid cell side h in sigma; L/h must be a whole multiple of 8",
         type=positive_float,
         default_text=f"L/{GRID_CELLS}, {BOX / GRID_CELLS:g} for L = {BOX:g}; --quick: L/{QUICK_GRID_CELLS}",
@@ -269,26 +303,16 @@ QUICK_SIMULATION = 300
 
 
 @dataclass
-class SimulateOptions:
+class SimulateOptions(SystemSettings):
     """The options of an ``lj-fluid simulate`` (``config.json`` keeps them under ``options``;
     ``--resume`` takes them from there)."""
 
-    particles: int = particles_setting()
-    box: float = box_setting()
-    dim: int = dim_setting()
-    temperature: float = temperature_setting()
     gamma: tuple[float, ...] = gammas_setting()
     samples: int = samples_setting(SAMPLES, "configurations in all, split evenly between the gammas")
-    replicas: int = replicas_setting()
-    kick: float = kick_setting()
-    threshold: float = threshold_setting()
-    preliminary_sweeps: int = preliminary_sweeps_setting()
     seed: int = setting(0, "seed of every chain", type=non_negative_int)
     quick: bool = setting(False, f"smoke run: at most {QUICK_SIMULATION} configurations, {QUICK_SIMULATION} sweeps")
-    output: str | None = setting(
-        None,
+    output: str | None = path_setting(
         "also write the dataset here (always written as dataset.npz in the run folder)",
-        type=Path,
         metavar="FILE.npz",
         default_text="only in the run folder",
     )

@@ -12,10 +12,8 @@ import numpy as np
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.errors import DataError, UsageError
 from keras_clust.lj.dataset import load_lj_dataset
-from keras_clust.lj.monte_carlo import LJSystem
 from keras_clust.lj.representations import distance_matrices, order_by_origin, sorted_coordinates
 from keras_clust.lj.results import Simulation
-from keras_clust.lj.sampling import simulate
 from keras_clust.seeding import model_seed
 
 log = logging.getLogger("keras_clust.apps.lj_fluid")
@@ -37,29 +35,20 @@ def acquire(cfg: Config, progress: bool = True) -> tuple[Simulation, Config]:
     """Simulate the run's configurations, or read ``cfg.dataset``; returns the simulation and
     the config with the dataset's physical settings filled in (and the held-out gamma checked)."""
     if cfg.dataset is None:
-        system = LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature)
-        system.validate()
         gammas = [*cfg.gammas, *([cfg.holdout_gamma] if cfg.holdout_gamma is not None else [])]
-        per_gamma = -(-cfg.samples // len(cfg.gammas))
-        sim = simulate(
-            system,
-            gammas,
-            per_gamma,
-            replicas=cfg.replicas,
-            kick=cfg.kick,
-            seed=cfg.seed,
-            threshold=cfg.threshold,
-            preliminary_sweeps=cfg.preliminary_sweeps,
-            progress=progress,
-        )
-        return sim, cfg
+        return cfg.simulate(gammas, -(-cfg.samples // len(cfg.gammas)), cfg.seed, progress=progress), cfg
     sim = load_lj_dataset(dataset_file(cfg.dataset))
     return sim, dataset_config(cfg, sim)
 
 
 def dataset_config(cfg: Config, sim: Simulation) -> Config:
-    """``cfg`` with a dataset's physical settings and gammas (the held-out one checked, the
-    grid's h checked against the dataset's box)."""
+    """``cfg`` with a dataset's physical settings and gammas (:func:`dataset_settings`)."""
+    return replace(cfg, **dataset_settings(cfg, sim))
+
+
+def dataset_settings(cfg: Config, sim: Simulation) -> dict:
+    """A dataset's physical settings, its training gammas and their sample count, as settings of
+    ``cfg`` (whose held-out gamma is checked against the dataset)."""
     s = sim.settings
     present = sorted({float(g) for g in np.unique(sim.gamma)})
     holdout = cfg.holdout_gamma
@@ -71,16 +60,14 @@ def dataset_config(cfg: Config, sim: Simulation) -> Config:
     train = tuple(g for g in present if holdout is None or not np.isclose(g, holdout))
     if not train:
         raise UsageError(f"{cfg.dataset} holds only gamma {holdout:g}; nothing is left to train on")
-    cfg = replace(
-        cfg,
-        particles=int(s["n_particles"]),
-        box=float(s["box"]),
-        dim=int(s["dim"]),
-        temperature=float(s["temperature"]),
-        gammas=train,
-        samples=int(np.sum(~_is(sim.gamma, holdout))),
-    )
-    return cfg
+    return {
+        "particles": int(s["n_particles"]),
+        "box": float(s["box"]),
+        "dim": int(s["dim"]),
+        "temperature": float(s["temperature"]),
+        "gammas": train,
+        "samples": int(np.sum(~_is(sim.gamma, holdout))),
+    }
 
 
 def _is(gamma: np.ndarray, value: float | None) -> np.ndarray:

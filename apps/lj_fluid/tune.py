@@ -18,7 +18,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import ClassVar
 
@@ -28,29 +28,20 @@ from keras_clust.app import action, add_tensorboard_argument, config_arguments
 from keras_clust.apps.lj_fluid.config import (
     NAME,
     Config,
-    box_setting,
-    dim_setting,
-    gammas_setting,
-    kick_setting,
-    particles_setting,
-    preliminary_sweeps_setting,
-    replicas_setting,
+    SourceSettings,
     samples_setting,
-    temperature_setting,
-    threshold_setting,
 )
-from keras_clust.apps.lj_fluid.data import acquire, dataset_config, dataset_file, split_data
+from keras_clust.apps.lj_fluid.data import acquire, dataset_config, dataset_file, dataset_settings, split_data
 from keras_clust.apps.lj_fluid.steps import data_note, doubly_occupied_share
 from keras_clust.errors import DataError, UsageError
 from keras_clust.experiment import ExperimentSpec, Run, run_experiment
 from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
-from keras_clust.lj.monte_carlo import LJSystem
 from keras_clust.lj.representations import grid_cells, grid_dataset
 from keras_clust.lj.vae import build_grid_vae
 from keras_clust.markdown import markdown_table
 from keras_clust.option_types import non_negative_int, positive_int
 from keras_clust.seeding import set_seed
-from keras_clust.settings import config_from_args, setting
+from keras_clust.settings import config_from_args, kerastuner_dir_setting, setting
 from keras_clust.training import fit_context
 from keras_clust.tuning import SearchSpace, choice_param, float_param, make_tuner, suggest_kerastuner, to_optuna_study
 from keras_clust.tuning.callbacks import search_callbacks
@@ -169,13 +160,11 @@ def epochs_option(text: str) -> int:
 
 
 #: The settings a search shares with a run's data pipeline (the simulation and its record).
-DATA_SETTINGS = (
-    "dataset particles box dim temperature gammas samples replicas kick preliminary_sweeps threshold seed quick"
-).split()
+DATA_SETTINGS = (*(f.name for f in fields(SourceSettings)), "samples", "seed", "quick")
 
 
 @dataclass
-class TuneConfig:
+class TuneConfig(SourceSettings):
     """Every setting of an ``lj-fluid tune`` (``config.json``), and what the search records about
     itself: the command that repeats it, the search space, the objective and whether it was
     distributed (chief and workers).
@@ -186,37 +175,13 @@ class TuneConfig:
 
     CONFIG_VERSION: ClassVar[int] = 2
 
-    dataset: str | None = setting(
-        None,
-        "search on this dataset (every gamma of it) instead of simulating one",
-        type=Path,
-        metavar="NPZ|RUN",
-        default_text="simulate",
-    )
-    particles: int = particles_setting()
-    box: float = box_setting()
-    dim: int = dim_setting()
-    temperature: float = temperature_setting()
-    gammas: tuple[float, ...] = gammas_setting()
     samples: int = samples_setting(
         2000,
         "configurations simulated for the search, split evenly between the gammas (whole chains: ~80 %% train it)",
         quick=QUICK_SAMPLES,
     )
-    replicas: int = replicas_setting()
-    kick: float = kick_setting()
-    threshold: float = threshold_setting()
-    preliminary_sweeps: int = preliminary_sweeps_setting()
     epochs: int = setting(9, "Hyperband's largest epoch budget", type=epochs_option, quick=2)
-    kerastuner_dir: str | None = setting(
-        None,
-        "KerasTuner's folder; a search across processes or machines (KERASTUNER_TUNER_ID=chief|tuner0|..., "
-        "KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) needs one shared folder and --dataset, the same on the "
-        "chief and every worker",
-        type=Path,
-        metavar="DIR",
-        default_text="inside the run folder",
-    )
+    kerastuner_dir: str | None = kerastuner_dir_setting("--dataset")
     workers: int = setting(
         1,
         "train the trials in N processes on this machine: this one serves KerasTuner's oracle on a free loopback "
@@ -255,18 +220,9 @@ def tune_config(args: argparse.Namespace, role: str | None) -> TuneConfig:
     if cfg.quick:  # set, not capped, as they always were
         cfg.preliminary_sweeps, cfg.replicas = QUICK_SWEEPS, QUICK_REPLICAS
     if cfg.dataset is not None:
-        data = dataset_config(cfg.data_config(), load_lj_dataset(dataset_file(cfg.dataset)))
-        cfg = replace(
-            cfg,
-            particles=data.particles,
-            box=data.box,
-            dim=data.dim,
-            temperature=data.temperature,
-            gammas=data.gammas,
-            samples=data.samples,
-        )
+        cfg = replace(cfg, **dataset_settings(cfg.data_config(), load_lj_dataset(dataset_file(cfg.dataset))))
     else:
-        LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature).validate()
+        cfg.system().validate()
     cfg.space = [dict(p.__dict__) for p in grid_space(cfg.box, cfg.cells).params]
     cfg.distributed = role == "chief" or cfg.workers > 1
     cfg.command = (
