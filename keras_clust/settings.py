@@ -223,6 +223,17 @@ def config_defaults(cls: type, saved: Mapping[str, Any]) -> dict[str, Any]:
 # --- the settings most configs share ---------------------------------------------------
 
 
+def optional_setting(help: str, *, default_text: str, **option: Any):
+    """A setting that is None unless given, ``default_text`` saying what happens then in ``--help``
+    (``option``: the other keywords of :func:`setting`)."""
+    return setting(None, help, default_text=default_text, **option)
+
+
+def path_setting(help: str, *, default_text: str, **option: Any):
+    """An optional path (:func:`optional_setting`)."""
+    return optional_setting(help, default_text=default_text, type=Path, **option)
+
+
 def seed_setting():
     return setting(0, "seed of every random choice in the run", type=non_negative_int)
 
@@ -232,11 +243,8 @@ def quick_setting():
 
 
 def data_dir_setting():
-    return setting(
-        None,
-        "folder holding the dataset files; only this folder is searched when given",
-        type=Path,
-        default_text="the known places",
+    return path_setting(
+        "folder holding the dataset files; only this folder is searched when given", default_text="the known places"
     )
 
 
@@ -285,12 +293,10 @@ class RunOptions:
         "and --batch-size is then per replica; multiworker is refused until Keras 3's fit supports it",
         choices=("none", "mirrored", "multiworker"),
     )
-    resume: Path | None = setting(
-        None,
+    resume: Path | None = path_setting(
         "continue the run killed in this .<run-id>.partial folder with its saved config: trained models are "
         "kept and the interrupted training goes on from its last finished epoch (options other than "
         "--tensorboard are ignored, a --fast run resumes fast; --strategy is refused)",
-        type=Path,
         metavar="RUN_FOLDER",
         default_text="start a new run",
     )
@@ -318,6 +324,18 @@ def storage_setting():
         metavar="URL",
         default_text="study.db in the run folder",
         group=STUDY_GROUP,
+    )
+
+
+def kerastuner_dir_setting(shared: str = ""):
+    """``--kerastuner-dir``; ``shared`` names what else a distributed search needs the same everywhere."""
+    also = f" and {shared}" if shared else ""
+    return path_setting(
+        "KerasTuner's folder (trials, checkpoints, oracle); a search across processes or machines "
+        f"(KERASTUNER_TUNER_ID=chief|tuner0|..., KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) needs this folder{also} "
+        "shared, the same on the chief and every worker",
+        metavar="DIR",
+        default_text="kerastuner/ in the run folder",
     )
 
 

@@ -9,7 +9,7 @@ from keras_clust.cluster.deep import METHODS, DeepSettings
 from keras_clust.cluster.options import deep_config_defaults
 from keras_clust.errors import UsageError
 from keras_clust.option_types import positive_int
-from keras_clust.settings import export_setting, models_dir_setting, seed_setting, setting
+from keras_clust.settings import export_setting, models_dir_setting, optional_setting, seed_setting, setting
 
 NAME = "cluster"
 #: Rows a ``--quick`` run clusters (the first ones; the budgets are ``DeepSettings.quick()``).
@@ -36,8 +36,7 @@ class Config:
         default_text="none; required but with --resume",
     )
     labels: str | None = setting(None, "true labels, one per row (.npy, .npz 'y' or IDX), for scores")
-    encoder: str | None = setting(
-        None,
+    encoder: str | None = optional_setting(
         "a .keras file, a SavedModel folder or saved_models/<name>",
         default_text="train the d-500-500-2000-10 autoencoder on the data",
     )
@@ -45,7 +44,7 @@ class Config:
     method: str = setting("n2d", "clustering method", choices=METHODS)
     settings: DeepSettings = None  # type: ignore[assignment]  # its options: DEEP_OPTIONS
     max_rows: int | None = setting(None, "cluster only the first rows", type=positive_int, default_text="all")
-    name: str | None = setting(None, "name of the exported SavedModel", default_text="cluster_<method>")
+    name: str | None = optional_setting("name of the exported SavedModel", default_text="cluster_<method>")
     quick: bool = setting(False, "smoke run: the first 1,000 rows, 2 epochs")
     seed: int = seed_setting()
     export: bool = export_setting()

@@ -23,7 +23,9 @@ from keras_clust.settings import (
     export_setting,
     grace_period_setting,
     heartbeat_interval_setting,
+    kerastuner_dir_setting,
     models_dir_setting,
+    optional_setting,
     quick_setting,
     seed_setting,
     setting,
@@ -130,8 +132,7 @@ class RunConfig:
     dataset: str = _dataset_setting()
     data_dir: str | None = data_dir_setting()
     cae: dict = field(default_factory=lambda: dict(REPORT_BEST))  # its options: CaeOptions
-    params_from: str | None = setting(
-        None,
+    params_from: str | None = optional_setting(
         "use the best hyper-parameters of a 'fashion-cae tune' run (folder or run id)",
         metavar="RUN",
         default_text="the report's best",
@@ -140,8 +141,7 @@ class RunConfig:
     cae_epochs: int = setting(30, "CAE epochs", type=positive_int, group=CAE_GROUP)
     batch_size: int = _batch_size_setting()
     val_fraction: float = _val_fraction_setting()
-    vae_latent: int | None = setting(
-        None,
+    vae_latent: int | None = optional_setting(
         "VAE latent size (2 adds a latent traversal figure)",
         type=positive_int,
         default_text="the CAE's",
@@ -224,8 +224,7 @@ class TuneConfig:
     tuner: str = setting(
         "bayesian", "KerasTuner algorithm (hyperband sizes its own trials from --epochs)", choices=TUNERS
     )
-    trials: int = setting(
-        None,
+    trials: int = optional_setting(
         "finished trials wanted; a resumed study only runs the missing ones",
         type=positive_int,
         default_text="20; --quick: 2",
@@ -247,14 +246,7 @@ class TuneConfig:
     workers: int = workers_setting()
     heartbeat_interval: int = heartbeat_interval_setting()
     grace_period: int = grace_period_setting()
-    kerastuner_dir: str | None = setting(
-        None,
-        "KerasTuner's folder (trials, checkpoints, oracle); the chief and every worker of a distributed search "
-        "(KERASTUNER_TUNER_ID, KERASTUNER_ORACLE_IP, KERASTUNER_ORACLE_PORT) need the same one",
-        type=Path,
-        metavar="DIR",
-        default_text="kerastuner/ in the run folder",
-    )
+    kerastuner_dir: str | None = kerastuner_dir_setting()
     quick: bool = quick_setting()
     seed: int = seed_setting()
     space: list = field(default_factory=lambda: [asdict(p) for p in CAE_SPACE.params])  # what was searched

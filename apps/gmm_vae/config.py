@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict, dataclass, field, fields, replace
-from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
@@ -19,6 +18,8 @@ from keras_clust.settings import (
     declarations,
     export_setting,
     models_dir_setting,
+    optional_setting,
+    path_setting,
     quick_setting,
     seed_setting,
     setting,
@@ -68,8 +69,7 @@ class ModelSettings:
         choices=RECON_LOSSES,
         default_text=PRESET_VALUE,
     )
-    sigma: float | None = setting(
-        None,
+    sigma: float | None = optional_setting(
         "gaussian only: 'learned' (one sigma per standardised feature) or a fixed sigma > 0",
         type=sigma_option,
         metavar="learned|S",
@@ -151,13 +151,12 @@ class Config:
         type=seed_list,
         group=DATA,
     )
-    mixture_file: str | None = setting(
-        None,
+    mixture_file: str | None = path_setting(
         "JSON or NPZ with means (K x d), weights (K) and optionally covariances (K x d x d); replaces "
         "--dim/--components/--box/--mixture-seeds",
-        type=Path,
         flag="--mixture",
         metavar="FILE",
+        default_text="none",
         group=DATA,
     )
     model: ModelSettings = field(default_factory=lambda: REPORT)

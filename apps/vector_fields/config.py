@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
 from typing import ClassVar
 
 from keras_clust.errors import UsageError
@@ -24,6 +23,8 @@ from keras_clust.settings import (
     config_defaults,
     export_setting,
     models_dir_setting,
+    optional_setting,
+    path_setting,
     quick_setting,
     seed_setting,
     setting,
@@ -50,7 +51,7 @@ BY_TYPE = "clustering by flow type"
 
 
 def dataset_setting(what: str):
-    return setting(None, what, type=Path, metavar="NPY|NPZ", default_text="synthetic fields")
+    return path_setting(what, metavar="NPY|NPZ", default_text="synthetic fields")
 
 
 def per_class_setting(default: int, quick: int | None = None):
@@ -152,8 +153,7 @@ def _v2_to_v3(old: dict) -> dict:
 class ArchitectureOptions:
     """The option that, beside ``--params-from``, chooses a run's autoencoder (``Config.architecture``)."""
 
-    latent: int | None = setting(
-        None,
+    latent: int | None = optional_setting(
         "embedding size (the slides used 3: --latent 3 gives their network exactly)",
         type=positive_int,
         default_text=f"{DEFAULT_LATENT}, or the tune's with --params-from",
@@ -183,10 +183,8 @@ class Config:
     noise: float = noise_setting()
     max_rotation: float = max_rotation_setting()
     architecture: dict = field(default_factory=lambda: replace(REPORT, latent=DEFAULT_LATENT).to_dict())
-    params_from: str | None = setting(
-        None,
+    params_from: str | None = path_setting(
         "train the best architecture of a 'vector-fields tune' folder",
-        type=Path,
         metavar="TUNE_RUN",
         default_text="the slides' winner",
         group=AUTOENCODER,
@@ -214,8 +212,7 @@ class Config:
     learning_rate: float = setting(1e-3, "Adam", type=positive_float, group=AUTOENCODER)
     val_fraction: float = setting(0.15, "validation share", type=fraction, group=AUTOENCODER)
     test_fraction: float = setting(0.15, "test share", type=fraction, group=AUTOENCODER)
-    k: int | None = setting(
-        None,
+    k: int | None = optional_setting(
         "flow types to find: auto chooses in --k-range by the silhouette of Gaussian mixtures on N2D's UMAP map "
         "of the fields divided by their norms",
         type=k_or_auto,
@@ -265,11 +262,9 @@ class ClusterConfig:
     """Every setting of a ``vector-fields cluster``: the finished run whose codes are clustered
     again (its folder), the fields (None: the run's own) and the study's settings."""
 
-    run: str | None = setting(None, "run folder or run id to use", default_text="the newest complete run")
-    dataset: str | None = setting(
-        None,
+    run: str | None = optional_setting("run folder or run id to use", default_text="the newest complete run")
+    dataset: str | None = path_setting(
         "cluster these fields with the run's encoder instead of the run's own fields",
-        type=Path,
         metavar="NPY|NPZ",
         default_text="the run's own",
     )

@@ -41,12 +41,13 @@ from keras_clust.settings import (
     config_from_args,
     grace_period_setting,
     heartbeat_interval_setting,
+    optional_setting,
     setting,
     storage_setting,
     study_name_setting,
     workers_setting,
 )
-from keras_clust.training import fit_context, fit_model
+from keras_clust.training import fit_autoencoder, fit_context
 
 log = logging.getLogger("keras_clust.apps.vector_fields")
 GIB = 2**30
@@ -108,8 +109,7 @@ class TuneConfig:
     test_fraction: float = 0.15
     storage: str | None = storage_setting()
     study_name: str = study_name_setting(NAME, "base name of the two studies (<name>-stage1, <name>-stage2)")
-    timeout: float | None = setting(
-        None,
+    timeout: float | None = optional_setting(
         "stop starting trials after S seconds per stage",
         type=non_negative_float,
         default_text="no limit",
@@ -324,15 +324,7 @@ def tune_steps(cfg: TuneConfig, run: Run) -> None:
             log.info("retraining the best configuration (%s) for %d epochs", stage, cfg.epochs)
             run.seed_model(f"{stage}_best")
             model = build(**kwargs)
-            fit_model(
-                model,
-                splits.x_train,
-                splits.x_train,
-                (splits.x_val, splits.x_val),
-                epochs=cfg.epochs,
-                batch_size=cfg.batch_size,
-                verbose=0,
-            )
+            fit_autoencoder(model, splits, epochs=cfg.epochs, batch_size=cfg.batch_size, verbose=0)
             metrics["best_retrained"] = True
         recon = model.predict(splits.x_test, batch_size=256, verbose=0)
         metrics["best_test"] = reconstruction_scores(splits.x_test, recon, fs.channels, cfg.weight_floor)
