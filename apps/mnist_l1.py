@@ -33,7 +33,7 @@ from keras_clust.experiment import (
     warn_if_data_differs,
     write_evaluation,
 )
-from keras_clust.markdown import markdown_table
+from keras_clust.markdown import WITH_SILHOUETTE, markdown_table, score_cells
 from keras_clust.models import build_dense_autoencoder, halving_hidden_units
 from keras_clust.option_types import fraction, non_negative_int, positive_float, positive_int, positive_int_list
 from keras_clust.run_folder import load_run_models
@@ -46,7 +46,7 @@ from keras_clust.settings import (
     seed_setting,
     setting,
 )
-from keras_clust.training import fit_model
+from keras_clust.training import fit_autoencoder
 from keras_clust.viz import (
     latent_map,
     loss_curves,
@@ -179,15 +179,7 @@ def run_latent(cfg: Config, prep: Split, latent_dim: int, run: Run) -> tuple[dic
     run.seed_model(key)
     ae = build_model(latent_dim, prep.x_train.shape[1])
     ae.autoencoder.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss="mae")
-    fit = fit_model(
-        ae.autoencoder,
-        prep.x_train,
-        prep.x_train,
-        (prep.x_val, prep.x_val),
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        patience=cfg.patience,
-    )
+    fit = fit_autoencoder(ae.autoencoder, prep, epochs=cfg.epochs, batch_size=cfg.batch_size, patience=cfg.patience)
     test_l1 = float(ae.autoencoder.evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0))
     log.info("[%s] test L1 %.4f after %d epochs in %.1f s; clustering codes", key, test_l1, fit.epochs_run, fit.seconds)
     test_codes, ev = score_codes(ae.encoder, prep, cfg)
@@ -335,36 +327,16 @@ def comparison_rows(metrics: dict) -> list[dict]:
                 "params": m["parameters"],
                 "epochs": m["epochs_run"],
                 "test L1": m["test_l1"],
-                "ACC": t["acc"],
-                "NMI": t["nmi"],
-                "ARI": t["ari"],
-                "silhouette": t["silhouette"],
+                **score_cells(t, WITH_SILHOUETTE),
                 "ACC on map": m["kmeans_on_map"]["acc"],
                 "train s": m["train_seconds"],
             }
         )
         if "deep_cluster" in m:
-            t = m["deep_cluster"]["test"]
-            rows.append(
-                {
-                    "model": f"{key} + {m['deep_cluster']['method']}",
-                    "latent": m["latent_dim"],
-                    "ACC": t["acc"],
-                    "NMI": t["nmi"],
-                    "ARI": t["ari"],
-                }
-            )
+            d = m["deep_cluster"]
+            rows.append({"model": f"{key} + {d['method']}", "latent": m["latent_dim"], **score_cells(d["test"])})
     b = metrics["pixel_baseline"]["test"]
-    rows.append(
-        {
-            "model": "raw pixels",
-            "latent": metrics["input_dim"],
-            "ACC": b["acc"],
-            "NMI": b["nmi"],
-            "ARI": b["ari"],
-            "silhouette": b["silhouette"],
-        }
-    )
+    rows.append({"model": "raw pixels", "latent": metrics["input_dim"], **score_cells(b, WITH_SILHOUETTE)})
     return rows
 
 

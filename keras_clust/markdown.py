@@ -32,3 +32,15 @@ def format_params(params: Mapping) -> str:
 def markdown_figure(name: str, caption: str) -> str:
     """A report's figure ``figures/<name>`` with its caption in italics below."""
     return f"![{caption}](figures/{name})\n\n*{caption}*\n"
+
+
+#: Column titles of clustering scores in report tables.
+SCORE_COLUMNS = {"acc": "ACC", "nmi": "NMI", "ari": "ARI", "silhouette": "silhouette"}
+#: :func:`score_cells` keys for a clustering scored with its silhouette too.
+WITH_SILHOUETTE = ("acc", "nmi", "ari", "silhouette")
+
+
+def score_cells(scores: Mapping, keys: Sequence[str] = ("acc", "nmi", "ari")) -> dict:
+    """A table row's cells for clustering ``scores`` (a ``metrics.json`` entry): ``keys`` under
+    their column titles (:data:`SCORE_COLUMNS`), in that order."""
+    return {SCORE_COLUMNS.get(k, k): scores[k] for k in keys}

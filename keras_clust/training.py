@@ -314,6 +314,22 @@ def fit_model(
     return FitResult(history, seconds, len(history.get("loss", [])))
 
 
+def fit_autoencoder(model: keras.Model, split, epochs: int, batch_size: int, **options) -> FitResult:
+    """:func:`fit_model` for a model that reconstructs its input: trained on ``split.x_train``
+    against itself and validated on ``split.x_val`` against itself.
+
+    Args:
+        model: A compiled autoencoder.
+        split: Anything with ``x_train`` and ``x_val`` arrays (e.g. a
+            :class:`~keras_clust.data.splits.Split`).
+        epochs, batch_size: As for :func:`fit_model`.
+        **options: ``patience``, ``callbacks`` or ``verbose`` of :func:`fit_model`.
+    """
+    return fit_model(
+        model, split.x_train, split.x_train, (split.x_val, split.x_val), epochs=epochs, batch_size=batch_size, **options
+    )
+
+
 OPTIMIZERS = ("adam", "sgd")
 
 

@@ -21,7 +21,7 @@ from keras_clust.generation import fit_gaussian, latent_grid, prior_samples
 from keras_clust.layers import summed_binary_crossentropy
 from keras_clust.models import build_conv_vae, build_transfer_classifier
 from keras_clust.models.classifier import best_val_accuracy, compile_transfer_classifier
-from keras_clust.training import fit_model
+from keras_clust.training import fit_autoencoder, fit_model
 from keras_clust.tuning import build_compiled_cae
 from keras_clust.viz import (
     latent_map,
@@ -56,9 +56,7 @@ def train_cae(cfg: RunConfig, prep: Split, run: Run) -> tuple[keras.Model, dict,
     run.seed_model("cae")
     model = build_compiled_cae(**cfg.cae, name="cae")
     log.info("CAE %s", cfg.cae)
-    fit = fit_model(
-        model, prep.x_train, prep.x_train, (prep.x_val, prep.x_val), epochs=cfg.cae_epochs, batch_size=cfg.batch_size
-    )
+    fit = fit_autoencoder(model, prep, epochs=cfg.cae_epochs, batch_size=cfg.batch_size)
     test_mse = float(model.evaluate(prep.x_test, prep.x_test, **PREDICT))
     log.info("CAE test MSE %.5f (%.0f s, %.2f s/epoch)", test_mse, fit.seconds, fit.seconds / fit.epochs_run)
     run.save_model(model, "cae.keras")
@@ -101,14 +99,7 @@ def train_vae(cfg: RunConfig, prep: Split, run: Run):
     run.seed_model("vae")
     m = build_conv_vae(cfg.latent_vae, cfg.vae_channels, cfg.vae_hidden, cfg.beta, seed=cfg.seed, name="vae")
     compile_vae(m.vae, cfg.vae_learning_rate)
-    fit = fit_model(
-        m.vae,
-        prep.x_train,
-        prep.x_train,
-        (prep.x_val, prep.x_val),
-        epochs=cfg.vae_epochs,
-        batch_size=cfg.vae_batch_size,
-    )
+    fit = fit_autoencoder(m.vae, prep, epochs=cfg.vae_epochs, batch_size=cfg.vae_batch_size)
     test = vae_test_terms(m.vae, prep.x_test)
     log.info(
         "VAE test reconstruction %.1f + KL %.1f = -ELBO %.1f nats/image (%.0f s)",

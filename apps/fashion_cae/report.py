@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_clust.markdown import markdown_table
+from keras_clust.markdown import WITH_SILHOUETTE, markdown_table, score_cells
 from keras_clust.tuning.results import search_section
 
 REPORT_BEST_MSE = 0.0166
@@ -12,18 +12,10 @@ def kmeans_rows(metrics: dict) -> list[dict]:
     rows = []
     for key, label in (("cae", "CAE codes"), ("vae", "VAE z_mean"), ("pixels", "raw pixels")):
         t = metrics["kmeans"][key]["test"]
-        rows.append({"input": label, "ACC": t["acc"], "NMI": t["nmi"], "ARI": t["ari"], "silhouette": t["silhouette"]})
+        rows.append({"input": label, **score_cells(t, WITH_SILHOUETTE)})
     if "deep_cluster" in metrics:
-        t = metrics["deep_cluster"]["test"]
-        rows.insert(
-            1,
-            {
-                "input": f"CAE encoder + {metrics['deep_cluster']['method'].upper()}",
-                "ACC": t["acc"],
-                "NMI": t["nmi"],
-                "ARI": t["ari"],
-            },
-        )
+        d = metrics["deep_cluster"]
+        rows.insert(1, {"input": f"CAE encoder + {d['method'].upper()}", **score_cells(d["test"])})
     return rows
 
 

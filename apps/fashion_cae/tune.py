@@ -24,17 +24,16 @@ from keras_clust.errors import UsageError
 from keras_clust.experiment import ExperimentSpec, Run, run_experiment
 from keras_clust.files import read_json
 from keras_clust.seeding import set_seed
-from keras_clust.training import fit_context, fit_model
+from keras_clust.training import fit_autoencoder, fit_context
 from keras_clust.tuning import (
     CAE_SPACE,
     build_compiled_cae,
-    make_hypermodel,
-    make_tuner,
     run_kerastuner_search,
     run_optuna_search,
     to_optuna_study,
+    work_on_kerastuner_search,
 )
-from keras_clust.tuning.distributed import distributed_role, run_as_worker
+from keras_clust.tuning.distributed import distributed_role
 from keras_clust.viz import pick_examples, plot_image_rows
 from keras_clust.viz.search import plot_search
 
@@ -48,9 +47,20 @@ def _test_mse(model, prep: Split) -> float:
     return float(model.evaluate(prep.x_test, prep.x_test, batch_size=1024, verbose=0))
 
 
+def _train_val(prep: Split) -> tuple[tuple, tuple]:
+    """A search's training and validation data: the images as inputs and targets."""
+    return (prep.x_train, prep.x_train), (prep.x_val, prep.x_val)
+
+
+def _budget(cfg: TuneConfig) -> dict:
+    """The search options both engines, their chiefs and their workers share."""
+    return {"epochs": cfg.epochs, "batch_size": cfg.batch_size, "n_trials": cfg.trials, "seed": cfg.seed}
+
+
 def _search(engine: str, cfg: TuneConfig, prep: Split, run: Run):
     """One engine's search; returns its result, its Optuna study and the best trial's model (or None)."""
-    train, val = (prep.x_train, prep.x_train), (prep.x_val, prep.x_val)
+    train, val = _train_val(prep)
+    budget = _budget(cfg)
     if engine == "optuna":
         storage = cfg.storage or f"sqlite:///{run.file('study.db')}"
         if cfg.storage is None:
@@ -60,12 +70,9 @@ def _search(engine: str, cfg: TuneConfig, prep: Split, run: Run):
             build_compiled_cae,
             train,
             val,
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            n_trials=cfg.trials,
+            **budget,
             storage=storage,
             study_name=cfg.study_name,
-            seed=cfg.seed,
             timeout=cfg.timeout,
             checkpoint=run.file("models/optuna_best_trial.keras"),
             workers=cfg.workers,
@@ -86,12 +93,9 @@ def _search(engine: str, cfg: TuneConfig, prep: Split, run: Run):
         train,
         val,
         tuner=cfg.tuner,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        n_trials=cfg.trials,
+        **budget,
         directory=cfg.kerastuner_dir or run.file("kerastuner"),
         project_name=cfg.study_name,
-        seed=cfg.seed,
         tensorboard=None if run.tensorboard is None else run.tensorboard / "kerastuner",
     )
     checkpoint = None
@@ -122,28 +126,17 @@ def _kerastuner_worker(cfg: TuneConfig, tensorboard: bool) -> int:
     """A worker of a distributed KerasTuner search: train the trials the chief hands out, then stop
     (the chief writes the run folder)."""
     prep = prepare_data(cfg.dataset, cfg.data_dir, cfg.val_fraction, cfg.seed, QUICK_TUNE_SIZES if cfg.quick else None)
-    hypermodel = make_hypermodel(CAE_SPACE, build_compiled_cae, cfg.seed)
-    tuner = make_tuner(
-        cfg.tuner,
-        hypermodel,
-        max_trials=cfg.trials,
-        epochs=cfg.epochs,
-        seed=cfg.seed,
+    line = work_on_kerastuner_search(
+        CAE_SPACE,
+        build_compiled_cae,
+        *_train_val(prep),
+        tuner=cfg.tuner,
+        **_budget(cfg),
         directory=cfg.kerastuner_dir,
         project_name=cfg.study_name,
+        tensorboard=Path(cfg.kerastuner_dir) / "tensorboard" if tensorboard else None,
     )
-    print(
-        run_as_worker(
-            tuner,
-            hypermodel,
-            prep.x_train,
-            prep.x_train,
-            validation_data=(prep.x_val, prep.x_val),
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            tensorboard=Path(cfg.kerastuner_dir) / "tensorboard" if tensorboard else None,
-        )
-    )
+    print(line)
     return 0
 
 
@@ -172,9 +165,7 @@ def search_engine(engine: str, cfg: TuneConfig, prep: Split, run: Run) -> dict:
         log.info("%s: retraining the best configuration for %d epochs", engine, retrain)
         run.seed_model(f"{engine}_best")  # the same start whatever ran before it
         final = build_compiled_cae(**CAE_SPACE.builder_kwargs(best.params))
-        fit = fit_model(
-            final, prep.x_train, prep.x_train, (prep.x_val, prep.x_val), epochs=retrain, batch_size=cfg.batch_size
-        )
+        fit = fit_autoencoder(final, prep, epochs=retrain, batch_size=cfg.batch_size)
         entry["test"].update(
             final_test_mse=_test_mse(final, prep), final_epochs=fit.epochs_run, final_seconds=round(fit.seconds, 1)
         )

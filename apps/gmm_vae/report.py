@@ -21,6 +21,16 @@ SUMMARY_COLUMNS = (
 )
 
 
+#: The figures of each model in the report, by caption (``{key}``: the model's name).
+MODEL_FIGURES = {
+    "samples": "samples_{key}.png",
+    "samples min-max": "samples_{key}_minmax.png",
+    "k": "kselect_{key}.png",
+    "loss": "loss_{key}.png",
+    "t-SNE": "latent_tsne_{key}.png",
+}
+
+
 def objective(s: ModelSettings | dict) -> str:
     """What a row's training objective is, in a few words."""
     s = s if isinstance(s, dict) else s.__dict__
@@ -209,15 +219,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "",
     ]
     for key, m in first["models"].items():
-        lines += [
-            f"### {key}",
-            "",
-            f"![samples](figures/samples_{key}.png)",
-            f"![samples min-max](figures/samples_{key}_minmax.png)",
-            f"![k](figures/kselect_{key}.png)",
-            f"![loss](figures/loss_{key}.png)",
-            f"![t-SNE](figures/latent_tsne_{key}.png)",
-        ]
+        lines += [f"### {key}", "", *(f"![{c}](figures/{f.format(key=key)})" for c, f in MODEL_FIGURES.items())]
         if m["settings"]["latent_dim"] == 2:
             lines.append(f"![latent](figures/latent_raw_{key}.png)")
         lines += [

@@ -49,15 +49,13 @@ from keras_clust.settings import add_settings, config_from_args
 log = logging.getLogger("keras_clust.apps.vector_fields")
 
 
-def exports(cfg: Config) -> list[Export]:
-    """The deterministic encoder (``fields`` -> ``embedding``) and the decoder (``embedding`` -> ``fields``)."""
-    return [
-        Export("vector_fields_encoder", "encoder.keras", "fields", ("embedding",)),
-        Export("vector_fields_decoder", "decoder.keras", "embedding", ("fields",)),
-    ]
-
-
-SPEC = ExperimentSpec(name=NAME, config=Config, steps=steps, report=render_report, summary=summary, exports=exports)
+#: The SavedModels of a run: the deterministic encoder (``fields`` -> ``embedding``) and the
+#: decoder (``embedding`` -> ``fields``).
+EXPORTS = (
+    Export("vector_fields_encoder", "encoder.keras", "fields", ("embedding",)),
+    Export("vector_fields_decoder", "decoder.keras", "embedding", ("fields",)),
+)
+SPEC = ExperimentSpec(NAME, Config, steps, render_report, summary, exports=lambda cfg: EXPORTS)
 
 
 # --- options -------------------------------------------------------------------------------------

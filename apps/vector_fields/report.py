@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_clust.markdown import format_params, markdown_figure, markdown_table
+from keras_clust.markdown import format_params, markdown_figure, markdown_table, score_cells
 
 #: The slides' reconstruction losses (their own fields, not ours): for the record only.
 SLIDES_MSE = {"DBSCAN solution": 0.007, "KMeans solution": 0.013}
@@ -43,9 +43,7 @@ def score_rows(clustering: dict) -> list[dict]:
     return [
         {
             "clustering": names.get(k, k),
-            "ACC": v["acc"],
-            "NMI": v["nmi"],
-            "ARI": v["ari"],
+            **score_cells(v),
             "clusters": v["clusters"],
             "noise": v["noise"],
         }

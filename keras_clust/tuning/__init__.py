@@ -1,7 +1,13 @@
 """Hyper-parameter search: one space, two engines (Optuna, KerasTuner), one result record."""
 
 from keras_clust.tuning.cae_space import CAE_SPACE, build_compiled_cae
-from keras_clust.tuning.kerastuner_search import TUNERS, make_hypermodel, make_tuner, run_kerastuner_search
+from keras_clust.tuning.kerastuner_search import (
+    TUNERS,
+    make_hypermodel,
+    make_tuner,
+    run_kerastuner_search,
+    work_on_kerastuner_search,
+)
 from keras_clust.tuning.optuna_search import run_optuna_search
 from keras_clust.tuning.results import SearchResult, TrialRecord, to_optuna_study
 from keras_clust.tuning.space import (
@@ -37,4 +43,5 @@ __all__ = [
     "suggest_kerastuner",
     "suggest_optuna",
     "to_optuna_study",
+    "work_on_kerastuner_search",
 ]

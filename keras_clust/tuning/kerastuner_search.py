@@ -13,7 +13,7 @@ import numpy as np
 
 from keras_clust.errors import UsageError
 from keras_clust.tuning.callbacks import search_callbacks
-from keras_clust.tuning.distributed import worker_curves
+from keras_clust.tuning.distributed import run_as_worker, worker_curves
 from keras_clust.tuning.results import SearchResult, TrialRecord
 from keras_clust.tuning.space import SearchSpace, suggest_kerastuner
 
@@ -127,6 +127,15 @@ def record_trials(
     return out
 
 
+def _searcher(space, build_fn, *, tuner, n_trials, epochs, directory, project_name, seed=0):
+    """The hypermodel and tuner of a search (the same in its chief and its workers)."""
+    hypermodel = make_hypermodel(space, build_fn, seed)
+    t = make_tuner(
+        tuner, hypermodel, max_trials=n_trials, epochs=epochs, seed=seed, directory=directory, project_name=project_name
+    )
+    return hypermodel, t
+
+
 def run_kerastuner_search(
     space: SearchSpace,
     build_fn: Callable[..., keras.Model],
@@ -150,9 +159,15 @@ def run_kerastuner_search(
         The :class:`SearchResult` and the tuner (``tuner.get_best_models()`` reloads the
         best trial's checkpoint).
     """
-    hypermodel = make_hypermodel(space, build_fn, seed)
-    t = make_tuner(
-        tuner, hypermodel, max_trials=n_trials, epochs=epochs, seed=seed, directory=directory, project_name=project_name
+    hypermodel, t = _searcher(
+        space,
+        build_fn,
+        tuner=tuner,
+        n_trials=n_trials,
+        epochs=epochs,
+        seed=seed,
+        directory=directory,
+        project_name=project_name,
     )
     before = len(t.oracle.trials)
     start = time.perf_counter()
@@ -171,3 +186,20 @@ def run_kerastuner_search(
         "kerastuner", algorithm, "val_loss", trials, seconds, project_name, str(directory), resumed_trials=before
     )
     return result, t
+
+
+def work_on_kerastuner_search(space, build_fn, train, val, *, batch_size: int, tensorboard=None, **search) -> str:
+    """Be a worker of the distributed :func:`run_kerastuner_search` of the same arguments (the
+    chief's; ``KERASTUNER_*`` names this process a worker): train the trials the chief hands out
+    (:func:`~keras_clust.tuning.distributed.run_as_worker`) and return its line. ``search``: the
+    ``tuner``, ``epochs``, ``n_trials``, ``directory``, ``project_name`` and ``seed`` of the search."""
+    hypermodel, t = _searcher(space, build_fn, **search)
+    return run_as_worker(
+        t,
+        hypermodel,
+        *train,
+        validation_data=val,
+        epochs=search["epochs"],
+        batch_size=batch_size,
+        tensorboard=tensorboard,
+    )
