@@ -44,3 +44,23 @@ def score_cells(scores: Mapping, keys: Sequence[str] = ("acc", "nmi", "ari")) ->
     """A table row's cells for clustering ``scores`` (a ``metrics.json`` entry): ``keys`` under
     their column titles (:data:`SCORE_COLUMNS`), in that order."""
     return {SCORE_COLUMNS.get(k, k): scores[k] for k in keys}
+
+
+def k_cell(entry: Mapping) -> dict:
+    """The ``k`` column of a clustering whose k was chosen (``--k auto``: the entry has ``k``); none otherwise."""
+    return {"k": entry["k"]} if "k" in entry else {}
+
+
+def k_text(settings) -> str:
+    """``k = 10``, or ``k chosen without labels`` for a config with ``n_clusters`` None (``--k auto``)."""
+    return "k chosen without labels" if settings.n_clusters is None else f"k = {settings.n_clusters}"
+
+
+def k_chosen_text(settings, codes: str = "training codes") -> str:
+    """How ``--k auto`` chose k, for a report (``settings``: ``k_range`` and ``k_criterion``;
+    ``codes``: what it was chosen on)."""
+    low, high = settings.k_range
+    return (
+        f"k is chosen for each set of codes: the {settings.k_criterion} of Gaussian mixtures with k = {low}..{high} "
+        f"on N2D's UMAP manifold of the {codes} (column k; figures k_choice_*)."
+    )

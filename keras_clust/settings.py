@@ -37,7 +37,7 @@ from dataclasses import MISSING, dataclass
 from pathlib import Path
 from typing import Any
 
-from keras_clust.option_types import non_negative_int, positive_int
+from keras_clust.option_types import k_bounds, k_or_auto, non_negative_int, positive_int
 
 _KEY = "keras_clust.setting"
 
@@ -55,6 +55,7 @@ class Setting:
     quick: Any = None
     group: str | None = None
     cli: bool = True
+    aliases: tuple[str, ...] = ()
 
 
 def setting(
@@ -69,6 +70,7 @@ def setting(
     quick: Any = None,
     group: str | None = None,
     cli: bool = True,
+    aliases: Sequence[str] = (),
     default_factory: Callable[[], Any] | Any = MISSING,
 ) -> Any:
     """A dataclass field that declares its command-line option.
@@ -86,9 +88,10 @@ def setting(
         quick: The most ``--quick`` allows (the value is capped with ``min``).
         group: Title of the ``--help`` group the option is listed under.
         cli: False for a field that is saved in ``config.json`` but has no option.
+        aliases: Further option strings of the same setting (e.g. its earlier name).
         default_factory: A function making the default (for mutable defaults).
     """
-    meta = {_KEY: Setting(help, type, choices, flag, metavar, default_text, quick, group, cli)}
+    meta = {_KEY: Setting(help, type, choices, flag, metavar, default_text, quick, group, cli, tuple(aliases))}
     if default_factory is not MISSING:
         return dataclasses.field(default_factory=default_factory, metadata=meta)
     return dataclasses.field(default=default, metadata=meta)
@@ -175,7 +178,7 @@ def add_settings(
                     kwargs[key] = getattr(declared, key)
             if declared.flag and declared.metavar is None and declared.choices is None:
                 kwargs["metavar"] = flag.lstrip("-").replace("-", "_").upper()
-        target.add_argument(flag, **kwargs)
+        target.add_argument(flag, *declared.aliases, **kwargs)
 
 
 def _as_config_value(value: Any) -> Any:
@@ -263,6 +266,44 @@ def cluster_setting(flag: str | None = None):
         choices=METHODS,
         default_text="kmeans only",
         flag=flag,
+    )
+
+
+def k_setting(
+    default: int | str | None,
+    default_text: str | None = None,
+    *,
+    type: Callable[[str], Any] = k_or_auto,
+    metavar: str = "K|auto",
+    **option: Any,
+):
+    """``--k``: the number of clusters, or ``auto`` (None) to choose it without labels (``type``
+    and ``metavar`` for an experiment that takes a further word; a text ``default`` must parse)."""
+    return setting(
+        default,
+        "number of clusters, or auto: chosen in --k-range by --k-criterion on N2D's UMAP manifold of the codes",
+        type=type,
+        flag="--k",
+        metavar=metavar,
+        default_text=default_text,
+        **option,
+    )
+
+
+def k_range_setting(**option: Any):
+    return setting(
+        (2, 20), "the k that --k auto tries", type=k_bounds, metavar="LOW-HIGH", default_text="2-20", **option
+    )
+
+
+def k_criterion_setting(**option: Any):
+    from keras_clust.cluster.k_selection import K_CRITERIA
+
+    return setting(
+        "silhouette",
+        "how --k auto chooses: the mixtures' silhouette (one cluster when its best is below 0.25) or their BIC",
+        choices=K_CRITERIA,
+        **option,
     )
 
 

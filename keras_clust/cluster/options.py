@@ -13,30 +13,25 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from keras_clust.cluster.deep import DeepSettings
-from keras_clust.cluster.k_selection import K_CRITERIA
-from keras_clust.option_types import k_bounds, k_or_auto, non_negative_float, positive_int
-from keras_clust.settings import add_settings, config_defaults, declarations, setting
+from keras_clust.option_types import non_negative_float, positive_int
+from keras_clust.settings import (
+    add_settings,
+    config_defaults,
+    declarations,
+    k_criterion_setting,
+    k_range_setting,
+    k_setting,
+    setting,
+)
 
 
 @dataclass
 class DeepOptions:
     """The :class:`DeepSettings` a command line can set (defaults: the settings' own)."""
 
-    n_clusters: int | None = setting(
-        DeepSettings.n_clusters,
-        "number of clusters, or auto: chosen in --k-range by --k-criterion on N2D's UMAP manifold of the codes",
-        type=k_or_auto,
-        flag="--k",
-        metavar="K|auto",
-    )
-    k_range: tuple[int, int] = setting(
-        DeepSettings.k_range, "the k that --k auto tries", type=k_bounds, metavar="LOW-HIGH", default_text="2-20"
-    )
-    k_criterion: str = setting(
-        DeepSettings.k_criterion,
-        "how --k auto chooses: the mixtures' silhouette (one cluster when its best is below 0.25) or their BIC",
-        choices=K_CRITERIA,
-    )
+    n_clusters: int | None = k_setting(DeepSettings.n_clusters)
+    k_range: tuple[int, int] = k_range_setting()
+    k_criterion: str = k_criterion_setting()
     pretrain_epochs: int = setting(
         DeepSettings.pretrain_epochs,
         "epochs of the d-500-500-2000-10 autoencoder pretrained on the data",
