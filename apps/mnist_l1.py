@@ -20,6 +20,7 @@ from sklearn.metrics import classification_report
 
 from keras_clust.app import Experiment, action, add_export_arguments, add_saved_run_arguments, config_arguments
 from keras_clust.cluster import EmbeddingKMeans, evaluate_kmeans, evaluate_method, relabel, score_clustering
+from keras_clust.cluster.evaluate import k_options
 from keras_clust.data import load_dataset
 from keras_clust.data.splits import Split, split_dataset
 from keras_clust.errors import UsageError
@@ -33,7 +34,7 @@ from keras_clust.experiment import (
     warn_if_data_differs,
     write_evaluation,
 )
-from keras_clust.markdown import WITH_SILHOUETTE, markdown_table, score_cells
+from keras_clust.markdown import WITH_SILHOUETTE, k_cell, k_chosen_text, k_text, markdown_table, score_cells
 from keras_clust.models import build_dense_autoencoder, halving_hidden_units
 from keras_clust.option_types import fraction, non_negative_int, positive_float, positive_int, positive_int_list
 from keras_clust.run_folder import load_run_models
@@ -41,6 +42,9 @@ from keras_clust.settings import (
     cluster_setting,
     data_dir_setting,
     export_setting,
+    k_criterion_setting,
+    k_range_setting,
+    k_setting,
     models_dir_setting,
     quick_setting,
     seed_setting,
@@ -53,6 +57,7 @@ from keras_clust.viz import (
     pick_examples,
     plot_confusion_matrix,
     plot_image_rows,
+    plot_k_choice,
     plot_latent_map,
     plot_loss_curves,
 )
@@ -95,12 +100,17 @@ def _from_version_2(values: dict) -> dict:
     return {**values, "cluster": "kmeans"}
 
 
+def _from_version_3(values: dict) -> dict:
+    """Runs written before ``--k auto``: k was always given."""
+    return {**values, "k_range": [2, 20], "k_criterion": "silhouette"}
+
+
 @dataclass
 class Config:
     """Every setting of an ``mnist-l1`` run (stored as ``config.json``)."""
 
-    CONFIG_VERSION: ClassVar[int] = 3
-    MIGRATIONS: ClassVar[dict] = {1: _from_version_1, 2: _from_version_2}
+    CONFIG_VERSION: ClassVar[int] = 4
+    MIGRATIONS: ClassVar[dict] = {1: _from_version_1, 2: _from_version_2, 3: _from_version_3}
 
     dataset: str = setting(
         "mnist",
@@ -119,7 +129,9 @@ class Config:
         "epochs as the report did)",
         type=non_negative_int,
     )
-    n_clusters: int = setting(10, "KMeans clusters", type=positive_int, flag="--clusters")
+    n_clusters: int | None = k_setting(10, aliases=("--clusters",))  # --clusters: its name before --k auto
+    k_range: tuple[int, int] = k_range_setting()
+    k_criterion: str = k_criterion_setting()
     kmeans_scaling: str = setting("standard", "scaling of the codes before KMeans", choices=("none", "standard", "l2"))
     kmeans_n_init: int = setting(
         10, "KMeans restarts, the same for every row of the comparison, raw pixels included", type=positive_int
@@ -158,10 +170,10 @@ def score_codes(encoder: keras.Model, prep: Split, cfg: Config):
         prep.y_train,
         test_codes,
         prep.y_test,
-        n_clusters=cfg.n_clusters,
         scaling=cfg.kmeans_scaling,
         n_init=cfg.kmeans_n_init,
         random_state=cfg.seed,
+        **k_options(cfg),
     )
     return test_codes, ev
 
@@ -198,7 +210,8 @@ def run_latent(cfg: Config, prep: Split, latent_dim: int, run: Run) -> tuple[dic
         title=f"test reconstructions, latent {latent_dim}",
     )
     lm = latent_map(test_codes, prep.y_test, seed=cfg.seed, max_points=cfg.tsne_points)
-    on_map = EmbeddingKMeans(cfg.n_clusters, scaling="none", n_init=cfg.kmeans_n_init, random_state=cfg.seed).fit(lm.xy)
+    k = cfg.n_clusters if ev.k_choice is None else max(ev.k_choice.k, 1)  # --k auto: the codes' k
+    on_map = EmbeddingKMeans(k, scaling="none", n_init=cfg.kmeans_n_init, random_state=cfg.seed).fit(lm.xy)
     map_scores = score_clustering(lm.labels, on_map.labels_)
     plot_latent_map(
         lm,
@@ -212,6 +225,8 @@ def run_latent(cfg: Config, prep: Split, latent_dim: int, run: Run) -> tuple[dic
         names,
         title=f"KMeans on latent {latent_dim} (test, ACC {ev.test.acc:.3f})",
     )
+    if ev.k_choice is not None:
+        plot_k_choice(ev.k_choice.to_dict(), run.figures / f"k_choice_{key}.png", title=f"k of latent {latent_dim}")
     report = classification_report(
         prep.y_test,
         relabel(prep.y_test, ev.test_clusters),
@@ -251,10 +266,10 @@ def deep_clustering(cfg: Config, ae, prep: Split, key: str, run: Run) -> dict:
         prep.y_train,
         prep.x_test,
         prep.y_test,
-        cfg.n_clusters,
-        ae.decoder,
-        cfg.quick,
-        cfg.seed,
+        decoder=ae.decoder,
+        quick=cfg.quick,
+        random_state=cfg.seed,
+        **k_options(cfg),
     )
     log.info("[%s] %s test ACC %.3f NMI %.3f ARI %.3f", key, cfg.cluster, ev.test.acc, ev.test.nmi, ev.test.ari)
     plot_confusion_matrix(
@@ -274,10 +289,10 @@ def pixel_baseline(cfg: Config, prep: Split) -> dict:
         prep.y_train,
         prep.x_test,
         prep.y_test,
-        n_clusters=cfg.n_clusters,
         scaling="none",
         n_init=cfg.kmeans_n_init,
         random_state=cfg.seed,
+        **k_options(cfg),
     )
     return ev.to_dict()
 
@@ -327,6 +342,7 @@ def comparison_rows(metrics: dict) -> list[dict]:
                 "params": m["parameters"],
                 "epochs": m["epochs_run"],
                 "test L1": m["test_l1"],
+                **k_cell(m["kmeans"]),
                 **score_cells(t, WITH_SILHOUETTE),
                 "ACC on map": m["kmeans_on_map"]["acc"],
                 "train s": m["train_seconds"],
@@ -334,9 +350,13 @@ def comparison_rows(metrics: dict) -> list[dict]:
         )
         if "deep_cluster" in m:
             d = m["deep_cluster"]
-            rows.append({"model": f"{key} + {d['method']}", "latent": m["latent_dim"], **score_cells(d["test"])})
-    b = metrics["pixel_baseline"]["test"]
-    rows.append({"model": "raw pixels", "latent": metrics["input_dim"], **score_cells(b, WITH_SILHOUETTE)})
+            rows.append(
+                {"model": f"{key} + {d['method']}", "latent": m["latent_dim"], **k_cell(d), **score_cells(d["test"])}
+            )
+    b = metrics["pixel_baseline"]
+    rows.append(
+        {"model": "raw pixels", "latent": metrics["input_dim"], **k_cell(b), **score_cells(b["test"], WITH_SILHOUETTE)}
+    )
     return rows
 
 
@@ -355,11 +375,12 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"**Training:** Adam lr {cfg.learning_rate}, batch {cfg.batch_size}, up to {cfg.epochs} "
         f"epochs, seed {cfg.seed}.",
         "",
-        f"**Clustering:** KMeans (k = {cfg.n_clusters}, {cfg.kmeans_scaling} scaling of the codes, "
+        f"**Clustering:** KMeans ({k_text(cfg)}, {cfg.kmeans_scaling} scaling of the codes, "
         f"{cfg.kmeans_n_init} restarts for every row, raw pixels included) fitted on the training "
         "codes, scored on the test codes; ACC after Hungarian matching of clusters to classes. "
         "*ACC on map*: KMeans on the 2-D latent map of the test codes (t-SNE for latent > 2), a "
         "transductive view of how separable the codes are."
+        + ("" if cfg.n_clusters is not None else f" {k_chosen_text(cfg)}")
         + (
             f" Rows `+ {cfg.cluster}`: {cfg.cluster.upper()} on each encoder (`--cluster`), fitted on the "
             "training images, scored on the test images."
@@ -381,6 +402,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
             f"![latent map](figures/latent_{key}.png)",
             f"![confusion](figures/confusion_{key}.png)",
             *([f"![{cfg.cluster}](figures/confusion_{key}_{cfg.cluster}.png)"] if "deep_cluster" in m else []),
+            *([f"![k choice](figures/k_choice_{key}.png)"] if "k" in m["kmeans"] else []),
             "",
             f"Latent map: {m['map_method']} ({m['map_seconds']} s).",
             "",

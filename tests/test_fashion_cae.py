@@ -100,7 +100,7 @@ def test_quick_run_writes_everything(quick_run):
     assert "CAE test MSE" in res.stdout and m["data"]["note"] in res.stdout
     config = json.loads((run / "config.json").read_text())
     assert config["quick"] and config["seed"] == 2 and config["data"]["origin"]
-    assert config["config_version"] == 3 and config["clf_encoder_lr_factor"] == 1.0 and config["kmeans_n_init"] == 10
+    assert config["config_version"] == 4 and config["clf_encoder_lr_factor"] == 1.0 and config["kmeans_n_init"] == 10
     deep = json.loads((run / "metrics.json").read_text())["deep_cluster"]  # --cluster idec on the CAE encoder
     assert deep["method"] == "idec" and deep["test"]["n_clusters"] > 1 and deep["test"]["acc"] > 0.2
     assert "CAE encoder + IDEC" in (run / "report.md").read_text()
@@ -313,6 +313,15 @@ def test_runs_before_config_version_2_load_as_what_they_did():
     raw.pop("beta")
     with pytest.raises(DataError, match=r"\(missing beta\); re-run it with 'keras-clust fashion-cae run'"):
         config_from_saved(RunConfig, raw, "r", "fashion-cae")
+
+
+def test_runs_before_k_auto_cluster_with_ten():
+    """A version-3 run (before ``--k``) reads back with k = 10 and the k chooser's defaults."""
+    raw = _saved(config_version=3)
+    for key in ("k_range", "k_criterion"):
+        raw.pop(key)
+    cfg = config_from_saved(RunConfig, raw, "runs/fashion-cae/old", "fashion-cae")
+    assert (cfg.n_clusters, tuple(cfg.k_range), cfg.k_criterion) == (10, (2, 20), "silhouette")
 
 
 def test_every_kmeans_row_uses_the_same_restarts(monkeypatch):

@@ -147,3 +147,33 @@ def test_cluster_bench_k_auto_gives_every_method_its_seeds_k(tmp_path):
         assert len(np.unique(labels[f"{key}_s0"])) == choice["k"]
     assert (run / "figures" / "k_choice.png").is_file()
     assert f"seed 0: {choice['k']}" in (run / "report.md").read_text()
+
+
+def test_evaluate_kmeans_chooses_k_on_the_training_codes():
+    """``n_clusters=None``: k comes from the training codes alone and KMeans uses it; a given k
+    records no choice."""
+    from keras_clust.cluster import evaluate_kmeans
+
+    x, y = make_blobs(700, n_features=4, centers=5, cluster_std=0.6, random_state=3)
+    ev = evaluate_kmeans(x[:500], y[:500], x[500:], y[500:], n_clusters=None, random_state=0, k_range=(2, 9))
+    assert ev.k_choice.k == 5 and ev.k_choice.ks == tuple(range(2, 10))
+    assert ev.test.acc == 1.0 and ev.test.n_clusters == 5
+    out = ev.to_dict()
+    assert out["k"] == 5 and out["k_choice"]["k"] == 5 and len(out["k_choice"]["scores"]) == 8
+    given = evaluate_kmeans(x[:500], y[:500], x[500:], y[500:], n_clusters=3, random_state=0)
+    assert given.k_choice is None and "k" not in given.to_dict() and given.test.n_clusters == 3
+
+
+def test_gamma_readout_k_auto_and_the_number_of_gammas():
+    """lj-fluid's gamma read-out: k defaults to the number of gammas; ``--k auto`` finds the three
+    separated groups of the test codes itself."""
+    from keras_clust.apps.lj_fluid.analysis import gamma_readout
+    from keras_clust.apps.lj_fluid.config import GAMMAS_K
+
+    codes, groups = make_blobs(600, n_features=3, centers=3, cluster_std=0.4, random_state=2)
+    gamma = np.array([1.0, 2.0, 4.0])[groups]
+    default = gamma_readout(codes[:300], gamma[:300], codes[300:], gamma[300:], seed=0, k=GAMMAS_K)
+    assert default.k_choice is None and "k" not in default.clustering and default.clustering["acc"] == 1.0
+    auto = gamma_readout(codes[:300], gamma[:300], codes[300:], gamma[300:], seed=0, k=None, k_range=(2, 8))
+    assert auto.k_choice.k == 3 and auto.clustering["k"] == 3 and auto.clustering["acc"] == 1.0
+    assert auto.clustering["k_choice"]["ks"] == list(range(2, 9))

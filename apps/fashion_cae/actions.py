@@ -28,6 +28,7 @@ from keras_clust.apps.fashion_cae.pipeline import (
 )
 from keras_clust.apps.fashion_cae.report import render_run_report, summary_rows
 from keras_clust.cluster import evaluate_kmeans
+from keras_clust.cluster.evaluate import k_options
 from keras_clust.data.splits import Split
 from keras_clust.experiment import (
     ExperimentSpec,
@@ -132,9 +133,9 @@ def evaluate(args: argparse.Namespace) -> int:
             prep.y_train,
             enc.predict(prep.x_test, batch_size=1024, verbose=0),
             prep.y_test,
-            n_clusters=cfg.n_clusters,
             n_init=cfg.kmeans_n_init,
             random_state=cfg.seed,
+            **k_options(cfg),
         )
         now[f"kmeans_acc_{key}"] = ev.test.acc
     for mode in ("frozen", "finetuned"):

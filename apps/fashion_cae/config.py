@@ -23,6 +23,9 @@ from keras_clust.settings import (
     export_setting,
     grace_period_setting,
     heartbeat_interval_setting,
+    k_criterion_setting,
+    k_range_setting,
+    k_setting,
     kerastuner_dir_setting,
     models_dir_setting,
     optional_setting,
@@ -62,6 +65,11 @@ def _v1_to_v2(old: dict) -> dict:
 def _v2_to_v3(old: dict) -> dict:
     """Runs written before ``--cluster``: KMeans only."""
     return {**old, "cluster": "kmeans"}
+
+
+def _v3_to_v4(old: dict) -> dict:
+    """Runs written before ``--k auto``: KMeans with k = 10."""
+    return {**old, "k_range": [2, 20], "k_criterion": "silhouette"}
 
 
 def _factor(text: str) -> float:
@@ -123,11 +131,12 @@ class RunConfig:
 
     Version 2 added the fine-tuning schedule (``clf_encoder_lr_factor``, ``clf_schedule``,
     ``clf_patience``) and one ``kmeans_n_init`` for every row of the KMeans comparison; version 3
-    ``cluster`` (``--cluster``: DEC, IDEC or N2D on the CAE encoder beside KMeans).
+    ``cluster`` (``--cluster``: DEC, IDEC or N2D on the CAE encoder beside KMeans); version 4
+    ``--k`` as an option (``auto``: chosen without labels), ``k_range`` and ``k_criterion``.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 3
-    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2, 2: _v2_to_v3}
+    CONFIG_VERSION: ClassVar[int] = 4
+    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
     dataset: str = _dataset_setting()
     data_dir: str | None = data_dir_setting()
@@ -183,7 +192,9 @@ class RunConfig:
         group=ANALYSIS_GROUP,
     )
     clf_hidden: int = 64
-    n_clusters: int = 10
+    n_clusters: int | None = k_setting(10, group=ANALYSIS_GROUP)
+    k_range: tuple[int, int] = k_range_setting(group=ANALYSIS_GROUP)
+    k_criterion: str = k_criterion_setting(group=ANALYSIS_GROUP)
     kmeans_n_init: int = setting(
         10,
         "KMeans restarts, the same for the codes and the raw pixels",

@@ -15,6 +15,7 @@ import numpy as np
 
 from keras_clust.apps.fashion_cae.config import RunConfig
 from keras_clust.cluster import evaluate_kmeans, evaluate_method
+from keras_clust.cluster.evaluate import k_options
 from keras_clust.data.splits import Split
 from keras_clust.experiment import Run
 from keras_clust.generation import fit_gaussian, latent_grid, prior_samples
@@ -30,6 +31,7 @@ from keras_clust.viz import (
     plot_confusion_matrix,
     plot_image_grids,
     plot_image_rows,
+    plot_k_choice,
     plot_latent_map,
     plot_loss_curves,
 )
@@ -145,10 +147,10 @@ def cluster_rows(cfg: RunConfig, prep: Split, codes: dict[str, tuple[np.ndarray,
             prep.y_train,
             x[1],
             prep.y_test,
-            n_clusters=cfg.n_clusters,
             scaling=scaling,
             n_init=cfg.kmeans_n_init,
             random_state=cfg.seed,
+            **k_options(cfg),
         )
         for key, (x, scaling) in inputs.items()
     }
@@ -165,10 +167,10 @@ def deep_clustering(cfg: RunConfig, prep: Split, run: Run, cae: keras.Model) -> 
         prep.y_train,
         prep.x_test,
         prep.y_test,
-        cfg.n_clusters,
-        cae.get_layer("cae_decoder"),
-        cfg.quick,
-        cfg.seed,
+        decoder=cae.get_layer("cae_decoder"),
+        quick=cfg.quick,
+        random_state=cfg.seed,
+        **k_options(cfg),
     )
     plot_confusion_matrix(
         ev.test_confusion,
@@ -208,6 +210,10 @@ def analyse_latents(cfg: RunConfig, prep: Split, run: Run, cae: keras.Model, vae
                 run.figures / f"confusion_{key}.png",
                 prep.class_names,
                 title=f"KMeans on {key.upper()} codes (test ACC {ev.test.acc:.3f})",
+            )
+        if ev.k_choice is not None:
+            plot_k_choice(
+                ev.k_choice.to_dict(), run.figures / f"k_choice_{key}.png", title=f"k chosen on the {key} training rows"
             )
 
     z_vae = prior_samples(64, cfg.latent_vae, cfg.seed)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_clust.markdown import WITH_SILHOUETTE, markdown_table, score_cells
+from keras_clust.markdown import WITH_SILHOUETTE, k_cell, k_chosen_text, k_text, markdown_table, score_cells
 from keras_clust.tuning.results import search_section
 
 REPORT_BEST_MSE = 0.0166
@@ -12,10 +12,10 @@ def kmeans_rows(metrics: dict) -> list[dict]:
     rows = []
     for key, label in (("cae", "CAE codes"), ("vae", "VAE z_mean"), ("pixels", "raw pixels")):
         t = metrics["kmeans"][key]["test"]
-        rows.append({"input": label, **score_cells(t, WITH_SILHOUETTE)})
+        rows.append({"input": label, **k_cell(metrics["kmeans"][key]), **score_cells(t, WITH_SILHOUETTE)})
     if "deep_cluster" in metrics:
         d = metrics["deep_cluster"]
-        rows.insert(1, {"input": f"CAE encoder + {d['method'].upper()}", **score_cells(d["test"])})
+        rows.insert(1, {"input": f"CAE encoder + {d['method'].upper()}", **k_cell(d), **score_cells(d["test"])})
     return rows
 
 
@@ -104,16 +104,18 @@ def render_run_report(cfg, metrics: dict) -> str:
     if "traversal" in metrics["analysis"]["generation"]:
         lines += ["![traversal](figures/traversal_vae.png)", "![raw latent](figures/latent_vae_raw.png)", ""]
     lines += [
-        "## KMeans (k = 10) on the codes",
+        f"## KMeans ({k_text(cfg)}) on the codes",
         "",
         f"Fitted on the training codes (standardised), scored on the test codes; ACC after Hungarian "
-        f"matching of clusters to classes; {cfg.kmeans_n_init} restarts for every row.",
+        f"matching of clusters to classes; {cfg.kmeans_n_init} restarts for every row."
+        + ("" if cfg.n_clusters is not None else f" {k_chosen_text(cfg)}"),
         "",
         markdown_table(kmeans_rows(metrics)),
         "",
         "![confusion CAE](figures/confusion_cae.png)",
         "![confusion VAE](figures/confusion_vae.png)",
         *([f"![{cfg.cluster}](figures/confusion_cae_{cfg.cluster}.png)"] if "deep_cluster" in metrics else []),
+        *[f"![k choice {key}](figures/k_choice_{key}.png)" for key, e in metrics["kmeans"].items() if "k" in e],
         "",
         "## Transfer learning",
         "",

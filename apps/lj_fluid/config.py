@@ -12,10 +12,13 @@ from keras_clust.lj.monte_carlo import LJSystem
 from keras_clust.lj.representations import grid_cells
 from keras_clust.lj.results import Simulation
 from keras_clust.lj.sampling import simulate
-from keras_clust.option_types import fraction, non_negative_int, positive_float, positive_int
+from keras_clust.option_types import fraction, k_or_auto, non_negative_int, positive_float, positive_int
 from keras_clust.settings import (
     cluster_setting,
     export_setting,
+    k_criterion_setting,
+    k_range_setting,
+    k_setting,
     models_dir_setting,
     optional_setting,
     path_setting,
@@ -36,12 +39,20 @@ HOLDOUT_GAMMA = 0.5
 #: 50 cells, which three 2x poolings cannot halve, and 48 cells cost ~3x the time per epoch on 2 cores).
 GRID_CELLS, QUICK_GRID_CELLS = 32, 16
 
+#: ``--k``'s default: KMeans finds as many clusters as there are gammas.
+GAMMAS_K = "gammas"
+
 QUICK = {"samples": 600, "epochs": 2, "preliminary_sweeps": 300, "replicas": 4}
 
 
 def _v1_to_v2(old: dict) -> dict:
     """Runs written before ``--cluster``: KMeans only."""
     return {**old, "cluster": "kmeans"}
+
+
+def _v2_to_v3(old: dict) -> dict:
+    """Runs written before ``--k``: as many clusters as gammas."""
+    return {**old, "n_clusters": GAMMAS_K, "k_range": [2, 20], "k_criterion": "silhouette"}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -70,6 +81,11 @@ def optional_gamma(text: str) -> float | str | None:
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text!r}")
     return value
+
+
+def k_or_gammas(text: str) -> int | str | None:
+    """argparse type of ``--k``: ``gammas`` (as many clusters as gammas), ``auto`` (None) or K >= 1."""
+    return GAMMAS_K if text.strip().lower() == GAMMAS_K else k_or_auto(text)
 
 
 def three_ints(text: str) -> tuple[int, ...]:
@@ -209,8 +225,8 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 2
-    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2}
+    CONFIG_VERSION: ClassVar[int] = 3
+    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2, 2: _v2_to_v3}
 
     holdout_gamma: float | None = setting(
         "auto",
@@ -259,6 +275,11 @@ class Config(SourceSettings):
     overlap_distance: float = 0.5
     invalid_distance: float = 0.8
     cluster: str = cluster_setting()
+    n_clusters: int | str | None = k_setting(
+        GAMMAS_K, "gammas: as many as there are gammas", type=k_or_gammas, metavar="K|auto|gammas"
+    )
+    k_range: tuple[int, int] = k_range_setting()
+    k_criterion: str = k_criterion_setting()
     quick: bool = quick_setting()
     seed: int = seed_setting()
     export: bool = export_setting()

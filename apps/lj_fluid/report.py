@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from keras_clust.apps.lj_fluid.config import Config
+from keras_clust.apps.lj_fluid.config import GAMMAS_K, Config
 from keras_clust.apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS
 from keras_clust.apps.lj_fluid.simulation import CORRECTIONS, simulation_table
-from keras_clust.markdown import markdown_figure, markdown_table
+from keras_clust.markdown import k_cell, k_chosen_text, k_text, markdown_figure, markdown_table
 
 NOTES = """\
 ## Notes on the write-up
@@ -44,6 +44,10 @@ def model_rows(metrics: dict) -> list[dict]:
     return rows
 
 
+def _k_text(cfg: Config, split: dict) -> str:
+    return f"k = {len(split['gammas'])} (the number of gammas)" if cfg.n_clusters == GAMMAS_K else k_text(cfg)
+
+
 def gamma_rows(metrics: dict) -> list[dict]:
     g = metrics["gamma"]
     names = {**VIEW_NAMES, "physics": "physics baseline: mean height, its spread, LJ energy per particle"}
@@ -53,6 +57,7 @@ def gamma_rows(metrics: dict) -> list[dict]:
             {
                 "codes": names[k],
                 "R^2 of gamma (linear, test)": v["r2"],
+                **k_cell(v),
                 "KMeans ACC": v["acc"],
                 "NMI": v["nmi"],
                 "ARI": v["ari"],
@@ -159,10 +164,12 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "## Gamma in the latent space",
         "",
         "z_mean of the training configurations fits a linear read-out of gamma (R^2 on the test set) and a PCA; "
-        f"KMeans with k = {len(split['gammas'])} (10 restarts) on the test codes is scored against the gamma labels "
-        "(Hungarian-matched accuracy, NMI, ARI). The physics baseline uses three hand-made features instead of codes.",
+        f"KMeans with {_k_text(cfg, split)} (10 restarts) on the test codes is scored against the gamma labels "
+        "(Hungarian-matched accuracy, NMI, ARI). The physics baseline uses three hand-made features instead of codes."
+        + ("" if cfg.n_clusters is not None else " " + k_chosen_text(cfg, "test codes")),
         "",
         markdown_table(gamma_rows(metrics), floatfmt=".3f"),
+        *[f"![k choice {v}](figures/k_choice_{v}.png)" for v, g in metrics["gamma"].items() if "k" in g],
         markdown_figure("latent_pca_gamma.png", "PCA of the test codes, coloured by gamma"),
         "## Anomaly detection",
         "",

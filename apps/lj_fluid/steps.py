@@ -18,7 +18,7 @@ from keras_clust.apps.lj_fluid.analysis import (
     reconstruction_table,
     recovered_rows,
 )
-from keras_clust.apps.lj_fluid.config import Config
+from keras_clust.apps.lj_fluid.config import GAMMAS_K, Config
 from keras_clust.apps.lj_fluid.data import RunData, acquire, insert_overlap, make_split, split_data
 from keras_clust.apps.lj_fluid.figures import (
     plot_energy_histograms,
@@ -48,7 +48,7 @@ from keras_clust.lj.dataset import save_lj_dataset
 from keras_clust.lj.monte_carlo import lj_energy
 from keras_clust.lj.representations import cell_indices, density_grid
 from keras_clust.seeding import model_seed
-from keras_clust.viz import loss_curves, pick_examples, plot_loss_curves
+from keras_clust.viz import loss_curves, pick_examples, plot_k_choice, plot_loss_curves
 
 log = logging.getLogger("keras_clust.apps.lj_fluid")
 
@@ -190,7 +190,9 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
             codes(view, vae, data.test, cfg),
             data.test.gamma,
             cfg.seed,
+            **k_of(cfg),
         )
+        plot_chosen_k(r, view, run)
         maps[view] = r.pca_test
         run.labels[f"{view}_kmeans"] = r.labels  # the test configurations' clusters, in their order
         out[view] = {"r2": r.r2, "pca_explained": r.explained, **r.clustering}
@@ -198,7 +200,8 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
             out[view]["deep"] = deep_gamma_clustering(view, vae, data, cfg)
     train_features = physics_features(data.train.positions, data.train.gamma)
     test_features = physics_features(data.test.positions, data.test.gamma)
-    base = gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed)
+    base = gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed, **k_of(cfg))
+    plot_chosen_k(base, "physics", run)
     out["physics"] = {"r2": base.r2, "pca_explained": base.explained, **base.clustering}
     plot_gamma_maps(
         maps,
@@ -209,18 +212,35 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
     return out
 
 
+def k_of(cfg: Config) -> dict:
+    """The k arguments of :func:`gamma_readout`: ``--k`` (the number of gammas, K or auto) and how auto chooses."""
+    return {"k": cfg.n_clusters, "k_range": cfg.k_range, "k_criterion": cfg.k_criterion}
+
+
+def plot_chosen_k(readout, name: str, run: Run) -> None:
+    """``--k auto``: the criterion's curve of one set of codes (``figures/k_choice_<name>.png``)."""
+    if readout.k_choice is not None:
+        plot_k_choice(readout.k_choice.to_dict(), run.figures / f"k_choice_{name}.png", title=f"k of the {name} codes")
+
+
 def deep_gamma_clustering(view: str, vae, data: RunData, cfg: Config) -> dict:
     """``--cluster dec|idec|n2d`` on the view's encoder (a copy; IDEC with its decoder) over the test
-    configurations, scored against their gamma as the KMeans column (k = number of gammas)."""
+    configurations, scored against their gamma as the KMeans column (k = number of gammas, K, or
+    chosen on the codes with ``--k auto``)."""
     from keras_clust.cluster import score_clustering
     from keras_clust.cluster.deep import DeepSettings, cluster_embedding
 
     x = view_arrays(view, data.test, cfg)
     _, classes = np.unique(data.test.gamma, return_inverse=True)
-    settings = DeepSettings.for_run(int(classes.max()) + 1, cfg.quick, batch_size=cfg.batch_size)
+    k = int(classes.max()) + 1 if cfg.n_clusters == GAMMAS_K else cfg.n_clusters
+    settings = DeepSettings.for_run(
+        k, cfg.quick, batch_size=cfg.batch_size, k_range=tuple(cfg.k_range), k_criterion=cfg.k_criterion
+    )
     res = cluster_embedding(cfg.cluster, x, settings, vae.mean_encoder, vae.decoder, cfg.seed)
     log.info("%s on the %s encoder: gamma ACC %.3f", cfg.cluster, view, score_clustering(classes, res.labels).acc)
-    return {"method": cfg.cluster, **score_clustering(classes, res.labels).to_dict()}
+    chosen = res.info.get("k_choice")
+    extra = {} if chosen is None else {"k": chosen["k"], "k_choice": chosen}
+    return {"method": cfg.cluster, **score_clustering(classes, res.labels).to_dict(), **extra}
 
 
 def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> dict:
