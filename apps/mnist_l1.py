@@ -210,7 +210,7 @@ def run_latent(cfg: Config, prep: Split, latent_dim: int, run: Run) -> tuple[dic
         title=f"test reconstructions, latent {latent_dim}",
     )
     lm = latent_map(test_codes, prep.y_test, seed=cfg.seed, max_points=cfg.tsne_points)
-    k = cfg.n_clusters if ev.k_choice is None else max(ev.k_choice.k, 1)  # --k auto: the codes' k
+    k = cfg.n_clusters if ev.k_choice is None else ev.k_choice.k  # --k auto: the codes' k
     on_map = EmbeddingKMeans(k, scaling="none", n_init=cfg.kmeans_n_init, random_state=cfg.seed).fit(lm.xy)
     map_scores = score_clustering(lm.labels, on_map.labels_)
     plot_latent_map(

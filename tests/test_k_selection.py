@@ -172,8 +172,9 @@ def test_gamma_readout_k_auto_and_the_number_of_gammas():
 
     codes, groups = make_blobs(600, n_features=3, centers=3, cluster_std=0.4, random_state=2)
     gamma = np.array([1.0, 2.0, 4.0])[groups]
-    default = gamma_readout(codes[:300], gamma[:300], codes[300:], gamma[300:], seed=0, k=GAMMAS_K)
-    assert default.k_choice is None and "k" not in default.clustering and default.clustering["acc"] == 1.0
-    auto = gamma_readout(codes[:300], gamma[:300], codes[300:], gamma[300:], seed=0, k=None, k_range=(2, 8))
-    assert auto.k_choice.k == 3 and auto.clustering["k"] == 3 and auto.clustering["acc"] == 1.0
+    default = gamma_readout(codes[:300], gamma[:300], codes[300:], gamma[300:], seed=0, n_clusters=GAMMAS_K)
+    assert "k_choice" not in default.clustering and "k" not in default.clustering
+    assert default.clustering["acc"] == 1.0 and default.clustering["n_clusters"] == 3
+    auto = gamma_readout(codes[:300], gamma[:300], codes[300:], gamma[300:], seed=0, n_clusters=None, k_range=(2, 8))
+    assert auto.clustering["k_choice"]["k"] == 3 and auto.clustering["k"] == 3 and auto.clustering["acc"] == 1.0
     assert auto.clustering["k_choice"]["ks"] == list(range(2, 9))

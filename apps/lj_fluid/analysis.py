@@ -17,7 +17,7 @@ from sklearn.metrics import r2_score, roc_auc_score, roc_curve
 
 from keras_clust.apps.lj_fluid.config import GAMMAS_K
 from keras_clust.cluster import score_clustering
-from keras_clust.cluster.k_selection import KChoice, choose_k, manifold_for_k
+from keras_clust.cluster.k_selection import choose_k, manifold_for_k
 from keras_clust.lj.geometry import classical_mds, kabsch_align, min_pair_distance, rmsd
 from keras_clust.lj.monte_carlo import lj_energy
 from keras_clust.lj.representations import matrices_to_distances
@@ -142,7 +142,6 @@ class GammaReadout:
     r2: float  # linear read-out of gamma on held-out (test) codes
     clustering: dict  # KMeans (k = number of gammas, or chosen) on test codes vs gamma labels
     labels: np.ndarray  # that KMeans' cluster of every test configuration, in their order
-    k_choice: KChoice | None = None  # how k was chosen (``--k auto``)
 
 
 def gamma_readout(
@@ -152,16 +151,17 @@ def gamma_readout(
     test_gamma: np.ndarray,
     seed: int,
     n_init: int = 10,
-    k: int | None = GAMMAS_K,
+    n_clusters: int | str | None = GAMMAS_K,
     k_range: tuple[int, int] = (2, 20),
     k_criterion: str = "silhouette",
 ) -> GammaReadout:
     """PCA map, linear read-out (R^2 on test) and KMeans scored against gamma (Hungarian ACC, NMI, ARI).
 
-    KMeans finds ``k`` clusters: :data:`GAMMAS_K` the number of gammas, None chosen without labels
-    on the test codes (:func:`~keras_clust.cluster.k_selection.choose_k` in ``k_range`` by
-    ``k_criterion`` on their :func:`~keras_clust.cluster.k_selection.manifold_for_k`)."""
-    choice = None
+    KMeans finds ``n_clusters`` clusters: :data:`GAMMAS_K` the number of gammas, None chosen
+    without labels on the test codes (:func:`~keras_clust.cluster.k_selection.choose_k` in
+    ``k_range`` by ``k_criterion`` on their :func:`~keras_clust.cluster.k_selection.manifold_for_k`;
+    ``clustering`` then holds ``k`` and ``k_choice``)."""
+    choice, k = None, n_clusters
     if k == GAMMAS_K:
         k = len(np.unique(train_gamma))
     elif k is None:
@@ -178,7 +178,7 @@ def gamma_readout(
     scores = score_clustering(classes, labels).to_dict()
     if choice is not None:
         scores.update(k=choice.k, k_choice=choice.to_dict())
-    return GammaReadout(mapped, [float(v) for v in pca.explained_variance_ratio_], r2, scores, labels, choice)
+    return GammaReadout(mapped, [float(v) for v in pca.explained_variance_ratio_], r2, scores, labels)
 
 
 def physics_features(positions: np.ndarray, gamma: np.ndarray) -> np.ndarray:

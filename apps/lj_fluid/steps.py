@@ -43,6 +43,7 @@ from keras_clust.apps.lj_fluid.pipeline import (
     view_arrays,
 )
 from keras_clust.apps.lj_fluid.simulation import simulation_figures, simulation_metrics
+from keras_clust.cluster.evaluate import k_options
 from keras_clust.experiment import Run
 from keras_clust.lj.dataset import save_lj_dataset
 from keras_clust.lj.monte_carlo import lj_energy
@@ -190,7 +191,7 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
             codes(view, vae, data.test, cfg),
             data.test.gamma,
             cfg.seed,
-            **k_of(cfg),
+            **k_options(cfg),
         )
         plot_chosen_k(r, view, run)
         maps[view] = r.pca_test
@@ -200,7 +201,7 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
             out[view]["deep"] = deep_gamma_clustering(view, vae, data, cfg)
     train_features = physics_features(data.train.positions, data.train.gamma)
     test_features = physics_features(data.test.positions, data.test.gamma)
-    base = gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed, **k_of(cfg))
+    base = gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed, **k_options(cfg))
     plot_chosen_k(base, "physics", run)
     out["physics"] = {"r2": base.r2, "pca_explained": base.explained, **base.clustering}
     plot_gamma_maps(
@@ -212,15 +213,12 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
     return out
 
 
-def k_of(cfg: Config) -> dict:
-    """The k arguments of :func:`gamma_readout`: ``--k`` (the number of gammas, K or auto) and how auto chooses."""
-    return {"k": cfg.n_clusters, "k_range": cfg.k_range, "k_criterion": cfg.k_criterion}
-
-
 def plot_chosen_k(readout, name: str, run: Run) -> None:
     """``--k auto``: the criterion's curve of one set of codes (``figures/k_choice_<name>.png``)."""
-    if readout.k_choice is not None:
-        plot_k_choice(readout.k_choice.to_dict(), run.figures / f"k_choice_{name}.png", title=f"k of the {name} codes")
+    if "k_choice" in readout.clustering:
+        plot_k_choice(
+            readout.clustering["k_choice"], run.figures / f"k_choice_{name}.png", title=f"k of the {name} codes"
+        )
 
 
 def deep_gamma_clustering(view: str, vae, data: RunData, cfg: Config) -> dict:
