@@ -38,6 +38,7 @@ import keras  # noqa: E402
 from keras_clust.cluster import score_clustering  # noqa: E402
 from keras_clust.cluster.n2d import N2D  # noqa: E402
 from keras_clust.data import load_dataset  # noqa: E402
+from keras_clust.files import append_json_row  # noqa: E402
 from keras_clust.models import build_conv_autoencoder, build_stacked_autoencoder  # noqa: E402
 from keras_clust.provenance import machine_info  # noqa: E402
 from keras_clust.seeding import set_seed  # noqa: E402
@@ -121,11 +122,7 @@ def main() -> None:
     a = p.parse_args()
     row = study(a.dataset, a.augment, a.seed, a.epochs, a.channels, a.latent, a.encoder)
     print(json.dumps(row, indent=1))
-    old = json.loads(a.out.read_text()) if a.out.is_file() else {"machine": machine_info(), "rows": []}
-    old["rows"].append(row)
-    tmp = a.out.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(old, indent=1) + "\n")
-    tmp.replace(a.out)
+    append_json_row(a.out, row, {"machine": machine_info()})
 
 
 if __name__ == "__main__":

@@ -80,6 +80,15 @@ def write_json(path: str | Path, data) -> Path:
     return atomic_write_text(path, json.dumps(to_jsonable(data), indent=2, sort_keys=False) + "\n")
 
 
+def append_json_row(path: str | Path, row: Mapping, header: Mapping) -> Path:
+    """Append ``row`` to the ``rows`` list of the JSON file ``path`` (a study's results), creating
+    it as ``{**header, "rows": []}`` first; written atomically."""
+    path = Path(path)
+    data = read_json(path) if path.is_file() else {**header, "rows": []}
+    data["rows"].append(row)
+    return write_json(path, data)
+
+
 def read_json(path: str | Path):
     """The JSON value in ``path``.
 

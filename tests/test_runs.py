@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_clust.errors import DataError, UsageError
-from keras_clust.files import atomic_save_npz, atomic_write_text, rows_to_csv, to_jsonable, write_json
+from keras_clust.files import append_json_row, atomic_save_npz, atomic_write_text, rows_to_csv, to_jsonable, write_json
 from keras_clust.markdown import markdown_table
 from keras_clust.run_folder import RunFolder, check_writable, find_run
 from keras_clust.seeding import set_seed
@@ -99,6 +99,13 @@ def test_npz_written_atomically(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         atomic_save_npz(tmp_path / "d" / "y.npz", arrays)
     assert sorted(p.name for p in (tmp_path / "d").iterdir()) == ["x.npz"]
+
+
+def test_append_json_row_keeps_the_first_header_and_every_row(tmp_path):
+    path = tmp_path / "study.json"
+    append_json_row(path, {"acc": np.float32(0.5)}, {"machine": {"cores": 2}})
+    append_json_row(path, {"acc": 0.75}, {"machine": {"cores": 8}})  # the header is written once
+    assert json.loads(path.read_text()) == {"machine": {"cores": 2}, "rows": [{"acc": 0.5}, {"acc": 0.75}]}
 
 
 def test_to_jsonable_makes_numpy_values_and_paths_plain(tmp_path):
