@@ -52,11 +52,15 @@ def negative_elbo_per_sample(
     draws: int = 10,
     seed: int | np.random.Generator = 0,
     batch_size: int | None = 4096,
+    log_prior: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-sample terms of ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))``, for any likelihood.
+    """Per-sample terms of ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || p(z))``, for any likelihood
+    (``p(z)`` N(0, I), or a learned prior through ``log_prior``).
 
-    The KL is in closed form; the reconstruction term is averaged over ``draws`` seeded draws
-    ``z = z_mean + exp(z_log_var / 2) * eps`` (NumPy noise, not the layer's generator).
+    The KL is in closed form for the N(0, I) prior; the reconstruction term is averaged over
+    ``draws`` seeded draws ``z = z_mean + exp(z_log_var / 2) * eps`` (NumPy noise, not the
+    layer's generator). With ``log_prior`` (a learned prior) the KL is estimated from the same
+    draws as ``log q(z | x) - log p(z)``.
 
     Args:
         encoder: ``x -> [z_mean, z_log_var, ...]`` (the VAE's training encoder).
@@ -67,6 +71,8 @@ def negative_elbo_per_sample(
         seed: Seed of the draws, or a :class:`numpy.random.Generator` that goes on drawing
             (one stream over the batches of a large set).
         batch_size: Batch size of ``predict`` (None: Keras's default).
+        log_prior: ``z (n, d) -> log p(z) (n,)`` of a learned prior (e.g.
+            :func:`keras_clust.mixture_prior.mixture_log_prior`); None for N(0, I).
 
     Returns:
         ``(recon, kl)``, float64 arrays of shape ``(n,)``, in nats.
@@ -74,19 +80,31 @@ def negative_elbo_per_sample(
     if draws < 1:
         raise UsageError(f"draws must be >= 1, got {draws}")
     z_mean, z_log_var = (np.asarray(a, np.float64) for a in encoder.predict(x, batch_size=batch_size, verbose=0)[:2])
-    kl = -0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=-1)
+    if log_prior is None:
+        kl = -0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=-1)
+    else:
+        kl = np.zeros(len(x))
     rng = np.random.default_rng(seed)
     recon = np.zeros(len(x))
     for _ in range(draws):
-        z = z_mean + np.exp(0.5 * z_log_var) * rng.standard_normal(z_mean.shape)
+        eps = rng.standard_normal(z_mean.shape)
+        z = z_mean + np.exp(0.5 * z_log_var) * eps
         out = np.asarray(decoder.predict(z.astype(np.float32), batch_size=batch_size, verbose=0), np.float64)
         recon += nll(out)
+        if log_prior is not None:
+            log_q = -0.5 * np.sum(eps**2 + z_log_var + LOG_2PI, axis=-1)
+            kl += log_q - log_prior(z)
     recon /= draws
+    if log_prior is not None:
+        kl /= draws
     return recon, kl
 
 
-def negative_elbo(encoder, decoder, x, log_var, draws: int = 10, seed: int = 0, batch_size: int = 4096) -> ELBOTerms:
-    """Estimate ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))`` for a Gaussian decoder.
+def negative_elbo(
+    encoder, decoder, x, log_var, draws: int = 10, seed: int = 0, batch_size: int = 4096, log_prior=None
+) -> ELBOTerms:
+    """Estimate ``-ELBO = E_q[-log p(x|z)] + KL(q(z|x) || p(z))`` for a Gaussian decoder
+    (``p(z)`` N(0, I) unless ``log_prior`` gives a learned one).
 
     Args:
         encoder: ``x -> [z_mean, z_log_var, ...]`` (the VAE's training encoder).
@@ -95,6 +113,7 @@ def negative_elbo(encoder, decoder, x, log_var, draws: int = 10, seed: int = 0, 
         log_var: ``log sigma^2`` of ``p(x | z)``: a scalar or one value per feature.
         draws: Latent draws per sample (seeded NumPy noise, not the layer's generator).
         seed: Seed of those draws.
+        log_prior: ``z -> log p(z)`` of a learned prior, or None for N(0, I).
 
     Returns:
         :class:`ELBOTerms`, means over the samples (of :func:`negative_elbo_per_sample`).
@@ -102,6 +121,6 @@ def negative_elbo(encoder, decoder, x, log_var, draws: int = 10, seed: int = 0, 
     x = check_array(x, "samples", ndim=2).astype(np.float32)
     x64, log_var = x.astype(np.float64), np.asarray(log_var, np.float64)
     recon, kl = negative_elbo_per_sample(
-        encoder, decoder, x, lambda mean: gaussian_nll_np(x64, mean, log_var), draws, seed, batch_size
+        encoder, decoder, x, lambda mean: gaussian_nll_np(x64, mean, log_var), draws, seed, batch_size, log_prior
     )
     return ELBOTerms(float(recon.mean()), float(kl.mean()), float((recon + kl).mean()), draws)

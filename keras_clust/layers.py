@@ -10,6 +10,8 @@ import keras
 import numpy as np
 from keras import ops
 
+LOG_2PI = 1.8378770664093453  # log(2 pi)
+
 
 @keras.saving.register_keras_serializable(package="keras_clust")
 class Sampling(keras.layers.Layer):
@@ -73,6 +75,85 @@ class KLDivergence(keras.layers.Layer):
         return {**super().get_config(), "beta": self.beta}
 
 
+@keras.saving.register_keras_serializable(package="keras_clust")
+class MixturePriorKL(keras.layers.Layer):
+    """Add ``beta * KL(q(z | x) || p(z))`` for a learned Gaussian-mixture prior to the losses.
+
+    ``p(z) = sum_k pi_k N(z; m_k, diag(s_k^2))`` with trainable means (a small seeded start,
+    N(0, 0.05^2): the components begin near N(0, I) and move apart), log-variances (start 0) and
+    logits (start equal weights). A continuous N(0, I)
+    prior decodes the space between a multimodal data set's modes into samples between them;
+    a mixture prior lets the prior's mass sit where the codes are. The KL has no closed
+    form: per sample it is ``-H[q] - log p(z)``, the entropy of ``q`` in closed form and
+    ``log p`` at the sample ``z`` the model decodes (an unbiased one-draw estimate).
+
+    The layer takes ``[z_mean, z_log_var, z]`` and returns ``z`` (it sits after
+    :class:`Sampling`). The unweighted KL is tracked as the metric ``kl``. Its weight is the
+    non-trainable variable ``kl_weight`` (``beta`` at the start), which
+    :class:`keras_clust.mixture_prior.KLWarmup` raises from 0 over the first epochs, and
+    :class:`keras_clust.mixture_prior.PriorRefit` refits the prior to the codes by EM.
+
+    Args:
+        n_components: Components of the prior.
+        beta: Weight of the KL term (1.0 is the plain ELBO).
+        seed: Seed of the means' initialiser.
+    """
+
+    def __init__(self, n_components: int = 10, beta: float = 1.0, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        if n_components < 1 or beta < 0:
+            raise ValueError(f"need n_components >= 1 and beta >= 0, got {n_components}, {beta}")
+        self.n_components = int(n_components)
+        self.beta = float(beta)
+        self.seed = seed
+        self.kl_tracker = keras.metrics.Mean(name="kl")
+
+    def build(self, input_shape):
+        dim = int(input_shape[0][-1])
+        k = self.n_components
+        self.prior_means = self.add_weight(
+            shape=(k, dim), name="prior_means", initializer=keras.initializers.RandomNormal(seed=self.seed)
+        )
+        self.prior_log_vars = self.add_weight(shape=(k, dim), name="prior_log_vars", initializer="zeros")
+        self.prior_logits = self.add_weight(shape=(k,), name="prior_logits", initializer="zeros")
+        self.kl_weight = self.add_weight(
+            shape=(), name="kl_weight", initializer=keras.initializers.Constant(self.beta), trainable=False
+        )
+        super().build(input_shape)
+
+    def log_prior(self, z):
+        """``log p(z)`` per row of ``z`` ``(batch, dim)``."""
+        diff = ops.expand_dims(z, 1) - self.prior_means  # (batch, K, dim)
+        log_normal = -0.5 * ops.sum(
+            ops.square(diff) * ops.exp(-self.prior_log_vars) + self.prior_log_vars + LOG_2PI, axis=-1
+        )
+        log_weights = self.prior_logits - ops.logsumexp(self.prior_logits)
+        return ops.logsumexp(log_normal + log_weights, axis=-1)
+
+    def call(self, inputs):
+        z_mean, z_log_var, z = inputs
+        entropy = 0.5 * ops.sum(1.0 + LOG_2PI + z_log_var, axis=-1)
+        kl = ops.mean(-entropy - self.log_prior(z))
+        self.add_loss(self.kl_weight * kl)
+        self.kl_tracker.update_state(kl)
+        return z
+
+    def prior(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(means (K, d), variances (K, d), weights (K,))`` of the learned prior, float64."""
+        means, log_vars, logits = (
+            np.asarray(ops.convert_to_numpy(w), np.float64)
+            for w in (self.prior_means, self.prior_log_vars, self.prior_logits)
+        )
+        weights = np.exp(logits - logits.max())
+        return means, np.exp(log_vars), weights / weights.sum()
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[2]
+
+    def get_config(self):
+        return {**super().get_config(), "n_components": self.n_components, "beta": self.beta, "seed": self.seed}
+
+
 def kl_divergence(z_mean, z_log_var):
     """Per-sample KL divergence to N(0, I), summed over latent dimensions."""
     return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
@@ -87,9 +168,6 @@ def summed_binary_crossentropy(y_true, y_pred):
     eps = keras.config.epsilon()
     y_pred = ops.clip(y_pred, eps, 1.0 - eps)
     return -ops.sum(y_true * ops.log(y_pred) + (1.0 - y_true) * ops.log(1.0 - y_pred), axis=-1)
-
-
-LOG_2PI = 1.8378770664093453  # log(2 pi)
 
 
 def gaussian_nll(x, mean, log_var):

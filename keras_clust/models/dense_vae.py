@@ -23,6 +23,7 @@ def build_dense_vae(
     name: str = "dense_vae",
     likelihood: str | None = None,
     sigma: float | None = None,
+    prior_components: int | None = None,
 ) -> VAE:
     """Build a dense VAE with a linear output (not compiled).
 
@@ -38,6 +39,8 @@ def build_dense_vae(
             optimizer only and fit on ``x`` alone.
         sigma: With ``likelihood="gaussian"``: a fixed observation standard deviation, or
             None for a learned one per feature.
+        prior_components: None for the N(0, I) prior, or the components of a learned
+            Gaussian-mixture prior (:class:`~keras_clust.layers.MixturePriorKL`, the layer ``kl``).
     """
     if likelihood not in LIKELIHOODS:
         raise UsageError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
@@ -48,7 +51,7 @@ def build_dense_vae(
     x = inputs
     for i, units in enumerate(hidden_units):
         x = keras.layers.Dense(units, activation="relu", name=f"enc_dense_{i}")(x)
-    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed)
+    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed, prior_components)
     encoder = keras.Model(inputs, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(inputs, z_mean, name=f"{name}_mean_encoder")
 

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import keras
 
-from keras_clust.layers import KLDivergence, Sampling
+from keras_clust.layers import KLDivergence, MixturePriorKL, Sampling
 
 
 class VAEHead(NamedTuple):
@@ -28,7 +28,9 @@ class VAEHead(NamedTuple):
     z_log_var_kl: Any
 
 
-def vae_head(features, latent_dim: int, beta: float = 1.0, seed: int | None = None) -> VAEHead:
+def vae_head(
+    features, latent_dim: int, beta: float = 1.0, seed: int | None = None, prior_components: int | None = None
+) -> VAEHead:
     """Add a VAE's head on ``features`` (a Functional-API tensor).
 
     Creates, in this order: ``Dense(latent_dim)`` layers named ``z_mean`` and ``z_log_var``,
@@ -40,13 +42,21 @@ def vae_head(features, latent_dim: int, beta: float = 1.0, seed: int | None = No
         features: The encoder's last features, ``(batch, units)``.
         latent_dim: Size of the code.
         beta: Weight of the KL term (1.0 is the plain ELBO).
-        seed: Seed of the sampling layer's generator.
+        seed: Seed of the sampling layer's generator (and of a mixture prior's means).
+        prior_components: None for the N(0, I) prior; a number for a learned Gaussian-mixture
+            prior of that many components: then ``z`` is drawn first and the ``kl`` layer is a
+            :class:`~keras_clust.layers.MixturePriorKL` that passes ``z`` on (``z_mean_kl`` and
+            ``z_log_var_kl`` are ``z_mean`` and ``z_log_var``).
 
     Returns:
         The head's tensors (:class:`VAEHead`).
     """
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(features)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(features)
+    if prior_components is not None:
+        z = Sampling(seed=seed, name="z_draw")([z_mean, z_log_var])
+        z = MixturePriorKL(prior_components, beta=beta, seed=seed, name="kl")([z_mean, z_log_var, z])
+        return VAEHead(z_mean, z_log_var, z, z_mean, z_log_var)
     z_mean_kl, z_log_var_kl = KLDivergence(beta=beta, name="kl")([z_mean, z_log_var])
     z = Sampling(seed=seed, name="z")([z_mean_kl, z_log_var_kl])
     return VAEHead(z_mean, z_log_var, z, z_mean_kl, z_log_var_kl)
