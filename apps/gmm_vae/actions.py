@@ -24,7 +24,15 @@ from keras_clust.apps.gmm_vae.config import (
     run_config,
     run_mixtures,
 )
-from keras_clust.apps.gmm_vae.pipeline import coverage, draw_figures, generate, score, train_vae, true_nll
+from keras_clust.apps.gmm_vae.pipeline import (
+    coverage,
+    draw_figures,
+    generate,
+    latent_draws,
+    score,
+    train_vae,
+    true_nll,
+)
 from keras_clust.apps.gmm_vae.report import render_report, summary, summary_rows
 from keras_clust.cluster import min_share_count
 from keras_clust.data.gmm import load_mixture, save_mixture
@@ -38,7 +46,6 @@ from keras_clust.experiment import (
     run_from_args,
     write_evaluation,
 )
-from keras_clust.generation import prior_samples
 from keras_clust.markdown import markdown_table
 from keras_clust.option_types import non_negative_int
 from keras_clust.run_folder import load_run_models
@@ -118,7 +125,7 @@ def steps(cfg: Config, run: Run) -> None:
                 if key == cfg.primary:  # real inputs to verify the exports on
                     run.export_samples = {
                         "samples": data.x[:16],
-                        "latent": prior_samples(16, settings.latent_dim, prior_seed),
+                        "latent": trained.latent_draws(16, prior_seed),
                     }
             mix["models"][key] = row
         m["mixtures"][data.key] = mix
@@ -157,11 +164,14 @@ def evaluate(args: argparse.Namespace) -> int:
     rows, result = [], {}
     for key, m in stored["mixtures"][first]["models"].items():
         decoder = load_run_models(path, [f"{key}_decoder.keras"])[f"{key}_decoder.keras"]
-        latent = m["settings"]["latent_dim"]
-        again = generate(decoder, cfg.generated, latent, stored["prior_seed"])
+
+        def draws(seed, m=m):
+            return latent_draws(m.get("prior"), m["settings"]["latent_dim"], cfg.generated, seed)
+
+        again = generate(decoder, draws(stored["prior_seed"]))
         diff = float(np.max(np.abs(again - np.load(path / f"generated_{key}.npy"))))
         regenerated = coverage(again, mixture, cfg)
-        fresh = coverage(generate(decoder, cfg.generated, latent, args.draw_seed), mixture, cfg)
+        fresh = coverage(generate(decoder, draws(args.draw_seed)), mixture, cfg)
         result[key] = {"regenerated": regenerated.to_dict(), "max_abs_diff": diff, "fresh_draws": fresh.to_dict()}
         for label, cov in (
             (f"regenerated (seed {stored['prior_seed']})", regenerated),

@@ -21,6 +21,7 @@ from keras_clust.data.gmm import GaussianMixture, mixture_log_density
 from keras_clust.elbo import negative_elbo
 from keras_clust.experiment import Run
 from keras_clust.generation import prior_samples
+from keras_clust.mixture_prior import KLWarmup, PriorRefit, mixture_log_prior, prior_layers, sample_mixture_prior
 from keras_clust.models import VAE, build_dense_vae, standardised_vae_models
 from keras_clust.training import FitResult, fit_model
 from keras_clust.viz import (
@@ -56,6 +57,30 @@ class Trained:
     log_var: np.ndarray
     model_seed: int
 
+    @property
+    def prior_layer(self):
+        """The learned mixture prior's layer, or None for the N(0, I) prior."""
+        layers = prior_layers(self.vae.encoder)
+        return layers[0] if layers else None
+
+    def prior_parameters(self) -> dict | None:
+        """The learned prior as arrays (``means``, ``variances``, ``weights``), or None for N(0, I)."""
+        if self.prior_layer is None:
+            return None
+        return dict(zip(("means", "variances", "weights"), self.prior_layer.prior(), strict=True))
+
+    def latent_draws(self, n: int, seed: int) -> np.ndarray:
+        """``n`` seeded draws from the model's prior: N(0, I) or its learned mixture."""
+        return latent_draws(self.prior_parameters(), self.vae.decoder.input_shape[-1], n, seed)
+
+
+def latent_draws(prior: dict | None, latent_dim: int, n: int, seed: int) -> np.ndarray:
+    """``n`` seeded draws from a row's prior: N(0, I) when ``prior`` is None, else the learned
+    mixture it holds (``means``, ``variances``, ``weights``, as a run's metrics store it)."""
+    if prior is None:
+        return prior_samples(n, latent_dim, seed)
+    return sample_mixture_prior(prior["means"], prior["variances"], prior["weights"], n, seed)
+
 
 def observation_log_var(m: VAE, s: ModelSettings, dim: int) -> np.ndarray:
     """``log sigma^2`` per standardised feature of the likelihood the model was trained with."""
@@ -82,6 +107,7 @@ def train_vae(key: str, s: ModelSettings, data: MixtureData, seed_model: Callabl
         name=f"vae_{key}",
         likelihood="gaussian" if gaussian else None,
         sigma=s.sigma,
+        prior_components=s.prior_components if s.prior == "mixture" else None,
     )
     steps = s.epochs * int(np.ceil(len(data.x) / s.batch_size))
     lr = keras.optimizers.schedules.CosineDecay(s.learning_rate, steps) if s.schedule == "cosine" else s.learning_rate
@@ -93,7 +119,13 @@ def train_vae(key: str, s: ModelSettings, data: MixtureData, seed_model: Callabl
         steps_per_execution=int(np.ceil(len(data.x) / s.batch_size)),
     )
     xs = data.standardise(data.x)
-    fit = fit_model(m.vae, xs, xs, None, epochs=s.epochs, batch_size=s.batch_size, verbose=0)
+    callbacks = []
+    if s.prior == "mixture":
+        if s.kl_warmup:
+            callbacks.append(KLWarmup(s.kl_warmup))
+        if s.prior_refit:
+            callbacks.append(PriorRefit(m.encoder, xs, s.prior_refit, start=s.kl_warmup, seed=derived))
+    fit = fit_model(m.vae, xs, xs, None, epochs=s.epochs, batch_size=s.batch_size, verbose=0, callbacks=callbacks)
     encoder, decoder = standardised_vae_models(m, data.mean, data.std, name="gmm_vae")
     log_var = observation_log_var(m, s, dim)
     log.info(
@@ -114,9 +146,16 @@ def loss_table_epochs(epochs: int) -> list[int]:
     return sorted({1, *(max(1, round(epochs * q / 4)) for q in (1, 2, 3, 4))})
 
 
-def generate(decoder: keras.Model, n: int, latent_dim: int, seed: int) -> np.ndarray:
-    """Decode ``n`` prior draws (seed ``seed``) with a data-unit decoder: its means, as the write-up does."""
-    return np.asarray(decoder.predict(prior_samples(n, latent_dim, seed), verbose=0))
+def generate(decoder: keras.Model, latent: np.ndarray) -> np.ndarray:
+    """Decode latent draws with a data-unit decoder: its means, as the write-up does."""
+    return np.asarray(decoder.predict(latent, verbose=0))
+
+
+def decoder_samples(means: np.ndarray, log_var: np.ndarray, std: np.ndarray, seed: int) -> np.ndarray:
+    """Samples of ``p(x | z)`` around decoded ``means`` (data units): the model's own observation
+    noise, ``sigma = exp(log_var / 2)`` per standardised feature times the data's ``std``."""
+    noise = np.random.default_rng(seed).standard_normal(means.shape)
+    return (means + np.exp(0.5 * np.asarray(log_var)) * std * noise).astype(np.float32)
 
 
 def coverage(generated: np.ndarray, mixture: GaussianMixture, cfg: Config) -> ModeCoverage:
@@ -127,16 +166,27 @@ def coverage(generated: np.ndarray, mixture: GaussianMixture, cfg: Config) -> Mo
 def score(
     key: str, s: ModelSettings, t: Trained, data: MixtureData, cfg: Config, prior_seed: int, kmeans: bool = True
 ) -> tuple[dict, np.ndarray]:
-    """Mode coverage of ``cfg.generated`` prior draws, held-out ELBO (beta = 1, nats per
-    sample in data units) and, with ``kmeans``, the write-up's KMeans choice of k.
+    """Mode coverage of ``cfg.generated`` prior draws decoded to the decoder's means (``modes``)
+    and to samples of its likelihood (``modes_samples``, the learned or fixed sigma), held-out
+    ELBO (beta = 1, nats per sample in data units) and, with ``kmeans``, the write-up's KMeans
+    choice of k on the means.
 
     Returns:
-        The row's metrics and the generated samples.
+        The row's metrics and the generated samples (the decoder's means).
     """
-    generated = generate(t.decoder, cfg.generated, s.latent_dim, prior_seed)
+    generated = generate(t.decoder, t.latent_draws(cfg.generated, prior_seed))
     cov = coverage(generated, data.mixture, cfg)
+    noisy = decoder_samples(generated, t.log_var, data.std, prior_seed + 1)
+    cov_samples = coverage(noisy, data.mixture, cfg)
+    log_prior = None if t.prior_layer is None else mixture_log_prior(t.prior_layer)
     elbo = negative_elbo(
-        t.vae.encoder, t.vae.decoder, data.standardise(data.x_heldout), t.log_var, draws=cfg.elbo_draws, seed=prior_seed
+        t.vae.encoder,
+        t.vae.decoder,
+        data.standardise(data.x_heldout),
+        t.log_var,
+        draws=cfg.elbo_draws,
+        seed=prior_seed,
+        log_prior=log_prior,
     ).shifted(data.log_jacobian)
     loss = t.fit.history["loss"]
     metrics = {
@@ -149,14 +199,16 @@ def score(
         "sigma": np.exp(0.5 * t.log_var).tolist(),
         "heldout_elbo": elbo.to_dict(),
         "modes": cov.to_dict(),
+        "modes_samples": cov_samples.to_dict(),
+        "prior": None if t.prior_layer is None else {k: v.tolist() for k, v in t.prior_parameters().items()},
     }
     if kmeans:
         ks = range(2, min(cfg.k_max, len(generated) - 1) + 1)
         metrics["kmeans_raw"] = select_k(generated, ks, random_state=cfg.seed).to_dict()
         metrics["kmeans_minmax"] = select_k(minmax_columns(generated), ks, random_state=cfg.seed).to_dict()
     log.info(
-        "[%s %s] modes %d (>= %g %%) / %d (>= 1 sample) of %d; high quality %.1f %% (3 sd), %.1f %% "
-        "(chi2 %.2f); -ELBO %.3f nats",
+        "[%s %s] decoder means: modes %d (>= %g %%) / %d (>= 1 sample) of %d; high quality %.1f %% (3 sd), "
+        "%.1f %% (chi2 %.2f); decoder samples: modes %d, high quality %.1f %% (3 sd); -ELBO %.3f nats",
         key,
         data.key,
         cov.modes_captured_min_share,
@@ -166,6 +218,8 @@ def score(
         100 * cov.high_quality_fraction,
         100 * cov.high_quality_fraction_chi2,
         cfg.chi2_quantile,
+        cov_samples.modes_captured_min_share,
+        100 * cov_samples.high_quality_fraction,
         elbo.neg_elbo,
     )
     return metrics, generated

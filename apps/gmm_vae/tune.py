@@ -14,7 +14,7 @@ the run folder, ``config.json``, ``metrics.json``, ``history.csv`` and ``report.
 from __future__ import annotations
 
 import argparse
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import ClassVar
 
@@ -27,8 +27,10 @@ from keras_clust.apps.gmm_vae.config import (
     SWEEP,
     SWEEP_MIXTURE_SEEDS,
     Config,
+    _from_version_2,
     data_note,
     mixture_data,
+    quick_settings,
 )
 from keras_clust.apps.gmm_vae.pipeline import score, train_vae, true_nll
 from keras_clust.apps.gmm_vae.report import SUMMARY_COLUMNS, _cell, _get, summarise
@@ -57,7 +59,10 @@ class TuneConfig(Config):
     (:data:`TUNE_OPTIONS`) and, without options, the run settings that sample and score every
     cell (``--quick`` caps the samples as it caps a run's)."""
 
-    CONFIG_VERSION: ClassVar[int] = 1  # sweeps written before config versions hold the same keys
+    #: Version 1: sweeps written before config versions hold its keys; version 2 added the
+    #: prior settings and ``component_sd`` (migrated as a run's version 2 is).
+    CONFIG_VERSION: ClassVar[int] = 2
+    MIGRATIONS: ClassVar[dict] = {1: _from_version_2}
 
     mixture_seeds: tuple[int, ...] = setting(
         SWEEP_MIXTURE_SEEDS, "mixtures of the sweep, none of run's", type=seed_list
@@ -145,7 +150,7 @@ def train_cell(cell: SweepCell) -> dict:
     cfg = cell.cfg
     data = mixture_data(cfg, cell.mixture_seed)
     s = SWEEP[cell.name]
-    s = replace(s, epochs=min(s.epochs, QUICK_EPOCHS)) if cfg.quick else s
+    s = quick_settings(s) if cfg.quick else s
     logs = None if cell.tensorboard is None else cell.tensorboard / f"{data.key}-{cell.name}"
     with fit_context(tensorboard=logs):
         trained = train_vae(cell.name, s, data, lambda key: seed_model(cfg.seed, key))
