@@ -30,6 +30,7 @@ from keras_clust.lj.statistics import (
     decorrelation_lag,
     density_profile,
     detect_equilibration,
+    iat_from_acf,
     integrated_autocorrelation_time,
     mean_height,
 )
@@ -300,6 +301,10 @@ def test_autocorrelation_and_decorrelation_lag_of_ar1():
     expected = math.log(threshold) / math.log(phi)  # 21.9
     assert abs(decorrelation_lag(acf, threshold) - expected) <= 2
     assert integrated_autocorrelation_time(x) == pytest.approx((1 + phi) / (1 - phi), rel=0.15)
+    # from a stored autocorrelation (a simulation's diagnostics): the same sum, 19 for phi 0.9
+    assert iat_from_acf(phi ** np.arange(400)) == pytest.approx((1 + phi) / (1 - phi), rel=1e-6)
+    assert iat_from_acf(acf, 20000) == pytest.approx(integrated_autocorrelation_time(x, 60), rel=1e-9)
+    assert iat_from_acf([1.0, -0.2, 0.5]) == 1.0  # stops at the first non-positive lag
     assert decorrelation_lag(acf[:10], threshold) is None
     assert np.all(np.isnan(autocorrelation(np.ones((3, 50)), 5)))
 

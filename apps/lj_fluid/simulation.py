@@ -77,6 +77,8 @@ def simulation_metrics(sim: Simulation) -> dict:
                 "lag": int(d.lag),
                 "crossing": None if d.crossing is None else int(d.crossing),
                 "decorrelated": bool(d.decorrelated),
+                "iat_energy": d.energy_iat,
+                "iat_positions": d.position_iat,
                 "acceptance_mean": float(np.mean(d.acceptance)),
                 "acceptance_min": float(np.min(d.acceptance)),
                 "acceptance_max": float(np.max(d.acceptance)),
@@ -106,6 +108,7 @@ def simulation_table(metrics: dict) -> str:
             "preliminary sweeps": r["preliminary_sweeps"],
             "lag (sweeps)": r["lag"],
             "decorrelated": "yes" if r["decorrelated"] else "NO",
+            "IAT energy / positions (sweeps)": _iat_cell(r),
             "acceptance mean (min-max)": f"{r['acceptance_mean']:.3f} ({r['acceptance_min']:.3f}-"
             f"{r['acceptance_max']:.3f})",
             "mean height": r["mean_height"],
@@ -116,6 +119,21 @@ def simulation_table(metrics: dict) -> str:
         for r in metrics["gammas"]
     ]
     return head + "\n\n" + markdown_table(rows, floatfmt=".3f")
+
+
+#: What the IAT column says (the simulation report and the run report).
+IAT_TEXT = (
+    "IAT: the integrated autocorrelation time 1 + 2 sum_k rho(k) of the energy and of the (sorted) "
+    "coordinates after equilibration, summed until rho first reaches zero, in sweeps; configurations saved a "
+    "lag of at least the IAT apart are about independent (a lower bound when rho never reached zero)."
+)
+
+
+def _iat_cell(row: dict) -> str:
+    """``tau_E / tau_x`` of a gamma's row, or a dash for a run written before they were kept."""
+    if "iat_energy" not in row:
+        return "-"
+    return f"{row['iat_energy']:.0f} / {row['iat_positions']:.0f}"
 
 
 def simulation_report(metrics: dict) -> str:
@@ -138,7 +156,7 @@ def simulation_report(metrics: dict) -> str:
         "walls), independent chains per gamma. Each gamma: a preliminary run from a jittered lattice; the "
         "equilibration sweep minimises the standard error of the mean energy after it; after it, the "
         "autocorrelations of the energy and of the particle coordinates give the lag, the first where both "
-        f"fall below {s['threshold']:g}; then every chain saves configurations that many sweeps apart.",
+        f"fall below {s['threshold']:g}; then every chain saves configurations that many sweeps apart. " + IAT_TEXT,
         "",
         simulation_table(metrics),
         note,

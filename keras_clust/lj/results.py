@@ -62,6 +62,25 @@ class GammaDiagnostics:
         return self.energy_traces.shape[1] - 1
 
     @property
+    def energy_iat(self) -> float:
+        """Integrated autocorrelation time of the energy, in sweeps (:func:`iat_from_acf`)."""
+        from keras_clust.lj.statistics import iat_from_acf
+
+        return iat_from_acf(self.energy_acf, self._window)
+
+    @property
+    def position_iat(self) -> float:
+        """Integrated autocorrelation time of the (label-free, sorted) coordinates, in sweeps."""
+        from keras_clust.lj.statistics import iat_from_acf
+
+        return iat_from_acf(self.position_acf, self._window)
+
+    @property
+    def _window(self) -> int:
+        """Sweeps of the preliminary run after equilibration: the series the autocorrelations are of."""
+        return max(2, self.preliminary_sweeps + 1 - self.equilibration_sweep)
+
+    @property
     def moves_per_second(self) -> float:
         return self.moves / self.kernel_seconds if self.kernel_seconds > 0 else float("nan")
 

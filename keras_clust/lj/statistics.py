@@ -65,14 +65,22 @@ def integrated_autocorrelation_time(x, max_lag: int | None = None) -> float:
         max_lag: Largest lag summed; default ``T - 1``.
     """
     x = np.asarray(x, dtype=np.float64)
-    rho = autocorrelation(x, max_lag)
-    t = x.shape[-1]
-    if np.isnan(rho[0]):
+    return iat_from_acf(autocorrelation(x, max_lag), x.shape[-1])
+
+
+def iat_from_acf(acf, length: int | None = None) -> float:
+    """:func:`integrated_autocorrelation_time` from an autocorrelation already computed (``acf[0]
+    = 1``), e.g. the ones a simulation's diagnostics keep; ``length`` is the series' length
+    (None: the ``1 - k/T`` factor left out, as for ``T`` much longer than the lags summed).
+    When ``acf`` never reaches zero the sum stops at its last lag and ``g`` is a lower bound."""
+    rho = np.asarray(acf, dtype=np.float64)
+    if not len(rho) or np.isnan(rho[0]):
         return 1.0
     nonpositive = np.flatnonzero(rho[1:] <= 0)
     stop = 1 + (nonpositive[0] if len(nonpositive) else len(rho) - 1)
     k = np.arange(1, stop)
-    return max(1.0, 1.0 + 2.0 * float(np.sum((1.0 - k / t) * rho[1:stop])))
+    weight = 1.0 if length is None else 1.0 - k / length
+    return max(1.0, 1.0 + 2.0 * float(np.sum(weight * rho[1:stop])))
 
 
 def detect_equilibration(trace, candidates: int = EQUILIBRATION_CANDIDATES, criterion: str = "standard_error") -> int:
