@@ -113,6 +113,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert m["anomaly"]["overlap"]["LJ energy (physics baseline)"]["auc"] > 0.99
     assert m["anomaly"]["holdout_gamma"]["LJ energy (physics baseline)"]["n_anomalous"] == m["split"]["test"]
     assert set(m["gamma"]) == {"coords", "grid", "distance", "physics"}
+    assert m["energy_map_view"] == max(("coords", "grid", "distance"), key=lambda v: m["gamma"][v]["r2"])
     labels = np.load(run / "labels.npz")  # each view's KMeans cluster of every test configuration
     assert sorted(labels.files) == ["coords_kmeans", "distance_kmeans", "grid_kmeans"]
     assert {labels[k].shape for k in labels.files} == {(m["split"]["test"],)}
@@ -134,17 +135,45 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "configurations_recovered.png",
         "latent_pca_gamma.png",
         "anomaly_roc.png",
+        "physical_energy.png",
+        "latent_energy_map.png",
+        "physical_g_r.png",
+        "physical_rho_z.png",
     ):
         assert name in figures, name
+    # the configurations scored against the Monte Carlo, kept in the run folder: one array per view,
+    # each test configuration reconstructed and as many generated; the stored close-pair shares recount
+    for row in m["simulation"]["gammas"]:  # the IAT of each gamma's chains, from their stored autocorrelations
+        assert row["iat_energy"] >= 1 and row["iat_positions"] >= 1
+    rows = m["physical"]["rows"]
+    assert all(p["close_pair_share"] == 0.0 for p in rows["Monte Carlo (test split)"].values())
+    for kind in ("generated", "reconstructed"):
+        stored = np.load(run / f"{kind}.npz")
+        assert sorted(stored.files) == ["coords", "distance"]
+        for view in stored.files:
+            x = stored[view]
+            assert x.shape == (m["split"]["test"], 30, 3)
+            by_gamma = rows[f"{view}, {kind}"].values()
+            assert sum(p["configurations"] for p in by_gamma) == len(x)
+            close = sum(round(p["close_pair_share"] * p["configurations"]) for p in by_gamma)
+            assert close == int(np.sum(min_pair_distance(x) < 0.8))
+            relaxed = rows[f"{view}, {kind}, relaxed"].values()  # the same configurations after 20 sweeps
+            assert sum(p["configurations"] for p in relaxed) == len(x)
+    assigned = np.load(run / "generated_gamma.npz")  # the gamma each generated configuration was scored at
+    for view in ("coords", "distance"):
+        counts = {g: p["configurations"] for g, p in rows[f"{view}, generated"].items()}
+        assert counts == {f"{g:g}": int(n) for g, n in zip(*np.unique(assigned[view], return_counts=True), strict=True)}
     report = (run / "report.md").read_text()
     for name in figures:
         assert f"figures/{name}" in report, name
     for text in (
         "## Simulation",
         "## Back to configurations",
+        "## Are the VAEs' configurations physical?",
         "## Gamma in the latent space",
         "## Anomaly detection",
         "Gravity's sign",
+        "IAT energy / positions (sweeps)",
         "Metropolis acceptance",
         "## Exported SavedModels",
     ):

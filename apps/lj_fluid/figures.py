@@ -107,6 +107,19 @@ def plot_gamma_maps(maps: Mapping[str, np.ndarray], gamma: np.ndarray, titles: M
     return save_figure(fig, path)
 
 
+def plot_energy_map(xy: np.ndarray, energy: np.ndarray, title: str, path: Path) -> Path:
+    """The latent plane (PCA of the test codes) coloured by each configuration's energy per particle."""
+    fig = new_figure(5.6, 4.6)
+    ax = fig.subplots()
+    lo, hi = np.percentile(energy, [1, 99])
+    points = ax.scatter(xy[:, 0], xy[:, 1], c=np.clip(energy, lo, hi), s=6, cmap="viridis")
+    fig.colorbar(points, ax=ax, label="U / N (LJ + gravity; 1-99 % range)")
+    ax.set_title(title, fontsize=9)
+    ax.set_xlabel("PC 1")
+    ax.set_ylabel("PC 2")
+    return save_figure(fig, path)
+
+
 def plot_rocs(curves: Mapping[str, Mapping[str, object]], path: Path, titles: Sequence[str]) -> Path:
     """One panel per anomaly kind; one ROC curve per score."""
     fig = new_figure(4.6 * len(curves), 4.2)

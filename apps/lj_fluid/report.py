@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from keras_clust.apps.lj_fluid.config import GAMMAS_K, Config
+from keras_clust.apps.lj_fluid.physical import physical_rows
 from keras_clust.apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS
-from keras_clust.apps.lj_fluid.simulation import CORRECTIONS, simulation_table
+from keras_clust.apps.lj_fluid.simulation import CORRECTIONS, IAT_TEXT, simulation_table
 from keras_clust.markdown import k_cell, k_chosen_text, k_text, markdown_figure, markdown_table
 
 NOTES = """\
@@ -39,6 +40,7 @@ def model_rows(metrics: dict) -> list[dict]:
                 "test -ELBO": m["test_neg_elbo"],
                 "test recon": m["test_recon"],
                 "test KL": m["test_kl"],
+                "KL per dimension": ", ".join(f"{v:.2f}" for v in m["kl_per_dim"]),
             }
         )
     return rows
@@ -107,6 +109,8 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "",
         simulation_table(sim),
         "",
+        IAT_TEXT,
+        "",
         markdown_figure(
             "energy_traces.png", "energy of the preliminary run per gamma; the line marks the detected equilibration"
         ),
@@ -161,6 +165,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
             "configurations_recovered.png",
             "test configurations (filled) and those recovered from their decoded matrices (open)",
         ),
+        *physical_section(metrics),
         "## Gamma in the latent space",
         "",
         "z_mean of the training configurations fits a linear read-out of gamma (R^2 on the test set) and a PCA; "
@@ -171,6 +176,11 @@ def render_report(cfg: Config, metrics: dict) -> str:
         markdown_table(gamma_rows(metrics), floatfmt=".3f"),
         *[f"![k choice {v}](figures/k_choice_{v}.png)" for v, g in metrics["gamma"].items() if "k" in g],
         markdown_figure("latent_pca_gamma.png", "PCA of the test codes, coloured by gamma"),
+        *(
+            [markdown_figure("latent_energy_map.png", "the same plane of the best view, coloured by energy")]
+            if "energy_map_view" in metrics
+            else []
+        ),
         "## Anomaly detection",
         "",
         "Score: -ELBO per configuration (as above); higher means more anomalous. ROC-AUC of normal test "
@@ -190,6 +200,39 @@ def render_report(cfg: Config, metrics: dict) -> str:
         )
     lines += [NOTES, CORRECTIONS]
     return "\n".join(lines)
+
+
+def physical_section(metrics: dict) -> list[str]:
+    """The report's section on reconstructed and generated configurations against Monte Carlo."""
+    if "physical" not in metrics:  # a run written before the section existed
+        return []
+    p = metrics["physical"]
+    return [
+        "## Are the VAEs' configurations physical?",
+        "",
+        "Each view with a path back to coordinates: the sorted-coordinates decoder's output is positions; a "
+        "decoded distance matrix becomes positions by classical MDS aligned onto its original (a reconstruction) "
+        "or through the coordinate network (a generated one, which has no original). The density grid has no "
+        "particle identities and no such path. Reconstructions: the test configurations decoded from z_mean. "
+        "Generated: as many N(0, I) prior draws, each assigned the gamma a linear discriminant of the training "
+        f"codes finds most likely. Scored against the {p['reference']}: the share of configurations with a pair "
+        f"closer than {p['close_pair']:g} sigma, the overlap of the energy histograms (LJ + gravity; 1 = equal), "
+        "and the L1 distances of g(r) (normalised by decorrelated pairs) and of the height profile rho(z); each "
+        "the mean over the gammas the row has configurations at, weighted by their number. The Monte Carlo row "
+        "is the test split scored "
+        f"the same way: the floor. The relaxed rows: the same configurations after {p.get('relax_sweeps')} Metropolis "
+        "sweeps "
+        "at their gamma (the run's kick and temperature) from their positions clipped into the box. The raw "
+        "positions are in "
+        "`generated.npz` and `reconstructed.npz` (one array per view, sigma, the box's corner at the origin; "
+        "reconstructions in the test split's order, as `labels.npz`), the gamma each generated one was scored "
+        "at in `generated_gamma.npz`.",
+        "",
+        markdown_table(physical_rows(p), floatfmt=".3f"),
+        markdown_figure("physical_energy.png", "energy histograms per gamma against the Monte Carlo's"),
+        markdown_figure("physical_g_r.png", "radial distribution functions per gamma against the Monte Carlo's"),
+        markdown_figure("physical_rho_z.png", "height profiles per gamma against the Monte Carlo's"),
+    ]
 
 
 def energy_table(energy: dict, invalid_distance: float) -> list[dict]:

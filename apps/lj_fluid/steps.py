@@ -22,12 +22,14 @@ from keras_clust.apps.lj_fluid.config import GAMMAS_K, Config
 from keras_clust.apps.lj_fluid.data import RunData, acquire, insert_overlap, make_split, split_data
 from keras_clust.apps.lj_fluid.figures import (
     plot_energy_histograms,
+    plot_energy_map,
     plot_gamma_maps,
     plot_grid_reconstructions,
     plot_matrices,
     plot_recovered,
     plot_rocs,
 )
+from keras_clust.apps.lj_fluid.physical import physical_samples
 from keras_clust.apps.lj_fluid.pipeline import (
     VIEW_NAMES,
     VIEWS,
@@ -118,6 +120,7 @@ def steps(cfg: Config, run: Run) -> None:
         "parameters": net.count_params(),
     }
     m["reconstruction"] = reconstruct(trained["distance"], net, data, cfg, run)
+    m["physical"] = physical_samples(trained, net, data, cfg, run)
     m["gamma"] = gamma_in_latent(trained, data, cfg, run)
     m["anomaly"] = anomalies(trained, {v: t["neg_elbo"] for v, t in test_terms.items()}, data, cfg, run)
     draw_reconstructions(trained, data, cfg, run)
@@ -209,6 +212,14 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
         data.test.gamma,
         {v: f"{VIEW_NAMES[v]}: R^2 {out[v]['r2']:.3f}" for v in VIEWS},
         run.figures / "latent_pca_gamma.png",
+    )
+    best = max(VIEWS, key=lambda v: out[v]["r2"])
+    run.metrics["energy_map_view"] = best
+    plot_energy_map(
+        maps[best],
+        data.test.energy / cfg.particles,
+        f"{VIEW_NAMES[best]} (the best gamma read-out): test codes by energy",
+        run.figures / "latent_energy_map.png",
     )
     return out
 
