@@ -452,3 +452,27 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
     cfg = config_from_saved(Config, raw, "runs/lj-fluid/old", "lj-fluid")
     assert (cfg.n_clusters, tuple(cfg.k_range), cfg.k_criterion) == (GAMMAS_K, (2, 20), "silhouette")
+
+
+def test_physical_rows_weigh_each_gamma_by_its_configurations():
+    from keras_clust.apps.lj_fluid.physical import physical_rows
+
+    def scores(n, share, overlap):
+        return {
+            "configurations": n,
+            "close_pair_share": share,
+            "energy_overlap": overlap,
+            "g_r_l1": 1.0,
+            "rho_z_l1": 2.0,
+        }
+
+    metrics = {
+        "close_pair": 0.8,
+        "relax_sweeps": 20,
+        "rows": {"coords, generated": {"1": scores(1, 1.0, 0.2), "4": scores(3, 0.0, 0.6)}, "empty": {}},
+    }
+    (row,) = physical_rows(metrics)
+    assert row["n"] == 4 and row["gammas"] == "1, 4"
+    assert row["share with a pair < 0.8 sigma"] == pytest.approx(0.25)  # 1 of 4 configurations, not (1 + 0) / 2
+    assert row["energy overlap"] == pytest.approx(0.5) and row["rho(z) L1"] == pytest.approx(2.0)
+    assert row["configurations"] == "sorted coordinates (dense VAE): generated"

@@ -153,12 +153,10 @@ def physical_rows(metrics: dict) -> list[dict]:
                 "configurations": f"{VIEW_NAMES.get(view, view)}: {kind}" if kind else name,
                 "n": sum(v["configurations"] for v in values),
                 "gammas": ", ".join(by_gamma),
-                f"share with a pair < {metrics['close_pair']:g} sigma": np.mean(
-                    [v["close_pair_share"] for v in values]
-                ),
-                "energy overlap": np.mean([v["energy_overlap"] for v in values]),
-                "g(r) L1": np.mean([v["g_r_l1"] for v in values]),
-                "rho(z) L1": np.mean([v["rho_z_l1"] for v in values]),
+                f"share with a pair < {metrics['close_pair']:g} sigma": mean("close_pair_share"),
+                "energy overlap": mean("energy_overlap"),
+                "g(r) L1": mean("g_r_l1"),
+                "rho(z) L1": mean("rho_z_l1"),
             }
         )
     return rows
