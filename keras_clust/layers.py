@@ -50,21 +50,32 @@ class KLDivergence(keras.layers.Layer):
     :class:`Sampling`. The unweighted KL is also tracked as the metric ``kl``, so
     ``fit`` logs it per epoch beside the total loss.
 
+    With ``free_bits`` (nats per latent dimension, Kingma et al. 2016) the loss charges each
+    dimension's batch-mean KL only above that floor, ``beta * sum_d max(KL_d, free_bits)``: the
+    first ``free_bits`` nats a dimension carries cost nothing, so the encoder is not pushed to
+    switch it off before the decoder has learnt to read it (posterior collapse). The loss is then
+    an upper bound of the negative ELBO that is loose by at most ``free_bits`` per dimension; the
+    ``kl`` metric stays the true KL.
+
     Args:
         beta: Weight of the KL term (1.0 is the plain ELBO).
+        free_bits: KL per latent dimension, in nats, that the loss does not charge (0: none).
     """
 
-    def __init__(self, beta: float = 1.0, **kwargs):
+    def __init__(self, beta: float = 1.0, free_bits: float = 0.0, **kwargs):
         super().__init__(**kwargs)
-        if beta < 0:
-            raise ValueError(f"beta must be >= 0, got {beta}")
+        if beta < 0 or free_bits < 0:
+            raise ValueError(f"beta and free_bits must be >= 0, got {beta}, {free_bits}")
         self.beta = float(beta)
+        self.free_bits = float(free_bits)
         self.kl_tracker = keras.metrics.Mean(name="kl")
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        kl = ops.mean(kl_divergence(z_mean, z_log_var))
-        self.add_loss(self.beta * kl)
+        per_dimension = ops.mean(kl_per_dimension(z_mean, z_log_var), axis=0)
+        kl = ops.sum(per_dimension)
+        charged = ops.sum(ops.maximum(per_dimension, self.free_bits)) if self.free_bits > 0 else kl
+        self.add_loss(self.beta * charged)
         self.kl_tracker.update_state(kl)
         return z_mean, z_log_var
 
@@ -72,7 +83,7 @@ class KLDivergence(keras.layers.Layer):
         return tuple(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "beta": self.beta}
+        return {**super().get_config(), "beta": self.beta, "free_bits": self.free_bits}
 
 
 @keras.saving.register_keras_serializable(package="keras_clust")
@@ -154,9 +165,14 @@ class MixturePriorKL(keras.layers.Layer):
         return {**super().get_config(), "n_components": self.n_components, "beta": self.beta, "seed": self.seed}
 
 
+def kl_per_dimension(z_mean, z_log_var):
+    """Per-sample, per-dimension KL divergence of ``N(z_mean, exp(z_log_var))`` to N(0, 1)."""
+    return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
+
+
 def kl_divergence(z_mean, z_log_var):
     """Per-sample KL divergence to N(0, I), summed over latent dimensions."""
-    return -0.5 * ops.sum(1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var), axis=-1)
+    return ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1)
 
 
 @keras.saving.register_keras_serializable(package="keras_clust")

@@ -33,6 +33,31 @@ def test_kl_layer_adds_weighted_loss():
         KLDivergence(beta=-1)
 
 
+def test_free_bits_charge_each_dimension_only_above_its_floor():
+    import tensorflow as tf
+
+    # batch-mean KL per dimension: 2.0 (means +-2) and 0.125 (means +-0.5); the floor is 0.5 nats
+    mean = tf.constant([[2.0, 0.5], [-2.0, -0.5]])
+    log_var = tf.zeros((2, 2))
+    layer = KLDivergence(beta=2.0, free_bits=0.5)
+    with tf.GradientTape() as tape:
+        tape.watch(mean)
+        layer([mean, log_var])
+        loss = layer.losses[0]
+    assert float(loss) == pytest.approx(2.0 * (2.0 + 0.5))
+    assert float(layer.kl_tracker.result()) == pytest.approx(2.125)  # the metric is the true KL
+    grad = tape.gradient(loss, mean).numpy()
+    np.testing.assert_allclose(grad[:, 1], 0.0)  # below its floor a dimension's KL costs nothing
+    np.testing.assert_allclose(grad[:, 0], [2.0, -2.0])  # beta * d(mean KL)/d mu = 2 * mu / 2
+    no_floor = KLDivergence(beta=2.0)
+    no_floor([mean, log_var])
+    assert float(no_floor.losses[0]) == pytest.approx(2.0 * 2.125)
+    restored = KLDivergence.from_config(layer.get_config())
+    assert (restored.beta, restored.free_bits) == (2.0, 0.5)
+    with pytest.raises(ValueError):
+        KLDivergence(free_bits=-0.1)
+
+
 def test_sampling_statistics():
     layer = Sampling(seed=3)
     mean = np.full((20000, 2), 2.0, np.float32)

@@ -31,6 +31,7 @@ def build_grid_vae(
     beta: float = 1.0,
     seed: int | None = None,
     name: str = "grid_vae",
+    free_bits: float = 0.0,
 ) -> VAE:
     """Conv VAE for ``(cells,)*dim + (1,)`` occupancy grids (Conv3D for ``dim`` 3).
 
@@ -39,7 +40,8 @@ def build_grid_vae(
     ``z_log_var``, :class:`KLDivergence` and :class:`Sampling`. Decoder: ``Dense`` to the
     encoder's last feature map, one ``Conv{dim}DTranspose(stride 2, ReLU)`` per block with
     the filters in reverse order, and a ``Conv{dim}D(1)`` giving one logit per cell. The
-    likelihood is :class:`BernoulliNLL` (cross-entropy summed over cells).
+    likelihood is :class:`BernoulliNLL` (cross-entropy summed over cells). ``free_bits``: nats
+    of KL per latent dimension the loss does not charge (:class:`KLDivergence`).
 
     Returns:
         :class:`VAE` whose ``decoder`` maps a latent vector to occupancy probabilities.
@@ -60,7 +62,7 @@ def build_grid_vae(
         x = pool(2, name=f"enc_pool_{i}")(x)
     small = cells // factor
     x = keras.layers.Flatten(name="enc_flatten")(x)
-    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed)
+    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed, free_bits=free_bits)
     encoder = keras.Model(grids, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(grids, z_mean, name=f"{name}_mean_encoder")
 
@@ -91,6 +93,7 @@ def build_distance_vae(
     seed: int | None = None,
     init_log_var: float = -4.0,
     name: str = "distance_vae",
+    free_bits: float = 0.0,
 ) -> VAE:
     """Conv2D VAE for ``(N, N, 1)`` distance matrices scaled into [0, 1].
 
@@ -101,7 +104,7 @@ def build_distance_vae(
 
     Likelihood: Gaussian over the ``N (N - 1) / 2`` distinct distances (:class:`UpperTriangle`),
     one learned ``sigma`` per distance (:class:`GaussianNLL`), so each distance counts once
-    and ``beta = 1`` is the ELBO.
+    and ``beta = 1`` is the ELBO. ``free_bits``: as for :func:`build_grid_vae`.
     """
     if n_particles < 2 or latent_dim < 1 or hidden_units < 1 or len(filters) != 2 or min(filters) < 1:
         raise UsageError("the distance VAE needs N >= 2, latent_dim >= 1, hidden_units >= 1 and two filter counts")
@@ -112,7 +115,7 @@ def build_distance_vae(
         x = keras.layers.Conv2D(f, 3, strides=2, padding="same", activation="relu", name=f"enc_conv_{i}")(x)
     x = keras.layers.Flatten(name="enc_flatten")(x)
     x = keras.layers.Dense(hidden_units, activation="relu", name="enc_dense")(x)
-    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed)
+    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed, free_bits=free_bits)
     encoder = keras.Model(matrices, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(matrices, z_mean, name=f"{name}_mean_encoder")
 

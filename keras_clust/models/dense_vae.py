@@ -24,6 +24,7 @@ def build_dense_vae(
     likelihood: str | None = None,
     sigma: float | None = None,
     prior_components: int | None = None,
+    free_bits: float = 0.0,
 ) -> VAE:
     """Build a dense VAE with a linear output (not compiled).
 
@@ -41,6 +42,8 @@ def build_dense_vae(
             None for a learned one per feature.
         prior_components: None for the N(0, I) prior, or the components of a learned
             Gaussian-mixture prior (:class:`~keras_clust.layers.MixturePriorKL`, the layer ``kl``).
+        free_bits: Nats of KL per latent dimension the loss does not charge
+            (:class:`~keras_clust.layers.KLDivergence`; N(0, I) prior only).
     """
     if likelihood not in LIKELIHOODS:
         raise UsageError(f"likelihood must be one of {LIKELIHOODS}, got {likelihood!r}")
@@ -51,7 +54,7 @@ def build_dense_vae(
     x = inputs
     for i, units in enumerate(hidden_units):
         x = keras.layers.Dense(units, activation="relu", name=f"enc_dense_{i}")(x)
-    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed, prior_components)
+    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed, prior_components, free_bits)
     encoder = keras.Model(inputs, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(inputs, z_mean, name=f"{name}_mean_encoder")
 

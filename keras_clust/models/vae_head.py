@@ -29,7 +29,12 @@ class VAEHead(NamedTuple):
 
 
 def vae_head(
-    features, latent_dim: int, beta: float = 1.0, seed: int | None = None, prior_components: int | None = None
+    features,
+    latent_dim: int,
+    beta: float = 1.0,
+    seed: int | None = None,
+    prior_components: int | None = None,
+    free_bits: float = 0.0,
 ) -> VAEHead:
     """Add a VAE's head on ``features`` (a Functional-API tensor).
 
@@ -47,6 +52,8 @@ def vae_head(
             prior of that many components: then ``z`` is drawn first and the ``kl`` layer is a
             :class:`~keras_clust.layers.MixturePriorKL` that passes ``z`` on (``z_mean_kl`` and
             ``z_log_var_kl`` are ``z_mean`` and ``z_log_var``).
+        free_bits: Nats of KL per latent dimension the loss does not charge (the N(0, I) prior's
+            :class:`~keras_clust.layers.KLDivergence`; 0: the plain ELBO).
 
     Returns:
         The head's tensors (:class:`VAEHead`).
@@ -54,9 +61,11 @@ def vae_head(
     z_mean = keras.layers.Dense(latent_dim, name="z_mean")(features)
     z_log_var = keras.layers.Dense(latent_dim, name="z_log_var")(features)
     if prior_components is not None:
+        if free_bits:
+            raise ValueError("free bits apply to the N(0, I) prior only, not to a mixture prior")
         z = Sampling(seed=seed, name="z_draw")([z_mean, z_log_var])
         z = MixturePriorKL(prior_components, beta=beta, seed=seed, name="kl")([z_mean, z_log_var, z])
         return VAEHead(z_mean, z_log_var, z, z_mean, z_log_var)
-    z_mean_kl, z_log_var_kl = KLDivergence(beta=beta, name="kl")([z_mean, z_log_var])
+    z_mean_kl, z_log_var_kl = KLDivergence(beta=beta, free_bits=free_bits, name="kl")([z_mean, z_log_var])
     z = Sampling(seed=seed, name="z")([z_mean_kl, z_log_var_kl])
     return VAEHead(z_mean, z_log_var, z, z_mean_kl, z_log_var_kl)
