@@ -301,13 +301,26 @@ def test_suggested_h_is_accepted():
 
 def test_neg_elbo_terms_match_the_losses_the_layers_train():
     """With a point-mass posterior (z_log_var = -30) a sampled z is z_mean, so the layers' loss on a
-    batch equals recon + KL as neg_elbo_terms computes them, for every view."""
+    batch equals recon + KL as neg_elbo_terms computes them, for every view. Each view's KL layer
+    takes --free-bits; here every dimension's KL (~15 nats) is above the floor, which then charges
+    nothing extra."""
     import keras
 
     from keras_clust.apps.lj_fluid.data import make_split
     from keras_clust.apps.lj_fluid.pipeline import build_view, neg_elbo_terms, trained_log_var
 
-    cfg = Config(particles=8, box=4.0, grid_h=0.5, coords_latent=2, grid_latent=3, distance_latent=4, elbo_draws=3)
+    cfg = Config(
+        particles=8,
+        box=4.0,
+        grid_h=0.5,
+        coords_latent=2,
+        grid_latent=3,
+        distance_latent=4,
+        elbo_draws=3,
+        coords_free_bits=0.25,
+        grid_free_bits=0.5,
+        distance_free_bits=0.75,
+    )
     rng = np.random.default_rng(0)
     pos = rng.random((20, 8, 3)) * 4
     split = make_split(pos, np.ones(20), np.zeros(20), 4.0)
@@ -317,6 +330,7 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
     for view in ("coords", "grid", "distance"):
         keras.utils.set_random_seed(1)
         m = build_view(view, cfg, seed=0)
+        assert m.encoder.get_layer("kl").free_bits == getattr(cfg, f"{view}_free_bits"), view
         head = m.encoder.get_layer("z_log_var")
         w, b = head.get_weights()
         head.set_weights([np.zeros_like(w), np.full_like(b, -30.0)])
@@ -448,10 +462,13 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     from keras_clust.apps.lj_fluid.config import GAMMAS_K, Config
     from keras_clust.experiment import config_from_saved
 
-    raw = {k: v for k, v in asdict(Config()).items() if k not in ("n_clusters", "k_range", "k_criterion")}
+    newer = ("n_clusters", "k_range", "k_criterion", "coords_free_bits", "grid_free_bits", "distance_free_bits")
+    raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
     cfg = config_from_saved(Config, raw, "runs/lj-fluid/old", "lj-fluid")
     assert (cfg.n_clusters, tuple(cfg.k_range), cfg.k_criterion) == (GAMMAS_K, (2, 20), "silhouette")
+    # trained on the plain ELBO, whatever today's defaults
+    assert (cfg.coords_free_bits, cfg.grid_free_bits, cfg.distance_free_bits) == (0.0, 0.0, 0.0)
 
 
 def test_physical_rows_weigh_each_gamma_by_its_configurations():

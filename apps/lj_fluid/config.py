@@ -12,7 +12,14 @@ from keras_clust.lj.monte_carlo import LJSystem
 from keras_clust.lj.representations import grid_cells
 from keras_clust.lj.results import Simulation
 from keras_clust.lj.sampling import simulate
-from keras_clust.option_types import fraction, k_or_auto, non_negative_int, positive_float, positive_int
+from keras_clust.option_types import (
+    fraction,
+    k_or_auto,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from keras_clust.settings import (
     cluster_setting,
     export_setting,
@@ -39,6 +46,10 @@ HOLDOUT_GAMMA = 0.5
 #: 50 cells, which three 2x poolings cannot halve, and 48 cells cost ~3x the time per epoch on 2 cores).
 GRID_CELLS, QUICK_GRID_CELLS = 32, 16
 
+#: Free bits per view (``--coords-free-bits`` ...), chosen on a design simulation (seed 100), not the
+#: reported run's: ``bench/study_lj_free_bits.py``, BENCHMARKS.md.
+FREE_BITS = {"coords": 0.25, "grid": 0.0, "distance": 0.0}
+
 #: ``--k``'s default: KMeans finds as many clusters as there are gammas.
 GAMMAS_K = "gammas"
 
@@ -53,6 +64,11 @@ def _v1_to_v2(old: dict) -> dict:
 def _v2_to_v3(old: dict) -> dict:
     """Runs written before ``--k``: as many clusters as gammas."""
     return {**old, "n_clusters": GAMMAS_K, "k_range": [2, 20], "k_criterion": "silhouette"}
+
+
+def _v3_to_v4(old: dict) -> dict:
+    """Runs written before free bits: every view on the plain ELBO."""
+    return {**old, **{f"{view}_free_bits": 0.0 for view in FREE_BITS}}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -168,6 +184,16 @@ def epochs_setting(view: str, default: int):
     return setting(default, f"epochs of the {view} model", type=positive_int, quick=QUICK["epochs"], group=MODELS)
 
 
+def free_bits_setting(view: str, default: float):
+    return setting(
+        default,
+        f"nats of KL per latent dimension the {view} VAE's loss does not charge (free bits, against posterior "
+        "collapse); 0: the plain ELBO",
+        type=non_negative_float,
+        group=MODELS,
+    )
+
+
 @dataclass
 class SystemSettings:
     """The simulated system and how it is sampled: the settings ``simulate``, ``run`` and ``tune``
@@ -225,8 +251,8 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 3
-    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2, 2: _v2_to_v3}
+    CONFIG_VERSION: ClassVar[int] = 4
+    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 
     holdout_gamma: float | None = setting(
         "auto",
@@ -249,6 +275,7 @@ class Config(SourceSettings):
     coords_hidden: tuple[int, ...] = (45, 22)
     coords_latent: int = setting(2, "latent size of the sorted-coordinate VAE", type=positive_int, group=MODELS)
     coords_epochs: int = epochs_setting("coords", 200)
+    coords_free_bits: float = free_bits_setting("coords", FREE_BITS["coords"])
     # density-grid Conv VAE (grid_h None: L / 32 cells, L / 16 with --quick)
     grid_h: float | None = optional_setting(
         "density-grid cell side h in sigma; L/h must be a whole multiple of 8",
@@ -262,9 +289,11 @@ class Config(SourceSettings):
     grid_kernel: int = setting(3, "Conv kernel size", type=positive_int, group=MODELS)
     grid_latent: int = setting(16, "latent size of the grid VAE", type=positive_int, group=MODELS)
     grid_epochs: int = epochs_setting("grid", 20)
+    grid_free_bits: float = free_bits_setting("grid", FREE_BITS["grid"])
     # distance-matrix Conv2D VAE and the coordinate network
     distance_latent: int = setting(64, "latent size of the distance-matrix VAE", type=positive_int, group=MODELS)
     distance_epochs: int = epochs_setting("distance", 150)
+    distance_free_bits: float = free_bits_setting("distance", FREE_BITS["distance"])
     coordinate_hidden: tuple[int, ...] = (512, 256)
     coordinate_epochs: int = epochs_setting("coordinate", 150)
     beta: float = setting(1.0, "KL weight of every VAE", type=positive_float, group=MODELS)

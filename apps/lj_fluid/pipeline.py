@@ -74,6 +74,7 @@ def build_view(view: str, cfg: Config, seed: int) -> VAE:
             name="coords_vae",
             likelihood="gaussian",
             sigma=None,
+            free_bits=cfg.coords_free_bits,
         )
     if view == "grid":
         return build_grid_vae(
@@ -85,8 +86,11 @@ def build_view(view: str, cfg: Config, seed: int) -> VAE:
             cfg.beta,
             seed=seed,
             name="grid_vae",
+            free_bits=cfg.grid_free_bits,
         )
-    return build_distance_vae(n, cfg.distance_latent, beta=cfg.beta, seed=seed, name="distance_vae")
+    return build_distance_vae(
+        n, cfg.distance_latent, beta=cfg.beta, seed=seed, name="distance_vae", free_bits=cfg.distance_free_bits
+    )
 
 
 def epochs_of(view: str, cfg: Config) -> int:
