@@ -99,6 +99,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     for view in ("coords", "grid", "distance"):
         mm = m["models"][view]
         assert mm["test_neg_elbo"] == pytest.approx(mm["test_recon"] + mm["test_kl"]) and mm["elbo_draws"] == 2
+    assert [m["models"][v]["free_bits"] for v in ("coords", "grid", "distance")] == [0.25, 0.0, 0.0]
     # the share of configurations with two particles in one grid cell, counted here apart
     positions = load_lj_dataset(run / "dataset.npz").positions
     assert m["split"]["doubly_occupied_share"] == pytest.approx(_shared_cells(positions, 5.0, 16))
@@ -174,6 +175,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "## Anomaly detection",
         "Gravity's sign",
         "IAT energy / positions (sweeps)",
+        "free nats/dim",
         "Metropolis acceptance",
         "## Exported SavedModels",
     ):

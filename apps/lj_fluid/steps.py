@@ -159,6 +159,7 @@ def model_metrics(t, terms: dict, data: RunData, cfg: Config) -> dict:
         "latent_dim": int(z_mean.shape[1]),
         "active_dims": active_dimensions(z_mean),
         "kl_per_dim": kl_per_dimension(z_mean, z_log_var).round(4).tolist(),
+        "free_bits": getattr(cfg, f"{t.view}_free_bits"),
     }
 
 
