@@ -5,8 +5,11 @@ per epoch at 32^3 cells on 8,000 configurations, while the full ``lj-fluid run``
 same model at ~43 s per epoch in one ``fit(epochs=20)``. This study times the same model both
 ways on the same data (uniform random positions, batch 64, grids built in the tf.data
 pipeline): epochs inside one ``fit`` (a callback's clock), then separate ``fit(epochs=1)`` calls.
+``--source array`` builds every grid once, before training, and fits on the array (the grids of
+8,000 configurations at 32^3 cells are 1 GiB of float32): if the slowdown stays, the tf.data
+pipeline is not its cause.
 
-    .venv/bin/python bench/study_lj_grid_epochs.py [--epochs 3] [--calls 2]
+    .venv/bin/python bench/study_lj_grid_epochs.py [--epochs 3] [--calls 2] [--source array]
 """
 
 from __future__ import annotations
@@ -25,10 +28,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=3, help="epochs of the one fit")
     p.add_argument("--calls", type=int, default=2, help="separate fit(epochs=1) calls after it")
+    p.add_argument("--source", choices=("pipeline", "array"), default="pipeline", help="where the grids come from")
     a = p.parse_args()
     import keras
 
-    from keras_clust.lj.representations import grid_cells, grid_dataset
+    from keras_clust.lj.representations import density_grid, grid_cells, grid_dataset
     from keras_clust.lj.vae import build_grid_vae
 
     box = 5.0
@@ -37,7 +41,11 @@ def main() -> None:
     keras.utils.set_random_seed(0)
     m = build_grid_vae(cells, 3, (8, 16, 32), 3, 16)
     m.vae.compile(optimizer=keras.optimizers.Adam(1e-3))
-    data = grid_dataset(positions, box, cells, 64, shuffle=True, seed=0)
+    if a.source == "array":
+        grids = density_grid(positions, box, cells).astype(np.float32)
+        fit_args = {"x": grids, "batch_size": 64, "shuffle": True}
+    else:
+        fit_args = {"x": grid_dataset(positions, box, cells, 64, shuffle=True, seed=0)}
     inside, clock = [], [time.perf_counter()]
 
     class Clock(keras.callbacks.Callback):
@@ -46,12 +54,15 @@ def main() -> None:
             clock[0] = time.perf_counter()
 
     clock[0] = time.perf_counter()
-    m.vae.fit(data, epochs=a.epochs, verbose=0, callbacks=[Clock()])
-    print(f"one fit(epochs={a.epochs}), seconds per epoch: {inside}", flush=True)
+    m.vae.fit(**fit_args, epochs=a.epochs, verbose=0, callbacks=[Clock()])
+    print(
+        f"{a.source}, decoder kernel {a.decoder_kernel or 3}: one fit(epochs={a.epochs}), seconds per epoch: {inside}",
+        flush=True,
+    )
     calls = []
     for _ in range(a.calls):
         start = time.perf_counter()
-        m.vae.fit(data, epochs=1, verbose=0)
+        m.vae.fit(**fit_args, epochs=1, verbose=0)
         calls.append(round(time.perf_counter() - start, 1))
     print(f"then fit(epochs=1) x {a.calls}, seconds each: {calls}", flush=True)
 
