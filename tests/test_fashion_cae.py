@@ -181,6 +181,9 @@ def test_quick_tune_both_engines(quick_tune):
     assert f"--params-from {folder}\n" in res.stdout and f"run folder: {folder}\n" in res.stdout
 
 
+# slow: 26 s: fashion-cae's tune resumed through the app; resuming a study is tested on the engine in
+# test_tuning.py::test_resume_keeps_finished_trials, and fashion-cae's tune itself by the quick_tune fixture
+@pytest.mark.slow
 @needs_data
 def test_tune_resumes_a_study_from_its_storage(quick_tune):
     work, run, _ = quick_tune

@@ -98,7 +98,10 @@ def test_cost_estimate_by_hand():
 
 
 def test_every_configuration_the_search_proposes_builds():
-    """Sample both stages through Optuna's own samplers; every proposal builds with the right shapes."""
+    """Sample both stages through Optuna's own samplers: all 40 stage-1 proposals pass the shape
+    check, the first proposal of each depth and the corners of stage 2 build with the right shapes,
+    and stage 2 proposes buildable models after three stage-1 winners (building every proposal
+    took 34 s of the suite for the same coverage of depths)."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -115,7 +118,10 @@ def test_every_configuration_the_search_proposes_builds():
         shapes.append(params)
     assert seen_depths == {2, 3, 4, 5}
     x = np.zeros((1, 80, 80, 3), "float32")
-    for params in shapes:  # every stage-1 proposal builds and ends at one cell
+    first_of_depth = {}
+    for params in shapes:
+        first_of_depth.setdefault(space_config(space1.builder_kwargs(params)).num_layers, params)
+    for params in first_of_depth.values():  # one proposal of each depth builds and ends at one cell
         keras.backend.clear_session()
         ae = build_field_ae(space_config(space1.builder_kwargs(params)), (80, 80, 3))
         assert ae.encoder(x).shape == (1, 3) and ae.autoencoder(x).shape == (1, 80, 80, 3)
@@ -126,7 +132,7 @@ def test_every_configuration_the_search_proposes_builds():
         keras.backend.clear_session()
         assert build_field_ae(corner, (80, 80, 3)).autoencoder(x).shape == (1, 80, 80, 3)
     built = 0
-    for params in shapes[:6]:
+    for params in shapes[:3]:
         space2 = stage2_space(params)
         s2 = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=1, n_startup_trials=2))
         for _ in range(3):
@@ -137,7 +143,7 @@ def test_every_configuration_the_search_proposes_builds():
             assert ae.encoder(x).shape == (1, 3) and ae.autoencoder(x).shape == (1, 80, 80, 3)
             s2.tell(trial, 0.0)
             built += 1
-    assert built == 18
+    assert built == 9
 
 
 def test_stage_parameters_round_trip_the_report_preset():

@@ -215,6 +215,9 @@ def test_bad_input_is_one_line(tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("metrics.json"))
 
 
+# slow: 35 s: a second vector-fields quick run, for the one-channel and 1-D-code edge cases; the
+# default quick run (the fixture) stays in the suite, and DEC itself in test_deep_clustering.py
+@pytest.mark.slow
 def test_one_channel_and_one_dimensional_codes_run(tmp_path):
     """A field of one channel has no arrows to draw and a 1-D code no plane to map: both still run,
     and so does ``--cluster dec`` on that encoder (a row beside KMeans at the true k)."""
