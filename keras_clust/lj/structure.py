@@ -78,13 +78,18 @@ def radial_distribution(positions, r_max: float, bins: int = BINS, reference=Non
         ``g`` is 0 where the reference has no pair (below the closest decorrelated distance).
     """
     edges = np.linspace(0.0, float(r_max), int(bins) + 1)
-    pairs, _ = np.histogram(pair_distances(positions), bins=edges)
     ref = positions if reference is None else reference
     ideal, _ = np.histogram(decorrelated_pair_distances(ref, seed), bins=edges)
+    return 0.5 * (edges[1:] + edges[:-1]), _g_of(positions, edges, ideal)
+
+
+def _g_of(positions, edges: np.ndarray, ideal: np.ndarray) -> np.ndarray:
+    """``g`` on ``edges``: the pair-distance histogram of ``positions`` over the reference's
+    decorrelated one, ``ideal`` (both normalised; 0 where ``ideal`` is empty)."""
+    pairs, _ = np.histogram(pair_distances(positions), bins=edges)
     p = pairs / max(pairs.sum(), 1)
     q = ideal / max(ideal.sum(), 1)
-    g = np.divide(p, q, out=np.zeros_like(p, dtype=np.float64), where=q > 0)
-    return 0.5 * (edges[1:] + edges[:-1]), g
+    return np.divide(p, q, out=np.zeros_like(p, dtype=np.float64), where=q > 0)
 
 
 def close_pair_share(positions, distance: float = CLOSE_PAIR) -> float:
@@ -145,9 +150,10 @@ def physicality(positions, mc_positions, gamma: float, box: float, bins: int = B
         raise UsageError(f"configurations {x.shape[1:]} and Monte Carlo ones {mc.shape[1:]} differ in shape")
     energy = np.atleast_1d(lj_energy(x, gamma))
     mc_energy = np.atleast_1d(lj_energy(mc, gamma))
-    r_max = box / 2
-    r, g = radial_distribution(x, r_max, bins, reference=mc, seed=seed)
-    _, g_mc = radial_distribution(mc, r_max, bins, reference=mc, seed=seed)
+    edges = np.linspace(0.0, box / 2, int(bins) + 1)
+    r = 0.5 * (edges[1:] + edges[:-1])
+    ideal, _ = np.histogram(decorrelated_pair_distances(mc, seed), bins=edges)  # one reference for both
+    g, g_mc = _g_of(x, edges, ideal), _g_of(mc, edges, ideal)
     z, rho = density_profile(x, box, bins)
     _, rho_mc = density_profile(mc, box, bins)
     curves = {
