@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import keras
 import numpy as np
-from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 
+from keras_clust.data.gmm import GaussianMixture as Mixture
+from keras_clust.data.gmm import mixture_log_density, sample_mixture
 from keras_clust.errors import UsageError
-from keras_clust.layers import LOG_2PI, MixturePriorKL
+from keras_clust.layers import MixturePriorKL
 
 
 def prior_layers(model: keras.Model) -> list[MixturePriorKL]:
@@ -114,24 +115,19 @@ def sample_prior(layer: MixturePriorKL, n: int, seed: int) -> np.ndarray:
     return sample_mixture_prior(*layer.prior(), n, seed)
 
 
-def sample_mixture_prior(means, variances, weights, n: int, seed: int) -> np.ndarray:
-    """``n`` seeded draws from the diagonal mixture ``(means (K, d), variances (K, d), weights (K,))``."""
+def diagonal_mixture(means, variances, weights) -> Mixture:
+    """The diagonal mixture ``(means (K, d), variances (K, d), weights (K,))`` as a
+    :class:`~keras_clust.data.gmm.GaussianMixture` (weights normalised), for its sampler and density."""
     means, variances, weights = (np.asarray(a, np.float64) for a in (means, variances, weights))
-    weights = weights / weights.sum()
-    rng = np.random.default_rng(seed)
-    component = rng.choice(len(weights), size=n, p=weights)
-    z = means[component] + np.sqrt(variances[component]) * rng.standard_normal((n, means.shape[1]))
-    return z.astype(np.float32)
+    return Mixture(means, variances[:, :, None] * np.eye(means.shape[1]), weights / weights.sum())
+
+
+def sample_mixture_prior(means, variances, weights, n: int, seed: int) -> np.ndarray:
+    """``n`` seeded draws from the diagonal mixture ``(means (K, d), variances (K, d), weights (K,))``, float32."""
+    return sample_mixture(diagonal_mixture(means, variances, weights), n, seed)[0]
 
 
 def mixture_log_prior(layer: MixturePriorKL):
     """``z (n, d) -> log p(z) (n,)`` of ``layer``'s learned prior, in float64 NumPy."""
-    means, variances, weights = layer.prior()
-    log_w = np.log(np.maximum(weights, 1e-300))
-
-    def log_prior(z: np.ndarray) -> np.ndarray:
-        diff = z[:, None, :] - means[None]
-        log_normal = -0.5 * np.sum(diff**2 / variances + np.log(variances) + LOG_2PI, axis=-1)
-        return logsumexp(log_normal + log_w, axis=1)
-
-    return log_prior
+    mixture = diagonal_mixture(*layer.prior())
+    return lambda z: mixture_log_density(mixture, z)
