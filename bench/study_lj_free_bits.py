@@ -16,7 +16,9 @@ Usage:
     .venv/bin/keras-clust lj-fluid simulate --seed 100 --samples 4000 --output /tmp/lj_design.npz
     .venv/bin/python bench/study_lj_free_bits.py --dataset /tmp/lj_design.npz --view coords --free-bits 0,0.5,1
 
-Every result is appended to ``--out`` (default ``bench/results/lj_free_bits.json``).
+Every result is appended to ``--out`` (default ``bench/results/lj_free_bits.json``). With
+``--grid-blocks`` it also compares the grid VAE's block designs (``--free-bits 0`` and ``--out
+bench/results/lj_grid_blocks_quality.json`` for BENCHMARKS.md's table of the two designs).
 """
 
 from __future__ import annotations
@@ -38,8 +40,18 @@ from keras_clust.provenance import machine_info  # noqa: E402
 from keras_clust.seeding import model_seed, seed_model  # noqa: E402
 
 
-def study(dataset: str, view: str, free_bits: float, seed: int, epochs: int | None, grid_h: float | None) -> dict:
+def study(
+    dataset: str,
+    view: str,
+    free_bits: float,
+    seed: int,
+    epochs: int | None,
+    grid_h: float | None,
+    grid_blocks: str | None = None,
+) -> dict:
     cfg = replace(Config(dataset=dataset, seed=seed, grid_h=grid_h), **{f"{view}_free_bits": free_bits})
+    if grid_blocks is not None:
+        cfg = replace(cfg, grid_blocks=grid_blocks)
     if epochs is not None:
         cfg = replace(cfg, **{f"{view}_epochs": epochs})
     sim, cfg = acquire(cfg, progress=False)
@@ -56,6 +68,7 @@ def study(dataset: str, view: str, free_bits: float, seed: int, epochs: int | No
         "seed": seed,
         "epochs": t.fit.epochs_run,
         "grid_cells": cfg.grid_cells if view == "grid" else None,
+        "grid_blocks": cfg.grid_blocks if view == "grid" else None,
         "train_seconds": round(t.fit.seconds, 1),
         "test_neg_elbo": float(terms["neg_elbo"].mean()),
         "test_kl": float(terms["kl"].mean()),
@@ -77,10 +90,11 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="the models' seed (not the simulation's)")
     p.add_argument("--epochs", type=int, default=None, help="default: the run's epochs of the view")
     p.add_argument("--grid-h", type=float, default=None, help="the grid's cell side (default: the run's)")
+    p.add_argument("--grid-blocks", choices=("pool", "strided"), default=None, help="default: the run's")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
     for fb in (float(v) for v in a.free_bits.split(",")):
-        row = study(a.dataset, a.view, fb, a.seed, a.epochs, a.grid_h)
+        row = study(a.dataset, a.view, fb, a.seed, a.epochs, a.grid_h, a.grid_blocks)
         print({k: v for k, v in row.items() if k != "command"}, flush=True)
         append_json_row(a.out, row, {"machine": machine_info()})
 

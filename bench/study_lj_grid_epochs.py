@@ -9,7 +9,7 @@ pipeline): epochs inside one ``fit`` (a callback's clock), then separate ``fit(e
 8,000 configurations at 32^3 cells are 1 GiB of float32): if the slowdown stays, the tf.data
 pipeline is not its cause.
 
-    .venv/bin/python bench/study_lj_grid_epochs.py [--epochs 3] [--calls 2] [--source array]
+    .venv/bin/python bench/study_lj_grid_epochs.py [--epochs 3] [--calls 2] [--source array] [--blocks strided]
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=3, help="epochs of the one fit")
     p.add_argument("--calls", type=int, default=2, help="separate fit(epochs=1) calls after it")
     p.add_argument("--source", choices=("pipeline", "array"), default="pipeline", help="where the grids come from")
+    p.add_argument("--blocks", choices=("pool", "strided"), default="pool", help="build_grid_vae's block design")
     a = p.parse_args()
     import keras
 
@@ -39,7 +40,7 @@ def main() -> None:
     cells = grid_cells(box, box / 32)
     positions = np.random.default_rng(0).random((8000, 30, 3)).astype(np.float32) * box
     keras.utils.set_random_seed(0)
-    m = build_grid_vae(cells, 3, (8, 16, 32), 3, 16)
+    m = build_grid_vae(cells, 3, (8, 16, 32), 3, 16, blocks=a.blocks)
     m.vae.compile(optimizer=keras.optimizers.Adam(1e-3))
     if a.source == "array":
         grids = density_grid(positions, box, cells).astype(np.float32)
@@ -56,7 +57,7 @@ def main() -> None:
     clock[0] = time.perf_counter()
     m.vae.fit(**fit_args, epochs=a.epochs, verbose=0, callbacks=[Clock()])
     print(
-        f"{a.source}, decoder kernel {a.decoder_kernel or 3}: one fit(epochs={a.epochs}), seconds per epoch: {inside}",
+        f"{a.source}, {a.blocks} blocks: one fit(epochs={a.epochs}), seconds per epoch: {inside}",
         flush=True,
     )
     calls = []

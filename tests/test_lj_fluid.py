@@ -2,6 +2,7 @@
 
 import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -329,15 +330,18 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
     from keras_clust.lj.representations import density_grid
 
     inputs = {"coords": split.coords, "distance": split.matrices, "grid": density_grid(pos, 4.0, 8)}
-    for view in ("coords", "grid", "distance"):
+    strided = replace(cfg, grid_blocks="strided")
+    for view, c in (("coords", cfg), ("grid", cfg), ("grid", strided), ("distance", cfg)):
         keras.utils.set_random_seed(1)
-        m = build_view(view, cfg, seed=0)
+        m = build_view(view, c, seed=0)
         assert m.encoder.get_layer("kl").free_bits == getattr(cfg, f"{view}_free_bits"), view
         head = m.encoder.get_layer("z_log_var")
         w, b = head.get_weights()
         head.set_weights([np.zeros_like(w), np.full_like(b, -30.0)])
         decoder = m.vae.get_layer("grid_vae_decoder_logits") if view == "grid" else m.decoder
-        terms = neg_elbo_terms(view, m.encoder, decoder, trained_log_var(m.vae), split, cfg, 3, seed=0)
+        terms = neg_elbo_terms(view, m.encoder, decoder, trained_log_var(m.vae), split, c, 3, seed=0)
+        if c is strided:  # the run's --grid-blocks reaches the model: transposed Conv logits
+            assert isinstance(decoder.get_layer("occupancy_logits"), keras.layers.Conv3DTranspose)
         m.vae.compile(optimizer="adam")
         logs = m.vae.evaluate(inputs[view], batch_size=20, verbose=0, return_dict=True)
         assert logs["loss"] == pytest.approx(terms["neg_elbo"].mean(), rel=1e-4), view
@@ -452,8 +456,13 @@ def test_run_config_resolves_the_holdout_gamma_and_caps_quick():
     cfg = run_config(parser.parse_args(["lj-fluid", "run", "--quick", "--coords-epochs", "5", "--replicas", "2"]))
     assert (cfg.holdout_gamma, cfg.samples, cfg.replicas, cfg.preliminary_sweeps) == (0.5, 600, 2, 300)
     assert (cfg.coords_epochs, cfg.grid_epochs, cfg.elbo_draws, cfg.grid_cells) == (2, 2, 2, 16)
-    cfg = run_config(parser.parse_args(["lj-fluid", "run", "--holdout-gamma", "none", "--grid-epochs", "7"]))
+    cfg = run_config(
+        parser.parse_args(
+            ["lj-fluid", "run", "--holdout-gamma", "none", "--grid-epochs", "7", "--grid-blocks", "strided"]
+        )
+    )
     assert (cfg.holdout_gamma, cfg.grid_epochs, cfg.elbo_draws, cfg.samples) == (None, 7, 8, 8000)
+    assert cfg.grid_blocks == "strided" and Config().grid_blocks == "pool"
     assert Config(dataset="d.npz").holdout_gamma is None and Config().holdout_gamma == 0.5
 
 
@@ -464,13 +473,22 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     from keras_clust.apps.lj_fluid.config import GAMMAS_K, Config
     from keras_clust.experiment import config_from_saved
 
-    newer = ("n_clusters", "k_range", "k_criterion", "coords_free_bits", "grid_free_bits", "distance_free_bits")
+    newer = (
+        "n_clusters",
+        "k_range",
+        "k_criterion",
+        "coords_free_bits",
+        "grid_free_bits",
+        "distance_free_bits",
+        "grid_blocks",
+    )
     raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
     cfg = config_from_saved(Config, raw, "runs/lj-fluid/old", "lj-fluid")
     assert (cfg.n_clusters, tuple(cfg.k_range), cfg.k_criterion) == (GAMMAS_K, (2, 20), "silhouette")
-    # trained on the plain ELBO, whatever today's defaults
+    # trained on the plain ELBO and the write-up's pooling blocks, whatever today's defaults
     assert (cfg.coords_free_bits, cfg.grid_free_bits, cfg.distance_free_bits) == (0.0, 0.0, 0.0)
+    assert cfg.grid_blocks == "pool"
 
 
 def test_physical_rows_weigh_each_gamma_by_its_configurations():

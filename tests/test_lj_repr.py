@@ -164,10 +164,27 @@ def test_upper_triangle_and_symmetric_zero_diagonal():
     assert UpperTriangle.from_config(UpperTriangle(4).get_config()).n == 4
 
 
+def _full_resolution_channels(model: keras.Model, cells: int) -> list[int]:
+    """Channels of every layer output (in ``model`` and the models inside it) at the full grid size."""
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            found += _full_resolution_channels(layer, cells)
+        elif not isinstance(layer, keras.layers.InputLayer):
+            for output in keras.tree.flatten(layer.output):
+                if len(output.shape) >= 4 and all(d == cells for d in output.shape[1:-1]):
+                    found.append(output.shape[-1])
+    return found
+
+
+@pytest.mark.parametrize("blocks", ["pool", "strided"])
 @pytest.mark.parametrize("dim", [2, 3])
-def test_grid_vae_shapes_names_and_elbo_loss(dim):
+def test_grid_vae_shapes_names_and_elbo_loss(dim, blocks):
     keras.utils.set_random_seed(0)
-    m = build_grid_vae(8, dim, (2, 2, 4), 3, latent_dim=3, seed=1)
+    m = build_grid_vae(8, dim, (2, 2, 4), 3, latent_dim=3, seed=1, blocks=blocks)
+    # the strided design never makes a multi-channel map at full resolution (what makes it cheap)
+    channels = _full_resolution_channels(m.vae, 8)
+    assert (max(channels) == 1) == (blocks == "strided"), channels
     x = density_grid(np.random.default_rng(0).random((5, 6, dim)) * 4, 4.0, 8)
     assert x.shape == (5, *([8] * dim), 1)
     assert m.mean_encoder.predict(x, verbose=0).shape == (5, 3)
@@ -178,7 +195,9 @@ def test_grid_vae_shapes_names_and_elbo_loss(dim):
     assert math.isclose(logs["loss"], logs["recon"] + logs["kl"], rel_tol=1e-3, abs_tol=0.5)
     assert [layer.name for layer in m.mean_encoder.layers][0] == "density_grid"
     with pytest.raises(UsageError, match="halved"):
-        build_grid_vae(12, dim, (2, 2, 2))
+        build_grid_vae(12, dim, (2, 2, 2), blocks=blocks)
+    with pytest.raises(UsageError, match="blocks must be one of pool, strided"):
+        build_grid_vae(8, dim, (2, 2, 2), blocks="dilated")
 
 
 def test_distance_vae_decodes_symmetric_matrices_and_learns(tmp_path):

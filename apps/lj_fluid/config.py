@@ -9,9 +9,9 @@ from typing import ClassVar
 
 from keras_clust.errors import UsageError
 from keras_clust.lj.monte_carlo import LJSystem
-from keras_clust.lj.representations import grid_cells
+from keras_clust.lj.representations import GRID_BLOCKS, grid_cells
 from keras_clust.lj.results import Simulation
-from keras_clust.lj.sampling import simulate
+from keras_clust.lj.sampling import MAX_DOUBLINGS, simulate
 from keras_clust.option_types import (
     fraction,
     k_or_auto,
@@ -45,6 +45,8 @@ HOLDOUT_GAMMA = 0.5
 #: Default grid: 32 cells across the box (h = 0.15625 sigma for L = 5; the write-up's h = 0.1 gives
 #: 50 cells, which three 2x poolings cannot halve, and 48 cells cost ~3x the time per epoch on 2 cores).
 GRID_CELLS, QUICK_GRID_CELLS = 32, 16
+#: The grid VAE's blocks (``--grid-blocks``): see BENCHMARKS.md, "the grid VAE's block design".
+GRID_DEFAULT_BLOCKS = "pool"
 
 #: Free bits per view (``--coords-free-bits`` ...), chosen on a design simulation (seed 100), not the
 #: reported run's: ``bench/study_lj_free_bits.py``, BENCHMARKS.md.
@@ -69,6 +71,11 @@ def _v2_to_v3(old: dict) -> dict:
 def _v3_to_v4(old: dict) -> dict:
     """Runs written before free bits: every view on the plain ELBO."""
     return {**old, **{f"{view}_free_bits": 0.0 for view in FREE_BITS}}
+
+
+def _v4_to_v5(old: dict) -> dict:
+    """Runs written before ``--grid-blocks``: the write-up's Conv + max-pooling blocks."""
+    return {**old, "grid_blocks": "pool"}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -173,7 +180,7 @@ def preliminary_sweeps_setting(quick: int | None = None):
     return setting(
         4000,
         "sweeps (N moves each) of the preliminary run that measures equilibration and decorrelation; doubled up "
-        "to 3 times until the lag is measured reliably",
+        f"to {MAX_DOUBLINGS} times until the lag is measured reliably",
         type=positive_int,
         quick=quick,
         group=SIMULATION,
@@ -251,8 +258,8 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 4
-    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+    CONFIG_VERSION: ClassVar[int] = 5
+    MIGRATIONS: ClassVar[dict] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 
     holdout_gamma: float | None = setting(
         "auto",
@@ -287,6 +294,14 @@ class Config(SourceSettings):
         (8, 16, 32), "Conv filters of the three encoder blocks", type=three_ints, group=MODELS
     )
     grid_kernel: int = setting(3, "Conv kernel size", type=positive_int, group=MODELS)
+    grid_blocks: str = setting(
+        GRID_DEFAULT_BLOCKS,
+        "how the Conv blocks halve and double the grid: strided (stride-2 Conv down, stride-2 transposed Conv up, "
+        "the last giving the logits: no multi-channel map at full resolution) or pool (the write-up's Conv + "
+        "max-pooling, then a Conv to the logits)",
+        choices=GRID_BLOCKS,
+        group=MODELS,
+    )
     grid_latent: int = setting(16, "latent size of the grid VAE", type=positive_int, group=MODELS)
     grid_epochs: int = epochs_setting("grid", 20)
     grid_free_bits: float = free_bits_setting("grid", FREE_BITS["grid"])

@@ -87,6 +87,7 @@ def build_view(view: str, cfg: Config, seed: int) -> VAE:
             seed=seed,
             name="grid_vae",
             free_bits=cfg.grid_free_bits,
+            blocks=cfg.grid_blocks,
         )
     return build_distance_vae(
         n, cfg.distance_latent, beta=cfg.beta, seed=seed, name="distance_vae", free_bits=cfg.distance_free_bits

@@ -36,7 +36,7 @@ from keras_clust.apps.lj_fluid.steps import data_note, doubly_occupied_share
 from keras_clust.errors import DataError, UsageError
 from keras_clust.experiment import ExperimentSpec, Run, run_experiment
 from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
-from keras_clust.lj.representations import grid_cells, grid_dataset
+from keras_clust.lj.representations import GRID_BLOCKS, grid_cells, grid_dataset
 from keras_clust.lj.vae import build_grid_vae
 from keras_clust.markdown import markdown_table
 from keras_clust.option_types import non_negative_int, positive_int
@@ -62,12 +62,14 @@ FIGURE_PREFIX = "hyperband_"
 
 
 def grid_space(box: float, cells: tuple[int, ...] = TUNE_CELLS) -> SearchSpace:
-    """The search space: filters of the first block (doubled per block), kernel size, latent
-    size, beta, and h as ``L / cells`` (whole multiples of 8 only)."""
+    """The search space: filters of the first block (doubled per block), kernel size, the blocks'
+    design (``build_grid_vae``'s ``blocks``), latent size, beta, and h as ``L / cells`` (whole
+    multiples of 8 only)."""
     return SearchSpace(
         (
             choice_param("filters", (4, 8, 16)),
             choice_param("kernel_size", (3, 5)),
+            choice_param("blocks", GRID_BLOCKS),
             choice_param("latent_dim", (4, 8, 16, 32)),
             float_param("beta", 0.25, 4.0, log=True),
             choice_param("h", tuple(round(box / c, 10) for c in cells)),
@@ -85,11 +87,19 @@ def build_compiled_grid_vae(
     dim: int,
     learning_rate: float,
     seed: int | None = None,
+    blocks: str = "pool",
 ) -> keras.Model:
     """The grid VAE of one configuration, compiled (its loss lives in its layers; ``seed``
     seeds its latent sampling)."""
     m = build_grid_vae(
-        grid_cells(box, h), dim, (filters, 2 * filters, 4 * filters), kernel_size, latent_dim, beta, seed=seed
+        grid_cells(box, h),
+        dim,
+        (filters, 2 * filters, 4 * filters),
+        kernel_size,
+        latent_dim,
+        beta,
+        seed=seed,
+        blocks=blocks,
     )
     m.vae.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return m.vae
@@ -379,7 +389,8 @@ def tune_steps(cfg: TuneConfig, run: Run) -> None:
     p = best.params
     use = (
         f"keras-clust {NAME} run --grid-h {p['h']:.10g} --grid-filters {p['filters']},{2 * p['filters']},"
-        f"{4 * p['filters']} --grid-kernel {p['kernel_size']} --grid-latent {p['latent_dim']} "
+        f"{4 * p['filters']} --grid-kernel {p['kernel_size']} --grid-blocks {p['blocks']} "
+        f"--grid-latent {p['latent_dim']} "
         f"--beta {p['beta']:.3g}"
     )
     occupancy = {

@@ -25,6 +25,8 @@ from keras_clust.errors import UsageError
 
 #: Halvings of the density grid by the Conv VAE's three 2x pooling blocks.
 POOLINGS = 3
+#: How the grid VAE's blocks halve and double the grid (``build_grid_vae``'s ``blocks``).
+GRID_BLOCKS = ("pool", "strided")
 
 
 def sorted_coordinates(positions: np.ndarray, box: float) -> np.ndarray:

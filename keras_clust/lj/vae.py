@@ -14,6 +14,7 @@ import keras
 
 from keras_clust.errors import UsageError
 from keras_clust.layers import BernoulliNLL, GaussianNLL, SymmetricZeroDiagonal, UpperTriangle
+from keras_clust.lj.representations import GRID_BLOCKS
 from keras_clust.models.conv_vae import VAE
 from keras_clust.models.vae_head import vae_head
 
@@ -32,16 +33,25 @@ def build_grid_vae(
     seed: int | None = None,
     name: str = "grid_vae",
     free_bits: float = 0.0,
+    blocks: str = "pool",
 ) -> VAE:
     """Conv VAE for ``(cells,)*dim + (1,)`` occupancy grids (Conv3D for ``dim`` 3).
 
-    Encoder: per entry of ``filters`` a ``Conv{dim}D(f, kernel_size, same, ReLU)`` and a 2x
-    max-pooling (three blocks halve ``cells`` three times), flatten, heads ``z_mean`` and
-    ``z_log_var``, :class:`KLDivergence` and :class:`Sampling`. Decoder: ``Dense`` to the
-    encoder's last feature map, one ``Conv{dim}DTranspose(stride 2, ReLU)`` per block with
-    the filters in reverse order, and a ``Conv{dim}D(1)`` giving one logit per cell. The
-    likelihood is :class:`BernoulliNLL` (cross-entropy summed over cells). ``free_bits``: nats
-    of KL per latent dimension the loss does not charge (:class:`KLDivergence`).
+    ``blocks`` says how each of the ``len(filters)`` blocks halves (and doubles back) the grid:
+
+    * ``"pool"`` (the write-up's): encoder ``Conv{dim}D(f, kernel_size, same, ReLU)`` + 2x
+      max-pooling per block; decoder one ``Conv{dim}DTranspose(stride 2, ReLU)`` per block with
+      the filters in reverse order, then a ``Conv{dim}D(1)`` giving one logit per cell.
+    * ``"strided"`` (cheaper on a CPU): encoder ``Conv{dim}D(f, kernel_size, stride 2, ReLU)``
+      per block, so no convolution runs at the full resolution; decoder ``Conv{dim}DTranspose``
+      (stride 2, ReLU) with the filters in reverse order and the last one giving the logits, so no
+      multi-channel map is ever made at the full resolution. The transposed Convs take
+      ``kernel_size`` rounded up to even, so that every output cell gets as many taps as the next.
+
+    Both: flatten, heads ``z_mean`` and ``z_log_var``, :class:`KLDivergence` and
+    :class:`Sampling`, and a ``Dense`` from the latent vector to the encoder's last feature map.
+    The likelihood is :class:`BernoulliNLL` (cross-entropy summed over cells). ``free_bits``:
+    nats of KL per latent dimension the loss does not charge (:class:`KLDivergence`).
 
     Returns:
         :class:`VAE` whose ``decoder`` maps a latent vector to occupancy probabilities.
@@ -54,12 +64,17 @@ def build_grid_vae(
     factor = 2 ** len(filters)
     if cells < factor or cells % factor:
         raise UsageError(f"a {cells}-cell grid cannot be halved {len(filters)} times; use a multiple of {factor}")
+    if blocks not in GRID_BLOCKS:
+        raise UsageError(f"blocks must be one of {', '.join(GRID_BLOCKS)}, got {blocks!r}")
+    strided = blocks == "strided"
     conv, deconv, pool = _CONV[dim], _DECONV[dim], _POOL[dim]
     grids = keras.Input((*([cells] * dim), 1), name="density_grid")
     x = grids
     for i, f in enumerate(filters):
-        x = conv(f, kernel_size, padding="same", activation="relu", name=f"enc_conv_{i}")(x)
-        x = pool(2, name=f"enc_pool_{i}")(x)
+        stride = 2 if strided else 1
+        x = conv(f, kernel_size, strides=stride, padding="same", activation="relu", name=f"enc_conv_{i}")(x)
+        if not strided:
+            x = pool(2, name=f"enc_pool_{i}")(x)
     small = cells // factor
     x = keras.layers.Flatten(name="enc_flatten")(x)
     z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed, free_bits=free_bits)
@@ -69,9 +84,16 @@ def build_grid_vae(
     latent = keras.Input((latent_dim,), name="latent")
     x = keras.layers.Dense(small**dim * filters[-1], activation="relu", name="dec_dense")(latent)
     x = keras.layers.Reshape((*([small] * dim), filters[-1]), name="dec_reshape")(x)
-    for i, f in enumerate(reversed(filters)):
-        x = deconv(f, kernel_size, strides=2, padding="same", activation="relu", name=f"dec_deconv_{i}")(x)
-    logits = conv(1, kernel_size, padding="same", name="occupancy_logits")(x)
+    ups = tuple(reversed(filters[:-1])) if strided else tuple(reversed(filters))
+    # strided: an even kernel, so that every output cell of a stride-2 transposed Conv gets the same
+    # number of taps (an odd one gives alternate cells 1 or 2 taps per axis: a checkerboard)
+    up_kernel = kernel_size + kernel_size % 2 if strided else kernel_size
+    for i, f in enumerate(ups):
+        x = deconv(f, up_kernel, strides=2, padding="same", activation="relu", name=f"dec_deconv_{i}")(x)
+    if strided:
+        logits = deconv(1, up_kernel, strides=2, padding="same", name="occupancy_logits")(x)
+    else:
+        logits = conv(1, kernel_size, padding="same", name="occupancy_logits")(x)
     decoder_logits = keras.Model(latent, logits, name=f"{name}_decoder_logits")
     probabilities = keras.layers.Activation("sigmoid", name="occupancy")(decoder_logits(latent))
     decoder = keras.Model(latent, probabilities, name=f"{name}_decoder")
