@@ -20,7 +20,7 @@ from keras_clust.lj import sampling as lj_sampling
 from keras_clust.lj.checkpoint import Checkpoint
 from keras_clust.lj.dataset import load_lj_dataset
 from keras_clust.lj.monte_carlo import LJSystem
-from keras_clust.lj.sampling import simulate
+from keras_clust.lj.sampling import MAX_DOUBLINGS, simulate
 
 # 2 gammas, 2 replicas of 5 particles; 20 preliminary sweeps are too few to trust a lag, so both double
 SYSTEM, GAMMAS = LJSystem(5, 4.0), [0.5, 2.0]
@@ -78,8 +78,9 @@ def where(checkpoint: tuple) -> str:
         return "between gammas"
     if phase == "sampling":
         return "within the sampling run" if done else "at the start of the sampling run"
-    # the preliminary run ends after 20 sweeps, then after each of its (up to 3) doublings
-    return "after a preliminary segment" if sweeps in {20 << d for d in range(4)} else "within a preliminary segment"
+    # the preliminary run ends after 20 sweeps, then after each of its doublings
+    ends = {20 << d for d in range(MAX_DOUBLINGS + 1)}
+    return "after a preliminary segment" if sweeps in ends else "within a preliminary segment"
 
 
 def test_resumed_after_a_checkpoint_of_any_phase_is_bitwise_the_uninterrupted_run(tmp_path, tiny_calls, writes):
@@ -89,14 +90,19 @@ def test_resumed_after_a_checkpoint_of_any_phase_is_bitwise_the_uninterrupted_ru
     assert_identical(run(tmp_path / "full.npz"), reference)
     trail = list(seen)
     assert trail[-1] == (2, None, None, None)  # the last checkpoint holds both gammas
-    kills = range(1, len(trail), 3)  # killed right after checkpoint k, so everything after it is lost
-    assert {where(trail[k - 1]) for k in kills} == {
+    phases = (
         "between gammas",
         "within the sampling run",
         "at the start of the sampling run",
         "after a preliminary segment",
         "within a preliminary segment",
-    }
+    )
+    # killed right after checkpoint k, so everything after it is lost: the first checkpoint of each
+    # phase, and the second gamma's last preliminary segment
+    firsts = {phase: next((k for k in range(1, len(trail)) if where(trail[k - 1]) == phase), None) for phase in phases}
+    assert None not in firsts.values(), firsts
+    second = [k for k in range(1, len(trail)) if trail[k - 1][0] == 1 and trail[k - 1][1] == "preliminary"]
+    kills = sorted({*firsts.values(), second[-1]})
     for k in kills:
         path = tmp_path / f"kill{k}.npz"
         spy.kill_after, seen[:] = k, []
