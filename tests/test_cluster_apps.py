@@ -123,10 +123,13 @@ def test_cluster_command_on_a_users_files(tmp_path):
     assert set(out) == {"assignment", "embedding"}
     np.testing.assert_allclose(out["assignment"].numpy().sum(axis=1), 1.0, atol=1e-5)
     np.save(tmp_path / "wrong.npy", np.zeros((20, 5), np.float32))
-    res = cli("cluster", "run", "--data", "wrong.npy", "--encoder", "enc.keras", "--method", "n2d", cwd=tmp_path)
+    # the refusals, in this process (each `cli` call starts TensorFlow, 5 s)
+    res = cli_in_process(
+        "cluster", "run", "--data", "wrong.npy", "--encoder", "enc.keras", "--method", "n2d", cwd=tmp_path
+    )
     assert_one_line_error(res, 1, "rows of shape (5,)", "takes (64,)")
     assert not list((tmp_path / "runs" / "cluster").glob(".*partial"))
-    res = cli("cluster", "--data", "x.npy", "--encoder", "enc.keras", "--method", "idec", cwd=tmp_path)
+    res = cli_in_process("cluster", "--data", "x.npy", "--encoder", "enc.keras", "--method", "idec", cwd=tmp_path)
     assert_one_line_error(res, 2, "needs that encoder's decoder", "--decoder")
 
 
