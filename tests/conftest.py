@@ -49,43 +49,6 @@ def dataset_missing(name: str) -> str | None:
     return None if data.source.full else data.source.note
 
 
-# Seconds each test file takes in the suite (README's test command with --durations=0, summed per
-# file; 2026-12-06, 2 cores). The files go to the two workers heaviest first, in this order
-# (setup.cfg turns off xdist's own reordering by test count, which handed out the few-test,
-# many-second files such as test_kerastuner_distributed.py last, when one worker was left alone
-# with them). A file not listed comes after, in collection order. Stale numbers cost only balance.
-FILE_SECONDS = {
-    "test_fashion_cae.py": 171,
-    "test_lj_fluid.py": 135,
-    "test_gmm_vae.py": 133,
-    "test_vector_fields.py": 113,
-    "test_mnist_l1.py": 89,
-    "test_cluster_apps.py": 82,
-    "test_tuning.py": 72,
-    "test_kerastuner_distributed.py": 68,
-    "test_denoise.py": 59,
-    "test_k_selection.py": 56,
-    "test_distributed_search.py": 49,
-    "test_resume.py": 38,
-    "test_transfer.py": 32,
-    "test_deep_clustering.py": 29,
-    "test_distribute.py": 23,
-    "test_parallel.py": 22,
-    "test_fuzz_readers.py": 20,
-    "test_packaging.py": 19,
-    "test_lj_resume.py": 18,
-    "test_serving.py": 13,
-    "test_mixture_prior.py": 12,
-    "test_export.py": 11,
-    "test_field_ae.py": 10,
-}
-
-
-def pytest_collection_modifyitems(config, items):
-    """Heaviest files first (:data:`FILE_SECONDS`); the order inside a file is kept (stable sort)."""
-    items.sort(key=lambda item: -FILE_SECONDS.get(item.path.name, 0))
-
-
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "needs_dataset(name): needs the full dataset `name`; skipped without it, a failure under CI"
