@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.apps.fashion_cae.config import REPORT_BEST, RunConfig, TuneConfig
 from keras_clust.errors import DataError
 from keras_clust.experiment import config_from_saved
@@ -253,14 +253,14 @@ def test_params_from_a_tune_run(tmp_path):
     ],
 )
 def test_bad_input_is_one_line(tmp_path, args, code, fragments):
-    res = cli("fashion-cae", *args, "--out", tmp_path / "runs", cwd=tmp_path)
+    res = cli_in_process("fashion-cae", *args, "--out", tmp_path / "runs", cwd=tmp_path)
     assert_one_line_error(res, code, *fragments)
     assert not list(Path(tmp_path / "runs").glob("fashion-cae/*"))
 
 
 @needs_data
 def test_bad_storage_leaves_nothing(tmp_path):
-    res = cli("fashion-cae", "tune", "--quick", "--storage", "nosuchdb://x", cwd=tmp_path)
+    res = cli_in_process("fashion-cae", "tune", "--quick", "--storage", "nosuchdb://x", cwd=tmp_path)
     assert_one_line_error(res, 2, "Optuna storage", "sqlite:///")
     assert not [p for p in (tmp_path / "runs" / "fashion-cae").iterdir()]
 
@@ -270,7 +270,7 @@ def test_evaluate_skips_tune_folders(tmp_path):
     (root / "t1").mkdir(parents=True)
     (root / "t1" / "config.json").write_text(json.dumps({"action": "tune"}))
     (root / "t1" / "metrics.json").write_text("{}")
-    res = cli("fashion-cae", "evaluate", cwd=tmp_path)
+    res = cli_in_process("fashion-cae", "evaluate", cwd=tmp_path)
     assert_one_line_error(res, 1, "no complete 'run' folder", "(only 'tune' folders)")
 
 
@@ -402,5 +402,5 @@ def test_config_json_repeats_a_run_and_a_search(tmp_path, monkeypatch):
     run_cfg = made[0]
     assert run_cfg.cae == {**REPORT_BEST, "optimizer": "sgd", "n_channels": 4, "momentum": 0.9}
     assert (run_cfg.quick, run_cfg.cae_epochs, run_cfg.batch_size, run_cfg.beta) == (True, 2, 64, 0.5)
-    res = cli("fashion-cae", "run", "--config", tmp_path / "tune.json", cwd=tmp_path)
+    res = cli_in_process("fashion-cae", "run", "--config", tmp_path / "tune.json", cwd=tmp_path)
     assert_one_line_error(res, 1, "'fashion-cae tune'", "not 'fashion-cae run'")

@@ -333,7 +333,7 @@ def test_evaluate_regenerates_the_samples_from_the_saved_decoders(quick_run):
     assert res.returncode == 0, res.stderr[-2000:]
     assert "row 'tuned'" in res.stdout
     assert (work / "saved_models" / "gmm_vae_decoder" / "2").is_dir()
-    res = cli("gmm-vae", "export", "--row", "best", cwd=work)
+    res = cli_in_process("gmm-vae", "export", "--row", "best", cwd=work)
     assert_one_line_error(res, 2, "--row best")
     assert not (work / "saved_models" / "gmm_vae_decoder" / "3").exists()
 

@@ -232,24 +232,28 @@ def test_simulate_writes_a_dataset_that_run_accepts(tmp_path):
     (folder,) = (tmp_path / "runs" / "lj-fluid").iterdir()
     assert (folder / "dataset.npz").is_file() and (folder / "figures" / "density_profiles.png").is_file()
     assert json.loads((folder / "config.json").read_text())["action"] == "simulate"
-    res = cli(
+    # what `run --dataset` makes of it, up to its data (the training and reporting are the quick run
+    # fixture's; a second quick run on this dataset cost the suite 45 s)
+    from keras_clust.apps.lj_fluid.actions import run_config
+    from keras_clust.apps.lj_fluid.data import acquire, split_data
+    from keras_clust.cli import build_parser, load_experiment
+
+    args = [
         "lj-fluid",
         "run",
         "--quick",
         "--dataset",
-        "d.npz",
+        str(tmp_path / "d.npz"),
         "--holdout-gamma",
         "3",
-        "--no-export",
         "--grid-h",
         "0.5",
-        cwd=tmp_path,
-    )
-    assert res.returncode == 0, res.stderr[-2000:]
-    run = max((tmp_path / "runs" / "lj-fluid").iterdir(), key=lambda p: p.stat().st_mtime)
-    m = json.loads((run / "metrics.json").read_text())
-    assert m["split"]["gammas"] == [1.0] and m["split"]["holdout"] == 60 and m["split"]["grid_cells"] == 8
-    assert json.loads((run / "config.json").read_text())["particles"] == 8
+    ]
+    loaded, cfg = acquire(run_config(build_parser(load_experiment("lj-fluid")).parse_args(args)), progress=False)
+    data = split_data(loaded, cfg.check())
+    assert (cfg.particles, cfg.box, cfg.gammas, cfg.samples, cfg.grid_cells) == (8, 4.0, (1.0,), 60, 8)
+    assert len(data.holdout) == 60 and set(data.holdout.gamma.tolist()) == {3.0}
+    assert len(data.train) + len(data.val) + len(data.test) == 60 and set(data.test.gamma.tolist()) == {1.0}
 
 
 @pytest.mark.parametrize(

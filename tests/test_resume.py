@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import assert_one_line_error, cli
+from helpers import assert_one_line_error, cli, cli_in_process
 
 HERE = Path(__file__).parent
 
@@ -110,7 +110,7 @@ def test_run_resume_continues_a_killed_run(tmp_path):
     if "resuming from epoch 2" in res.stderr:  # a fit trained after the resume, compiled fast
         assert fast["fits"] and all(f["jit_compile"] and f["steps_per_execution"] == 32 for f in fast["fits"])
 
-    again = cli("mnist-l1", "run", "--resume", str(run), cwd=tmp_path)
+    again = cli_in_process("mnist-l1", "run", "--resume", str(run), cwd=tmp_path)
     assert_one_line_error(again, 2, "--resume", "finished run folder")
 
 

@@ -172,7 +172,7 @@ def test_cluster_action_reclusters_the_codes_with_other_settings(quick_run):
     assert set(m["clustering"]["chosen"]["objectives"]) == {"silhouette", "knives", "spacing"}
     codes = np.load(run / "clusters.npz")["codes"]
     np.testing.assert_allclose(np.load(folders[0] / "clusters.npz")["codes"], codes, atol=1e-5)
-    res = cli("vector-fields", "cluster", "--run", run, "--objectives", "silhouette", cwd=work)
+    res = cli_in_process("vector-fields", "cluster", "--run", run, "--objectives", "silhouette", cwd=work)
     assert_one_line_error(res, 2, "--objectives needs 2 or 3")
 
 
@@ -183,7 +183,7 @@ def test_generate_then_run_on_the_file(tmp_path):
     fs = load_fields(out)
     assert fs.fields.shape == (66, 20, 20, 3) and np.bincount(fs.labels).tolist() == [6] * 11
     # a 20x20 field cannot use the 80-cell preset: the error says so before any training
-    res = cli("vector-fields", "run", "--quick", "--dataset", out, cwd=tmp_path)
+    res = cli_in_process("vector-fields", "run", "--quick", "--dataset", out, cwd=tmp_path)
     assert_one_line_error(res, 2, "does not fit 20x20", "tune --size 20")
     assert not (tmp_path / "runs" / "vector-fields").exists() or not any(
         (tmp_path / "runs" / "vector-fields").iterdir()
@@ -271,7 +271,7 @@ def test_tune_quick_then_run_with_its_params(tmp_path):
     m2 = json.loads((newest / "metrics.json").read_text())
     assert m2["stages"]["stage1"]["resumed_trials"] == 2 and m2["stages"]["stage1"]["summary"]["trials"] == 3
     assert (newest / "figures" / "reconstructions.png").is_file() and "best_test" in m2
-    res = cli("vector-fields", "tune", "--quick", "--storage", storage, "--size", "40", cwd=tmp_path)
+    res = cli_in_process("vector-fields", "tune", "--quick", "--storage", storage, "--size", "40", cwd=tmp_path)
     assert_one_line_error(res, 2, "searched fields 80x80x3", "40x40x3")
     res = cli("vector-fields", "run", "--quick", "--params-from", tune, "--no-export", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
