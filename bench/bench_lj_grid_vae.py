@@ -62,15 +62,7 @@ def main() -> None:
     from keras_clust.lj.vae import build_grid_vae
     from keras_clust.provenance import library_versions, machine_info
 
-    box = 5.0
-    if args.dataset is not None:
-        from keras_clust.lj.dataset import load_lj_dataset
-
-        sim = load_lj_dataset(args.dataset)
-        box = float(sim.settings["box"])
-        positions = sim.positions[np.random.default_rng(0).permutation(len(sim.positions))[: args.configurations]]
-    else:
-        positions = np.random.default_rng(0).random((args.configurations, 30, 3)).astype(np.float32) * box
+    box, positions = _positions(args)
     cells = grid_cells(box, args.h)
     keras.utils.set_random_seed(0)
     m = build_grid_vae(cells, 3, (8, 16, 32), 3, 16)
@@ -117,6 +109,18 @@ def main() -> None:
     print(f"written: {args.out}")
 
 
+def _positions(args) -> tuple[float, np.ndarray]:
+    """The box side and ``--configurations`` positions: uniform random in a box of side 5, or a
+    seeded random choice from ``--dataset``."""
+    if args.dataset is None:
+        return 5.0, np.random.default_rng(0).random((args.configurations, 30, 3)).astype(np.float32) * 5.0
+    from keras_clust.lj.dataset import load_lj_dataset
+
+    sim = load_lj_dataset(args.dataset)
+    chosen = np.random.default_rng(0).permutation(len(sim.positions))[: args.configurations]
+    return float(sim.settings["box"]), sim.positions[chosen]
+
+
 def compare(args) -> None:
     """Interleaved rounds of ``--steps`` batches per block design (see the module's docstring)."""
     import keras
@@ -126,8 +130,7 @@ def compare(args) -> None:
     from keras_clust.provenance import library_versions, machine_info
 
     designs = [d.strip() for d in args.compare.split(",") if d.strip()]
-    box = 5.0
-    positions = np.random.default_rng(0).random((args.configurations, 30, 3)).astype(np.float32) * box
+    box, positions = _positions(args)
     cells = grid_cells(box, args.h)
     data = grid_dataset(positions, box, cells, args.batch_size, shuffle=True, seed=0, repeat=True)
     models = {}
@@ -162,7 +165,8 @@ def compare(args) -> None:
         }
     result = {
         "command": f"python bench/bench_lj_grid_vae.py --compare {args.compare} --rounds {args.rounds} "
-        f"--steps {args.steps}",
+        f"--steps {args.steps}" + (f" --dataset {args.dataset}" if args.dataset else ""),
+        "positions": str(args.dataset) if args.dataset else "uniform random",
         "configurations": args.configurations,
         "cells": cells,
         "batch_size": args.batch_size,

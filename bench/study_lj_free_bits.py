@@ -36,6 +36,7 @@ from keras_clust.apps.lj_fluid.config import Config  # noqa: E402
 from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
 from keras_clust.apps.lj_fluid.pipeline import codes, posterior, train_view, trained_terms  # noqa: E402
 from keras_clust.files import append_json_row  # noqa: E402
+from keras_clust.lj.representations import GRID_BLOCKS  # noqa: E402
 from keras_clust.provenance import machine_info  # noqa: E402
 from keras_clust.seeding import model_seed, seed_model  # noqa: E402
 
@@ -90,7 +91,7 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0, help="the models' seed (not the simulation's)")
     p.add_argument("--epochs", type=int, default=None, help="default: the run's epochs of the view")
     p.add_argument("--grid-h", type=float, default=None, help="the grid's cell side (default: the run's)")
-    p.add_argument("--grid-blocks", choices=("pool", "strided"), default=None, help="default: the run's")
+    p.add_argument("--grid-blocks", choices=GRID_BLOCKS, default=None, help="default: the run's")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
     for fb in (float(v) for v in a.free_bits.split(",")):

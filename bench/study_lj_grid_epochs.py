@@ -23,13 +23,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from keras_clust.lj.representations import GRID_BLOCKS  # noqa: E402
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=3, help="epochs of the one fit")
     p.add_argument("--calls", type=int, default=2, help="separate fit(epochs=1) calls after it")
     p.add_argument("--source", choices=("pipeline", "array"), default="pipeline", help="where the grids come from")
-    p.add_argument("--blocks", choices=("pool", "strided"), default="pool", help="build_grid_vae's block design")
+    p.add_argument("--blocks", choices=GRID_BLOCKS, default="pool", help="build_grid_vae's block design")
     a = p.parse_args()
     import keras
 

@@ -97,12 +97,13 @@ def test_resumed_after_a_checkpoint_of_any_phase_is_bitwise_the_uninterrupted_ru
         "after a preliminary segment",
         "within a preliminary segment",
     )
-    # killed right after checkpoint k, so everything after it is lost: the first checkpoint of each
-    # phase, and the second gamma's last preliminary segment
+    # killed right after checkpoint k, so everything after it is lost: every third checkpoint, the
+    # first of each phase (the longer preliminary runs can put every third past some phases) and the
+    # second gamma's last preliminary segment
     firsts = {phase: next((k for k in range(1, len(trail)) if where(trail[k - 1]) == phase), None) for phase in phases}
     assert None not in firsts.values(), firsts
     second = [k for k in range(1, len(trail)) if trail[k - 1][0] == 1 and trail[k - 1][1] == "preliminary"]
-    kills = sorted({*firsts.values(), second[-1]})
+    kills = sorted({*range(1, len(trail), 3), *firsts.values(), second[-1]})
     for k in kills:
         path = tmp_path / f"kill{k}.npz"
         spy.kill_after, seen[:] = k, []

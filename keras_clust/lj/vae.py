@@ -70,8 +70,8 @@ def build_grid_vae(
     conv, deconv, pool = _CONV[dim], _DECONV[dim], _POOL[dim]
     grids = keras.Input((*([cells] * dim), 1), name="density_grid")
     x = grids
+    stride = 2 if strided else 1
     for i, f in enumerate(filters):
-        stride = 2 if strided else 1
         x = conv(f, kernel_size, strides=stride, padding="same", activation="relu", name=f"enc_conv_{i}")(x)
         if not strided:
             x = pool(2, name=f"enc_pool_{i}")(x)
