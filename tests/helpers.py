@@ -34,9 +34,12 @@ def assert_one_line_error(res, code, *fragments):
 
 
 def cli_in_process(*args, cwd=None) -> subprocess.CompletedProcess:
-    """Run ``keras-clust`` in this process (no interpreter or TensorFlow start-up): for the many
-    bad-input checks, whose answer comes before any training. Same result shape as :func:`cli`;
-    an exception that escapes ``main`` (a traceback for a user) fails the test."""
+    """Run ``keras-clust`` in this process: the same ``main(argv)`` the console script calls, without
+    a new interpreter's start-up (TensorFlow's 5-6 s, UMAP's import and first compiled fit, 20 s in
+    a fresh clone). Used for the bad-input checks and the apps' quick runs; :func:`cli` stays for
+    what needs a process of its own (the console script itself, kills, distribution, workers).
+    Same result shape as :func:`cli`; an exception that escapes ``main`` (a traceback for a user)
+    fails the test."""
     import contextlib
     import io
     import logging

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli, cli_in_process
+from helpers import assert_one_line_error, cli_in_process
 from keras_clust.apps.bump.loss import adam_reference, bump_gradient, bump_loss, run_optimizer
 from keras_clust.errors import UsageError
 
@@ -55,7 +55,7 @@ def test_bad_settings():
 
 
 def test_cli_run(tmp_path):
-    res = cli("bump", "run", "--optimizer", "sgd,adam,rmsprop", cwd=tmp_path)
+    res = cli_in_process("bump", "run", "--optimizer", "sgd,adam,rmsprop", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "| adam | 1.4102 | 0.4102 |" in res.stdout
     (run,) = (tmp_path / "runs" / "bump").iterdir()

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli, cli_in_process
+from helpers import assert_one_line_error, cli_in_process
 from keras_clust.data.idx import write_idx
 from keras_clust.data.rows import load_labels, load_rows
 from keras_clust.errors import DataError
@@ -91,7 +91,7 @@ def test_cluster_command_on_a_users_files(tmp_path):
     np.save(tmp_path / "x.npy", (d.data / 16).astype(np.float32))
     np.save(tmp_path / "y.npy", d.target)
     _encoder((64,)).save(tmp_path / "enc.keras")
-    res = cli(
+    res = cli_in_process(
         "cluster",
         "--data",
         "x.npy",

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli, cli_in_process
+from helpers import assert_one_line_error, cli_in_process
 from keras_clust.apps.mnist_denoise import SPEC, Config, Prepared, score_all, table_rows, train_denoiser
 from keras_clust.data import corrupt, gaussian_blur, gaussian_noise, load_dataset, salt_and_pepper
 from keras_clust.errors import UsageError
@@ -170,7 +170,7 @@ def test_trained_denoiser_beats_the_blurred_input(tmp_path):
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("denoise")
-    res = cli("mnist-denoise", "run", "--quick", "--latent-dims", "2,16", "--show", "8", cwd=work)
+    res = cli_in_process("mnist-denoise", "run", "--quick", "--latent-dims", "2,16", "--show", "8", cwd=work)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (work / "runs" / "mnist-denoise").iterdir()
     return work, run, res
@@ -208,14 +208,14 @@ def test_quick_run_table_figures_exports(quick_run):
 
 def test_evaluate_and_export(quick_run):
     work, run, _ = quick_run
-    res = cli("mnist-denoise", "evaluate", cwd=work)
+    res = cli_in_process("mnist-denoise", "evaluate", cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     again = json.loads((run / "evaluation.json").read_text())["table"]
     stored = json.loads((run / "metrics.json").read_text())["table"]
     for key in stored:
         assert again[key]["dis_net_accuracy"] == pytest.approx(stored[key]["dis_net_accuracy"], abs=1e-9)
         assert again[key]["psnr"] == pytest.approx(stored[key]["psnr"], rel=1e-5)
-    assert cli("mnist-denoise", "export", cwd=work).returncode == 0
+    assert cli_in_process("mnist-denoise", "export", cwd=work).returncode == 0
     assert (work / "saved_models" / "mnist_dis_net" / "2").is_dir()
 
 

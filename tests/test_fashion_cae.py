@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli, cli_in_process
+from helpers import assert_one_line_error, cli_in_process
 from keras_clust.apps.fashion_cae.config import REPORT_BEST, RunConfig, TuneConfig
 from keras_clust.errors import DataError
 from keras_clust.experiment import config_from_saved
@@ -23,7 +23,7 @@ def quick_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("fashion_cae")
     # a VAE of 8 conv channels (150k parameters, not 730k) and 200 codes per t-SNE map: every step,
     # figure and export of the quick run, in about 30 s
-    res = cli(
+    res = cli_in_process(
         "fashion-cae",
         "run",
         "--quick",
@@ -45,7 +45,9 @@ def quick_run(tmp_path_factory):
 @pytest.fixture(scope="module")
 def quick_tune(tmp_path_factory):
     work = tmp_path_factory.mktemp("fashion_tune")
-    res = cli("fashion-cae", "tune", "--quick", "--engine", "both", "--tuner", "random", "--tensorboard", cwd=work)
+    res = cli_in_process(
+        "fashion-cae", "tune", "--quick", "--engine", "both", "--tuner", "random", "--tensorboard", cwd=work
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (work / "runs" / "fashion-cae").iterdir()
     return work, run, res
@@ -133,12 +135,12 @@ def test_quick_run_exports_named_signatures(quick_run):
 @needs_data
 def test_evaluate_reproduces_and_export_adds_version(quick_run):
     work, run, _ = quick_run
-    res = cli("fashion-cae", "evaluate", cwd=work)
+    res = cli_in_process("fashion-cae", "evaluate", cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     rows = {r["metric"]: r for r in json.loads((run / "evaluation.json").read_text())["rows"]}
     for key in ("cae_test_mse", "kmeans_acc_cae", "kmeans_acc_vae", "accuracy_frozen", "accuracy_finetuned"):
         assert rows[key]["now"] == pytest.approx(rows[key]["stored"], abs=1e-5), key
-    res = cli("fashion-cae", "export", "--run", run.name, cwd=work)
+    res = cli_in_process("fashion-cae", "export", "--run", run.name, cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     assert (work / "saved_models" / "fashion_vae_encoder" / "2" / "saved_model.pb").is_file()
     import numpy as np
@@ -188,7 +190,7 @@ def test_quick_tune_both_engines(quick_tune):
 def test_tune_resumes_a_study_from_its_storage(quick_tune):
     work, run, _ = quick_tune
     url = f"sqlite:///{run / 'study.db'}"
-    res = cli(
+    res = cli_in_process(
         "fashion-cae",
         "tune",
         "--quick",

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from helpers import assert_one_line_error, cli, cli_in_process
+from helpers import assert_one_line_error, cli_in_process
 from keras_clust.apps.gmm_vae.config import (
     MIXTURE_PRIOR,
     PRESETS,
@@ -248,7 +248,7 @@ def quick_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("gmm")
     # one mixture, not --quick's two (the summary over several: test_summary_over_mixtures), and
     # KMeans' k over 2..4, not 2..10 (10 restarts a k, two or three times a row): 25 s, not 50
-    res = cli("gmm-vae", "run", "--quick", "--mixture-seeds", "0", "--k-max", "4", cwd=work)
+    res = cli_in_process("gmm-vae", "run", "--quick", "--mixture-seeds", "0", "--k-max", "4", cwd=work)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (work / "runs" / "gmm-vae").iterdir()
     return work, run, res
@@ -322,14 +322,14 @@ def test_stored_mode_counts_match_an_independent_count(quick_run):
 
 def test_evaluate_regenerates_the_samples_from_the_saved_decoders(quick_run):
     work, run, _ = quick_run
-    res = cli("gmm-vae", "evaluate", cwd=work)
+    res = cli_in_process("gmm-vae", "evaluate", cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     ev = json.loads((run / "evaluation.json").read_text())["models"]
     stored = json.loads((run / "metrics.json").read_text())["mixtures"]["m0"]["models"]
     for key in stored:
         assert ev[key]["max_abs_diff"] < 1e-5
         assert ev[key]["regenerated"] == stored[key]["modes"]
-    res = cli("gmm-vae", "export", "--row", "tuned", cwd=work)
+    res = cli_in_process("gmm-vae", "export", "--row", "tuned", cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "row 'tuned'" in res.stdout
     assert (work / "saved_models" / "gmm_vae_decoder" / "2").is_dir()
@@ -341,7 +341,7 @@ def test_evaluate_regenerates_the_samples_from_the_saved_decoders(quick_run):
 def test_mixture_file_run(tmp_path):
     mix = {"means": [[0, 0], [8, 8]], "weights": [0.5, 0.5]}
     (tmp_path / "m.json").write_text(json.dumps(mix))
-    res = cli(
+    res = cli_in_process(
         "gmm-vae",
         "run",
         "--quick",
@@ -398,7 +398,7 @@ def test_tune_refuses_the_reported_mixtures(tmp_path):
 
 
 def _quick_sweep(tmp_path):
-    res = cli("gmm-vae", "tune", "--quick", "--candidates", "report,64-32-300-cosine", cwd=tmp_path)
+    res = cli_in_process("gmm-vae", "tune", "--quick", "--candidates", "report,64-32-300-cosine", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     (run,) = (tmp_path / "runs" / "gmm-vae").iterdir()
     m = json.loads((run / "metrics.json").read_text())
@@ -419,7 +419,7 @@ def test_tune_quick_writes_the_sweep_table(tmp_path):
 def test_tune_on_two_workers_gives_the_same_table(tmp_path):
     """The same sweep on two worker processes: every cell trained once, the same numbers, the same table."""
     _, run, m = _quick_sweep(tmp_path)
-    res = cli(
+    res = cli_in_process(
         "gmm-vae",
         "tune",
         "--quick",

@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli, cli_in_process
+from helpers import assert_one_line_error, cli_in_process
 from keras_clust.apps.lj_fluid.analysis import anomaly_roc, energy_mapping, energy_surprise, gamma_readout
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import insert_overlap
@@ -77,7 +77,7 @@ def test_continuous_elbo_shift_is_n_dim_log_h():
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("lj")
-    res = cli("lj-fluid", "run", "--quick", cwd=work)
+    res = cli_in_process("lj-fluid", "run", "--quick", cwd=work)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (work / "runs" / "lj-fluid").iterdir()
     return work, run, res
@@ -197,18 +197,18 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
 
 def test_evaluate_reproduces_the_stored_elbo_and_export_adds_a_version(quick_run):
     work, run, _ = quick_run
-    res = cli("lj-fluid", "evaluate", cwd=work)
+    res = cli_in_process("lj-fluid", "evaluate", cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     ev = json.loads((run / "evaluation.json").read_text())["models"]
     for view in ("coords", "grid", "distance"):
         assert abs(ev[view]["difference"]) < 1e-3 * max(1.0, abs(ev[view]["stored"]))
-    res = cli("lj-fluid", "export", cwd=work)
+    res = cli_in_process("lj-fluid", "export", cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     assert (work / "saved_models" / "lj_fluid_grid_encoder" / "2").is_dir()
 
 
 def test_simulate_writes_a_dataset_that_run_accepts(tmp_path):
-    res = cli(
+    res = cli_in_process(
         "lj-fluid",
         "simulate",
         "--quick",
@@ -357,7 +357,7 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
 def test_two_dimensional_quick_run(tmp_path):
     """A 2-D fluid; with ``--cluster dec`` each view's encoder is also fine-tuned by DEC and scored
     against gamma beside KMeans."""
-    res = cli(
+    res = cli_in_process(
         "lj-fluid",
         "run",
         "--quick",
@@ -392,7 +392,7 @@ def test_two_dimensional_quick_run(tmp_path):
 # quick tune and its chief-and-two-workers test
 @pytest.mark.slow
 def test_tune_quick_searches_the_grid_vae_with_hyperband(tmp_path):
-    res = cli("lj-fluid", "tune", "--quick", cwd=tmp_path)
+    res = cli_in_process("lj-fluid", "tune", "--quick", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (tmp_path / "runs" / "lj-fluid").iterdir()
     m = json.loads((run / "metrics.json").read_text())

@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from helpers import SCRIPT, cli
+from helpers import SCRIPT, cli_in_process
 from keras_clust.errors import DataError, UsageError
 from keras_clust.lj import sampling as lj_sampling
 from keras_clust.lj.checkpoint import Checkpoint
@@ -177,7 +177,7 @@ def test_killed_command_resumes_and_removes_its_checkpoint(tmp_path):
         args._run(args)
     assert "\n" not in str(info.value) and "ran with --samples 64, not --samples 100; drop" in str(info.value)
 
-    res = cli("lj-fluid", "simulate", "--resume", partial, cwd=tmp_path)
+    res = cli_in_process("lj-fluid", "simulate", "--resume", partial, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-2000:]
     assert "continuing the simulation of checkpoint" in res.stderr
     final = runs / partial.name[1 : -len(".partial")]

@@ -17,7 +17,7 @@ from keras_clust.seeding import set_seed
 def quick_run(tmp_path_factory):
     """One `mnist-l1 run --quick` on the default offline data."""
     work = tmp_path_factory.mktemp("mnist_l1")
-    res = cli("mnist-l1", "run", "--quick", "--seed", "3", cwd=work)
+    res = cli_in_process("mnist-l1", "run", "--quick", "--seed", "3", cwd=work)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (work / "runs" / "mnist-l1").iterdir()
     return work, run, res
@@ -151,7 +151,7 @@ def _without_timings(obj):
 def test_same_quick_run_in_two_processes_gives_identical_metrics(quick_run, tmp_path):
     """A second process with the same seed: every number but wall times is identical."""
     _, first_run, _ = quick_run
-    res = cli("mnist-l1", "run", "--quick", "--seed", "3", "--no-export", cwd=tmp_path)
+    res = cli_in_process("mnist-l1", "run", "--quick", "--seed", "3", "--no-export", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     (second_run,) = (tmp_path / "runs" / "mnist-l1").iterdir()
     first = _without_timings(json.loads((first_run / "metrics.json").read_text()))
@@ -184,7 +184,9 @@ def test_old_run_config_is_migrated_or_refused(quick_run, tmp_path):
 
 
 def test_cluster_option_adds_idec_on_the_encoder(tmp_path):
-    res = cli("mnist-l1", "run", "--quick", "--latent-dims", "16", "--cluster", "idec", "--no-export", cwd=tmp_path)
+    res = cli_in_process(
+        "mnist-l1", "run", "--quick", "--latent-dims", "16", "--cluster", "idec", "--no-export", cwd=tmp_path
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert "| z16 + idec |" in res.stdout
     (run,) = (tmp_path / "runs" / "mnist-l1").iterdir()

