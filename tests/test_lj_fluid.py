@@ -411,7 +411,7 @@ def test_config_defaults_follow_the_write_up():
     cfg = Config()
     assert (cfg.particles, cfg.box, cfg.dim, cfg.temperature) == (30, 5.0, 3, 1.0)
     assert cfg.coords_hidden == (45, 22) and cfg.coords_latent == 2
-    assert 50 <= cfg.distance_latent <= 100 and cfg.grid_cells == 32
+    assert 50 <= cfg.distance_latent <= 100 and cfg.grid_cells == 24
 
 
 # --- settings: every action's config is declared once and reads back -------------------------------
@@ -493,6 +493,23 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     # trained on the plain ELBO and the write-up's pooling blocks, whatever today's defaults
     assert (cfg.coords_free_bits, cfg.grid_free_bits, cfg.distance_free_bits) == (0.0, 0.0, 0.0)
     assert cfg.grid_blocks == "pool"
+    assert cfg.grid_cells == 32  # the default grid before version 6
+
+
+def test_runs_before_24_cells_keep_their_grid():
+    """A version-5 run trained on L / 32 cells when ``grid_h`` was left unset; it reads back so, and a
+    ``--quick`` run's unset ``grid_h`` still means L / 16."""
+    from dataclasses import asdict
+
+    from keras_clust.apps.lj_fluid.config import Config
+    from keras_clust.experiment import config_from_saved
+
+    for quick, cells in ((False, 32), (True, 16)):
+        raw = {**asdict(Config(box=4.0, quick=quick)), "grid_h": None}
+        raw.update(experiment="lj-fluid", action="run", config_version=5, data={"note": "x"}, run_id="r")
+        cfg = config_from_saved(Config, raw, "runs/lj-fluid/old", "lj-fluid")
+        assert cfg.grid_cells == cells and cfg.cell_side == 4.0 / cells
+    assert Config().grid_cells == 24 and Config(grid_h=5 / 32).grid_cells == 32
 
 
 def test_physical_rows_weigh_each_gamma_by_its_configurations():
