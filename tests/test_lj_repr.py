@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_clust.errors import DataError, UsageError
-from keras_clust.layers import BernoulliNLL, SymmetricZeroDiagonal, UpperTriangle
+from keras_clust.layers import BernoulliNLL, GaussianNLL, SymmetricZeroDiagonal, UpperTriangle
 from keras_clust.lj.geometry import classical_mds, kabsch_align, min_pair_distance, rmsd
 from keras_clust.lj.representations import (
     cell_indices,
@@ -16,9 +16,11 @@ from keras_clust.lj.representations import (
     distance_matrices,
     grid_cells,
     grid_dataset,
+    grids_of,
     matrices_to_distances,
     order_by_origin,
     pair_distances,
+    smoothed_density_grid,
     sorted_coordinates,
     unsort_coordinates,
 )
@@ -94,6 +96,30 @@ def test_grid_dataset_builds_batches_like_the_numpy_reference(configs):
     assert sorted(a.reshape(6, -1).sum(1).tolist()) == sorted(
         density_grid(configs, 5.0, 8).reshape(6, -1).sum(1).tolist()
     )
+
+
+def test_smoothed_grid_is_a_sum_of_unit_blobs_and_matches_tensorflow(configs):
+    # one particle at a cell centre peaks at exactly 1; its blob's sum is the Gaussian's integral / h^dim
+    h, w = 0.25, 0.3
+    one = np.array([[[2.125, 2.125, 2.125]]])  # the centre of cell (8, 8, 8) of 16 on a 4-wide box
+    g = smoothed_density_grid(one, 4.0, 16, w)[0, ..., 0]
+    assert g.shape == (16, 16, 16) and g[8, 8, 8] == pytest.approx(1.0) and g.max() == g[8, 8, 8]
+    assert g.sum() == pytest.approx((2 * np.pi * w**2) ** 1.5 / h**3, rel=1e-3)
+    # a pair closer than a particle's diameter makes a peak well above a lone particle's (the overlap
+    # anomaly is a local density spike); a pair at contact (1 sigma) does not
+    # (width 0.35: 2 exp(-0.25^2 / 2 0.35^2) = 1.55 between a pair at 0.5 sigma)
+    pair = smoothed_density_grid(np.array([[[2.0, 2.0], [2.5, 2.0]], [[1.5, 2.0], [2.5, 2.0]]]), 4.0, 32, 0.35)
+    assert pair[0].max() > 1.5 and pair[1].max() < 1.05
+    # order-free, and the tf.data pipeline makes the same grids
+    np.testing.assert_allclose(
+        smoothed_density_grid(configs[:, ::-1], 5.0, 8, 0.3), smoothed_density_grid(configs, 5.0, 8, 0.3), atol=1e-5
+    )
+    batches = np.concatenate([b.numpy() for b in grid_dataset(configs, 5.0, 8, 4, smoothing=0.3)])
+    np.testing.assert_allclose(batches, smoothed_density_grid(configs, 5.0, 8, 0.3), rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(grids_of(configs, 5.0, 8, 0.3), smoothed_density_grid(configs, 5.0, 8, 0.3))
+    np.testing.assert_array_equal(grids_of(configs, 5.0, 8), density_grid(configs, 5.0, 8))
+    with pytest.raises(UsageError, match="smoothing width must be > 0"):
+        smoothed_density_grid(configs, 5.0, 8, 0.0)
 
 
 def test_grid_cells_accepts_multiples_of_eight_and_names_an_h_that_works():
@@ -198,6 +224,22 @@ def test_grid_vae_shapes_names_and_elbo_loss(dim, blocks):
         build_grid_vae(12, dim, (2, 2, 2), blocks=blocks)
     with pytest.raises(UsageError, match="blocks must be one of pool, strided"):
         build_grid_vae(8, dim, (2, 2, 2), blocks="dilated")
+
+
+@pytest.mark.parametrize("blocks", ["pool", "strided"])
+def test_gaussian_grid_vae_decodes_a_density_and_its_loss_is_the_elbo(blocks):
+    keras.utils.set_random_seed(0)
+    m = build_grid_vae(8, 3, (2, 2, 4), 3, latent_dim=3, seed=1, blocks=blocks, likelihood="gaussian")
+    x = smoothed_density_grid(np.random.default_rng(0).random((5, 6, 3)) * 4, 4.0, 8, 0.4)
+    decoded = m.decoder.predict(np.zeros((2, 3), "float32"), verbose=0)
+    assert decoded.shape == (2, 8, 8, 8, 1) and m.decoder.layers[-1].name == "density_mean"
+    layer = m.vae.get_layer("likelihood")
+    assert isinstance(layer, GaussianNLL) and layer.log_var.shape == (8**3,)  # one sigma per cell
+    m.vae.compile(optimizer="adam")
+    logs = m.vae.evaluate(x, verbose=0, return_dict=True)
+    assert math.isclose(logs["loss"], logs["recon"] + logs["kl"], rel_tol=1e-3, abs_tol=0.5)
+    with pytest.raises(UsageError, match="likelihood must be one of bernoulli, gaussian"):
+        build_grid_vae(8, 3, (2, 2, 2), likelihood="poisson")
 
 
 def test_distance_vae_decodes_symmetric_matrices_and_learns(tmp_path):

@@ -9,7 +9,10 @@ that builds the density grids on the fly.
   configuration (so a grid fine enough to hold at most one particle per cell is binary).
   Invariant to the order of the particles. 8,000 configurations at ``n = 48`` would be
   3.5 GB as float32, so :func:`grid_dataset` builds each batch's grids from the positions
-  inside a ``tf.data`` pipeline instead of storing them.
+  inside a ``tf.data`` pipeline instead of storing them. With a ``smoothing`` width ``s`` the
+  grid is instead a smooth density (:func:`smoothed_density_grid`): every particle adds a
+  Gaussian blob ``exp(-|c - p|^2 / 2 s^2)`` at each cell centre ``c``, so an isolated particle
+  peaks near 1 and a pair closer than the particle diameter makes a peak well above it.
 * **Distance matrix** (:func:`distance_matrices`): particles ordered by their distance from
   the origin, the ``N x N`` matrix of pair distances divided by the box diagonal
   ``L sqrt(dim)`` into [0, 1].
@@ -27,6 +30,9 @@ from keras_clust.errors import UsageError
 POOLINGS = 3
 #: How the grid VAE's blocks halve and double the grid (``build_grid_vae``'s ``blocks``).
 GRID_BLOCKS = ("pool", "strided")
+#: The grid VAE's likelihoods (``build_grid_vae``'s ``likelihood``): Bernoulli for occupancy grids,
+#: Gaussian for smooth ones.
+GRID_LIKELIHOODS = ("bernoulli", "gaussian")
 
 
 def sorted_coordinates(positions: np.ndarray, box: float) -> np.ndarray:
@@ -132,11 +138,45 @@ def density_grid(positions: np.ndarray, box: float, n: int) -> np.ndarray:
     return counts.reshape(len(positions), *([n] * dim), 1)
 
 
-def density_grid_tf(positions, box: float, n: int, dim: int):
-    """TensorFlow twin of :func:`density_grid` for a batch ``(B, N, dim)`` (used in ``tf.data``)."""
+def _einsum_spec(dim: int) -> str:
+    axes = "xyz"[:dim]
+    return ",".join(f"bi{a}" for a in axes) + f"->b{axes}"
+
+
+def smoothed_density_grid(positions: np.ndarray, box: float, n: int, width: float) -> np.ndarray:
+    """NumPy reference of the pipeline's smooth grids: ``(S, N, dim)`` -> ``(S, n, ..., n, 1)``
+    float32, at each cell centre ``c`` the sum over particles of ``exp(-|c - p|^2 / 2 width^2)``
+    (no division: the grid's scale is the same in every configuration)."""
+    positions = np.asarray(positions, np.float64)
+    dim = positions.shape[-1]
+    if not width > 0:
+        raise UsageError(f"the smoothing width must be > 0 sigma, got {width}")
+    centres = (np.arange(n) + 0.5) * (box / n)
+    # the Gaussian factorises over the axes: one profile (S, N, n) per axis, multiplied out per particle
+    profiles = np.exp(-((centres - positions[..., None]) ** 2) / (2.0 * width**2))
+    field = np.einsum(_einsum_spec(dim), *(profiles[:, :, a] for a in range(dim)))
+    return field.astype(np.float32)[..., None]
+
+
+def grids_of(positions: np.ndarray, box: float, n: int, smoothing: float = 0.0) -> np.ndarray:
+    """The grids :func:`grid_dataset` makes, in NumPy: :func:`density_grid`, or with ``smoothing``
+    > 0 :func:`smoothed_density_grid` of that width."""
+    if smoothing > 0:
+        return smoothed_density_grid(positions, box, n, smoothing)
+    return density_grid(positions, box, n)
+
+
+def density_grid_tf(positions, box: float, n: int, dim: int, smoothing: float = 0.0):
+    """TensorFlow twin of :func:`density_grid` for a batch ``(B, N, dim)`` (used in ``tf.data``);
+    with ``smoothing`` > 0, of :func:`smoothed_density_grid` of that width."""
     import tensorflow as tf
 
     positions = tf.cast(positions, tf.float32)
+    if smoothing > 0:
+        centres = (tf.range(n, dtype=tf.float32) + 0.5) * (box / n)
+        profiles = tf.exp(-tf.square(centres - positions[..., None]) / (2.0 * smoothing**2))
+        field = tf.einsum(_einsum_spec(dim), *(profiles[:, :, a] for a in range(dim)))
+        return field[..., None]
     idx = tf.clip_by_value(tf.cast(tf.floor(positions / box * n), tf.int32), 0, n - 1)
     flat = idx[..., 0]
     for axis in range(1, dim):
@@ -154,12 +194,14 @@ def grid_dataset(
     shuffle: bool = False,
     seed: int = 0,
     repeat: bool = False,
+    smoothing: float = 0.0,
 ):
     """A ``tf.data.Dataset`` of density grids built batch by batch from ``positions``.
 
     Only the positions are held in memory (``S x N x dim`` floats); each batch's grids are
     made by :func:`density_grid_tf` in a parallel ``map`` and prefetched. With ``shuffle``
-    the order is reshuffled every epoch from ``seed``.
+    the order is reshuffled every epoch from ``seed``. ``smoothing`` > 0: smooth grids of that
+    width (:func:`smoothed_density_grid`) instead of normalised counts.
     """
     import tensorflow as tf
 
@@ -170,5 +212,7 @@ def grid_dataset(
         ds = ds.shuffle(len(positions), seed=seed, reshuffle_each_iteration=True)
     if repeat:
         ds = ds.repeat()
-    ds = ds.batch(batch_size).map(lambda p: density_grid_tf(p, box, n, dim), num_parallel_calls=tf.data.AUTOTUNE)
+    ds = ds.batch(batch_size).map(
+        lambda p: density_grid_tf(p, box, n, dim, smoothing), num_parallel_calls=tf.data.AUTOTUNE
+    )
     return ds.prefetch(tf.data.AUTOTUNE)

@@ -14,7 +14,7 @@ import keras
 
 from keras_clust.errors import UsageError
 from keras_clust.layers import BernoulliNLL, GaussianNLL, SymmetricZeroDiagonal, UpperTriangle
-from keras_clust.lj.representations import GRID_BLOCKS
+from keras_clust.lj.representations import GRID_BLOCKS, GRID_LIKELIHOODS
 from keras_clust.models.conv_vae import VAE
 from keras_clust.models.vae_head import vae_head
 
@@ -34,8 +34,10 @@ def build_grid_vae(
     name: str = "grid_vae",
     free_bits: float = 0.0,
     blocks: str = "pool",
+    likelihood: str = "bernoulli",
+    init_log_var: float = -4.0,
 ) -> VAE:
-    """Conv VAE for ``(cells,)*dim + (1,)`` occupancy grids (Conv3D for ``dim`` 3).
+    """Conv VAE for ``(cells,)*dim + (1,)`` density grids (Conv3D for ``dim`` 3).
 
     ``blocks`` says how each of the ``len(filters)`` blocks halves (and doubles back) the grid:
 
@@ -50,11 +52,15 @@ def build_grid_vae(
 
     Both: flatten, heads ``z_mean`` and ``z_log_var``, :class:`KLDivergence` and
     :class:`Sampling`, and a ``Dense`` from the latent vector to the encoder's last feature map.
-    The likelihood is :class:`BernoulliNLL` (cross-entropy summed over cells). ``free_bits``:
-    nats of KL per latent dimension the loss does not charge (:class:`KLDivergence`).
+    ``likelihood`` (see :data:`GRID_LIKELIHOODS`): ``"bernoulli"`` for occupancy grids,
+    :class:`BernoulliNLL` (cross-entropy summed over cells, from logits); ``"gaussian"`` for
+    smooth density grids, :class:`GaussianNLL` with one learned ``sigma`` per cell (starting at
+    ``log sigma^2 = init_log_var``) around a linear last Conv. ``free_bits``: nats of KL per
+    latent dimension the loss does not charge (:class:`KLDivergence`).
 
     Returns:
-        :class:`VAE` whose ``decoder`` maps a latent vector to occupancy probabilities.
+        :class:`VAE` whose ``decoder`` maps a latent vector to occupancy probabilities
+        (``"bernoulli"``) or to the density's mean (``"gaussian"``).
     """
     filters = tuple(int(f) for f in filters)
     if dim not in _CONV:
@@ -66,6 +72,9 @@ def build_grid_vae(
         raise UsageError(f"a {cells}-cell grid cannot be halved {len(filters)} times; use a multiple of {factor}")
     if blocks not in GRID_BLOCKS:
         raise UsageError(f"blocks must be one of {', '.join(GRID_BLOCKS)}, got {blocks!r}")
+    if likelihood not in GRID_LIKELIHOODS:
+        raise UsageError(f"likelihood must be one of {', '.join(GRID_LIKELIHOODS)}, got {likelihood!r}")
+    gaussian = likelihood == "gaussian"
     strided = blocks == "strided"
     conv, deconv, pool = _CONV[dim], _DECONV[dim], _POOL[dim]
     grids = keras.Input((*([cells] * dim), 1), name="density_grid")
@@ -90,14 +99,20 @@ def build_grid_vae(
     up_kernel = kernel_size + kernel_size % 2 if strided else kernel_size
     for i, f in enumerate(ups):
         x = deconv(f, up_kernel, strides=2, padding="same", activation="relu", name=f"dec_deconv_{i}")(x)
+    last = "density_mean" if gaussian else "occupancy_logits"
     if strided:
-        logits = deconv(1, up_kernel, strides=2, padding="same", name="occupancy_logits")(x)
+        out = deconv(1, up_kernel, strides=2, padding="same", name=last)(x)
     else:
-        logits = conv(1, kernel_size, padding="same", name="occupancy_logits")(x)
-    decoder_logits = keras.Model(latent, logits, name=f"{name}_decoder_logits")
-    probabilities = keras.layers.Activation("sigmoid", name="occupancy")(decoder_logits(latent))
-    decoder = keras.Model(latent, probabilities, name=f"{name}_decoder")
-    reconstruction = BernoulliNLL(name="likelihood")([grids, decoder_logits(encoder(grids)[2])])
+        out = conv(1, kernel_size, padding="same", name=last)(x)
+    if gaussian:
+        decoder = keras.Model(latent, out, name=f"{name}_decoder")
+        recon = GaussianNLL(sigma=None, init_log_var=init_log_var, name="likelihood")
+        reconstruction = recon([grids, decoder(encoder(grids)[2])])
+    else:
+        decoder_logits = keras.Model(latent, out, name=f"{name}_decoder_logits")
+        probabilities = keras.layers.Activation("sigmoid", name="occupancy")(decoder_logits(latent))
+        decoder = keras.Model(latent, probabilities, name=f"{name}_decoder")
+        reconstruction = BernoulliNLL(name="likelihood")([grids, decoder_logits(encoder(grids)[2])])
     vae = keras.Model(grids, reconstruction, name=name)
     return VAE(vae, encoder, mean_encoder, decoder)
 
