@@ -18,7 +18,10 @@ Usage:
 
 Every result is appended to ``--out`` (default ``bench/results/lj_free_bits.json``). With
 ``--grid-blocks`` it also compares the grid VAE's block designs (``--free-bits 0`` and ``--out
-bench/results/lj_grid_blocks_quality.json`` for BENCHMARKS.md's table of the two designs).
+bench/results/lj_grid_blocks_quality.json`` for BENCHMARKS.md's table of the two designs), and
+with ``--grid-smoothing`` occupancy grids against smooth ones. Every row also has the ROC-AUC of
+the test -ELBO for the test configurations with one pair at 0.5 sigma inserted (the run's second
+anomaly set; label-free: no gamma enters it).
 """
 
 from __future__ import annotations
@@ -31,11 +34,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from keras_clust.apps.lj_fluid.analysis import active_dimensions, gamma_readout, kl_per_dimension  # noqa: E402
+from keras_clust.apps.lj_fluid.analysis import (  # noqa: E402
+    active_dimensions,
+    anomaly_roc,
+    gamma_readout,
+    kl_per_dimension,
+)
 from keras_clust.apps.lj_fluid.config import Config  # noqa: E402
-from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
+from keras_clust.apps.lj_fluid.data import acquire, insert_overlap, make_split, split_data  # noqa: E402
 from keras_clust.apps.lj_fluid.pipeline import codes, posterior, train_view, trained_terms  # noqa: E402
 from keras_clust.files import append_json_row  # noqa: E402
+from keras_clust.lj.monte_carlo import lj_energy  # noqa: E402
 from keras_clust.lj.representations import GRID_BLOCKS  # noqa: E402
 from keras_clust.provenance import machine_info  # noqa: E402
 from keras_clust.seeding import model_seed, seed_model  # noqa: E402
@@ -49,10 +58,13 @@ def study(
     epochs: int | None,
     grid_h: float | None,
     grid_blocks: str | None = None,
+    grid_smoothing: float | None = None,
 ) -> dict:
     cfg = replace(Config(dataset=dataset, seed=seed, grid_h=grid_h), **{f"{view}_free_bits": free_bits})
     if grid_blocks is not None:
         cfg = replace(cfg, grid_blocks=grid_blocks)
+    if grid_smoothing is not None:
+        cfg = replace(cfg, grid_smoothing=grid_smoothing)
     if epochs is not None:
         cfg = replace(cfg, **{f"{view}_epochs": epochs})
     sim, cfg = acquire(cfg, progress=False)
@@ -60,6 +72,10 @@ def study(
     data = split_data(sim, cfg)
     t = train_view(view, data, cfg, lambda key: seed_model(seed, key))
     terms = trained_terms(t, data.test, cfg, model_seed(seed, "elbo"))
+    test = data.test
+    overlapped = insert_overlap(test.positions, cfg.box, cfg.overlap_distance, model_seed(cfg.seed, "overlap"))
+    bad = make_split(overlapped, test.gamma, lj_energy(overlapped, test.gamma), cfg.box)
+    overlap = anomaly_roc(terms["neg_elbo"], trained_terms(t, bad, cfg, model_seed(seed, "elbo"))["neg_elbo"])
     z_mean, z_log_var = posterior(view, t.vae.encoder, data.test, cfg)
     readout = gamma_readout(codes(view, t.vae, data.train, cfg), data.train.gamma, z_mean, data.test.gamma, seed)
     return {
@@ -70,6 +86,7 @@ def study(
         "epochs": t.fit.epochs_run,
         "grid_cells": cfg.grid_cells if view == "grid" else None,
         "grid_blocks": cfg.grid_blocks if view == "grid" else None,
+        "grid_smoothing": cfg.grid_smoothing if view == "grid" else None,
         "train_seconds": round(t.fit.seconds, 1),
         "test_neg_elbo": float(terms["neg_elbo"].mean()),
         "test_kl": float(terms["kl"].mean()),
@@ -78,6 +95,7 @@ def study(
         "latent_dim": int(z_mean.shape[1]),
         "gamma_r2": readout.r2,
         "gamma_kmeans_acc": readout.clustering["acc"],
+        "overlap_auc": overlap.auc,
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "command": " ".join(sys.argv),
     }
@@ -92,10 +110,11 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=None, help="default: the run's epochs of the view")
     p.add_argument("--grid-h", type=float, default=None, help="the grid's cell side (default: the run's)")
     p.add_argument("--grid-blocks", choices=GRID_BLOCKS, default=None, help="default: the run's")
+    p.add_argument("--grid-smoothing", type=float, default=None, help="the grid's smoothing width (default: the run's)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
     for fb in (float(v) for v in a.free_bits.split(",")):
-        row = study(a.dataset, a.view, fb, a.seed, a.epochs, a.grid_h, a.grid_blocks)
+        row = study(a.dataset, a.view, fb, a.seed, a.epochs, a.grid_h, a.grid_blocks, a.grid_smoothing)
         print({k: v for k, v in row.items() if k != "command"}, flush=True)
         append_json_row(a.out, row, {"machine": machine_info()})
 

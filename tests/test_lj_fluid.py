@@ -185,7 +185,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert sim.positions.shape == (800, 30, 3)
     for name, inp, out in (
         ("lj_fluid_grid_encoder", "density_grid", "z_mean"),
-        ("lj_fluid_grid_decoder", "latent", "occupancy"),
+        ("lj_fluid_grid_decoder", "latent", "density"),  # smooth grids by default: the density's mean
         ("lj_fluid_distance_encoder", "distance_matrix", "z_mean"),
         ("lj_fluid_distance_decoder", "latent", "distance_matrix"),
         ("lj_fluid_coords_encoder", "coordinates", "z_mean"),
@@ -327,25 +327,30 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
         coords_free_bits=0.25,
         grid_free_bits=0.5,
         distance_free_bits=0.75,
+        grid_smoothing=0.0,
     )
     rng = np.random.default_rng(0)
     pos = rng.random((20, 8, 3)) * 4
     split = make_split(pos, np.ones(20), np.zeros(20), 4.0)
-    from keras_clust.lj.representations import density_grid
+    from keras_clust.lj.representations import grids_of
 
-    inputs = {"coords": split.coords, "distance": split.matrices, "grid": density_grid(pos, 4.0, 8)}
-    strided = replace(cfg, grid_blocks="strided")
-    for view, c in (("coords", cfg), ("grid", cfg), ("grid", strided), ("distance", cfg)):
+    inputs = {"coords": split.coords, "distance": split.matrices}
+    strided, smooth = replace(cfg, grid_blocks="strided"), replace(cfg, grid_smoothing=0.4)
+    for view, c in (("coords", cfg), ("grid", cfg), ("grid", strided), ("grid", smooth), ("distance", cfg)):
+        inputs["grid"] = grids_of(pos, 4.0, 8, c.grid_smoothing)
         keras.utils.set_random_seed(1)
         m = build_view(view, c, seed=0)
         assert m.encoder.get_layer("kl").free_bits == getattr(cfg, f"{view}_free_bits"), view
         head = m.encoder.get_layer("z_log_var")
         w, b = head.get_weights()
         head.set_weights([np.zeros_like(w), np.full_like(b, -30.0)])
-        decoder = m.vae.get_layer("grid_vae_decoder_logits") if view == "grid" else m.decoder
+        occupancy = view == "grid" and c.grid_smoothing == 0
+        decoder = m.vae.get_layer("grid_vae_decoder_logits") if occupancy else m.decoder
         terms = neg_elbo_terms(view, m.encoder, decoder, trained_log_var(m.vae), split, c, 3, seed=0)
         if c is strided:  # the run's --grid-blocks reaches the model: transposed Conv logits
             assert isinstance(decoder.get_layer("occupancy_logits"), keras.layers.Conv3DTranspose)
+        if c is smooth:  # --grid-smoothing reaches the model: a Gaussian around a density mean
+            assert decoder.get_layer("density_mean") and trained_log_var(m.vae).shape == (8**3,)
         m.vae.compile(optimizer="adam")
         logs = m.vae.evaluate(inputs[view], batch_size=20, verbose=0, return_dict=True)
         assert logs["loss"] == pytest.approx(terms["neg_elbo"].mean(), rel=1e-4), view
@@ -402,7 +407,9 @@ def test_tune_quick_searches_the_grid_vae_with_hyperband(tmp_path):
     assert len(params) >= 2
     assert all(t["params"]["h"] in (0.3125, 0.15625) for t in m["trials"])  # 16 and 32 cells
     assert set(m["doubly_occupied_share"]) == {"0.3125", "0.15625"}
-    assert m["use_best"].startswith("keras-clust lj-fluid run --grid-h ")
+    assert m["use_best"].startswith("keras-clust lj-fluid run --grid-h ") and m["use_best"].endswith(
+        " --grid-smoothing 0"
+    )
     assert "use it: keras-clust lj-fluid run" in res.stdout
     assert (run / "report.md").read_text().count("figures/hyperband_") >= 2
 
@@ -412,6 +419,7 @@ def test_config_defaults_follow_the_write_up():
     assert (cfg.particles, cfg.box, cfg.dim, cfg.temperature) == (30, 5.0, 3, 1.0)
     assert cfg.coords_hidden == (45, 22) and cfg.coords_latent == 2
     assert 50 <= cfg.distance_latent <= 100 and cfg.grid_cells == 24
+    assert (cfg.grid_smoothing, cfg.grid_likelihood) == (0.35, "gaussian")
 
 
 # --- settings: every action's config is declared once and reads back -------------------------------
@@ -467,6 +475,9 @@ def test_run_config_resolves_the_holdout_gamma_and_caps_quick():
     )
     assert (cfg.holdout_gamma, cfg.grid_epochs, cfg.elbo_draws, cfg.samples) == (None, 7, 8, 8000)
     assert cfg.grid_blocks == "strided" and Config().grid_blocks == "pool"
+    cfg = run_config(parser.parse_args(["lj-fluid", "run", "--grid-smoothing", "0.35"]))
+    assert (cfg.grid_smoothing, cfg.grid_likelihood) == (0.35, "gaussian")
+    assert Config(grid_smoothing=0).grid_likelihood == "bernoulli"
     assert Config(dataset="d.npz").holdout_gamma is None and Config().holdout_gamma == 0.5
 
 
@@ -492,7 +503,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert (cfg.n_clusters, tuple(cfg.k_range), cfg.k_criterion) == (GAMMAS_K, (2, 20), "silhouette")
     # trained on the plain ELBO and the write-up's pooling blocks, whatever today's defaults
     assert (cfg.coords_free_bits, cfg.grid_free_bits, cfg.distance_free_bits) == (0.0, 0.0, 0.0)
-    assert cfg.grid_blocks == "pool"
+    assert cfg.grid_blocks == "pool" and cfg.grid_smoothing == 0.0  # occupancy grids, whatever today's default
     assert cfg.grid_cells == 32  # the default grid before version 6
 
 

@@ -51,16 +51,21 @@ from keras_clust.settings import RunOptions, add_settings, config_from_args, pat
 log = logging.getLogger("keras_clust.apps.lj_fluid")
 
 
-#: The SavedModels of a run: each view's deterministic encoder (``z_mean``), the grid and
-#: distance-matrix decoders.
-EXPORTS = (
-    Export("lj_fluid_coords_encoder", "coords_encoder.keras", "coordinates", ("z_mean",)),
-    Export("lj_fluid_grid_encoder", "grid_encoder.keras", "density_grid", ("z_mean",)),
-    Export("lj_fluid_grid_decoder", "grid_decoder.keras", "latent", ("occupancy",)),
-    Export("lj_fluid_distance_encoder", "distance_encoder.keras", "distance_matrix", ("z_mean",)),
-    Export("lj_fluid_distance_decoder", "distance_decoder.keras", "latent", ("distance_matrix",)),
-)
-SPEC = ExperimentSpec(NAME, Config, steps, render_report, summary, exports=lambda cfg: EXPORTS)
+def exports(cfg: Config) -> tuple[Export, ...]:
+    """The SavedModels of a run: each view's deterministic encoder (``z_mean``), the grid and
+    distance-matrix decoders (the grid decoder gives ``occupancy`` probabilities, or with
+    ``--grid-smoothing`` the smooth grid's mean ``density``)."""
+    grid_out = "density" if cfg.grid_smoothing > 0 else "occupancy"
+    return (
+        Export("lj_fluid_coords_encoder", "coords_encoder.keras", "coordinates", ("z_mean",)),
+        Export("lj_fluid_grid_encoder", "grid_encoder.keras", "density_grid", ("z_mean",)),
+        Export("lj_fluid_grid_decoder", "grid_decoder.keras", "latent", (grid_out,)),
+        Export("lj_fluid_distance_encoder", "distance_encoder.keras", "distance_matrix", ("z_mean",)),
+        Export("lj_fluid_distance_decoder", "distance_decoder.keras", "latent", ("distance_matrix",)),
+    )
+
+
+SPEC = ExperimentSpec(NAME, Config, steps, render_report, summary, exports=exports)
 
 
 # --- simulate ------------------------------------------------------------------------------

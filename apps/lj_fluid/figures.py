@@ -12,7 +12,8 @@ from keras_clust.viz._figure import new_figure, save_figure
 
 def plot_grid_reconstructions(original: np.ndarray, decoded: np.ndarray, path: Path, h: float) -> Path:
     """Occupancy summed along the height axis's orthogonal view: for 3-D grids the sum over y
-    (an x-z side view, gravity pointing down), original above, decoded probabilities below."""
+    (an x-z side view, gravity pointing down), original above, decoded below (occupancy
+    probabilities, or the density's mean for smooth grids)."""
     k = len(original)
     fig = new_figure(2.2 * k, 4.6)
     axes = fig.subplots(2, k, squeeze=False)
@@ -26,7 +27,7 @@ def plot_grid_reconstructions(original: np.ndarray, decoded: np.ndarray, path: P
             ax.set_yticks([])
             if j == 0:
                 ax.set_ylabel(f"{name}\nheight ->")
-    fig.suptitle(f"density grids (cell h = {h:.4g} sigma), side view: occupancy summed over y")
+    fig.suptitle(f"density grids (cell h = {h:.4g} sigma), side view: summed over y")
     return save_figure(fig, path)
 
 

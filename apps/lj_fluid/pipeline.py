@@ -51,7 +51,13 @@ def view_inputs(view: str, split: Split, cfg: Config, batch_size: int | None = N
     if view == "distance":
         return split.matrices
     return grid_dataset(
-        split.positions, cfg.box, cfg.grid_cells, batch_size or cfg.batch_size, shuffle=shuffle, seed=cfg.seed
+        split.positions,
+        cfg.box,
+        cfg.grid_cells,
+        batch_size or cfg.batch_size,
+        shuffle=shuffle,
+        seed=cfg.seed,
+        smoothing=cfg.grid_smoothing,
     )
 
 
@@ -59,7 +65,9 @@ def view_arrays(view: str, split: Split, cfg: Config) -> np.ndarray:
     """The ``view``'s encoder inputs of ``split`` as one array (the grids computed all at once)."""
     if view != "grid":
         return view_inputs(view, split, cfg)
-    return next(iter(grid_dataset(split.positions, cfg.box, cfg.grid_cells, len(split.positions)))).numpy()
+    return next(
+        iter(grid_dataset(split.positions, cfg.box, cfg.grid_cells, len(split.positions), smoothing=cfg.grid_smoothing))
+    ).numpy()
 
 
 def build_view(view: str, cfg: Config, seed: int) -> VAE:
@@ -88,6 +96,7 @@ def build_view(view: str, cfg: Config, seed: int) -> VAE:
             name="grid_vae",
             free_bits=cfg.grid_free_bits,
             blocks=cfg.grid_blocks,
+            likelihood=cfg.grid_likelihood,
         )
     return build_distance_vae(
         n, cfg.distance_latent, beta=cfg.beta, seed=seed, name="distance_vae", free_bits=cfg.distance_free_bits
@@ -158,7 +167,9 @@ def train_coordinate_net(data: RunData, cfg: Config, seed_model: Callable[[str],
 def _batches(view: str, positions_or_array, cfg: Config):
     """Batches of the view's inputs as NumPy arrays (grids built batch by batch)."""
     if view == "grid":
-        for batch in grid_dataset(positions_or_array, cfg.box, cfg.grid_cells, SCORE_BATCH):
+        for batch in grid_dataset(
+            positions_or_array, cfg.box, cfg.grid_cells, SCORE_BATCH, smoothing=cfg.grid_smoothing
+        ):
             yield batch.numpy()
     else:
         for i in range(0, len(positions_or_array), SCORE_BATCH):
@@ -199,23 +210,27 @@ def _triangle(x: np.ndarray) -> np.ndarray:
 
 def _likelihood(view: str, x: np.ndarray, log_var: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
     """``decoder output -> -log p(x | z)`` per configuration of the batch ``x``, with the likelihood
-    the view was trained with: Bernoulli over the grid's cells from logits, Gaussian with
-    ``log_var`` over the sorted coordinates or the distinct distances."""
+    the view was trained with: Bernoulli over an occupancy grid's cells from logits (no
+    ``log_var``), Gaussian with ``log_var`` over a smooth grid's cells, the sorted coordinates
+    or the distinct distances."""
 
     def nll(out: np.ndarray) -> np.ndarray:
-        if view == "grid":
+        if view == "grid" and log_var is None:
             logits, t = out.reshape(len(x), -1), x.reshape(len(x), -1).astype(np.float64)
             return np.sum(np.logaddexp(0.0, logits) - t * logits, axis=-1)
-        t, mu = (x.reshape(len(x), -1), out.reshape(len(x), -1)) if view == "coords" else (_triangle(x), _triangle(out))
+        if view == "distance":
+            t, mu = _triangle(x), _triangle(out)
+        else:
+            t, mu = x.reshape(len(x), -1), out.reshape(len(x), -1)
         return gaussian_nll_np(t, mu, log_var)
 
     return nll
 
 
 def scoring_decoder(t: TrainedVAE) -> keras.Model:
-    """The decoder the -ELBO is computed with: the grid VAE's logits (so that no probability
-    is rounded to 0 or 1 in float32), the reconstruction mean of the two Gaussian views."""
-    if t.view == "grid":
+    """The decoder the -ELBO is computed with: an occupancy grid VAE's logits (so that no
+    probability is rounded to 0 or 1 in float32), the reconstruction mean of the Gaussian ones."""
+    if t.view == "grid" and trained_log_var(t.vae.vae) is None:
         return t.vae.vae.get_layer("grid_vae_decoder_logits")
     return t.vae.decoder
 
@@ -280,6 +295,8 @@ def decode_matrices(vae: VAE, split: Split) -> np.ndarray:
 
 def decode_grids(vae: VAE, positions: np.ndarray, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
     """Original grids and decoded occupancy probabilities for a few configurations."""
-    x = next(iter(grid_dataset(positions, cfg.box, cfg.grid_cells, len(positions)))).numpy()
+    x = next(
+        iter(grid_dataset(positions, cfg.box, cfg.grid_cells, len(positions), smoothing=cfg.grid_smoothing))
+    ).numpy()
     z = vae.mean_encoder.predict(x, verbose=0)
     return x, np.asarray(vae.decoder.predict(z, verbose=0))

@@ -49,7 +49,7 @@ from keras_clust.cluster.evaluate import k_options
 from keras_clust.experiment import Run
 from keras_clust.lj.dataset import save_lj_dataset
 from keras_clust.lj.monte_carlo import lj_energy
-from keras_clust.lj.representations import cell_indices, density_grid
+from keras_clust.lj.representations import cell_indices, grids_of
 from keras_clust.seeding import model_seed
 from keras_clust.viz import loss_curves, pick_examples, plot_k_choice, plot_loss_curves
 
@@ -128,7 +128,7 @@ def steps(cfg: Config, run: Run) -> None:
     run.export_samples = {
         "coordinates": data.test.coords[idx],
         "distance_matrix": data.test.matrices[idx],
-        "density_grid": density_grid(data.test.positions[idx], cfg.box, cells),
+        "density_grid": grids_of(data.test.positions[idx], cfg.box, cells, cfg.grid_smoothing),
     }
 
 

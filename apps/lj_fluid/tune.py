@@ -86,11 +86,11 @@ def build_compiled_grid_vae(
     box: float,
     dim: int,
     learning_rate: float,
+    blocks: str,
     seed: int | None = None,
-    blocks: str = "pool",
 ) -> keras.Model:
     """The grid VAE of one configuration, compiled (its loss lives in its layers; ``seed``
-    seeds its latent sampling)."""
+    seeds its latent sampling). ``blocks`` has no default here: the search space always gives it."""
     m = build_grid_vae(
         grid_cells(box, h),
         dim,
@@ -391,7 +391,7 @@ def tune_steps(cfg: TuneConfig, run: Run) -> None:
         f"keras-clust {NAME} run --grid-h {p['h']:.10g} --grid-filters {p['filters']},{2 * p['filters']},"
         f"{4 * p['filters']} --grid-kernel {p['kernel_size']} --grid-blocks {p['blocks']} "
         f"--grid-latent {p['latent_dim']} "
-        f"--beta {p['beta']:.3g}"
+        f"--beta {p['beta']:.3g} --grid-smoothing 0"  # the search trains occupancy grids (Bernoulli) only
     )
     occupancy = {
         f"{h:.6g}": doubly_occupied_share(sim.positions, data_cfg.box, grid_cells(data_cfg.box, h))
