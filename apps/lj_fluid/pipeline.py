@@ -50,24 +50,19 @@ def view_inputs(view: str, split: Split, cfg: Config, batch_size: int | None = N
         return split.coords
     if view == "distance":
         return split.matrices
-    return grid_dataset(
-        split.positions,
-        cfg.box,
-        cfg.grid_cells,
-        batch_size or cfg.batch_size,
-        shuffle=shuffle,
-        seed=cfg.seed,
-        smoothing=cfg.grid_smoothing,
-    )
+    return grids(split.positions, cfg, batch_size or cfg.batch_size, shuffle=shuffle, seed=cfg.seed)
+
+
+def grids(positions: np.ndarray, cfg: Config, batch_size: int, **options):
+    """:func:`~keras_clust.lj.representations.grid_dataset` of the run's grid (cells, smoothing)."""
+    return grid_dataset(positions, cfg.box, cfg.grid_cells, batch_size, smoothing=cfg.grid_smoothing, **options)
 
 
 def view_arrays(view: str, split: Split, cfg: Config) -> np.ndarray:
     """The ``view``'s encoder inputs of ``split`` as one array (the grids computed all at once)."""
     if view != "grid":
         return view_inputs(view, split, cfg)
-    return next(
-        iter(grid_dataset(split.positions, cfg.box, cfg.grid_cells, len(split.positions), smoothing=cfg.grid_smoothing))
-    ).numpy()
+    return next(iter(grids(split.positions, cfg, len(split.positions)))).numpy()
 
 
 def build_view(view: str, cfg: Config, seed: int) -> VAE:
@@ -167,9 +162,7 @@ def train_coordinate_net(data: RunData, cfg: Config, seed_model: Callable[[str],
 def _batches(view: str, positions_or_array, cfg: Config):
     """Batches of the view's inputs as NumPy arrays (grids built batch by batch)."""
     if view == "grid":
-        for batch in grid_dataset(
-            positions_or_array, cfg.box, cfg.grid_cells, SCORE_BATCH, smoothing=cfg.grid_smoothing
-        ):
+        for batch in grids(positions_or_array, cfg, SCORE_BATCH):
             yield batch.numpy()
     else:
         for i in range(0, len(positions_or_array), SCORE_BATCH):
@@ -294,9 +287,8 @@ def decode_matrices(vae: VAE, split: Split) -> np.ndarray:
 
 
 def decode_grids(vae: VAE, positions: np.ndarray, cfg: Config) -> tuple[np.ndarray, np.ndarray]:
-    """Original grids and decoded occupancy probabilities for a few configurations."""
-    x = next(
-        iter(grid_dataset(positions, cfg.box, cfg.grid_cells, len(positions), smoothing=cfg.grid_smoothing))
-    ).numpy()
+    """Original grids and the decoded ones (occupancy probabilities, or a smooth grid's mean) for a
+    few configurations."""
+    x = next(iter(grids(positions, cfg, len(positions)))).numpy()
     z = vae.mean_encoder.predict(x, verbose=0)
     return x, np.asarray(vae.decoder.predict(z, verbose=0))
