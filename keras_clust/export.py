@@ -194,7 +194,25 @@ def write_models_config(models_dir: str | Path = "saved_models", base_path: str 
 
 
 def saved_model_cli_show(path: str | Path) -> str:
-    """Output of TensorFlow's own ``saved_model_cli show --all`` for ``path``."""
+    """Output of TensorFlow's own ``saved_model_cli show --all`` for ``path``.
+
+    Printed by the tool's own function in this process where TensorFlow has it (a new
+    interpreter would pay TensorFlow's start-up, 5-8 s, per model); by the tool otherwise."""
+    import contextlib
+    import io
+
+    try:  # not public API: the function behind "show --all"
+        from tensorflow.python.tools.saved_model_cli import _show_all
+    except ImportError:
+        _show_all = None
+    if _show_all is not None:
+        out = io.StringIO()
+        try:
+            with contextlib.redirect_stdout(out):
+                _show_all(str(path))
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise DataError(f"saved_model_cli cannot read {path}: {str(exc)[-300:]}") from None
+        return out.getvalue()
     exe = Path(sys.executable).with_name("saved_model_cli")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tensorflow.python.tools.saved_model_cli"]
     res = subprocess.run([*cmd, "show", "--all", "--dir", str(path)], capture_output=True, text=True, check=False)
