@@ -41,10 +41,10 @@ from keras_clust.apps.lj_fluid.analysis import (  # noqa: E402
     kl_per_dimension,
 )
 from keras_clust.apps.lj_fluid.config import Config  # noqa: E402
-from keras_clust.apps.lj_fluid.data import acquire, insert_overlap, make_split, split_data  # noqa: E402
+from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
 from keras_clust.apps.lj_fluid.pipeline import codes, posterior, train_view, trained_terms  # noqa: E402
+from keras_clust.apps.lj_fluid.steps import overlap_split  # noqa: E402
 from keras_clust.files import append_json_row  # noqa: E402
-from keras_clust.lj.monte_carlo import lj_energy  # noqa: E402
 from keras_clust.lj.representations import GRID_BLOCKS  # noqa: E402
 from keras_clust.provenance import machine_info  # noqa: E402
 from keras_clust.seeding import model_seed, seed_model  # noqa: E402
@@ -72,10 +72,8 @@ def study(
     data = split_data(sim, cfg)
     t = train_view(view, data, cfg, lambda key: seed_model(seed, key))
     terms = trained_terms(t, data.test, cfg, model_seed(seed, "elbo"))
-    test = data.test
-    overlapped = insert_overlap(test.positions, cfg.box, cfg.overlap_distance, model_seed(cfg.seed, "overlap"))
-    bad = make_split(overlapped, test.gamma, lj_energy(overlapped, test.gamma), cfg.box)
-    overlap = anomaly_roc(terms["neg_elbo"], trained_terms(t, bad, cfg, model_seed(seed, "elbo"))["neg_elbo"])
+    bad = trained_terms(t, overlap_split(data.test, cfg), cfg, model_seed(seed, "elbo"))["neg_elbo"]
+    overlap = anomaly_roc(terms["neg_elbo"], bad)
     z_mean, z_log_var = posterior(view, t.vae.encoder, data.test, cfg)
     readout = gamma_readout(codes(view, t.vae, data.train, cfg), data.train.gamma, z_mean, data.test.gamma, seed)
     return {

@@ -9,6 +9,8 @@ integer folders, never loads a half-written one.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
 import os
 import shutil
@@ -198,9 +200,6 @@ def saved_model_cli_show(path: str | Path) -> str:
 
     Printed by the tool's own function in this process where TensorFlow has it (a new
     interpreter would pay TensorFlow's start-up, 5-8 s, per model); by the tool otherwise."""
-    import contextlib
-    import io
-
     try:  # not public API: the function behind "show --all"
         from tensorflow.python.tools.saved_model_cli import _show_all
     except ImportError:

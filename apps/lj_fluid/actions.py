@@ -55,7 +55,7 @@ def exports(cfg: Config) -> tuple[Export, ...]:
     """The SavedModels of a run: each view's deterministic encoder (``z_mean``), the grid and
     distance-matrix decoders (the grid decoder gives ``occupancy`` probabilities, or with
     ``--grid-smoothing`` the smooth grid's mean ``density``)."""
-    grid_out = "density" if cfg.grid_smoothing > 0 else "occupancy"
+    grid_out = "density" if cfg.grid_likelihood == "gaussian" else "occupancy"
     return (
         Export("lj_fluid_coords_encoder", "coords_encoder.keras", "coordinates", ("z_mean",)),
         Export("lj_fluid_grid_encoder", "grid_encoder.keras", "density_grid", ("z_mean",)),

@@ -89,17 +89,17 @@ def _v4_to_v5(old: dict) -> dict:
     return {**old, "grid_blocks": "pool"}
 
 
-def _v6_to_v7(old: dict) -> dict:
-    """Runs written before ``--grid-smoothing``: occupancy grids with a Bernoulli likelihood."""
-    return {**old, "grid_smoothing": 0.0}
-
-
 def _v5_to_v6(old: dict) -> dict:
     """Runs written while the default grid had 32 cells: their ``grid_h`` None meant L / 32 (a
     ``--quick`` run's None still means L / 16)."""
     if old.get("grid_h") is None and not old.get("quick"):
         return {**old, "grid_h": old["box"] / GRID_CELLS_BEFORE_V6}
     return old
+
+
+def _v6_to_v7(old: dict) -> dict:
+    """Runs written before ``--grid-smoothing``: occupancy grids with a Bernoulli likelihood."""
+    return {**old, "grid_smoothing": 0.0}
 
 
 # --- option types ----------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def summary_rows(metrics: dict) -> list[dict]:
 
 
 def render_report(cfg: Config, metrics: dict) -> str:
-    if cfg.grid_smoothing > 0:
+    if cfg.grid_likelihood == "gaussian":
         grid_kind = (
             f", smooth: a Gaussian blob of width {cfg.grid_smoothing:g} sigma per particle, with a Gaussian likelihood "
             "of one learned sigma per cell"

@@ -19,7 +19,7 @@ from keras_clust.apps.lj_fluid.analysis import (
     recovered_rows,
 )
 from keras_clust.apps.lj_fluid.config import GAMMAS_K, Config
-from keras_clust.apps.lj_fluid.data import RunData, acquire, insert_overlap, make_split, split_data
+from keras_clust.apps.lj_fluid.data import RunData, Split, acquire, insert_overlap, make_split, split_data
 from keras_clust.apps.lj_fluid.figures import (
     plot_energy_histograms,
     plot_energy_map,
@@ -253,6 +253,13 @@ def deep_gamma_clustering(view: str, vae, data: RunData, cfg: Config) -> dict:
     return {"method": cfg.cluster, **score_clustering(classes, res.labels).to_dict(), **extra}
 
 
+def overlap_split(test: Split, cfg: Config) -> Split:
+    """The test configurations with one particle moved to ``cfg.overlap_distance`` of another
+    (seeded from the run's seed): the anomaly set of the inserted overlapping pair."""
+    overlapped = insert_overlap(test.positions, cfg.box, cfg.overlap_distance, model_seed(cfg.seed, "overlap"))
+    return make_split(overlapped, test.gamma, lj_energy(overlapped, test.gamma), cfg.box)
+
+
 def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> dict:
     """ROC-AUC of each VAE's -ELBO, and of the Lennard-Jones energy alone (a physics baseline
     that, like the VAEs, sees positions only: no gamma), for configurations at the held-out
@@ -260,8 +267,7 @@ def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> di
     normal test configurations' -ELBO ``normal`` (by view; the anomalous sets capped at the
     test set's size)."""
     test = data.test
-    overlapped = insert_overlap(test.positions, cfg.box, cfg.overlap_distance, model_seed(cfg.seed, "overlap"))
-    sets = {"overlap": make_split(overlapped, test.gamma, lj_energy(overlapped, test.gamma), cfg.box)}
+    sets = {"overlap": overlap_split(test, cfg)}
     if data.holdout is not None:
         keep = np.sort(
             np.random.default_rng(model_seed(cfg.seed, "holdout-sample")).permutation(len(data.holdout))[: len(test)]
