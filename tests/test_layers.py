@@ -132,3 +132,30 @@ def test_gaussian_nll_layer_fixed_and_learned_sigma(tmp_path):
     model.save(tmp_path / "m.keras")
     again = keras.models.load_model(tmp_path / "m.keras")
     np.testing.assert_allclose(keras.ops.convert_to_numpy(again.get_layer("likelihood").log_var), [0.5, -0.5])
+
+
+def test_gaussian_nll_log_var_scale_same_likelihood_faster_sigma():
+    """A scaled log sigma^2 starts at the same likelihood, survives get_config, and Adam moves
+    sigma about scale times farther per step than the unscaled layer."""
+    x = np.array([[0.0, 1.0]], np.float32)
+    mean = np.array([[1.0, 1.0]], np.float32)
+    plain, scaled = GaussianNLL(init_log_var=-1.0), GaussianNLL(init_log_var=-1.0, log_var_scale=10.0)
+    plain([x, mean]), scaled([x, mean])
+    assert float(keras.ops.convert_to_numpy(scaled.losses[0])) == pytest.approx(
+        float(keras.ops.convert_to_numpy(plain.losses[0])), rel=1e-6
+    )
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(scaled.observation_log_var()), [-1.0, -1.0], rtol=1e-6)
+    assert GaussianNLL.from_config(scaled.get_config()).log_var_scale == 10.0
+    with pytest.raises(ValueError):
+        GaussianNLL(log_var_scale=0.0)
+
+    def moved(scale: float) -> float:
+        inp = keras.Input((2,))
+        layer = GaussianNLL(init_log_var=-1.0, log_var_scale=scale, name="likelihood")
+        model = keras.Model(inp, layer([inp, keras.ops.zeros_like(inp)]))
+        model.compile(optimizer=keras.optimizers.Adam(1e-2))
+        model.fit(np.ones((32, 2), np.float32), epochs=1, batch_size=8, verbose=0)  # 4 steps toward log var 0
+        return float(np.mean(keras.ops.convert_to_numpy(layer.observation_log_var()))) + 1.0
+
+    slow, fast = moved(1.0), moved(10.0)
+    assert slow > 0 and fast == pytest.approx(10 * slow, rel=0.05)
