@@ -19,7 +19,8 @@ Usage:
 Every result is appended to ``--out`` (default ``bench/results/lj_free_bits.json``). With
 ``--grid-blocks`` it also compares the grid VAE's block designs (``--free-bits 0`` and ``--out
 bench/results/lj_grid_blocks_quality.json`` for BENCHMARKS.md's table of the two designs), and
-with ``--grid-smoothing`` occupancy grids against smooth ones. Every row also has the ROC-AUC of
+with ``--grid-smoothing`` occupancy grids against smooth ones, with ``--grid-log-var-scale`` how fast
+the smooth grid's sigma per cell learns. Every row also has the ROC-AUC of
 the test -ELBO for the test configurations with one pair at 0.5 sigma inserted (the run's second
 anomaly set; label-free: no gamma enters it).
 """
@@ -59,12 +60,15 @@ def study(
     grid_h: float | None,
     grid_blocks: str | None = None,
     grid_smoothing: float | None = None,
+    grid_log_var_scale: float | None = None,
 ) -> dict:
     cfg = replace(Config(dataset=dataset, seed=seed, grid_h=grid_h), **{f"{view}_free_bits": free_bits})
     if grid_blocks is not None:
         cfg = replace(cfg, grid_blocks=grid_blocks)
     if grid_smoothing is not None:
         cfg = replace(cfg, grid_smoothing=grid_smoothing)
+    if grid_log_var_scale is not None:
+        cfg = replace(cfg, grid_log_var_scale=grid_log_var_scale)
     if epochs is not None:
         cfg = replace(cfg, **{f"{view}_epochs": epochs})
     sim, cfg = acquire(cfg, progress=False)
@@ -85,6 +89,8 @@ def study(
         "grid_cells": cfg.grid_cells if view == "grid" else None,
         "grid_blocks": cfg.grid_blocks if view == "grid" else None,
         "grid_smoothing": cfg.grid_smoothing if view == "grid" else None,
+        "grid_log_var_scale": cfg.grid_log_var_scale if view == "grid" else None,
+        "kept_epoch": t.fit.kept_epoch(cfg.patience),
         "train_seconds": round(t.fit.seconds, 1),
         "test_neg_elbo": float(terms["neg_elbo"].mean()),
         "test_kl": float(terms["kl"].mean()),
@@ -109,10 +115,15 @@ def main() -> None:
     p.add_argument("--grid-h", type=float, default=None, help="the grid's cell side (default: the run's)")
     p.add_argument("--grid-blocks", choices=GRID_BLOCKS, default=None, help="default: the run's")
     p.add_argument("--grid-smoothing", type=float, default=None, help="the grid's smoothing width (default: the run's)")
+    p.add_argument(
+        "--grid-log-var-scale", type=float, default=None, help="how fast the grid's sigma learns (default: the run's)"
+    )
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
     for fb in (float(v) for v in a.free_bits.split(",")):
-        row = study(a.dataset, a.view, fb, a.seed, a.epochs, a.grid_h, a.grid_blocks, a.grid_smoothing)
+        row = study(
+            a.dataset, a.view, fb, a.seed, a.epochs, a.grid_h, a.grid_blocks, a.grid_smoothing, a.grid_log_var_scale
+        )
         print({k: v for k, v in row.items() if k != "command"}, flush=True)
         append_json_row(a.out, row, {"machine": machine_info()})
 

@@ -40,6 +40,14 @@ class FitResult:
     seconds: float
     epochs_run: int
 
+    def kept_epoch(self, patience: int) -> int:
+        """The 1-based epoch whose weights the model ends with: the lowest ``val_loss`` when the
+        fit ran with early stopping (``patience`` > 0 restores it), else the last."""
+        val = self.history.get("val_loss")
+        if patience > 0 and val:
+            return int(np.argmin(val)) + 1
+        return self.epochs_run
+
     def rows(self, **tags) -> list[dict]:
         """History as rows ``{**tags, "epoch": e, "loss": ..., "val_loss": ...}``."""
         return [

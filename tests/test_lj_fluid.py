@@ -496,6 +496,9 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
         "grid_free_bits",
         "distance_free_bits",
         "grid_blocks",
+        "grid_smoothing",
+        "patience",
+        "grid_log_var_scale",
     )
     raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
@@ -505,6 +508,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert (cfg.coords_free_bits, cfg.grid_free_bits, cfg.distance_free_bits) == (0.0, 0.0, 0.0)
     assert cfg.grid_blocks == "pool" and cfg.grid_smoothing == 0.0  # occupancy grids, whatever today's default
     assert cfg.grid_cells == 32  # the default grid before version 6
+    assert cfg.patience == 0 and cfg.grid_log_var_scale == 1.0  # all epochs kept, sigma at the decoder's rate
 
 
 def test_runs_before_24_cells_keep_their_grid():

@@ -59,9 +59,19 @@ GRID_DEFAULT_BLOCKS = "pool"
 #: grid --grid-smoothing``, BENCHMARKS.md. The two likelihoods' -ELBOs are not comparable.
 GRID_DEFAULT_SMOOTHING = 0.35
 
+#: ``--grid-log-var-scale``'s default: at 1 the smooth grid's sigma per cell was still falling after
+#: the 20 epochs on the design simulation (seed 100); ``bench/study_lj_free_bits.py
+#: --grid-log-var-scale``, BENCHMARKS.md.
+GRID_LOG_VAR_SCALE = 1.0
+
 #: Free bits per view (``--coords-free-bits`` ...), chosen on a design simulation (seed 100), not the
 #: reported run's: ``bench/study_lj_free_bits.py``, BENCHMARKS.md.
 FREE_BITS = {"coords": 0.25, "grid": 0.0, "distance": 0.0}
+
+#: ``--patience``'s default, chosen on the design simulation (seed 100), not the reported run's: the
+#: coordinate network's validation MSE is lowest in its first epochs and the distance VAE's levels
+#: off well before its 150 epochs (``bench/study_lj_patience.py``, BENCHMARKS.md).
+PATIENCE = 10
 
 #: ``--k``'s default: KMeans finds as many clusters as there are gammas.
 GAMMAS_K = "gammas"
@@ -100,6 +110,12 @@ def _v5_to_v6(old: dict) -> dict:
 def _v6_to_v7(old: dict) -> dict:
     """Runs written before ``--grid-smoothing``: occupancy grids with a Bernoulli likelihood."""
     return {**old, "grid_smoothing": 0.0}
+
+
+def _v7_to_v8(old: dict) -> dict:
+    """Runs written before ``--patience`` and ``--grid-log-var-scale``: every model trained all its
+    epochs, and the grid's sigma learned at the decoder's rate."""
+    return {**old, "patience": 0, "grid_log_var_scale": 1.0}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -282,7 +298,7 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 7
+    CONFIG_VERSION: ClassVar[int] = 8
     MIGRATIONS: ClassVar[dict] = {
         1: _v1_to_v2,
         2: _v2_to_v3,
@@ -290,6 +306,7 @@ class Config(SourceSettings):
         4: _v4_to_v5,
         5: _v5_to_v6,
         6: _v6_to_v7,
+        7: _v7_to_v8,
     }
 
     holdout_gamma: float | None = setting(
@@ -342,6 +359,13 @@ class Config(SourceSettings):
         metavar="W",
         group=MODELS,
     )
+    grid_log_var_scale: float = setting(
+        GRID_LOG_VAR_SCALE,
+        "with --grid-smoothing: the grid VAE's learned log sigma^2 per cell moves this many times faster than "
+        "its other weights (1: at the same rate)",
+        type=positive_float,
+        group=MODELS,
+    )
     grid_latent: int = setting(16, "latent size of the grid VAE", type=positive_int, group=MODELS)
     grid_epochs: int = epochs_setting("grid", 20)
     grid_free_bits: float = free_bits_setting("grid", FREE_BITS["grid"])
@@ -351,6 +375,13 @@ class Config(SourceSettings):
     distance_free_bits: float = free_bits_setting("distance", FREE_BITS["distance"])
     coordinate_hidden: tuple[int, ...] = (512, 256)
     coordinate_epochs: int = epochs_setting("coordinate", 150)
+    patience: int = setting(
+        PATIENCE,
+        "epochs without improvement of the validation loss (-ELBO; the coordinate network's MSE) before a "
+        "model stops, its best epoch kept; 0: every model trains all its epochs",
+        type=non_negative_int,
+        group=MODELS,
+    )
     beta: float = setting(1.0, "KL weight of every VAE", type=positive_float, group=MODELS)
     batch_size: int = setting(64, "batch size", type=positive_int, group=MODELS)
     learning_rate: float = setting(1e-3, "Adam learning rate", type=positive_float, group=MODELS)

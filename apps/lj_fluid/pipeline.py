@@ -92,6 +92,7 @@ def build_view(view: str, cfg: Config, seed: int) -> VAE:
             free_bits=cfg.grid_free_bits,
             blocks=cfg.grid_blocks,
             likelihood=cfg.grid_likelihood,
+            log_var_scale=cfg.grid_log_var_scale,
         )
     return build_distance_vae(
         n, cfg.distance_latent, beta=cfg.beta, seed=seed, name="distance_vae", free_bits=cfg.distance_free_bits
@@ -104,7 +105,8 @@ def epochs_of(view: str, cfg: Config) -> int:
 
 def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str], int]) -> TrainedVAE:
     """Re-seed, build and fit one view's VAE on the training split (validation on the
-    validation split), through ``fit``."""
+    validation split), through ``fit``; with ``cfg.patience`` it stops when the validation
+    -ELBO stops improving and keeps its best epoch."""
     seed = seed_model(f"{view}_vae")
     m = build_view(view, cfg, seed)
     _compile(m.vae, cfg)
@@ -117,6 +119,7 @@ def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str]
         val if view == "grid" else (val, None),
         epochs=epochs_of(view, cfg),
         batch_size=cfg.batch_size,
+        patience=cfg.patience,
         verbose=0,
     )
     h = fit.history
@@ -144,6 +147,7 @@ def train_coordinate_net(data: RunData, cfg: Config, seed_model: Callable[[str],
         (data.val.matrices, data.val.ordered / cfg.box),
         epochs=cfg.coordinate_epochs,
         batch_size=cfg.batch_size,
+        patience=cfg.patience,
         verbose=0,
     )
     log.info(

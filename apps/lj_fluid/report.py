@@ -29,6 +29,21 @@ NOTES = """\
 """
 
 
+def _epochs_text(m: dict) -> str:
+    """Epochs trained, and the one whose weights were kept when early stopping chose another."""
+    kept = m.get("kept_epoch", m["epochs"])  # runs before --patience kept the last
+    return f"{m['epochs']}" if kept == m["epochs"] else f"{m['epochs']} ({kept})"
+
+
+def _patience_text(cfg: Config) -> str:
+    if not cfg.patience:
+        return " Every model trained all its epochs and kept the last."
+    return (
+        f" Early stopping: a model stops after {cfg.patience} epochs without a lower validation -ELBO (the "
+        "coordinate network: MSE) and keeps its best epoch's weights, in brackets when that is not the last."
+    )
+
+
 def model_rows(metrics: dict) -> list[dict]:
     rows = []
     for view in VIEWS:
@@ -40,7 +55,7 @@ def model_rows(metrics: dict) -> list[dict]:
                 "active dims": m["active_dims"],
                 "free nats/dim": m.get("free_bits", 0.0),  # runs before free bits: the plain ELBO
                 "parameters": m["parameters"],
-                "epochs": m["epochs"],
+                "epochs (kept)": _epochs_text(m),
                 "s/epoch": m["seconds_per_epoch"],
                 "test -ELBO": m["test_neg_elbo"],
                 "test recon": m["test_recon"],
@@ -152,7 +167,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"{metrics['models']['grid']['elbo_draws']} seeded draws of z per configuration) + KL, in nats per test "
         f"configuration; the three views' -ELBOs are densities of different things ({grid_things}, coordinates / L, "
         "distances / box diagonal) and are not comparable with each other. Active dims: latent dimensions whose "
-        "z_mean varies across test configurations (variance > 0.01, Burda et al. 2016).",
+        "z_mean varies across test configurations (variance > 0.01, Burda et al. 2016)." + _patience_text(cfg),
         "",
         collapse_note(metrics),
         markdown_table(model_rows(metrics), floatfmt=".2f"),
@@ -166,7 +181,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"Decoded distance matrices of the test set: mean absolute error {rec['matrix_error']['mae_sigma']:.4f} "
         f"sigma per distance (RMSE {rec['matrix_error']['rmse_sigma']:.4f}). Coordinates recovered by classical "
         "MDS (aligned by Kabsch/Procrustes, reflection allowed) and by the coordinate network (trained on true "
-        f"matrices, {metrics['models']['coordinate_net']['epochs']} epochs, validation MSE "
+        f"matrices, {_epochs_text(metrics['models']['coordinate_net'])} epochs, validation MSE "
         f"{metrics['models']['coordinate_net']['val_mse']:.2e} in box units); RMSD in sigma per particle. The "
         "'true matrix' rows are each method's floor.",
         "",
