@@ -61,6 +61,7 @@ def study(
     grid_blocks: str | None = None,
     grid_smoothing: float | None = None,
     grid_log_var_scale: float | None = None,
+    grid_sigma_floor: float | None = None,
 ) -> dict:
     cfg = replace(Config(dataset=dataset, seed=seed, grid_h=grid_h), **{f"{view}_free_bits": free_bits})
     if grid_blocks is not None:
@@ -69,6 +70,8 @@ def study(
         cfg = replace(cfg, grid_smoothing=grid_smoothing)
     if grid_log_var_scale is not None:
         cfg = replace(cfg, grid_log_var_scale=grid_log_var_scale)
+    if grid_sigma_floor is not None:
+        cfg = replace(cfg, grid_sigma_floor=grid_sigma_floor)
     if epochs is not None:
         cfg = replace(cfg, **{f"{view}_epochs": epochs})
     sim, cfg = acquire(cfg, progress=False)
@@ -90,6 +93,7 @@ def study(
         "grid_blocks": cfg.grid_blocks if view == "grid" else None,
         "grid_smoothing": cfg.grid_smoothing if view == "grid" else None,
         "grid_log_var_scale": cfg.grid_log_var_scale if view == "grid" else None,
+        "grid_sigma_floor": cfg.grid_sigma_floor if view == "grid" else None,
         "kept_epoch": t.fit.kept_epoch(cfg.patience),
         "train_seconds": round(t.fit.seconds, 1),
         "test_neg_elbo": float(terms["neg_elbo"].mean()),
@@ -118,11 +122,21 @@ def main() -> None:
     p.add_argument(
         "--grid-log-var-scale", type=float, default=None, help="how fast the grid's sigma learns (default: the run's)"
     )
+    p.add_argument("--grid-sigma-floor", type=float, default=None, help="the grid's sigma floor (default: the run's)")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
     for fb in (float(v) for v in a.free_bits.split(",")):
         row = study(
-            a.dataset, a.view, fb, a.seed, a.epochs, a.grid_h, a.grid_blocks, a.grid_smoothing, a.grid_log_var_scale
+            a.dataset,
+            a.view,
+            fb,
+            a.seed,
+            a.epochs,
+            a.grid_h,
+            a.grid_blocks,
+            a.grid_smoothing,
+            a.grid_log_var_scale,
+            a.grid_sigma_floor,
         )
         print({k: v for k, v in row.items() if k != "command"}, flush=True)
         append_json_row(a.out, row, {"machine": machine_info()})

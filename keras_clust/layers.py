@@ -217,10 +217,27 @@ class GaussianNLL(keras.layers.Layer):
             An optimiser like Adam moves a weight by about its learning rate per step whatever
             the gradient's size, so a factor of 10 lets ``sigma`` settle ten times sooner beside
             a decoder trained at the same rate (1: the weight is ``log sigma^2``).
+        min_sigma: A floor under the learned ``sigma`` (None or 0: none), approached smoothly:
+            ``log sigma^2 = floor + softplus(free - floor)`` with ``floor = 2 log min_sigma``. Data
+            that are almost constant in some feature (an always-empty cell) otherwise drive its
+            ``sigma`` toward 0 and the likelihood without bound; the floor says to what
+            resolution the data are modelled. ``init_log_var`` must lie above the floor.
     """
 
-    def __init__(self, sigma: float | None = None, init_log_var: float = 0.0, log_var_scale: float = 1.0, **kwargs):
+    def __init__(
+        self,
+        sigma: float | None = None,
+        init_log_var: float = 0.0,
+        log_var_scale: float = 1.0,
+        min_sigma: float | None = None,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
+        if min_sigma is not None and min_sigma < 0:
+            raise ValueError(f"min_sigma must be >= 0 or None, got {min_sigma}")
+        self.min_sigma = float(min_sigma) if min_sigma else None
+        if sigma is None and self.min_sigma is not None and not init_log_var > 2.0 * math.log(self.min_sigma):
+            raise ValueError(f"init_log_var {init_log_var} must lie above the floor log min_sigma^2")
         if sigma is not None and not sigma > 0:
             raise ValueError(f"sigma must be > 0 or None (learned), got {sigma}")
         if not log_var_scale > 0:
@@ -233,7 +250,11 @@ class GaussianNLL(keras.layers.Layer):
     def build(self, input_shape):
         features = int(math.prod(input_shape[1][1:]))  # gaussian_nll flattens every feature axis
         if self.sigma is None:
-            start = self.init_log_var / self.log_var_scale
+            start = self.init_log_var
+            if self.min_sigma is not None:  # the free value whose floored log sigma^2 is init_log_var
+                floor = 2.0 * math.log(self.min_sigma)
+                start = floor + math.log(math.expm1(self.init_log_var - floor))
+            start /= self.log_var_scale
             self.log_var = self.add_weight(
                 shape=(features,), name="log_var", initializer=keras.initializers.Constant(start)
             )
@@ -242,7 +263,11 @@ class GaussianNLL(keras.layers.Layer):
     def observation_log_var(self):
         """``log sigma^2`` per feature (learned) or the fixed scalar."""
         if self.sigma is None:
-            return self.log_var if self.log_var_scale == 1.0 else self.log_var * self.log_var_scale
+            free = self.log_var if self.log_var_scale == 1.0 else self.log_var * self.log_var_scale
+            if self.min_sigma is None:
+                return free
+            floor = 2.0 * math.log(self.min_sigma)
+            return floor + ops.softplus(free - floor)
         return ops.convert_to_tensor(2.0 * math.log(self.sigma), dtype=self.compute_dtype)
 
     def call(self, inputs):
@@ -261,6 +286,7 @@ class GaussianNLL(keras.layers.Layer):
             "sigma": self.sigma,
             "init_log_var": self.init_log_var,
             "log_var_scale": self.log_var_scale,
+            "min_sigma": self.min_sigma,
         }
 
 

@@ -159,3 +159,24 @@ def test_gaussian_nll_log_var_scale_same_likelihood_faster_sigma():
 
     slow, fast = moved(1.0), moved(10.0)
     assert slow > 0 and fast == pytest.approx(10 * slow, rel=0.05)
+
+
+def test_gaussian_nll_min_sigma_floors_a_learned_sigma():
+    """With a floor, sigma starts at init_log_var, never falls below min_sigma however far the
+    free weight goes, and the floor survives get_config."""
+    x = np.zeros((1, 3), np.float32)
+    layer = GaussianNLL(init_log_var=-4.0, log_var_scale=10.0, min_sigma=0.01)
+    layer([x, x])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.observation_log_var()), [-4.0] * 3, rtol=1e-5)
+    layer.log_var.assign(np.array([-100.0, -1.0, 0.0], np.float32))  # free log var -1000, -10, 0
+    got = keras.ops.convert_to_numpy(layer.observation_log_var())
+    floor = 2 * np.log(0.01)
+    assert got[0] == pytest.approx(floor, abs=1e-6) and got[1] > floor and got[2] == pytest.approx(0.0, abs=1e-3)
+    # a perfect reconstruction scores -log N(0; 0, sigma^2) per feature with the floored sigma
+    layer([x, x])
+    want = 0.5 * np.sum(got + np.log(2 * np.pi))
+    assert float(keras.ops.convert_to_numpy(layer.losses[-1])) == pytest.approx(want, rel=1e-5)
+    clone = GaussianNLL.from_config(layer.get_config())
+    assert clone.min_sigma == 0.01
+    with pytest.raises(ValueError):
+        GaussianNLL(init_log_var=-10.0, min_sigma=0.01)  # starts below its floor

@@ -499,6 +499,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
         "grid_smoothing",
         "patience",
         "grid_log_var_scale",
+        "grid_sigma_floor",
     )
     raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
@@ -509,6 +510,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert cfg.grid_blocks == "pool" and cfg.grid_smoothing == 0.0  # occupancy grids, whatever today's default
     assert cfg.grid_cells == 32  # the default grid before version 6
     assert cfg.patience == 0 and cfg.grid_log_var_scale == 1.0  # all epochs kept, sigma at the decoder's rate
+    assert cfg.grid_sigma_floor == 0.0  # no floor
 
 
 def test_runs_before_24_cells_keep_their_grid():

@@ -64,6 +64,9 @@ GRID_DEFAULT_SMOOTHING = 0.35
 #: --grid-log-var-scale``, BENCHMARKS.md.
 GRID_LOG_VAR_SCALE = 1.0
 
+#: ``--grid-sigma-floor``'s default: the resolution to which the smooth grid is modelled.
+GRID_SIGMA_FLOOR = 0.0
+
 #: Free bits per view (``--coords-free-bits`` ...), chosen on a design simulation (seed 100), not the
 #: reported run's: ``bench/study_lj_free_bits.py``, BENCHMARKS.md.
 FREE_BITS = {"coords": 0.25, "grid": 0.0, "distance": 0.0}
@@ -116,6 +119,11 @@ def _v7_to_v8(old: dict) -> dict:
     """Runs written before ``--patience`` and ``--grid-log-var-scale``: every model trained all its
     epochs, and the grid's sigma learned at the decoder's rate."""
     return {**old, "patience": 0, "grid_log_var_scale": 1.0}
+
+
+def _v8_to_v9(old: dict) -> dict:
+    """Runs written before ``--grid-sigma-floor``: the smooth grid's sigma had no floor."""
+    return {**old, "grid_sigma_floor": 0.0}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -298,7 +306,7 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 8
+    CONFIG_VERSION: ClassVar[int] = 9
     MIGRATIONS: ClassVar[dict] = {
         1: _v1_to_v2,
         2: _v2_to_v3,
@@ -307,6 +315,7 @@ class Config(SourceSettings):
         5: _v5_to_v6,
         6: _v6_to_v7,
         7: _v7_to_v8,
+        8: _v8_to_v9,
     }
 
     holdout_gamma: float | None = setting(
@@ -364,6 +373,13 @@ class Config(SourceSettings):
         "with --grid-smoothing: the grid VAE's learned log sigma^2 per cell moves this many times faster than "
         "its other weights (1: at the same rate)",
         type=positive_float,
+        group=MODELS,
+    )
+    grid_sigma_floor: float = setting(
+        GRID_SIGMA_FLOOR,
+        "with --grid-smoothing: the smallest sigma per cell the grid VAE's likelihood may learn, in units of "
+        "one particle's peak (0: no floor)",
+        type=non_negative_float,
         group=MODELS,
     )
     grid_latent: int = setting(16, "latent size of the grid VAE", type=positive_int, group=MODELS)

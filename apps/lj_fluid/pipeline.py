@@ -93,6 +93,7 @@ def build_view(view: str, cfg: Config, seed: int) -> VAE:
             blocks=cfg.grid_blocks,
             likelihood=cfg.grid_likelihood,
             log_var_scale=cfg.grid_log_var_scale,
+            min_sigma=cfg.grid_sigma_floor or None,
         )
     return build_distance_vae(
         n, cfg.distance_latent, beta=cfg.beta, seed=seed, name="distance_vae", free_bits=cfg.distance_free_bits

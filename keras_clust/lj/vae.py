@@ -37,6 +37,7 @@ def build_grid_vae(
     likelihood: str = "bernoulli",
     init_log_var: float = -4.0,
     log_var_scale: float = 1.0,
+    min_sigma: float | None = None,
 ) -> VAE:
     """Conv VAE for ``(cells,)*dim + (1,)`` density grids (Conv3D for ``dim`` 3).
 
@@ -57,7 +58,7 @@ def build_grid_vae(
     :class:`BernoulliNLL` (cross-entropy summed over cells, from logits); ``"gaussian"`` for
     smooth density grids, :class:`GaussianNLL` with one learned ``sigma`` per cell (starting at
     ``log sigma^2 = init_log_var``, learned ``log_var_scale`` times faster than the decoder, see
-    :class:`GaussianNLL`) around a linear last Conv. ``free_bits``: nats of KL per
+    :class:`GaussianNLL`, never below ``min_sigma`` when given) around a linear last Conv. ``free_bits``: nats of KL per
     latent dimension the loss does not charge (:class:`KLDivergence`).
 
     Returns:
@@ -108,7 +109,13 @@ def build_grid_vae(
         out = conv(1, kernel_size, padding="same", name=last)(x)
     if gaussian:
         decoder = keras.Model(latent, out, name=f"{name}_decoder")
-        recon = GaussianNLL(sigma=None, init_log_var=init_log_var, log_var_scale=log_var_scale, name="likelihood")
+        recon = GaussianNLL(
+            sigma=None,
+            init_log_var=init_log_var,
+            log_var_scale=log_var_scale,
+            min_sigma=min_sigma,
+            name="likelihood",
+        )
         reconstruction = recon([grids, decoder(encoder(grids)[2])])
     else:
         decoder_logits = keras.Model(latent, out, name=f"{name}_decoder_logits")
