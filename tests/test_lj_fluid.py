@@ -551,3 +551,18 @@ def test_physical_rows_weigh_each_gamma_by_its_configurations():
     assert row["share with a pair < 0.8 sigma"] == pytest.approx(0.25)  # 1 of 4 configurations, not (1 + 0) / 2
     assert row["energy overlap"] == pytest.approx(0.5) and row["rho(z) L1"] == pytest.approx(2.0)
     assert row["configurations"] == "sorted coordinates (dense VAE): generated"
+
+
+def test_grid_sigma_options_reach_the_likelihood():
+    """``--grid-log-var-scale`` and ``--grid-sigma-floor`` end up in the grid VAE's likelihood
+    layer (and stay off by default), so a run trains what its config.json says."""
+    import keras
+
+    from keras_clust.apps.lj_fluid.pipeline import build_view
+
+    plain = build_view("grid", Config(quick=True), seed=0).vae.get_layer("likelihood")
+    assert (plain.log_var_scale, plain.min_sigma) == (1.0, None)
+    cfg = Config(quick=True, grid_log_var_scale=10.0, grid_sigma_floor=0.01)
+    layer = build_view("grid", cfg, seed=0).vae.get_layer("likelihood")
+    assert (layer.log_var_scale, layer.min_sigma) == (10.0, 0.01)
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.observation_log_var())[:3], [-4.0] * 3, rtol=1e-5)
