@@ -1,16 +1,17 @@
-"""How well can a factorised likelihood see an overlapping pair at all? (issue 24, item 3)
+"""How well does a factorised likelihood that knows only gamma see an overlapping pair? (issue 24, item 3)
 
 A study, not a timing, and no training. ``lj-fluid run`` scores the anomaly "one particle moved
 to 0.5 sigma of another" by each VAE's -ELBO. Its grid and distance decoders are factorised: given
 the code, every cell (every distance) has its own Gaussian. This study gives such a likelihood
 the best mean it could have without seeing the configuration, the per-gamma average of the
-training configurations' grids (distance matrices), and the best spread, their per-cell standard
-deviation, and asks how well the resulting score separates the test configurations from the
+training configurations' grids (distance matrices), and their standard deviation per cell and
+gamma, and asks how well the resulting score separates the test configurations from the
 same configurations with an overlapping pair (``apps/lj_fluid/data.py: insert_overlap``, as the
 run makes them), by ROC-AUC:
 
 * ``gauss_shared``: sum over cells of (x - mean)^2 (one sigma for every cell);
-* ``gauss_cell``: sum of (x - mean)^2 / sd^2 (one sigma per cell, as the run's VAEs learn);
+* ``gauss_cell``: sum of (x - mean)^2 / sd^2 (one sigma per cell and gamma; the run's VAEs learn
+  one per cell);
 * ``power_p``: sum of |x - mean|^p, a generalised-normal likelihood of shape p;
 * ``max``: the largest cell (the smallest distance): not a sum over cells, so no factorised
   likelihood computes it.

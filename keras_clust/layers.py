@@ -240,6 +240,8 @@ class GaussianNLL(keras.layers.Layer):
             raise ValueError(f"init_log_var {init_log_var} must lie above the floor log min_sigma^2")
         if sigma is not None and not sigma > 0:
             raise ValueError(f"sigma must be > 0 or None (learned), got {sigma}")
+        if sigma is not None and (self.min_sigma is not None or log_var_scale != 1.0):
+            raise ValueError("min_sigma and log_var_scale shape a learned sigma; a fixed sigma takes neither")
         if not log_var_scale > 0:
             raise ValueError(f"log_var_scale must be > 0, got {log_var_scale}")
         self.sigma = None if sigma is None else float(sigma)
@@ -252,13 +254,16 @@ class GaussianNLL(keras.layers.Layer):
         if self.sigma is None:
             start = self.init_log_var
             if self.min_sigma is not None:  # the free value whose floored log sigma^2 is init_log_var
-                floor = 2.0 * math.log(self.min_sigma)
-                start = floor + math.log(math.expm1(self.init_log_var - floor))
+                gap = self.init_log_var - self._floor()
+                start += math.log(-math.expm1(-gap))  # inverse softplus, stable for any gap > 0
             start /= self.log_var_scale
             self.log_var = self.add_weight(
                 shape=(features,), name="log_var", initializer=keras.initializers.Constant(start)
             )
         super().build(input_shape)
+
+    def _floor(self) -> float:
+        return 2.0 * math.log(self.min_sigma)
 
     def observation_log_var(self):
         """``log sigma^2`` per feature (learned) or the fixed scalar."""
@@ -266,8 +271,7 @@ class GaussianNLL(keras.layers.Layer):
             free = self.log_var if self.log_var_scale == 1.0 else self.log_var * self.log_var_scale
             if self.min_sigma is None:
                 return free
-            floor = 2.0 * math.log(self.min_sigma)
-            return floor + ops.softplus(free - floor)
+            return self._floor() + ops.softplus(free - self._floor())
         return ops.convert_to_tensor(2.0 * math.log(self.sigma), dtype=self.compute_dtype)
 
     def call(self, inputs):

@@ -34,19 +34,18 @@ def fit_verbosity() -> int:
 
 @dataclass
 class FitResult:
-    """What a ``fit`` produced: the per-epoch history and the wall time."""
+    """What a ``fit`` produced: the per-epoch history, the wall time, and the 1-based epoch whose
+    weights the model ended with (``kept_epoch``: early stopping's best, else the last; 0 or
+    omitted means the last)."""
 
     history: dict[str, list[float]]
     seconds: float
     epochs_run: int
+    kept_epoch: int = 0
 
-    def kept_epoch(self, patience: int) -> int:
-        """The 1-based epoch whose weights the model ends with: the lowest ``val_loss`` when the
-        fit ran with early stopping (``patience`` > 0 restores it), else the last."""
-        val = self.history.get("val_loss")
-        if patience > 0 and val:
-            return int(np.argmin(val)) + 1
-        return self.epochs_run
+    def __post_init__(self):
+        if not self.kept_epoch:
+            self.kept_epoch = self.epochs_run
 
     def rows(self, **tags) -> list[dict]:
         """History as rows ``{**tags, "epoch": e, "loss": ..., "val_loss": ...}``."""
@@ -154,7 +153,8 @@ class _FitBackup:
         model.load_weights(self.final)
         log.info("%s was trained before this run was interrupted: weights restored from %s", model.name, self.folder)
         history = self.epochs.history()
-        return FitResult(history, json.loads(self.done.read_text())["seconds"], len(history.get("loss", [])))
+        done = json.loads(self.done.read_text())
+        return FitResult(history, done["seconds"], len(history.get("loss", [])), done.get("kept_epoch", 0))
 
     def _restorable_epoch(self) -> int:
         """Epochs the saved state holds, after making sure Keras will read a whole state: a kill
@@ -193,10 +193,10 @@ class _FitBackup:
         )
         return [self.epochs, restore]
 
-    def finish(self, model: keras.Model, seconds: float) -> None:
+    def finish(self, model: keras.Model, seconds: float, kept_epoch: int) -> None:
         model.save_weights(self.final, overwrite=True)
         tmp = self.done.with_name("done.json.tmp")
-        tmp.write_text(json.dumps({"seconds": seconds}))
+        tmp.write_text(json.dumps({"seconds": seconds, "kept_epoch": kept_epoch}))
         os.replace(tmp, self.done)  # written last: a fit is finished only with its final weights
 
 
@@ -259,7 +259,9 @@ def fit_model(
         epochs: Maximum number of epochs.
         batch_size: Batch size.
         patience: Epochs without ``val_loss`` improvement before stopping (0: never);
-            the best weights are restored.
+            the best weights are restored and their epoch is the result's ``kept_epoch``. After
+            a resume (:func:`fit_context`) early stopping sees only the epochs since, so the
+            weights kept are the best of those.
         callbacks: Further callbacks.
         verbose: Keras verbosity; default a bar on a terminal, a line per epoch otherwise.
 
@@ -275,8 +277,10 @@ def fit_model(
         x = check_array(x, "training inputs")
         y = None if y is None else check_array(y, "training targets")
     cbs = [keras.callbacks.TerminateOnNaN(), *callbacks]
+    stopping = None
     if patience > 0 and validation_data is not None:
-        cbs.append(keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True))
+        stopping = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
+        cbs.append(stopping)
     backup, more = _context_callbacks(model)
     cbs.extend(more)
     if backup is not None:
@@ -317,9 +321,13 @@ def fit_model(
         history = backup.epochs.history()  # the epochs before a resume too
     if any(not np.isfinite(v[-1]) for v in history.values() if v):
         raise DataError(f"training of {model.name} diverged (loss became NaN); lower the learning rate")
+    epochs_run = len(history.get("loss", []))
+    kept = epochs_run
+    if stopping is not None and stopping.best_weights is not None:
+        kept = int(stopping.best_epoch) + 1  # the epoch it restored, counted from the fit's start
     if backup is not None:
-        backup.finish(model, seconds)
-    return FitResult(history, seconds, len(history.get("loss", [])))
+        backup.finish(model, seconds, kept)
+    return FitResult(history, seconds, epochs_run, kept)
 
 
 def fit_autoencoder(model: keras.Model, split, epochs: int, batch_size: int, **options) -> FitResult:

@@ -1,11 +1,12 @@
 import importlib.util
+import math
 from pathlib import Path
 
 import keras
 import numpy as np
 import pytest
 
-from keras_clust.training import fit_model
+from keras_clust.training import fit_context, fit_model
 
 
 def _replay():
@@ -16,21 +17,59 @@ def _replay():
     return module.early_stopping
 
 
-def test_patience_keeps_the_best_epoch_and_the_study_replays_it():
-    """A fit whose validation loss only worsens stops ``patience`` epochs after its first, ends
-    with the first epoch's weights, and ``bench/study_lj_patience.py`` replays the same stop."""
+def _worsening_fit(patience: int, epochs: int = 30):
+    """A linear model fitted to y and validated on -y: its validation loss only worsens."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(64, 3)).astype(np.float32)
     y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
     keras.utils.set_random_seed(0)
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="zeros")])
     model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
-    fit = fit_model(model, x, y, (x, -y), epochs=30, batch_size=16, patience=3, verbose=0)  # val: the opposite map
+    fit = fit_model(model, x, y, (x, -y), epochs=epochs, batch_size=16, patience=patience, verbose=0)
+    return model, fit, x, y
+
+
+def test_patience_keeps_the_best_epoch_and_says_which():
+    model, fit, x, y = _worsening_fit(patience=3)
     val = fit.history["val_loss"]
     assert fit.epochs_run == 4 and np.all(np.diff(val) > 0)
-    assert fit.kept_epoch(3) == 1 and fit.kept_epoch(0) == 4
+    assert fit.kept_epoch == 1
     assert model.evaluate(x, -y, verbose=0) == pytest.approx(val[0], rel=1e-5)  # the first epoch's weights
-    early_stopping = _replay()
-    assert early_stopping(val, 3) == (4, 1)
-    assert early_stopping([3.0, 2.0, 2.5, 1.0, 1.5, 1.6, 1.7, 0.5], 3) == (7, 4)  # 3 epochs without a new best
-    assert early_stopping([3.0, 2.0, 1.0], 0) == (3, 3)
+    _, plain, _, _ = _worsening_fit(patience=0, epochs=4)
+    assert plain.kept_epoch == plain.epochs_run == 4
+
+
+def test_a_finished_backed_up_fit_restores_its_kept_epoch(tmp_path):
+    with fit_context(backup=tmp_path):
+        model, fit, x, y = _worsening_fit(patience=2)
+    with fit_context(backup=tmp_path):  # the same run started again: the fit is restored, not redone
+        again, restored, _, _ = _worsening_fit(patience=2)
+    assert (restored.kept_epoch, restored.epochs_run) == (fit.kept_epoch, fit.epochs_run) == (1, 3)
+    assert again.evaluate(x, -y, verbose=0) == pytest.approx(fit.history["val_loss"][0], rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    "val",
+    [
+        [3.0, 2.0, 2.5, 1.0, 1.5, 1.6, 1.7, 0.5],  # a new best after a pause, then a stop
+        [2.0, 2.0, 2.0, 2.0, 2.0],  # ties are no improvement
+        [3.0, math.nan, 2.5, math.nan, math.nan, math.nan, 1.0],  # NaN is no improvement
+        [5.0, 4.0, 3.0, 2.0],  # never stops
+    ],
+)
+def test_the_patience_study_replays_keras_early_stopping(val):
+    """``bench/study_lj_patience.py`` stops and keeps the same epochs as Keras' EarlyStopping fed
+    the same validation losses."""
+    patience = 3
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    es = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
+    es.set_model(model)
+    model.stop_training = False
+    es.on_train_begin()
+    trained = len(val)
+    for epoch, v in enumerate(val):
+        es.on_epoch_end(epoch, {"val_loss": v})
+        if model.stop_training:
+            trained = epoch + 1
+            break
+    assert _replay()(val, patience) == (trained, es.best_epoch + 1)

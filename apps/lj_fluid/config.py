@@ -393,8 +393,9 @@ class Config(SourceSettings):
     coordinate_epochs: int = epochs_setting("coordinate", 150)
     patience: int = setting(
         PATIENCE,
-        "epochs without improvement of the validation loss (-ELBO; the coordinate network's MSE) before a "
-        "model stops, its best epoch kept; 0: every model trains all its epochs",
+        "epochs without improvement of the validation loss (each VAE's training objective: the -ELBO with "
+        "--beta and free bits; the coordinate network's MSE) before a model stops, its best epoch kept; 0: every "
+        "model trains all its epochs",
         type=non_negative_int,
         group=MODELS,
     )

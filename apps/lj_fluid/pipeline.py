@@ -93,7 +93,7 @@ def build_view(view: str, cfg: Config, seed: int) -> VAE:
             blocks=cfg.grid_blocks,
             likelihood=cfg.grid_likelihood,
             log_var_scale=cfg.grid_log_var_scale,
-            min_sigma=cfg.grid_sigma_floor or None,
+            min_sigma=cfg.grid_sigma_floor,
         )
     return build_distance_vae(
         n, cfg.distance_latent, beta=cfg.beta, seed=seed, name="distance_vae", free_bits=cfg.distance_free_bits
@@ -123,14 +123,16 @@ def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str]
         patience=cfg.patience,
         verbose=0,
     )
-    h = fit.history
+    h, k = fit.history, fit.kept_epoch - 1
     log.info(
-        "[%s] -ELBO %.2f -> %.2f nats (val %.2f, KL %.2f) in %.0f s",
+        "[%s] loss %.2f -> %.2f nats, kept epoch %d of %d (val %.2f, KL %.2f) in %.0f s",
         view,
         h["loss"][0],
-        h["loss"][-1],
-        h["val_loss"][-1],
-        h["kl"][-1],
+        h["loss"][k],
+        k + 1,
+        fit.epochs_run,
+        h["val_loss"][k],
+        h["kl"][k],
         fit.seconds,
     )
     return TrainedVAE(view, m, fit, seed)
@@ -151,11 +153,14 @@ def train_coordinate_net(data: RunData, cfg: Config, seed_model: Callable[[str],
         patience=cfg.patience,
         verbose=0,
     )
+    k = fit.kept_epoch - 1
     log.info(
-        "[coordinate net] MSE %.5f -> %.5f (val %.5f) in %.0f s",
+        "[coordinate net] MSE %.5f -> %.5f, kept epoch %d of %d (val %.5f) in %.0f s",
         fit.history["loss"][0],
-        fit.history["loss"][-1],
-        fit.history["val_loss"][-1],
+        fit.history["loss"][k],
+        k + 1,
+        fit.epochs_run,
+        fit.history["val_loss"][k],
         fit.seconds,
     )
     return model, fit

@@ -39,8 +39,9 @@ def _patience_text(cfg: Config) -> str:
     if not cfg.patience:
         return " Every model trained all its epochs and kept the last."
     return (
-        f" Early stopping: a model stops after {cfg.patience} epochs without a lower validation -ELBO (the "
-        "coordinate network: MSE) and keeps its best epoch's weights, in brackets when that is not the last."
+        f" Early stopping: a model stops after {cfg.patience} epochs without a lower validation loss (its "
+        "training objective: the -ELBO with beta and free bits; the coordinate network's MSE) and keeps its best "
+        "epoch's weights, in brackets when that is not the last."
     )
 
 

@@ -115,9 +115,9 @@ def steps(cfg: Config, run: Run) -> None:
     m["models"] = {view: model_metrics(trained[view], test_terms[view], data, cfg) for view in VIEWS}
     m["models"]["coordinate_net"] = {
         "epochs": net_fit.epochs_run,
-        "kept_epoch": net_fit.kept_epoch(cfg.patience),
+        "kept_epoch": net_fit.kept_epoch,
         "train_seconds": round(net_fit.seconds, 1),
-        "val_mse": net_fit.history["val_loss"][net_fit.kept_epoch(cfg.patience) - 1],
+        "val_mse": net_fit.history["val_loss"][net_fit.kept_epoch - 1],
         "parameters": net.count_params(),
     }
     m["reconstruction"] = reconstruct(trained["distance"], net, data, cfg, run)
@@ -147,14 +147,14 @@ def model_metrics(t, terms: dict, data: RunData, cfg: Config) -> dict:
     h = t.fit.history
     return {
         "epochs": t.fit.epochs_run,
-        "kept_epoch": t.fit.kept_epoch(cfg.patience),
+        "kept_epoch": t.fit.kept_epoch,
         "train_seconds": round(t.fit.seconds, 1),
         "seconds_per_epoch": round(t.fit.seconds / max(1, t.fit.epochs_run), 2),
         "parameters": t.vae.vae.count_params(),
         "model_seed": t.seed,
         "final_loss": h["loss"][-1],
         "final_val_loss": h["val_loss"][-1],
-        "kept_val_loss": h["val_loss"][t.fit.kept_epoch(cfg.patience) - 1],
+        "kept_val_loss": h["val_loss"][t.fit.kept_epoch - 1],
         "elbo_draws": cfg.elbo_draws,
         "test_neg_elbo": float(terms["neg_elbo"].mean()),
         "test_recon": float(terms["recon"].mean()),

@@ -74,7 +74,7 @@ def steps(cfg: Config, run: Run) -> None:
         "describe": architecture.describe(),
         **cost_row(architecture, shape, cfg.batch_size),
         "epochs_run": fit.epochs_run,
-        "best_epoch": int(np.argmin(fit.history["val_loss"])) + 1 if cfg.patience else None,
+        "best_epoch": fit.kept_epoch if cfg.patience else None,
         "seconds": round(fit.seconds, 1),
         "seconds_per_epoch": round(fit.seconds / max(1, fit.epochs_run), 2),
         "test": scores,
