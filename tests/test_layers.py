@@ -180,3 +180,8 @@ def test_gaussian_nll_min_sigma_floors_a_learned_sigma():
     assert clone.min_sigma == 0.01
     with pytest.raises(ValueError):
         GaussianNLL(init_log_var=-10.0, min_sigma=0.01)  # starts below its floor
+    with pytest.raises(ValueError):
+        GaussianNLL(sigma=1.0, min_sigma=0.01)  # a fixed sigma has nothing to floor
+    tiny = GaussianNLL(init_log_var=-4.0, min_sigma=1e-300)  # a floor far below: no overflow
+    tiny([x, x])
+    assert float(keras.ops.convert_to_numpy(tiny.observation_log_var())[0]) == pytest.approx(-4.0, abs=1e-3)
