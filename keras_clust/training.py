@@ -134,6 +134,55 @@ class EpochLog(keras.callbacks.Callback):
         return {k: [r.get(k, float("nan")) for r in self.rows] for k in keys}
 
 
+class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
+    """``EarlyStopping(patience, restore_best_weights=True)`` that a resumed fit continues: its
+    best loss, best epoch and wait are replayed from the backup's epoch log, and its best
+    weights, saved beside the backup whenever they change, are loaded again. A resumed fit then
+    stops and keeps the same epoch as one never interrupted."""
+
+    def __init__(self, patience: int, backup: _FitBackup):
+        super().__init__(patience=patience, restore_best_weights=True)
+        self.backup = backup
+        self.best_file = backup.folder / "best.weights.npz"
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        done = int(getattr(self.model, "_initial_epoch", 0) or 0)  # set by BackupAndRestore, which ran first
+        rows = [r for r in self.backup.epochs.rows if r["epoch"] < done and "val_loss" in r]
+        if not done or not rows:
+            return
+        self._set_monitor_op()
+        for row in rows:  # the same rule as on_epoch_end, without training
+            self.wait += 1
+            if self._is_improvement(row["val_loss"], self.best):
+                self.best, self.best_epoch, self.wait = row["val_loss"], row["epoch"], 0
+        if self.best_epoch == done - 1:
+            self.best_weights = self.model.get_weights()  # the restored state is that epoch's
+            return
+        saved = self._saved_best()
+        if saved is not None:
+            self.best_weights = saved
+        else:
+            log.warning("the best weights of %s were not backed up; early stopping restarts", self.model.name)
+            super().on_train_begin(logs)
+
+    def _saved_best(self) -> list[np.ndarray] | None:
+        """The best epoch's weights saved beside the backup, if that file holds this epoch."""
+        if not self.best_file.is_file():
+            return None
+        with np.load(self.best_file) as saved:
+            if int(saved["epoch"]) != self.best_epoch:
+                return None
+            return [saved[f"w{i}"] for i in range(len(saved.files) - 1)]
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)
+        if self.best_epoch == epoch and self.best_weights is not None:
+            tmp = self.best_file.with_name("best.weights.tmp.npz")
+            np.savez(tmp, epoch=epoch, **{f"w{i}": w for i, w in enumerate(self.best_weights)})
+            os.replace(tmp, self.best_file)
+
+
 class _FitBackup:
     """One fit's backup folder: Keras' BackupAndRestore state, the epochs' logs, and once the
     fit has ended its final weights (after EarlyStopping's restore) with its wall time."""
@@ -259,9 +308,9 @@ def fit_model(
         epochs: Maximum number of epochs.
         batch_size: Batch size.
         patience: Epochs without ``val_loss`` improvement before stopping (0: never);
-            the best weights are restored and their epoch is the result's ``kept_epoch``. After
-            a resume (:func:`fit_context`) early stopping sees only the epochs since, so the
-            weights kept are the best of those.
+            the best weights are restored and their epoch is the result's ``kept_epoch``. A fit
+            resumed from its backup (:func:`fit_context`) goes on counting from the epochs
+            before the interruption, with their best weights.
         callbacks: Further callbacks.
         verbose: Keras verbosity; default a bar on a terminal, a line per epoch otherwise.
 
@@ -278,9 +327,6 @@ def fit_model(
         y = None if y is None else check_array(y, "training targets")
     cbs = [keras.callbacks.TerminateOnNaN(), *callbacks]
     stopping = None
-    if patience > 0 and validation_data is not None:
-        stopping = keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
-        cbs.append(stopping)
     backup, more = _context_callbacks(model)
     cbs.extend(more)
     if backup is not None:
@@ -288,6 +334,14 @@ def fit_model(
         if finished is not None:
             return finished
         cbs.extend(backup.callbacks())
+    if patience > 0 and validation_data is not None:
+        # after the backup's callbacks: on a resume it starts from the restored epochs
+        stopping = (
+            keras.callbacks.EarlyStopping(patience=patience, restore_best_weights=True)
+            if backup is None
+            else _ResumableEarlyStopping(patience, backup)
+        )
+        cbs.append(stopping)
     if validation_data is not None and not dataset:
         validation_data = tuple(None if v is None else check_array(v, "validation data") for v in validation_data)
     samples = "" if dataset else f" on {len(x)} samples"

@@ -73,3 +73,48 @@ def test_the_patience_study_replays_keras_early_stopping(val):
             trained = epoch + 1
             break
     assert _replay()(val, patience) == (trained, es.best_epoch + 1)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+class _KillAt(keras.callbacks.Callback):
+    """Raises at the end of one epoch, before that epoch is backed up: a kill mid-fit."""
+
+    def __init__(self, epoch: int):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise _Interrupt
+
+
+def test_a_resumed_fit_stops_and_keeps_the_epoch_an_uninterrupted_one_does(tmp_path):
+    """Killed after its best epoch, a backed-up fit with early stopping resumes counting from
+    the epochs before the kill and ends with the same epochs, kept epoch and weights as one
+    never interrupted (not with the best of the epochs after the resume)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+
+    def fit(backup, callbacks=()):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="zeros")], name="m")
+        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+        with fit_context(backup=backup):
+            result = fit_model(
+                model, x, y, (x, -y), epochs=30, batch_size=16, patience=3, callbacks=callbacks, verbose=0
+            )
+        return model, result
+
+    whole, ref = fit(tmp_path / "whole")
+    assert (ref.epochs_run, ref.kept_epoch) == (4, 1)
+    with pytest.raises(_Interrupt):
+        fit(tmp_path / "killed", [_KillAt(2)])  # epochs 1 and 2 backed up, the best is the first
+    resumed, res = fit(tmp_path / "killed")
+    assert (res.epochs_run, res.kept_epoch) == (4, 1)
+    assert res.history["val_loss"] == pytest.approx(ref.history["val_loss"])
+    for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)
