@@ -141,6 +141,9 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "latent_energy_map.png",
         "physical_g_r.png",
         "physical_rho_z.png",
+        "physical_energy_relaxed.png",
+        "physical_g_r_relaxed.png",
+        "physical_rho_z_relaxed.png",
     ):
         assert name in figures, name
     # the configurations scored against the Monte Carlo, kept in the run folder: one array per view,
@@ -149,8 +152,14 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         assert row["iat_energy"] >= 1 and row["iat_positions"] >= 1
     rows = m["physical"]["rows"]
     assert all(p["close_pair_share"] == 0.0 for p in rows["Monte Carlo (test split)"].values())
-    for kind in ("generated", "reconstructed"):
-        stored = np.load(run / f"{kind}.npz")
+    assert all(p["close_pair_share"] > 0.5 for p in rows["uniform in the box"].values())
+    raw_close = relaxed_close = 0
+    for kind, file in (
+        ("generated", "generated"),
+        ("sampled", "generated_samples"),
+        ("reconstructed", "reconstructed"),
+    ):
+        stored = np.load(run / f"{file}.npz")
         assert sorted(stored.files) == ["coords", "distance"]
         for view in stored.files:
             x = stored[view]
@@ -159,12 +168,22 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
             assert sum(p["configurations"] for p in by_gamma) == len(x)
             close = sum(round(p["close_pair_share"] * p["configurations"]) for p in by_gamma)
             assert close == int(np.sum(min_pair_distance(x) < 0.8))
-            relaxed = rows[f"{view}, {kind}, relaxed"].values()  # the same configurations after 20 sweeps
+            relaxed = rows[f"{view}, {kind}, relaxed"].values()  # the same configurations, separated and swept
             assert sum(p["configurations"] for p in relaxed) == len(x)
+            raw_close += close
+            relaxed_close += sum(round(p["close_pair_share"] * p["configurations"]) for p in relaxed)
+    # separated to 0.9 sigma, a close pair comes back only where sweeps trade one pair of a jam for
+    # another (the 2-epoch models pile particles up): most are gone, and none of the uniform ones
+    assert relaxed_close < 0.5 * raw_close
+    assert all(p["close_pair_share"] < 0.05 for p in rows["uniform in the box, relaxed"].values())
+    # a likelihood sample is the decoder's mean plus noise: the same draws, spread wider
+    means, samples = np.load(run / "generated.npz")["coords"], np.load(run / "generated_samples.npz")["coords"]
+    assert not np.allclose(means, samples) and samples.std(axis=1).mean() > means.std(axis=1).mean()
     assigned = np.load(run / "generated_gamma.npz")  # the gamma each generated configuration was scored at
     for view in ("coords", "distance"):
         counts = {g: p["configurations"] for g, p in rows[f"{view}, generated"].items()}
         assert counts == {f"{g:g}": int(n) for g, n in zip(*np.unique(assigned[view], return_counts=True), strict=True)}
+        assert counts == {g: p["configurations"] for g, p in rows[f"{view}, sampled"].items()}
     report = (run / "report.md").read_text()
     for name in figures:
         assert f"figures/{name}" in report, name
@@ -550,7 +569,18 @@ def test_physical_rows_weigh_each_gamma_by_its_configurations():
     assert row["n"] == 4 and row["gammas"] == "1, 4"
     assert row["share with a pair < 0.8 sigma"] == pytest.approx(0.25)  # 1 of 4 configurations, not (1 + 0) / 2
     assert row["energy overlap"] == pytest.approx(0.5) and row["rho(z) L1"] == pytest.approx(2.0)
-    assert row["configurations"] == "sorted coordinates (dense VAE): generated"
+    assert row["configurations"] == "sorted coordinates (dense VAE): generated, decoder's mean"
+    # relaxed rows say how: a run before the overlaps were separated first relaxed by sweeps alone
+    metrics["rows"] = {"distance, sampled, relaxed": {"1": scores(2, 0.0, 0.5)}, "uniform in the box, relaxed": {}}
+    (row,) = physical_rows(metrics)
+    assert row["configurations"] == "distance matrix (Conv2D VAE): generated, likelihood sample, relaxed (20 sweeps)"
+    metrics["relax_separation"] = 0.8
+    metrics["rows"]["uniform in the box, relaxed"] = {"1": scores(2, 0.0, 0.5)}
+    rows = [r["configurations"] for r in physical_rows(metrics)]
+    assert rows == [
+        "distance matrix (Conv2D VAE): generated, likelihood sample, relaxed (pairs separated to 0.8 sigma, 20 sweeps)",
+        "uniform in the box: relaxed (pairs separated to 0.8 sigma, 20 sweeps)",
+    ]
 
 
 def test_grid_sigma_options_reach_the_likelihood():
@@ -566,3 +596,24 @@ def test_grid_sigma_options_reach_the_likelihood():
     layer = build_view("grid", cfg, seed=0).vae.get_layer("likelihood")
     assert (layer.log_var_scale, layer.min_sigma) == (10.0, 0.01)
     np.testing.assert_allclose(keras.ops.convert_to_numpy(layer.observation_log_var())[:3], [-4.0] * 3, rtol=1e-5)
+
+
+def test_likelihood_samples_add_the_learned_sigma_to_the_decoder_mean():
+    from keras_clust.apps.lj_fluid.physical import likelihood_sample
+
+    mean = np.full((4000, 6), 0.5, np.float32)
+    log_var = np.log(np.array([0.01, 0.04, 0.09, 0.01, 0.04, 0.09]) ** 2)
+    x = likelihood_sample("coords", mean, log_var, 0)
+    np.testing.assert_allclose(x.mean(0), 0.5, atol=0.005)
+    np.testing.assert_allclose(x.std(0), [0.01, 0.04, 0.09] * 2, rtol=0.05)
+    np.testing.assert_array_equal(likelihood_sample("coords", mean, log_var, 0), x)  # seeded
+    # a matrix: noise on the distinct distances only, mirrored, the diagonal 0
+    n = 5
+    mats = np.full((3000, n, n, 1), 0.3, np.float32)
+    tri_sd = np.linspace(0.01, 0.1, n * (n - 1) // 2)
+    y = likelihood_sample("distance", mats, 2 * np.log(tri_sd), 1)
+    assert y.shape == mats.shape
+    np.testing.assert_array_equal(y[..., 0], np.swapaxes(y[..., 0], 1, 2))
+    assert np.all(y[:, np.arange(n), np.arange(n), 0] == 0.0)
+    rows, cols = np.triu_indices(n, k=1)
+    np.testing.assert_allclose(y[:, rows, cols, 0].std(0), tri_sd, rtol=0.06)

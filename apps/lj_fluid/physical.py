@@ -5,16 +5,22 @@ with a path back to coordinates, scored against fresh Monte Carlo configurations
 - ``distance``: a decoded matrix becomes coordinates by classical MDS aligned (Kabsch) onto the
   original for a reconstruction; a generated matrix has no original, so the coordinate network
   (trained on true matrices) places it in the box.
-- ``grid``: an occupancy grid has no particle identities; it has no coordinate path here.
+- ``grid``: a density grid has no particle identities; it has no coordinate path here.
 
 Generated configurations come from N(0, I) prior draws; each draw is given the gamma whose
 training codes a linear discriminant (fitted on the training codes) finds most likely, and is
-scored against the Monte Carlo at that gamma. The Monte Carlo reference is the validation split
-(configurations no score uses otherwise); its own test split scored the same way is the floor.
+scored against the Monte Carlo at that gamma. Each draw is decoded twice: the decoder's mean
+(``generated``) and a sample of the view's likelihood, the mean plus the learned sigma times
+standard normal noise (``sampled``; for a distance matrix, on its distinct distances). The Monte
+Carlo reference is the validation split (configurations no score uses otherwise); its own test
+split scored the same way is the floor, and as many configurations uniform in the box (no
+model) are the reference a model must beat.
 
-Every set is also scored after :data:`RELAX_SWEEPS` Metropolis sweeps at its gamma (the run's
-kick and temperature), from its positions clipped into the box: how far a few local moves take
-a decoded configuration towards a physical one. The raw and the relaxed rows stand side by side.
+Every set is also scored relaxed: its positions clipped into the box, every pair closer than
+:data:`RELAX_SEPARATION` pushed apart (:func:`separate_overlaps`), then
+:data:`RELAX_SWEEPS` Metropolis sweeps at its gamma (the run's kick and temperature). The raw and
+the relaxed rows stand side by side, and the uniform row relaxed the same way says how much of
+a relaxed row the repair alone makes.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from keras_clust.files import atomic_save_npz
 from keras_clust.generation import prior_samples
 from keras_clust.lj.geometry import classical_mds, kabsch_align
 from keras_clust.lj.monte_carlo import Chains, LJSystem
+from keras_clust.lj.overlaps import separate_overlaps
 from keras_clust.lj.representations import matrices_to_distances, unsort_coordinates
 from keras_clust.lj.structure import CLOSE_PAIR, physicality
 from keras_clust.seeding import model_seed
@@ -42,17 +49,31 @@ log = logging.getLogger("keras_clust.apps.lj_fluid")
 COORDINATE_VIEWS = ("coords", "distance")
 #: Row of the Monte Carlo's own test configurations (the floor of every score).
 MONTE_CARLO = "Monte Carlo (test split)"
+#: Row of configurations uniform in the box: what a relaxed row is worth without a model.
+UNIFORM = "uniform in the box"
 #: Metropolis sweeps of the relaxed rows.
 RELAX_SWEEPS = 20
+#: Before the sweeps, every pair closer than this (sigma) is pushed apart. Chosen on the design
+#: runs (simulations of seeds 100 and 101, ``bench/study_lj_physical.py``) as the smallest of 0.8,
+#: 0.9 and 1.0 after which no relaxed configuration has a pair under ``CLOSE_PAIR``: at 0.8 the
+#: sweeps trade pairs of a jam and leave up to 4 % with one (BENCHMARKS.md).
+RELAX_SEPARATION = 0.9
 
 
 def relax(
-    positions: np.ndarray, gamma: np.ndarray, cfg: Config, seed: int, key: int = 0, sweeps: int = RELAX_SWEEPS
+    positions: np.ndarray,
+    gamma: np.ndarray,
+    cfg: Config,
+    seed: int,
+    key: int = 0,
+    sweeps: int = RELAX_SWEEPS,
+    separation: float = RELAX_SEPARATION,
 ) -> np.ndarray:
-    """``sweeps`` Metropolis sweeps of every configuration at its own gamma, from its positions
-    clipped into ``[0, box]`` (one chain per configuration, seeded by ``seed`` and ``key``)."""
+    """Every configuration clipped into ``[0, box]``, its pairs closer than ``separation`` pushed
+    apart (:func:`separate_overlaps`), then ``sweeps`` Metropolis sweeps at its own gamma (one
+    chain per configuration, seeded by ``seed`` and ``key``)."""
     system = LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature)
-    start = np.clip(np.asarray(positions, np.float64), 0.0, cfg.box)
+    start, _ = separate_overlaps(positions, cfg.box, separation)
     chains = Chains(system, start, np.asarray(gamma, np.float64), cfg.kick, seed, key=(7, int(key)))
     chains.run(sweeps)
     return chains.positions
@@ -74,17 +95,42 @@ def to_positions(view: str, decoded: np.ndarray, net, cfg: Config, original: np.
     return np.asarray(net.predict(decoded, batch_size=SCORE_BATCH, verbose=0), np.float64) * cfg.box
 
 
-def view_configurations(view: str, vae, net, data: RunData, cfg: Config, seed: int) -> dict:
-    """Reconstructions of the test configurations and as many generated ones, with their gammas."""
+def likelihood_sample(view: str, decoded: np.ndarray, log_var: np.ndarray, seed) -> np.ndarray:
+    """A draw of the view's Gaussian likelihood around decoder outputs: the mean plus
+    ``exp(log_var / 2)`` times standard normal noise, per sorted coordinate, or per distinct
+    distance of a matrix (mirrored, the diagonal kept 0); in the decoder's units."""
+    rng = np.random.default_rng(seed)
+    sd = np.exp(0.5 * np.asarray(log_var, np.float64))
+    if view == "coords":
+        flat = np.asarray(decoded, np.float64).reshape(len(decoded), -1)
+        return (flat + sd * rng.standard_normal(flat.shape)).astype(np.float32)
+    m = np.asarray(decoded, np.float64)
+    m = m[..., 0] if m.ndim == 4 else m
+    rows, cols = np.triu_indices(m.shape[1], k=1)
+    tri = m[:, rows, cols] + sd * rng.standard_normal((len(m), len(rows)))
+    out = np.zeros_like(m)
+    out[:, rows, cols] = tri
+    out[:, cols, rows] = tri
+    return out[..., None].astype(np.float32)
+
+
+def view_configurations(view: str, vae, log_var: np.ndarray, net, data: RunData, cfg: Config, seed: int) -> dict:
+    """Reconstructions of the test configurations, and as many generated ones (the decoder's
+    mean and a sample of the likelihood with ``log_var`` for each prior draw), with their gammas.
+    ``vae`` has the view's ``encoder`` (the posterior) and ``decoder``."""
     test_codes = codes(view, vae, data.test, cfg)
     original = data.test.ordered if view == "distance" else None
     reconstructed = to_positions(view, decode(vae, test_codes), net, cfg, original)
     latent = prior_samples(len(data.test), test_codes.shape[1], seed)
-    generated = to_positions(view, decode(vae, latent), net, cfg)
+    decoded = decode(vae, latent)
+    generated = to_positions(view, decoded, net, cfg)
+    sampled = to_positions(view, likelihood_sample(view, decoded, log_var, [seed, 1]), net, cfg)
     lda = LinearDiscriminantAnalysis().fit(codes(view, vae, data.train, cfg), data.train.gamma)
+    assigned = lda.predict(latent).astype(np.float32)
     return {
         "reconstructed": (reconstructed, data.test.gamma),
-        "generated": (generated, lda.predict(latent).astype(np.float32)),
+        "generated": (generated, assigned),
+        "sampled": (sampled, assigned),
     }
 
 
@@ -104,33 +150,54 @@ def score_by_gamma(positions: np.ndarray, gamma: np.ndarray, data: RunData, cfg:
     return out
 
 
-def physical_samples(trained: dict, net, data: RunData, cfg: Config, run) -> dict:
-    """Score every coordinate view's reconstructed and generated configurations, write
-    ``generated.npz``/``reconstructed.npz`` (one array per view) and the three figures."""
+#: The file each kind of configuration is kept in (one array per view).
+FILES = {"reconstructed": "reconstructed.npz", "generated": "generated.npz", "sampled": "generated_samples.npz"}
+
+
+def physical_samples(
+    vaes: dict, log_vars: dict, net, data: RunData, cfg: Config, run, separation: float = RELAX_SEPARATION
+) -> dict:
+    """Score every coordinate view's reconstructed and generated configurations (raw and
+    relaxed) and the uniform reference, write ``reconstructed.npz``, ``generated.npz`` and
+    ``generated_samples.npz`` (one array per view) and the figures. ``vaes`` and ``log_vars``:
+    each coordinate view's encoder/decoder pair and its likelihood's learned ``log sigma^2``;
+    ``separation``: the relaxation's (:data:`RELAX_SEPARATION`; a study may try others)."""
     seed = model_seed(cfg.seed, "generated")
     scored = {MONTE_CARLO: score_by_gamma(data.test.positions, data.test.gamma, data, cfg, MONTE_CARLO)}
-    arrays = {"generated": {}, "reconstructed": {}}
+    uniform = np.random.default_rng([seed, 2]).uniform(0.0, cfg.box, data.test.positions.shape)
+    scored[UNIFORM] = score_by_gamma(uniform, data.test.gamma, data, cfg, UNIFORM)
+    relaxed = relax(uniform, data.test.gamma, cfg, seed, key=len(COORDINATE_VIEWS) * len(FILES), separation=separation)
+    scored[f"{UNIFORM}, relaxed"] = score_by_gamma(relaxed, data.test.gamma, data, cfg, f"{UNIFORM}, relaxed")
+    arrays = {kind: {} for kind in FILES}
     gammas = {}
     for v, view in enumerate(COORDINATE_VIEWS):
         for k, (kind, (positions, gamma)) in enumerate(
-            view_configurations(view, trained[view].vae, net, data, cfg, seed).items()
+            view_configurations(view, vaes[view], log_vars[view], net, data, cfg, seed).items()
         ):
             arrays[kind][view] = positions.astype(np.float32)
             if kind == "generated":
                 gammas[view] = gamma
             scored[f"{view}, {kind}"] = score_by_gamma(positions, gamma, data, cfg, f"{view}, {kind}")
-            relaxed = relax(positions, gamma, cfg, seed, key=2 * v + k)
+            relaxed = relax(positions, gamma, cfg, seed, key=len(FILES) * v + k, separation=separation)
             scored[f"{view}, {kind}, relaxed"] = score_by_gamma(relaxed, gamma, data, cfg, f"{view}, {kind}, relaxed")
     for kind, by_view in arrays.items():
-        atomic_save_npz(run.file(f"{kind}.npz"), by_view)
+        atomic_save_npz(run.file(FILES[kind]), by_view)
     atomic_save_npz(run.file("generated_gamma.npz"), gammas)  # the gamma each generated one was scored at
-    plot_structure(scored, cfg, run.figures)
+    plot_structure({r: s for r, s in scored.items() if not r.endswith("relaxed")}, cfg, run.figures, "")
+    plot_structure(
+        {r: s for r, s in scored.items() if r == MONTE_CARLO or r.endswith("relaxed")}, cfg, run.figures, "_relaxed"
+    )
     return {
         "close_pair": CLOSE_PAIR,
+        "relax_separation": separation,
         "relax_sweeps": RELAX_SWEEPS,
         "reference": "validation split (Monte Carlo) at the same gamma",
         "rows": {row: {g: p.to_dict() for g, p in by_gamma.items()} for row, by_gamma in scored.items()},
     }
+
+
+#: How the report names each kind of configuration.
+KIND_NAMES = {"generated": "generated, decoder's mean", "sampled": "generated, likelihood sample"}
 
 
 def physical_rows(metrics: dict) -> list[dict]:
@@ -147,7 +214,11 @@ def physical_rows(metrics: dict) -> list[dict]:
             return float(np.average([v[key] for v in values], weights=weights))
 
         view, _, kind = name.partition(", ")
-        kind = kind.replace("relaxed", f"relaxed ({metrics.get('relax_sweeps', RELAX_SWEEPS)} sweeps)")
+        relaxed = kind == "relaxed" or kind.endswith(", relaxed")
+        kind = kind.removesuffix("relaxed").rstrip(", ")
+        kind = KIND_NAMES.get(kind, kind)
+        if relaxed:
+            kind = ", ".join(filter(None, [kind, _relaxed_text(metrics)]))
         rows.append(
             {
                 "configurations": f"{VIEW_NAMES.get(view, view)}: {kind}" if kind else name,
@@ -162,13 +233,21 @@ def physical_rows(metrics: dict) -> list[dict]:
     return rows
 
 
-def plot_structure(scored: dict, cfg: Config, folder) -> None:
-    """``physical_g_r.png``, ``physical_rho_z.png`` and ``physical_energy.png``: one panel per
-    gamma, the Monte Carlo reference against every row."""
+def _relaxed_text(metrics: dict) -> str:
+    sweeps = metrics.get("relax_sweeps", RELAX_SWEEPS)
+    if "relax_separation" not in metrics:  # a run written before the overlaps were separated first
+        return f"relaxed ({sweeps} sweeps)"
+    return f"relaxed (pairs separated to {metrics['relax_separation']:g} sigma, {sweeps} sweeps)"
+
+
+def plot_structure(scored: dict, cfg: Config, folder, suffix: str = "") -> None:
+    """``physical_g_r<suffix>.png``, ``physical_rho_z<suffix>.png`` and
+    ``physical_energy<suffix>.png``: one panel per gamma, the Monte Carlo reference against every
+    row of ``scored``."""
     gammas = [f"{g:g}" for g in cfg.gammas]
     specs = (
-        ("physical_g_r.png", "r", "g", "g_mc", "r (sigma)", "g(r)"),
-        ("physical_rho_z.png", "z", "rho", "rho_mc", "height (sigma)", "rho(z)"),
+        (f"physical_g_r{suffix}.png", "r", "g", "g_mc", "r (sigma)", "g(r)"),
+        (f"physical_rho_z{suffix}.png", "z", "rho", "rho_mc", "height (sigma)", "rho(z)"),
     )
     for name, x, y, ref, xlabel, ylabel in specs:
         fig = new_figure(4.2 * len(gammas), 3.6)
@@ -183,9 +262,9 @@ def plot_structure(scored: dict, cfg: Config, folder) -> None:
                 if g in by_gamma and row != MONTE_CARLO:
                     c = by_gamma[g].curves
                     ax.plot(c[x], c[y], linewidth=1.2, label=f"{row} (L1 {_l1(by_gamma[g], y):.2f})")
-            ax.set_title(f"gamma {g} (y clipped at 2.5x the Monte Carlo's peak)")
+            ax.set_title(f"gamma {g}")
             ax.set_xlabel(xlabel)
-            ax.set_ylabel(ylabel)
+            ax.set_ylabel(f"{ylabel} (cut at 2.5x the Monte Carlo's peak)")
         axes[-1].legend(fontsize=7)
         save_figure(fig, folder / name)
     fig = new_figure(4.2 * len(gammas), 3.6)
@@ -205,7 +284,7 @@ def plot_structure(scored: dict, cfg: Config, folder) -> None:
         ax.set_title(f"gamma {g}: U = LJ + gravity, overlap in ()")
         ax.set_xlabel(f"U (clipped to [{lo:.0f}, {hi:.0f}])")
     axes[-1].legend(fontsize=7)
-    save_figure(fig, folder / "physical_energy.png")
+    save_figure(fig, folder / f"physical_energy{suffix}.png")
 
 
 def _l1(p, what: str) -> float:

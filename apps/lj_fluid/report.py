@@ -247,24 +247,46 @@ def physical_section(metrics: dict) -> list[str]:
         "or through the coordinate network (a generated one, which has no original). The density grid has no "
         "particle identities and no such path. Reconstructions: the test configurations decoded from z_mean. "
         "Generated: as many N(0, I) prior draws, each assigned the gamma a linear discriminant of the training "
-        f"codes finds most likely. Scored against the {p['reference']}: the share of configurations with a pair "
+        "codes finds most likely, decoded to the decoder's mean and to a sample of the likelihood (the mean plus "
+        "the learned sigma times standard normal noise). "
+        f"Scored against the {p['reference']}: the share of configurations with a pair "
         f"closer than {p['close_pair']:g} sigma, the overlap of the energy histograms (LJ + gravity; 1 = equal), "
         "and the L1 distances of g(r) (normalised by decorrelated pairs) and of the height profile rho(z); each "
         "the mean over the gammas the row has configurations at, weighted by their number. The Monte Carlo row "
-        "is the test split scored "
-        f"the same way: the floor. The relaxed rows: the same configurations after {p.get('relax_sweeps')} Metropolis "
-        "sweeps "
-        "at their gamma (the run's kick and temperature) from their positions clipped into the box. The raw "
-        "positions are in "
-        "`generated.npz` and `reconstructed.npz` (one array per view, sigma, the box's corner at the origin; "
-        "reconstructions in the test split's order, as `labels.npz`), the gamma each generated one was scored "
-        "at in `generated_gamma.npz`.",
+        "is the test split scored the same way: the floor. "
+        + _relaxed_sentence(p)
+        + " The raw positions are in `generated.npz`, `generated_samples.npz` (likelihood samples) and "
+        "`reconstructed.npz` (one array per view, sigma, the box's corner at the origin; reconstructions in the "
+        "test split's order, as `labels.npz`), the gamma each generated one was scored at in "
+        "`generated_gamma.npz`.",
         "",
         markdown_table(physical_rows(p), floatfmt=".3f"),
-        markdown_figure("physical_energy.png", "energy histograms per gamma against the Monte Carlo's"),
-        markdown_figure("physical_g_r.png", "radial distribution functions per gamma against the Monte Carlo's"),
-        markdown_figure("physical_rho_z.png", "height profiles per gamma against the Monte Carlo's"),
+        *(
+            markdown_figure(f"physical_{name}{suffix}.png", f"{what} per gamma against the Monte Carlo's{rows}")
+            for suffix, rows in (("", ""), ("_relaxed", ", relaxed rows"))
+            if suffix == "" or "relax_separation" in p
+            for name, what in (
+                ("energy", "energy histograms"),
+                ("g_r", "radial distribution functions"),
+                ("rho_z", "height profiles"),
+            )
+        ),
     ]
+
+
+def _relaxed_sentence(p: dict) -> str:
+    if "relax_separation" not in p:  # a run written before the overlaps were separated first
+        return (
+            f"The relaxed rows: the same configurations after {p.get('relax_sweeps')} Metropolis sweeps at their "
+            "gamma (the run's kick and temperature) from their positions clipped into the box."
+        )
+    return (
+        "The relaxed rows: the same configurations clipped into the box, every pair closer than "
+        f"{p['relax_separation']:g} sigma pushed apart along its line (each particle by half the shortfall, pair "
+        f"after pair, until none is left), then {p['relax_sweeps']} Metropolis sweeps at their gamma (the run's "
+        "kick and temperature). The uniform rows are as many configurations uniform in the box, raw and relaxed "
+        "the same way: what the relaxation makes without a model."
+    )
 
 
 def energy_table(energy: dict, invalid_distance: float) -> list[dict]:

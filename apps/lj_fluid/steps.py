@@ -29,7 +29,7 @@ from keras_clust.apps.lj_fluid.figures import (
     plot_recovered,
     plot_rocs,
 )
-from keras_clust.apps.lj_fluid.physical import physical_samples
+from keras_clust.apps.lj_fluid.physical import COORDINATE_VIEWS, physical_samples
 from keras_clust.apps.lj_fluid.pipeline import (
     VIEW_NAMES,
     VIEWS,
@@ -41,6 +41,7 @@ from keras_clust.apps.lj_fluid.pipeline import (
     scoring_decoder,
     train_coordinate_net,
     train_view,
+    trained_log_var,
     trained_terms,
     view_arrays,
 )
@@ -121,7 +122,14 @@ def steps(cfg: Config, run: Run) -> None:
         "parameters": net.count_params(),
     }
     m["reconstruction"] = reconstruct(trained["distance"], net, data, cfg, run)
-    m["physical"] = physical_samples(trained, net, data, cfg, run)
+    m["physical"] = physical_samples(
+        {v: trained[v].vae for v in COORDINATE_VIEWS},
+        {v: trained_log_var(trained[v].vae.vae) for v in COORDINATE_VIEWS},
+        net,
+        data,
+        cfg,
+        run,
+    )
     m["gamma"] = gamma_in_latent(trained, data, cfg, run)
     m["anomaly"] = anomalies(trained, {v: t["neg_elbo"] for v, t in test_terms.items()}, data, cfg, run)
     draw_reconstructions(trained, data, cfg, run)
