@@ -16,6 +16,10 @@ run makes them), by ROC-AUC:
 * ``max``: the largest cell (the smallest distance): not a sum over cells, so no factorised
   likelihood computes it.
 
+Besides the run's grid and distance matrix, two other forms of the distances: contacts
+``(sigma / r)^6`` (a close pair makes one feature large) and each configuration's distances sorted
+(the closest pair is the same feature in every configuration).
+
 And how well each shape fits: the mean log-likelihood per cell of the training configurations
 under a generalised normal of shape p around the per-gamma mean, with each cell's maximum-
 likelihood scale (``fit_p``; p = 2 is the Gaussian). A shape that sees the pair but fits the
@@ -89,7 +93,9 @@ def main(argv=None) -> None:
     p.add_argument("--dataset", required=True, help="an .npz written by 'keras-clust lj-fluid simulate'")
     p.add_argument("--box", type=float, default=None, help="box side (default: the dataset's)")
     p.add_argument("--cells", type=int, default=24)
-    p.add_argument("--widths", default="0.25,0.35,0.45", help="comma-separated smoothing widths in sigma")
+    p.add_argument(
+        "--widths", default="0.25,0.35,0.45", help="comma-separated smoothing widths in sigma (empty: no grid rows)"
+    )
     p.add_argument("--test", type=int, default=1000, help="test configurations (and as many anomalous ones)")
     p.add_argument("--overlap", type=float, default=0.5, help="the inserted pair's distance in sigma")
     p.add_argument("--seed", type=int, default=0)
@@ -106,7 +112,7 @@ def main(argv=None) -> None:
     gt, gs = gamma[train_idx], gamma[test_idx]
     powers = (4, 8, 16)
     rows = []
-    for width in (float(w) for w in a.widths.split(",")):
+    for width in (float(w) for w in a.widths.split(",") if w.strip()):
 
         def grid(pos, width=width):
             return smoothed_density_grid(pos, box, a.cells, width).reshape(len(pos), -1).astype(np.float64)
@@ -126,6 +132,21 @@ def main(argv=None) -> None:
         return d[:, iu[0], iu[1]]
 
     rows.append({"view": "distance", **ceiling(distances, train, test, anomalous, gt, gs, powers, False)})
+    # two other ways to give a factorised likelihood the distances: as contacts (sigma / r)^6, the
+    # attractive term of the pair energy, which a close pair makes large; and sorted per
+    # configuration, so that the closest pair of every configuration is the same feature
+    rows.append(
+        {
+            "view": "contacts (1/r)^6",
+            **ceiling(lambda x: distances(x) ** -6.0, train, test, anomalous, gt, gs, powers, True),
+        }
+    )
+    rows.append(
+        {
+            "view": "sorted distances",
+            **ceiling(lambda x: np.sort(distances(x), 1), train, test, anomalous, gt, gs, powers, False),
+        }
+    )
     for row in rows:
         print({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()}, flush=True)
     header = {
