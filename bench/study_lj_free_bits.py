@@ -20,7 +20,8 @@ Every result is appended to ``--out`` (default ``bench/results/lj_free_bits.json
 ``--grid-blocks`` it also compares the grid VAE's block designs (``--free-bits 0`` and ``--out
 bench/results/lj_grid_blocks_quality.json`` for BENCHMARKS.md's table of the two designs), and
 with ``--grid-smoothing`` occupancy grids against smooth ones, with ``--grid-log-var-scale`` how fast
-the smooth grid's sigma per cell learns. Every row also has the ROC-AUC of
+the smooth grid's sigma per cell learns, with ``--distance-likelihood`` the distance VAE with and
+without the contacts' likelihood. Every row also has the ROC-AUC of
 the test -ELBO for the test configurations with one pair at 0.5 sigma inserted (the run's second
 anomaly set; label-free: no gamma enters it).
 """
@@ -41,7 +42,7 @@ from keras_clust.apps.lj_fluid.analysis import (  # noqa: E402
     gamma_readout,
     kl_per_dimension,
 )
-from keras_clust.apps.lj_fluid.config import Config  # noqa: E402
+from keras_clust.apps.lj_fluid.config import DISTANCE_LIKELIHOODS, Config  # noqa: E402
 from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
 from keras_clust.apps.lj_fluid.pipeline import codes, posterior, train_view, trained_terms  # noqa: E402
 from keras_clust.apps.lj_fluid.steps import overlap_split  # noqa: E402
@@ -62,6 +63,7 @@ def study(
     grid_smoothing: float | None = None,
     grid_log_var_scale: float | None = None,
     grid_sigma_floor: float | None = None,
+    distance_likelihood: str | None = None,
 ) -> dict:
     cfg = replace(Config(dataset=dataset, seed=seed, grid_h=grid_h), **{f"{view}_free_bits": free_bits})
     if grid_blocks is not None:
@@ -72,6 +74,8 @@ def study(
         cfg = replace(cfg, grid_log_var_scale=grid_log_var_scale)
     if grid_sigma_floor is not None:
         cfg = replace(cfg, grid_sigma_floor=grid_sigma_floor)
+    if distance_likelihood is not None:
+        cfg = replace(cfg, distance_likelihood=distance_likelihood)
     if epochs is not None:
         cfg = replace(cfg, **{f"{view}_epochs": epochs})
     sim, cfg = acquire(cfg, progress=False)
@@ -94,6 +98,7 @@ def study(
         "grid_smoothing": cfg.grid_smoothing if view == "grid" else None,
         "grid_log_var_scale": cfg.grid_log_var_scale if view == "grid" else None,
         "grid_sigma_floor": cfg.grid_sigma_floor if view == "grid" else None,
+        "distance_likelihood": cfg.distance_likelihood if view == "distance" else None,
         "patience": cfg.patience,
         "kept_epoch": t.fit.kept_epoch,
         "train_seconds": round(t.fit.seconds, 1),
@@ -124,6 +129,7 @@ def main() -> None:
         "--grid-log-var-scale", type=float, default=None, help="how fast the grid's sigma learns (default: the run's)"
     )
     p.add_argument("--grid-sigma-floor", type=float, default=None, help="the grid's sigma floor (default: the run's)")
+    p.add_argument("--distance-likelihood", choices=DISTANCE_LIKELIHOODS, default=None, help="default: the run's")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
     for fb in (float(v) for v in a.free_bits.split(",")):
@@ -138,6 +144,7 @@ def main() -> None:
             a.grid_smoothing,
             a.grid_log_var_scale,
             a.grid_sigma_floor,
+            a.distance_likelihood,
         )
         print({k: v for k, v in row.items() if k != "command"}, flush=True)
         append_json_row(a.out, row, {"machine": machine_info()})

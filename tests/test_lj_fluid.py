@@ -111,8 +111,11 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert set(m["anomaly"]) == {"holdout_gamma", "overlap"}
     for per in m["anomaly"].values():
         assert len(per) == 4 and {v["n_normal"] for v in per.values()} == {m["split"]["test"]}
-    # an inserted overlap costs ~4 (0.5^-12) = 16000 energy units: the physics baseline must see it
+    # an inserted overlap costs ~4 (0.5^-12) = 16000 energy units: the physics baseline must see it;
+    # so must the distance VAE, whose likelihood has the contacts (sigma/r)^6 (64 at 0.5 sigma, at most
+    # 3.8 in a Monte Carlo configuration), even after two epochs (about 0.6 with the distances alone)
     assert m["anomaly"]["overlap"]["LJ energy (physics baseline)"]["auc"] > 0.99
+    assert m["anomaly"]["overlap"]["distance matrix (Conv2D VAE)"]["auc"] > 0.95
     assert m["anomaly"]["holdout_gamma"]["LJ energy (physics baseline)"]["n_anomalous"] == m["split"]["test"]
     assert set(m["gamma"]) == {"coords", "grid", "distance", "physics"}
     assert m["energy_map_view"] == max(("coords", "grid", "distance"), key=lambda v: m["gamma"][v]["r2"])
@@ -355,7 +358,9 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
 
     inputs = {"coords": split.coords, "distance": split.matrices}
     strided, smooth = replace(cfg, grid_blocks="strided"), replace(cfg, grid_smoothing=0.4)
-    for view, c in (("coords", cfg), ("grid", cfg), ("grid", strided), ("grid", smooth), ("distance", cfg)):
+    plain, with_contacts = replace(cfg, distance_likelihood="distances"), replace(cfg, distance_likelihood="contacts")
+    runs = (("coords", cfg), ("grid", cfg), ("grid", strided), ("grid", smooth), ("distance", plain))
+    for view, c in (*runs, ("distance", with_contacts)):
         inputs["grid"] = grids_of(pos, 4.0, 8, c.grid_smoothing)
         keras.utils.set_random_seed(1)
         m = build_view(view, c, seed=0)
@@ -370,6 +375,8 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
             assert isinstance(decoder.get_layer("occupancy_logits"), keras.layers.Conv3DTranspose)
         if c is smooth:  # --grid-smoothing reaches the model: a Gaussian around a density mean
             assert decoder.get_layer("density_mean") and trained_log_var(m.vae).shape == (8**3,)
+        if view == "distance":  # --distance-likelihood contacts: a sigma per distance and per contact
+            assert trained_log_var(m.vae).shape == ((2 if c is with_contacts else 1) * 8 * 7 // 2,)
         m.vae.compile(optimizer="adam")
         logs = m.vae.evaluate(inputs[view], batch_size=20, verbose=0, return_dict=True)
         assert logs["loss"] == pytest.approx(terms["neg_elbo"].mean(), rel=1e-4), view

@@ -267,3 +267,18 @@ def test_coordinate_net_maps_matrices_to_boxed_coordinates():
     assert y.shape == (3, 7, 2) and 0 < y.min() and y.max() < 1
     with pytest.raises(UsageError):
         build_coordinate_net(1, 2)
+
+
+def test_contacts_are_the_attractive_pair_term_and_the_layer_agrees():
+    from keras_clust.lj.representations import contacts
+    from keras_clust.lj.vae import PairContacts
+
+    r = np.array([0.0, 0.1, 0.5, 0.8, 1.0, 2.0, 8.0])
+    t = contacts(r)
+    np.testing.assert_allclose(t, [4096.0, 4096.0, 64.0, 0.8**-6, 1.0, 1 / 64, 8.0**-6])  # floored at 0.25
+    layer = PairContacts(diagonal=4.0)
+    np.testing.assert_allclose(np.asarray(layer(np.float32(r / 4.0)[None])), t[None], rtol=1e-5)
+    again = PairContacts.from_config(layer.get_config())
+    assert (again.diagonal, again.min_distance) == (4.0, 0.25)
+    with pytest.raises(ValueError, match="must be > 0"):
+        PairContacts(diagonal=0.0)

@@ -67,6 +67,14 @@ GRID_LOG_VAR_SCALE = 1.0
 #: ``--grid-sigma-floor``'s default: the resolution to which the smooth grid is modelled.
 GRID_SIGMA_FLOOR = 0.0
 
+#: ``--distance-likelihood``: ``distances``, a Gaussian over the distinct distances; ``contacts``,
+#: beside it one over their contacts (sigma / r)^6 (``keras_clust.lj.vae.build_distance_vae``).
+#: The default, chosen on the design simulations (seeds 100 and 101; ``bench/study_lj_free_bits.py
+#: --distance-likelihood``, BENCHMARKS.md): with contacts the VAE sees an inserted close pair (AUC
+#: 1.000 on both, 0.60 and 0.57 without) and does not collapse (on seed 101 it did without).
+DISTANCE_LIKELIHOODS = ("distances", "contacts")
+DISTANCE_LIKELIHOOD = "contacts"
+
 #: Free bits per view (``--coords-free-bits`` ...), chosen on a design simulation (seed 100), not the
 #: reported run's: ``bench/study_lj_free_bits.py``, BENCHMARKS.md.
 FREE_BITS = {"coords": 0.25, "grid": 0.0, "distance": 0.0}
@@ -124,6 +132,11 @@ def _v7_to_v8(old: dict) -> dict:
 def _v8_to_v9(old: dict) -> dict:
     """Runs written before ``--grid-sigma-floor``: the smooth grid's sigma had no floor."""
     return {**old, "grid_sigma_floor": 0.0}
+
+
+def _v9_to_v10(old: dict) -> dict:
+    """Runs written before ``--distance-likelihood``: the distance VAE's was over distances alone."""
+    return {**old, "distance_likelihood": "distances"}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -306,7 +319,7 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 9
+    CONFIG_VERSION: ClassVar[int] = 10
     MIGRATIONS: ClassVar[dict] = {
         1: _v1_to_v2,
         2: _v2_to_v3,
@@ -316,6 +329,7 @@ class Config(SourceSettings):
         6: _v6_to_v7,
         7: _v7_to_v8,
         8: _v8_to_v9,
+        9: _v9_to_v10,
     }
 
     holdout_gamma: float | None = setting(
@@ -389,6 +403,13 @@ class Config(SourceSettings):
     distance_latent: int = setting(64, "latent size of the distance-matrix VAE", type=positive_int, group=MODELS)
     distance_epochs: int = epochs_setting("distance", 150)
     distance_free_bits: float = free_bits_setting("distance", FREE_BITS["distance"])
+    distance_likelihood: str = setting(
+        DISTANCE_LIKELIHOOD,
+        "the distance VAE's likelihood: a Gaussian over the distinct distances, or beside it one over their "
+        "contacts (sigma/r)^6, which a close pair makes large",
+        choices=DISTANCE_LIKELIHOODS,
+        group=MODELS,
+    )
     coordinate_hidden: tuple[int, ...] = (512, 256)
     coordinate_epochs: int = epochs_setting("coordinate", 150)
     patience: int = setting(

@@ -98,7 +98,8 @@ def to_positions(view: str, decoded: np.ndarray, net, cfg: Config, original: np.
 def likelihood_sample(view: str, decoded: np.ndarray, log_var: np.ndarray, seed) -> np.ndarray:
     """A draw of the view's Gaussian likelihood around decoder outputs: the mean plus
     ``exp(log_var / 2)`` times standard normal noise, per sorted coordinate, or per distinct
-    distance of a matrix (mirrored, the diagonal kept 0); in the decoder's units."""
+    distance of a matrix (mirrored, the diagonal kept 0; a contact likelihood's part of
+    ``log_var`` is not used: the contacts follow from the distances); in the decoder's units."""
     rng = np.random.default_rng(seed)
     sd = np.exp(0.5 * np.asarray(log_var, np.float64))
     if view == "coords":
@@ -107,6 +108,7 @@ def likelihood_sample(view: str, decoded: np.ndarray, log_var: np.ndarray, seed)
     m = np.asarray(decoded, np.float64)
     m = m[..., 0] if m.ndim == 4 else m
     rows, cols = np.triu_indices(m.shape[1], k=1)
+    sd = sd[: len(rows)]  # the distances' (their contacts', if any, follow)
     tri = m[:, rows, cols] + sd * rng.standard_normal((len(m), len(rows)))
     out = np.zeros_like(m)
     out[:, rows, cols] = tri

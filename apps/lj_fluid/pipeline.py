@@ -13,7 +13,7 @@ import numpy as np
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData, Split
 from keras_clust.elbo import gaussian_nll_np, negative_elbo_per_sample
-from keras_clust.lj.representations import grid_dataset
+from keras_clust.lj.representations import box_diagonal, contacts, grid_dataset
 from keras_clust.lj.vae import build_coordinate_net, build_distance_vae, build_grid_vae
 from keras_clust.models import VAE, build_dense_vae
 from keras_clust.training import FitResult, fit_model
@@ -96,7 +96,13 @@ def build_view(view: str, cfg: Config, seed: int) -> VAE:
             min_sigma=cfg.grid_sigma_floor,
         )
     return build_distance_vae(
-        n, cfg.distance_latent, beta=cfg.beta, seed=seed, name="distance_vae", free_bits=cfg.distance_free_bits
+        n,
+        cfg.distance_latent,
+        beta=cfg.beta,
+        seed=seed,
+        name="distance_vae",
+        free_bits=cfg.distance_free_bits,
+        contacts_diagonal=box_diagonal(cfg.box, cfg.dim) if cfg.distance_likelihood == "contacts" else None,
     )
 
 
@@ -211,11 +217,13 @@ def _triangle(x: np.ndarray) -> np.ndarray:
     return x[:, rows, cols, 0] if x.ndim == 4 else x[:, rows, cols]
 
 
-def _likelihood(view: str, x: np.ndarray, log_var: np.ndarray | None) -> Callable[[np.ndarray], np.ndarray]:
+def _likelihood(
+    view: str, x: np.ndarray, log_var: np.ndarray | None, cfg: Config
+) -> Callable[[np.ndarray], np.ndarray]:
     """``decoder output -> -log p(x | z)`` per configuration of the batch ``x``, with the likelihood
     the view was trained with: Bernoulli over an occupancy grid's cells from logits (no
     ``log_var``), Gaussian with ``log_var`` over a smooth grid's cells, the sorted coordinates
-    or the distinct distances."""
+    or the distinct distances (and their contacts, with ``--distance-likelihood contacts``)."""
 
     def nll(out: np.ndarray) -> np.ndarray:
         if view == "grid" and log_var is None:
@@ -223,6 +231,10 @@ def _likelihood(view: str, x: np.ndarray, log_var: np.ndarray | None) -> Callabl
             return np.sum(np.logaddexp(0.0, logits) - t * logits, axis=-1)
         if view == "distance":
             t, mu = _triangle(x), _triangle(out)
+            if cfg.distance_likelihood == "contacts":
+                diagonal = box_diagonal(cfg.box, cfg.dim)
+                t = np.concatenate([t, contacts(t.astype(np.float64) * diagonal)], axis=1)
+                mu = np.concatenate([mu, contacts(mu.astype(np.float64) * diagonal)], axis=1)
         else:
             t, mu = x.reshape(len(x), -1), out.reshape(len(x), -1)
         return gaussian_nll_np(t, mu, log_var)
@@ -261,7 +273,7 @@ def neg_elbo_terms(
     rng = np.random.default_rng(seed)  # one stream over the batches
     recon, kl = [], []
     for x in _batches(view, _source(view, split), cfg):
-        nll = _likelihood(view, x, log_var)
+        nll = _likelihood(view, x, log_var, cfg)
         batch_recon, batch_kl = negative_elbo_per_sample(encoder, decoder, x, nll, draws, rng, batch_size=None)
         recon.append(batch_recon)
         kl.append(batch_kl)

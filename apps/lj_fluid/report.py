@@ -167,7 +167,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"{100 * split['doubly_occupied_share']:.2f} %. -ELBO = E_q[-log p(x|z)] ("
         f"{metrics['models']['grid']['elbo_draws']} seeded draws of z per configuration) + KL, in nats per test "
         f"configuration; the three views' -ELBOs are densities of different things ({grid_things}, coordinates / L, "
-        "distances / box diagonal) and are not comparable with each other. Active dims: latent dimensions whose "
+        f"{_distance_things(cfg)}) and are not comparable with each other. Active dims: latent dimensions whose "
         "z_mean varies across test configurations (variance > 0.01, Burda et al. 2016)." + _patience_text(cfg),
         "",
         collapse_note(metrics),
@@ -232,6 +232,12 @@ def render_report(cfg: Config, metrics: dict) -> str:
         )
     lines += [NOTES, CORRECTIONS]
     return "\n".join(lines)
+
+
+def _distance_things(cfg: Config) -> str:
+    if cfg.distance_likelihood == "contacts":
+        return "distances / box diagonal and, as a second observation, their contacts (sigma/r)^6"
+    return "distances / box diagonal"
 
 
 def physical_section(metrics: dict) -> list[str]:

@@ -14,7 +14,7 @@ import keras
 
 from keras_clust.errors import UsageError
 from keras_clust.layers import BernoulliNLL, GaussianNLL, SymmetricZeroDiagonal, UpperTriangle
-from keras_clust.lj.representations import GRID_BLOCKS, GRID_LIKELIHOODS
+from keras_clust.lj.representations import CONTACT_MIN_DISTANCE, GRID_BLOCKS, GRID_LIKELIHOODS
 from keras_clust.models.conv_vae import VAE
 from keras_clust.models.vae_head import vae_head
 
@@ -130,6 +130,27 @@ def _padded(n: int, factor: int = 4) -> int:
     return -(-n // factor) * factor
 
 
+@keras.saving.register_keras_serializable(package="keras_clust")
+class PairContacts(keras.layers.Layer):
+    """Distances in the matrices' units -> contacts ``(sigma / r)^6``, with ``r`` the distance
+    times ``diagonal`` (sigma) floored at ``min_distance``; the Keras twin of
+    :func:`keras_clust.lj.representations.contacts`."""
+
+    def __init__(self, diagonal: float, min_distance: float = CONTACT_MIN_DISTANCE, **kwargs):
+        super().__init__(**kwargs)
+        if not diagonal > 0 or not min_distance > 0:
+            raise ValueError(f"diagonal and min_distance must be > 0, got {diagonal} and {min_distance}")
+        self.diagonal = float(diagonal)
+        self.min_distance = float(min_distance)
+
+    def call(self, x):
+        r = keras.ops.maximum(x * self.diagonal, self.min_distance)
+        return keras.ops.power(r, -6.0)
+
+    def get_config(self):
+        return {**super().get_config(), "diagonal": self.diagonal, "min_distance": self.min_distance}
+
+
 def build_distance_vae(
     n_particles: int,
     latent_dim: int = 64,
@@ -140,6 +161,7 @@ def build_distance_vae(
     init_log_var: float = -4.0,
     name: str = "distance_vae",
     free_bits: float = 0.0,
+    contacts_diagonal: float | None = None,
 ) -> VAE:
     """Conv2D VAE for ``(N, N, 1)`` distance matrices scaled into [0, 1].
 
@@ -151,6 +173,13 @@ def build_distance_vae(
     Likelihood: Gaussian over the ``N (N - 1) / 2`` distinct distances (:class:`UpperTriangle`),
     one learned ``sigma`` per distance (:class:`GaussianNLL`), so each distance counts once
     and ``beta = 1`` is the ELBO. ``free_bits``: as for :func:`build_grid_vae`.
+
+    ``contacts_diagonal`` (the box diagonal in sigma, the matrices' unit): the likelihood also
+    has a Gaussian over each distinct distance's contact ``(sigma / r)^6`` (:class:`PairContacts`),
+    one learned ``sigma`` each, around the decoded distance's contact. One close pair moves one
+    distance by a fraction of its spread but its contact by tens of its spread, so the -ELBO sees
+    it; the decoder is pushed away from distances no configuration has. The bound is then that of
+    the distances and their contacts taken as two observations.
     """
     if n_particles < 2 or latent_dim < 1 or hidden_units < 1 or len(filters) != 2 or min(filters) < 1:
         raise UsageError("the distance VAE needs N >= 2, latent_dim >= 1, hidden_units >= 1 and two filter counts")
@@ -178,9 +207,12 @@ def build_distance_vae(
     decoder = keras.Model(latent, out, name=f"{name}_decoder")
     triangle = UpperTriangle(n, name="upper_triangle")
     recon = decoder(encoder(matrices)[2])
-    likelihood = GaussianNLL(sigma=None, init_log_var=init_log_var, name="likelihood")(
-        [triangle(matrices), triangle(recon)]
-    )
+    observed, expected = triangle(matrices), triangle(recon)
+    if contacts_diagonal is not None:
+        contact = PairContacts(contacts_diagonal, name="contacts")
+        observed = keras.layers.Concatenate(name="observed_with_contacts")([observed, contact(observed)])
+        expected = keras.layers.Concatenate(name="decoded_with_contacts")([expected, contact(expected)])
+    likelihood = GaussianNLL(sigma=None, init_log_var=init_log_var, name="likelihood")([observed, expected])
     vae = keras.Model(matrices, likelihood, name=name)
     return VAE(vae, encoder, mean_encoder, decoder)
 
