@@ -26,6 +26,7 @@ a relaxed row the repair alone makes.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -37,7 +38,7 @@ from keras_clust.files import atomic_save_npz
 from keras_clust.generation import prior_samples
 from keras_clust.lj.geometry import classical_mds, kabsch_align
 from keras_clust.lj.monte_carlo import Chains, LJSystem
-from keras_clust.lj.overlaps import separate_overlaps
+from keras_clust.lj.overlaps import MAX_ITERATIONS, separate_overlaps
 from keras_clust.lj.representations import matrices_to_distances, unsort_coordinates
 from keras_clust.lj.structure import CLOSE_PAIR, physicality
 from keras_clust.seeding import model_seed
@@ -73,7 +74,12 @@ def relax(
     apart (:func:`separate_overlaps`), then ``sweeps`` Metropolis sweeps at its own gamma (one
     chain per configuration, seeded by ``seed`` and ``key``)."""
     system = LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature)
-    start, _ = separate_overlaps(positions, cfg.box, separation)
+    start, passes = separate_overlaps(positions, cfg.box, separation)
+    stuck = int(np.sum(passes > MAX_ITERATIONS))
+    if stuck:
+        log.info(
+            "%d of %d configurations kept a pair closer than %g sigma after separating", stuck, len(start), separation
+        )
     chains = Chains(system, start, np.asarray(gamma, np.float64), cfg.kick, seed, key=(7, int(key)))
     chains.run(sweeps)
     return chains.positions
@@ -95,11 +101,21 @@ def to_positions(view: str, decoded: np.ndarray, net, cfg: Config, original: np.
     return np.asarray(net.predict(decoded, batch_size=SCORE_BATCH, verbose=0), np.float64) * cfg.box
 
 
-def likelihood_sample(view: str, decoded: np.ndarray, log_var: np.ndarray, seed) -> np.ndarray:
-    """A draw of the view's Gaussian likelihood around decoder outputs: the mean plus
-    ``exp(log_var / 2)`` times standard normal noise, per sorted coordinate, or per distinct
-    distance of a matrix (mirrored, the diagonal kept 0; a contact likelihood's part of
-    ``log_var`` is not used: the contacts follow from the distances); in the decoder's units."""
+def likelihood_sample(view: str, decoded: np.ndarray, log_var: np.ndarray, seed: int | Sequence[int]) -> np.ndarray:
+    """A draw of the view's Gaussian likelihood around decoder outputs.
+
+    Args:
+        view: ``"coords"`` or ``"distance"``.
+        decoded: The decoder's outputs: sorted coordinates ``(S, N * dim)`` or matrices ``(S, N, N[, 1])``.
+        log_var: The likelihood's learned ``log sigma^2``: one per sorted coordinate, or one per
+            distinct distance (then, with ``--distance-likelihood contacts``, one per contact,
+            which are not used: a sample draws the distances, and their contacts follow from them).
+        seed: Seed of the noise (anything ``np.random.default_rng`` takes).
+
+    Returns:
+        The mean plus ``exp(log_var / 2)`` times standard normal noise, per sorted coordinate, or
+        per distinct distance of a matrix (mirrored, the diagonal kept 0); in the decoder's units.
+    """
     rng = np.random.default_rng(seed)
     sd = np.exp(0.5 * np.asarray(log_var, np.float64))
     if view == "coords":
@@ -173,14 +189,16 @@ def physical_samples(
     arrays = {kind: {} for kind in FILES}
     gammas = {}
     for v, view in enumerate(COORDINATE_VIEWS):
-        for k, (kind, (positions, gamma)) in enumerate(
-            view_configurations(view, vaes[view], log_vars[view], net, data, cfg, seed).items()
-        ):
+        for kind, (positions, gamma) in view_configurations(
+            view, vaes[view], log_vars[view], net, data, cfg, seed
+        ).items():
             arrays[kind][view] = positions.astype(np.float32)
             if kind == "generated":
                 gammas[view] = gamma
             scored[f"{view}, {kind}"] = score_by_gamma(positions, gamma, data, cfg, f"{view}, {kind}")
-            relaxed = relax(positions, gamma, cfg, seed, key=len(FILES) * v + k, separation=separation)
+            relaxed = relax(
+                positions, gamma, cfg, seed, key=len(FILES) * v + list(FILES).index(kind), separation=separation
+            )
             scored[f"{view}, {kind}, relaxed"] = score_by_gamma(relaxed, gamma, data, cfg, f"{view}, {kind}, relaxed")
     for kind, by_view in arrays.items():
         atomic_save_npz(run.file(FILES[kind]), by_view)

@@ -263,8 +263,9 @@ def neg_elbo_terms(
     """Per-configuration ``recon`` = E_q[-log p(x|z)] (``draws`` seeded latent draws) and
     ``kl`` = KL(q(z|x) || N(0, I)) (closed form), and ``neg_elbo`` = their sum, in nats, with
     the likelihood the view was trained with: Bernoulli over the grid's cells from the
-    decoder's logits, Gaussian with ``log_var`` over the sorted coordinates or the distinct
-    distances. ``encoder`` gives ``[z_mean, z_log_var, ...]``. The same ``seed`` gives the same numbers:
+    decoder's logits, Gaussian with ``log_var`` over a smooth grid's cells, the sorted
+    coordinates or the distinct distances (and their contacts, with ``--distance-likelihood
+    contacts``). ``encoder`` gives ``[z_mean, z_log_var, ...]``. The same ``seed`` gives the same numbers:
     :func:`keras_clust.elbo.negative_elbo_per_sample` batch by batch, on one stream of draws.
 
     The three views' numbers are not comparable with each other: they are densities of

@@ -253,16 +253,22 @@ def physical_section(metrics: dict) -> list[str]:
         "or through the coordinate network (a generated one, which has no original). The density grid has no "
         "particle identities and no such path. Reconstructions: the test configurations decoded from z_mean. "
         "Generated: as many N(0, I) prior draws, each assigned the gamma a linear discriminant of the training "
-        "codes finds most likely, decoded to the decoder's mean and to a sample of the likelihood (the mean plus "
-        "the learned sigma times standard normal noise). "
-        f"Scored against the {p['reference']}: the share of configurations with a pair "
+        "codes finds most likely"
+        + (
+            ", decoded to the decoder's mean and to a sample of the likelihood (the mean plus the learned sigma "
+            "times standard normal noise; for a distance matrix of its distances, whose contacts follow). "
+            if _has_samples(p)
+            else ". "
+        )
+        + f"Scored against the {p['reference']}: the share of configurations with a pair "
         f"closer than {p['close_pair']:g} sigma, the overlap of the energy histograms (LJ + gravity; 1 = equal), "
         "and the L1 distances of g(r) (normalised by decorrelated pairs) and of the height profile rho(z); each "
         "the mean over the gammas the row has configurations at, weighted by their number. The Monte Carlo row "
         "is the test split scored the same way: the floor. "
         + _relaxed_sentence(p)
-        + " The raw positions are in `generated.npz`, `generated_samples.npz` (likelihood samples) and "
-        "`reconstructed.npz` (one array per view, sigma, the box's corner at the origin; reconstructions in the "
+        + " The raw positions are in `generated.npz`, "
+        + ("`generated_samples.npz` (likelihood samples) " if _has_samples(p) else "")
+        + "and `reconstructed.npz` (one array per view, sigma, the box's corner at the origin; reconstructions in the "
         "test split's order, as `labels.npz`), the gamma each generated one was scored at in "
         "`generated_gamma.npz`.",
         "",
@@ -278,6 +284,11 @@ def physical_section(metrics: dict) -> list[str]:
             )
         ),
     ]
+
+
+def _has_samples(p: dict) -> bool:
+    """Whether a run scored likelihood samples (runs before 2026-12-06 scored the decoder's means only)."""
+    return any(row.endswith(", sampled") for row in p["rows"])
 
 
 def _relaxed_sentence(p: dict) -> str:
