@@ -11,7 +11,7 @@ pushed apart along a direction hashed from their indices and the pass, and after
 row against a wall (where every push is along the wall) can leave it; the repair stays
 deterministic.
 
-A configuration without a close pair comes back unchanged, bit for bit; the others move as
+A configuration inside the box without a close pair comes back unchanged, bit for bit; the others move as
 little as this local rule needs, so what the repair leaves of a decoded configuration (its
 height profile, its spread) is still the model's.
 """
@@ -28,9 +28,11 @@ from keras_clust.lj.structure import CLOSE_PAIR
 MAX_ITERATIONS = 2000
 # Each pair is pushed a little past ``distance`` so that the halving gaps against a wall end.
 _OVERSHOOT = 1e-6
-#: Passes along the pairs' own lines; after them each push is tilted by a hashed vector of this
-#: relative size, so that particles in a row (on a wall) can leave it.
-TILT_AFTER, TILT = 20, 0.2
+#: Passes that push each pair along its own line; after them each push is tilted (:data:`TILT`).
+TILT_AFTER = 20
+#: Relative size of the hashed vector that tilts a push after :data:`TILT_AFTER` passes, so that
+#: particles in a row against a wall, where every push is along the wall, can leave it.
+TILT = 0.2
 
 
 @njit(inline="always")
@@ -80,6 +82,14 @@ def _separate(p, box, distance, max_iterations):
                     p[j, k] = _clip(p[j, k] - shift * u[k], box)
         if not moved:
             return it
+    for i in range(n):  # every pass moved a particle: did the last one finish?
+        for j in range(i + 1, n):
+            r2 = 0.0
+            for k in range(dim):
+                d = p[i, k] - p[j, k]
+                r2 += d * d
+            if r2 < limit:
+                return max_iterations + 1
     return max_iterations
 
 
@@ -90,7 +100,7 @@ def _separate_all(x, box, distance, max_iterations, passes):
 
 
 def separate_overlaps(
-    positions, box: float, distance: float = CLOSE_PAIR, max_iterations: int = MAX_ITERATIONS
+    positions: np.ndarray, box: float, distance: float = CLOSE_PAIR, max_iterations: int = MAX_ITERATIONS
 ) -> tuple[np.ndarray, np.ndarray]:
     """Configurations with every pair closer than ``distance`` pushed apart, inside ``[0, box]``.
 
@@ -103,8 +113,9 @@ def separate_overlaps(
 
     Returns:
         The separated configurations (float64, a copy) and, per configuration, the passes that
-        moved a particle: 0 for one that had no close pair, ``max_iterations`` for one that
-        could not be separated (too many particles for the box at that distance).
+        moved a particle: 0 for one that had no close pair, ``max_iterations + 1`` for one that
+        still has one after ``max_iterations`` passes (too many particles for the box at that
+        distance).
     """
     x = np.asarray(positions, np.float64)
     if x.ndim != 3 or x.shape[1] < 2 or x.shape[2] not in (2, 3):
