@@ -21,9 +21,9 @@ Every result is appended to ``--out`` (default ``bench/results/lj_free_bits.json
 bench/results/lj_grid_blocks_quality.json`` for BENCHMARKS.md's table of the two designs), and
 with ``--grid-smoothing`` occupancy grids against smooth ones, with ``--grid-log-var-scale`` how fast
 the smooth grid's sigma per cell learns, with ``--distance-likelihood`` the distance VAE with and
-without the contacts' likelihood. Every row also has the ROC-AUC of
-the test -ELBO for the test configurations with one pair at 0.5 sigma inserted (the run's second
-anomaly set; label-free: no gamma enters it).
+without the contacts' likelihood, with ``--grid-peak-power`` the grid VAE with powers of its
+cells. Every row also has the ROC-AUC of the test -ELBO for the test configurations with one
+pair at 0.5 sigma inserted (the run's second anomaly set; label-free: no gamma enters it).
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ def study(
     grid_log_var_scale: float | None = None,
     grid_sigma_floor: float | None = None,
     distance_likelihood: str | None = None,
+    grid_peak_power: int | None = None,
 ) -> dict:
     cfg = replace(Config(dataset=dataset, seed=seed, grid_h=grid_h), **{f"{view}_free_bits": free_bits})
     if grid_blocks is not None:
@@ -74,6 +75,8 @@ def study(
         cfg = replace(cfg, grid_log_var_scale=grid_log_var_scale)
     if grid_sigma_floor is not None:
         cfg = replace(cfg, grid_sigma_floor=grid_sigma_floor)
+    if grid_peak_power is not None:
+        cfg = replace(cfg, grid_peak_power=grid_peak_power)
     if distance_likelihood is not None:
         cfg = replace(cfg, distance_likelihood=distance_likelihood)
     if epochs is not None:
@@ -99,6 +102,7 @@ def study(
         "grid_log_var_scale": cfg.grid_log_var_scale if view == "grid" else None,
         "grid_sigma_floor": cfg.grid_sigma_floor if view == "grid" else None,
         "distance_likelihood": cfg.distance_likelihood if view == "distance" else None,
+        "grid_peak_power": cfg.grid_peak_power if view == "grid" else None,
         "patience": cfg.patience,
         "kept_epoch": t.fit.kept_epoch,
         "train_seconds": round(t.fit.seconds, 1),
@@ -129,6 +133,7 @@ def main() -> None:
         "--grid-log-var-scale", type=float, default=None, help="how fast the grid's sigma learns (default: the run's)"
     )
     p.add_argument("--grid-sigma-floor", type=float, default=None, help="the grid's sigma floor (default: the run's)")
+    p.add_argument("--grid-peak-power", type=int, default=None, help="default: the run's")
     p.add_argument("--distance-likelihood", choices=DISTANCE_LIKELIHOODS, default=None, help="default: the run's")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
@@ -145,6 +150,7 @@ def main() -> None:
             a.grid_log_var_scale,
             a.grid_sigma_floor,
             a.distance_likelihood,
+            a.grid_peak_power,
         )
         print({k: v for k, v in row.items() if k != "command"}, flush=True)
         append_json_row(a.out, row, {"machine": machine_info()})

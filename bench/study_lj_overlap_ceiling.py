@@ -18,7 +18,9 @@ run makes them), by ROC-AUC:
 
 Besides the run's grid and distance matrix, two other forms of the distances: contacts
 ``(sigma / r)^6`` (a close pair makes one feature large) and each configuration's distances sorted
-(the closest pair is the same feature in every configuration).
+(the closest pair is the same feature in every configuration). ``--grid-exponents 4,8`` also
+scores the grid's cells raised to those powers (a close pair makes a cell's density about 1.5
+times a lone particle's peak).
 
 And how well each shape fits: the mean log-likelihood per cell of the training configurations
 under a generalised normal of shape p around the per-gamma mean, with each cell's maximum-
@@ -96,6 +98,7 @@ def main(argv=None) -> None:
     p.add_argument(
         "--widths", default="0.25,0.35,0.45", help="comma-separated smoothing widths in sigma (empty: no grid rows)"
     )
+    p.add_argument("--grid-exponents", default="", help="comma-separated k: also score each grid's cells raised to k")
     p.add_argument("--test", type=int, default=1000, help="test configurations (and as many anomalous ones)")
     p.add_argument("--overlap", type=float, default=0.5, help="the inserted pair's distance in sigma")
     p.add_argument("--seed", type=int, default=0)
@@ -125,6 +128,15 @@ def main(argv=None) -> None:
                 **ceiling(grid, train, test, anomalous, gt, gs, powers, True),
             }
         )
+        for k in (int(v) for v in a.grid_exponents.split(",") if v.strip()):
+            rows.append(
+                {
+                    "view": f"grid^{k}",
+                    "cells": a.cells,
+                    "smoothing": width,
+                    **ceiling(lambda x, k=k, g=grid: g(x) ** k, train, test, anomalous, gt, gs, powers, True),
+                }
+            )
 
     def distances(pos):
         d = pair_distances(order_by_origin(pos))

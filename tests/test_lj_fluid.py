@@ -116,6 +116,8 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     # 3.8 in a Monte Carlo configuration), even after two epochs (about 0.6 with the distances alone)
     assert m["anomaly"]["overlap"]["LJ energy (physics baseline)"]["auc"] > 0.99
     assert m["anomaly"]["overlap"]["distance matrix (Conv2D VAE)"]["auc"] > 0.95
+    # and the grid VAE, whose likelihood has the cells' 8th powers (about 0.6 without)
+    assert m["anomaly"]["overlap"]["density grid (Conv VAE)"]["auc"] > 0.95
     assert m["anomaly"]["holdout_gamma"]["LJ energy (physics baseline)"]["n_anomalous"] == m["split"]["test"]
     assert set(m["gamma"]) == {"coords", "grid", "distance", "physics"}
     assert m["energy_map_view"] == max(("coords", "grid", "distance"), key=lambda v: m["gamma"][v]["r2"])
@@ -356,9 +358,10 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
     from keras_clust.lj.representations import grids_of
 
     inputs = {"coords": split.coords, "distance": split.matrices}
-    strided, smooth = replace(cfg, grid_blocks="strided"), replace(cfg, grid_smoothing=0.4)
+    strided, smooth = replace(cfg, grid_blocks="strided"), replace(cfg, grid_smoothing=0.4, grid_peak_power=0)
     plain, with_contacts = replace(cfg, distance_likelihood="distances"), replace(cfg, distance_likelihood="contacts")
-    runs = (("coords", cfg), ("grid", cfg), ("grid", strided), ("grid", smooth), ("distance", plain))
+    peaks = replace(smooth, grid_peak_power=8)
+    runs = (("coords", cfg), ("grid", cfg), ("grid", strided), ("grid", smooth), ("grid", peaks), ("distance", plain))
     for view, c in (*runs, ("distance", with_contacts)):
         inputs["grid"] = grids_of(pos, 4.0, 8, c.grid_smoothing)
         keras.utils.set_random_seed(1)
@@ -374,6 +377,8 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
             assert isinstance(decoder.get_layer("occupancy_logits"), keras.layers.Conv3DTranspose)
         if c is smooth:  # --grid-smoothing reaches the model: a Gaussian around a density mean
             assert decoder.get_layer("density_mean") and trained_log_var(m.vae).shape == (8**3,)
+        if c is peaks:  # --grid-peak-power: a sigma per cell and per cell's power
+            assert trained_log_var(m.vae).shape == (2 * 8**3,) and m.vae.get_layer("cell_power").exponent == 8
         if view == "distance":  # --distance-likelihood contacts: a sigma per distance and per contact
             assert trained_log_var(m.vae).shape == ((2 if c is with_contacts else 1) * 8 * 7 // 2,)
         m.vae.compile(optimizer="adam")
@@ -526,6 +531,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
         "grid_log_var_scale",
         "grid_sigma_floor",
         "distance_likelihood",
+        "grid_peak_power",
     )
     raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
@@ -538,6 +544,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert cfg.patience == 0 and cfg.grid_log_var_scale == 1.0  # all epochs kept, sigma at the decoder's rate
     assert cfg.grid_sigma_floor == 0.0  # no floor
     assert cfg.distance_likelihood == "distances"  # no contacts, whatever today's default
+    assert cfg.grid_peak_power == 0  # no powers of the cells
 
 
 def test_runs_before_24_cells_keep_their_grid():
@@ -629,3 +636,14 @@ def test_likelihood_samples_add_the_learned_sigma_to_the_decoder_mean():
     # distances with theirs (the contacts follow from the distances)
     with_contacts = np.concatenate([2 * np.log(tri_sd), np.full(len(tri_sd), 5.0)])
     np.testing.assert_array_equal(likelihood_sample("distance", mats, with_contacts, 1), y)
+
+
+def test_grid_peak_power_is_for_smooth_grids_only():
+    """Occupancy grids (``--grid-smoothing 0``) have a Bernoulli likelihood: the powers are not added."""
+    from keras_clust.apps.lj_fluid.pipeline import build_view, trained_log_var
+
+    cfg = Config(particles=8, box=4.0, grid_h=0.5, grid_latent=2, grid_peak_power=8)
+    occupancy = build_view("grid", replace(cfg, grid_smoothing=0.0), seed=0)
+    assert trained_log_var(occupancy.vae) is None
+    smooth = build_view("grid", cfg, seed=0)
+    assert trained_log_var(smooth.vae).shape == (2 * 8**3,)

@@ -282,3 +282,17 @@ def test_contacts_are_the_attractive_pair_term_and_the_layer_agrees():
     assert (again.diagonal, again.min_distance) == (4.0, 0.25)
     with pytest.raises(ValueError, match="must be > 0"):
         PairContacts(diagonal=0.0)
+
+
+def test_cell_power_layer_and_its_limits():
+    from keras_clust.lj.vae import CellPower, build_grid_vae
+
+    layer = CellPower(8)
+    np.testing.assert_allclose(
+        np.asarray(layer(np.array([[0.5, 1.0, 1.5, -1.0]], np.float32))), [[0.5**8, 1, 1.5**8, 1]]
+    )
+    assert CellPower.from_config(layer.get_config()).exponent == 8
+    with pytest.raises(ValueError, match="integer >= 1"):
+        CellPower(2.5)
+    with pytest.raises(UsageError, match="peak_power needs the Gaussian"):
+        build_grid_vae(8, 3, (2, 2, 2), latent_dim=2, peak_power=8)  # occupancy grids: Bernoulli

@@ -67,6 +67,12 @@ GRID_LOG_VAR_SCALE = 1.0
 #: ``--grid-sigma-floor``'s default: the resolution to which the smooth grid is modelled.
 GRID_SIGMA_FLOOR = 0.0
 
+#: ``--grid-peak-power``'s default, chosen on the design simulations (seeds 100 and 101;
+#: ``bench/study_lj_free_bits.py --view grid --grid-peak-power``, BENCHMARKS.md): with the cells'
+#: 8th powers in the likelihood the grid VAE sees an inserted close pair (AUC 1.000 on both, 0.61
+#: without on seed 100) and reads gamma as well.
+GRID_PEAK_POWER = 8
+
 #: ``--distance-likelihood``: ``distances``, a Gaussian over the distinct distances; ``contacts``,
 #: beside it one over their contacts (sigma / r)^6 (``keras_clust.lj.vae.build_distance_vae``).
 #: The default, chosen on the design simulations (seeds 100 and 101; ``bench/study_lj_free_bits.py
@@ -137,6 +143,11 @@ def _v8_to_v9(old: dict) -> dict:
 def _v9_to_v10(old: dict) -> dict:
     """Runs written before ``--distance-likelihood``: the distance VAE's was over distances alone."""
     return {**old, "distance_likelihood": "distances"}
+
+
+def _v10_to_v11(old: dict) -> dict:
+    """Runs written before ``--grid-peak-power``: the grid's likelihood was over the cells alone."""
+    return {**old, "grid_peak_power": 0}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -319,7 +330,7 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 10
+    CONFIG_VERSION: ClassVar[int] = 11
     MIGRATIONS: ClassVar[dict] = {
         1: _v1_to_v2,
         2: _v2_to_v3,
@@ -330,6 +341,7 @@ class Config(SourceSettings):
         7: _v7_to_v8,
         8: _v8_to_v9,
         9: _v9_to_v10,
+        10: _v10_to_v11,
     }
 
     holdout_gamma: float | None = setting(
@@ -394,6 +406,13 @@ class Config(SourceSettings):
         "with --grid-smoothing: the smallest sigma per cell the grid VAE's likelihood may learn, in units of "
         "one particle's peak (0: no floor)",
         type=non_negative_float,
+        group=MODELS,
+    )
+    grid_peak_power: int = setting(
+        GRID_PEAK_POWER,
+        "with --grid-smoothing (occupancy grids ignore it): the grid VAE's likelihood also has a Gaussian over "
+        "each cell's density raised to this power, which the overlapping blobs of a close pair make large (0: none)",
+        type=non_negative_int,
         group=MODELS,
     )
     grid_latent: int = setting(16, "latent size of the grid VAE", type=positive_int, group=MODELS)

@@ -94,6 +94,7 @@ def build_view(view: str, cfg: Config, seed: int) -> VAE:
             likelihood=cfg.grid_likelihood,
             log_var_scale=cfg.grid_log_var_scale,
             min_sigma=cfg.grid_sigma_floor,
+            peak_power=cfg.grid_peak_power if cfg.grid_likelihood == "gaussian" else 0,
         )
     return build_distance_vae(
         n,
@@ -222,8 +223,9 @@ def _likelihood(
 ) -> Callable[[np.ndarray], np.ndarray]:
     """``decoder output -> -log p(x | z)`` per configuration of the batch ``x``, with the likelihood
     the view was trained with: Bernoulli over an occupancy grid's cells from logits (no
-    ``log_var``), Gaussian with ``log_var`` over a smooth grid's cells, the sorted coordinates
-    or the distinct distances (and their contacts, with ``--distance-likelihood contacts``)."""
+    ``log_var``), Gaussian with ``log_var`` over a smooth grid's cells (and their powers, with
+    ``--grid-peak-power``), the sorted coordinates or the distinct distances (and their contacts,
+    with ``--distance-likelihood contacts``)."""
 
     def nll(out: np.ndarray) -> np.ndarray:
         if view == "grid" and log_var is None:
@@ -237,6 +239,8 @@ def _likelihood(
                 mu = np.concatenate([mu, contacts(mu.astype(np.float64) * diagonal)], axis=1)
         else:
             t, mu = x.reshape(len(x), -1), out.reshape(len(x), -1)
+            if view == "grid" and cfg.grid_peak_power:
+                t, mu = (np.concatenate([a, a.astype(np.float64) ** cfg.grid_peak_power], axis=1) for a in (t, mu))
         return gaussian_nll_np(t, mu, log_var)
 
     return nll
