@@ -51,6 +51,16 @@ from keras_clust.lj.representations import GRID_BLOCKS  # noqa: E402
 from keras_clust.provenance import machine_info  # noqa: E402
 from keras_clust.seeding import model_seed, seed_model  # noqa: E402
 
+#: Settings of the run a study row may override (each an option of the same name; None: the run's).
+OVERRIDES = (
+    "grid_blocks",
+    "grid_smoothing",
+    "grid_log_var_scale",
+    "grid_sigma_floor",
+    "distance_likelihood",
+    "grid_peak_power",
+)
+
 
 def study(
     dataset: str,
@@ -59,26 +69,12 @@ def study(
     seed: int,
     epochs: int | None,
     grid_h: float | None,
-    grid_blocks: str | None = None,
-    grid_smoothing: float | None = None,
-    grid_log_var_scale: float | None = None,
-    grid_sigma_floor: float | None = None,
-    distance_likelihood: str | None = None,
-    grid_peak_power: int | None = None,
+    **overrides,
 ) -> dict:
+    """One row: ``view``'s VAE trained with ``free_bits`` and the settings in ``overrides`` (names
+    of :data:`OVERRIDES`; a None value keeps the run's)."""
     cfg = replace(Config(dataset=dataset, seed=seed, grid_h=grid_h), **{f"{view}_free_bits": free_bits})
-    if grid_blocks is not None:
-        cfg = replace(cfg, grid_blocks=grid_blocks)
-    if grid_smoothing is not None:
-        cfg = replace(cfg, grid_smoothing=grid_smoothing)
-    if grid_log_var_scale is not None:
-        cfg = replace(cfg, grid_log_var_scale=grid_log_var_scale)
-    if grid_sigma_floor is not None:
-        cfg = replace(cfg, grid_sigma_floor=grid_sigma_floor)
-    if grid_peak_power is not None:
-        cfg = replace(cfg, grid_peak_power=grid_peak_power)
-    if distance_likelihood is not None:
-        cfg = replace(cfg, distance_likelihood=distance_likelihood)
+    cfg = replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
     if epochs is not None:
         cfg = replace(cfg, **{f"{view}_epochs": epochs})
     sim, cfg = acquire(cfg, progress=False)
@@ -138,20 +134,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
     for fb in (float(v) for v in a.free_bits.split(",")):
-        row = study(
-            a.dataset,
-            a.view,
-            fb,
-            a.seed,
-            a.epochs,
-            a.grid_h,
-            a.grid_blocks,
-            a.grid_smoothing,
-            a.grid_log_var_scale,
-            a.grid_sigma_floor,
-            a.distance_likelihood,
-            a.grid_peak_power,
-        )
+        row = study(a.dataset, a.view, fb, a.seed, a.epochs, a.grid_h, **{name: getattr(a, name) for name in OVERRIDES})
         print({k: v for k, v in row.items() if k != "command"}, flush=True)
         append_json_row(a.out, row, {"machine": machine_info()})
 
