@@ -128,18 +128,7 @@ def build_grid_vae(
         observed, expected = grids, decoder(encoder(grids)[2])
         if peak_power:
             power = CellPower(peak_power, name="cell_power")
-            observed = keras.layers.Concatenate(name="grid_with_power")(
-                [
-                    keras.layers.Flatten(name="grid_flat")(observed),
-                    keras.layers.Flatten(name="grid_power_flat")(power(observed)),
-                ]
-            )
-            expected = keras.layers.Concatenate(name="decoded_with_power")(
-                [
-                    keras.layers.Flatten(name="decoded_flat")(expected),
-                    keras.layers.Flatten(name="decoded_power_flat")(power(expected)),
-                ]
-            )
+            observed, expected = _with(power, observed, "grid_with_power"), _with(power, expected, "decoded_with_power")
         reconstruction = recon([observed, expected])
     else:
         decoder_logits = keras.Model(latent, out, name=f"{name}_decoder_logits")
@@ -165,6 +154,14 @@ class CellPower(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "exponent": self.exponent}
+
+
+def _with(transform: keras.layers.Layer, x, name: str):
+    """``x`` and ``transform(x)``, each flattened, side by side: an observation and a function of
+    it as one vector of features for a likelihood (the grid's cells and their powers, the
+    distances and their contacts)."""
+    flat = [keras.layers.Flatten(name=f"{name}_{part}")(v) for part, v in (("x", x), ("f", transform(x)))]
+    return keras.layers.Concatenate(name=name)(flat)
 
 
 def _padded(n: int, factor: int = 4) -> int:
@@ -251,8 +248,10 @@ def build_distance_vae(
     observed, expected = triangle(matrices), triangle(recon)
     if contacts_diagonal is not None:
         contact = PairContacts(contacts_diagonal, name="contacts")
-        observed = keras.layers.Concatenate(name="observed_with_contacts")([observed, contact(observed)])
-        expected = keras.layers.Concatenate(name="decoded_with_contacts")([expected, contact(expected)])
+        observed, expected = (
+            _with(contact, observed, "observed_with_contacts"),
+            _with(contact, expected, "decoded_with_contacts"),
+        )
     likelihood = GaussianNLL(sigma=None, init_log_var=init_log_var, name="likelihood")([observed, expected])
     vae = keras.Model(matrices, likelihood, name=name)
     return VAE(vae, encoder, mean_encoder, decoder)
