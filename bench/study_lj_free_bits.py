@@ -22,8 +22,12 @@ bench/results/lj_grid_blocks_quality.json`` for BENCHMARKS.md's table of the two
 with ``--grid-smoothing`` occupancy grids against smooth ones, with ``--grid-log-var-scale`` how fast
 the smooth grid's sigma per cell learns, with ``--distance-likelihood`` the distance VAE with and
 without the contacts' likelihood, with ``--grid-peak-power`` the grid VAE with powers of its
-cells. Every row also has the ROC-AUC of the test -ELBO for the test configurations with one
-pair at 0.5 sigma inserted (the run's second anomaly set; label-free: no gamma enters it).
+cells, with ``--coords-sort`` the sorted-coordinate VAE on coordinates sorted by x or by height.
+Every row also has the ROC-AUC of the test -ELBO for the test configurations with one pair at 0.5
+sigma inserted (the run's second anomaly set; label-free: no gamma enters it), and how well the
+codes read out each test configuration's own physics (``physics_r2``: the linear R^2, fitted on
+the training split, of its mean height, height spread and LJ energy per particle, the physics
+baseline's features; label-free too, since they are computed from the positions alone).
 """
 
 from __future__ import annotations
@@ -36,13 +40,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import numpy as np  # noqa: E402
+from sklearn.linear_model import LinearRegression  # noqa: E402
+from sklearn.metrics import r2_score  # noqa: E402
+
 from keras_clust.apps.lj_fluid.analysis import (  # noqa: E402
     active_dimensions,
     anomaly_roc,
     gamma_readout,
     kl_per_dimension,
+    physics_features,
 )
-from keras_clust.apps.lj_fluid.config import DISTANCE_LIKELIHOODS, Config  # noqa: E402
+from keras_clust.apps.lj_fluid.config import COORDS_SORTS, DISTANCE_LIKELIHOODS, Config  # noqa: E402
 from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
 from keras_clust.apps.lj_fluid.pipeline import codes, posterior, train_view, trained_terms  # noqa: E402
 from keras_clust.apps.lj_fluid.steps import overlap_split  # noqa: E402
@@ -59,7 +68,19 @@ OVERRIDES = (
     "grid_sigma_floor",
     "distance_likelihood",
     "grid_peak_power",
+    "coords_sort",
 )
+
+
+def physics_r2(train_codes: np.ndarray, train, test_codes: np.ndarray, test) -> list[float]:
+    """Test R^2 of a linear read-out (fitted on the training split) of each of the physics
+    baseline's features (mean height, height spread, LJ energy per particle) from the codes."""
+    f_train = physics_features(train.positions, train.gamma)
+    f_test = physics_features(test.positions, test.gamma)
+    return [
+        float(r2_score(f_test[:, j], LinearRegression().fit(train_codes, f_train[:, j]).predict(test_codes)))
+        for j in range(f_train.shape[1])
+    ]
 
 
 def study(
@@ -85,7 +106,9 @@ def study(
     bad = trained_terms(t, overlap_split(data.test, cfg), cfg, model_seed(seed, "elbo"))["neg_elbo"]
     overlap = anomaly_roc(terms["neg_elbo"], bad)
     z_mean, z_log_var = posterior(view, t.vae.encoder, data.test, cfg)
-    readout = gamma_readout(codes(view, t.vae, data.train, cfg), data.train.gamma, z_mean, data.test.gamma, seed)
+    train_codes = codes(view, t.vae, data.train, cfg)
+    readout = gamma_readout(train_codes, data.train.gamma, z_mean, data.test.gamma, seed)
+    physics = physics_r2(train_codes, data.train, z_mean, data.test)
     return {
         "dataset": dataset,
         "view": view,
@@ -99,6 +122,7 @@ def study(
         "grid_sigma_floor": cfg.grid_sigma_floor if view == "grid" else None,
         "distance_likelihood": cfg.distance_likelihood if view == "distance" else None,
         "grid_peak_power": cfg.grid_peak_power if view == "grid" else None,
+        "coords_sort": cfg.coords_sort if view == "coords" else None,
         "patience": cfg.patience,
         "kept_epoch": t.fit.kept_epoch,
         "train_seconds": round(t.fit.seconds, 1),
@@ -110,6 +134,8 @@ def study(
         "gamma_r2": readout.r2,
         "gamma_kmeans_acc": readout.clustering["acc"],
         "overlap_auc": overlap.auc,
+        "physics_r2": physics,
+        "physics_r2_mean": float(np.mean(physics)),
         "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
         "command": " ".join(sys.argv),
     }
@@ -131,6 +157,7 @@ def main() -> None:
     p.add_argument("--grid-sigma-floor", type=float, default=None, help="the grid's sigma floor (default: the run's)")
     p.add_argument("--grid-peak-power", type=int, default=None, help="default: the run's")
     p.add_argument("--distance-likelihood", choices=DISTANCE_LIKELIHOODS, default=None, help="default: the run's")
+    p.add_argument("--coords-sort", choices=COORDS_SORTS, default=None, help="default: the run's")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
     for fb in (float(v) for v in a.free_bits.split(",")):

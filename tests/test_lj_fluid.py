@@ -354,7 +354,7 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
     )
     rng = np.random.default_rng(0)
     pos = rng.random((20, 8, 3)) * 4
-    split = make_split(pos, np.ones(20), np.zeros(20), 4.0)
+    split = make_split(pos, np.ones(20), np.zeros(20), cfg)
     from keras_clust.lj.representations import grids_of
 
     inputs = {"coords": split.coords, "distance": split.matrices}
@@ -505,10 +505,26 @@ def test_run_config_resolves_the_holdout_gamma_and_caps_quick():
     )
     assert (cfg.holdout_gamma, cfg.grid_epochs, cfg.elbo_draws, cfg.samples) == (None, 7, 8, 8000)
     assert cfg.grid_blocks == "strided" and Config().grid_blocks == "pool"
-    cfg = run_config(parser.parse_args(["lj-fluid", "run", "--grid-smoothing", "0.35"]))
+    cfg = run_config(parser.parse_args(["lj-fluid", "run", "--grid-smoothing", "0.35", "--coords-sort", "x"]))
     assert (cfg.grid_smoothing, cfg.grid_likelihood) == (0.35, "gaussian")
+    assert (cfg.coords_sort, Config().coords_sort) == ("x", "height")
     assert Config(grid_smoothing=0).grid_likelihood == "bernoulli"
     assert Config(dataset="d.npz").holdout_gamma is None and Config().holdout_gamma == 0.5
+    assert Config(dim=2, coords_sort="height").coords_axis == 1 and Config(coords_sort="x").coords_axis == 0
+
+
+def test_splits_sort_the_coordinates_along_the_configured_axis():
+    """A split's coordinates are its positions / L sorted along --coords-sort's axis: by height, the
+    k-th row holds the k-th lowest particle; by x, the k-th leftmost."""
+    from keras_clust.apps.lj_fluid.data import make_split
+
+    pos = np.random.default_rng(3).random((4, 7, 3)) * 4.0
+    for sort, axis in (("height", 2), ("x", 0)):
+        cfg = Config(particles=7, box=4.0, coords_sort=sort)
+        rows = make_split(pos, np.ones(4), np.zeros(4), cfg).coords.reshape(4, 7, 3)
+        expected = np.take_along_axis(pos, np.argsort(pos[..., axis], axis=1)[..., None], axis=1) / 4.0
+        np.testing.assert_allclose(rows, expected, rtol=1e-6)
+        assert np.all(np.diff(rows[..., axis], axis=1) >= 0)
 
 
 def test_runs_before_k_cluster_by_the_number_of_gammas():
@@ -532,6 +548,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
         "grid_sigma_floor",
         "distance_likelihood",
         "grid_peak_power",
+        "coords_sort",
     )
     raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
@@ -545,6 +562,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert cfg.grid_sigma_floor == 0.0  # no floor
     assert cfg.distance_likelihood == "distances"  # no contacts, whatever today's default
     assert cfg.grid_peak_power == 0  # no powers of the cells
+    assert cfg.coords_sort == "x" and cfg.coords_axis == 0  # sorted by x, whatever today's default
 
 
 def test_runs_before_24_cells_keep_their_grid():

@@ -83,7 +83,7 @@ class Split:
     positions: np.ndarray
     gamma: np.ndarray
     energy: np.ndarray
-    coords: np.ndarray  # (S, N * dim) sorted by x, in [0, 1]
+    coords: np.ndarray  # (S, N * dim) sorted along --coords-sort's axis, in [0, 1]
     matrices: np.ndarray  # (S, N, N, 1) in [0, 1]
     ordered: np.ndarray  # (S, N, dim) positions in the matrices' particle order
 
@@ -105,21 +105,22 @@ class RunData:
     gammas: tuple[float, ...]
 
 
-def make_split(positions: np.ndarray, gamma: np.ndarray, energy: np.ndarray, box: float) -> Split:
-    """A :class:`Split` of these configurations, with their representations."""
+def make_split(positions: np.ndarray, gamma: np.ndarray, energy: np.ndarray, cfg: Config) -> Split:
+    """A :class:`Split` of these configurations, with their representations (box side and the
+    coordinates' sort axis from ``cfg``)."""
     pos = np.asarray(positions, np.float32)
     return Split(
         pos,
         np.asarray(gamma, np.float32),
         np.asarray(energy, np.float64),
-        sorted_coordinates(pos, box),
-        distance_matrices(pos, box),
+        sorted_coordinates(pos, cfg.box, cfg.coords_axis),
+        distance_matrices(pos, cfg.box),
         order_by_origin(pos),
     )
 
 
-def subset(sim: Simulation, idx: np.ndarray, box: float) -> Split:
-    return make_split(sim.positions[idx], sim.gamma[idx], sim.energy[idx], box)
+def subset(sim: Simulation, idx: np.ndarray, cfg: Config) -> Split:
+    return make_split(sim.positions[idx], sim.gamma[idx], sim.energy[idx], cfg)
 
 
 def split_data(sim: Simulation, cfg: Config) -> RunData:
@@ -148,8 +149,8 @@ def split_data(sim: Simulation, cfg: Config) -> RunData:
         parts["test"].append(test)
         parts["val"].append(val)
         parts["train"].append(train)
-    splits = {k: subset(sim, np.sort(np.concatenate(v)), cfg.box) for k, v in parts.items()}
-    held = subset(sim, np.flatnonzero(holdout), cfg.box) if holdout.any() else None
+    splits = {k: subset(sim, np.sort(np.concatenate(v)), cfg) for k, v in parts.items()}
+    held = subset(sim, np.flatnonzero(holdout), cfg) if holdout.any() else None
     log.info(
         "configurations: %d training, %d validation, %d test (gammas %s; whole chains per set), %d held out (gamma %s)",
         len(splits["train"]),

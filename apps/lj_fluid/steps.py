@@ -268,7 +268,7 @@ def overlap_split(test: Split, cfg: Config) -> Split:
     """The test configurations with one particle moved to ``cfg.overlap_distance`` of another
     (seeded from the run's seed): the anomaly set of the inserted overlapping pair."""
     overlapped = insert_overlap(test.positions, cfg.box, cfg.overlap_distance, model_seed(cfg.seed, "overlap"))
-    return make_split(overlapped, test.gamma, lj_energy(overlapped, test.gamma), cfg.box)
+    return make_split(overlapped, test.gamma, lj_energy(overlapped, test.gamma), cfg)
 
 
 def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> dict:
@@ -284,7 +284,7 @@ def anomalies(trained, normal: dict, data: RunData, cfg: Config, run: Run) -> di
             np.random.default_rng(model_seed(cfg.seed, "holdout-sample")).permutation(len(data.holdout))[: len(test)]
         )
         h = data.holdout
-        sets = {"holdout_gamma": make_split(h.positions[keep], h.gamma[keep], h.energy[keep], cfg.box), **sets}
+        sets = {"holdout_gamma": make_split(h.positions[keep], h.gamma[keep], h.energy[keep], cfg), **sets}
     seed = model_seed(cfg.seed, "elbo")
     energy_score = energy_surprise(lj_energy(data.train.positions, 0.0))
     normal_energy = energy_score(lj_energy(test.positions, 0.0))
@@ -313,5 +313,5 @@ def draw_reconstructions(trained, data: RunData, cfg: Config, run: Run) -> None:
     idx = pick_examples(len(data.test), N_EXAMPLES, cfg.seed)
     original, decoded = decode_grids(trained["grid"].vae, data.test.positions[idx], cfg)
     plot_grid_reconstructions(original, decoded, run.figures / "grid_reconstructions.png", cfg.box / cfg.grid_cells)
-    sub = make_split(data.test.positions[idx], data.test.gamma[idx], data.test.energy[idx], cfg.box)
+    sub = make_split(data.test.positions[idx], data.test.gamma[idx], data.test.energy[idx], cfg)
     plot_matrices(sub.matrices, decode_matrices(trained["distance"].vae, sub), run.figures / "distance_matrices.png")

@@ -1,9 +1,11 @@
 """Three views of a particle configuration for a neural network, and the input pipeline
 that builds the density grids on the fly.
 
-* **Sorted coordinates** (:func:`sorted_coordinates`): the ``(N, dim)`` positions sorted by
-  x, flattened and divided by the box side into [0, 1]. Simple, but the order of the
-  particles carries no meaning a dense network can rely on (the write-up's first model).
+* **Sorted coordinates** (:func:`sorted_coordinates`): the ``(N, dim)`` positions sorted
+  along one axis (x in the write-up's first model; the height under gravity by default in
+  ``lj-fluid``), flattened and divided by the box side into [0, 1]. Sorted by x, the order of
+  the particles carries no meaning a dense network can rely on; sorted by height, the k-th
+  entry is the k-th lowest particle, whose height gravity sets.
 * **Density grid** (:func:`density_grid`, :func:`grid_dataset`): cell counts on an
   ``n^dim`` grid of cell side ``h = L / n``, divided by the largest count of the
   configuration (so a grid fine enough to hold at most one particle per cell is binary).
@@ -35,10 +37,11 @@ GRID_BLOCKS = ("pool", "strided")
 GRID_LIKELIHOODS = ("bernoulli", "gaussian")
 
 
-def sorted_coordinates(positions: np.ndarray, box: float) -> np.ndarray:
-    """``(S, N, dim)`` positions -> ``(S, N * dim)`` float32, particles sorted by x, in [0, 1]."""
+def sorted_coordinates(positions: np.ndarray, box: float, axis: int = 0) -> np.ndarray:
+    """``(S, N, dim)`` positions -> ``(S, N * dim)`` float32, particles sorted by their coordinate
+    ``axis`` (0: x; ``dim - 1``: the height), in [0, 1]."""
     positions = np.asarray(positions)
-    order = np.argsort(positions[..., 0], axis=-1, kind="stable")
+    order = np.argsort(positions[..., axis], axis=-1, kind="stable")
     ordered = np.take_along_axis(positions, order[..., None], axis=-2)
     return (ordered.reshape(len(positions), -1) / box).astype(np.float32)
 
