@@ -200,6 +200,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "Gravity's sign",
         "IAT energy / positions (sweeps)",
         "free nats/dim",
+        "particles sorted by height (`--coords-sort`)",
         "Metropolis acceptance",
         "## Exported SavedModels",
     ):

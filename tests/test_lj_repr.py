@@ -50,11 +50,13 @@ def test_sorted_coordinates_ignore_particle_order(configs):
     np.testing.assert_allclose(
         np.sort(unsort_coordinates(a, 5.0, 3)[..., 0], 1), np.sort(configs[..., 0], 1), rtol=1e-6
     )
-    by_height = sorted_coordinates(configs, 5.0, axis=2)
-    np.testing.assert_array_equal(by_height, sorted_coordinates(configs[:, perm], 5.0, axis=2))
-    assert np.all(np.diff(by_height.reshape(6, 12, 3)[..., 2], axis=1) >= 0)
-    # the same particles, only in another order
-    np.testing.assert_allclose(np.sort(by_height.reshape(6, 12, 3)[..., 0], 1), np.sort(x, 1))
+    by_height = sorted_coordinates(configs, 5.0, axis=2).reshape(6, 12, 3)
+    np.testing.assert_array_equal(by_height.reshape(6, 36), sorted_coordinates(configs[:, perm], 5.0, axis=2))
+    assert np.all(np.diff(by_height[..., 2], axis=1) >= 0)
+    # whole particles move: row k is the k-th lowest particle's (x, y, z), not each column sorted on its own
+    for s in range(6):
+        lowest = np.argsort(configs[s, :, 2])
+        np.testing.assert_allclose(by_height[s], configs[s, lowest] / 5.0, rtol=1e-6)
 
 
 def test_distance_matrices_are_scaled_ordered_and_permutation_invariant(configs):

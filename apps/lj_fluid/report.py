@@ -21,9 +21,11 @@ NOTES = """\
   density; Gaussian with a learned sigma per sorted coordinate or per distinct distance), so beta = 1 trains the
   ELBO. A view with free bits (the table's "free nats/dim") trains it with each latent
   dimension's KL charged only above that floor (Kingma et al. 2016); the test -ELBO and KL above are the true ones.
-- **The sorted-coordinate VAE** is the write-up's first model; the write-up found that it "didn't learn anything".
-  On the plain ELBO it collapses (KL 0.00 nats); with 0.25 free nats per dimension (the default, chosen on a design
-  simulation) both of its dimensions are used. A VAE whose KL falls to zero (no active latent dimension) has
+- **The sorted-coordinate VAE** is the write-up's first model, on particles sorted by x; the write-up found that it
+  "didn't learn anything". Sorted by x on the plain ELBO it collapsed on the design simulation (KL 0.00 nats); with
+  0.25 free nats per dimension (the default, chosen on a design simulation) both of its dimensions are used. Sorted
+  by height (`--coords-sort height`, the default), the k-th entry is the k-th lowest particle, whose height gravity
+  sets. A VAE whose KL falls to zero (no active latent dimension) has
   collapsed: its decoder ignores the code, and the rows of its codes below measure nothing but noise.
 
 """
@@ -168,7 +170,8 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"{metrics['models']['grid']['elbo_draws']} seeded draws of z per configuration) + KL, in nats per test "
         f"configuration; the three views' -ELBOs are densities of different things ({grid_things}, coordinates / L, "
         f"{_distance_things(cfg)}) and are not comparable with each other. Active dims: latent dimensions whose "
-        "z_mean varies across test configurations (variance > 0.01, Burda et al. 2016)." + _patience_text(cfg),
+        "z_mean varies across test configurations (variance > 0.01, Burda et al. 2016). Sorted coordinates: the "
+        f"particles sorted by {cfg.coords_sort} (`--coords-sort`)." + _patience_text(cfg),
         "",
         collapse_note(metrics),
         markdown_table(model_rows(metrics), floatfmt=".2f"),
