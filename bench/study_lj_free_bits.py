@@ -22,7 +22,9 @@ bench/results/lj_grid_blocks_quality.json`` for BENCHMARKS.md's table of the two
 with ``--grid-smoothing`` occupancy grids against smooth ones, with ``--grid-log-var-scale`` how fast
 the smooth grid's sigma per cell learns, with ``--distance-likelihood`` the distance VAE with and
 without the contacts' likelihood, with ``--grid-peak-power`` the grid VAE with powers of its
-cells, with ``--coords-sort`` the sorted-coordinate VAE on coordinates sorted by x or by height.
+cells, with ``--coords-sort`` the sorted-coordinate VAE on coordinates sorted by x or by height
+(rows written before height became the run's default, 2026-12-06, were sorted by x: add
+``--coords-sort x`` to repeat them).
 Every row also has the ROC-AUC of the test -ELBO for the test configurations with one pair at 0.5
 sigma inserted (the run's second anomaly set; label-free: no gamma enters it), and how well the
 codes read out each test configuration's own physics (``physics_r2``: the linear R^2, fitted on

@@ -85,7 +85,8 @@ DISTANCE_LIKELIHOOD = "contacts"
 #: write-up's) or ``height`` (the last axis, along gravity). The default, chosen on the design
 #: simulations (seeds 100 and 101; ``bench/study_lj_free_bits.py --coords-sort``, BENCHMARKS.md) by a label-free
 #: rule, how well the codes read out each configuration's own mean height, height spread and LJ
-#: energy: 0.71 and 0.75 sorted by height against 0.64 and 0.68 sorted by x.
+#: energy: 0.71 and 0.75 sorted by height against 0.64 and 0.68 sorted by x (the rule was written after
+#: gamma's read-out on the same rows had been seen; it agrees with it).
 COORDS_SORTS = ("x", "height")
 COORDS_SORT = "height"
 
