@@ -24,7 +24,8 @@ the smooth grid's sigma per cell learns, with ``--distance-likelihood`` the dist
 without the contacts' likelihood, with ``--grid-peak-power`` the grid VAE with powers of its
 cells, with ``--coords-sort`` the sorted-coordinate VAE on coordinates sorted by x or by height
 (rows written before height became the run's default, 2026-12-06, were sorted by x: add
-``--coords-sort x`` to repeat them).
+``--coords-sort x`` to repeat them), with ``--coords-encoder`` its dense or DeepSets encoder (rows
+before deepsets became the default had the dense one: add ``--coords-encoder dense``).
 Every row also has the ROC-AUC of the test -ELBO for the test configurations with one pair at 0.5
 sigma inserted (the run's second anomaly set; label-free: no gamma enters it), and how well the
 codes read out each test configuration's own physics (``physics_r2``: the linear R^2, fitted on
@@ -53,7 +54,7 @@ from keras_clust.apps.lj_fluid.analysis import (  # noqa: E402
     kl_per_dimension,
     physics_features,
 )
-from keras_clust.apps.lj_fluid.config import COORDS_SORTS, DISTANCE_LIKELIHOODS, Config  # noqa: E402
+from keras_clust.apps.lj_fluid.config import COORDS_ENCODERS, COORDS_SORTS, DISTANCE_LIKELIHOODS, Config  # noqa: E402
 from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
 from keras_clust.apps.lj_fluid.pipeline import codes, posterior, train_view, trained_terms  # noqa: E402
 from keras_clust.apps.lj_fluid.steps import overlap_split  # noqa: E402
@@ -71,6 +72,7 @@ OVERRIDES = (
     "distance_likelihood",
     "grid_peak_power",
     "coords_sort",
+    "coords_encoder",
 )
 
 
@@ -125,6 +127,7 @@ def study(
         "distance_likelihood": cfg.distance_likelihood if view == "distance" else None,
         "grid_peak_power": cfg.grid_peak_power if view == "grid" else None,
         "coords_sort": cfg.coords_sort if view == "coords" else None,
+        "coords_encoder": cfg.coords_encoder if view == "coords" else None,
         "patience": cfg.patience,
         "kept_epoch": t.fit.kept_epoch,
         "train_seconds": round(t.fit.seconds, 1),
@@ -160,6 +163,7 @@ def main() -> None:
     p.add_argument("--grid-peak-power", type=int, default=None, help="default: the run's")
     p.add_argument("--distance-likelihood", choices=DISTANCE_LIKELIHOODS, default=None, help="default: the run's")
     p.add_argument("--coords-sort", choices=COORDS_SORTS, default=None, help="default: the run's")
+    p.add_argument("--coords-encoder", choices=COORDS_ENCODERS, default=None, help="default: the run's")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
     for fb in (float(v) for v in a.free_bits.split(",")):

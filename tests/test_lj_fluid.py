@@ -506,9 +506,14 @@ def test_run_config_resolves_the_holdout_gamma_and_caps_quick():
     )
     assert (cfg.holdout_gamma, cfg.grid_epochs, cfg.elbo_draws, cfg.samples) == (None, 7, 8, 8000)
     assert cfg.grid_blocks == "strided" and Config().grid_blocks == "pool"
-    cfg = run_config(parser.parse_args(["lj-fluid", "run", "--grid-smoothing", "0.35", "--coords-sort", "x"]))
+    cfg = run_config(
+        parser.parse_args(
+            ["lj-fluid", "run", "--grid-smoothing", "0.35", "--coords-sort", "x", "--coords-encoder", "dense"]
+        )
+    )
     assert (cfg.grid_smoothing, cfg.grid_likelihood) == (0.35, "gaussian")
     assert (cfg.coords_sort, Config().coords_sort) == ("x", "height")
+    assert (cfg.coords_encoder, Config().coords_encoder) == ("dense", "deepsets")
     assert Config(grid_smoothing=0).grid_likelihood == "bernoulli"
     assert Config(dataset="d.npz").holdout_gamma is None and Config().holdout_gamma == 0.5
     assert Config(dim=2, coords_sort="height").coords_axis == 1 and Config(coords_sort="x").coords_axis == 0
@@ -550,6 +555,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
         "distance_likelihood",
         "grid_peak_power",
         "coords_sort",
+        "coords_encoder",
     )
     raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
@@ -564,6 +570,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert cfg.distance_likelihood == "distances"  # no contacts, whatever today's default
     assert cfg.grid_peak_power == 0  # no powers of the cells
     assert cfg.coords_sort == "x" and cfg.coords_axis == 0  # sorted by x, whatever today's default
+    assert cfg.coords_encoder == "dense"  # the write-up's encoder, whatever today's default
 
 
 def test_runs_before_24_cells_keep_their_grid():

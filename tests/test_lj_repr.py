@@ -24,7 +24,7 @@ from keras_clust.lj.representations import (
     sorted_coordinates,
     unsort_coordinates,
 )
-from keras_clust.lj.vae import build_coordinate_net, build_distance_vae, build_grid_vae
+from keras_clust.lj.vae import build_coordinate_net, build_distance_vae, build_grid_vae, build_particle_set_vae
 
 
 @pytest.fixture
@@ -266,6 +266,35 @@ def test_distance_vae_decodes_symmetric_matrices_and_learns(tmp_path):
     np.testing.assert_allclose(
         keras.models.load_model(path).predict(z, verbose=0), m.decoder.predict(z, verbose=0), atol=1e-6
     )
+
+
+def test_particle_set_encoder_ignores_the_particles_order_and_its_loss_is_the_elbo(tmp_path, configs):
+    """The DeepSets encoder's code is the same for any order of the particles (a dense encoder's is
+    not); the decoder gives N * dim coordinates; with a point-mass posterior the loss is the
+    Gaussian NLL of the decoded coordinates plus the closed-form KL; the encoder survives a save."""
+    keras.utils.set_random_seed(0)
+    m = build_particle_set_vae(12, 3, latent_dim=2, hidden_units=(8,), set_units=(16, 16), seed=0)
+    x = sorted_coordinates(configs, 5.0, axis=2)
+    shuffled = (configs[:, np.random.default_rng(2).permutation(12)] / 5.0).reshape(6, 36).astype("float32")
+    codes = m.mean_encoder.predict(x, verbose=0)
+    np.testing.assert_allclose(m.mean_encoder.predict(shuffled, verbose=0), codes, atol=1e-5)
+    assert np.abs(codes - codes[:1]).max() > 1e-4  # different configurations, different codes
+    assert m.decoder.predict(np.zeros((2, 2), "float32"), verbose=0).shape == (2, 36)
+    # the loss at a point-mass posterior: z = z_mean exactly
+    m.encoder.get_layer("z_log_var").set_weights([np.zeros((8, 2), "float32"), np.full(2, -30.0, "float32")])
+    z_mean = m.mean_encoder.predict(x, verbose=0).astype(np.float64)
+    mu = m.decoder.predict(z_mean.astype("float32"), verbose=0).astype(np.float64)
+    log_var = np.asarray(keras.ops.convert_to_numpy(m.vae.get_layer("likelihood").observation_log_var()), np.float64)
+    nll = 0.5 * np.sum(np.log(2 * np.pi) + log_var + (x - mu) ** 2 / np.exp(log_var), axis=1)
+    kl = 0.5 * np.sum(z_mean**2 + np.exp(-30.0) - 1.0 + 30.0, axis=1)
+    m.vae.compile(optimizer="adam")
+    loss = m.vae.evaluate(x, batch_size=6, verbose=0, return_dict=True)["loss"]
+    assert loss == pytest.approx(float(np.mean(nll + kl)), rel=1e-4)
+    path = tmp_path / "enc.keras"
+    m.mean_encoder.save(path)
+    np.testing.assert_allclose(keras.models.load_model(path).predict(x, verbose=0), codes, atol=1e-6)
+    with pytest.raises(UsageError):
+        build_particle_set_vae(12, 3, set_units=())
 
 
 def test_coordinate_net_maps_matrices_to_boxed_coordinates():

@@ -90,6 +90,14 @@ DISTANCE_LIKELIHOOD = "contacts"
 COORDS_SORTS = ("x", "height")
 COORDS_SORT = "height"
 
+#: ``--coords-encoder``: the sorted-coordinate VAE's encoder, ``dense`` (the write-up's 45-22) or
+#: ``deepsets`` (each particle through the same small network, mean and max over the particles, then
+#: 45-22: ``keras_clust.lj.vae.build_particle_set_vae``). The default, chosen on the design
+#: simulations by the rule ``--coords-sort`` was chosen by (``bench/study_lj_free_bits.py
+#: --coords-encoder``, BENCHMARKS.md): physics read-out 0.737 and 0.757 against 0.714 and 0.749.
+COORDS_ENCODERS = ("dense", "deepsets")
+COORDS_ENCODER = "deepsets"
+
 #: Free bits per view (``--coords-free-bits`` ...), chosen on a design simulation (seed 100), not the
 #: reported run's: ``bench/study_lj_free_bits.py``, BENCHMARKS.md.
 FREE_BITS = {"coords": 0.25, "grid": 0.0, "distance": 0.0}
@@ -162,6 +170,11 @@ def _v10_to_v11(old: dict) -> dict:
 def _v11_to_v12(old: dict) -> dict:
     """Runs written before ``--coords-sort``: the sorted coordinates were sorted by x."""
     return {**old, "coords_sort": "x"}
+
+
+def _v12_to_v13(old: dict) -> dict:
+    """Runs written before ``--coords-encoder``: the sorted-coordinate VAE's encoder was dense."""
+    return {**old, "coords_encoder": "dense"}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -344,7 +357,7 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 12
+    CONFIG_VERSION: ClassVar[int] = 13
     MIGRATIONS: ClassVar[dict] = {
         1: _v1_to_v2,
         2: _v2_to_v3,
@@ -357,6 +370,7 @@ class Config(SourceSettings):
         9: _v9_to_v10,
         10: _v10_to_v11,
         11: _v11_to_v12,
+        12: _v12_to_v13,
     }
 
     holdout_gamma: float | None = setting(
@@ -386,6 +400,14 @@ class Config(SourceSettings):
         choices=COORDS_SORTS,
         group=MODELS,
     )
+    coords_encoder: str = setting(
+        COORDS_ENCODER,
+        "the sorted-coordinate VAE's encoder: dense (the write-up's), or deepsets (each particle through the same "
+        "small network, then the mean and maximum over the particles: the code ignores their order)",
+        choices=COORDS_ENCODERS,
+        group=MODELS,
+    )
+    coords_set_units: tuple[int, ...] = (64, 64)
     coords_epochs: int = epochs_setting("coords", 200)
     coords_free_bits: float = free_bits_setting("coords", FREE_BITS["coords"])
     # density-grid Conv VAE (grid_h None: L / 24 cells, L / 16 with --quick)
@@ -480,7 +502,7 @@ class Config(SourceSettings):
     models_dir: str = models_dir_setting()
 
     def __post_init__(self):
-        for name in ("gammas", "coords_hidden", "grid_filters", "coordinate_hidden"):
+        for name in ("gammas", "coords_hidden", "coords_set_units", "grid_filters", "coordinate_hidden"):
             setattr(self, name, tuple(getattr(self, name)))
         if self.holdout_gamma == "auto":
             self.holdout_gamma = None if self.dataset is not None else HOLDOUT_GAMMA

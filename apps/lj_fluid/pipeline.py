@@ -14,7 +14,7 @@ from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData, Split
 from keras_clust.elbo import gaussian_nll_np, negative_elbo_per_sample
 from keras_clust.lj.representations import box_diagonal, contacts, grid_dataset
-from keras_clust.lj.vae import build_coordinate_net, build_distance_vae, build_grid_vae
+from keras_clust.lj.vae import build_coordinate_net, build_distance_vae, build_grid_vae, build_particle_set_vae
 from keras_clust.models import VAE, build_dense_vae
 from keras_clust.training import FitResult, fit_model
 
@@ -67,6 +67,18 @@ def view_arrays(view: str, split: Split, cfg: Config) -> np.ndarray:
 
 def build_view(view: str, cfg: Config, seed: int) -> VAE:
     n = cfg.particles
+    if view == "coords" and cfg.coords_encoder == "deepsets":
+        return build_particle_set_vae(
+            n,
+            cfg.dim,
+            cfg.coords_latent,
+            cfg.coords_hidden,
+            cfg.coords_set_units,
+            cfg.beta,
+            seed=seed,
+            name="coords_vae",
+            free_bits=cfg.coords_free_bits,
+        )
     if view == "coords":
         return build_dense_vae(
             n * cfg.dim,

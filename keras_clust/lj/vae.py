@@ -1,7 +1,8 @@
 """The models of ``lj-fluid``: a convolutional VAE on density grids (2-D or 3-D), a Conv2D VAE
-on distance matrices and the dense network that maps a distance matrix to coordinates.
+on distance matrices, a VAE of sorted coordinates whose encoder reads the particles as a set,
+and the dense network that maps a distance matrix to coordinates.
 
-Both VAEs hold their whole loss in layers (reconstruction likelihood + ``beta`` x KL), so at
+The VAEs hold their whole loss in layers (reconstruction likelihood + ``beta`` x KL), so at
 ``beta = 1`` ``fit`` minimises the negative ELBO in nats per configuration; compile them with
 an optimizer only and fit on the inputs alone.
 """
@@ -254,6 +255,58 @@ def build_distance_vae(
         )
     likelihood = GaussianNLL(sigma=None, init_log_var=init_log_var, name="likelihood")([observed, expected])
     vae = keras.Model(matrices, likelihood, name=name)
+    return VAE(vae, encoder, mean_encoder, decoder)
+
+
+def build_particle_set_vae(
+    n_particles: int,
+    dim: int,
+    latent_dim: int = 2,
+    hidden_units: Sequence[int] = (45, 22),
+    set_units: Sequence[int] = (64, 64),
+    beta: float = 1.0,
+    seed: int | None = None,
+    name: str = "set_vae",
+    free_bits: float = 0.0,
+) -> VAE:
+    """A VAE of sorted coordinates ``(N * dim)`` whose encoder reads the particles as a set
+    (DeepSets, Zaheer et al. 2017), so its code does not depend on their order.
+
+    Encoder: the input reshaped to ``(N, dim)`` particles, ``Dense(u, ReLU)`` applied to each
+    particle for each entry of ``set_units`` (``phi_<i>``), the mean and the maximum over the
+    particles side by side (``mean_pool``, ``max_pool``), ``Dense(h, ReLU)`` for each entry of
+    ``hidden_units`` (``rho_<i>``), then the VAE head. Decoder: as the dense VAE's, the widths
+    mirrored and a linear ``Dense(N * dim)`` (named ``reconstruction``) giving the coordinates in
+    the input's order, scored by a :class:`GaussianNLL` with a learned sigma per coordinate (the
+    layer ``likelihood``): at ``beta = 1`` the loss is the negative ELBO.
+    """
+    hidden_units, set_units = tuple(int(h) for h in hidden_units), tuple(int(u) for u in set_units)
+    if n_particles < 1 or dim < 1 or latent_dim < 1:
+        raise UsageError("the particle-set VAE needs N >= 1 particles, dim >= 1 and latent_dim >= 1")
+    if not hidden_units or not set_units or min(hidden_units + set_units) < 1:
+        raise UsageError("the particle-set VAE needs at least one per-particle and one hidden width, each >= 1")
+    features = n_particles * dim
+    inputs = keras.Input((features,), name="coordinates")
+    x = keras.layers.Reshape((n_particles, dim), name="particles")(inputs)
+    for i, units in enumerate(set_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"phi_{i}")(x)
+    x = keras.layers.Concatenate(name="pooled")(
+        [keras.layers.GlobalAveragePooling1D(name="mean_pool")(x), keras.layers.GlobalMaxPooling1D(name="max_pool")(x)]
+    )
+    for i, units in enumerate(hidden_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"rho_{i}")(x)
+    z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed, free_bits=free_bits)
+    encoder = keras.Model(inputs, [z_mean, z_log_var, z], name=f"{name}_encoder")
+    mean_encoder = keras.Model(inputs, z_mean, name=f"{name}_mean_encoder")
+
+    latent = keras.Input((latent_dim,), name="latent")
+    y = latent
+    for i, units in enumerate(reversed(hidden_units)):
+        y = keras.layers.Dense(units, activation="relu", name=f"dec_dense_{i}")(y)
+    out = keras.layers.Dense(features, name="reconstruction")(y)
+    decoder = keras.Model(latent, out, name=f"{name}_decoder")
+    likelihood = GaussianNLL(sigma=None, name="likelihood")([inputs, decoder(encoder(inputs)[2])])
+    vae = keras.Model(inputs, likelihood, name=name)
     return VAE(vae, encoder, mean_encoder, decoder)
 
 
