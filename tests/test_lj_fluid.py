@@ -200,7 +200,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "Gravity's sign",
         "IAT energy / positions (sweeps)",
         "free nats/dim",
-        "particles sorted by height (`--coords-sort`)",
+        "particles sorted by height (`--coords-sort`), read by a deepsets encoder",
         "Metropolis acceptance",
         "## Exported SavedModels",
     ):

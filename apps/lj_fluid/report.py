@@ -25,7 +25,8 @@ NOTES = """\
   "didn't learn anything". Sorted by x on the plain ELBO it collapsed on the design simulation (KL 0.00 nats); with
   0.25 free nats per dimension (the default, chosen on a design simulation) both of its dimensions are used. Sorted
   by height (`--coords-sort height`, the default), the k-th entry is the k-th lowest particle, whose height gravity
-  sets. A VAE whose KL falls to zero (no active latent dimension) has
+  sets; with `--coords-encoder deepsets` (the default) its encoder reads the particles as a set, so the code does
+  not depend on their order. A VAE whose KL falls to zero (no active latent dimension) has
   collapsed: its decoder ignores the code, and the rows of its codes below measure nothing but noise.
 
 """
@@ -171,7 +172,8 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"configuration; the three views' -ELBOs are densities of different things ({grid_things}, coordinates / L, "
         f"{_distance_things(cfg)}) and are not comparable with each other. Active dims: latent dimensions whose "
         "z_mean varies across test configurations (variance > 0.01, Burda et al. 2016). Sorted coordinates: the "
-        f"particles sorted by {cfg.coords_sort} (`--coords-sort`)." + _patience_text(cfg),
+        f"particles sorted by {cfg.coords_sort} (`--coords-sort`), read by a {cfg.coords_encoder} encoder "
+        "(`--coords-encoder`)." + _patience_text(cfg),
         "",
         collapse_note(metrics),
         markdown_table(model_rows(metrics), floatfmt=".2f"),
