@@ -519,6 +519,21 @@ def test_run_config_resolves_the_holdout_gamma_and_caps_quick():
     assert Config(dim=2, coords_sort="height").coords_axis == 1 and Config(coords_sort="x").coords_axis == 0
 
 
+def test_the_coordinate_vae_is_built_with_the_configured_encoder():
+    """--coords-encoder picks the builder: the write-up's dense layers, or the DeepSets per-particle
+    network and pooling (whose code ignores the particles' order)."""
+    from keras_clust.apps.lj_fluid.pipeline import build_view
+
+    layers = {
+        encoder: {
+            layer.name for layer in build_view("coords", Config(particles=5, coords_encoder=encoder), 0).encoder.layers
+        }
+        for encoder in ("dense", "deepsets")
+    }
+    assert "enc_dense_0" in layers["dense"] and "phi_0" not in layers["dense"]
+    assert {"phi_0", "mean_pool", "max_pool"} <= layers["deepsets"] and "enc_dense_0" not in layers["deepsets"]
+
+
 def test_splits_sort_the_coordinates_along_the_configured_axis():
     """A split's coordinates are its positions / L sorted along --coords-sort's axis: by height, the
     k-th row holds the k-th lowest particle; by x, the k-th leftmost."""
