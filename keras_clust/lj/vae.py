@@ -17,6 +17,7 @@ from keras_clust.errors import UsageError
 from keras_clust.layers import BernoulliNLL, GaussianNLL, SymmetricZeroDiagonal, UpperTriangle
 from keras_clust.lj.representations import CONTACT_MIN_DISTANCE, GRID_BLOCKS, GRID_LIKELIHOODS
 from keras_clust.models.conv_vae import VAE
+from keras_clust.models.dense_vae import dense_decoder
 from keras_clust.models.vae_head import vae_head
 
 _CONV = {2: keras.layers.Conv2D, 3: keras.layers.Conv3D}
@@ -275,10 +276,10 @@ def build_particle_set_vae(
     Encoder: the input reshaped to ``(N, dim)`` particles, ``Dense(u, ReLU)`` applied to each
     particle for each entry of ``set_units`` (``phi_<i>``), the mean and the maximum over the
     particles side by side (``mean_pool``, ``max_pool``), ``Dense(h, ReLU)`` for each entry of
-    ``hidden_units`` (``rho_<i>``), then the VAE head. Decoder: as the dense VAE's, the widths
-    mirrored and a linear ``Dense(N * dim)`` (named ``reconstruction``) giving the coordinates in
-    the input's order, scored by a :class:`GaussianNLL` with a learned sigma per coordinate (the
-    layer ``likelihood``): at ``beta = 1`` the loss is the negative ELBO.
+    ``hidden_units`` (``rho_<i>``), then the VAE head. Decoder: the dense VAE's
+    (:func:`~keras_clust.models.dense_vae.dense_decoder`), giving the coordinates in the input's
+    order, scored by a :class:`GaussianNLL` with a learned sigma per coordinate (the layer
+    ``likelihood``): at ``beta = 1`` the loss is the negative ELBO.
     """
     hidden_units, set_units = tuple(int(h) for h in hidden_units), tuple(int(u) for u in set_units)
     if n_particles < 1 or dim < 1 or latent_dim < 1:
@@ -299,12 +300,7 @@ def build_particle_set_vae(
     encoder = keras.Model(inputs, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(inputs, z_mean, name=f"{name}_mean_encoder")
 
-    latent = keras.Input((latent_dim,), name="latent")
-    y = latent
-    for i, units in enumerate(reversed(hidden_units)):
-        y = keras.layers.Dense(units, activation="relu", name=f"dec_dense_{i}")(y)
-    out = keras.layers.Dense(features, name="reconstruction")(y)
-    decoder = keras.Model(latent, out, name=f"{name}_decoder")
+    decoder = dense_decoder(latent_dim, hidden_units, features, name=f"{name}_decoder")
     likelihood = GaussianNLL(sigma=None, name="likelihood")([inputs, decoder(encoder(inputs)[2])])
     vae = keras.Model(inputs, likelihood, name=name)
     return VAE(vae, encoder, mean_encoder, decoder)

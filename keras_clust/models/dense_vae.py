@@ -14,6 +14,17 @@ from keras_clust.models.vae_head import vae_head
 LIKELIHOODS = (None, "gaussian")
 
 
+def dense_decoder(latent_dim: int, hidden_units: Sequence[int], output_dim: int, name: str) -> keras.Model:
+    """The dense VAEs' decoder: ``Dense(h, ReLU)`` for each entry of ``hidden_units`` in reverse
+    (``dec_dense_<i>``), then a linear ``Dense(output_dim)`` named ``reconstruction``."""
+    latent = keras.Input((latent_dim,), name="latent")
+    x = latent
+    for i, units in enumerate(reversed(tuple(hidden_units))):
+        x = keras.layers.Dense(units, activation="relu", name=f"dec_dense_{i}")(x)
+    out = keras.layers.Dense(output_dim, name="reconstruction")(x)
+    return keras.Model(latent, out, name=name)
+
+
 def build_dense_vae(
     input_dim: int,
     latent_dim: int = 2,
@@ -58,12 +69,7 @@ def build_dense_vae(
     encoder = keras.Model(inputs, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(inputs, z_mean, name=f"{name}_mean_encoder")
 
-    latent = keras.Input((latent_dim,), name="latent")
-    x = latent
-    for i, units in enumerate(reversed(hidden_units)):
-        x = keras.layers.Dense(units, activation="relu", name=f"dec_dense_{i}")(x)
-    out = keras.layers.Dense(input_dim, name="reconstruction")(x)
-    decoder = keras.Model(latent, out, name=f"{name}_decoder")
+    decoder = dense_decoder(latent_dim, hidden_units, input_dim, name=f"{name}_decoder")
     reconstruction = decoder(encoder(inputs)[2])
     if likelihood == "gaussian":
         reconstruction = GaussianNLL(sigma=sigma, name="likelihood")([inputs, reconstruction])
