@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from scipy.spatial.distance import cdist
 
-from helpers import assert_one_line_error, cli_in_process
+from helpers import assert_one_line_error, cli, cli_in_process
 from keras_clust.apps.gmm_vae.config import (
     MIXTURE_PRIOR,
     PRESETS,
@@ -419,7 +419,7 @@ def test_tune_quick_writes_the_sweep_table(tmp_path):
 def test_tune_on_two_workers_gives_the_same_table(tmp_path):
     """The same sweep on two worker processes: every cell trained once, the same numbers, the same table."""
     _, run, m = _quick_sweep(tmp_path)
-    res = cli_in_process(
+    res = cli(  # a process of its own: the workers write to its stderr, not to an in-process capture
         "gmm-vae",
         "tune",
         "--quick",
