@@ -14,10 +14,11 @@ from keras_clust.cluster import (
     mode_coverage,
     radius_share,
     select_k,
+    weighted_need,
 )
 from keras_clust.data import GaussianMixture, check_mixture, load_mixture, random_mixture, sample_mixture, save_mixture
 from keras_clust.data.gmm import mixture_log_density
-from keras_clust.errors import DataError
+from keras_clust.errors import DataError, UsageError
 
 
 @pytest.fixture
@@ -181,6 +182,40 @@ def test_modes_captured_min_share_against_the_lenient_count():
     # the chi2 radius in 1-D at q = 0.99 is 2.576 < 3: 306 is outside it too
     assert cov.modes_captured_min_share_chi2 == 2
     assert mode_coverage(samples, mix, min_share=0.0).modes_captured_min_share == 3  # 0 share: one sample
+
+
+def test_weighted_mode_count_asks_each_mode_for_a_share_of_its_own_weight():
+    """Hand-counted: 100 samples, weights 0.7, 0.2, 0.09, 0.01 (1-D, 3 sd holds 0.9973). Each
+    mode needs a quarter of n * w * 0.9973 high-quality samples, and at least one."""
+    mix = GaussianMixture(_far_apart(1, 4).means, _far_apart(1, 4).covariances, np.array([0.7, 0.2, 0.09, 0.01]))
+    samples = np.concatenate(
+        [
+            np.full(60, 0.0),  # mode 0: 60, needs ceil(69.8 / 4) = 18
+            np.full(4, 100.0),  # mode 1: 4, needs ceil(19.9 / 4) = 5 -> missed
+            np.full(3, 200.0),  # mode 2: 3, needs ceil(8.98 / 4) = 3
+            np.full(1, 300.0),  # mode 3: 1, needs max(1, ceil(0.25)) = 1
+            np.full(32, 350.0),  # 50 sd from mode 3: not high quality
+        ]
+    )[:, None]
+    cov = mode_coverage(samples, mix, threshold=3.0, min_share=0.05)
+    np.testing.assert_allclose(cov.expected, 100 * mix.weights * 0.9973, rtol=1e-4)
+    np.testing.assert_array_equal(weighted_need(cov.expected, 0.25), [18, 5, 3, 1])
+    assert cov.modes_captured_weighted == 3 and cov.modes_captured_min_share == 1 and cov.modes_captured == 4
+    assert mode_coverage(samples, mix, weight_share=1.0).modes_captured_weighted == 1  # its whole share: mode 0
+    with pytest.raises(UsageError, match="weight_share"):
+        mode_coverage(samples, mix, weight_share=0.0)
+
+
+def test_a_mixtures_own_samples_capture_its_light_modes_only_on_the_weighted_count():
+    """Ten 2-D modes, one of weight 0.1 %: 10,000 of the mixture's own samples give it about 10,
+    short of 1 % of the samples, but past a quarter of its own share."""
+    weights = np.array([0.001, *np.full(9, 0.999 / 9)])
+    means = np.stack([20.0 * np.arange(10), np.zeros(10)], axis=1)
+    mix = GaussianMixture(means, np.repeat(np.eye(2)[None], 10, axis=0), weights)
+    x, _ = sample_mixture(mix, 10000, seed=0)
+    cov = mode_coverage(x, mix)
+    assert 3 <= cov.counts[0] <= 20  # about 10 * P(chi2_2 <= 9) = 9.9
+    assert cov.modes_captured_weighted == 10 and cov.modes_captured_min_share == 9
 
 
 def test_mixture_log_density_matches_scipy():

@@ -122,34 +122,41 @@ def test_tuned_preset_is_the_sweeps_choice_on_other_mixtures():
     # the winner: most modes, then high-quality share, then lowest -ELBO
     row = {
         "modes": {
+            "modes_captured_weighted": 5,
             "modes_captured_min_share": 5,
             "modes_captured": 6,
             "high_quality_fraction": 0.5,
             "high_quality_fraction_chi2": 0.6,
         },
-        "modes_samples": {"modes_captured_min_share": 4, "high_quality_fraction": 0.4},
+        "modes_samples": {"modes_captured_weighted": 4, "modes_captured_min_share": 4, "high_quality_fraction": 0.4},
         "heldout_elbo": {"neg_elbo": 7.0},
         "train_seconds": 1,
     }
     better_hq = json.loads(json.dumps(row))
     better_hq["modes"]["high_quality_fraction"] = 0.7
     more_modes = json.loads(json.dumps(row))
-    more_modes["modes"]["modes_captured_min_share"] = 6
+    more_modes["modes"]["modes_captured_weighted"] = 6
     more_modes["heldout_elbo"]["neg_elbo"] = 9.0
-    _, best = sweep_table({"a": {"m1": row}, "b": {"m1": better_hq}, "c": {"m1": more_modes}})
+    more_light = json.loads(json.dumps(row))  # more modes only on the fixed 1 % count: not the rule's
+    more_light["modes"]["modes_captured_min_share"] = 7
+    _, best = sweep_table({"a": {"m1": row}, "b": {"m1": better_hq}, "c": {"m1": more_modes}, "d": {"m1": more_light}})
     assert best == "c"
     assert sweep_table({"a": {"m1": row}, "b": {"m1": better_hq}})[1] == "b"
 
 
 def test_saved_configs_are_read_strictly():
     cfg = Config(mixture_seeds=(3, 4), model=replace(TUNED, sigma=0.5))
-    raw = json.loads(json.dumps({"experiment": "gmm-vae", "action": "run", "config_version": 3, **asdict(cfg)}))
+    raw = json.loads(json.dumps({"experiment": "gmm-vae", "action": "run", "config_version": 4, **asdict(cfg)}))
     again = config_from_saved(Config, raw, "r", "gmm-vae")
     assert again == cfg and isinstance(again.model, ModelSettings) and again.model.hidden_units == (128, 128)
+    # a version-3 run (1,000 draws recorded, modes counted at 1 % only): re-scored with a quarter share
+    v3 = {**{k: v for k, v in raw.items() if k != "mode_share"}, "config_version": 3, "generated": 1000}
+    old3 = config_from_saved(Config, v3, "r", "gmm-vae")
+    assert (old3.mode_share, old3.generated) == (0.25, 1000) and cfg.generated == 10000
     # a version-2 run (before the mixture prior): N(0, I) prior, no warm-up, unit-covariance mixtures
     new_keys = ("prior", "prior_components", "prior_refit", "kl_warmup")
     v2 = {**raw, "config_version": 2, "model": {k: v for k, v in raw["model"].items() if k not in new_keys}}
-    del v2["component_sd"]
+    del v2["component_sd"], v2["mode_share"]
     old = config_from_saved(Config, json.loads(json.dumps(v2)), "r", "gmm-vae")
     assert old.model == replace(TUNED, sigma=0.5, prior="normal", prior_components=16, kl_warmup=0)
     assert old.component_sd == 1.0
@@ -188,6 +195,7 @@ def test_summary_over_mixtures():
 
     def modes(captured_min_share, hq):
         return {
+            "modes_captured_weighted": captured_min_share + 1,
             "modes_captured_min_share": captured_min_share,
             "modes_captured": captured_min_share + 1,
             "high_quality_fraction": hq,
@@ -215,6 +223,7 @@ def test_summary_over_mixtures():
     assert s["report"]["HQ % (chi2)"]["mean"] == pytest.approx(31.25)
     assert s["report"]["samples: HQ % (3 sd)"]["mean"] == pytest.approx(15.625)
     assert s["report"]["samples: modes >= min share"]["values"] == [3.0, 7.0]
+    assert s["report"]["modes"]["values"] == [5.0, 9.0] and s["report"]["samples: modes"]["values"] == [4.0, 8.0]
     assert "samples: HQ % (3 sd)" not in s["true mixture"]
     assert s["report"]["train s"] == {"mean": 3.0, "sd": 0.0, "min": 3.0, "max": 3.0, "values": [3.0, 3.0]}
     ref = s["true mixture"]
@@ -317,6 +326,9 @@ def test_stored_mode_counts_match_an_independent_count(quick_run):
         counts = np.bincount(nearest[d <= 3.0], minlength=10)
         assert model["modes"]["hq_counts"] == counts.tolist()
         assert model["modes"]["modes_captured_min_share"] == int(np.sum(counts >= 5))
+        # a quarter of what 500 of the mixture's own samples put within 3 sd (0.9707 in 3-D), and one
+        need = np.maximum(1, np.ceil(500 * np.asarray(mixture["weights"]) * 0.97070911 / 4))
+        assert model["modes"]["modes_captured_weighted"] == int(np.sum(counts >= need))
         assert model["modes"]["high_quality_fraction_chi2"] == pytest.approx(np.mean(d <= np.sqrt(11.3449)), abs=1e-9)
 
 

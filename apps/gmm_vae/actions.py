@@ -181,6 +181,7 @@ def evaluate(args: argparse.Namespace) -> int:
                 {
                     "row": key,
                     "samples": label,
+                    "modes": cov.modes_captured_weighted,
                     "modes >= min share": cov.modes_captured_min_share,
                     "modes >= 1 sample": cov.modes_captured,
                     "HQ % (3 sd)": 100 * cov.high_quality_fraction,

@@ -159,8 +159,8 @@ def decoder_samples(means: np.ndarray, log_var: np.ndarray, std: np.ndarray, see
 
 
 def coverage(generated: np.ndarray, mixture: GaussianMixture, cfg: Config) -> ModeCoverage:
-    """:func:`mode_coverage` with the run's radii and minimum share."""
-    return mode_coverage(generated, mixture, cfg.threshold, cfg.min_share, cfg.chi2_quantile)
+    """:func:`mode_coverage` with the run's radii and the shares its mode counts need."""
+    return mode_coverage(generated, mixture, cfg.threshold, cfg.min_share, cfg.chi2_quantile, cfg.mode_share)
 
 
 def score(
@@ -207,10 +207,13 @@ def score(
         metrics["kmeans_raw"] = select_k(generated, ks, random_state=cfg.seed).to_dict()
         metrics["kmeans_minmax"] = select_k(minmax_columns(generated), ks, random_state=cfg.seed).to_dict()
     log.info(
-        "[%s %s] decoder means: modes %d (>= %g %%) / %d (>= 1 sample) of %d; high quality %.1f %% (3 sd), "
-        "%.1f %% (chi2 %.2f); decoder samples: modes %d, high quality %.1f %% (3 sd); -ELBO %.3f nats",
+        "[%s %s] decoder means: modes %d (>= %g of their own share) / %d (>= %g %%) / %d (>= 1 sample) of %d; "
+        "high quality %.1f %% (3 sd), %.1f %% (chi2 %.2f); decoder samples: modes %d, high quality %.1f %% (3 sd); "
+        "-ELBO %.3f nats",
         key,
         data.key,
+        cov.modes_captured_weighted,
+        cfg.mode_share,
         cov.modes_captured_min_share,
         100 * cfg.min_share,
         cov.modes_captured,
@@ -218,7 +221,7 @@ def score(
         100 * cov.high_quality_fraction,
         100 * cov.high_quality_fraction_chi2,
         cfg.chi2_quantile,
-        cov_samples.modes_captured_min_share,
+        cov_samples.modes_captured_weighted,
         100 * cov_samples.high_quality_fraction,
         elbo.neg_elbo,
     )

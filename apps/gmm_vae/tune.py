@@ -28,6 +28,7 @@ from keras_clust.apps.gmm_vae.config import (
     SWEEP_MIXTURE_SEEDS,
     Config,
     _from_version_2,
+    _from_version_3,
     data_note,
     mixture_data,
     quick_settings,
@@ -60,9 +61,10 @@ class TuneConfig(Config):
     cell (``--quick`` caps the samples as it caps a run's)."""
 
     #: Version 1: sweeps written before config versions hold its keys; version 2 added the
-    #: prior settings and ``component_sd`` (migrated as a run's version 2 is).
-    CONFIG_VERSION: ClassVar[int] = 2
-    MIGRATIONS: ClassVar[dict] = {1: _from_version_2}
+    #: prior settings and ``component_sd`` (migrated as a run's version 2 is); version 3 the
+    #: weighted mode count (``mode_share``) and 10,000 prior draws (as a run's version 4).
+    CONFIG_VERSION: ClassVar[int] = 3
+    MIGRATIONS: ClassVar[dict] = {1: _from_version_2, 2: _from_version_3}
 
     mixture_seeds: tuple[int, ...] = setting(
         SWEEP_MIXTURE_SEEDS, "mixtures of the sweep, none of run's", type=seed_list
@@ -128,7 +130,7 @@ def sweep_table(results: dict[str, dict[str, dict]]) -> tuple[list[dict], str]:
         cols = {
             c: summarise([_get(m, path) * scale for m in per_mixture.values()]) for c, path, scale in SUMMARY_COLUMNS
         }
-        keys[name] = (cols["modes >= min share"]["mean"], cols["HQ % (3 sd)"]["mean"], -cols["-ELBO nats"]["mean"])
+        keys[name] = (cols["modes"]["mean"], cols["HQ % (3 sd)"]["mean"], -cols["-ELBO nats"]["mean"])
         rows.append({"candidate": name, **{c: _cell(cols[c], 3 if c == "-ELBO nats" else 1) for c in cols}})
     return rows, max(keys, key=keys.get)
 
@@ -195,7 +197,8 @@ def render_sweep_report(cfg: TuneConfig, metrics: dict) -> str:
         + "; ".join(f"`{n}` = {SWEEP[n]}" for n in cfg.candidates)
         + ".",
         "",
-        "Chosen: most modes captured (>= 1 % of the samples), then highest high-quality share (3 sd), then "
+        f"Chosen: most modes captured (a mode needs {cfg.mode_share:g} of the high-quality samples the "
+        "mixture's own samples give it), then highest high-quality share (3 sd), then "
         f"lowest held-out -ELBO: **{best}**.",
         "",
         markdown_table(rows),

@@ -20,6 +20,7 @@ from keras_clust.cluster.modes import (
     min_share_count,
     mode_coverage,
     radius_share,
+    weighted_need,
 )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "mode_coverage",
     "radius_share",
     "select_k",
+    "weighted_need",
     "ClusteringScores",
     "EmbeddingKMeans",
     "KMeansEvaluation",

@@ -46,8 +46,14 @@ def elbow_point(ks: Sequence[int], inertia: Sequence[float]) -> int:
     return int(ks[np.argmax(chord - y)])
 
 
+#: Rows the silhouette is computed on (a seeded sample; KMeans and the mixtures see every row).
+#: Its cost grows with the rows squared: 1 s for each k on 10,000 rows, 0.25 s on 5,000.
+SILHOUETTE_ROWS = 5000
+
+
 def select_k(x, ks: Sequence[int] = range(2, 11), random_state: int = 0, n_init: int = 10) -> KSelection:
-    """Fit KMeans for every k in ``ks``; the silhouette's maximum and the inertia's elbow."""
+    """Fit KMeans for every k in ``ks``; the silhouette's maximum (on at most
+    :data:`SILHOUETTE_ROWS` seeded rows) and the inertia's elbow."""
     x = check_array(x, "samples", ndim=2)
     ks = np.array(sorted(set(int(k) for k in ks)))
     if len(ks) == 0 or ks[0] < 2 or ks[-1] >= len(x):
@@ -56,7 +62,9 @@ def select_k(x, ks: Sequence[int] = range(2, 11), random_state: int = 0, n_init:
     for k in ks:
         km = KMeans(n_clusters=int(k), n_init=n_init, random_state=random_state).fit(x)
         inertia.append(km.inertia_)
-        sil.append(silhouette_score(x, km.labels_, random_state=random_state) if len(set(km.labels_)) > 1 else -1.0)
+        rows = min(len(x), SILHOUETTE_ROWS)
+        one = len(set(km.labels_)) < 2
+        sil.append(-1.0 if one else float(silhouette_score(x, km.labels_, sample_size=rows, random_state=random_state)))
     sil, inertia = np.array(sil), np.array(inertia)
     return KSelection(ks, sil, inertia, int(ks[np.argmax(sil)]), elbow_point(ks, inertia))
 
@@ -66,8 +74,6 @@ K_CRITERIA = ("silhouette", "bic")
 #: Below this best silhouette the data has "no substantial structure" (Kaufman & Rousseeuw,
 #: *Finding Groups in Data*, 1990): :func:`choose_k` then answers one cluster.
 MIN_STRUCTURE = 0.25
-#: Rows the silhouette is computed on (a seeded sample; the mixtures see every row).
-SILHOUETTE_ROWS = 5000
 
 
 @dataclass(frozen=True)
