@@ -625,7 +625,7 @@ def test_physical_rows_weigh_each_gamma_by_its_configurations():
     assert row["n"] == 4 and row["gammas"] == "1, 4"
     assert row["share with a pair < 0.8 sigma"] == pytest.approx(0.25)  # 1 of 4 configurations, not (1 + 0) / 2
     assert row["energy overlap"] == pytest.approx(0.5) and row["rho(z) L1"] == pytest.approx(2.0)
-    assert row["configurations"] == "sorted coordinates (dense VAE): generated, decoder's mean"
+    assert row["configurations"] == "sorted coordinates (VAE): generated, decoder's mean"
     # relaxed rows say how: a run before the overlaps were separated first relaxed by sweeps alone
     metrics["rows"] = {"distance, sampled, relaxed": {"1": scores(2, 0.0, 0.5)}, "uniform in the box, relaxed": {}}
     (row,) = physical_rows(metrics)

@@ -23,7 +23,7 @@ log = logging.getLogger("keras_clust.apps.lj_fluid")
 #: The three representations, in the order the report lists them.
 VIEWS = ("coords", "grid", "distance")
 VIEW_NAMES = {
-    "coords": "sorted coordinates (dense VAE)",
+    "coords": "sorted coordinates (VAE)",  # dense or DeepSets encoder: the report names it
     "grid": "density grid (Conv VAE)",
     "distance": "distance matrix (Conv2D VAE)",
 }
