@@ -166,6 +166,12 @@ def test_saved_configs_are_read_strictly():
         config_from_saved(Config, {k: v for k, v in raw.items() if k != "chi2_quantile"}, "r", "gmm-vae")
     with pytest.raises(DataError, match="model settings: unknown keys"):
         config_from_saved(Config, {**raw, "model": {**raw["model"], "dropout": 0.1}}, "r", "gmm-vae")
+    # a version-2 sweep: the weighted count's share filled in as for a run
+    from keras_clust.apps.gmm_vae.tune import TuneConfig
+
+    sweep = {"experiment": "gmm-vae", "action": "tune", "config_version": 2, **asdict(TuneConfig())}
+    del sweep["mode_share"]
+    assert config_from_saved(TuneConfig, json.loads(json.dumps(sweep)), "r", "gmm-vae").mode_share == 0.25
     v1 = {k: v for k, v in raw.items() if k != "config_version"}  # a run of the one-mixture mean-MSE app
     with pytest.raises(DataError, match="config version 1"):
         config_from_saved(Config, v1, "r", "gmm-vae")
@@ -195,7 +201,7 @@ def test_summary_over_mixtures():
 
     def modes(captured_min_share, hq):
         return {
-            "modes_captured_weighted": captured_min_share + 1,
+            "modes_captured_weighted": captured_min_share + 2,
             "modes_captured_min_share": captured_min_share,
             "modes_captured": captured_min_share + 1,
             "high_quality_fraction": hq,
@@ -223,7 +229,7 @@ def test_summary_over_mixtures():
     assert s["report"]["HQ % (chi2)"]["mean"] == pytest.approx(31.25)
     assert s["report"]["samples: HQ % (3 sd)"]["mean"] == pytest.approx(15.625)
     assert s["report"]["samples: modes >= min share"]["values"] == [3.0, 7.0]
-    assert s["report"]["modes"]["values"] == [5.0, 9.0] and s["report"]["samples: modes"]["values"] == [4.0, 8.0]
+    assert s["report"]["modes"]["values"] == [6.0, 10.0] and s["report"]["samples: modes"]["values"] == [5.0, 9.0]
     assert "samples: HQ % (3 sd)" not in s["true mixture"]
     assert s["report"]["train s"] == {"mean": 3.0, "sd": 0.0, "min": 3.0, "max": 3.0, "values": [3.0, 3.0]}
     ref = s["true mixture"]
@@ -237,6 +243,16 @@ def test_summary_over_mixtures():
     assert run_config(args).mixture_seeds == (0, 1)
     # --quick cuts the warm-up with the epochs (50 of 1000 -> 1 of 20), so the KL reaches beta
     assert (run_config(args).model.epochs, run_config(args).model.kl_warmup) == (QUICK_EPOCHS, 1)
+
+
+def test_mode_share_takes_a_whole_share_and_refuses_none():
+    from keras_clust.apps.gmm_vae.config import run_config
+    from keras_clust.cli import build_parser, load_experiment
+
+    parser = build_parser(load_experiment("gmm-vae"))
+    assert run_config(parser.parse_args(["gmm-vae", "run", "--mode-share", "1"])).mode_share == 1.0
+    res = cli_in_process("gmm-vae", "run", "--mode-share", "0")
+    assert_one_line_error(res, 2, "--mode-share", "must be above 0 and at most 1")
 
 
 def test_prior_options_over_the_tuned_preset():

@@ -18,6 +18,7 @@ from keras_clust.option_types import (
     positive_int_list,
     seed_list,
     share,
+    share_up_to_one,
 )
 from keras_clust.seeding import model_seed
 from keras_clust.settings import (
@@ -175,7 +176,7 @@ def _from_version_2(values: dict) -> dict:
     """A version-2 config: its model had the N(0, I) prior and no KL warm-up, its mixtures unit
     covariances."""
     model = {**values["model"], "prior": "normal", "prior_components": 16, "prior_refit": 25, "kl_warmup": 0}
-    return _from_version_3({**values, "model": model, "component_sd": 1.0})
+    return {**values, "model": model, "component_sd": 1.0}
 
 
 def _from_version_3(values: dict) -> dict:
@@ -270,7 +271,7 @@ class Config:
         0.25,
         "headline mode count: a mode is captured when its high-quality samples reach this share of those the "
         "mixture's own samples give it (draws x weight x the 3-sd radius's share), and at least one",
-        type=fraction,
+        type=share_up_to_one,
         group=SCORING,
     )
     min_share: float = setting(0.01, "share of all samples a mode needs in the second count", type=share, group=SCORING)
