@@ -9,6 +9,10 @@ and the contacts likelihood left as the run builds them:
 * ``both``: the run's Conv2D branch on the ordered matrix beside a Dense 256 branch on the
   sorted distances, concatenated, Dense 256, the head.
 
+And one other order of the matrices' particles for the run's encoder (``--encoder conv``):
+``--order centroid``, by distance from the configuration's own centroid (invariant to a rigid
+motion) instead of from the box's corner.
+
 Each row is ``bench/study_lj_free_bits.study`` (same split, scores and label-free physics
 read-out) with ``build_view`` replaced for the distance view:
 
@@ -25,6 +29,7 @@ import sys
 from pathlib import Path
 
 import keras
+import numpy as np
 from keras import ops
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -32,7 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import study_lj_free_bits as study  # noqa: E402
 
+import keras_clust.apps.lj_fluid.data as lj_data  # noqa: E402
 import keras_clust.apps.lj_fluid.pipeline as pipeline  # noqa: E402
+import keras_clust.lj.representations as representations  # noqa: E402
 from keras_clust.files import append_json_row  # noqa: E402
 from keras_clust.layers import UpperTriangle  # noqa: E402
 from keras_clust.lj.vae import _padded, _with  # noqa: E402
@@ -41,6 +48,14 @@ from keras_clust.models.vae_head import vae_head  # noqa: E402
 from keras_clust.provenance import machine_info  # noqa: E402
 
 RUN_BUILD_VIEW = pipeline.build_view
+
+
+def order_by_centroid(positions: np.ndarray) -> np.ndarray:
+    """Positions with each configuration's particles ordered by distance from its centroid."""
+    positions = np.asarray(positions)
+    centred = positions - positions.mean(axis=-2, keepdims=True)
+    order = np.argsort(np.linalg.norm(centred, axis=-1), axis=-1, kind="stable")
+    return np.take_along_axis(positions, order[..., None], axis=-2)
 
 
 class SortLast(keras.layers.Layer):
@@ -84,15 +99,19 @@ def variant(encoder_kind: str):
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--dataset", required=True)
-    p.add_argument("--encoder", choices=("sorted", "both"), required=True)
+    p.add_argument("--encoder", choices=("conv", "sorted", "both"), required=True)
+    p.add_argument("--order", choices=("corner", "centroid"), default="corner", help="the matrices' particle order")
     p.add_argument("--free-bits", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--epochs", type=int, default=None, help="default: the run's")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_distance_encoders.json")
     a = p.parse_args()
-    pipeline.build_view = variant(a.encoder)
+    if a.encoder != "conv":
+        pipeline.build_view = variant(a.encoder)
+    if a.order == "centroid":  # every matrix the study makes, and the positions in that order
+        representations.order_by_origin = lj_data.order_by_origin = order_by_centroid
     row = study.study(a.dataset, "distance", a.free_bits, a.seed, a.epochs, None, **dict.fromkeys(study.OVERRIDES))
-    row["distance_encoder"] = a.encoder
+    row["distance_encoder"], row["distance_order"] = a.encoder, a.order
     append_json_row(a.out, row, {"machine": machine_info()})
     print(row)
 
