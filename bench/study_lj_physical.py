@@ -10,7 +10,9 @@ of seeds 100 and 101), never the reported one:
 
     .venv/bin/python bench/study_lj_physical.py /tmp/w/design_runs/lj-fluid/20261206-065124-s101
 
-``--separation`` tries another distance for the pairs to be pushed apart to before the sweeps.
+``--separation`` tries another distance for the pairs to be pushed apart to before the sweeps,
+``--sweeps`` other counts of Metropolis sweeps (comma-separated: each count is scored in turn,
+every chain from the same seed, so a longer count continues a shorter one's chains).
 Prints the report's table and appends it, with the run and the machine, to ``--out`` (default
 ``bench/results/lj_physical.json``); the figures go to ``--figures`` (default: a temporary folder).
 """
@@ -31,6 +33,7 @@ from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
 from keras_clust.apps.lj_fluid.physical import (  # noqa: E402
     COORDINATE_VIEWS,
     RELAX_SEPARATION,
+    RELAX_SWEEPS,
     physical_rows,
     physical_samples,
 )
@@ -63,6 +66,11 @@ def main(argv=None) -> None:
         default=RELAX_SEPARATION,
         help="pairs are pushed apart to this (sigma) before the sweeps",
     )
+    p.add_argument(
+        "--sweeps",
+        default=str(RELAX_SWEEPS),
+        help="comma-separated counts of Metropolis sweeps after the separation",
+    )
     p.add_argument("--figures", type=Path, default=None, help="where the arrays and figures go")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_physical.json")
     a = p.parse_args(argv)
@@ -77,21 +85,24 @@ def main(argv=None) -> None:
     }
     log_vars = {v: likelihood_log_var(a.run, v) for v in COORDINATE_VIEWS}
     root = a.figures or Path(tempfile.mkdtemp(prefix="lj_physical_"))
-    metrics = physical_samples(vaes, log_vars, models["coordinate_net.keras"], data, cfg, _Folder(root), a.separation)
-    rows = physical_rows(metrics)
-    print(markdown_table(rows, floatfmt=".3f"))
-    print(f"arrays and figures: {root}")
-    append_json_row(
-        a.out,
-        {
-            "run": str(a.run),
-            "seed": cfg.seed,
-            "separation": a.separation,
-            "relax_sweeps": metrics["relax_sweeps"],
-            "table": rows,
-        },
-        {"study": "bench/study_lj_physical.py", "machine": machine_info()},
-    )
+    for sweeps in (int(c) for c in a.sweeps.split(",")):
+        metrics = physical_samples(
+            vaes, log_vars, models["coordinate_net.keras"], data, cfg, _Folder(root), a.separation, sweeps
+        )
+        rows = physical_rows(metrics)
+        print(markdown_table(rows, floatfmt=".3f"), flush=True)
+        append_json_row(
+            a.out,
+            {
+                "run": str(a.run),
+                "seed": cfg.seed,
+                "separation": a.separation,
+                "relax_sweeps": metrics["relax_sweeps"],
+                "table": rows,
+            },
+            {"study": "bench/study_lj_physical.py", "machine": machine_info()},
+        )
+    print(f"arrays and figures (the last count's): {root}")
 
 
 if __name__ == "__main__":

@@ -688,3 +688,21 @@ def test_grid_peak_power_is_for_smooth_grids_only():
     assert trained_log_var(occupancy.vae) is None
     smooth = build_view("grid", cfg, seed=0)
     assert trained_log_var(smooth.vae).shape == (2 * 8**3,)
+
+
+def test_relax_separates_the_pairs_then_runs_its_sweeps_at_each_gamma():
+    from keras_clust.apps.lj_fluid.physical import relax
+    from keras_clust.lj.overlaps import separate_overlaps
+
+    cfg = Config()
+    start = np.random.default_rng(3).uniform(0.0, cfg.box, (4, cfg.particles, cfg.dim))
+    gamma = np.full(4, 4.0)
+    separated, _ = separate_overlaps(start, cfg.box, 0.9)
+    np.testing.assert_array_equal(relax(start, gamma, cfg, seed=0, sweeps=0), separated)
+    assert min_pair_distance(separated).min() >= 0.9 - 1e-9
+    heights = [relax(start, gamma, cfg, seed=0, sweeps=s)[..., -1].mean() for s in (0, 20, 200)]
+    # uniform in the box starts at half its height (2.5 sigma); gamma 4 pulls the particles down sweep by sweep
+    assert heights[0] == pytest.approx(2.5, abs=0.2) and heights[0] > heights[1] + 0.5 > heights[2] + 1.0
+    np.testing.assert_array_equal(
+        relax(start, gamma, cfg, seed=0, sweeps=20), relax(start, gamma, cfg, seed=0, sweeps=20)
+    )

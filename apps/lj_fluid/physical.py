@@ -72,7 +72,7 @@ def relax(
 ) -> np.ndarray:
     """Every configuration clipped into ``[0, box]``, its pairs closer than ``separation`` pushed
     apart (:func:`separate_overlaps`), then ``sweeps`` Metropolis sweeps at its own gamma (one
-    chain per configuration, seeded by ``seed`` and ``key``)."""
+    chain per configuration, seeded by ``seed`` and ``key``; none for 0)."""
     system = LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature)
     start, passes = separate_overlaps(positions, cfg.box, separation)
     stuck = int(np.sum(passes > MAX_ITERATIONS))
@@ -80,6 +80,8 @@ def relax(
         log.info(
             "%d of %d configurations kept a pair closer than %g sigma after separating", stuck, len(start), separation
         )
+    if not sweeps:
+        return start
     chains = Chains(system, start, np.asarray(gamma, np.float64), cfg.kick, seed, key=(7, int(key)))
     chains.run(sweeps)
     return chains.positions
@@ -173,18 +175,34 @@ FILES = {"reconstructed": "reconstructed.npz", "generated": "generated.npz", "sa
 
 
 def physical_samples(
-    vaes: dict, log_vars: dict, net, data: RunData, cfg: Config, run, separation: float = RELAX_SEPARATION
+    vaes: dict,
+    log_vars: dict,
+    net,
+    data: RunData,
+    cfg: Config,
+    run,
+    separation: float = RELAX_SEPARATION,
+    sweeps: int = RELAX_SWEEPS,
 ) -> dict:
     """Score every coordinate view's reconstructed and generated configurations (raw and
     relaxed) and the uniform reference, write ``reconstructed.npz``, ``generated.npz`` and
     ``generated_samples.npz`` (one array per view) and the figures. ``vaes`` and ``log_vars``:
     each coordinate view's encoder/decoder pair and its likelihood's learned ``log sigma^2``;
-    ``separation``: the relaxation's (:data:`RELAX_SEPARATION`; a study may try others)."""
+    ``separation`` and ``sweeps``: the relaxation's (:data:`RELAX_SEPARATION`,
+    :data:`RELAX_SWEEPS`; a study may try others)."""
     seed = model_seed(cfg.seed, "generated")
     scored = {MONTE_CARLO: score_by_gamma(data.test.positions, data.test.gamma, data, cfg, MONTE_CARLO)}
     uniform = np.random.default_rng([seed, 2]).uniform(0.0, cfg.box, data.test.positions.shape)
     scored[UNIFORM] = score_by_gamma(uniform, data.test.gamma, data, cfg, UNIFORM)
-    relaxed = relax(uniform, data.test.gamma, cfg, seed, key=len(COORDINATE_VIEWS) * len(FILES), separation=separation)
+    relaxed = relax(
+        uniform,
+        data.test.gamma,
+        cfg,
+        seed,
+        key=len(COORDINATE_VIEWS) * len(FILES),
+        sweeps=sweeps,
+        separation=separation,
+    )
     scored[f"{UNIFORM}, relaxed"] = score_by_gamma(relaxed, data.test.gamma, data, cfg, f"{UNIFORM}, relaxed")
     arrays = {kind: {} for kind in FILES}
     gammas = {}
@@ -197,7 +215,13 @@ def physical_samples(
                 gammas[view] = gamma
             scored[f"{view}, {kind}"] = score_by_gamma(positions, gamma, data, cfg, f"{view}, {kind}")
             relaxed = relax(
-                positions, gamma, cfg, seed, key=len(FILES) * v + list(FILES).index(kind), separation=separation
+                positions,
+                gamma,
+                cfg,
+                seed,
+                key=len(FILES) * v + list(FILES).index(kind),
+                sweeps=sweeps,
+                separation=separation,
             )
             scored[f"{view}, {kind}, relaxed"] = score_by_gamma(relaxed, gamma, data, cfg, f"{view}, {kind}, relaxed")
     for kind, by_view in arrays.items():
@@ -210,7 +234,7 @@ def physical_samples(
     return {
         "close_pair": CLOSE_PAIR,
         "relax_separation": separation,
-        "relax_sweeps": RELAX_SWEEPS,
+        "relax_sweeps": sweeps,
         "reference": "validation split (Monte Carlo) at the same gamma",
         "rows": {row: {g: p.to_dict() for g, p in by_gamma.items()} for row, by_gamma in scored.items()},
     }
