@@ -149,6 +149,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "physical_energy_relaxed.png",
         "physical_g_r_relaxed.png",
         "physical_rho_z_relaxed.png",
+        "physical_relaxation.png",
     ):
         assert name in figures, name
     # the configurations scored against the Monte Carlo, kept in the run folder: one array per view,
@@ -180,6 +181,19 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     # separated to 0.9 sigma, a close pair comes back only where sweeps trade one pair of a jam for
     # another (the 2-epoch models pile particles up): most are gone, and none of the uniform ones
     assert relaxed_close < 0.5 * raw_close
+    # the relaxation curve: every relaxed row scored at each count of sweeps, the table's at the run's count
+    from keras_clust.apps.lj_fluid.physical import RELAX_LADDER, weighted_scores
+
+    p = m["physical"]
+    ladder = p["relax_ladder"]
+    assert sorted(ladder) == sorted(r.removesuffix(", relaxed") for r in rows if r.endswith(", relaxed"))
+    for name, by_count in ladder.items():
+        assert list(by_count) == [str(c) for c in sorted({*RELAX_LADDER, p["relax_sweeps"]})]
+        assert by_count[str(p["relax_sweeps"])] == weighted_scores(list(rows[f"{name}, relaxed"].values()))
+        assert by_count["0"]["close_pair_share"] <= 0.01  # separated to 0.9 sigma, no sweep yet
+    uniform = ladder["uniform in the box"]  # gravity pulls uniform configurations towards the Monte Carlo's profile
+    assert uniform["500"]["rho_z_l1"] < uniform["20"]["rho_z_l1"] < uniform["0"]["rho_z_l1"]
+    assert p["floor"] == weighted_scores(list(rows["Monte Carlo (test split)"].values()))
     assert all(p["close_pair_share"] < 0.05 for p in rows["uniform in the box, relaxed"].values())
     # a likelihood sample is the decoder's mean plus noise: the same draws, spread wider
     means, samples = np.load(run / "generated.npz")["coords"], np.load(run / "generated_samples.npz")["coords"]
@@ -691,7 +705,8 @@ def test_grid_peak_power_is_for_smooth_grids_only():
 
 
 def test_relax_separates_the_pairs_then_runs_its_sweeps_at_each_gamma():
-    from keras_clust.apps.lj_fluid.physical import relax
+    from keras_clust.apps.lj_fluid.physical import relax, relax_ladder
+    from keras_clust.errors import UsageError
     from keras_clust.lj.overlaps import separate_overlaps
 
     cfg = Config()
@@ -706,3 +721,33 @@ def test_relax_separates_the_pairs_then_runs_its_sweeps_at_each_gamma():
     np.testing.assert_array_equal(
         relax(start, gamma, cfg, seed=0, sweeps=20), relax(start, gamma, cfg, seed=0, sweeps=20)
     )
+    # the ladder continues one chain from count to count: its 50 sweeps are relax()'s 50
+    ladder = relax_ladder(start, gamma, cfg, seed=0, counts=(50, 0, 20))
+    assert list(ladder) == [0, 20, 50]
+    np.testing.assert_array_equal(ladder[0], separated)
+    np.testing.assert_array_equal(ladder[20], relax(start, gamma, cfg, seed=0, sweeps=20))
+    np.testing.assert_array_equal(ladder[50], relax(start, gamma, cfg, seed=0, sweeps=50))
+    with pytest.raises(UsageError, match="sweep counts"):
+        relax_ladder(start, gamma, cfg, seed=0, counts=(-1, 20))
+
+
+def test_ladder_rows_give_each_relaxed_row_its_score_per_count_and_the_floor_last():
+    from keras_clust.apps.lj_fluid.physical import ladder_rows
+
+    def scores(overlap):
+        return {"configurations": 3, "close_pair_share": 0.0, "energy_overlap": overlap, "g_r_l1": 1.0, "rho_z_l1": 2.0}
+
+    metrics = {
+        "relax_ladder": {
+            "uniform in the box": {"0": scores(0.0), "100": scores(0.1)},
+            "coords, sampled": {"0": scores(0.2), "100": scores(0.6)},
+        },
+        "floor": scores(0.875),
+    }
+    assert ladder_rows(metrics) == [
+        {"relaxed": "uniform in the box", "0 sweeps": 0.0, "100 sweeps": 0.1},
+        {"relaxed": "sorted coordinates (VAE): generated, likelihood sample", "0 sweeps": 0.2, "100 sweeps": 0.6},
+        {"relaxed": "Monte Carlo (test split)", "0 sweeps": 0.875, "100 sweeps": 0.875},
+    ]
+    assert ladder_rows(metrics, "rho_z_l1")[1]["100 sweeps"] == 2.0
+    assert ladder_rows({"rows": {}}) == []  # a run written before the ladder

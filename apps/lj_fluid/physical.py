@@ -20,7 +20,9 @@ Every set is also scored relaxed: its positions clipped into the box, every pair
 :data:`RELAX_SEPARATION` pushed apart (:func:`separate_overlaps`), then
 :data:`RELAX_SWEEPS` Metropolis sweeps at its gamma (the run's kick and temperature). The raw and
 the relaxed rows stand side by side, and the uniform row relaxed the same way says how much of
-a relaxed row the repair alone makes.
+a relaxed row the repair alone makes. The same chains are also scored after every count of
+sweeps of :data:`RELAX_LADDER` (the report's relaxation curve): how many sweeps a model's
+configurations need, against uniform ones, to come near the Monte Carlo's.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData
 from keras_clust.apps.lj_fluid.pipeline import SCORE_BATCH, VIEW_NAMES, codes
+from keras_clust.errors import UsageError
 from keras_clust.files import atomic_save_npz
 from keras_clust.generation import prior_samples
 from keras_clust.lj.geometry import classical_mds, kabsch_align
@@ -52,13 +55,51 @@ COORDINATE_VIEWS = ("coords", "distance")
 MONTE_CARLO = "Monte Carlo (test split)"
 #: Row of configurations uniform in the box: what a relaxed row is worth without a model.
 UNIFORM = "uniform in the box"
-#: Metropolis sweeps of the relaxed rows.
-RELAX_SWEEPS = 20
+#: Metropolis sweeps of the relaxed rows. Chosen on the design runs (simulations of seeds 100 and
+#: 101, ``bench/study_lj_physical.py --sweeps``) as the smallest count of :data:`RELAX_LADDER`
+#: from 20 on after which some generated row's energy overlap with the Monte Carlo reaches half
+#: the Monte Carlo's own while uniform configurations relaxed the same way stay below it
+#: (BENCHMARKS.md, "How many sweeps").
+RELAX_SWEEPS = 100
+#: Sweep counts at which every relaxed row is also scored: the report's relaxation curve.
+RELAX_LADDER = (0, 20, 50, 100, 200, 500)
 #: Before the sweeps, every pair closer than this (sigma) is pushed apart. Chosen on the design
 #: runs (simulations of seeds 100 and 101, ``bench/study_lj_physical.py``) as the smallest of 0.8,
 #: 0.9 and 1.0 after which no relaxed configuration has a pair under ``CLOSE_PAIR``: at 0.8 the
 #: sweeps trade pairs of a jam and leave up to 4 % with one (BENCHMARKS.md).
 RELAX_SEPARATION = 0.9
+
+
+def relax_ladder(
+    positions: np.ndarray,
+    gamma: np.ndarray,
+    cfg: Config,
+    seed: int,
+    key: int = 0,
+    counts: Sequence[int] = RELAX_LADDER,
+    separation: float = RELAX_SEPARATION,
+) -> dict[int, np.ndarray]:
+    """Every configuration clipped into ``[0, box]``, its pairs closer than ``separation`` pushed
+    apart (:func:`separate_overlaps`), then Metropolis sweeps at its own gamma (one chain per
+    configuration, seeded by ``seed`` and ``key``), the positions taken after each of ``counts``
+    sweeps (0: the separated ones), one chain continued from each count to the next."""
+    if not counts or min(counts) < 0:
+        raise UsageError(f"sweep counts must be >= 0 and at least one, got {list(counts)}")
+    system = LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature)
+    start, passes = separate_overlaps(positions, cfg.box, separation)
+    stuck = int(np.sum(passes > MAX_ITERATIONS))
+    if stuck:
+        log.info(
+            "%d of %d configurations kept a pair closer than %g sigma after separating", stuck, len(start), separation
+        )
+    chains = Chains(system, start, np.asarray(gamma, np.float64), cfg.kick, seed, key=(7, int(key)))
+    out, done = {}, 0
+    for count in sorted(set(int(c) for c in counts)):
+        if count > done:
+            chains.run(count - done)
+            done = count
+        out[count] = chains.positions if count else start
+    return out
 
 
 def relax(
@@ -70,21 +111,8 @@ def relax(
     sweeps: int = RELAX_SWEEPS,
     separation: float = RELAX_SEPARATION,
 ) -> np.ndarray:
-    """Every configuration clipped into ``[0, box]``, its pairs closer than ``separation`` pushed
-    apart (:func:`separate_overlaps`), then ``sweeps`` Metropolis sweeps at its own gamma (one
-    chain per configuration, seeded by ``seed`` and ``key``; none for 0)."""
-    system = LJSystem(cfg.particles, cfg.box, cfg.dim, cfg.temperature)
-    start, passes = separate_overlaps(positions, cfg.box, separation)
-    stuck = int(np.sum(passes > MAX_ITERATIONS))
-    if stuck:
-        log.info(
-            "%d of %d configurations kept a pair closer than %g sigma after separating", stuck, len(start), separation
-        )
-    if not sweeps:
-        return start
-    chains = Chains(system, start, np.asarray(gamma, np.float64), cfg.kick, seed, key=(7, int(key)))
-    chains.run(sweeps)
-    return chains.positions
+    """:func:`relax_ladder` taken after ``sweeps`` sweeps alone (0: the separated positions)."""
+    return relax_ladder(positions, gamma, cfg, seed, key, (sweeps,), separation)[sweeps]
 
 
 def decode(vae, latent: np.ndarray) -> np.ndarray:
@@ -191,19 +219,19 @@ def physical_samples(
     ``separation`` and ``sweeps``: the relaxation's (:data:`RELAX_SEPARATION`,
     :data:`RELAX_SWEEPS`; a study may try others)."""
     seed = model_seed(cfg.seed, "generated")
+    counts = sorted({*RELAX_LADDER, int(sweeps)})
+    ladder = {}
+
+    def score_relaxed(name: str, positions: np.ndarray, gamma: np.ndarray, key: int) -> None:
+        steps = relax_ladder(positions, gamma, cfg, seed, key=key, counts=counts, separation=separation)
+        by_count = {c: score_by_gamma(p, gamma, data, cfg, f"{name}, relaxed") for c, p in steps.items()}
+        scored[f"{name}, relaxed"] = by_count[sweeps]
+        ladder[name] = {str(c): weighted_scores([p.to_dict() for p in s.values()]) for c, s in by_count.items()}
+
     scored = {MONTE_CARLO: score_by_gamma(data.test.positions, data.test.gamma, data, cfg, MONTE_CARLO)}
     uniform = np.random.default_rng([seed, 2]).uniform(0.0, cfg.box, data.test.positions.shape)
     scored[UNIFORM] = score_by_gamma(uniform, data.test.gamma, data, cfg, UNIFORM)
-    relaxed = relax(
-        uniform,
-        data.test.gamma,
-        cfg,
-        seed,
-        key=len(COORDINATE_VIEWS) * len(FILES),
-        sweeps=sweeps,
-        separation=separation,
-    )
-    scored[f"{UNIFORM}, relaxed"] = score_by_gamma(relaxed, data.test.gamma, data, cfg, f"{UNIFORM}, relaxed")
+    score_relaxed(UNIFORM, uniform, data.test.gamma, key=len(COORDINATE_VIEWS) * len(FILES))
     arrays = {kind: {} for kind in FILES}
     gammas = {}
     for v, view in enumerate(COORDINATE_VIEWS):
@@ -214,16 +242,7 @@ def physical_samples(
             if kind == "generated":
                 gammas[view] = gamma
             scored[f"{view}, {kind}"] = score_by_gamma(positions, gamma, data, cfg, f"{view}, {kind}")
-            relaxed = relax(
-                positions,
-                gamma,
-                cfg,
-                seed,
-                key=len(FILES) * v + list(FILES).index(kind),
-                sweeps=sweeps,
-                separation=separation,
-            )
-            scored[f"{view}, {kind}, relaxed"] = score_by_gamma(relaxed, gamma, data, cfg, f"{view}, {kind}, relaxed")
+            score_relaxed(f"{view}, {kind}", positions, gamma, key=len(FILES) * v + list(FILES).index(kind))
     for kind, by_view in arrays.items():
         atomic_save_npz(run.file(FILES[kind]), by_view)
     atomic_save_npz(run.file("generated_gamma.npz"), gammas)  # the gamma each generated one was scored at
@@ -231,10 +250,15 @@ def physical_samples(
     plot_structure(
         {r: s for r, s in scored.items() if r == MONTE_CARLO or r.endswith("relaxed")}, cfg, run.figures, "_relaxed"
     )
+    floor = weighted_scores([p.to_dict() for p in scored[MONTE_CARLO].values()])
+    plot_relaxation(ladder, floor, run.figures)
     return {
         "close_pair": CLOSE_PAIR,
         "relax_separation": separation,
         "relax_sweeps": sweeps,
+        # each relaxed row's scores (means over its gammas) after each count of sweeps
+        "relax_ladder": ladder,
+        "floor": floor,
         "reference": "validation split (Monte Carlo) at the same gamma",
         "rows": {row: {g: p.to_dict() for g, p in by_gamma.items()} for row, by_gamma in scored.items()},
     }
@@ -244,19 +268,31 @@ def physical_samples(
 KIND_NAMES = {"generated": "generated, decoder's mean", "sampled": "generated, likelihood sample"}
 
 
+#: The scores every row is summarised by: key in :class:`Physicality`, and its column.
+SCORES = {
+    "close_pair_share": "share with a pair < {close:g} sigma",
+    "energy_overlap": "energy overlap",
+    "g_r_l1": "g(r) L1",
+    "rho_z_l1": "rho(z) L1",
+}
+
+
+def weighted_scores(values: Sequence[dict]) -> dict:
+    """The mean of each of :data:`SCORES` over a row's gammas (their ``Physicality.to_dict()``),
+    weighted by their number of configurations, and that number (``configurations``)."""
+    weights = [v["configurations"] for v in values]
+    out = {key: float(np.average([v[key] for v in values], weights=weights)) for key in SCORES}
+    return {"configurations": int(sum(weights)), **out}
+
+
 def physical_rows(metrics: dict) -> list[dict]:
     """The report's table: each row's scores averaged over the gammas it has configurations at,
     weighted by their number of configurations."""
     rows = []
     for name, by_gamma in metrics["rows"].items():
-        values = list(by_gamma.values())
-        if not values:
+        if not by_gamma:
             continue
-        weights = [v["configurations"] for v in values]
-
-        def mean(key, values=values, weights=weights):
-            return float(np.average([v[key] for v in values], weights=weights))
-
+        mean = weighted_scores(list(by_gamma.values()))
         view, _, kind = name.partition(", ")
         relaxed = kind == "relaxed" or kind.endswith(", relaxed")
         kind = kind.removesuffix("relaxed").rstrip(", ")
@@ -266,15 +302,50 @@ def physical_rows(metrics: dict) -> list[dict]:
         rows.append(
             {
                 "configurations": f"{VIEW_NAMES.get(view, view)}: {kind}" if kind else name,
-                "n": sum(v["configurations"] for v in values),
+                "n": mean["configurations"],
                 "gammas": ", ".join(by_gamma),
-                f"share with a pair < {metrics['close_pair']:g} sigma": mean("close_pair_share"),
-                "energy overlap": mean("energy_overlap"),
-                "g(r) L1": mean("g_r_l1"),
-                "rho(z) L1": mean("rho_z_l1"),
+                **{column.format(close=metrics["close_pair"]): mean[key] for key, column in SCORES.items()},
             }
         )
     return rows
+
+
+def row_name(name: str) -> str:
+    """How the report names a row key such as ``"coords, sampled"`` or ``"uniform in the box"``."""
+    view, _, kind = name.partition(", ")
+    return f"{VIEW_NAMES.get(view, view)}: {KIND_NAMES.get(kind, kind)}" if kind else name
+
+
+def ladder_rows(metrics: dict, key: str = "energy_overlap") -> list[dict]:
+    """One score (default: the energy overlap) of every relaxed row after each count of sweeps of
+    :data:`RELAX_LADDER`, the Monte Carlo floor last; ``[]`` for a run written before the ladder."""
+    ladder = metrics.get("relax_ladder")
+    if not ladder:
+        return []
+    counts = next(iter(ladder.values())).keys()
+    rows = [{"relaxed": row_name(name), **{f"{c} sweeps": by[c][key] for c in counts}} for name, by in ladder.items()]
+    rows.append({"relaxed": MONTE_CARLO, **{f"{c} sweeps": metrics["floor"][key] for c in counts}})
+    return rows
+
+
+def plot_relaxation(ladder: dict, floor: dict, folder) -> None:
+    """``physical_relaxation.png``: each relaxed row's energy overlap, g(r) L1 and rho(z) L1
+    against the Metropolis sweeps after the separation, the Monte Carlo's own as a dashed line."""
+    panels = (("energy_overlap", "energy overlap (1 = equal)"), ("g_r_l1", "g(r) L1"), ("rho_z_l1", "rho(z) L1"))
+    fig = new_figure(4.2 * len(panels), 3.8)
+    axes = fig.subplots(1, len(panels))
+    for ax, (key, label) in zip(axes, panels, strict=True):
+        for name, by_count in ladder.items():
+            counts = [int(c) for c in by_count]
+            # sweeps + 1 on a log axis, so that the separation alone (0 sweeps) has a place
+            style = "k:" if name == UNIFORM else "-"
+            ax.plot(np.add(counts, 1), [by_count[c][key] for c in by_count], style, marker="o", label=row_name(name))
+        ax.axhline(floor[key], color="k", linestyle="--", linewidth=1.5, label="Monte Carlo (test split)")
+        ax.set_xscale("log")
+        ax.set_xlabel("Metropolis sweeps after the separation, + 1")
+        ax.set_ylabel(label)
+    axes[-1].legend(fontsize=7)
+    save_figure(fig, folder / "physical_relaxation.png")
 
 
 def _relaxed_text(metrics: dict) -> str:
