@@ -12,7 +12,10 @@ of seeds 100 and 101), never the reported one:
 
 ``--separation`` tries another distance for the pairs to be pushed apart to before the sweeps,
 ``--sweeps`` other counts of Metropolis sweeps (comma-separated: each count is scored in turn,
-every chain from the same seed, so a longer count continues a shorter one's chains).
+every chain from the same seed, so a longer count's chains pass through a shorter one's
+positions), ``--ladder`` the other counts every relaxed row is also scored at (the run's
+``RELAX_LADDER`` by default; ``--ladder ''`` for the ``--sweeps`` counts alone). Each call's
+seconds are printed and kept.
 Prints the report's table and appends it, with the run and the machine, to ``--out`` (default
 ``bench/results/lj_physical.json``); the figures go to ``--figures`` (default: a temporary folder).
 """
@@ -22,6 +25,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+import time
 from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,8 +36,10 @@ from keras_clust.apps.lj_fluid.config import Config  # noqa: E402
 from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
 from keras_clust.apps.lj_fluid.physical import (  # noqa: E402
     COORDINATE_VIEWS,
+    RELAX_LADDER,
     RELAX_SEPARATION,
     RELAX_SWEEPS,
+    ladder_rows,
     physical_rows,
     physical_samples,
 )
@@ -71,6 +77,11 @@ def main(argv=None) -> None:
         default=str(RELAX_SWEEPS),
         help="comma-separated counts of Metropolis sweeps after the separation",
     )
+    p.add_argument(
+        "--ladder",
+        default=",".join(str(c) for c in RELAX_LADDER),
+        help="comma-separated counts of sweeps every relaxed row is also scored at ('' for none)",
+    )
     p.add_argument("--figures", type=Path, default=None, help="where the arrays and figures go")
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_physical.json")
     a = p.parse_args(argv)
@@ -85,12 +96,18 @@ def main(argv=None) -> None:
     }
     log_vars = {v: likelihood_log_var(a.run, v) for v in COORDINATE_VIEWS}
     root = a.figures or Path(tempfile.mkdtemp(prefix="lj_physical_"))
+    ladder = tuple(int(c) for c in a.ladder.split(",") if c.strip())
     for sweeps in (int(c) for c in a.sweeps.split(",")):
+        start = time.perf_counter()
         metrics = physical_samples(
-            vaes, log_vars, models["coordinate_net.keras"], data, cfg, _Folder(root), a.separation, sweeps
+            vaes, log_vars, models["coordinate_net.keras"], data, cfg, _Folder(root), a.separation, sweeps, ladder
         )
+        seconds = time.perf_counter() - start
         rows = physical_rows(metrics)
-        print(markdown_table(rows, floatfmt=".3f"), flush=True)
+        print(markdown_table(rows, floatfmt=".3f"))
+        if ladder:
+            print(markdown_table(ladder_rows(metrics), floatfmt=".3f"))
+        print(f"{sweeps} sweeps (ladder {list(ladder)}): {seconds:.1f} s", flush=True)
         append_json_row(
             a.out,
             {
@@ -98,6 +115,8 @@ def main(argv=None) -> None:
                 "seed": cfg.seed,
                 "separation": a.separation,
                 "relax_sweeps": metrics["relax_sweeps"],
+                "ladder": metrics["relax_ladder"],
+                "seconds": round(seconds, 1),
                 "table": rows,
             },
             {"study": "bench/study_lj_physical.py", "machine": machine_info()},

@@ -184,16 +184,18 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     # the relaxation curve: every relaxed row scored at each count of sweeps, the table's at the run's count
     from keras_clust.apps.lj_fluid.physical import RELAX_LADDER, weighted_scores
 
-    p = m["physical"]
-    ladder = p["relax_ladder"]
+    physical = m["physical"]
+    ladder, sweeps = physical["relax_ladder"], physical["relax_sweeps"]
+    counts = sorted({*RELAX_LADDER, sweeps})
     assert sorted(ladder) == sorted(r.removesuffix(", relaxed") for r in rows if r.endswith(", relaxed"))
     for name, by_count in ladder.items():
-        assert list(by_count) == [str(c) for c in sorted({*RELAX_LADDER, p["relax_sweeps"]})]
-        assert by_count[str(p["relax_sweeps"])] == weighted_scores(list(rows[f"{name}, relaxed"].values()))
+        assert sorted(by_count, key=int) == [str(c) for c in counts]
+        assert by_count[str(sweeps)] == pytest.approx(weighted_scores(list(rows[f"{name}, relaxed"].values())))
         assert by_count["0"]["close_pair_share"] <= 0.01  # separated to 0.9 sigma, no sweep yet
-    uniform = ladder["uniform in the box"]  # gravity pulls uniform configurations towards the Monte Carlo's profile
-    assert uniform["500"]["rho_z_l1"] < uniform["20"]["rho_z_l1"] < uniform["0"]["rho_z_l1"]
-    assert p["floor"] == weighted_scores(list(rows["Monte Carlo (test split)"].values()))
+    # gravity pulls uniform configurations towards the Monte Carlo's profile, sweep by sweep
+    uniform = [ladder["uniform in the box"][str(c)]["rho_z_l1"] for c in counts]
+    assert uniform[-1] < uniform[1] < uniform[0]
+    assert physical["floor"] == pytest.approx(weighted_scores(list(rows["Monte Carlo (test split)"].values())))
     assert all(p["close_pair_share"] < 0.05 for p in rows["uniform in the box, relaxed"].values())
     # a likelihood sample is the decoder's mean plus noise: the same draws, spread wider
     means, samples = np.load(run / "generated.npz")["coords"], np.load(run / "generated_samples.npz")["coords"]
@@ -739,15 +741,22 @@ def test_ladder_rows_give_each_relaxed_row_its_score_per_count_and_the_floor_las
 
     metrics = {
         "relax_ladder": {
-            "uniform in the box": {"0": scores(0.0), "100": scores(0.1)},
-            "coords, sampled": {"0": scores(0.2), "100": scores(0.6)},
+            "uniform in the box": {"0": scores(0.0), "100": scores(0.1), "20": scores(0.0)},
+            "coords, sampled": {"0": scores(0.2), "100": scores(0.6), "20": scores(0.4)},
         },
         "floor": scores(0.875),
     }
-    assert ladder_rows(metrics) == [
-        {"relaxed": "uniform in the box", "0 sweeps": 0.0, "100 sweeps": 0.1},
-        {"relaxed": "sorted coordinates (VAE): generated, likelihood sample", "0 sweeps": 0.2, "100 sweeps": 0.6},
-        {"relaxed": "Monte Carlo (test split)", "0 sweeps": 0.875, "100 sweeps": 0.875},
+    rows = ladder_rows(metrics)
+    assert [list(r) for r in rows] == [["relaxed", "0 sweeps", "20 sweeps", "100 sweeps"]] * 3  # counts in order
+    assert rows == [
+        {"relaxed": "uniform in the box", "0 sweeps": 0.0, "20 sweeps": 0.0, "100 sweeps": 0.1},
+        {
+            "relaxed": "sorted coordinates (VAE): generated, likelihood sample",
+            "0 sweeps": 0.2,
+            "20 sweeps": 0.4,
+            "100 sweeps": 0.6,
+        },
+        {"relaxed": "Monte Carlo (test split)", "0 sweeps": 0.875, "20 sweeps": 0.875, "100 sweeps": 0.875},
     ]
     assert ladder_rows(metrics, "rho_z_l1")[1]["100 sweeps"] == 2.0
     assert ladder_rows({"rows": {}}) == []  # a run written before the ladder

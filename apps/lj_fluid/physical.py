@@ -211,24 +211,34 @@ def physical_samples(
     run,
     separation: float = RELAX_SEPARATION,
     sweeps: int = RELAX_SWEEPS,
+    ladder: Sequence[int] = RELAX_LADDER,
 ) -> dict:
     """Score every coordinate view's reconstructed and generated configurations (raw and
     relaxed) and the uniform reference, write ``reconstructed.npz``, ``generated.npz`` and
-    ``generated_samples.npz`` (one array per view) and the figures. ``vaes`` and ``log_vars``:
-    each coordinate view's encoder/decoder pair and its likelihood's learned ``log sigma^2``;
+    ``generated_samples.npz`` (one array per view) and the figures (``physical_relaxation.png``
+    among them, when the ladder has more than one count). ``vaes`` and ``log_vars``: each
+    coordinate view's encoder/decoder pair and its likelihood's learned ``log sigma^2``;
     ``separation`` and ``sweeps``: the relaxation's (:data:`RELAX_SEPARATION`,
-    :data:`RELAX_SWEEPS`; a study may try others)."""
+    :data:`RELAX_SWEEPS`; a study may try others); ``ladder``: the other counts of sweeps every
+    relaxed row is also scored at (:data:`RELAX_LADDER`; ``()`` for ``sweeps`` alone).
+
+    Returns:
+        The metrics: ``rows`` (each row's scores per gamma; relaxed rows after ``sweeps``),
+        ``relax_ladder`` (each relaxed row, keyed without its ", relaxed", its means over the
+        gammas after each count of sweeps), ``floor`` (the Monte Carlo row's means) and the settings.
+    """
     seed = model_seed(cfg.seed, "generated")
-    counts = sorted({*RELAX_LADDER, int(sweeps)})
-    ladder = {}
+    sweeps = int(sweeps)
+    counts = sorted({*(int(c) for c in ladder), sweeps})
+    scored = {MONTE_CARLO: score_by_gamma(data.test.positions, data.test.gamma, data, cfg, MONTE_CARLO)}
+    curves = {}
 
     def score_relaxed(name: str, positions: np.ndarray, gamma: np.ndarray, key: int) -> None:
         steps = relax_ladder(positions, gamma, cfg, seed, key=key, counts=counts, separation=separation)
         by_count = {c: score_by_gamma(p, gamma, data, cfg, f"{name}, relaxed") for c, p in steps.items()}
         scored[f"{name}, relaxed"] = by_count[sweeps]
-        ladder[name] = {str(c): weighted_scores([p.to_dict() for p in s.values()]) for c, s in by_count.items()}
+        curves[name] = {str(c): weighted_scores([p.to_dict() for p in s.values()]) for c, s in by_count.items()}
 
-    scored = {MONTE_CARLO: score_by_gamma(data.test.positions, data.test.gamma, data, cfg, MONTE_CARLO)}
     uniform = np.random.default_rng([seed, 2]).uniform(0.0, cfg.box, data.test.positions.shape)
     scored[UNIFORM] = score_by_gamma(uniform, data.test.gamma, data, cfg, UNIFORM)
     score_relaxed(UNIFORM, uniform, data.test.gamma, key=len(COORDINATE_VIEWS) * len(FILES))
@@ -251,13 +261,14 @@ def physical_samples(
         {r: s for r, s in scored.items() if r == MONTE_CARLO or r.endswith("relaxed")}, cfg, run.figures, "_relaxed"
     )
     floor = weighted_scores([p.to_dict() for p in scored[MONTE_CARLO].values()])
-    plot_relaxation(ladder, floor, run.figures)
+    if len(counts) > 1:
+        plot_relaxation(curves, floor, run.figures)
     return {
         "close_pair": CLOSE_PAIR,
         "relax_separation": separation,
         "relax_sweeps": sweeps,
         # each relaxed row's scores (means over its gammas) after each count of sweeps
-        "relax_ladder": ladder,
+        "relax_ladder": curves,
         "floor": floor,
         "reference": "validation split (Monte Carlo) at the same gamma",
         "rows": {row: {g: p.to_dict() for g, p in by_gamma.items()} for row, by_gamma in scored.items()},
@@ -292,19 +303,17 @@ def physical_rows(metrics: dict) -> list[dict]:
     for name, by_gamma in metrics["rows"].items():
         if not by_gamma:
             continue
-        mean = weighted_scores(list(by_gamma.values()))
-        view, _, kind = name.partition(", ")
-        relaxed = kind == "relaxed" or kind.endswith(", relaxed")
-        kind = kind.removesuffix("relaxed").rstrip(", ")
-        kind = KIND_NAMES.get(kind, kind)
-        if relaxed:
-            kind = ", ".join(filter(None, [kind, _relaxed_text(metrics)]))
+        means = weighted_scores(list(by_gamma.values()))
+        base = name.removesuffix(", relaxed")
+        label = row_name(base)
+        if base != name:  # "<view>, <kind>, relaxed" or "<row>, relaxed"
+            label += (", " if ", " in base else ": ") + _relaxed_text(metrics)
         rows.append(
             {
-                "configurations": f"{VIEW_NAMES.get(view, view)}: {kind}" if kind else name,
-                "n": mean["configurations"],
+                "configurations": label,
+                "n": means["configurations"],
                 "gammas": ", ".join(by_gamma),
-                **{column.format(close=metrics["close_pair"]): mean[key] for key, column in SCORES.items()},
+                **{column.format(close=metrics["close_pair"]): means[key] for key, column in SCORES.items()},
             }
         )
     return rows
@@ -317,12 +326,13 @@ def row_name(name: str) -> str:
 
 
 def ladder_rows(metrics: dict, key: str = "energy_overlap") -> list[dict]:
-    """One score (default: the energy overlap) of every relaxed row after each count of sweeps of
-    :data:`RELAX_LADDER`, the Monte Carlo floor last; ``[]`` for a run written before the ladder."""
+    """One score (default: the energy overlap) of every relaxed row after each count of sweeps it
+    was scored at (:data:`RELAX_LADDER` and the run's own), the Monte Carlo floor last; ``[]`` for
+    a run written before the ladder."""
     ladder = metrics.get("relax_ladder")
     if not ladder:
         return []
-    counts = next(iter(ladder.values())).keys()
+    counts = sorted(next(iter(ladder.values())), key=int)
     rows = [{"relaxed": row_name(name), **{f"{c} sweeps": by[c][key] for c in counts}} for name, by in ladder.items()]
     rows.append({"relaxed": MONTE_CARLO, **{f"{c} sweeps": metrics["floor"][key] for c in counts}})
     return rows
@@ -336,15 +346,15 @@ def plot_relaxation(ladder: dict, floor: dict, folder) -> None:
     axes = fig.subplots(1, len(panels))
     for ax, (key, label) in zip(axes, panels, strict=True):
         for name, by_count in ladder.items():
-            counts = [int(c) for c in by_count]
+            counts = sorted(int(c) for c in by_count)
             # sweeps + 1 on a log axis, so that the separation alone (0 sweeps) has a place
             style = "k:" if name == UNIFORM else "-"
-            ax.plot(np.add(counts, 1), [by_count[c][key] for c in by_count], style, marker="o", label=row_name(name))
-        ax.axhline(floor[key], color="k", linestyle="--", linewidth=1.5, label="Monte Carlo (test split)")
+            ax.plot(np.add(counts, 1), [by_count[str(c)][key] for c in counts], style, marker="o", label=row_name(name))
+        ax.axhline(floor[key], color="k", linestyle="--", linewidth=1.5, label=MONTE_CARLO)
         ax.set_xscale("log")
         ax.set_xlabel("Metropolis sweeps after the separation, + 1")
         ax.set_ylabel(label)
-    axes[-1].legend(fontsize=7)
+    axes[-1].legend(fontsize=7, loc="upper right")  # the curves fall from the left
     save_figure(fig, folder / "physical_relaxation.png")
 
 
