@@ -135,6 +135,10 @@ def test_select_k_finds_separated_blobs():
     sel = select_k(x, range(2, 8), random_state=0)
     assert sel.best_k_silhouette == 4 and sel.elbow_k == 4
     assert list(sel.ks) == list(range(2, 8)) and np.all(np.diff(sel.inertia) <= 1e-6)
+    # read back from a run's metrics (JSON), it is the same selection: the figures need no refit
+    back = type(sel).from_dict(json.loads(json.dumps(sel.to_dict())))
+    assert back.best_k_silhouette == 4 and back.elbow_k == 4 and back.to_dict() == sel.to_dict()
+    np.testing.assert_array_equal(back.inertia, sel.inertia)
 
 
 def test_elbow_point_hand_made():

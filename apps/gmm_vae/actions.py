@@ -34,7 +34,7 @@ from keras_clust.apps.gmm_vae.pipeline import (
     true_nll,
 )
 from keras_clust.apps.gmm_vae.report import render_report, summary, summary_rows
-from keras_clust.cluster import min_share_count
+from keras_clust.cluster import KSelection, min_share_count
 from keras_clust.data.gmm import load_mixture, save_mixture
 from keras_clust.errors import UsageError
 from keras_clust.experiment import (
@@ -118,7 +118,10 @@ def steps(cfg: Config, run: Run) -> None:
             row, generated = score(key, settings, trained, data, cfg, prior_seed)
             run.history += trained.fit.rows(mixture=data.key, model=key)
             if i == 0:  # figures and models of the first mixture only
-                row["tsne_seconds"] = round(draw_figures(key, settings, trained, data, generated, cfg, run), 2)
+                k_scaled = KSelection.from_dict(row["kmeans_minmax"])
+                row["tsne_seconds"] = round(
+                    draw_figures(key, settings, trained, data, generated, k_scaled, cfg, run), 2
+                )
                 run.save_model(trained.encoder, f"{key}_encoder.keras")
                 run.save_model(trained.decoder, f"{key}_decoder.keras")
                 np.save(run.file(f"generated_{key}.npy"), generated)

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 from keras_clust.apps.gmm_vae.config import Config, MixtureData, ModelSettings
-from keras_clust.cluster import ModeCoverage, mode_coverage, select_k
+from keras_clust.cluster import KSelection, ModeCoverage, mode_coverage, select_k
 from keras_clust.data.gmm import GaussianMixture, mixture_log_density
 from keras_clust.elbo import negative_elbo
 from keras_clust.experiment import Run
@@ -234,10 +234,17 @@ def true_nll(data: MixtureData) -> float:
 
 
 def draw_figures(
-    key: str, s: ModelSettings, t: Trained, data: MixtureData, generated: np.ndarray, cfg: Config, run: Run
+    key: str,
+    s: ModelSettings,
+    t: Trained,
+    data: MixtureData,
+    generated: np.ndarray,
+    k_scaled: KSelection,
+    cfg: Config,
+    run: Run,
 ) -> float:
-    """Loss curves, true vs generated (data units and min-max scaled), k selection, latent
-    maps. Returns the t-SNE's seconds."""
+    """Loss curves, true vs generated (data units and min-max scaled), the k selection
+    :func:`score` made on the min-max scaled means, latent maps. Returns the t-SNE's seconds."""
     f = run.figures
     what = "Gaussian NLL (summed) + beta * KL" if s.recon_loss == "gaussian" else "mean MSE + beta * KL"
     plot_loss_curves(
@@ -259,8 +266,6 @@ def draw_figures(
         f / f"samples_{key}_minmax.png",
         title=f"{key}: each set min-max scaled per column on its own (the write-up's view)",
     )
-    ks = range(2, min(cfg.k_max, len(generated) - 1) + 1)
-    k_scaled = select_k(minmax_columns(generated), ks, random_state=cfg.seed)
     plot_k_selection(k_scaled, f / f"kselect_{key}.png", title=f"{key}: KMeans on min-max scaled generated samples")
     codes = t.encoder.predict(data.x, verbose=0)
     names = [f"component {i}" for i in range(data.mixture.n_components)]

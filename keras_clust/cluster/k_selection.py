@@ -32,6 +32,17 @@ class KSelection:
             "elbow_k": self.elbow_k,
         }
 
+    @classmethod
+    def from_dict(cls, d: dict) -> KSelection:
+        """The selection :meth:`to_dict` wrote (e.g. read back from a run's metrics)."""
+        return cls(
+            ks=np.asarray(d["ks"], dtype=int),
+            silhouette=np.asarray(d["silhouette"], dtype=float),
+            inertia=np.asarray(d["inertia"], dtype=float),
+            best_k_silhouette=int(d["best_k_silhouette"]),
+            elbow_k=int(d["elbow_k"]),
+        )
+
 
 def elbow_point(ks: Sequence[int], inertia: Sequence[float]) -> int:
     """The k farthest below the straight line from the first to the last point of the
