@@ -210,14 +210,18 @@ def _full_resolution_channels(model: keras.Model, cells: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("blocks", ["pool", "strided"])
+@pytest.mark.parametrize("blocks", ["pool", "strided", "pool-deconv"])
 @pytest.mark.parametrize("dim", [2, 3])
 def test_grid_vae_shapes_names_and_elbo_loss(dim, blocks):
     keras.utils.set_random_seed(0)
     m = build_grid_vae(8, dim, (2, 2, 4), 3, latent_dim=3, seed=1, blocks=blocks)
-    # the strided design never makes a multi-channel map at full resolution (what makes it cheap)
+    # the strided design never makes a multi-channel map at full resolution (what makes it cheap);
+    # pool-deconv only in its decoder, its encoder is pool's
     channels = _full_resolution_channels(m.vae, 8)
     assert (max(channels) == 1) == (blocks == "strided"), channels
+    assert (max(_full_resolution_channels(m.decoder, 8)) == 1) == (blocks != "pool")
+    encoder = [layer.name for layer in m.mean_encoder.layers]
+    assert ("enc_pool_0" in encoder) == (blocks != "strided")
     x = density_grid(np.random.default_rng(0).random((5, 6, dim)) * 4, 4.0, 8)
     assert x.shape == (5, *([8] * dim), 1)
     assert m.mean_encoder.predict(x, verbose=0).shape == (5, 3)
@@ -233,7 +237,7 @@ def test_grid_vae_shapes_names_and_elbo_loss(dim, blocks):
         build_grid_vae(8, dim, (2, 2, 2), blocks="dilated")
 
 
-@pytest.mark.parametrize("blocks", ["pool", "strided"])
+@pytest.mark.parametrize("blocks", ["pool", "strided", "pool-deconv"])
 def test_gaussian_grid_vae_decodes_a_density_and_its_loss_is_the_elbo(blocks):
     keras.utils.set_random_seed(0)
     m = build_grid_vae(8, 3, (2, 2, 4), 3, latent_dim=3, seed=1, blocks=blocks, likelihood="gaussian")

@@ -425,9 +425,9 @@ class Config(SourceSettings):
     grid_kernel: int = setting(3, "Conv kernel size", type=positive_int, group=MODELS)
     grid_blocks: str = setting(
         GRID_DEFAULT_BLOCKS,
-        "how the Conv blocks halve and double the grid: strided (stride-2 Conv down, stride-2 transposed Conv up, "
-        "the last giving the logits: no multi-channel map at full resolution) or pool (the write-up's Conv + "
-        "max-pooling, then a Conv to the logits)",
+        "how the Conv blocks halve and double the grid: pool (the write-up's Conv + max-pooling, then a Conv to "
+        "the output), strided (stride-2 Conv down, stride-2 transposed Conv up, the last giving the output: no "
+        "multi-channel map at full resolution) or pool-deconv (pool's encoder, strided's decoder)",
         choices=GRID_BLOCKS,
         group=MODELS,
     )

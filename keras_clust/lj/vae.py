@@ -54,6 +54,9 @@ def build_grid_vae(
       (stride 2, ReLU) with the filters in reverse order and the last one giving the logits, so no
       multi-channel map is ever made at the full resolution. The transposed Convs take
       ``kernel_size`` rounded up to even, so that every output cell gets as many taps as the next.
+    * ``"pool-deconv"``: the pool design's encoder and the strided design's decoder, so that the
+      decoder's multi-channel stage at full resolution (the pool design's costliest) goes while
+      the encoder still sees every cell before it halves.
 
     Both: flatten, heads ``z_mean`` and ``z_log_var``, :class:`KLDivergence` and
     :class:`Sampling`, and a ``Dense`` from the latent vector to the encoder's last feature map.
@@ -90,6 +93,7 @@ def build_grid_vae(
     if peak_power < 0 or (peak_power and not gaussian):
         raise UsageError(f"peak_power needs the Gaussian likelihood of smooth grids and must be >= 0, got {peak_power}")
     strided = blocks == "strided"
+    strided_up = blocks != "pool"  # the decoder's design
     conv, deconv, pool = _CONV[dim], _DECONV[dim], _POOL[dim]
     grids = keras.Input((*([cells] * dim), 1), name="density_grid")
     x = grids
@@ -107,14 +111,14 @@ def build_grid_vae(
     latent = keras.Input((latent_dim,), name="latent")
     x = keras.layers.Dense(small**dim * filters[-1], activation="relu", name="dec_dense")(latent)
     x = keras.layers.Reshape((*([small] * dim), filters[-1]), name="dec_reshape")(x)
-    ups = tuple(reversed(filters[:-1])) if strided else tuple(reversed(filters))
+    ups = tuple(reversed(filters[:-1])) if strided_up else tuple(reversed(filters))
     # strided: an even kernel, so that every output cell of a stride-2 transposed Conv gets the same
     # number of taps (an odd one gives alternate cells 1 or 2 taps per axis: a checkerboard)
-    up_kernel = kernel_size + kernel_size % 2 if strided else kernel_size
+    up_kernel = kernel_size + kernel_size % 2 if strided_up else kernel_size
     for i, f in enumerate(ups):
         x = deconv(f, up_kernel, strides=2, padding="same", activation="relu", name=f"dec_deconv_{i}")(x)
     last = "density_mean" if gaussian else "occupancy_logits"
-    if strided:
+    if strided_up:
         out = deconv(1, up_kernel, strides=2, padding="same", name=last)(x)
     else:
         out = conv(1, kernel_size, padding="same", name=last)(x)
