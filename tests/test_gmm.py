@@ -138,6 +138,8 @@ def test_select_k_finds_separated_blobs():
     # read back from a run's metrics (JSON), it is the same selection: the figures need no refit
     back = type(sel).from_dict(json.loads(json.dumps(sel.to_dict())))
     assert back.best_k_silhouette == 4 and back.elbow_k == 4 and back.to_dict() == sel.to_dict()
+    assert back.ks.dtype.kind == "i" and list(back.ks) == list(sel.ks)  # ks as ints, not floats equal to them
+    np.testing.assert_array_equal(back.silhouette, sel.silhouette)
     np.testing.assert_array_equal(back.inertia, sel.inertia)
 
 

@@ -222,6 +222,9 @@ def test_grid_vae_shapes_names_and_elbo_loss(dim, blocks):
     assert (max(_full_resolution_channels(m.decoder, 8)) == 1) == (blocks != "pool")
     encoder = [layer.name for layer in m.mean_encoder.layers]
     assert ("enc_pool_0" in encoder) == (blocks != "strided")
+    if dim == 2:  # a grid whose smallest map is 3 cells, as the run's 24 cells with three blocks
+        wide = build_grid_vae(24, dim, (2, 2, 4), 3, latent_dim=3, seed=1, blocks=blocks)
+        assert wide.decoder.predict(np.zeros((1, 3), "float32"), verbose=0).shape == (1, 24, 24, 1)
     x = density_grid(np.random.default_rng(0).random((5, 6, dim)) * 4, 4.0, 8)
     assert x.shape == (5, *([8] * dim), 1)
     assert m.mean_encoder.predict(x, verbose=0).shape == (5, 3)
