@@ -359,7 +359,7 @@ def plot_relaxation(ladder: dict, floor: dict, folder) -> None:
 
 
 def _relaxed_text(metrics: dict) -> str:
-    sweeps = metrics.get("relax_sweeps", RELAX_SWEEPS)
+    sweeps = metrics["relax_sweeps"]  # every run with relaxed rows wrote it (since 2236ffd)
     if "relax_separation" not in metrics:  # a run written before the overlaps were separated first
         return f"relaxed ({sweeps} sweeps)"
     return f"relaxed (pairs separated to {metrics['relax_separation']:g} sigma, {sweeps} sweeps)"
