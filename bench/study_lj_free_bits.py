@@ -26,7 +26,8 @@ without the contacts' likelihood, with ``--grid-peak-power`` the grid VAE with p
 cells, with ``--coords-sort`` the sorted-coordinate VAE on coordinates sorted by x or by height
 (rows written before height became the run's default, 2026-12-06, were sorted by x: add
 ``--coords-sort x`` to repeat them), with ``--coords-encoder`` its dense or DeepSets encoder (rows
-before deepsets became the default had the dense one: add ``--coords-encoder dense``).
+before deepsets became the default had the dense one: add ``--coords-encoder dense``), with
+``--coords-latent`` its latent size (``latent_dim`` in every row).
 Every row also has the ROC-AUC of the test -ELBO for the test configurations with one pair at 0.5
 sigma inserted (the run's second anomaly set; label-free: no gamma enters it), and how well the
 codes read out each test configuration's own physics (``physics_r2``: the linear R^2, fitted on
@@ -74,6 +75,7 @@ OVERRIDES = (
     "grid_peak_power",
     "coords_sort",
     "coords_encoder",
+    "coords_latent",
 )
 
 
@@ -165,6 +167,9 @@ def main() -> None:
     p.add_argument("--distance-likelihood", choices=DISTANCE_LIKELIHOODS, default=None, help="default: the run's")
     p.add_argument("--coords-sort", choices=COORDS_SORTS, default=None, help="default: the run's")
     p.add_argument("--coords-encoder", choices=COORDS_ENCODERS, default=None, help="default: the run's")
+    p.add_argument(
+        "--coords-latent", type=int, default=None, help="the coordinate VAE's latent size (default: the run's)"
+    )
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
     for fb in (float(v) for v in a.free_bits.split(",")):
