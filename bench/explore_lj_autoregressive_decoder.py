@@ -1,0 +1,277 @@
+"""Can a coordinate VAE's own samples be physical? An autoregressive decoder (issue 24, item 2)
+
+Exploratory, not a timing. The sorted-coordinate VAE's decoder is a factorised Gaussian: each of
+the 90 coordinates is drawn on its own, so nothing keeps two particles apart, and every
+configuration it generates has a pair under 0.8 sigma. Exclusion is a correlation between
+particles. This script trains the run's DeepSets encoder with a decoder that draws the particles
+one at a time, lowest first (they are sorted by height), each coordinate given the code and every
+coordinate drawn before it: a MADE (Germain et al., 2015; masked dense layers, every hidden layer
+also fed the code) whose output for each coordinate is a mixture of Gaussians, so that a
+particle's x given its height can have a hole where a lower particle already sits. Within a
+particle the order is height, then x, then y.
+
+It scores, against the validation split's Monte Carlo per gamma as ``lj-fluid run`` does
+(:func:`keras_clust.apps.lj_fluid.physical.score_by_gamma`): configurations generated from prior
+draws (each given the gamma a linear discriminant of the training codes finds most likely) and
+reconstructions of the test configurations (a draw of the decoder given each one's code), raw,
+with no relaxation. Drawn coordinates are clipped into the box. Beside the physical scores, each
+row has the mean number of pairs under 0.8 sigma per configuration and the median closest pair,
+which still move when every configuration has a close pair. ``--baseline`` also trains the run's
+Gaussian decoder (``lj-fluid run``'s coordinate VAE, same seed) and scores its likelihood samples of
+the same prior draws; uniform configurations and the Monte Carlo's test split are the other rows.
+Results are appended to ``--out`` (default ``bench/results/lj_autoregressive.json``).
+
+Usage:
+    .venv/bin/keras-clust lj-fluid simulate --seed 100 --samples 6000 --output /tmp/lj_design.npz
+    .venv/bin/python bench/explore_lj_autoregressive_decoder.py --dataset /tmp/lj_design.npz --baseline
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
+
+from keras_clust.apps.lj_fluid.config import Config  # noqa: E402
+from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
+from keras_clust.apps.lj_fluid.physical import (  # noqa: E402
+    decode,
+    likelihood_sample,
+    score_by_gamma,
+    weighted_scores,
+)
+from keras_clust.apps.lj_fluid.pipeline import train_view, trained_log_var, trained_terms  # noqa: E402
+from keras_clust.files import append_json_row  # noqa: E402
+from keras_clust.generation import prior_samples  # noqa: E402
+from keras_clust.lj.representations import unsort_coordinates  # noqa: E402
+from keras_clust.lj.structure import CLOSE_PAIR, pair_distances  # noqa: E402
+from keras_clust.models.vae_head import vae_head  # noqa: E402
+from keras_clust.provenance import machine_info  # noqa: E402
+from keras_clust.seeding import model_seed, seed_model  # noqa: E402
+
+LOG_2PI = float(np.log(2.0 * np.pi))
+
+
+class MaskedDense(keras.layers.Layer):
+    """``Dense`` whose kernel is multiplied by a fixed 0/1 mask (MADE's autoregressive wiring)."""
+
+    def __init__(self, mask, activation=None, **kwargs):
+        super().__init__(**kwargs)
+        self.mask_values = np.asarray(mask, np.float32)
+        self.activation = keras.activations.get(activation)
+
+    def build(self, input_shape):
+        n_in, n_out = self.mask_values.shape
+        self.kernel = self.add_weight(shape=(n_in, n_out), initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(n_out,), initializer="zeros", name="bias")
+        self.mask = keras.ops.convert_to_tensor(self.mask_values)
+
+    def call(self, x):
+        return self.activation(keras.ops.matmul(x, self.kernel * self.mask) + self.bias)
+
+
+class MixtureNLL(keras.layers.Layer):
+    """Adds ``-sum_d log sum_k pi_dk N(x_d; mu_dk, s_dk)`` (nats per sample) to the losses."""
+
+    def __init__(self, components: int, **kwargs):
+        super().__init__(**kwargs)
+        self.components = components
+
+    def call(self, inputs):
+        x, params = inputs
+        mu, log_s, logits = split_params(params, self.components)
+        x = keras.ops.expand_dims(x, -1)
+        log_n = -0.5 * (LOG_2PI + 2.0 * log_s + keras.ops.square((x - mu) / keras.ops.exp(log_s)))
+        log_pi = logits - keras.ops.logsumexp(logits, axis=-1, keepdims=True)
+        nll = -keras.ops.sum(keras.ops.logsumexp(log_pi + log_n, axis=-1), axis=-1)
+        self.add_loss(keras.ops.mean(nll))
+        return params
+
+
+def split_params(params, k: int):
+    """``(B, D * 3k)`` -> means, log scales (floored), mixture logits, each ``(B, D, k)``."""
+    p = keras.ops.reshape(params, (keras.ops.shape(params)[0], -1, 3 * k))
+    mu, log_s, logits = p[..., :k], p[..., k : 2 * k], p[..., 2 * k :]
+    return mu, keras.ops.maximum(log_s, -7.0), logits
+
+
+def pair_counts(positions: np.ndarray) -> dict:
+    """How close the closest pairs are: pairs under :data:`CLOSE_PAIR` per configuration, and
+    the median over configurations of the closest pair's distance (sigma)."""
+    n = positions.shape[1]
+    d = pair_distances(positions).reshape(len(positions), n * (n - 1) // 2)
+    return {
+        "close_pairs_per_configuration": float((d < CLOSE_PAIR).sum(axis=1).mean()),
+        "closest_pair_median": float(np.median(d.min(axis=1))),
+    }
+
+
+def scored_row(positions: np.ndarray, gamma: np.ndarray, data, cfg, name: str) -> dict:
+    scored = score_by_gamma(positions, np.asarray(gamma, np.float32), data, cfg, name)
+    return {**weighted_scores([s.to_dict() for s in scored.values()]), **pair_counts(positions)}
+
+
+def mixture_nll(params: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
+    """:class:`MixtureNLL`'s term per configuration, in NumPy (float64)."""
+    mu, log_s, logits = (np.asarray(v, np.float64) for v in split_params(params, k))
+    x = np.asarray(x, np.float64)[..., None]
+    log_n = -0.5 * (LOG_2PI + 2.0 * log_s + ((x - mu) / np.exp(log_s)) ** 2)
+    log_pi = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+    return -np.logaddexp.reduce(log_pi + log_n, axis=-1).sum(axis=-1)
+
+
+def degrees(n_particles: int, dim: int) -> np.ndarray:
+    """The draw order of each flat coordinate ``(particle, axis)``: particle by particle, height
+    first, then the other axes in order (1-based, as MADE's degrees)."""
+    within = [dim - 1, *range(dim - 1)]  # height first
+    deg = np.empty(n_particles * dim, np.int64)
+    for p in range(n_particles):
+        for rank, axis in enumerate(within):
+            deg[p * dim + axis] = p * dim + rank + 1
+    return deg
+
+
+def build(n_particles, dim, latent, hidden, components, free_bits, seed):
+    features = n_particles * dim
+    rng = np.random.default_rng(seed)
+    d_in = degrees(n_particles, dim)
+    coords = keras.Input((features,), name="coordinates")
+    x = keras.layers.Reshape((n_particles, dim), name="particles")(coords)
+    for i, u in enumerate((64, 64)):
+        x = keras.layers.Dense(u, activation="relu", name=f"phi_{i}")(x)
+    x = keras.layers.Concatenate(name="pooled")(
+        [keras.layers.GlobalAveragePooling1D()(x), keras.layers.GlobalMaxPooling1D()(x)]
+    )
+    for i, u in enumerate((45, 22)):
+        x = keras.layers.Dense(u, activation="relu", name=f"rho_{i}")(x)
+    z_mean, z_log_var, z, _, _ = vae_head(x, latent, 1.0, seed, free_bits=free_bits)
+    encoder = keras.Model(coords, [z_mean, z_log_var, z], name="encoder")
+
+    z_in = keras.Input((latent,), name="latent")
+    given = keras.Input((features,), name="given")
+    h, prev = given, d_in
+    for i, units in enumerate(hidden):
+        m = rng.integers(1, features, size=units)  # degrees 1 .. D-1
+        h = MaskedDense((m[None, :] >= prev[:, None]).astype(np.float32), name=f"made_{i}")(h)
+        h = keras.layers.Add()([h, keras.layers.Dense(units, name=f"cond_{i}")(z_in)])
+        h = keras.layers.Activation("relu")(h)
+        prev = m
+    out_deg = np.repeat(d_in, 3 * components)
+    params = MaskedDense((out_deg[None, :] > prev[:, None]).astype(np.float32), name="mixture")(h)
+    params = keras.layers.Add()([params, keras.layers.Dense(features * 3 * components, name="cond_out")(z_in)])
+    decoder = keras.Model([z_in, given], params, name="decoder")
+    loss = MixtureNLL(components, name="likelihood")([coords, decoder([encoder(coords)[2], coords])])
+    return keras.Model(coords, loss), encoder, decoder
+
+
+def draw(decoder, latent: np.ndarray, n_particles: int, dim: int, components: int, seed: int) -> np.ndarray:
+    """Sequential draws of the decoder given ``latent``: one coordinate per degree."""
+    rng = np.random.default_rng(seed)
+    d_in = degrees(n_particles, dim)
+    x = np.zeros((len(latent), n_particles * dim), np.float32)
+    for d in range(1, len(d_in) + 1):
+        j = int(np.flatnonzero(d_in == d)[0])
+        params = decoder.predict([latent, x], batch_size=1024, verbose=0)
+        mu, log_s, logits = (np.asarray(a) for a in split_params(params, components))
+        mu, log_s, logits = mu[:, j], log_s[:, j], logits[:, j]
+        p = np.exp(logits - logits.max(axis=1, keepdims=True))
+        p /= p.sum(axis=1, keepdims=True)
+        k = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
+        rows = np.arange(len(p))
+        x[:, j] = np.clip(mu[rows, k] + np.exp(log_s[rows, k]) * rng.standard_normal(len(p)), 0.0, 1.0)
+    return x
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--dataset", required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--hidden", default="512,512")
+    ap.add_argument("--components", type=int, default=8)
+    ap.add_argument("--latent", type=int, default=2)
+    ap.add_argument("--free-bits", type=float, default=0.25)
+    ap.add_argument("--baseline", action="store_true", help="also train and sample the run's Gaussian decoder")
+    ap.add_argument("--limit", type=int, default=None, help="train on this many configurations (smoke runs)")
+    ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_autoregressive.json")
+    a = ap.parse_args()
+    cfg = Config(dataset=a.dataset, seed=a.seed)
+    sim, cfg = acquire(cfg, progress=False)
+    data = split_data(sim, cfg)
+    n, dim = sim.positions.shape[1], sim.positions.shape[2]
+    hidden = tuple(int(h) for h in a.hidden.split(","))
+    seed_model(a.seed, "autoregressive")
+    vae, encoder, decoder = build(n, dim, a.latent, hidden, a.components, a.free_bits, model_seed(a.seed, "z"))
+    vae.compile(optimizer=keras.optimizers.Adam(1e-3))
+    train, val = data.train.coords[: a.limit], data.val.coords[: a.limit]
+    t0 = time.perf_counter()
+    hist = vae.fit(
+        train,
+        validation_data=(val,),
+        epochs=a.epochs,
+        batch_size=64,
+        verbose=0,
+        callbacks=[keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)],
+    )
+    seconds = time.perf_counter() - t0
+    test = data.test.coords[: a.limit]
+    test_gamma = data.test.gamma[: a.limit]
+    z_mean, z_log_var, _ = encoder.predict(test, verbose=0)
+    kl = np.mean(-0.5 * (1.0 + z_log_var - z_mean**2 - np.exp(z_log_var)), axis=0)
+    z = z_mean + np.exp(0.5 * z_log_var) * np.random.default_rng(model_seed(a.seed, "elbo")).standard_normal(
+        z_mean.shape
+    )
+    recon_nll = float(mixture_nll(decoder.predict([z, test], batch_size=1024, verbose=0), test, a.components).mean())
+    train_codes = encoder.predict(train, verbose=0)[0]
+    lda = LinearDiscriminantAnalysis().fit(train_codes, data.train.gamma[: a.limit])
+    latent = prior_samples(len(test), a.latent, model_seed(a.seed, "generated"))
+    rows = {}
+    for name, codes_, gamma in (("generated", latent, lda.predict(latent)), ("reconstructed", z_mean, test_gamma)):
+        pos = unsort_coordinates(draw(decoder, codes_, n, dim, a.components, a.seed), cfg.box, dim)
+        rows[f"autoregressive: {name}"] = scored_row(pos, gamma, data, cfg, name)
+    rows["Monte Carlo (test split)"] = scored_row(data.test.positions, data.test.gamma, data, cfg, "mc")
+    uniform = np.random.default_rng([a.seed, 2]).uniform(0.0, cfg.box, data.test.positions[: a.limit].shape)
+    rows["uniform in the box"] = scored_row(uniform, test_gamma, data, cfg, "uniform")
+    if a.baseline:  # the run's Gaussian decoder, trained and sampled as lj-fluid run does
+        t = train_view("coords", data, cfg, lambda key: seed_model(a.seed, key))
+        gaussian_neg_elbo = float(trained_terms(t, data.test, cfg, model_seed(a.seed, "elbo"))["neg_elbo"].mean())
+        g_codes = t.vae.encoder.predict(data.train.coords, verbose=0)[0]
+        g_lda = LinearDiscriminantAnalysis().fit(g_codes, data.train.gamma)
+        sample = likelihood_sample("coords", decode(t.vae, latent), trained_log_var(t.vae.vae), [a.seed, 1])
+        pos = unsort_coordinates(sample, cfg.box, dim)
+        rows["Gaussian: generated, likelihood sample"] = {
+            **scored_row(pos, g_lda.predict(latent), data, cfg, "gaussian"),
+            "test_neg_elbo": gaussian_neg_elbo,
+        }
+    result = {
+        "dataset": a.dataset,
+        "seed": a.seed,
+        "hidden": list(hidden),
+        "components": a.components,
+        "latent": a.latent,
+        "free_bits": a.free_bits,
+        "epochs": len(hist.history["loss"]),
+        "train_seconds": round(seconds, 1),
+        "best_val_loss": float(min(hist.history["val_loss"])),
+        "test_recon_nll": recon_nll,
+        "test_kl": float(kl.sum()),
+        "test_neg_elbo": recon_nll + float(kl.sum()),
+        "kl_per_dim": kl.round(3).tolist(),
+        "rows": rows,
+        "command": " ".join(sys.argv),
+    }
+    print(json.dumps(result, indent=1), flush=True)
+    if a.limit is None:  # smoke runs are not results
+        append_json_row(a.out, result, {"machine": machine_info()})
+
+
+if __name__ == "__main__":
+    main()
