@@ -1,14 +1,20 @@
-"""Can a coordinate VAE's own samples be physical? An autoregressive decoder (issue 24, item 2)
+"""Can a coordinate VAE's own samples be physical? Autoregressive decoders (issue 24, item 2)
 
 Exploratory, not a timing. The sorted-coordinate VAE's decoder is a factorised Gaussian: each of
 the 90 coordinates is drawn on its own, so nothing keeps two particles apart, and every
 configuration it generates has a pair under 0.8 sigma. Exclusion is a correlation between
 particles. This script trains the run's DeepSets encoder with a decoder that draws the particles
-one at a time, lowest first (they are sorted by height), each coordinate given the code and every
-coordinate drawn before it: a MADE (Germain et al., 2015; masked dense layers, every hidden layer
-also fed the code) whose output for each coordinate is a mixture of Gaussians, so that a
-particle's x given its height can have a hole where a lower particle already sits. Within a
-particle the order is height, then x, then y.
+one at a time, lowest first (they are sorted by height), each given the code and the particles
+drawn before it. Two decoders (``--decoder``):
+
+* ``made``: a MADE (Germain et al., 2015; masked dense layers, every hidden layer also fed the
+  code) over all 90 coordinates, whose output for each coordinate is a mixture of Gaussians, so
+  that a particle's x given its height could have a hole where a lower particle sits. Within a
+  particle the order is height, then x, then y.
+* ``pair``: a MADE of the same kind over the 30 heights; then each particle's (x, y) as a cell of
+  a ``--grid`` x ``--grid`` lattice (uniform within it), with logits from the code and its height
+  minus a learned pair potential summed over the ``--window`` particles drawn just before it
+  (:class:`PairLogits`): exclusion is written into the conditional, its strength learned.
 
 It scores, against the validation split's Monte Carlo per gamma as ``lj-fluid run`` does
 (:func:`keras_clust.apps.lj_fluid.physical.score_by_gamma`): configurations generated from prior
@@ -93,7 +99,66 @@ class MixtureNLL(keras.layers.Layer):
         log_pi = logits - keras.ops.logsumexp(logits, axis=-1, keepdims=True)
         nll = -keras.ops.sum(keras.ops.logsumexp(log_pi + log_n, axis=-1), axis=-1)
         self.add_loss(keras.ops.mean(nll))
-        return params
+        return nll
+
+
+class PairLogits(keras.layers.Layer):
+    """Logits of the cell, on a ``grid x grid`` lattice of the plane, of each particle's (x, y)
+    given its height and the particles before it: a background (an input, from the code and the
+    height) minus a learned pair potential ``phi(r) = sum_m softplus(w_m) relu(r_m - r)`` (hinges
+    at ``HINGES`` sigma: repulsive, decreasing) summed over the ``window`` particles drawn just
+    before it (the particles are sorted by height, so these are the ones below it, nearest first)."""
+
+    HINGES = (0.7, 0.85, 1.0, 1.15, 1.3, 1.6)
+
+    def __init__(self, grid: int, box: float, window: int = 12, **kwargs):
+        super().__init__(**kwargs)
+        self.grid, self.box, self.window = int(grid), float(box), int(window)
+
+    def build(self, input_shape):
+        n = input_shape[0][1]
+        self.w = self.add_weight(shape=(len(self.HINGES),), initializer="zeros", name="pair_weights")
+        c = (np.arange(self.grid) + 0.5) / self.grid
+        cx, cy = np.meshgrid(c, c, indexing="ij")
+        self.cells = keras.ops.convert_to_tensor(np.stack([cx.ravel(), cy.ravel()], -1).astype(np.float32))
+        back = np.arange(n)[:, None] - np.arange(1, self.window + 1)[None, :]  # (N, W): k-1, k-2, ...
+        self.valid = keras.ops.convert_to_tensor((back >= 0).astype(np.float32))
+        self.index = keras.ops.convert_to_tensor(np.maximum(back, 0).ravel().astype(np.int32))
+        self.hinges = keras.ops.convert_to_tensor(np.asarray(self.HINGES, np.float32))
+
+    def call(self, inputs):
+        heights, xy, background = inputs  # (B, N), (B, N, 2), (B, N, G^2); in box units
+        n = heights.shape[1]
+        prev_xy = keras.ops.reshape(keras.ops.take(xy, self.index, axis=1), (-1, n, self.window, 2))
+        prev_h = keras.ops.reshape(keras.ops.take(heights, self.index, axis=1), (-1, n, self.window))
+        d = self.cells[None, None, :, None, :] - prev_xy[:, :, None, :, :]  # (B, N, G^2, W, 2)
+        dz = heights[:, :, None] - prev_h  # (B, N, W)
+        r2 = keras.ops.sum(d * d, axis=-1) + (dz * dz)[:, :, None, :]  # (B, N, G^2, W), box units
+        r = self.box * keras.ops.sqrt(r2 + 1e-8)
+        w = keras.ops.softplus(self.w)
+        phi = w[0] * keras.ops.relu(self.hinges[0] - r)
+        for m in range(1, len(self.HINGES)):
+            phi = phi + w[m] * keras.ops.relu(self.hinges[m] - r)
+        return background - keras.ops.sum(phi * self.valid[None, :, None, :], axis=-1)
+
+
+class CellNLL(keras.layers.Layer):
+    """``-sum_k log p(x_k, y_k)`` with p uniform within the cell the logits give (a density in
+    box units, comparable with a Gaussian's); adds its batch mean to the losses."""
+
+    def __init__(self, grid: int, **kwargs):
+        super().__init__(**kwargs)
+        self.grid = int(grid)
+
+    def call(self, inputs):
+        xy, logits = inputs
+        idx = keras.ops.clip(keras.ops.floor(xy * self.grid), 0, self.grid - 1)
+        cell = keras.ops.cast(idx[..., 0] * self.grid + idx[..., 1], "int32")
+        log_p = logits - keras.ops.logsumexp(logits, axis=-1, keepdims=True)
+        picked = keras.ops.take_along_axis(log_p, cell[..., None], axis=-1)[..., 0]
+        nll = -keras.ops.sum(picked, axis=-1) - xy.shape[1] * 2.0 * float(np.log(self.grid))
+        self.add_loss(keras.ops.mean(nll))
+        return nll
 
 
 def split_params(params, k: int):
@@ -119,15 +184,6 @@ def scored_row(positions: np.ndarray, gamma: np.ndarray, data, cfg, name: str) -
     return {**weighted_scores([s.to_dict() for s in scored.values()]), **pair_counts(positions)}
 
 
-def mixture_nll(params: np.ndarray, x: np.ndarray, k: int) -> np.ndarray:
-    """:class:`MixtureNLL`'s term per configuration, in NumPy (float64)."""
-    mu, log_s, logits = (np.asarray(v, np.float64) for v in split_params(params, k))
-    x = np.asarray(x, np.float64)[..., None]
-    log_n = -0.5 * (LOG_2PI + 2.0 * log_s + ((x - mu) / np.exp(log_s)) ** 2)
-    log_pi = logits - np.logaddexp.reduce(logits, axis=-1, keepdims=True)
-    return -np.logaddexp.reduce(log_pi + log_n, axis=-1).sum(axis=-1)
-
-
 def degrees(n_particles: int, dim: int) -> np.ndarray:
     """The draw order of each flat coordinate ``(particle, axis)``: particle by particle, height
     first, then the other axes in order (1-based, as MADE's degrees)."""
@@ -139,11 +195,8 @@ def degrees(n_particles: int, dim: int) -> np.ndarray:
     return deg
 
 
-def build(n_particles, dim, latent, hidden, components, free_bits, seed):
-    features = n_particles * dim
-    rng = np.random.default_rng(seed)
-    d_in = degrees(n_particles, dim)
-    coords = keras.Input((features,), name="coordinates")
+def set_encoder(coords, n_particles, dim, latent, free_bits, seed):
+    """The run's DeepSets encoder (``build_particle_set_vae``'s, default widths)."""
     x = keras.layers.Reshape((n_particles, dim), name="particles")(coords)
     for i, u in enumerate((64, 64)):
         x = keras.layers.Dense(u, activation="relu", name=f"phi_{i}")(x)
@@ -153,40 +206,104 @@ def build(n_particles, dim, latent, hidden, components, free_bits, seed):
     for i, u in enumerate((45, 22)):
         x = keras.layers.Dense(u, activation="relu", name=f"rho_{i}")(x)
     z_mean, z_log_var, z, _, _ = vae_head(x, latent, 1.0, seed, free_bits=free_bits)
-    encoder = keras.Model(coords, [z_mean, z_log_var, z], name="encoder")
+    return keras.Model(coords, [z_mean, z_log_var, z], name="encoder")
 
-    z_in = keras.Input((latent,), name="latent")
-    given = keras.Input((features,), name="given")
+
+def made(z_in, given, d_in: np.ndarray, hidden, components: int, rng, prefix: str):
+    """MADE over ``given`` (degrees ``d_in``), every layer also fed the code: mixture parameters
+    ``(B, D * 3 components)`` of each input given the inputs of lower degree."""
+    features = len(d_in)
     h, prev = given, d_in
     for i, units in enumerate(hidden):
-        m = rng.integers(1, features, size=units)  # degrees 1 .. D-1
-        h = MaskedDense((m[None, :] >= prev[:, None]).astype(np.float32), name=f"made_{i}")(h)
-        h = keras.layers.Add()([h, keras.layers.Dense(units, name=f"cond_{i}")(z_in)])
+        m = rng.integers(1, max(features, 2), size=units)  # degrees 1 .. D-1
+        h = MaskedDense((m[None, :] >= prev[:, None]).astype(np.float32), name=f"{prefix}made_{i}")(h)
+        h = keras.layers.Add()([h, keras.layers.Dense(units, name=f"{prefix}cond_{i}")(z_in)])
         h = keras.layers.Activation("relu")(h)
         prev = m
     out_deg = np.repeat(d_in, 3 * components)
-    params = MaskedDense((out_deg[None, :] > prev[:, None]).astype(np.float32), name="mixture")(h)
-    params = keras.layers.Add()([params, keras.layers.Dense(features * 3 * components, name="cond_out")(z_in)])
-    decoder = keras.Model([z_in, given], params, name="decoder")
-    loss = MixtureNLL(components, name="likelihood")([coords, decoder([encoder(coords)[2], coords])])
-    return keras.Model(coords, loss), encoder, decoder
+    params = MaskedDense((out_deg[None, :] > prev[:, None]).astype(np.float32), name=f"{prefix}mixture")(h)
+    cond = keras.layers.Dense(features * 3 * components, name=f"{prefix}cond_out")(z_in)
+    return keras.layers.Add()([params, cond])
+
+
+def build(kind, n_particles, dim, latent, hidden, components, free_bits, seed, grid=16, box=5.0, window=12):
+    """``kind`` "made": one MADE over all coordinates; "pair": a MADE over the heights, then each
+    particle's (x, y) on a lattice given its height, the code and a learned pair potential with
+    the particles before it (:class:`PairLogits`). Returns the training model, the encoder, the
+    decoder (``[code, coordinates] ->`` what :func:`draw` reads) and the likelihood model
+    (``[code, coordinates] ->`` -log p per configuration)."""
+    features = n_particles * dim
+    rng = np.random.default_rng(seed)
+    coords = keras.Input((features,), name="coordinates")
+    encoder = set_encoder(coords, n_particles, dim, latent, free_bits, seed)
+    z_in = keras.Input((latent,), name="latent")
+    given = keras.Input((features,), name="given")
+    if kind == "made":
+        params = made(z_in, given, degrees(n_particles, dim), hidden, components, rng, "")
+        decoder = keras.Model([z_in, given], params, name="decoder")
+        nll = MixtureNLL(components, name="likelihood")([given, params])
+    else:
+        particles = keras.layers.Reshape((n_particles, dim), name="given_particles")(given)
+        heights, xy = particles[..., dim - 1], particles[..., : dim - 1]
+        h_params = made(z_in, heights, np.arange(1, n_particles + 1), hidden, components, rng, "h_")
+        b = keras.layers.Concatenate()(
+            [keras.layers.RepeatVector(n_particles)(z_in), keras.layers.Reshape((n_particles, 1))(heights)]
+        )
+        for i in range(2):
+            b = keras.layers.Dense(128, activation="relu", name=f"background_{i}")(b)
+        b = keras.layers.Dense(grid * grid, name="background")(b)
+        logits = PairLogits(grid, box, window, name="pair_logits")([heights, xy, b])
+        decoder = keras.Model([z_in, given], [h_params, logits], name="decoder")
+        nll = keras.layers.Add()(
+            [MixtureNLL(components, name="height_nll")([heights, h_params]), CellNLL(grid, name="xy_nll")([xy, logits])]
+        )
+    nll_model = keras.Model([z_in, given], nll, name="likelihood_model")
+    vae = keras.Model(coords, nll_model([encoder(coords)[2], coords]))
+    return vae, encoder, decoder, nll_model
+
+
+def _mixture_draw(params, j: int, components: int, rng) -> np.ndarray:
+    mu, log_s, logits = (np.asarray(v) for v in split_params(params, components))
+    mu, log_s, logits = mu[:, j], log_s[:, j], logits[:, j]
+    p = np.exp(logits - logits.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    k = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
+    rows = np.arange(len(p))
+    return np.clip(mu[rows, k] + np.exp(log_s[rows, k]) * rng.standard_normal(len(p)), 0.0, 1.0)
+
+
+def draw_pair(decoder, latent, n_particles, dim, components, grid, seed, chunk=128) -> np.ndarray:
+    """Sequential draws of the "pair" decoder: every height (MADE), then each particle's cell
+    in order, uniform within it."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(0, len(latent), chunk):
+        z = latent[i : i + chunk]
+        x = np.zeros((len(z), n_particles, dim), np.float32)
+        for k in range(n_particles):
+            h_params, _ = decoder([z, x.reshape(len(z), -1)])
+            x[:, k, dim - 1] = _mixture_draw(h_params, k, components, rng)
+        for k in range(n_particles):
+            _, logits = decoder([z, x.reshape(len(z), -1)])
+            lg = np.asarray(logits)[:, k].astype(np.float64)
+            p = np.exp(lg - lg.max(axis=1, keepdims=True))
+            p /= p.sum(axis=1, keepdims=True)
+            cell = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
+            jitter = rng.random((len(p), 2))
+            x[:, k, 0] = (cell // grid + jitter[:, 0]) / grid
+            x[:, k, 1] = (cell % grid + jitter[:, 1]) / grid
+        out.append(x.reshape(len(z), -1))
+    return np.concatenate(out)
 
 
 def draw(decoder, latent: np.ndarray, n_particles: int, dim: int, components: int, seed: int) -> np.ndarray:
-    """Sequential draws of the decoder given ``latent``: one coordinate per degree."""
+    """Sequential draws of the "made" decoder given ``latent``: one coordinate per degree."""
     rng = np.random.default_rng(seed)
     d_in = degrees(n_particles, dim)
     x = np.zeros((len(latent), n_particles * dim), np.float32)
     for d in range(1, len(d_in) + 1):
         j = int(np.flatnonzero(d_in == d)[0])
-        params = decoder.predict([latent, x], batch_size=1024, verbose=0)
-        mu, log_s, logits = (np.asarray(a) for a in split_params(params, components))
-        mu, log_s, logits = mu[:, j], log_s[:, j], logits[:, j]
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        p /= p.sum(axis=1, keepdims=True)
-        k = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
-        rows = np.arange(len(p))
-        x[:, j] = np.clip(mu[rows, k] + np.exp(log_s[rows, k]) * rng.standard_normal(len(p)), 0.0, 1.0)
+        x[:, j] = _mixture_draw(decoder.predict([latent, x], batch_size=1024, verbose=0), j, components, rng)
     return x
 
 
@@ -195,6 +312,9 @@ def main() -> None:
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--decoder", choices=("made", "pair"), default="made")
+    ap.add_argument("--grid", type=int, default=16, help="the pair decoder's lattice of (x, y) cells per axis")
+    ap.add_argument("--window", type=int, default=12, help="the pair decoder's particles below each one it sees")
     ap.add_argument("--hidden", default="512,512")
     ap.add_argument("--components", type=int, default=8)
     ap.add_argument("--latent", type=int, default=2)
@@ -209,7 +329,19 @@ def main() -> None:
     n, dim = sim.positions.shape[1], sim.positions.shape[2]
     hidden = tuple(int(h) for h in a.hidden.split(","))
     seed_model(a.seed, "autoregressive")
-    vae, encoder, decoder = build(n, dim, a.latent, hidden, a.components, a.free_bits, model_seed(a.seed, "z"))
+    vae, encoder, decoder, nll_model = build(
+        a.decoder,
+        n,
+        dim,
+        a.latent,
+        hidden,
+        a.components,
+        a.free_bits,
+        model_seed(a.seed, "z"),
+        a.grid,
+        cfg.box,
+        a.window,
+    )
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))
     train, val = data.train.coords[: a.limit], data.val.coords[: a.limit]
     t0 = time.perf_counter()
@@ -222,6 +354,7 @@ def main() -> None:
         callbacks=[keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)],
     )
     seconds = time.perf_counter() - t0
+    print(f"trained {len(hist.history['loss'])} epochs in {seconds:.0f} s", flush=True)
     test = data.test.coords[: a.limit]
     test_gamma = data.test.gamma[: a.limit]
     z_mean, z_log_var, _ = encoder.predict(test, verbose=0)
@@ -229,14 +362,19 @@ def main() -> None:
     z = z_mean + np.exp(0.5 * z_log_var) * np.random.default_rng(model_seed(a.seed, "elbo")).standard_normal(
         z_mean.shape
     )
-    recon_nll = float(mixture_nll(decoder.predict([z, test], batch_size=1024, verbose=0), test, a.components).mean())
+    recon_nll = float(np.mean(nll_model.predict([z, test], batch_size=256, verbose=0)))
     train_codes = encoder.predict(train, verbose=0)[0]
     lda = LinearDiscriminantAnalysis().fit(train_codes, data.train.gamma[: a.limit])
     latent = prior_samples(len(test), a.latent, model_seed(a.seed, "generated"))
     rows = {}
     for name, codes_, gamma in (("generated", latent, lda.predict(latent)), ("reconstructed", z_mean, test_gamma)):
-        pos = unsort_coordinates(draw(decoder, codes_, n, dim, a.components, a.seed), cfg.box, dim)
-        rows[f"autoregressive: {name}"] = scored_row(pos, gamma, data, cfg, name)
+        if a.decoder == "made":
+            drawn = draw(decoder, codes_, n, dim, a.components, a.seed)
+        else:
+            drawn = draw_pair(decoder, codes_.astype(np.float32), n, dim, a.components, a.grid, a.seed)
+        print(f"{name}: drawn in {time.perf_counter() - t0 - seconds:.0f} s", flush=True)
+        pos = unsort_coordinates(drawn, cfg.box, dim)
+        rows[f"{a.decoder}: {name}"] = scored_row(pos, gamma, data, cfg, name)
     rows["Monte Carlo (test split)"] = scored_row(data.test.positions, data.test.gamma, data, cfg, "mc")
     uniform = np.random.default_rng([a.seed, 2]).uniform(0.0, cfg.box, data.test.positions[: a.limit].shape)
     rows["uniform in the box"] = scored_row(uniform, test_gamma, data, cfg, "uniform")
@@ -254,6 +392,9 @@ def main() -> None:
     result = {
         "dataset": a.dataset,
         "seed": a.seed,
+        "decoder": a.decoder,
+        "grid": a.grid if a.decoder == "pair" else None,
+        "window": a.window if a.decoder == "pair" else None,
         "hidden": list(hidden),
         "components": a.components,
         "latent": a.latent,
