@@ -179,9 +179,26 @@ def pair_counts(positions: np.ndarray) -> dict:
     }
 
 
+def close_pairs_by_order(positions: np.ndarray, window: int) -> float:
+    """Share of the pairs under :data:`CLOSE_PAIR` whose particles are more than ``window`` apart in
+    the order they were drawn (the pair decoder's potential does not see those)."""
+    n = positions.shape[1]
+    i, j = np.triu_indices(n, k=1)
+    close = np.linalg.norm(positions[:, i] - positions[:, j], axis=-1) < CLOSE_PAIR
+    return float(close[:, (j - i) > window].sum() / max(close.sum(), 1))
+
+
 def scored_row(positions: np.ndarray, gamma: np.ndarray, data, cfg, name: str) -> dict:
-    scored = score_by_gamma(positions, np.asarray(gamma, np.float32), data, cfg, name)
-    return {**weighted_scores([s.to_dict() for s in scored.values()]), **pair_counts(positions)}
+    gamma = np.asarray(gamma, np.float32)
+    scored = score_by_gamma(positions, gamma, data, cfg, name)
+    per_gamma = {
+        f"close_pairs_per_configuration_gamma_{g:g}": pair_counts(positions[np.isclose(gamma, g)])[
+            "close_pairs_per_configuration"
+        ]
+        for g in cfg.gammas
+        if np.isclose(gamma, g).any()
+    }
+    return {**weighted_scores([s.to_dict() for s in scored.values()]), **pair_counts(positions), **per_gamma}
 
 
 def degrees(n_particles: int, dim: int) -> np.ndarray:
@@ -272,9 +289,15 @@ def _mixture_draw(params, j: int, components: int, rng) -> np.ndarray:
     return np.clip(mu[rows, k] + np.exp(log_s[rows, k]) * rng.standard_normal(len(p)), 0.0, 1.0)
 
 
-def draw_pair(decoder, latent, n_particles, dim, components, grid, seed, chunk=128) -> np.ndarray:
+def draw_pair(
+    decoder, latent, n_particles, dim, components, grid, seed, sharpen=1.0, sort_heights=False, chunk=128
+) -> np.ndarray:
     """Sequential draws of the "pair" decoder: every height (MADE), then each particle's cell
-    in order, uniform within it."""
+    in order, uniform within it; ``sharpen`` > 1 draws the cells from the logits times it (a
+    lower temperature: the likely cells likelier, the ones next to a particle less so);
+    ``sort_heights`` puts each configuration's drawn heights in increasing order before the cells
+    are drawn, the order the decoder was trained in (its window of particles below then holds the
+    nearest heights)."""
     rng = np.random.default_rng(seed)
     out = []
     for i in range(0, len(latent), chunk):
@@ -283,9 +306,11 @@ def draw_pair(decoder, latent, n_particles, dim, components, grid, seed, chunk=1
         for k in range(n_particles):
             h_params, _ = decoder([z, x.reshape(len(z), -1)])
             x[:, k, dim - 1] = _mixture_draw(h_params, k, components, rng)
+        if sort_heights:
+            x[:, :, dim - 1] = np.sort(x[:, :, dim - 1], axis=1)
         for k in range(n_particles):
             _, logits = decoder([z, x.reshape(len(z), -1)])
-            lg = np.asarray(logits)[:, k].astype(np.float64)
+            lg = sharpen * np.asarray(logits)[:, k].astype(np.float64)
             p = np.exp(lg - lg.max(axis=1, keepdims=True))
             p /= p.sum(axis=1, keepdims=True)
             cell = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
@@ -315,6 +340,9 @@ def main() -> None:
     ap.add_argument("--decoder", choices=("made", "pair"), default="made")
     ap.add_argument("--grid", type=int, default=16, help="the pair decoder's lattice of (x, y) cells per axis")
     ap.add_argument("--window", type=int, default=12, help="the pair decoder's particles below each one it sees")
+    ap.add_argument(
+        "--sharpen", default="1", help="the pair decoder's generated rows: its cell logits times each of these"
+    )
     ap.add_argument("--hidden", default="512,512")
     ap.add_argument("--components", type=int, default=8)
     ap.add_argument("--latent", type=int, default=2)
@@ -323,6 +351,7 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=None, help="train on this many configurations (smoke runs)")
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_autoregressive.json")
     a = ap.parse_args()
+    a.sharpen = [float(v) for v in a.sharpen.split(",")]
     cfg = Config(dataset=a.dataset, seed=a.seed)
     sim, cfg = acquire(cfg, progress=False)
     data = split_data(sim, cfg)
@@ -367,14 +396,22 @@ def main() -> None:
     lda = LinearDiscriminantAnalysis().fit(train_codes, data.train.gamma[: a.limit])
     latent = prior_samples(len(test), a.latent, model_seed(a.seed, "generated"))
     rows = {}
-    for name, codes_, gamma in (("generated", latent, lda.predict(latent)), ("reconstructed", z_mean, test_gamma)):
+    sets = [("generated", latent, lda.predict(latent), 1.0), ("reconstructed", z_mean, test_gamma, 1.0)]
+    if a.decoder == "pair":
+        sets += [(f"generated, cells sharpened x{v:g}", latent, lda.predict(latent), v) for v in a.sharpen if v != 1.0]
+        sets += [("generated, heights sorted", latent, lda.predict(latent), 1.0)]
+    for name, codes_, gamma, sharpen in sets:
         if a.decoder == "made":
             drawn = draw(decoder, codes_, n, dim, a.components, a.seed)
         else:
-            drawn = draw_pair(decoder, codes_.astype(np.float32), n, dim, a.components, a.grid, a.seed)
+            drawn = draw_pair(
+                decoder, codes_.astype(np.float32), n, dim, a.components, a.grid, a.seed, sharpen, "sorted" in name
+            )
         print(f"{name}: drawn in {time.perf_counter() - t0 - seconds:.0f} s", flush=True)
         pos = unsort_coordinates(drawn, cfg.box, dim)
         rows[f"{a.decoder}: {name}"] = scored_row(pos, gamma, data, cfg, name)
+        if a.decoder == "pair":
+            rows[f"{a.decoder}: {name}"]["close_pairs_beyond_window"] = close_pairs_by_order(pos, a.window)
     rows["Monte Carlo (test split)"] = scored_row(data.test.positions, data.test.gamma, data, cfg, "mc")
     uniform = np.random.default_rng([a.seed, 2]).uniform(0.0, cfg.box, data.test.positions[: a.limit].shape)
     rows["uniform in the box"] = scored_row(uniform, test_gamma, data, cfg, "uniform")
@@ -395,6 +432,7 @@ def main() -> None:
         "decoder": a.decoder,
         "grid": a.grid if a.decoder == "pair" else None,
         "window": a.window if a.decoder == "pair" else None,
+        "sharpen": a.sharpen if a.decoder == "pair" else None,
         "hidden": list(hidden),
         "components": a.components,
         "latent": a.latent,
