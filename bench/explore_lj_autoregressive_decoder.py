@@ -39,12 +39,14 @@ import json
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
+from study_lj_free_bits import physics_r2  # noqa: E402  (this folder: the study's read-out)
 
 from keras_clust.apps.lj_fluid.config import Config  # noqa: E402
 from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
@@ -394,6 +396,11 @@ def main() -> None:
     )
     recon_nll = float(np.mean(nll_model.predict([z, test], batch_size=256, verbose=0)))
     train_codes = encoder.predict(train, verbose=0)[0]
+    head = {
+        k: SimpleNamespace(positions=p.positions[: a.limit], gamma=p.gamma[: a.limit])
+        for k, p in (("train", data.train), ("test", data.test))
+    }
+    physics = physics_r2(train_codes, head["train"], z_mean, head["test"])
     lda = LinearDiscriminantAnalysis().fit(train_codes, data.train.gamma[: a.limit])
     latent = prior_samples(len(test), a.latent, model_seed(a.seed, "generated"))
     rows = {}
@@ -422,12 +429,15 @@ def main() -> None:
         t = train_view("coords", data, cfg, lambda key: seed_model(a.seed, key))
         gaussian_neg_elbo = float(trained_terms(t, data.test, cfg, model_seed(a.seed, "elbo"))["neg_elbo"].mean())
         g_codes = t.vae.encoder.predict(data.train.coords, verbose=0)[0]
+        g_physics = physics_r2(g_codes, data.train, t.vae.encoder.predict(data.test.coords, verbose=0)[0], data.test)
         g_lda = LinearDiscriminantAnalysis().fit(g_codes, data.train.gamma)
         sample = likelihood_sample("coords", decode(t.vae, latent), trained_log_var(t.vae.vae), [a.seed, 1])
         pos = unsort_coordinates(sample, cfg.box, dim)
         rows["Gaussian: generated, likelihood sample"] = {
             **scored_row(pos, g_lda.predict(latent), data, cfg, "gaussian"),
             "test_neg_elbo": gaussian_neg_elbo,
+            "physics_r2": g_physics,
+            "physics_r2_mean": float(np.mean(g_physics)),
         }
     result = {
         "dataset": a.dataset,
@@ -447,6 +457,8 @@ def main() -> None:
         "test_kl": float(kl.sum()),
         "test_neg_elbo": recon_nll + float(kl.sum()),
         "kl_per_dim": kl.round(3).tolist(),
+        "physics_r2": physics,
+        "physics_r2_mean": float(np.mean(physics)),
         "rows": rows,
         "command": " ".join(sys.argv),
     }
