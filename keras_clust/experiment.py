@@ -309,8 +309,9 @@ def run_experiment(
         strategy: ``none`` or ``mirrored`` (:mod:`keras_clust.distribute`): the steps build
             and train their models inside that ``tf.distribute`` scope.
         fast: Train for speed: TensorFlow's op determinism is not turned on (the same seed no
-            longer gives bitwise-equal numbers) and the fits' models are compiled with XLA and
-            several batches per call (``fit_context(fast=True)``); ``metrics.json`` lists what
+            longer gives bitwise-equal numbers) and the fits' models are compiled with XLA
+            (except 3-D convolutional ones on a CPU, where XLA is slower) and several batches
+            per call (``fit_context(fast=True)``); ``metrics.json`` lists what
             each fit ran with. In a process where op determinism is already on (an earlier
             deterministic run), it stays on and XLA stays off. A resumed run keeps the ``fast``
             it was started with.

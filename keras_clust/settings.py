@@ -325,7 +325,8 @@ class RunOptions:
     fast: bool = setting(
         False,
         "train for speed: TensorFlow's op determinism off, the fitted models compiled with XLA (not under "
-        "--strategy) and 32 batches per call; the same seed then no longer gives bitwise-equal numbers; "
+        "--strategy, nor models with 3-D convolutions on a CPU, where XLA is slower) and 32 batches per "
+        "call; the same seed then no longer gives bitwise-equal numbers; "
         "metrics.json lists what each fit ran with (default: deterministic)",
     )
     strategy: str = setting(

@@ -269,15 +269,34 @@ def _compile_for_speed(model: keras.Model, strategy) -> None:
     """What ``compile(jit_compile=True, steps_per_execution=FAST_STEPS_PER_EXECUTION)`` sets,
     for a model whose train/test/predict functions are not made yet (they read both when they
     are made); a model compiled with its own ``steps_per_execution`` keeps it. No XLA under op
-    determinism or a ``tf.distribute`` strategy, where Keras keeps it off too."""
+    determinism (not every op has a deterministic XLA kernel) or a ``tf.distribute`` strategy,
+    where Keras keeps it off too, nor where it would be slower (:func:`_xla_slower`)."""
     from keras_clust.seeding import op_determinism
 
     if any(f is not None for f in (model.train_function, model.test_function, model.predict_function)):
         return
-    if not op_determinism() and strategy is None:  # not every op has a deterministic XLA kernel
+    if not op_determinism() and strategy is None and not _xla_slower(model):
         model.jit_compile = True  # Keras' setter warns and keeps False for a model XLA cannot compile
     if model.steps_per_execution == 1:
         model.steps_per_execution = FAST_STEPS_PER_EXECUTION
+
+
+def _layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
+    """Every layer of ``model``, those of nested models included."""
+    for layer in model.layers:
+        yield layer
+        if isinstance(layer, keras.Model):
+            yield from _layers(layer)
+
+
+def _xla_slower(model: keras.Model) -> bool:
+    """Whether XLA would make this model slower: on a machine without a GPU, XLA's 3-D
+    convolutions trained the lj-fluid grid VAE 40-50x slower than TensorFlow's own (oneDNN)
+    kernels (BENCHMARKS.md, "XLA and bfloat16 for the grid VAE"), so a model with one keeps them."""
+    import tensorflow as tf
+
+    conv3d = (keras.layers.Conv3D, keras.layers.Conv3DTranspose)
+    return any(isinstance(layer, conv3d) for layer in _layers(model)) and not tf.config.list_physical_devices("GPU")
 
 
 def _is_dataset(x) -> bool:

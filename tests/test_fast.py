@@ -14,7 +14,7 @@ from helpers import cli
 from keras_clust.layers import Crop2D
 from keras_clust.models.conv_ae import build_conv_autoencoder
 from keras_clust.seeding import op_determinism
-from keras_clust.training import FAST_STEPS_PER_EXECUTION, fit_context, fit_model
+from keras_clust.training import FAST_STEPS_PER_EXECUTION, _xla_slower, fit_context, fit_model
 
 CROPS = [((1, 0), (1, 0)), ((2, 1), (0, 3)), ((0, 0), (0, 0))]
 
@@ -104,6 +104,20 @@ def test_a_fast_context_leaves_a_model_that_already_ran_or_chose_its_own():
             own, np.zeros((20, 5), "float32"), np.zeros((20, 1), "float32"), None, epochs=1, batch_size=10, verbose=0
         )
     assert own.steps_per_execution == 2
+
+
+def test_a_fast_fit_keeps_xla_off_for_3d_convolutions_on_a_cpu():
+    assert not tf.config.list_physical_devices("GPU")  # what the suite's machines have
+    inner = keras.Sequential([keras.Input((4, 4, 4, 1)), keras.layers.Conv3DTranspose(2, 3, padding="same")])
+    inputs = keras.Input((4, 4, 4, 1))
+    model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling3D()(inner(inputs))))
+    model.compile(optimizer="sgd", loss="mse")
+    flat = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.Flatten()(inputs)))
+    conv2d = keras.Sequential([keras.Input((4, 4, 1)), keras.layers.Conv2D(2, 3), keras.layers.Flatten()])
+    assert _xla_slower(model) and not _xla_slower(flat) and not _xla_slower(conv2d)  # nested models looked into
+    with fit_context(fast=True) as context:
+        fit_model(model, np.zeros((8, 4, 4, 4, 1), "float32"), np.zeros((8, 1), "float32"), None, 1, 4, verbose=0)
+    assert context.fits == [{"model": model.name, "jit_compile": False, "steps_per_execution": 32}]
 
 
 # slow: 26 s: a whole quick run under --fast; XLA exactly where op determinism is off is checked on a fit
