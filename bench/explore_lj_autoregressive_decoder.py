@@ -14,7 +14,10 @@ drawn before it. Two decoders (``--decoder``):
 * ``pair``: a MADE of the same kind over the 30 heights; then each particle's (x, y) as a cell of
   a ``--grid`` x ``--grid`` lattice (uniform within it), with logits from the code and its height
   minus a learned pair potential summed over the ``--window`` particles drawn just before it
-  (:class:`PairLogits`): exclusion is written into the conditional, its strength learned.
+  (:class:`PairLogits`): exclusion is written into the conditional, its strength learned. With
+  ``--subgrid S`` the position within the cell is drawn on an ``S x S`` lattice of its own, by the
+  same potential at the sub-cells' centres, so the lattice the potential sees is S times finer at
+  little cost (one categorical over S^2 sub-cells after one over the cells).
 
 It scores, against the validation split's Monte Carlo per gamma as ``lj-fluid run`` does
 (:func:`keras_clust.apps.lj_fluid.physical.score_by_gamma`): configurations generated from prior
@@ -109,13 +112,17 @@ class PairLogits(keras.layers.Layer):
     given its height and the particles before it: a background (an input, from the code and the
     height) minus a learned pair potential ``phi(r) = sum_m softplus(w_m) relu(r_m - r)`` (hinges
     at ``HINGES`` sigma: repulsive, decreasing) summed over the ``window`` particles drawn just
-    before it (the particles are sorted by height, so these are the ones below it, nearest first)."""
+    before it (the particles are sorted by height, so these are the ones below it, nearest first).
+
+    With ``sub`` > 1 each cell is cut into a ``sub x sub`` lattice of its own, and a second output
+    gives the logits of the sub-cells of each particle's own cell (the one its (x, y) is in): the
+    same potential at the sub-cells' centres, no background (uniform but for the potential)."""
 
     HINGES = (0.7, 0.85, 1.0, 1.15, 1.3, 1.6)
 
-    def __init__(self, grid: int, box: float, window: int = 12, **kwargs):
+    def __init__(self, grid: int, box: float, window: int = 12, sub: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.grid, self.box, self.window = int(grid), float(box), int(window)
+        self.grid, self.box, self.window, self.sub = int(grid), float(box), int(window), int(sub)
 
     def build(self, input_shape):
         n = input_shape[0][1]
@@ -123,42 +130,73 @@ class PairLogits(keras.layers.Layer):
         c = (np.arange(self.grid) + 0.5) / self.grid
         cx, cy = np.meshgrid(c, c, indexing="ij")
         self.cells = keras.ops.convert_to_tensor(np.stack([cx.ravel(), cy.ravel()], -1).astype(np.float32))
+        o = ((np.arange(self.sub) + 0.5) / self.sub - 0.5) / self.grid
+        ox, oy = np.meshgrid(o, o, indexing="ij")
+        self.offsets = np.stack([ox.ravel(), oy.ravel()], -1).astype(np.float32)  # sub-cell centres - cell's
         back = np.arange(n)[:, None] - np.arange(1, self.window + 1)[None, :]  # (N, W): k-1, k-2, ...
         self.valid = keras.ops.convert_to_tensor((back >= 0).astype(np.float32))
         self.index = keras.ops.convert_to_tensor(np.maximum(back, 0).ravel().astype(np.int32))
         self.hinges = keras.ops.convert_to_tensor(np.asarray(self.HINGES, np.float32))
+
+    def potential(self, r):
+        """``phi(r)``, ``r`` in sigma."""
+        w = keras.ops.softplus(self.w)
+        phi = w[0] * keras.ops.relu(self.hinges[0] - r)
+        for m in range(1, len(self.HINGES)):
+            phi = phi + w[m] * keras.ops.relu(self.hinges[m] - r)
+        return phi
+
+    def _summed(self, points, prev_xy, dz):
+        """``-sum_w phi`` at ``points`` ``(B, N, P, 2)`` from the window's particles."""
+        d = points[:, :, :, None, :] - prev_xy[:, :, None, :, :]  # (B, N, P, W, 2)
+        r2 = keras.ops.sum(d * d, axis=-1) + (dz * dz)[:, :, None, :]  # (B, N, P, W), box units
+        phi = self.potential(self.box * keras.ops.sqrt(r2 + 1e-8))
+        return -keras.ops.sum(phi * self.valid[None, :, None, :], axis=-1)
 
     def call(self, inputs):
         heights, xy, background = inputs  # (B, N), (B, N, 2), (B, N, G^2); in box units
         n = heights.shape[1]
         prev_xy = keras.ops.reshape(keras.ops.take(xy, self.index, axis=1), (-1, n, self.window, 2))
         prev_h = keras.ops.reshape(keras.ops.take(heights, self.index, axis=1), (-1, n, self.window))
-        d = self.cells[None, None, :, None, :] - prev_xy[:, :, None, :, :]  # (B, N, G^2, W, 2)
         dz = heights[:, :, None] - prev_h  # (B, N, W)
-        r2 = keras.ops.sum(d * d, axis=-1) + (dz * dz)[:, :, None, :]  # (B, N, G^2, W), box units
-        r = self.box * keras.ops.sqrt(r2 + 1e-8)
-        w = keras.ops.softplus(self.w)
-        phi = w[0] * keras.ops.relu(self.hinges[0] - r)
-        for m in range(1, len(self.HINGES)):
-            phi = phi + w[m] * keras.ops.relu(self.hinges[m] - r)
-        return background - keras.ops.sum(phi * self.valid[None, :, None, :], axis=-1)
+        logits = background + self._summed(self.cells[None, None], prev_xy, dz)
+        if self.sub == 1:
+            return logits
+        centre = (keras.ops.clip(keras.ops.floor(xy * self.grid), 0, self.grid - 1) + 0.5) / self.grid
+        return logits, self._summed(centre[:, :, None, :] + self.offsets, prev_xy, dz)
+
+    def sub_logits(self, centre, prev_xy, dz) -> np.ndarray:
+        """The sub-cell logits of one particle per row: its cell's ``centre`` ``(B, 2)``, the
+        particles before it ``(B, K, 2)`` and their height differences ``(B, K)`` (box units)."""
+        d = centre[:, None, None, :] + self.offsets[None, :, None, :] - prev_xy[:, None, :, :]  # (B, S^2, K, 2)
+        r = self.box * np.sqrt(np.sum(d * d, axis=-1) + (dz * dz)[:, None, :] + 1e-8)
+        return -np.asarray(keras.ops.sum(self.potential(r.astype(np.float32)), axis=-1))
 
 
 class CellNLL(keras.layers.Layer):
     """``-sum_k log p(x_k, y_k)`` with p uniform within the cell the logits give (a density in
-    box units, comparable with a Gaussian's); adds its batch mean to the losses."""
+    box units, comparable with a Gaussian's), or within the sub-cell the second logits give;
+    adds its batch mean to the losses."""
 
-    def __init__(self, grid: int, **kwargs):
+    def __init__(self, grid: int, sub: int = 1, **kwargs):
         super().__init__(**kwargs)
-        self.grid = int(grid)
+        self.grid, self.sub = int(grid), int(sub)
+
+    @staticmethod
+    def _picked(logits, index):
+        log_p = logits - keras.ops.logsumexp(logits, axis=-1, keepdims=True)
+        return keras.ops.take_along_axis(log_p, index[..., None], axis=-1)[..., 0]
 
     def call(self, inputs):
-        xy, logits = inputs
+        xy, logits = inputs[0], inputs[1]
         idx = keras.ops.clip(keras.ops.floor(xy * self.grid), 0, self.grid - 1)
         cell = keras.ops.cast(idx[..., 0] * self.grid + idx[..., 1], "int32")
-        log_p = logits - keras.ops.logsumexp(logits, axis=-1, keepdims=True)
-        picked = keras.ops.take_along_axis(log_p, cell[..., None], axis=-1)[..., 0]
-        nll = -keras.ops.sum(picked, axis=-1) - xy.shape[1] * 2.0 * float(np.log(self.grid))
+        log_p = keras.ops.sum(self._picked(logits, cell), axis=-1)
+        if self.sub > 1:
+            s = keras.ops.clip(keras.ops.floor((xy * self.grid - idx) * self.sub), 0, self.sub - 1)
+            sub = keras.ops.cast(s[..., 0] * self.sub + s[..., 1], "int32")
+            log_p = log_p + keras.ops.sum(self._picked(inputs[2], sub), axis=-1)
+        nll = -log_p - xy.shape[1] * 2.0 * float(np.log(self.grid * self.sub))
         self.add_loss(keras.ops.mean(nll))
         return nll
 
@@ -245,7 +283,7 @@ def made(z_in, given, d_in: np.ndarray, hidden, components: int, rng, prefix: st
     return keras.layers.Add()([params, cond])
 
 
-def build(kind, n_particles, dim, latent, hidden, components, free_bits, seed, grid=16, box=5.0, window=12):
+def build(kind, n_particles, dim, latent, hidden, components, free_bits, seed, grid=16, box=5.0, window=12, sub=1):
     """``kind`` "made": one MADE over all coordinates; "pair": a MADE over the heights, then each
     particle's (x, y) on a lattice given its height, the code and a learned pair potential with
     the particles before it (:class:`PairLogits`). Returns the training model, the encoder, the
@@ -271,10 +309,14 @@ def build(kind, n_particles, dim, latent, hidden, components, free_bits, seed, g
         for i in range(2):
             b = keras.layers.Dense(128, activation="relu", name=f"background_{i}")(b)
         b = keras.layers.Dense(grid * grid, name="background")(b)
-        logits = PairLogits(grid, box, window, name="pair_logits")([heights, xy, b])
-        decoder = keras.Model([z_in, given], [h_params, logits], name="decoder")
+        logits = PairLogits(grid, box, window, sub, name="pair_logits")([heights, xy, b])
+        logits = list(logits) if sub > 1 else [logits]
+        decoder = keras.Model([z_in, given], [h_params, *logits], name="decoder")
         nll = keras.layers.Add()(
-            [MixtureNLL(components, name="height_nll")([heights, h_params]), CellNLL(grid, name="xy_nll")([xy, logits])]
+            [
+                MixtureNLL(components, name="height_nll")([heights, h_params]),
+                CellNLL(grid, sub, name="xy_nll")([xy, *logits]),
+            ]
         )
     nll_model = keras.Model([z_in, given], nll, name="likelihood_model")
     vae = keras.Model(coords, nll_model([encoder(coords)[2], coords]))
@@ -302,6 +344,7 @@ def draw_pair(
     nearest heights)."""
     rng = np.random.default_rng(seed)
     heights_of = keras.Model(decoder.inputs, decoder.outputs[0])  # the MADE alone: no pair terms per height
+    pair = decoder.get_layer("pair_logits")
     out = []
     for i in range(0, len(latent), chunk):
         z = latent[i : i + chunk]
@@ -312,16 +355,28 @@ def draw_pair(
         if sort_heights:
             x[:, :, dim - 1] = np.sort(x[:, :, dim - 1], axis=1)
         for k in range(n_particles):
-            _, logits = decoder([z, x.reshape(len(z), -1)])
-            lg = sharpen * np.asarray(logits)[:, k].astype(np.float64)
-            p = np.exp(lg - lg.max(axis=1, keepdims=True))
-            p /= p.sum(axis=1, keepdims=True)
-            cell = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
-            jitter = rng.random((len(p), 2))
-            x[:, k, 0] = (cell // grid + jitter[:, 0]) / grid
-            x[:, k, 1] = (cell % grid + jitter[:, 1]) / grid
+            logits = decoder([z, x.reshape(len(z), -1)])[1]
+            cell = _categorical_draw(sharpen * np.asarray(logits)[:, k], rng)
+            corner = np.stack([cell // grid, cell % grid], -1).astype(np.float64)
+            if pair.sub > 1:  # the sub-cell, given the particles in the window below
+                below = slice(max(k - pair.window, 0), k)
+                centre = ((corner + 0.5) / grid).astype(np.float32)
+                dz = x[:, k, dim - 1][:, None] - x[:, below, dim - 1]
+                sub = _categorical_draw(sharpen * pair.sub_logits(centre, x[:, below, : dim - 1], dz), rng)
+                corner += np.stack([sub // pair.sub, sub % pair.sub], -1) / pair.sub
+            jitter = rng.random((len(z), 2))
+            x[:, k, 0] = (corner[:, 0] + jitter[:, 0] / pair.sub) / grid
+            x[:, k, 1] = (corner[:, 1] + jitter[:, 1] / pair.sub) / grid
         out.append(x.reshape(len(z), -1))
     return np.concatenate(out)
+
+
+def _categorical_draw(logits, rng) -> np.ndarray:
+    """One index per row of ``logits`` ``(B, K)``."""
+    lg = np.asarray(logits, np.float64)
+    p = np.exp(lg - lg.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    return (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
 
 
 def draw(decoder, latent: np.ndarray, n_particles: int, dim: int, components: int, seed: int) -> np.ndarray:
@@ -343,6 +398,9 @@ def main() -> None:
     ap.add_argument("--decoder", choices=("made", "pair"), default="made")
     ap.add_argument("--grid", type=int, default=16, help="the pair decoder's lattice of (x, y) cells per axis")
     ap.add_argument("--window", type=int, default=12, help="the pair decoder's particles below each one it sees")
+    ap.add_argument(
+        "--subgrid", type=int, default=1, help="the pair decoder's lattice of sub-cells per axis within each cell"
+    )
     ap.add_argument(
         "--sharpen", default="1", help="the pair decoder's generated rows: its cell logits times each of these"
     )
@@ -373,6 +431,7 @@ def main() -> None:
         a.grid,
         cfg.box,
         a.window,
+        a.subgrid,
     )
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))
     train, val = data.train.coords[: a.limit], data.val.coords[: a.limit]
@@ -445,6 +504,7 @@ def main() -> None:
         "decoder": a.decoder,
         "grid": a.grid if a.decoder == "pair" else None,
         "window": a.window if a.decoder == "pair" else None,
+        "subgrid": a.subgrid if a.decoder == "pair" else None,
         "sharpen": a.sharpen if a.decoder == "pair" else None,
         "hidden": list(hidden),
         "components": a.components,
