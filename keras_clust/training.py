@@ -291,7 +291,7 @@ def _layers(model: keras.Model) -> Iterator[keras.layers.Layer]:
 
 def _xla_slower(model: keras.Model) -> bool:
     """Whether XLA would make this model slower: on a machine without a GPU, XLA's 3-D
-    convolutions trained the lj-fluid grid VAE 40-50x slower than TensorFlow's own (oneDNN)
+    convolutions trained the lj-fluid grid VAE 30-50x slower than TensorFlow's own (oneDNN)
     kernels (BENCHMARKS.md, "XLA and bfloat16 for the grid VAE"), so a model with one keeps them."""
     import tensorflow as tf
 
