@@ -14,7 +14,13 @@ from helpers import cli
 from keras_clust.layers import Crop2D
 from keras_clust.models.conv_ae import build_conv_autoencoder
 from keras_clust.seeding import op_determinism
-from keras_clust.training import FAST_STEPS_PER_EXECUTION, _xla_slower, fit_context, fit_model
+from keras_clust.training import (
+    FAST_STEPS_PER_EXECUTION,
+    _compile_for_speed,
+    _xla_slower,
+    fit_context,
+    fit_model,
+)
 
 CROPS = [((1, 0), (1, 0)), ((2, 1), (0, 3)), ((0, 0), (0, 0))]
 
@@ -106,8 +112,10 @@ def test_a_fast_context_leaves_a_model_that_already_ran_or_chose_its_own():
     assert own.steps_per_execution == 2
 
 
-def test_a_fast_fit_keeps_xla_off_for_3d_convolutions_on_a_cpu():
+def test_a_fast_fit_keeps_xla_off_for_3d_convolutions_on_a_cpu(monkeypatch):
     assert not tf.config.list_physical_devices("GPU")  # what the suite's machines have
+    # as in a --fast process, whatever an earlier test in this one turned on: else XLA stays off anyway
+    monkeypatch.setattr("keras_clust.seeding.op_determinism", lambda: False)
     inner = keras.Sequential([keras.Input((4, 4, 4, 1)), keras.layers.Conv3DTranspose(2, 3, padding="same")])
     inputs = keras.Input((4, 4, 4, 1))
     model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling3D()(inner(inputs))))
@@ -118,6 +126,9 @@ def test_a_fast_fit_keeps_xla_off_for_3d_convolutions_on_a_cpu():
     with fit_context(fast=True) as context:
         fit_model(model, np.zeros((8, 4, 4, 4, 1), "float32"), np.zeros((8, 1), "float32"), None, 1, 4, verbose=0)
     assert context.fits == [{"model": model.name, "jit_compile": False, "steps_per_execution": 32}]
+    flat.compile(optimizer="sgd", loss="mse")
+    _compile_for_speed(flat, None)
+    assert flat.jit_compile  # the same path gives XLA to a model without 3-D convolutions
 
 
 # slow: 26 s: a whole quick run under --fast; XLA exactly where op determinism is off is checked on a fit
