@@ -146,12 +146,18 @@ class PairLogits(keras.layers.Layer):
             phi = phi + w[m] * keras.ops.relu(self.hinges[m] - r)
         return phi
 
-    def _summed(self, points, prev_xy, dz):
-        """``-sum_w phi`` at ``points`` ``(B, N, P, 2)`` from the window's particles."""
-        d = points[:, :, :, None, :] - prev_xy[:, :, None, :, :]  # (B, N, P, W, 2)
-        r2 = keras.ops.sum(d * d, axis=-1) + (dz * dz)[:, :, None, :]  # (B, N, P, W), box units
+    def _summed(self, d, dz, valid=1.0):
+        """``-sum phi`` over the last particle axis, from the in-plane displacements ``d``
+        ``(..., P, K, 2)`` of P points from K particles and their height differences ``dz``
+        ``(..., K)`` (box units); ``valid`` weighs each term (the window's particles that exist)."""
+        r2 = keras.ops.sum(d * d, axis=-1) + (dz * dz)[..., None, :]  # (..., P, K)
         phi = self.potential(self.box * keras.ops.sqrt(r2 + 1e-8))
-        return -keras.ops.sum(phi * self.valid[None, :, None, :], axis=-1)
+        return -keras.ops.sum(phi * valid, axis=-1)
+
+    def _from_window(self, points, prev_xy, dz):
+        """:meth:`_summed` at ``points`` ``(B, N, P, 2)`` from each particle's window ``(B, N, W, 2)``."""
+        d = points[:, :, :, None, :] - prev_xy[:, :, None, :, :]  # (B, N, P, W, 2)
+        return self._summed(d, dz, self.valid[None, :, None, :])
 
     def call(self, inputs):
         heights, xy, background = inputs  # (B, N), (B, N, 2), (B, N, G^2); in box units
@@ -159,18 +165,17 @@ class PairLogits(keras.layers.Layer):
         prev_xy = keras.ops.reshape(keras.ops.take(xy, self.index, axis=1), (-1, n, self.window, 2))
         prev_h = keras.ops.reshape(keras.ops.take(heights, self.index, axis=1), (-1, n, self.window))
         dz = heights[:, :, None] - prev_h  # (B, N, W)
-        logits = background + self._summed(self.cells[None, None], prev_xy, dz)
+        logits = background + self._from_window(self.cells[None, None], prev_xy, dz)
         if self.sub == 1:
             return logits
         centre = (keras.ops.clip(keras.ops.floor(xy * self.grid), 0, self.grid - 1) + 0.5) / self.grid
-        return logits, self._summed(centre[:, :, None, :] + self.offsets, prev_xy, dz)
+        return logits, self._from_window(centre[:, :, None, :] + self.offsets, prev_xy, dz)
 
     def sub_logits(self, centre, prev_xy, dz) -> np.ndarray:
         """The sub-cell logits of one particle per row: its cell's ``centre`` ``(B, 2)``, the
         particles before it ``(B, K, 2)`` and their height differences ``(B, K)`` (box units)."""
         d = centre[:, None, None, :] + self.offsets[None, :, None, :] - prev_xy[:, None, :, :]  # (B, S^2, K, 2)
-        r = self.box * np.sqrt(np.sum(d * d, axis=-1) + (dz * dz)[:, None, :] + 1e-8)
-        return -np.asarray(keras.ops.sum(self.potential(r.astype(np.float32)), axis=-1))
+        return np.asarray(self._summed(d, dz))
 
 
 class CellNLL(keras.layers.Layer):
@@ -325,12 +330,10 @@ def build(kind, n_particles, dim, latent, hidden, components, free_bits, seed, g
 
 def _mixture_draw(params, j: int, components: int, rng) -> np.ndarray:
     mu, log_s, logits = (np.asarray(v) for v in split_params(params, components))
-    mu, log_s, logits = mu[:, j], log_s[:, j], logits[:, j]
-    p = np.exp(logits - logits.max(axis=1, keepdims=True))
-    p /= p.sum(axis=1, keepdims=True)
-    k = (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
-    rows = np.arange(len(p))
-    return np.clip(mu[rows, k] + np.exp(log_s[rows, k]) * rng.standard_normal(len(p)), 0.0, 1.0)
+    mu, log_s = mu[:, j], log_s[:, j]
+    k = _categorical_draw(logits[:, j], rng)
+    rows = np.arange(len(k))
+    return np.clip(mu[rows, k] + np.exp(log_s[rows, k]) * rng.standard_normal(len(k)), 0.0, 1.0)
 
 
 def draw_pair(
@@ -356,13 +359,15 @@ def draw_pair(
             x[:, :, dim - 1] = np.sort(x[:, :, dim - 1], axis=1)
         for k in range(n_particles):
             logits = decoder([z, x.reshape(len(z), -1)])[1]
-            cell = _categorical_draw(sharpen * np.asarray(logits)[:, k], rng)
+            cell = _categorical_draw((sharpen * np.asarray(logits)[:, k]).astype(np.float64), rng)
             corner = np.stack([cell // grid, cell % grid], -1).astype(np.float64)
             if pair.sub > 1:  # the sub-cell, given the particles in the window below
                 below = slice(max(k - pair.window, 0), k)
                 centre = ((corner + 0.5) / grid).astype(np.float32)
                 dz = x[:, k, dim - 1][:, None] - x[:, below, dim - 1]
-                sub = _categorical_draw(sharpen * pair.sub_logits(centre, x[:, below, : dim - 1], dz), rng)
+                sub = _categorical_draw(
+                    (sharpen * pair.sub_logits(centre, x[:, below, : dim - 1], dz)).astype(np.float64), rng
+                )
                 corner += np.stack([sub // pair.sub, sub % pair.sub], -1) / pair.sub
             jitter = rng.random((len(z), 2))
             x[:, k, 0] = (corner[:, 0] + jitter[:, 0] / pair.sub) / grid
@@ -372,8 +377,8 @@ def draw_pair(
 
 
 def _categorical_draw(logits, rng) -> np.ndarray:
-    """One index per row of ``logits`` ``(B, K)``."""
-    lg = np.asarray(logits, np.float64)
+    """One index per row of ``logits`` ``(B, K)``, in their precision."""
+    lg = np.asarray(logits)
     p = np.exp(lg - lg.max(axis=1, keepdims=True))
     p /= p.sum(axis=1, keepdims=True)
     return (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
