@@ -112,10 +112,21 @@ def test_a_fast_context_leaves_a_model_that_already_ran_or_chose_its_own():
     assert own.steps_per_execution == 2
 
 
-def test_a_fast_fit_keeps_xla_off_for_3d_convolutions_on_a_cpu(monkeypatch):
-    assert not tf.config.list_physical_devices("GPU")  # what the suite's machines have
-    # as in a --fast process, whatever an earlier test in this one turned on: else XLA stays off anyway
-    monkeypatch.setattr("keras_clust.seeding.op_determinism", lambda: False)
+@pytest.fixture
+def without_op_determinism():
+    """Op determinism off for one test, as in a ``--fast`` process (Keras and the library keep XLA
+    off while it is on, and an earlier test in this process may have turned it on); then as before."""
+    from tensorflow.python.framework import config as tf_config
+
+    was = tf_config.is_op_determinism_enabled()
+    tf_config.disable_op_determinism()
+    yield
+    if was:
+        tf_config.enable_op_determinism()
+
+
+def test_a_fast_fit_keeps_xla_off_for_3d_convolutions_on_a_cpu(without_op_determinism):
+    assert not tf.config.list_physical_devices("GPU") and not op_determinism()  # what a --fast run here has
     inner = keras.Sequential([keras.Input((4, 4, 4, 1)), keras.layers.Conv3DTranspose(2, 3, padding="same")])
     inputs = keras.Input((4, 4, 4, 1))
     model = keras.Model(inputs, keras.layers.Dense(1)(keras.layers.GlobalAveragePooling3D()(inner(inputs))))
