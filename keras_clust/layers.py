@@ -1,6 +1,6 @@
 """Custom layers written in ``keras.ops``: VAE sampling, the KL-divergence term, the Gaussian and
-Bernoulli reconstruction terms of the ELBO, the distance-matrix helpers of ``lj-fluid``, and a
-crop computed as one slice."""
+Bernoulli reconstruction terms of the ELBO, the distance-matrix helpers of ``lj-fluid``, a
+crop computed as one slice, and a depth-to-space shuffle for 2-D and 3-D maps."""
 
 from __future__ import annotations
 
@@ -368,6 +368,57 @@ class Crop2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "cropping": self.cropping}
+
+
+@keras.saving.register_keras_serializable(package="keras_clust")
+class DepthToSpace(keras.layers.Layer):
+    """``(batch, *spatial, channels * block**d)`` -> ``(batch, *(block * spatial), channels)``.
+
+    Channels-last 2-D or 3-D maps (``d`` = 2 or 3 spatial axes): each cell's channels are laid out
+    as a ``block``-wide cube of cells, channel ``((i * block) + j) * channels + c`` of a 2-D map (and
+    so on in 3-D) going to offset ``(i, j)`` within the cube. ``tf.nn.depth_to_space`` for any
+    backend and for 3-D; a convolution at the coarse size followed by this layer is a sub-pixel
+    convolution, which upsamples without a convolution at the full size.
+
+    Args:
+        block: the upsampling factor per axis.
+    """
+
+    def __init__(self, block: int = 2, **kwargs):
+        super().__init__(**kwargs)
+        if int(block) < 1:
+            raise ValueError(f"block must be >= 1, got {block}")
+        self.block = int(block)
+
+    def _check(self, input_shape):
+        d = len(input_shape) - 2
+        if d not in (2, 3):
+            raise ValueError(f"DepthToSpace takes 2-D or 3-D channels-last maps, got {input_shape}")
+        channels = input_shape[-1]
+        if channels is None or channels % self.block**d:
+            raise ValueError(f"{channels} channels cannot be shared among {self.block}^{d} cells")
+        return d, channels // self.block**d
+
+    def build(self, input_shape):
+        self._check(input_shape)
+
+    def call(self, x):
+        d, channels = self._check(x.shape)
+        b = self.block
+        spatial = [ops.shape(x)[1 + a] for a in range(d)]
+        x = ops.reshape(x, (-1, *spatial, *([b] * d), channels))
+        # (batch, s1, .., sd, b1, .., bd, c) -> (batch, s1, b1, .., sd, bd, c)
+        order = (0, *[axis for a in range(d) for axis in (1 + a, 1 + d + a)], 1 + 2 * d)
+        x = ops.transpose(x, order)
+        return ops.reshape(x, (-1, *[s * b for s in spatial], channels))
+
+    def compute_output_shape(self, input_shape):
+        d, channels = self._check(input_shape)
+        spatial = [None if s is None else s * self.block for s in input_shape[1:-1]]
+        return (input_shape[0], *spatial, channels)
+
+    def get_config(self):
+        return {**super().get_config(), "block": self.block}
 
 
 @keras.saving.register_keras_serializable(package="keras_clust")

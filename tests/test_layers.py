@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_clust.layers import GaussianNLL, KLDivergence, Sampling, gaussian_nll, kl_divergence
+from keras_clust.layers import DepthToSpace, GaussianNLL, KLDivergence, Sampling, gaussian_nll, kl_divergence
 
 
 def _vae_like(beta=1.0):
@@ -185,3 +185,32 @@ def test_gaussian_nll_min_sigma_floors_a_learned_sigma():
     tiny = GaussianNLL(init_log_var=-4.0, min_sigma=1e-300)  # a floor far below: no overflow
     tiny([x, x])
     assert float(keras.ops.convert_to_numpy(tiny.observation_log_var())[0]) == pytest.approx(-4.0, abs=1e-3)
+
+
+def test_depth_to_space_matches_tensorflow_in_2d_and_places_each_channel_block_in_3d(tmp_path):
+    import tensorflow as tf
+
+    x = np.random.default_rng(0).random((2, 3, 4, 12)).astype("float32")
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(DepthToSpace(2)(x)), tf.nn.depth_to_space(x, 2).numpy())
+    # 3-D, block 2, 2 channels out: channels ((i*2 + j)*2 + k)*2 + c go to offset (i, j, k)
+    x = np.random.default_rng(1).random((2, 3, 2, 4, 16)).astype("float32")
+    y = keras.ops.convert_to_numpy(DepthToSpace(2)(x))
+    assert y.shape == (2, 6, 4, 8, 2)
+    for i in range(2):
+        for j in range(2):
+            for k in range(2):
+                first = ((i * 2 + j) * 2 + k) * 2
+                np.testing.assert_array_equal(y[:, i::2, j::2, k::2], x[..., first : first + 2])
+    # a sub-pixel convolution in a saved model loads back with its block
+    inputs = keras.Input((4, 4, 4, 3))
+    model = keras.Model(inputs, DepthToSpace(2, name="shuffle")(keras.layers.Conv3D(8, 3, padding="same")(inputs)))
+    assert model.output.shape == (None, 8, 8, 8, 1)
+    model.save(tmp_path / "m.keras")
+    loaded = keras.models.load_model(tmp_path / "m.keras")
+    assert loaded.get_layer("shuffle").block == 2
+    probe = np.random.default_rng(2).random((1, 4, 4, 4, 3)).astype("float32")
+    np.testing.assert_allclose(loaded.predict(probe, verbose=0), model.predict(probe, verbose=0), atol=1e-6)
+    with pytest.raises(ValueError, match="cannot be shared among 2"):
+        DepthToSpace(2)(keras.Input((4, 4, 4, 6)))
+    with pytest.raises(ValueError, match="2-D or 3-D"):
+        DepthToSpace(2)(keras.Input((4, 8)))

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from keras_clust.errors import DataError, UsageError
-from keras_clust.layers import BernoulliNLL, GaussianNLL, SymmetricZeroDiagonal, UpperTriangle
+from keras_clust.layers import BernoulliNLL, DepthToSpace, GaussianNLL, SymmetricZeroDiagonal, UpperTriangle
 from keras_clust.lj.geometry import classical_mds, kabsch_align, min_pair_distance, rmsd
 from keras_clust.lj.representations import (
     cell_indices,
@@ -210,7 +210,7 @@ def _full_resolution_channels(model: keras.Model, cells: int) -> list[int]:
     return found
 
 
-@pytest.mark.parametrize("blocks", ["pool", "strided", "pool-deconv"])
+@pytest.mark.parametrize("blocks", ["pool", "strided", "pool-deconv", "pool-shuffle"])
 @pytest.mark.parametrize("dim", [2, 3])
 def test_grid_vae_shapes_names_and_elbo_loss(dim, blocks):
     keras.utils.set_random_seed(0)
@@ -222,6 +222,10 @@ def test_grid_vae_shapes_names_and_elbo_loss(dim, blocks):
     assert (max(_full_resolution_channels(m.decoder, 8)) == 1) == (blocks != "pool")
     encoder = [layer.name for layer in m.mean_encoder.layers]
     assert ("enc_pool_0" in encoder) == (blocks != "strided")
+    if blocks == "pool-shuffle":  # the last block: 2**dim channels at half the size, laid out as its cells
+        logits = m.vae.get_layer("grid_vae_decoder_logits")
+        assert logits.get_layer("occupancy_logits_subcells").output.shape == (None, *([4] * dim), 2**dim)
+        assert isinstance(logits.get_layer("occupancy_logits"), DepthToSpace)
     if dim == 2:  # a grid whose smallest map is 3 cells, as the run's 24 cells with three blocks
         wide = build_grid_vae(24, dim, (2, 2, 4), 3, latent_dim=3, seed=1, blocks=blocks)
         assert wide.decoder.predict(np.zeros((1, 3), "float32"), verbose=0).shape == (1, 24, 24, 1)
@@ -240,7 +244,7 @@ def test_grid_vae_shapes_names_and_elbo_loss(dim, blocks):
         build_grid_vae(8, dim, (2, 2, 2), blocks="dilated")
 
 
-@pytest.mark.parametrize("blocks", ["pool", "strided", "pool-deconv"])
+@pytest.mark.parametrize("blocks", ["pool", "strided", "pool-deconv", "pool-shuffle"])
 def test_gaussian_grid_vae_decodes_a_density_and_its_loss_is_the_elbo(blocks):
     keras.utils.set_random_seed(0)
     m = build_grid_vae(8, 3, (2, 2, 4), 3, latent_dim=3, seed=1, blocks=blocks, likelihood="gaussian")

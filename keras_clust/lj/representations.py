@@ -31,7 +31,7 @@ from keras_clust.errors import UsageError
 #: Halvings of the density grid by the Conv VAE's three 2x pooling blocks.
 POOLINGS = 3
 #: How the grid VAE's blocks halve and double the grid (``build_grid_vae``'s ``blocks``).
-GRID_BLOCKS = ("pool", "strided", "pool-deconv")
+GRID_BLOCKS = ("pool", "strided", "pool-deconv", "pool-shuffle")
 #: The grid VAE's likelihoods (``build_grid_vae``'s ``likelihood``): Bernoulli for occupancy grids,
 #: Gaussian for smooth ones.
 GRID_LIKELIHOODS = ("bernoulli", "gaussian")

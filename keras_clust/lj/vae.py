@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import keras
 
 from keras_clust.errors import UsageError
-from keras_clust.layers import BernoulliNLL, GaussianNLL, SymmetricZeroDiagonal, UpperTriangle
+from keras_clust.layers import BernoulliNLL, DepthToSpace, GaussianNLL, SymmetricZeroDiagonal, UpperTriangle
 from keras_clust.lj.representations import CONTACT_MIN_DISTANCE, GRID_BLOCKS, GRID_LIKELIHOODS
 from keras_clust.models.conv_vae import VAE
 from keras_clust.models.dense_vae import dense_decoder
@@ -57,8 +57,12 @@ def build_grid_vae(
     * ``"pool-deconv"``: the pool design's encoder and the strided design's decoder, so that the
       decoder's multi-channel stage at full resolution (the pool design's costliest) goes while
       the encoder still sees every cell before it halves.
+    * ``"pool-shuffle"``: pool's encoder, and pool's decoder with its last block kept at half the
+      resolution: its transposed Conv becomes a ``Conv{dim}D(filters[0], kernel_size, ReLU)``, and
+      the output is a sub-pixel Conv, ``Conv{dim}D(2**dim, kernel_size)`` whose channels
+      :class:`DepthToSpace` lays out as the full grid's cells. Nothing runs at full resolution.
 
-    Both: flatten, heads ``z_mean`` and ``z_log_var``, :class:`KLDivergence` and
+    Every design: flatten, heads ``z_mean`` and ``z_log_var``, :class:`KLDivergence` and
     :class:`Sampling`, and a ``Dense`` from the latent vector to the encoder's last feature map.
     ``likelihood`` (see :data:`GRID_LIKELIHOODS`): ``"bernoulli"`` for occupancy grids,
     :class:`BernoulliNLL` (cross-entropy summed over cells, from logits); ``"gaussian"`` for
@@ -93,7 +97,8 @@ def build_grid_vae(
     if peak_power < 0 or (peak_power and not gaussian):
         raise UsageError(f"peak_power needs the Gaussian likelihood of smooth grids and must be >= 0, got {peak_power}")
     strided = blocks == "strided"
-    strided_up = blocks != "pool"  # the decoder's design
+    strided_up = blocks in ("strided", "pool-deconv")  # the decoder's design
+    shuffle = blocks == "pool-shuffle"
     conv, deconv, pool = _CONV[dim], _DECONV[dim], _POOL[dim]
     grids = keras.Input((*([cells] * dim), 1), name="density_grid")
     x = grids
@@ -116,9 +121,15 @@ def build_grid_vae(
     # number of taps (an odd one gives alternate cells 1 or 2 taps per axis: a checkerboard)
     up_kernel = kernel_size + kernel_size % 2 if strided_up else kernel_size
     for i, f in enumerate(ups):
-        x = deconv(f, up_kernel, strides=2, padding="same", activation="relu", name=f"dec_deconv_{i}")(x)
+        if shuffle and i == len(ups) - 1:  # the sub-pixel layer doubles last: this block keeps the size
+            x = conv(f, kernel_size, padding="same", activation="relu", name=f"dec_conv_{i}")(x)
+        else:
+            x = deconv(f, up_kernel, strides=2, padding="same", activation="relu", name=f"dec_deconv_{i}")(x)
     last = "density_mean" if gaussian else "occupancy_logits"
-    if strided_up:
+    if shuffle:
+        x = conv(2**dim, kernel_size, padding="same", name=f"{last}_subcells")(x)
+        out = DepthToSpace(2, name=last)(x)
+    elif strided_up:
         out = deconv(1, up_kernel, strides=2, padding="same", name=last)(x)
     else:
         out = conv(1, kernel_size, padding="same", name=last)(x)
