@@ -111,7 +111,7 @@ class PairLogits(keras.layers.Layer):
     """Logits of the cell, on a ``grid x grid`` lattice of the plane, of each particle's (x, y)
     given its height and the particles before it: a background (an input, from the code and the
     height) minus a learned pair potential ``phi(r) = sum_m softplus(w_m) relu(r_m - r)`` (hinges
-    at ``HINGES`` sigma: repulsive, decreasing) summed over the ``window`` particles drawn just
+    at ``hinges`` sigma, default ``HINGES``: repulsive, decreasing) summed over the ``window`` particles drawn just
     before it (the particles are sorted by height, so these are the ones below it, nearest first).
 
     With ``sub`` > 1 each cell is cut into a ``sub x sub`` lattice of its own, and a second output
@@ -120,13 +120,14 @@ class PairLogits(keras.layers.Layer):
 
     HINGES = (0.7, 0.85, 1.0, 1.15, 1.3, 1.6)
 
-    def __init__(self, grid: int, box: float, window: int = 12, sub: int = 1, **kwargs):
+    def __init__(self, grid: int, box: float, window: int = 12, sub: int = 1, hinges=HINGES, **kwargs):
         super().__init__(**kwargs)
         self.grid, self.box, self.window, self.sub = int(grid), float(box), int(window), int(sub)
+        self.hinge_at = tuple(sorted(float(h) for h in hinges))
 
     def build(self, input_shape):
         n = input_shape[0][1]
-        self.w = self.add_weight(shape=(len(self.HINGES),), initializer="zeros", name="pair_weights")
+        self.w = self.add_weight(shape=(len(self.hinge_at),), initializer="zeros", name="pair_weights")
         c = (np.arange(self.grid) + 0.5) / self.grid
         cx, cy = np.meshgrid(c, c, indexing="ij")
         self.cells = keras.ops.convert_to_tensor(np.stack([cx.ravel(), cy.ravel()], -1).astype(np.float32))
@@ -136,13 +137,13 @@ class PairLogits(keras.layers.Layer):
         back = np.arange(n)[:, None] - np.arange(1, self.window + 1)[None, :]  # (N, W): k-1, k-2, ...
         self.valid = keras.ops.convert_to_tensor((back >= 0).astype(np.float32))
         self.index = keras.ops.convert_to_tensor(np.maximum(back, 0).ravel().astype(np.int32))
-        self.hinges = keras.ops.convert_to_tensor(np.asarray(self.HINGES, np.float32))
+        self.hinges = keras.ops.convert_to_tensor(np.asarray(self.hinge_at, np.float32))
 
     def potential(self, r):
         """``phi(r)``, ``r`` in sigma."""
         w = keras.ops.softplus(self.w)
         phi = w[0] * keras.ops.relu(self.hinges[0] - r)
-        for m in range(1, len(self.HINGES)):
+        for m in range(1, len(self.hinge_at)):
             phi = phi + w[m] * keras.ops.relu(self.hinges[m] - r)
         return phi
 
@@ -288,7 +289,21 @@ def made(z_in, given, d_in: np.ndarray, hidden, components: int, rng, prefix: st
     return keras.layers.Add()([params, cond])
 
 
-def build(kind, n_particles, dim, latent, hidden, components, free_bits, seed, grid=16, box=5.0, window=12, sub=1):
+def build(
+    kind,
+    n_particles,
+    dim,
+    latent,
+    hidden,
+    components,
+    free_bits,
+    seed,
+    grid=16,
+    box=5.0,
+    window=12,
+    sub=1,
+    hinges=PairLogits.HINGES,
+):
     """``kind`` "made": one MADE over all coordinates; "pair": a MADE over the heights, then each
     particle's (x, y) on a lattice given its height, the code and a learned pair potential with
     the particles before it (:class:`PairLogits`). Returns the training model, the encoder, the
@@ -314,7 +329,7 @@ def build(kind, n_particles, dim, latent, hidden, components, free_bits, seed, g
         for i in range(2):
             b = keras.layers.Dense(128, activation="relu", name=f"background_{i}")(b)
         b = keras.layers.Dense(grid * grid, name="background")(b)
-        logits = PairLogits(grid, box, window, sub, name="pair_logits")([heights, xy, b])
+        logits = PairLogits(grid, box, window, sub, hinges, name="pair_logits")([heights, xy, b])
         logits = list(logits) if sub > 1 else [logits]
         decoder = keras.Model([z_in, given], [h_params, *logits], name="decoder")
         nll = keras.layers.Add()(
@@ -409,6 +424,11 @@ def main() -> None:
     ap.add_argument(
         "--sharpen", default="1", help="the pair decoder's generated rows: its cell logits times each of these"
     )
+    ap.add_argument(
+        "--hinges",
+        default=",".join(f"{h:g}" for h in PairLogits.HINGES),
+        help="the pair decoder's potential: distances in sigma where its hinges sit",
+    )
     ap.add_argument("--hidden", default="512,512")
     ap.add_argument("--components", type=int, default=8)
     ap.add_argument("--latent", type=int, default=2)
@@ -418,6 +438,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_autoregressive.json")
     a = ap.parse_args()
     a.sharpen = [float(v) for v in a.sharpen.split(",")]
+    a.hinges = sorted(float(v) for v in a.hinges.split(","))
     cfg = Config(dataset=a.dataset, seed=a.seed)
     sim, cfg = acquire(cfg, progress=False)
     data = split_data(sim, cfg)
@@ -437,6 +458,7 @@ def main() -> None:
         cfg.box,
         a.window,
         a.subgrid,
+        a.hinges,
     )
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))
     train, val = data.train.coords[: a.limit], data.val.coords[: a.limit]
@@ -511,6 +533,7 @@ def main() -> None:
         "window": a.window if a.decoder == "pair" else None,
         "subgrid": a.subgrid if a.decoder == "pair" else None,
         "sharpen": a.sharpen if a.decoder == "pair" else None,
+        "hinges": a.hinges if a.decoder == "pair" else None,
         "hidden": list(hidden),
         "components": a.components,
         "latent": a.latent,
