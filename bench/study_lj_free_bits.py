@@ -19,7 +19,8 @@ Usage:
 Every result is appended to ``--out`` (default ``bench/results/lj_free_bits.json``). With
 ``--grid-blocks`` it also compares the grid VAE's block designs (``--free-bits 0`` and ``--out
 bench/results/lj_grid_blocks_quality.json`` for BENCHMARKS.md's table of pool and strided;
-``bench/results/lj_grid_pool_deconv.json`` for pool-deconv), and
+``bench/results/lj_grid_pool_deconv.json`` for pool-deconv, ``lj_grid_pool_shuffle.json`` for
+pool-shuffle), and
 with ``--grid-smoothing`` occupancy grids against smooth ones, with ``--grid-log-var-scale`` how fast
 the smooth grid's sigma per cell learns, with ``--distance-likelihood`` the distance VAE with and
 without the contacts' likelihood, with ``--grid-peak-power`` the grid VAE with powers of its

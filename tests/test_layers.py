@@ -201,15 +201,19 @@ def test_depth_to_space_matches_tensorflow_in_2d_and_places_each_channel_block_i
             for k in range(2):
                 first = ((i * 2 + j) * 2 + k) * 2
                 np.testing.assert_array_equal(y[:, i::2, j::2, k::2], x[..., first : first + 2])
-    # a sub-pixel convolution in a saved model loads back with its block
+    # a sub-pixel convolution in a saved model loads back with its block (3, not the default)
     inputs = keras.Input((4, 4, 4, 3))
-    model = keras.Model(inputs, DepthToSpace(2, name="shuffle")(keras.layers.Conv3D(8, 3, padding="same")(inputs)))
-    assert model.output.shape == (None, 8, 8, 8, 1)
+    model = keras.Model(inputs, DepthToSpace(3, name="shuffle")(keras.layers.Conv3D(27, 3, padding="same")(inputs)))
+    assert model.output.shape == (None, 12, 12, 12, 1)
     model.save(tmp_path / "m.keras")
     loaded = keras.models.load_model(tmp_path / "m.keras")
-    assert loaded.get_layer("shuffle").block == 2
+    assert loaded.get_layer("shuffle").block == 3
     probe = np.random.default_rng(2).random((1, 4, 4, 4, 3)).astype("float32")
     np.testing.assert_allclose(loaded.predict(probe, verbose=0), model.predict(probe, verbose=0), atol=1e-6)
+    # maps of any size: the spatial axes may be unknown until called
+    flexible = keras.Model(inputs := keras.Input((None, None, 12)), DepthToSpace(2)(inputs))
+    assert flexible.output.shape == (None, None, None, 3)
+    assert flexible.predict(np.zeros((2, 5, 3, 12), "float32"), verbose=0).shape == (2, 10, 6, 3)
     with pytest.raises(ValueError, match="cannot be shared among 2"):
         DepthToSpace(2)(keras.Input((4, 4, 4, 6)))
     with pytest.raises(ValueError, match="2-D or 3-D"):

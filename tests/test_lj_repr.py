@@ -216,7 +216,7 @@ def test_grid_vae_shapes_names_and_elbo_loss(dim, blocks):
     keras.utils.set_random_seed(0)
     m = build_grid_vae(8, dim, (2, 2, 4), 3, latent_dim=3, seed=1, blocks=blocks)
     # the strided design never makes a multi-channel map at full resolution (what makes it cheap);
-    # pool-deconv only in its decoder, its encoder is pool's
+    # pool-deconv and pool-shuffle only in their decoders, their encoder is pool's
     channels = _full_resolution_channels(m.vae, 8)
     assert (max(channels) == 1) == (blocks == "strided"), channels
     assert (max(_full_resolution_channels(m.decoder, 8)) == 1) == (blocks != "pool")

@@ -428,7 +428,8 @@ class Config(SourceSettings):
         "how the Conv blocks halve and double the grid: pool (the write-up's Conv + max-pooling, then a Conv to "
         "the output), strided (stride-2 Conv down, stride-2 transposed Conv up, the last giving the output: no "
         "multi-channel map at full resolution), pool-deconv (pool's encoder, strided's decoder) or pool-shuffle "
-        "(pool-deconv whose last block is a Conv at half resolution whose channels become the full grid's cells)",
+        "(pool's encoder; pool's decoder with its last block kept at half resolution, then a Conv whose 2^dim "
+        "channels become the full grid's cells)",
         choices=GRID_BLOCKS,
         group=MODELS,
     )

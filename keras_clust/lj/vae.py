@@ -60,7 +60,8 @@ def build_grid_vae(
     * ``"pool-shuffle"``: pool's encoder, and pool's decoder with its last block kept at half the
       resolution: its transposed Conv becomes a ``Conv{dim}D(filters[0], kernel_size, ReLU)``, and
       the output is a sub-pixel Conv, ``Conv{dim}D(2**dim, kernel_size)`` whose channels
-      :class:`DepthToSpace` lays out as the full grid's cells. Nothing runs at full resolution.
+      :class:`DepthToSpace` lays out as the full grid's cells. Nothing in the decoder runs at full
+      resolution.
 
     Every design: flatten, heads ``z_mean`` and ``z_log_var``, :class:`KLDivergence` and
     :class:`Sampling`, and a ``Dense`` from the latent vector to the encoder's last feature map.
