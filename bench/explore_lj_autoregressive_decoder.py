@@ -116,14 +116,22 @@ class PairLogits(keras.layers.Layer):
 
     With ``sub`` > 1 each cell is cut into a ``sub x sub`` lattice of its own, and a second output
     gives the logits of the sub-cells of each particle's own cell (the one its (x, y) is in): the
-    same potential at the sub-cells' centres, no background (uniform but for the potential)."""
+    same potential at the sub-cells' centres, no background (uniform but for the potential).
+
+    ``core`` ``(cell, sub)`` (sigma), if given, adds a fixed hard core to the potential, a hinge of
+    slope :attr:`CORE_SLOPE` below ``cell`` at the cells' centres and below ``sub`` at the
+    sub-cells' centres; :func:`training_cores` sets both below every distance of the training
+    data at that level, so the core never touches a training particle and only takes probability
+    off places no training particle sits."""
 
     HINGES = (0.7, 0.85, 1.0, 1.15, 1.3, 1.6)
+    CORE_SLOPE = 1000.0  # nats per sigma inside the core: 0.01 sigma in costs 10 nats
 
-    def __init__(self, grid: int, box: float, window: int = 12, sub: int = 1, hinges=HINGES, **kwargs):
+    def __init__(self, grid: int, box: float, window: int = 12, sub: int = 1, hinges=HINGES, core=None, **kwargs):
         super().__init__(**kwargs)
         self.grid, self.box, self.window, self.sub = int(grid), float(box), int(window), int(sub)
         self.hinge_at = tuple(sorted(float(h) for h in hinges))
+        self.core = None if core is None else tuple(float(c) for c in core)
 
     def build(self, input_shape):
         n = input_shape[0][1]
@@ -147,18 +155,22 @@ class PairLogits(keras.layers.Layer):
             phi = phi + w[m] * keras.ops.relu(self.hinges[m] - r)
         return phi
 
-    def _summed(self, d, dz, valid=1.0):
+    def _summed(self, d, dz, valid=1.0, level=0):
         """``-sum phi`` over the last particle axis, from the in-plane displacements ``d``
         ``(..., P, K, 2)`` of P points from K particles and their height differences ``dz``
-        ``(..., K)`` (box units); ``valid`` weighs each term (the window's particles that exist)."""
+        ``(..., K)`` (box units); ``valid`` weighs each term (the window's particles that exist);
+        ``level`` 0 for cells' centres, 1 for sub-cells' (which core)."""
         r2 = keras.ops.sum(d * d, axis=-1) + (dz * dz)[..., None, :]  # (..., P, K)
-        phi = self.potential(self.box * keras.ops.sqrt(r2 + 1e-8))
+        r = self.box * keras.ops.sqrt(r2 + 1e-8)
+        phi = self.potential(r)
+        if self.core is not None:
+            phi = phi + self.CORE_SLOPE * keras.ops.relu(self.core[level] - r)
         return -keras.ops.sum(phi * valid, axis=-1)
 
-    def _from_window(self, points, prev_xy, dz):
+    def _from_window(self, points, prev_xy, dz, level=0):
         """:meth:`_summed` at ``points`` ``(B, N, P, 2)`` from each particle's window ``(B, N, W, 2)``."""
         d = points[:, :, :, None, :] - prev_xy[:, :, None, :, :]  # (B, N, P, W, 2)
-        return self._summed(d, dz, self.valid[None, :, None, :])
+        return self._summed(d, dz, self.valid[None, :, None, :], level)
 
     def call(self, inputs):
         heights, xy, background = inputs  # (B, N), (B, N, 2), (B, N, G^2); in box units
@@ -170,13 +182,34 @@ class PairLogits(keras.layers.Layer):
         if self.sub == 1:
             return logits
         centre = (keras.ops.clip(keras.ops.floor(xy * self.grid), 0, self.grid - 1) + 0.5) / self.grid
-        return logits, self._from_window(centre[:, :, None, :] + self.offsets, prev_xy, dz)
+        return logits, self._from_window(centre[:, :, None, :] + self.offsets, prev_xy, dz, level=1)
 
     def sub_logits(self, centre, prev_xy, dz) -> np.ndarray:
         """The sub-cell logits of one particle per row: its cell's ``centre`` ``(B, 2)``, the
         particles before it ``(B, K, 2)`` and their height differences ``(B, K)`` (box units)."""
         d = centre[:, None, None, :] + self.offsets[None, :, None, :] - prev_xy[:, None, :, :]  # (B, S^2, K, 2)
-        return np.asarray(self._summed(d, dz))
+        return np.asarray(self._summed(d, dz, level=1))
+
+
+def training_cores(coords: np.ndarray, n_particles: int, dim: int, grid: int, sub: int, box: float, window: int):
+    """The closest any training particle's cell centre, and its sub-cell centre, comes to a
+    particle in its window (the ``window`` particles before it in height order), in sigma:
+    ``(cell, sub)``, what :class:`PairLogits`'s ``core`` may be at most. ``coords`` are the
+    sorted coordinates in box units, as the model sees them."""
+    x = coords.reshape(len(coords), n_particles, dim).astype(np.float64)
+    xy, h = x[..., : dim - 1], x[..., dim - 1]
+    idx = np.clip(np.floor(xy * grid), 0, grid - 1)
+    cell = (idx + 0.5) / grid
+    s = np.clip(np.floor((xy * grid - idx) * sub), 0, sub - 1)
+    sub_centre = (idx + (s + 0.5) / sub) / grid
+    closest = [np.inf, np.inf]
+    for k in range(1, n_particles):
+        below = slice(max(k - window, 0), k)
+        dz2 = (h[:, k, None] - h[:, below]) ** 2
+        for level, centre in enumerate((cell, sub_centre)):
+            r = box * np.sqrt(((centre[:, k, None, :] - xy[:, below]) ** 2).sum(-1) + dz2)
+            closest[level] = min(closest[level], float(r.min()))
+    return tuple(closest)
 
 
 class CellNLL(keras.layers.Layer):
@@ -303,6 +336,7 @@ def build(
     window=12,
     sub=1,
     hinges=PairLogits.HINGES,
+    core=None,
 ):
     """``kind`` "made": one MADE over all coordinates; "pair": a MADE over the heights, then each
     particle's (x, y) on a lattice given its height, the code and a learned pair potential with
@@ -329,7 +363,7 @@ def build(
         for i in range(2):
             b = keras.layers.Dense(128, activation="relu", name=f"background_{i}")(b)
         b = keras.layers.Dense(grid * grid, name="background")(b)
-        logits = PairLogits(grid, box, window, sub, hinges, name="pair_logits")([heights, xy, b])
+        logits = PairLogits(grid, box, window, sub, hinges, core, name="pair_logits")([heights, xy, b])
         logits = list(logits) if sub > 1 else [logits]
         decoder = keras.Model([z_in, given], [h_params, *logits], name="decoder")
         nll = keras.layers.Add()(
@@ -429,6 +463,13 @@ def main() -> None:
         default=",".join(f"{h:g}" for h in PairLogits.HINGES),
         help="the pair decoder's potential: distances in sigma where its hinges sit",
     )
+    ap.add_argument(
+        "--core-margin",
+        type=float,
+        default=None,
+        help="the pair decoder: a hard core this far (sigma) below the training data's closest"
+        " cell and sub-cell centres to a particle below (none if not given)",
+    )
     ap.add_argument("--hidden", default="512,512")
     ap.add_argument("--components", type=int, default=8)
     ap.add_argument("--latent", type=int, default=2)
@@ -444,6 +485,13 @@ def main() -> None:
     data = split_data(sim, cfg)
     n, dim = sim.positions.shape[1], sim.positions.shape[2]
     hidden = tuple(int(h) for h in a.hidden.split(","))
+    core = closest = test_closest = None
+    if a.decoder == "pair" and a.core_margin is not None:
+        closest = training_cores(data.train.coords[: a.limit], n, dim, a.grid, a.subgrid, cfg.box, a.window)
+        core = tuple(c - a.core_margin for c in closest)
+        print(f"hard core: cells {core[0]:.3f} sigma, sub-cells {core[1]:.3f} sigma", flush=True)
+        test_closest = training_cores(data.test.coords[: a.limit], n, dim, a.grid, a.subgrid, cfg.box, a.window)
+        print(f"the test split's closest: cells {test_closest[0]:.3f}, sub-cells {test_closest[1]:.3f}", flush=True)
     seed_model(a.seed, "autoregressive")
     vae, encoder, decoder, nll_model = build(
         a.decoder,
@@ -459,6 +507,7 @@ def main() -> None:
         a.window,
         a.subgrid,
         a.hinges,
+        core,
     )
     vae.compile(optimizer=keras.optimizers.Adam(1e-3))
     train, val = data.train.coords[: a.limit], data.val.coords[: a.limit]
@@ -534,6 +583,10 @@ def main() -> None:
         "subgrid": a.subgrid if a.decoder == "pair" else None,
         "sharpen": a.sharpen if a.decoder == "pair" else None,
         "hinges": a.hinges if a.decoder == "pair" else None,
+        "core_margin": a.core_margin if a.decoder == "pair" else None,
+        "training_closest": list(closest) if closest else None,
+        "core": list(core) if core else None,
+        "test_closest": list(test_closest) if test_closest else None,
         "hidden": list(hidden),
         "components": a.components,
         "latent": a.latent,
