@@ -521,7 +521,7 @@ def test_run_config_resolves_the_holdout_gamma_and_caps_quick():
         )
     )
     assert (cfg.holdout_gamma, cfg.grid_epochs, cfg.elbo_draws, cfg.samples) == (None, 7, 8, 8000)
-    assert cfg.grid_blocks == "strided" and Config().grid_blocks == "pool"
+    assert cfg.grid_blocks == "strided" and Config().grid_blocks == "pool-shuffle"
     cfg = run_config(
         parser.parse_args(
             ["lj-fluid", "run", "--grid-smoothing", "0.35", "--coords-sort", "x", "--coords-encoder", "dense"]
