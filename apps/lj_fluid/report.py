@@ -28,6 +28,10 @@ NOTES = """\
   sets; with `--coords-encoder deepsets` (the default) its encoder reads the particles as a set, so the code does
   not depend on their order. A VAE whose KL falls to zero (no active latent dimension) has
   collapsed: its decoder ignores the code, and the rows of its codes below measure nothing but noise.
+- **The grid VAE's blocks.** The write-up's Conv + max-pooling blocks are `--grid-blocks pool`. The default since
+  2026-12-07, pool-shuffle, keeps that encoder and ends the decoder at half the size with a Conv whose 2^dim channels
+  become the full grid's cells (a sub-pixel layer): over three model seeds on two design simulations it fit as well
+  or better and trained about 2x faster. The run's design is `grid_blocks` in its config.json.
 
 """
 
