@@ -107,6 +107,17 @@ class MixtureNLL(keras.layers.Layer):
         return nll
 
 
+def lattice_cell(xy, grid: int):
+    """The cell of each (x, y) (box units) on a ``grid x grid`` lattice, per axis, as floats."""
+    return keras.ops.clip(keras.ops.floor(xy * grid), 0, grid - 1)
+
+
+def lattice_sub_cell(xy, cell, grid: int, sub: int):
+    """The sub-cell of each (x, y) within its ``cell`` (:func:`lattice_cell`) on a ``sub x sub``
+    lattice, per axis, as floats."""
+    return keras.ops.clip(keras.ops.floor((xy * grid - cell) * sub), 0, sub - 1)
+
+
 class PairLogits(keras.layers.Layer):
     """Logits of the cell, on a ``grid x grid`` lattice of the plane, of each particle's (x, y)
     given its height and the particles before it: a background (an input, from the code and the
@@ -181,7 +192,7 @@ class PairLogits(keras.layers.Layer):
         logits = background + self._from_window(self.cells[None, None], prev_xy, dz)
         if self.sub == 1:
             return logits
-        centre = (keras.ops.clip(keras.ops.floor(xy * self.grid), 0, self.grid - 1) + 0.5) / self.grid
+        centre = (lattice_cell(xy, self.grid) + 0.5) / self.grid
         return logits, self._from_window(centre[:, :, None, :] + self.offsets, prev_xy, dz, level=1)
 
     def sub_logits(self, centre, prev_xy, dz) -> np.ndarray:
@@ -196,11 +207,13 @@ def training_cores(coords: np.ndarray, n_particles: int, dim: int, grid: int, su
     particle in its window (the ``window`` particles before it in height order), in sigma:
     ``(cell, sub)``, what :class:`PairLogits`'s ``core`` may be at most. ``coords`` are the
     sorted coordinates in box units, as the model sees them."""
-    x = coords.reshape(len(coords), n_particles, dim).astype(np.float64)
+    x = coords.reshape(len(coords), n_particles, dim)
+    model_cell = lattice_cell(x[..., : dim - 1], grid)  # indexed as the model indexes them
+    s = np.asarray(lattice_sub_cell(x[..., : dim - 1], model_cell, grid, sub), np.float64)
+    idx = np.asarray(model_cell, np.float64)
+    x = x.astype(np.float64)
     xy, h = x[..., : dim - 1], x[..., dim - 1]
-    idx = np.clip(np.floor(xy * grid), 0, grid - 1)
     cell = (idx + 0.5) / grid
-    s = np.clip(np.floor((xy * grid - idx) * sub), 0, sub - 1)
     sub_centre = (idx + (s + 0.5) / sub) / grid
     closest = [np.inf, np.inf]
     for k in range(1, n_particles):
@@ -228,11 +241,11 @@ class CellNLL(keras.layers.Layer):
 
     def call(self, inputs):
         xy, logits = inputs[0], inputs[1]
-        idx = keras.ops.clip(keras.ops.floor(xy * self.grid), 0, self.grid - 1)
+        idx = lattice_cell(xy, self.grid)
         cell = keras.ops.cast(idx[..., 0] * self.grid + idx[..., 1], "int32")
         log_p = keras.ops.sum(self._picked(logits, cell), axis=-1)
         if self.sub > 1:
-            s = keras.ops.clip(keras.ops.floor((xy * self.grid - idx) * self.sub), 0, self.sub - 1)
+            s = lattice_sub_cell(xy, idx, self.grid, self.sub)
             sub = keras.ops.cast(s[..., 0] * self.sub + s[..., 1], "int32")
             log_p = log_p + keras.ops.sum(self._picked(inputs[2], sub), axis=-1)
         nll = -log_p - xy.shape[1] * 2.0 * float(np.log(self.grid * self.sub))
