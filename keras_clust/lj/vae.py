@@ -275,6 +275,25 @@ def build_distance_vae(
     return VAE(vae, encoder, mean_encoder, decoder)
 
 
+def particle_set_features(
+    coordinates, n_particles: int, dim: int, set_units: Sequence[int], hidden_units: Sequence[int]
+):
+    """The DeepSets encoder's body on ``coordinates`` ``(batch, N * dim)`` (a Functional-API
+    tensor): the particles ``(N, dim)``, ``Dense(u, ReLU)`` on each for each entry of ``set_units``
+    (``phi_<i>``), their mean and maximum side by side (``mean_pool``, ``max_pool``), then
+    ``Dense(h, ReLU)`` for each entry of ``hidden_units`` (``rho_<i>``). Returns ``(batch,
+    hidden_units[-1])``, what a VAE head reads."""
+    x = keras.layers.Reshape((n_particles, dim), name="particles")(coordinates)
+    for i, units in enumerate(set_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"phi_{i}")(x)
+    x = keras.layers.Concatenate(name="pooled")(
+        [keras.layers.GlobalAveragePooling1D(name="mean_pool")(x), keras.layers.GlobalMaxPooling1D(name="max_pool")(x)]
+    )
+    for i, units in enumerate(hidden_units):
+        x = keras.layers.Dense(units, activation="relu", name=f"rho_{i}")(x)
+    return x
+
+
 def build_particle_set_vae(
     n_particles: int,
     dim: int,
@@ -304,14 +323,7 @@ def build_particle_set_vae(
         raise UsageError("the particle-set VAE needs at least one per-particle and one hidden width, each >= 1")
     features = n_particles * dim
     inputs = keras.Input((features,), name="coordinates")
-    x = keras.layers.Reshape((n_particles, dim), name="particles")(inputs)
-    for i, units in enumerate(set_units):
-        x = keras.layers.Dense(units, activation="relu", name=f"phi_{i}")(x)
-    x = keras.layers.Concatenate(name="pooled")(
-        [keras.layers.GlobalAveragePooling1D(name="mean_pool")(x), keras.layers.GlobalMaxPooling1D(name="max_pool")(x)]
-    )
-    for i, units in enumerate(hidden_units):
-        x = keras.layers.Dense(units, activation="relu", name=f"rho_{i}")(x)
+    x = particle_set_features(inputs, n_particles, dim, set_units, hidden_units)
     z_mean, z_log_var, z, _, _ = vae_head(x, latent_dim, beta, seed, free_bits=free_bits)
     encoder = keras.Model(inputs, [z_mean, z_log_var, z], name=f"{name}_encoder")
     mean_encoder = keras.Model(inputs, z_mean, name=f"{name}_mean_encoder")
