@@ -7,8 +7,10 @@ The engine is exported here (numba, no TensorFlow): the system and its kernels
 the representations a VAE reads (:mod:`~keras_clust.lj.representations`), the
 geometry of recovered configurations (:mod:`~keras_clust.lj.geometry`) and the repair of
 decoded ones (:mod:`~keras_clust.lj.overlaps`). The VAEs
-(:mod:`keras_clust.lj.vae`, TensorFlow) and figures (:mod:`keras_clust.lj.figures`,
-matplotlib) are imported from their modules.
+(:mod:`keras_clust.lj.vae`, and the coordinate VAE whose decoder keeps particles apart,
+:mod:`keras_clust.lj.pair_decoder` with its lattice :mod:`keras_clust.lj.pair_lattice`;
+TensorFlow) and figures (:mod:`keras_clust.lj.figures`, matplotlib) are imported from their
+modules.
 """
 
 from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset

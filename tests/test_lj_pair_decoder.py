@@ -1,0 +1,166 @@
+"""The pair decoder: its lattice sums against a brute-force count, its likelihood's
+normalisation, and its sampler against the model it samples."""
+
+import itertools
+
+import keras
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+from keras_clust.lj.pair_decoder import (
+    CORE_SLOPE,
+    CellNLL,
+    MixtureNLL,
+    PairPotential,
+    build_pair_vae,
+    draw_configurations,
+)
+from keras_clust.lj.pair_lattice import PairLattice, closest_centres, flat_index, lattice_cell, lattice_sub_cell
+
+N, DIM, BOX = 6, 3, 3.0
+
+
+def sorted_configurations(n: int, seed: int = 0, n_particles: int = N, dim: int = DIM) -> np.ndarray:
+    """``n`` random configurations as sorted coordinates (by height, box units), ``(n, N * dim)``."""
+    x = np.random.default_rng(seed).random((n, n_particles, dim)).astype(np.float32)
+    x = np.take_along_axis(x, np.argsort(x[..., -1], axis=1)[..., None], axis=1)
+    return x.reshape(n, -1)
+
+
+def brute_force_sums(lattice: PairLattice, coords: np.ndarray):
+    """The lattice's sums by their definition, one point and one earlier particle at a time."""
+    x = coords.reshape(len(coords), lattice.n_particles, lattice.dim).astype(np.float64)
+    g, s, plane = lattice.grid, lattice.sub, lattice.plane
+    cells = np.zeros((len(x), lattice.n_particles, lattice.cells, lattice.sums))
+    subs = np.zeros((len(x), lattice.n_particles, lattice.sub_cells, lattice.sums))
+    for c, k in itertools.product(range(len(x)), range(lattice.n_particles)):
+        own = np.clip(np.floor(x[c, k, :plane].astype(np.float32) * g), 0, g - 1)
+        for j in range(max(k - lattice.window, 0), k):
+            for index in itertools.product(range(g), repeat=plane):
+                point = (np.array(index) + 0.5) / g
+                r = lattice.box * np.linalg.norm(np.append(point - x[c, j, :plane], x[c, k, -1] - x[c, j, -1]))
+                cells[c, k, flat_index(np.array(index), g)] += np.maximum(lattice.radii(0) - r, 0)
+            for index in itertools.product(range(s), repeat=plane):
+                point = (own + (np.array(index) + 0.5) / s) / g
+                r = lattice.box * np.linalg.norm(np.append(point - x[c, j, :plane], x[c, k, -1] - x[c, j, -1]))
+                subs[c, k, flat_index(np.array(index), s)] += np.maximum(lattice.radii(1) - r, 0)
+    return cells, subs
+
+
+@pytest.mark.parametrize("core", [None, (0.9, 1.2)])
+def test_lattice_sums_match_their_definition(core):
+    lattice = PairLattice(N, DIM, BOX, grid=3, sub=2, window=2, hinges=(0.5, 1.0, 2.0), core=core)
+    coords = sorted_configurations(3)
+    cells, subs = lattice.features(coords)
+    want_cells, want_subs = brute_force_sums(lattice, coords)
+    assert cells.shape == (3, N, 9, lattice.sums) and subs.shape == (3, N, 4, lattice.sums)
+    np.testing.assert_allclose(cells, want_cells, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(subs, want_subs, rtol=1e-5, atol=1e-5)
+    assert cells[:, 0].max() == 0 and cells[:, 1:].max() > 0  # the lowest particle has nothing below it
+
+
+def test_a_particles_sums_see_only_the_particles_below_it():
+    lattice = PairLattice(N, DIM, BOX, grid=4, sub=2, window=N - 1)
+    coords = sorted_configurations(4, seed=1)
+    moved = coords.reshape(4, N, DIM).copy()
+    moved[:, 3:, :2] = np.random.default_rng(2).random((4, N - 3, 2))  # particles 3.. move in the plane
+    (cells, subs), (moved_cells, moved_subs) = lattice.features(coords), lattice.features(moved.reshape(4, -1))
+    np.testing.assert_array_equal(cells[:, :4], moved_cells[:, :4])  # particle 3's cells: from 0-2 only
+    assert not np.array_equal(cells[:, 4:], moved_cells[:, 4:])
+    np.testing.assert_array_equal(subs[:, :3], moved_subs[:, :3])  # its sub-cells are those of its own cell
+    assert not np.array_equal(subs[:, 3:], moved_subs[:, 3:])
+
+
+def test_a_core_at_the_closest_centres_touches_none_of_the_configurations():
+    coords = sorted_configurations(20, seed=3)
+    lattice = PairLattice(N, DIM, BOX, grid=4, sub=3, window=4)
+    closest = closest_centres(lattice, coords)
+    x = coords.reshape(20, N, DIM)
+    cell = lattice_cell(x[..., :2], 4)
+    own_cell = flat_index(cell, 4)
+    own_sub = flat_index(lattice_sub_cell(x[..., :2], cell, 4, 3), 3)
+    for margin, touched in ((1e-4, False), (-1e-4, True)):
+        cores = PairLattice(N, DIM, BOX, grid=4, sub=3, window=4, core=(closest[0] - margin, closest[1] - margin))
+        cells, subs = cores.features(coords)
+        at_own_cell = np.take_along_axis(cells[..., -1], own_cell[..., None], axis=-1)
+        at_own_sub = np.take_along_axis(subs[..., -1], own_sub[..., None], axis=-1)
+        assert (at_own_cell.max() > 0) == touched and (at_own_sub.max() > 0) == touched
+
+
+def test_uniform_logits_are_the_uniform_density_of_the_unit_square():
+    xy = np.random.default_rng(4).random((5, N, 2)).astype(np.float32)
+    nll = CellNLL(4, 2)([xy, np.zeros((5, N, 16), np.float32), np.zeros((5, N, 4), np.float32)])
+    np.testing.assert_allclose(np.asarray(nll), 0.0, atol=1e-4)
+    # all of a particle's mass on its own cell and sub-cell: density (4 * 2)^2 per particle
+    cell = flat_index(lattice_cell(xy, 4), 4)
+    sub = flat_index(lattice_sub_cell(xy, lattice_cell(xy, 4), 4, 2), 2)
+    sharp = np.where(np.arange(16) == cell[..., None], 0.0, -1e4).astype(np.float32)
+    sharp_sub = np.where(np.arange(4) == sub[..., None], 0.0, -1e4).astype(np.float32)
+    nll = CellNLL(4, 2)([xy, sharp, sharp_sub])
+    np.testing.assert_allclose(np.asarray(nll), -N * 2 * np.log(8.0), rtol=1e-5)
+
+
+def test_mixture_nll_is_the_mixture_density():
+    rng = np.random.default_rng(5)
+    x = rng.random((3, 4)).astype(np.float32)
+    mu, log_s, logits = rng.random((3, 4, 2)), rng.uniform(-2, -1, (3, 4, 2)), rng.standard_normal((3, 4, 2))
+    params = np.concatenate([mu, log_s, logits], -1).reshape(3, -1).astype(np.float32)
+    pi = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    want = -np.log((pi * norm.pdf(x[..., None], mu, np.exp(log_s))).sum(-1)).sum(-1)
+    np.testing.assert_allclose(np.asarray(MixtureNLL(2)([x, params])), want, rtol=1e-4)
+
+
+def test_the_potential_weighs_the_sums_and_the_core_is_fixed():
+    rng = np.random.default_rng(6)
+    background = rng.standard_normal((2, N, 9)).astype(np.float32)
+    cells, subs = rng.random((2, N, 9, 4)).astype(np.float32), rng.random((2, N, 4, 4)).astype(np.float32)
+    layer = PairPotential(3, core=True)
+    logits, sub_logits = layer([background, cells, subs])
+    c = np.array([np.log(2.0)] * 3 + [CORE_SLOPE])  # softplus(0) for the learned hinges
+    np.testing.assert_allclose(np.asarray(logits), background - cells @ c, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(sub_logits), -(subs @ c), rtol=1e-4, atol=1e-3)
+    assert [w.name for w in layer.trainable_weights] == ["pair_weights"]
+
+
+def small_model(core=None, seed=0, box=BOX):
+    lattice = PairLattice(N, DIM, box, grid=4, sub=2, window=3, core=core)
+    return build_pair_vae(lattice, made_units=(16,), components=2, background_units=(8,), seed=seed)
+
+
+def test_the_sampler_draws_what_the_model_scores():
+    keras.utils.set_random_seed(0)
+    model = small_model(box=2.0)  # a small box: every particle near the ones below it
+    model.potential.w.assign(np.full(len(model.lattice.hinges), 3.0, np.float32))  # a strong potential
+    latent = np.random.default_rng(7).standard_normal((8, 2)).astype(np.float32)
+    drawn = draw_configurations(model, latent, seed=0, sharpen=1e6)  # each cell the model's likeliest
+    assert drawn.shape == (8, N * DIM) and 0.0 <= drawn.min() and drawn.max() <= 1.0
+    x = drawn.reshape(8, N, DIM)
+    _, cells, subs = model.inputs(drawn)
+    logits, sub_logits = (np.asarray(t) for t in model.potential([model.background([latent, x[..., -1]]), cells, subs]))
+    cell = lattice_cell(x[..., :2], 4)
+    np.testing.assert_array_equal(flat_index(cell, 4), logits.argmax(-1))
+    sub = flat_index(lattice_sub_cell(x[..., :2], cell, 4, 2), 2)
+    top = np.sort(sub_logits, axis=-1)
+    decided = top[..., -1] - top[..., -2] > 1e-3  # with no particle near, the sub-cells tie: any is likeliest
+    assert decided.sum() >= 10
+    np.testing.assert_array_equal(sub[decided], sub_logits.argmax(-1)[decided])
+    again = draw_configurations(model, latent, seed=0, sharpen=1e6)
+    np.testing.assert_array_equal(drawn, again)
+
+
+def test_training_lowers_the_negative_elbo_and_the_model_round_trips(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = small_model(core=(0.3, 0.4))
+    coords = sorted_configurations(64, seed=8)
+    inputs = model.inputs(coords)
+    model.vae.compile(optimizer=keras.optimizers.Adam(1e-2))
+    history = model.vae.fit(inputs, epochs=8, batch_size=16, verbose=0)
+    assert history.history["loss"][-1] < history.history["loss"][0]
+    path = tmp_path / "pair.keras"
+    model.likelihood.save(path)
+    loaded = keras.models.load_model(path)
+    z = np.zeros((4, 2), np.float32)
+    np.testing.assert_allclose(
+        np.asarray(loaded([z, *[v[:4] for v in inputs]])), np.asarray(model.likelihood([z, *[v[:4] for v in inputs]]))
+    )
