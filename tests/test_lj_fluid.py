@@ -308,6 +308,8 @@ def test_simulate_writes_a_dataset_that_run_accepts(tmp_path):
         (["--dataset", "partial.npz"], 1, "energy"),
         (["--holdout-gamma", "1"], 2, "--holdout-gamma"),
         (["--grid-filters", "8,16"], 2, "--grid-filters"),
+        (["--coords-decoder", "pair", "--coords-sort", "x"], 2, "--coords-sort height"),
+        (["--coords-decoder", "pair", "--cluster", "idec"], 2, "--cluster idec"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, code, fragment):
@@ -587,6 +589,13 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
         "grid_peak_power",
         "coords_sort",
         "coords_encoder",
+        "coords_decoder",
+        "coords_pair_grid",
+        "coords_pair_subgrid",
+        "coords_pair_window",
+        "coords_pair_core_margin",
+        "coords_pair_units",
+        "coords_pair_components",
     )
     raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
@@ -602,6 +611,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert cfg.grid_peak_power == 0  # no powers of the cells
     assert cfg.coords_sort == "x" and cfg.coords_axis == 0  # sorted by x, whatever today's default
     assert cfg.coords_encoder == "dense"  # the write-up's encoder, whatever today's default
+    assert cfg.coords_decoder == "gaussian"  # a Gaussian per coordinate, whatever today's default
 
 
 def test_runs_before_24_cells_keep_their_grid():

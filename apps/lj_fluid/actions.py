@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 from keras_clust.app import CommonSettings, action, add_export_arguments, add_saved_run_arguments, config_arguments
+from keras_clust.apps.lj_fluid import pair
 from keras_clust.apps.lj_fluid.config import (
     NAME,
     QUICK_SIMULATION,
@@ -44,6 +45,7 @@ from keras_clust.experiment import (
 from keras_clust.files import read_json, to_jsonable
 from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
 from keras_clust.lj.monte_carlo import LJSystem, check_kick
+from keras_clust.lj.pair_decoder import negative_elbo_terms
 from keras_clust.option_types import non_negative_float
 from keras_clust.run_folder import RunFolder, load_run_models
 from keras_clust.settings import RunOptions, add_settings, config_from_args, path_setting, setting
@@ -306,12 +308,16 @@ def evaluate(args: argparse.Namespace) -> int:
     files = [f"{v}_{part}.keras" for v in VIEWS for part in ("posterior", "scoring_decoder")]
     models = load_run_models(loaded.path, files)
     seed = loaded.metrics.get("elbo_seed", 0)
+    lattice = pair.load_lattice(loaded.path)  # the pair decoder's, if the run had it
     rows, result = [], {}
     for view in VIEWS:
         posterior, decoder = models[f"{view}_posterior.keras"], models[f"{view}_scoring_decoder.keras"]
-        terms = neg_elbo_terms(
-            view, posterior, decoder, likelihood_log_var(loaded.path, view), data.test, cfg, cfg.elbo_draws, seed
-        )
+        if view == "coords" and lattice is not None:
+            terms = negative_elbo_terms(posterior, decoder, lattice, data.test.coords, cfg.elbo_draws, seed)
+        else:
+            terms = neg_elbo_terms(
+                view, posterior, decoder, likelihood_log_var(loaded.path, view), data.test, cfg, cfg.elbo_draws, seed
+            )
         value = float(terms["neg_elbo"].mean())
         entry = {
             "test_neg_elbo": value,

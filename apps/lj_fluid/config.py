@@ -104,6 +104,28 @@ COORDS_SORT = "height"
 COORDS_ENCODERS = ("dense", "deepsets")
 COORDS_ENCODER = "deepsets"
 
+#: ``--coords-decoder``: the sorted-coordinate VAE's decoder, ``gaussian`` (one Gaussian per
+#: coordinate, the write-up's) or ``pair`` (the particles drawn one at a time, lowest first, each on a
+#: lattice whose logits hold a pair potential with the particles below it and a hard core no
+#: training particle is inside: ``keras_clust.lj.pair_decoder``). Its lattice and core margin were
+#: set on design simulation 100 (``bench/explore_lj_autoregressive_decoder.py``, BENCHMARKS.md).
+COORDS_DECODERS = ("gaussian", "pair")
+COORDS_DECODER = "gaussian"
+#: The pair decoder's core: this far (sigma) inside the training configurations' closest cell and
+#: sub-cell centres to a particle below (:func:`keras_clust.lj.pair_lattice.closest_centres`).
+PAIR_CORE_MARGIN = 0.02
+#: The pair decoder's settings (not options): a 16 x 16 lattice of 4 x 4 sub-cells, a potential over
+#: the 29 particles below (every one, for 30), a MADE of 256-256 over the heights with 8 Gaussians
+#: each: the design of BENCHMARKS.md's rows.
+PAIR_LATTICE = {
+    "coords_pair_grid": 16,
+    "coords_pair_subgrid": 4,
+    "coords_pair_window": 29,
+    "coords_pair_core_margin": PAIR_CORE_MARGIN,
+    "coords_pair_units": (256, 256),
+    "coords_pair_components": 8,
+}
+
 #: Free bits per view (``--coords-free-bits`` ...), chosen on a design simulation (seed 100), not the
 #: reported run's: ``bench/study_lj_free_bits.py``, BENCHMARKS.md.
 FREE_BITS = {"coords": 0.25, "grid": 0.0, "distance": 0.0}
@@ -181,6 +203,11 @@ def _v11_to_v12(old: dict) -> dict:
 def _v12_to_v13(old: dict) -> dict:
     """Runs written before ``--coords-encoder``: the sorted-coordinate VAE's encoder was dense."""
     return {**old, "coords_encoder": "dense"}
+
+
+def _v13_to_v14(old: dict) -> dict:
+    """Runs written before ``--coords-decoder``: the sorted-coordinate VAE's decoder was Gaussian."""
+    return {**old, "coords_decoder": "gaussian", **PAIR_LATTICE}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -363,7 +390,7 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 13
+    CONFIG_VERSION: ClassVar[int] = 14
     MIGRATIONS: ClassVar[dict] = {
         1: _v1_to_v2,
         2: _v2_to_v3,
@@ -377,6 +404,7 @@ class Config(SourceSettings):
         10: _v10_to_v11,
         11: _v11_to_v12,
         12: _v12_to_v13,
+        13: _v13_to_v14,
     }
 
     holdout_gamma: float | None = setting(
@@ -414,6 +442,21 @@ class Config(SourceSettings):
         group=MODELS,
     )
     coords_set_units: tuple[int, ...] = (64, 64)
+    coords_decoder: str = setting(
+        COORDS_DECODER,
+        "the sorted-coordinate VAE's decoder: gaussian (each coordinate on its own, the write-up's), or pair (the "
+        "particles drawn one at a time, lowest first, with a learned pair potential and a hard core from the "
+        "training data; needs --coords-sort height and --coords-encoder deepsets)",
+        choices=COORDS_DECODERS,
+        group=MODELS,
+    )
+    # the pair decoder's lattice of the plane, its potential's window, its heights' MADE
+    coords_pair_grid: int = PAIR_LATTICE["coords_pair_grid"]
+    coords_pair_subgrid: int = PAIR_LATTICE["coords_pair_subgrid"]
+    coords_pair_window: int = PAIR_LATTICE["coords_pair_window"]
+    coords_pair_core_margin: float = PAIR_LATTICE["coords_pair_core_margin"]
+    coords_pair_units: tuple[int, ...] = PAIR_LATTICE["coords_pair_units"]
+    coords_pair_components: int = PAIR_LATTICE["coords_pair_components"]
     coords_epochs: int = epochs_setting("coords", 200)
     coords_free_bits: float = free_bits_setting("coords", FREE_BITS["coords"])
     # density-grid Conv VAE (grid_h None: L / 24 cells, L / 16 with --quick)
@@ -510,7 +553,14 @@ class Config(SourceSettings):
     models_dir: str = models_dir_setting()
 
     def __post_init__(self):
-        for name in ("gammas", "coords_hidden", "coords_set_units", "grid_filters", "coordinate_hidden"):
+        for name in (
+            "gammas",
+            "coords_hidden",
+            "coords_set_units",
+            "coords_pair_units",
+            "grid_filters",
+            "coordinate_hidden",
+        ):
             setattr(self, name, tuple(getattr(self, name)))
         if self.holdout_gamma == "auto":
             self.holdout_gamma = None if self.dataset is not None else HOLDOUT_GAMMA
@@ -546,6 +596,16 @@ class Config(SourceSettings):
             raise UsageError(
                 f"--grid-filters needs three filter counts (one per Conv block), got "
                 f"{','.join(map(str, self.grid_filters))}"
+            )
+        if self.coords_decoder == "pair" and (self.coords_sort != "height" or self.coords_encoder != "deepsets"):
+            raise UsageError(
+                "--coords-decoder pair draws the particles lowest first and has the DeepSets encoder: use it with "
+                "--coords-sort height --coords-encoder deepsets (the defaults)"
+            )
+        if self.coords_decoder == "pair" and self.cluster == "idec":
+            raise UsageError(
+                "--cluster idec trains the encoder beside its decoder, and the pair decoder is not one that maps a "
+                "code to coordinates: use --cluster dec or n2d, or --coords-decoder gaussian"
             )
         self.grid_cells  # noqa: B018 - raises a one-line UsageError for an h the poolings cannot use
         return self

@@ -33,6 +33,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
+from keras_clust.apps.lj_fluid import pair
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData
 from keras_clust.apps.lj_fluid.pipeline import SCORE_BATCH, VIEW_NAMES, codes
@@ -42,6 +43,7 @@ from keras_clust.generation import prior_samples
 from keras_clust.lj.geometry import classical_mds, kabsch_align
 from keras_clust.lj.monte_carlo import Chains, LJSystem
 from keras_clust.lj.overlaps import MAX_ITERATIONS, separate_overlaps
+from keras_clust.lj.pair_decoder import PairVAE
 from keras_clust.lj.representations import matrices_to_distances, unsort_coordinates
 from keras_clust.lj.structure import CLOSE_PAIR, physicality
 from keras_clust.seeding import model_seed
@@ -167,6 +169,14 @@ def view_configurations(view: str, vae, log_var: np.ndarray, net, data: RunData,
     mean and a sample of the likelihood with ``log_var`` for each prior draw), with their gammas.
     ``vae`` has the view's ``encoder`` (the posterior) and ``decoder``."""
     test_codes = codes(view, vae, data.test, cfg)
+    if isinstance(vae, PairVAE):  # its draws are the likelihood's: no mean to take
+        latent = prior_samples(len(data.test), test_codes.shape[1], seed)
+        reconstructed, drawn = pair.configurations(vae, test_codes, latent, seed)
+        lda = LinearDiscriminantAnalysis().fit(codes(view, vae, data.train, cfg), data.train.gamma)
+        return {
+            "reconstructed": (to_positions(view, reconstructed, net, cfg), data.test.gamma),
+            "drawn": (to_positions(view, drawn, net, cfg), lda.predict(latent).astype(np.float32)),
+        }
     original = data.test.ordered if view == "distance" else None
     reconstructed = to_positions(view, decode(vae, test_codes), net, cfg, original)
     latent = prior_samples(len(data.test), test_codes.shape[1], seed)
@@ -198,8 +208,17 @@ def score_by_gamma(positions: np.ndarray, gamma: np.ndarray, data: RunData, cfg:
     return out
 
 
-#: The file each kind of configuration is kept in (one array per view).
-FILES = {"reconstructed": "reconstructed.npz", "generated": "generated.npz", "sampled": "generated_samples.npz"}
+#: The file each kind of configuration is kept in (one array per view): a pair decoder's draws
+#: ("drawn") are its generated configurations.
+FILES = {
+    "reconstructed": "reconstructed.npz",
+    "generated": "generated.npz",
+    "sampled": "generated_samples.npz",
+    "drawn": "generated.npz",
+}
+#: Each kind's relaxation stream (a pair decoder's draws take the generated ones').
+_STREAM = {"reconstructed": 0, "generated": 1, "sampled": 2, "drawn": 1}
+_STREAMS = 3
 
 
 def physical_samples(
@@ -241,20 +260,20 @@ def physical_samples(
 
     uniform = np.random.default_rng([seed, 2]).uniform(0.0, cfg.box, data.test.positions.shape)
     scored[UNIFORM] = score_by_gamma(uniform, data.test.gamma, data, cfg, UNIFORM)
-    score_relaxed(UNIFORM, uniform, data.test.gamma, key=len(COORDINATE_VIEWS) * len(FILES))
-    arrays = {kind: {} for kind in FILES}
+    score_relaxed(UNIFORM, uniform, data.test.gamma, key=len(COORDINATE_VIEWS) * _STREAMS)
+    arrays = {file: {} for file in FILES.values()}
     gammas = {}
     for v, view in enumerate(COORDINATE_VIEWS):
         for kind, (positions, gamma) in view_configurations(
             view, vaes[view], log_vars[view], net, data, cfg, seed
         ).items():
-            arrays[kind][view] = positions.astype(np.float32)
-            if kind == "generated":
+            arrays[FILES[kind]][view] = positions.astype(np.float32)
+            if kind in ("generated", "drawn"):
                 gammas[view] = gamma
             scored[f"{view}, {kind}"] = score_by_gamma(positions, gamma, data, cfg, f"{view}, {kind}")
-            score_relaxed(f"{view}, {kind}", positions, gamma, key=len(FILES) * v + list(FILES).index(kind))
-    for kind, by_view in arrays.items():
-        atomic_save_npz(run.file(FILES[kind]), by_view)
+            score_relaxed(f"{view}, {kind}", positions, gamma, key=_STREAMS * v + _STREAM[kind])
+    for file, by_view in arrays.items():
+        atomic_save_npz(run.file(file), by_view)
     atomic_save_npz(run.file("generated_gamma.npz"), gammas)  # the gamma each generated one was scored at
     plot_structure({r: s for r, s in scored.items() if not r.endswith("relaxed")}, cfg, run.figures, "")
     plot_structure(
@@ -276,7 +295,11 @@ def physical_samples(
 
 
 #: How the report names each kind of configuration.
-KIND_NAMES = {"generated": "generated, decoder's mean", "sampled": "generated, likelihood sample"}
+KIND_NAMES = {
+    "generated": "generated, decoder's mean",
+    "sampled": "generated, likelihood sample",
+    "drawn": "generated, drawn by the pair decoder",
+}
 
 
 #: The scores every row is summarised by: key in :class:`Physicality`, and its column.

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 import keras
 import numpy as np
 
+from keras_clust.apps.lj_fluid import pair
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData, Split
 from keras_clust.elbo import gaussian_nll_np, negative_elbo_per_sample
+from keras_clust.lj.pair_decoder import PairVAE
 from keras_clust.lj.representations import box_diagonal, contacts, grid_dataset
 from keras_clust.lj.vae import build_coordinate_net, build_distance_vae, build_grid_vae, build_particle_set_vae
 from keras_clust.models import VAE, build_dense_vae
@@ -35,7 +37,7 @@ class TrainedVAE:
     """One view's VAE, its fit and the seed it was built with."""
 
     view: str
-    vae: VAE
+    vae: VAE | PairVAE
     fit: FitResult
     seed: int
 
@@ -123,25 +125,34 @@ def epochs_of(view: str, cfg: Config) -> int:
     return {"coords": cfg.coords_epochs, "grid": cfg.grid_epochs, "distance": cfg.distance_epochs}[view]
 
 
+def is_pair(view: str, cfg: Config) -> bool:
+    """Whether the view is the sorted coordinates with the pair decoder (``--coords-decoder pair``)."""
+    return view == "coords" and cfg.coords_decoder == "pair"
+
+
 def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str], int]) -> TrainedVAE:
     """Re-seed, build and fit one view's VAE on the training split (validation on the
     validation split), through ``fit``; with ``cfg.patience`` it stops when the validation
-    -ELBO stops improving and keeps its best epoch."""
+    -ELBO stops improving and keeps its best epoch. The sorted coordinates with the pair decoder:
+    :func:`~keras_clust.apps.lj_fluid.pair.train_pair` (a :class:`PairVAE`)."""
     seed = seed_model(f"{view}_vae")
-    m = build_view(view, cfg, seed)
-    _compile(m.vae, cfg)
-    x = view_inputs(view, data.train, cfg, shuffle=True)
-    val = view_inputs(view, data.val, cfg)
-    fit = fit_model(
-        m.vae,
-        x,
-        None,
-        val if view == "grid" else (val, None),
-        epochs=epochs_of(view, cfg),
-        batch_size=cfg.batch_size,
-        patience=cfg.patience,
-        verbose=0,
-    )
+    if is_pair(view, cfg):
+        m, fit = pair.train_pair(data, cfg, seed, epochs_of(view, cfg))
+    else:
+        m = build_view(view, cfg, seed)
+        _compile(m.vae, cfg)
+        x = view_inputs(view, data.train, cfg, shuffle=True)
+        val = view_inputs(view, data.val, cfg)
+        fit = fit_model(
+            m.vae,
+            x,
+            None,
+            val if view == "grid" else (val, None),
+            epochs=epochs_of(view, cfg),
+            batch_size=cfg.batch_size,
+            patience=cfg.patience,
+            verbose=0,
+        )
     h, k = fit.history, fit.kept_epoch - 1
     log.info(
         "[%s] loss %.2f -> %.2f nats, kept epoch %d of %d (val %.2f, KL %.2f) in %.0f s",
@@ -203,8 +214,12 @@ def _source(view: str, split: Split):
 
 
 def trained_log_var(vae: keras.Model) -> np.ndarray | None:
-    """``log sigma^2`` of a Gaussian likelihood layer (None for the Bernoulli grid)."""
-    layer = vae.get_layer("likelihood")
+    """``log sigma^2`` of a Gaussian likelihood layer (None for the Bernoulli grid and the pair
+    decoder, whose likelihood has no such layer)."""
+    try:
+        layer = vae.get_layer("likelihood")
+    except ValueError:
+        return None
     if hasattr(layer, "observation_log_var"):
         return np.asarray(keras.ops.convert_to_numpy(layer.observation_log_var()), np.float64)
     return None
@@ -261,6 +276,8 @@ def _likelihood(
 def scoring_decoder(t: TrainedVAE) -> keras.Model:
     """The decoder the -ELBO is computed with: an occupancy grid VAE's logits (so that no
     probability is rounded to 0 or 1 in float32), the reconstruction mean of the Gaussian ones."""
+    if isinstance(t.vae, PairVAE):
+        return t.vae.likelihood
     if t.view == "grid" and trained_log_var(t.vae.vae) is None:
         return t.vae.vae.get_layer("grid_vae_decoder_logits")
     return t.vae.decoder
@@ -300,6 +317,8 @@ def neg_elbo_terms(
 
 def trained_terms(t: TrainedVAE, split: Split, cfg: Config, seed: int) -> dict[str, np.ndarray]:
     """:func:`neg_elbo_terms` of a VAE trained in this process (``cfg.elbo_draws`` draws)."""
+    if isinstance(t.vae, PairVAE):
+        return pair.pair_terms(t.vae, split.coords, cfg, seed)
     return neg_elbo_terms(
         t.view, t.vae.encoder, scoring_decoder(t), trained_log_var(t.vae.vae), split, cfg, cfg.elbo_draws, seed
     )

@@ -177,7 +177,7 @@ def render_report(cfg: Config, metrics: dict) -> str:
         f"{_distance_things(cfg)}) and are not comparable with each other. Active dims: latent dimensions whose "
         "z_mean varies across test configurations (variance > 0.01, Burda et al. 2016). Sorted coordinates: the "
         f"particles sorted by {cfg.coords_sort} (`--coords-sort`), read by a {cfg.coords_encoder} encoder "
-        "(`--coords-encoder`)." + _patience_text(cfg),
+        "(`--coords-encoder`)." + _pair_text(metrics) + _patience_text(cfg),
         "",
         collapse_note(metrics),
         markdown_table(model_rows(metrics), floatfmt=".2f"),
@@ -261,7 +261,13 @@ def physical_section(metrics: dict) -> list[str]:
         "decoded distance matrix becomes positions by classical MDS aligned onto its original (a reconstruction) "
         "or through the coordinate network (a generated one, which has no original). The density grid has no "
         "particle identities and no such path. Reconstructions: the test configurations decoded from z_mean. "
-        "Generated: as many N(0, I) prior draws, each assigned the gamma a linear discriminant of the training "
+        + (
+            "The pair decoder has no mean: its configurations are draws of its likelihood, a reconstruction one "
+            "given the test configuration's z_mean, a generated one given a prior draw. "
+            if any(row.endswith(", drawn") for row in p["rows"])
+            else ""
+        )
+        + "Generated: as many N(0, I) prior draws, each assigned the gamma a linear discriminant of the training "
         "codes finds most likely"
         + (
             ", decoded to the decoder's mean and to a sample of the likelihood (the mean plus the learned sigma "
@@ -318,6 +324,22 @@ def relaxation_section(p: dict) -> list[str]:
             "Carlo's own",
         ),
     ]
+
+
+def _pair_text(metrics: dict) -> str:
+    """The pair decoder's design, for a run that had it (``--coords-decoder pair``)."""
+    lattice = metrics["models"]["coords"].get("pair_lattice")
+    if lattice is None:
+        return ""
+    g, s = lattice["grid"], lattice["sub"]
+    return (
+        " Its decoder is the pair decoder (`--coords-decoder pair`): the heights by a MADE, then each particle's "
+        f"position in the plane on a {g} x {g} lattice of {s} x {s} sub-cells, lowest particle first, with logits "
+        f"that hold a learned pair potential with the {lattice['window']} particles below it and a hard core at "
+        f"{lattice['core'][0]:.3f} sigma (cells) and {lattice['core'][1]:.3f} sigma (sub-cells), just inside the "
+        "training configurations' closest approach; its -ELBO is a density of the same sorted coordinates / L as "
+        "the Gaussian decoder's."
+    )
 
 
 def _has_samples(p: dict) -> bool:

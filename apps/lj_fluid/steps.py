@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 
 import numpy as np
 
+from keras_clust.apps.lj_fluid import pair
 from keras_clust.apps.lj_fluid.analysis import (
     active_dimensions,
     anomaly_roc,
@@ -50,6 +52,7 @@ from keras_clust.cluster.evaluate import k_options
 from keras_clust.experiment import Run
 from keras_clust.lj.dataset import save_lj_dataset
 from keras_clust.lj.monte_carlo import lj_energy
+from keras_clust.lj.pair_decoder import PairVAE
 from keras_clust.lj.representations import cell_indices, grids_of
 from keras_clust.seeding import model_seed
 from keras_clust.viz import loss_curves, pick_examples, plot_k_choice, plot_loss_curves
@@ -102,6 +105,9 @@ def steps(cfg: Config, run: Run) -> None:
             run.figures / f"loss_{view}.png",
             title=f"{VIEW_NAMES[view]}: recon + {cfg.beta:g} x KL (nats per configuration)",
         )
+        if isinstance(t.vae, PairVAE):
+            pair.save(t.vae, run)
+            continue
         run.save_model(t.vae.mean_encoder, f"{view}_encoder.keras")
         run.save_model(t.vae.encoder, f"{view}_posterior.keras")
         run.save_model(t.vae.decoder, f"{view}_decoder.keras")
@@ -171,6 +177,7 @@ def model_metrics(t, terms: dict, data: RunData, cfg: Config) -> dict:
         "active_dims": active_dimensions(z_mean),
         "kl_per_dim": kl_per_dimension(z_mean, z_log_var).round(4).tolist(),
         "free_bits": getattr(cfg, f"{t.view}_free_bits"),
+        **({"pair_lattice": asdict(t.vae.lattice)} if isinstance(t.vae, PairVAE) else {}),
     }
 
 
@@ -257,7 +264,7 @@ def deep_gamma_clustering(view: str, vae, data: RunData, cfg: Config) -> dict:
     settings = DeepSettings.for_run(
         k, cfg.quick, batch_size=cfg.batch_size, k_range=tuple(cfg.k_range), k_criterion=cfg.k_criterion
     )
-    res = cluster_embedding(cfg.cluster, x, settings, vae.mean_encoder, vae.decoder, cfg.seed)
+    res = cluster_embedding(cfg.cluster, x, settings, vae.mean_encoder, getattr(vae, "decoder", None), cfg.seed)
     log.info("%s on the %s encoder: gamma ACC %.3f", cfg.cluster, view, score_clustering(classes, res.labels).acc)
     chosen = res.info.get("k_choice")
     extra = {} if chosen is None else {"k": chosen["k"], "k_choice": chosen}

@@ -333,3 +333,36 @@ def draw_configurations(
             x[:, k, :plane] = centre + (rng.random((rows, plane)) - 0.5) / (lat.grid * lat.sub)
         out.append(x.reshape(rows, -1))
     return np.concatenate(out)
+
+
+def negative_elbo_terms(
+    encoder: keras.Model,
+    likelihood: keras.Model,
+    lattice: PairLattice,
+    coords: np.ndarray,
+    draws: int,
+    seed: int | np.random.Generator,
+    batch_size: int = 256,
+) -> dict[str, np.ndarray]:
+    """Per-configuration ``recon`` = E_q[-log p(x | z)] over ``draws`` seeded latent draws, ``kl``
+    = KL(q(z | x) || N(0, I)) in closed form, and ``neg_elbo``, their sum (nats), of sorted
+    coordinates ``(n, N * dim)`` under a pair-decoder VAE's ``encoder`` (``-> [z_mean, z_log_var,
+    ...]``) and ``likelihood`` (:attr:`PairVAE.likelihood`); the pair sums are computed batch by
+    batch on ``lattice``. One stream of draws over the batches: the same seed gives the same
+    numbers."""
+    if draws < 1:
+        raise UsageError(f"draws must be >= 1, got {draws}")
+    rng = np.random.default_rng(seed)
+    recon, kl = [], []
+    for start in range(0, len(coords), batch_size):
+        x = np.asarray(coords[start : start + batch_size], np.float32)
+        cell, sub = lattice.features(x)
+        z_mean, z_log_var = (np.asarray(a, np.float64) for a in encoder(x, training=False)[:2])
+        kl.append(-0.5 * np.sum(1.0 + z_log_var - z_mean**2 - np.exp(z_log_var), axis=-1))
+        total = np.zeros(len(x))
+        for _ in range(draws):
+            z = z_mean + np.exp(0.5 * z_log_var) * rng.standard_normal(z_mean.shape)
+            total += np.asarray(likelihood([z.astype(np.float32), x, cell, sub], training=False), np.float64)
+        recon.append(total / draws)
+    recon_a, kl_a = np.concatenate(recon), np.concatenate(kl)
+    return {"recon": recon_a, "kl": kl_a, "neg_elbo": recon_a + kl_a}

@@ -1,0 +1,119 @@
+"""The sorted-coordinate view with the pair decoder (``--coords-decoder pair``): its lattice from
+the training data, its fit, its -ELBO, its configurations, and its files in the run folder.
+
+The model is :func:`keras_clust.lj.pair_decoder.build_pair_vae`: the DeepSets encoder, the
+heights by a MADE, each particle's position in the plane on a lattice whose logits hold a pair
+potential with the particles below it, and a hard core just inside the training configurations'
+closest approach (``cfg.coords_pair_core_margin``), so the core takes probability only off places
+where no training particle sits.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from keras_clust.apps.lj_fluid.config import Config
+from keras_clust.apps.lj_fluid.data import RunData
+from keras_clust.files import atomic_write_text
+from keras_clust.lj.pair_decoder import PairVAE, build_pair_vae, draw_configurations, negative_elbo_terms
+from keras_clust.lj.pair_lattice import PairLattice, closest_centres
+from keras_clust.training import FitResult, fit_model
+
+#: The lattice's file in a run folder's ``models/``.
+LATTICE_FILE = "coords_lattice.json"
+
+
+def pair_lattice(cfg: Config, train_coords: np.ndarray) -> PairLattice:
+    """The run's lattice, its core ``cfg.coords_pair_core_margin`` inside the training
+    configurations' closest cell and sub-cell centres (:func:`closest_centres`)."""
+    lattice = PairLattice(
+        cfg.particles,
+        cfg.dim,
+        cfg.box,
+        cfg.coords_pair_grid,
+        cfg.coords_pair_subgrid,
+        cfg.coords_pair_window,
+    )
+    closest = closest_centres(lattice, train_coords)
+    margin = cfg.coords_pair_core_margin
+    return replace(lattice, core=(closest[0] - margin, closest[1] - margin))
+
+
+def build(cfg: Config, lattice: PairLattice, seed: int) -> PairVAE:
+    return build_pair_vae(
+        lattice,
+        cfg.coords_latent,
+        cfg.coords_set_units,
+        cfg.coords_hidden,
+        cfg.coords_pair_units,
+        cfg.coords_pair_components,
+        free_bits=cfg.coords_free_bits,
+        beta=cfg.beta,
+        seed=seed,
+        name="coords_vae",
+    )
+
+
+def _dataset(model: PairVAE, coords: np.ndarray, batch_size: int, shuffle_seed: int | None = None):
+    """The coordinates and their pair sums, batched (shuffled each epoch with a seed)."""
+    ds = tf.data.Dataset.from_tensor_slices((tuple(model.inputs(coords)),))
+    if shuffle_seed is not None:
+        ds = ds.shuffle(len(coords), seed=shuffle_seed, reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(2)
+
+
+def train_pair(data: RunData, cfg: Config, seed: int, epochs: int) -> tuple[PairVAE, FitResult]:
+    """Build the pair-decoder VAE on the training split's lattice and fit it (validation on the
+    validation split); the caller has seeded the model."""
+    model = build(cfg, pair_lattice(cfg, data.train.coords), seed)
+    model.vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    fit = fit_model(
+        model.vae,
+        _dataset(model, data.train.coords, cfg.batch_size, shuffle_seed=seed),
+        None,
+        _dataset(model, data.val.coords, cfg.batch_size),
+        epochs=epochs,
+        batch_size=cfg.batch_size,
+        patience=cfg.patience,
+        verbose=0,
+    )
+    return model, fit
+
+
+def pair_terms(model: PairVAE, coords: np.ndarray, cfg: Config, seed: int) -> dict[str, np.ndarray]:
+    """:func:`negative_elbo_terms` with the run's draws."""
+    return negative_elbo_terms(model.encoder, model.likelihood, model.lattice, coords, cfg.elbo_draws, seed)
+
+
+def configurations(model: PairVAE, test_codes: np.ndarray, latent: np.ndarray, seed: int) -> tuple:
+    """Sorted coordinates drawn given the test configurations' codes (reconstructions) and given
+    prior draws (generated ones)."""
+    return (
+        draw_configurations(model, test_codes.astype(np.float32), [seed, 0]),
+        draw_configurations(model, latent.astype(np.float32), [seed, 1]),
+    )
+
+
+def save(model: PairVAE, run) -> None:
+    """The models a later ``evaluate`` or generation needs, and the lattice (``models/``)."""
+    run.save_model(model.mean_encoder, "coords_encoder.keras")
+    run.save_model(model.encoder, "coords_posterior.keras")
+    run.save_model(model.likelihood, "coords_scoring_decoder.keras")
+    run.save_model(model.heights, "coords_heights.keras")
+    run.save_model(model.background, "coords_background.keras")
+    atomic_write_text(run.file(f"models/{LATTICE_FILE}"), json.dumps(asdict(model.lattice), indent=1))
+
+
+def load_lattice(path: str | Path) -> PairLattice | None:
+    """The lattice a run's pair decoder was trained on, None for a Gaussian decoder's run."""
+    f = Path(path) / "models" / LATTICE_FILE
+    if not f.is_file():
+        return None
+    d = json.loads(f.read_text())
+    return PairLattice(**{**d, "hinges": tuple(d["hinges"]), "core": None if d["core"] is None else tuple(d["core"])})
