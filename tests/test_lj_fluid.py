@@ -118,6 +118,11 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert m["anomaly"]["overlap"]["distance matrix (Conv2D VAE)"]["auc"] > 0.95
     # and the grid VAE, whose likelihood has the cells' 8th powers (about 0.6 without)
     assert m["anomaly"]["overlap"]["density grid (Conv VAE)"]["auc"] > 0.95
+    # and the pair decoder, whose hard core (about 0.7 sigma) a pair at 0.5 sigma is deep inside
+    assert m["anomaly"]["overlap"]["sorted coordinates (VAE)"]["auc"] > 0.95
+    core = m["models"]["coords"]["pair_lattice"]["core"]  # just inside the training data's closest approach
+    assert 0.5 < core[0] < core[1] < 0.95
+    assert json.loads((run / "models" / "coords_lattice.json").read_text())["core"] == core
     assert m["anomaly"]["holdout_gamma"]["LJ energy (physics baseline)"]["n_anomalous"] == m["split"]["test"]
     assert set(m["gamma"]) == {"coords", "grid", "distance", "physics"}
     assert m["energy_map_view"] == max(("coords", "grid", "distance"), key=lambda v: m["gamma"][v]["r2"])
@@ -160,21 +165,24 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert all(p["close_pair_share"] == 0.0 for p in rows["Monte Carlo (test split)"].values())
     assert all(p["close_pair_share"] > 0.5 for p in rows["uniform in the box"].values())
     raw_close = relaxed_close = 0
-    for kind, file in (
-        ("generated", "generated"),
-        ("sampled", "generated_samples"),
-        ("reconstructed", "reconstructed"),
+    # the pair decoder (the coordinate view's default) has no mean: its draws are the generated ones
+    kinds = {"coords": {"generated": "drawn"}, "distance": {}}
+    for kind, file, views in (
+        ("generated", "generated", ["coords", "distance"]),
+        ("sampled", "generated_samples", ["distance"]),
+        ("reconstructed", "reconstructed", ["coords", "distance"]),
     ):
         stored = np.load(run / f"{file}.npz")
-        assert sorted(stored.files) == ["coords", "distance"]
+        assert sorted(stored.files) == views
         for view in stored.files:
+            row = kinds[view].get(kind, kind)
             x = stored[view]
             assert x.shape == (m["split"]["test"], 30, 3)
-            by_gamma = rows[f"{view}, {kind}"].values()
+            by_gamma = rows[f"{view}, {row}"].values()
             assert sum(p["configurations"] for p in by_gamma) == len(x)
             close = sum(round(p["close_pair_share"] * p["configurations"]) for p in by_gamma)
             assert close == int(np.sum(min_pair_distance(x) < 0.8))
-            relaxed = rows[f"{view}, {kind}, relaxed"].values()  # the same configurations, separated and swept
+            relaxed = rows[f"{view}, {row}, relaxed"].values()  # the same configurations, separated and swept
             assert sum(p["configurations"] for p in relaxed) == len(x)
             raw_close += close
             relaxed_close += sum(round(p["close_pair_share"] * p["configurations"]) for p in relaxed)
@@ -197,12 +205,12 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert uniform[-1] < uniform[1] < uniform[0]
     assert physical["floor"] == pytest.approx(weighted_scores(list(rows["Monte Carlo (test split)"].values())))
     assert all(p["close_pair_share"] < 0.05 for p in rows["uniform in the box, relaxed"].values())
-    # a likelihood sample is the decoder's mean plus noise: the same draws, spread wider
-    means, samples = np.load(run / "generated.npz")["coords"], np.load(run / "generated_samples.npz")["coords"]
-    assert not np.allclose(means, samples) and samples.std(axis=1).mean() > means.std(axis=1).mean()
+    # a distance matrix's likelihood sample is its mean plus noise: other configurations
+    means, samples = np.load(run / "generated.npz")["distance"], np.load(run / "generated_samples.npz")["distance"]
+    assert not np.allclose(means, samples)
     assigned = np.load(run / "generated_gamma.npz")  # the gamma each generated configuration was scored at
-    for view in ("coords", "distance"):
-        counts = {g: p["configurations"] for g, p in rows[f"{view}, generated"].items()}
+    for view, kind in (("coords", "drawn"), ("distance", "generated")):
+        counts = {g: p["configurations"] for g, p in rows[f"{view}, {kind}"].items()}
         assert counts == {f"{g:g}": int(n) for g, n in zip(*np.unique(assigned[view], return_counts=True), strict=True)}
     report = (run / "report.md").read_text()
     for name in figures:
@@ -217,6 +225,8 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "IAT energy / positions (sweeps)",
         "free nats/dim",
         "particles sorted by height (`--coords-sort`), read by a deepsets encoder",
+        "Its decoder is the pair decoder (`--coords-decoder pair`)",
+        "The pair decoder has no mean",
         "Metropolis acceptance",
         "## Exported SavedModels",
     ):
@@ -406,7 +416,8 @@ def test_neg_elbo_terms_match_the_losses_the_layers_train():
         assert logs["recon"] == pytest.approx(terms["recon"].mean(), rel=1e-4), view
 
 
-# slow: 48 s: a second lj-fluid quick run (2-D, DEC); the 3-D quick run stays in the suite
+# slow: 48 s: a second lj-fluid quick run (2-D, DEC, the Gaussian coordinate decoder); the 3-D quick run
+# stays in the suite
 @pytest.mark.slow
 def test_two_dimensional_quick_run(tmp_path):
     """A 2-D fluid; with ``--cluster dec`` each view's encoder is also fine-tuned by DEC and scored
@@ -426,6 +437,8 @@ def test_two_dimensional_quick_run(tmp_path):
         "none",
         "--cluster",
         "dec",
+        "--coords-decoder",
+        "gaussian",  # the quick run in the suite has the default pair decoder; this one the write-up's
         cwd=tmp_path,
     )
     assert res.returncode == 0, res.stderr[-2000:]
@@ -526,9 +539,21 @@ def test_run_config_resolves_the_holdout_gamma_and_caps_quick():
     assert cfg.grid_blocks == "strided" and Config().grid_blocks == "pool-shuffle"
     cfg = run_config(
         parser.parse_args(
-            ["lj-fluid", "run", "--grid-smoothing", "0.35", "--coords-sort", "x", "--coords-encoder", "dense"]
+            [
+                "lj-fluid",
+                "run",
+                "--grid-smoothing",
+                "0.35",
+                "--coords-sort",
+                "x",
+                "--coords-encoder",
+                "dense",
+                "--coords-decoder",
+                "gaussian",
+            ]
         )
     )
+    assert (cfg.coords_decoder, Config().coords_decoder) == ("gaussian", "pair")
     assert (cfg.grid_smoothing, cfg.grid_likelihood) == (0.35, "gaussian")
     assert (cfg.coords_sort, Config().coords_sort) == ("x", "height")
     assert (cfg.coords_encoder, Config().coords_encoder) == ("dense", "deepsets")

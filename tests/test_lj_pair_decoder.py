@@ -123,24 +123,26 @@ def test_the_potential_weighs_the_sums_and_the_core_is_fixed():
     assert [w.name for w in layer.trainable_weights] == ["pair_weights"]
 
 
-def small_model(core=None, seed=0, box=BOX):
-    lattice = PairLattice(N, DIM, box, grid=4, sub=2, window=3, core=core)
+def small_model(core=None, seed=0, box=BOX, dim=DIM):
+    lattice = PairLattice(N, dim, box, grid=4, sub=2, window=3, core=core)
     return build_pair_vae(lattice, made_units=(16,), components=2, background_units=(8,), seed=seed)
 
 
-def test_the_sampler_draws_what_the_model_scores():
+@pytest.mark.parametrize("dim", [3, 2])
+def test_the_sampler_draws_what_the_model_scores(dim):
     keras.utils.set_random_seed(0)
-    model = small_model(box=2.0)  # a small box: every particle near the ones below it
+    model = small_model(box=2.0, dim=dim)  # a small box: every particle near the ones below it
     model.potential.w.assign(np.full(len(model.lattice.hinges), 3.0, np.float32))  # a strong potential
     latent = np.random.default_rng(7).standard_normal((8, 2)).astype(np.float32)
     drawn = draw_configurations(model, latent, seed=0, sharpen=1e6)  # each cell the model's likeliest
-    assert drawn.shape == (8, N * DIM) and 0.0 <= drawn.min() and drawn.max() <= 1.0
-    x = drawn.reshape(8, N, DIM)
+    assert drawn.shape == (8, N * dim) and 0.0 <= drawn.min() and drawn.max() <= 1.0
+    x = drawn.reshape(8, N, dim)
     _, cells, subs = model.inputs(drawn)
     logits, sub_logits = (np.asarray(t) for t in model.potential([model.background([latent, x[..., -1]]), cells, subs]))
-    cell = lattice_cell(x[..., :2], 4)
+    plane = x[..., : dim - 1]
+    cell = lattice_cell(plane, 4)
     np.testing.assert_array_equal(flat_index(cell, 4), logits.argmax(-1))
-    sub = flat_index(lattice_sub_cell(x[..., :2], cell, 4, 2), 2)
+    sub = flat_index(lattice_sub_cell(plane, cell, 4, 2), 2)
     top = np.sort(sub_logits, axis=-1)
     decided = top[..., -1] - top[..., -2] > 1e-3  # with no particle near, the sub-cells tie: any is likeliest
     assert decided.sum() >= 10

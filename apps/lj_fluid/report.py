@@ -332,9 +332,14 @@ def _pair_text(metrics: dict) -> str:
     if lattice is None:
         return ""
     g, s = lattice["grid"], lattice["sub"]
+    where = (
+        f"x on a line of {g} cells of {s} sub-cells each"
+        if lattice["dim"] == 2
+        else f"position in the plane on a {g} x {g} lattice of {s} x {s} sub-cells"
+    )
     return (
         " Its decoder is the pair decoder (`--coords-decoder pair`): the heights by a MADE, then each particle's "
-        f"position in the plane on a {g} x {g} lattice of {s} x {s} sub-cells, lowest particle first, with logits "
+        f"{where}, lowest particle first, with logits "
         f"that hold a learned pair potential with the {lattice['window']} particles below it and a hard core at "
         f"{lattice['core'][0]:.3f} sigma (cells) and {lattice['core'][1]:.3f} sigma (sub-cells), just inside the "
         "training configurations' closest approach; its -ELBO is a density of the same sorted coordinates / L as "
