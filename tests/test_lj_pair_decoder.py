@@ -15,6 +15,7 @@ from keras_clust.lj.pair_decoder import (
     PairPotential,
     build_pair_vae,
     draw_configurations,
+    negative_elbo_terms,
 )
 from keras_clust.lj.pair_lattice import PairLattice, closest_centres, flat_index, lattice_cell, lattice_sub_cell
 
@@ -166,3 +167,56 @@ def test_training_lowers_the_negative_elbo_and_the_model_round_trips(tmp_path):
     np.testing.assert_allclose(
         np.asarray(loaded([z, *[v[:4] for v in inputs]])), np.asarray(model.likelihood([z, *[v[:4] for v in inputs]]))
     )
+
+
+def test_negative_elbo_terms_equal_the_loss_the_layers_train():
+    """With a point-mass posterior (z_log_var = -30) a sampled z is z_mean, so the training loss on
+    a batch equals recon + KL as negative_elbo_terms computes them (every dimension's KL above the
+    free-bits floor, which then charges nothing extra)."""
+    keras.utils.set_random_seed(1)
+    model = small_model(core=(0.3, 0.4))
+    head = model.encoder.get_layer("z_log_var")
+    w, b = head.get_weights()
+    head.set_weights([np.zeros_like(w), np.full_like(b, -30.0)])
+    coords = sorted_configurations(20, seed=9)
+    terms = negative_elbo_terms(model.encoder, model.likelihood, model.lattice, coords, draws=3, seed=0, batch_size=7)
+    model.vae.compile(optimizer="adam")
+    loss = model.vae.evaluate(model.inputs(coords), batch_size=20, verbose=0, return_dict=True)["loss"]
+    assert terms["kl"].min() > 0.25 * 2
+    np.testing.assert_allclose(terms["neg_elbo"], terms["recon"] + terms["kl"])
+    assert float(np.mean(terms["neg_elbo"])) == pytest.approx(loss, rel=1e-4)
+
+
+def test_a_height_sees_only_the_heights_below_it():
+    """MADE's masks: changing height k moves the mixture parameters of heights k+1.. only."""
+    keras.utils.set_random_seed(2)
+    model = small_model()
+    rng = np.random.default_rng(10)
+    z, h = rng.standard_normal((1, 2)).astype(np.float32), rng.random((1, N)).astype(np.float32)
+    per_height = 3 * model.components
+    base = np.asarray(model.heights([z, h])).reshape(N, per_height)
+    for k in range(N):
+        moved = h.copy()
+        moved[0, k] += 0.3
+        changed = np.abs(np.asarray(model.heights([z, moved])).reshape(N, per_height) - base).max(axis=1) > 1e-6
+        assert not changed[: k + 1].any() and (k == N - 1 or changed[k + 1 :].any()), k
+
+
+def test_cells_at_their_edges_are_indexed_alike_by_the_model_and_the_lattice():
+    """A position on a cell's edge, and one float32 step either side: CellNLL (keras.ops) and the
+    lattice's sums (NumPy) must put it in the same cell and sub-cell."""
+    grid, sub = 16, 4
+    edges = np.arange(grid * sub + 1, dtype=np.float32) / np.float32(grid * sub)
+    x = np.concatenate([edges, np.nextafter(edges, np.float32(0)), np.nextafter(edges, np.float32(1))])
+    x = np.clip(x, 0, 1).astype(np.float32)
+    xy = np.stack([x, x[::-1]], -1)[None]  # (1, P, 2)
+    cell = lattice_cell(xy, grid)
+    want = flat_index(cell, grid) * sub * sub + flat_index(lattice_sub_cell(xy, cell, grid, sub), sub)
+    logits = np.where(np.arange(grid * grid) == flat_index(cell, grid)[..., None], 0.0, -1e4).astype(np.float32)
+    sub_logits = np.where(
+        np.arange(sub * sub) == flat_index(lattice_sub_cell(xy, cell, grid, sub), sub)[..., None], 0.0, -1e4
+    ).astype(np.float32)
+    nll = np.asarray(CellNLL(grid, sub)([xy, logits, sub_logits]))
+    n = xy.shape[1]
+    np.testing.assert_allclose(nll, -n * 2 * np.log(grid * sub), rtol=1e-5)  # every point on its own sub-cell
+    assert len(np.unique(want)) > grid  # the edges span the lattice

@@ -41,27 +41,37 @@ MIN_LOG_SCALE = -7.0
 
 @keras.saving.register_keras_serializable(package="keras_clust")
 class MaskedDense(keras.layers.Layer):
-    """``Dense`` whose kernel is multiplied by a fixed 0/1 ``mask`` ``(inputs, units)``: MADE's
-    autoregressive wiring."""
+    """``Dense`` whose kernel is masked by degrees: MADE's autoregressive wiring. Output ``j`` sees
+    input ``i`` when ``out_degrees[j] >= in_degrees[i]`` (``strict``: ``>``, for the outputs, so
+    that no input reaches its own parameters)."""
 
-    def __init__(self, mask, activation=None, **kwargs):
+    def __init__(self, in_degrees, out_degrees, strict: bool = False, activation=None, **kwargs):
         super().__init__(**kwargs)
-        self.mask_values = np.asarray(mask, np.float32)
+        self.in_degrees = [int(d) for d in in_degrees]
+        self.out_degrees = [int(d) for d in out_degrees]
+        self.strict = bool(strict)
         self.activation = keras.activations.get(activation)
 
+    def mask(self) -> np.ndarray:
+        """``(inputs, units)`` 0/1."""
+        i, o = np.asarray(self.in_degrees)[:, None], np.asarray(self.out_degrees)[None, :]
+        return ((o > i) if self.strict else (o >= i)).astype(np.float32)
+
     def build(self, input_shape):
-        n_in, n_out = self.mask_values.shape
-        self.kernel = self.add_weight(shape=(n_in, n_out), initializer="glorot_uniform", name="kernel")
-        self.bias = self.add_weight(shape=(n_out,), initializer="zeros", name="bias")
+        shape = (len(self.in_degrees), len(self.out_degrees))
+        self.kernel = self.add_weight(shape=shape, initializer="glorot_uniform", name="kernel")
+        self.bias = self.add_weight(shape=(shape[1],), initializer="zeros", name="bias")
 
     def call(self, x):
-        mask = keras.ops.convert_to_tensor(self.mask_values, dtype=self.kernel.dtype)
+        mask = keras.ops.convert_to_tensor(self.mask(), dtype=self.kernel.dtype)
         return self.activation(keras.ops.matmul(x, self.kernel * mask) + self.bias)
 
     def get_config(self):
         return {
             **super().get_config(),
-            "mask": self.mask_values.astype(int).tolist(),
+            "in_degrees": self.in_degrees,
+            "out_degrees": self.out_degrees,
+            "strict": self.strict,
             "activation": keras.activations.serialize(self.activation),
         }
 
@@ -101,24 +111,24 @@ class MixtureNLL(keras.layers.Layer):
 @keras.saving.register_keras_serializable(package="keras_clust")
 class PairPotential(keras.layers.Layer):
     """Logits of each particle's cell: ``background - sum_m c_m S_m``, where ``S_m`` are the
-    lattice's pair sums (:meth:`PairLattice.features`) and ``c_m`` the hinges' strengths,
-    ``softplus`` of learned weights (so the potential is repulsive), then :data:`CORE_SLOPE` for
-    the core's sum if ``core``. Takes ``[background (B, N, cells), cell sums (B, N, cells, sums),
-    sub-cell sums (B, N, sub_cells, sums)]`` and returns the cells' logits and the sub-cells'
-    (the potential alone: uniform within a cell but for it)."""
+    lattice's pair sums (:meth:`PairLattice.features`) and ``c_m`` the ``n_hinges`` hinges'
+    strengths, ``softplus`` of learned weights (so the potential is repulsive), then ``core_slope``
+    (default :data:`CORE_SLOPE`) for the core's sum if ``core``. Takes ``[background (B, N, cells),
+    cell sums (B, N, cells, sums), sub-cell sums (B, N, sub_cells, sums)]`` and returns the cells'
+    logits and the sub-cells' (the potential alone: uniform within a cell but for it)."""
 
-    def __init__(self, hinges: int, core: bool = False, **kwargs):
+    def __init__(self, n_hinges: int, core: bool = False, core_slope: float = CORE_SLOPE, **kwargs):
         super().__init__(**kwargs)
-        self.hinges, self.core = int(hinges), bool(core)
+        self.n_hinges, self.core, self.core_slope = int(n_hinges), bool(core), float(core_slope)
 
     def build(self, input_shape):
-        self.w = self.add_weight(shape=(self.hinges,), initializer="zeros", name="pair_weights")
+        self.w = self.add_weight(shape=(self.n_hinges,), initializer="zeros", name="pair_weights")
 
     def strengths(self):
         """The weight of each pair sum, ``(sums,)``."""
         c = keras.ops.softplus(self.w)
         if self.core:
-            c = keras.ops.concatenate([c, keras.ops.convert_to_tensor([CORE_SLOPE], dtype=c.dtype)])
+            c = keras.ops.concatenate([c, keras.ops.convert_to_tensor([self.core_slope], dtype=c.dtype)])
         return c
 
     def call(self, inputs):
@@ -127,7 +137,7 @@ class PairPotential(keras.layers.Layer):
         return background - keras.ops.tensordot(cell_sums, c, axes=1), -keras.ops.tensordot(sub_sums, c, axes=1)
 
     def get_config(self):
-        return {**super().get_config(), "hinges": self.hinges, "core": self.core}
+        return {**super().get_config(), "n_hinges": self.n_hinges, "core": self.core, "core_slope": self.core_slope}
 
 
 @keras.saving.register_keras_serializable(package="keras_clust")
@@ -174,14 +184,14 @@ def made(code, given, degrees: np.ndarray, units: Sequence[int], components: int
     h, prev = given, np.asarray(degrees)
     for i, width in enumerate(units):
         m = rng.integers(1, max(features, 2), size=width)
-        h = MaskedDense((m[None, :] >= prev[:, None]).astype(np.float32), name=f"{prefix}made_{i}")(h)
+        h = MaskedDense(prev, m, name=f"{prefix}made_{i}")(h)
         h = keras.layers.Add(name=f"{prefix}made_{i}_add")(
             [h, keras.layers.Dense(width, name=f"{prefix}cond_{i}")(code)]
         )
         h = keras.layers.Activation("relu", name=f"{prefix}made_{i}_relu")(h)
         prev = m
     out_degrees = np.repeat(degrees, 3 * components)
-    params = MaskedDense((out_degrees[None, :] > prev[:, None]).astype(np.float32), name=f"{prefix}mixture")(h)
+    params = MaskedDense(prev, out_degrees, strict=True, name=f"{prefix}mixture")(h)
     cond = keras.layers.Dense(features * 3 * components, name=f"{prefix}cond_out")(code)
     return keras.layers.Add(name=f"{prefix}mixture_add")([params, cond])
 
@@ -298,14 +308,20 @@ def _mixture_draw(params, k: int, components: int, rng) -> np.ndarray:
 
 
 def draw_configurations(
-    model: PairVAE, latent: np.ndarray, seed: int, sharpen: float = 1.0, sort_heights: bool = False, chunk: int = 512
+    model: PairVAE,
+    latent: np.ndarray,
+    seed: int | Sequence[int],
+    sharpen: float = 1.0,
+    sort_heights: bool = False,
+    chunk: int = 512,
 ) -> np.ndarray:
     """Draw sorted coordinates ``(n, N * dim)`` (box units) from the decoder given codes
     ``latent`` ``(n, latent_dim)``: every height (the MADE, one at a time), then each particle's
-    cell and sub-cell in order given those below it, uniform within the sub-cell; heights are
-    clipped into the box. ``sharpen`` > 1 draws the cells and sub-cells from their logits times it
-    (a lower temperature); ``sort_heights`` puts each configuration's drawn heights in increasing
-    order before the positions in the plane are drawn."""
+    cell and sub-cell in order given those below it, uniform within the sub-cell. A height drawn
+    outside the box (the mixture is not truncated to it) is put on the box's wall. ``sharpen`` > 1
+    draws the cells and sub-cells from their logits times it (a lower temperature);
+    ``sort_heights`` puts each configuration's drawn heights in increasing order before the
+    positions in the plane are drawn."""
     lat, rng = model.lattice, np.random.default_rng(seed)
     big_n, dim, plane, window = lat.n_particles, lat.dim, lat.plane, lat.window
     c = np.asarray(model.potential.strengths(), np.float64)
