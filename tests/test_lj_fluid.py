@@ -318,7 +318,7 @@ def test_simulate_writes_a_dataset_that_run_accepts(tmp_path):
         (["--dataset", "partial.npz"], 1, "energy"),
         (["--holdout-gamma", "1"], 2, "--holdout-gamma"),
         (["--grid-filters", "8,16"], 2, "--grid-filters"),
-        (["--coords-decoder", "pair", "--coords-sort", "x"], 2, "--coords-sort height"),
+        (["--coords-sort", "x"], 2, "--coords-decoder gaussian"),
         (["--coords-decoder", "pair", "--cluster", "idec"], 2, "--cluster idec"),
     ],
 )

@@ -603,13 +603,15 @@ class Config(SourceSettings):
             )
         if self.coords_decoder == "pair" and (self.coords_sort != "height" or self.coords_encoder != "deepsets"):
             raise UsageError(
-                "--coords-decoder pair draws the particles lowest first and has the DeepSets encoder: use it with "
-                "--coords-sort height --coords-encoder deepsets (the defaults)"
+                "the pair decoder (--coords-decoder pair, the default) draws the particles lowest first and has the "
+                "DeepSets encoder: keep --coords-sort height --coords-encoder deepsets (the defaults), or add "
+                "--coords-decoder gaussian"
             )
         if self.coords_decoder == "pair" and self.cluster == "idec":
             raise UsageError(
-                "--cluster idec trains the encoder beside its decoder, and the pair decoder is not one that maps a "
-                "code to coordinates: use --cluster dec or n2d, or --coords-decoder gaussian"
+                "--cluster idec trains the encoder beside its decoder, and the pair decoder (--coords-decoder pair, "
+                "the default) is not one that maps a code to coordinates: use --cluster dec or n2d, or add "
+                "--coords-decoder gaussian"
             )
         self.grid_cells  # noqa: B018 - raises a one-line UsageError for an h the poolings cannot use
         return self

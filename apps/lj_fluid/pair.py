@@ -23,6 +23,7 @@ from keras_clust.apps.lj_fluid.data import RunData
 from keras_clust.files import atomic_write_text
 from keras_clust.lj.pair_decoder import PairVAE, build_pair_vae, draw_configurations, negative_elbo_terms
 from keras_clust.lj.pair_lattice import PairLattice, closest_centres
+from keras_clust.seeding import model_seed
 from keras_clust.training import FitResult, fit_model
 
 #: The lattice's file in a run folder's ``models/``.
@@ -42,10 +43,11 @@ def pair_lattice(cfg: Config, train_coords: np.ndarray) -> PairLattice:
     )
     closest = closest_centres(lattice, train_coords)
     margin = cfg.coords_pair_core_margin
-    return replace(lattice, core=(closest[0] - margin, closest[1] - margin))
+    return replace(lattice, core=(max(closest[0] - margin, 0.0), max(closest[1] - margin, 0.0)))
 
 
 def build(cfg: Config, lattice: PairLattice, seed: int) -> PairVAE:
+    """The run's pair-decoder VAE on ``lattice`` (the settings ``coords_*`` of ``cfg``)."""
     return build_pair_vae(
         lattice,
         cfg.coords_latent,
@@ -91,12 +93,14 @@ def pair_terms(model: PairVAE, coords: np.ndarray, cfg: Config, seed: int) -> di
     return negative_elbo_terms(model.encoder, model.likelihood, model.lattice, coords, cfg.elbo_draws, seed)
 
 
-def configurations(model: PairVAE, test_codes: np.ndarray, latent: np.ndarray, seed: int) -> tuple:
+def configurations(
+    model: PairVAE, test_codes: np.ndarray, latent: np.ndarray, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Sorted coordinates drawn given the test configurations' codes (reconstructions) and given
-    prior draws (generated ones)."""
+    prior draws (generated ones), each on a stream of its own derived from ``seed``."""
     return (
-        draw_configurations(model, test_codes.astype(np.float32), [seed, 0]),
-        draw_configurations(model, latent.astype(np.float32), [seed, 1]),
+        draw_configurations(model, test_codes.astype(np.float32), model_seed(seed, "pair-reconstructed")),
+        draw_configurations(model, latent.astype(np.float32), model_seed(seed, "pair-generated")),
     )
 
 

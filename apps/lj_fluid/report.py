@@ -270,6 +270,11 @@ def physical_section(metrics: dict) -> list[str]:
         + "Generated: as many N(0, I) prior draws, each assigned the gamma a linear discriminant of the training "
         "codes finds most likely"
         + (
+            " and, but for the pair decoder's, which are drawn as above"
+            if any(row.endswith(", drawn") for row in p["rows"])
+            else ""
+        )
+        + (
             ", decoded to the decoder's mean and to a sample of the likelihood (the mean plus the learned sigma "
             "times standard normal noise; for a distance matrix of its distances, whose contacts follow). "
             if _has_samples(p)
@@ -332,6 +337,7 @@ def _pair_text(metrics: dict) -> str:
     if lattice is None:
         return ""
     g, s = lattice["grid"], lattice["sub"]
+    below = min(lattice["window"], lattice["n_particles"] - 1)
     where = (
         f"x on a line of {g} cells of {s} sub-cells each"
         if lattice["dim"] == 2
@@ -340,7 +346,7 @@ def _pair_text(metrics: dict) -> str:
     return (
         " Its decoder is the pair decoder (`--coords-decoder pair`): the heights by a MADE, then each particle's "
         f"{where}, lowest particle first, with logits "
-        f"that hold a learned pair potential with the {lattice['window']} particles below it and a hard core at "
+        f"that hold a learned pair potential with the {below} particles below it and a hard core at "
         f"{lattice['core'][0]:.3f} sigma (cells) and {lattice['core'][1]:.3f} sigma (sub-cells), just inside the "
         "training configurations' closest approach; its -ELBO is a density of the same sorted coordinates / L as "
         "the Gaussian decoder's."
