@@ -190,6 +190,11 @@ def main() -> None:
         help="the pair decoder: a hard core this far (sigma) below the training data's closest"
         " cell and sub-cell centres to a particle below (none if not given)",
     )
+    ap.add_argument(
+        "--signed-hinges",
+        action="store_true",
+        help="the pair decoder's hinge strengths may take either sign (a potential with a well)",
+    )
     ap.add_argument("--hidden", default="512,512")
     ap.add_argument("--components", type=int, default=8)
     ap.add_argument("--latent", type=int, default=2)
@@ -230,6 +235,7 @@ def main() -> None:
             components=a.components,
             free_bits=a.free_bits,
             seed=model_seed(a.seed, "z"),
+            signed_hinges=a.signed_hinges,
         )
         vae, encoder, nll_model = model.vae, model.encoder, model.likelihood
         started = time.perf_counter()
@@ -307,6 +313,8 @@ def main() -> None:
         "sharpen": a.sharpen if a.decoder == "pair" else None,
         "hinges": a.hinges if a.decoder == "pair" else None,
         "core_margin": a.core_margin if a.decoder == "pair" else None,
+        "signed_hinges": a.signed_hinges if a.decoder == "pair" else None,
+        "pair_strengths": (np.asarray(model.potential.strengths()).round(4).tolist() if a.decoder == "pair" else None),
         "training_closest": list(closest) if closest else None,
         "core": list(core) if core else None,
         "test_closest": list(test_closest) if test_closest else None,

@@ -220,3 +220,13 @@ def test_cells_at_their_edges_are_indexed_alike_by_the_model_and_the_lattice():
     n = xy.shape[1]
     np.testing.assert_allclose(nll, -n * 2 * np.log(grid * sub), rtol=1e-5)  # every point on its own sub-cell
     assert len(np.unique(want)) > grid  # the edges span the lattice
+
+
+def test_signed_hinges_may_attract_and_round_trip():
+    layer = PairPotential(3, core=True, signed=True)
+    layer.build(None)
+    layer.w.assign(np.array([2.0, -1.0, 0.5], np.float32))
+    np.testing.assert_allclose(np.asarray(layer.strengths()), [2.0, -1.0, 0.5, CORE_SLOPE])
+    again = PairPotential.from_config(layer.get_config())
+    assert again.signed and again.core_slope == CORE_SLOPE and again.n_hinges == 3
+    assert not PairPotential(3).signed  # repulsive by default: softplus strengths

@@ -112,21 +112,25 @@ class MixtureNLL(keras.layers.Layer):
 class PairPotential(keras.layers.Layer):
     """Logits of each particle's cell: ``background - sum_m c_m S_m``, where ``S_m`` are the
     lattice's pair sums (:meth:`PairLattice.features`) and ``c_m`` the ``n_hinges`` hinges'
-    strengths, ``softplus`` of learned weights (so the potential is repulsive), then ``core_slope``
+    strengths, ``softplus`` of learned weights (so the potential is repulsive; ``signed``: the
+    weights themselves, so that it may have a well), then ``core_slope``
     (default :data:`CORE_SLOPE`) for the core's sum if ``core``. Takes ``[background (B, N, cells),
     cell sums (B, N, cells, sums), sub-cell sums (B, N, sub_cells, sums)]`` and returns the cells'
     logits and the sub-cells' (the potential alone: uniform within a cell but for it)."""
 
-    def __init__(self, n_hinges: int, core: bool = False, core_slope: float = CORE_SLOPE, **kwargs):
+    def __init__(
+        self, n_hinges: int, core: bool = False, core_slope: float = CORE_SLOPE, signed: bool = False, **kwargs
+    ):
         super().__init__(**kwargs)
         self.n_hinges, self.core, self.core_slope = int(n_hinges), bool(core), float(core_slope)
+        self.signed = bool(signed)
 
     def build(self, input_shape):
         self.w = self.add_weight(shape=(self.n_hinges,), initializer="zeros", name="pair_weights")
 
     def strengths(self):
         """The weight of each pair sum, ``(sums,)``."""
-        c = keras.ops.softplus(self.w)
+        c = self.w if self.signed else keras.ops.softplus(self.w)
         if self.core:
             c = keras.ops.concatenate([c, keras.ops.convert_to_tensor([self.core_slope], dtype=c.dtype)])
         return c
@@ -137,7 +141,13 @@ class PairPotential(keras.layers.Layer):
         return background - keras.ops.tensordot(cell_sums, c, axes=1), -keras.ops.tensordot(sub_sums, c, axes=1)
 
     def get_config(self):
-        return {**super().get_config(), "n_hinges": self.n_hinges, "core": self.core, "core_slope": self.core_slope}
+        return {
+            **super().get_config(),
+            "n_hinges": self.n_hinges,
+            "core": self.core,
+            "core_slope": self.core_slope,
+            "signed": self.signed,
+        }
 
 
 @keras.saving.register_keras_serializable(package="keras_clust")
@@ -241,11 +251,13 @@ def build_pair_vae(
     beta: float = 1.0,
     seed: int | None = None,
     name: str = "pair_vae",
+    signed_hinges: bool = False,
 ) -> PairVAE:
     """A VAE of sorted coordinates (by height, box units) with the DeepSets encoder and the pair
     decoder on ``lattice`` (see the module's docstring). ``made_units``: the heights' MADE;
     ``background_units``: the ``Dense(ReLU)`` layers from the code and a particle's height to its
-    cells' background logits; ``seed`` seeds the sampling layer and the MADE's hidden degrees."""
+    cells' background logits; ``seed`` seeds the sampling layer and the MADE's hidden degrees;
+    ``signed_hinges``: the potential's hinges may attract as well as repel (:class:`PairPotential`)."""
     big_n, dim, plane = lattice.n_particles, lattice.dim, lattice.plane
     if big_n < 2 or dim < 2 or latent_dim < 1 or components < 1:
         raise UsageError("the pair decoder needs N >= 2 particles, dim >= 2, latent_dim >= 1 and components >= 1")
@@ -272,7 +284,9 @@ def build_pair_vae(
         b = keras.layers.Dense(int(width), activation="relu", name=f"background_{i}")(b)
     b = keras.layers.Dense(lattice.cells, name="background")(b)
     background = keras.Model([code, heights_in], b, name=f"{name}_background")
-    potential = PairPotential(len(lattice.hinges), lattice.core is not None, name="pair_potential")
+    potential = PairPotential(
+        len(lattice.hinges), lattice.core is not None, signed=signed_hinges, name="pair_potential"
+    )
 
     given = keras.Input((features,), name="given")
     given_cells = keras.Input((big_n, lattice.cells, lattice.sums), name="given_cell_sums")
