@@ -123,6 +123,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     core = m["models"]["coords"]["pair_lattice"]["core"]  # just inside the training data's closest approach
     assert 0.5 < core[0] < core[1] < 0.95
     assert json.loads((run / "models" / "coords_lattice.json").read_text())["core"] == core
+    assert m["models"]["coords"]["pair_signed"] is True  # hinges that may attract: a well
     assert m["anomaly"]["holdout_gamma"]["LJ energy (physics baseline)"]["n_anomalous"] == m["split"]["test"]
     assert set(m["gamma"]) == {"coords", "grid", "distance", "physics"}
     assert m["energy_map_view"] == max(("coords", "grid", "distance"), key=lambda v: m["gamma"][v]["r2"])
@@ -226,6 +227,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "free nats/dim",
         "particles sorted by height (`--coords-sort`), read by a deepsets encoder",
         "Its decoder is the pair decoder (`--coords-decoder pair`)",
+        "a learned pair potential that may repel or attract",
         "The pair decoder has no mean",
         "Metropolis acceptance",
         "## Exported SavedModels",
@@ -553,7 +555,7 @@ def test_run_config_resolves_the_holdout_gamma_and_caps_quick():
             ]
         )
     )
-    assert (cfg.coords_decoder, Config().coords_decoder) == ("gaussian", "pair")
+    assert (cfg.coords_decoder, Config().coords_decoder) == ("gaussian", "pair") and Config().coords_pair_signed
     assert (cfg.grid_smoothing, cfg.grid_likelihood) == (0.35, "gaussian")
     assert (cfg.coords_sort, Config().coords_sort) == ("x", "height")
     assert (cfg.coords_encoder, Config().coords_encoder) == ("dense", "deepsets")
@@ -621,6 +623,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
         "coords_pair_core_margin",
         "coords_pair_units",
         "coords_pair_components",
+        "coords_pair_signed",
     )
     raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
@@ -637,6 +640,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert cfg.coords_sort == "x" and cfg.coords_axis == 0  # sorted by x, whatever today's default
     assert cfg.coords_encoder == "dense"  # the write-up's encoder, whatever today's default
     assert cfg.coords_decoder == "gaussian"  # a Gaussian per coordinate, whatever today's default
+    assert cfg.coords_pair_signed is False  # (and had the pair decoder existed, it only repelled)
 
 
 def test_runs_before_24_cells_keep_their_grid():

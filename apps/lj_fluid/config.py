@@ -129,6 +129,10 @@ PAIR_LATTICE = {
     "coords_pair_units": (256, 256),
     "coords_pair_components": 8,
 }
+#: The pair decoder's hinges may attract as well as repel (a potential with a well): chosen on both
+#: design simulations by a rule fixed before its rows (BENCHMARKS.md, "A potential that can hold a
+#: neighbour"); runs before config version 15 had repulsive hinges only.
+PAIR_SIGNED = True
 
 #: Free bits per view (``--coords-free-bits`` ...), chosen on a design simulation (seed 100), not the
 #: reported run's: ``bench/study_lj_free_bits.py``, BENCHMARKS.md.
@@ -212,6 +216,11 @@ def _v12_to_v13(old: dict) -> dict:
 def _v13_to_v14(old: dict) -> dict:
     """Runs written before ``--coords-decoder``: the sorted-coordinate VAE's decoder was Gaussian."""
     return {**old, "coords_decoder": "gaussian", **PAIR_LATTICE}
+
+
+def _v14_to_v15(old: dict) -> dict:
+    """Runs written before signed hinges: the pair decoder's potential only repelled."""
+    return {**old, "coords_pair_signed": False}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -394,7 +403,7 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 14
+    CONFIG_VERSION: ClassVar[int] = 15
     MIGRATIONS: ClassVar[dict] = {
         1: _v1_to_v2,
         2: _v2_to_v3,
@@ -409,6 +418,7 @@ class Config(SourceSettings):
         11: _v11_to_v12,
         12: _v12_to_v13,
         13: _v13_to_v14,
+        14: _v14_to_v15,
     }
 
     holdout_gamma: float | None = setting(
@@ -460,6 +470,7 @@ class Config(SourceSettings):
     coords_pair_window: int = PAIR_LATTICE["coords_pair_window"]
     coords_pair_core_margin: float = PAIR_LATTICE["coords_pair_core_margin"]
     coords_pair_units: tuple[int, ...] = PAIR_LATTICE["coords_pair_units"]
+    coords_pair_signed: bool = PAIR_SIGNED
     coords_pair_components: int = PAIR_LATTICE["coords_pair_components"]
     coords_epochs: int = epochs_setting("coords", 200)
     coords_free_bits: float = free_bits_setting("coords", FREE_BITS["coords"])

@@ -59,6 +59,7 @@ def build(cfg: Config, lattice: PairLattice, seed: int) -> PairVAE:
         beta=cfg.beta,
         seed=seed,
         name="coords_vae",
+        signed_hinges=cfg.coords_pair_signed,
     )
 
 

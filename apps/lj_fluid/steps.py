@@ -177,7 +177,11 @@ def model_metrics(t, terms: dict, data: RunData, cfg: Config) -> dict:
         "active_dims": active_dimensions(z_mean),
         "kl_per_dim": kl_per_dimension(z_mean, z_log_var).round(4).tolist(),
         "free_bits": getattr(cfg, f"{t.view}_free_bits"),
-        **({"pair_lattice": asdict(t.vae.lattice)} if isinstance(t.vae, PairVAE) else {}),
+        **(
+            {"pair_lattice": asdict(t.vae.lattice), "pair_signed": t.vae.potential.signed}
+            if isinstance(t.vae, PairVAE)
+            else {}
+        ),
     }
 
 
