@@ -351,7 +351,7 @@ def _pair_text(metrics: dict) -> str:
     return (
         " Its decoder is the pair decoder (`--coords-decoder pair`): the heights by a MADE, then each particle's "
         f"{where}, lowest particle first, with logits "
-        f"that hold {potential} with the {below} particles below it and a hard core at "
+        f"that hold, with the {below} particles below it, {potential}, and a hard core at "
         f"{lattice['core'][0]:.3f} sigma (cells) and {lattice['core'][1]:.3f} sigma (sub-cells), just inside the "
         "training configurations' closest approach; its -ELBO is a density of the same sorted coordinates / L as "
         "the Gaussian decoder's."
