@@ -309,11 +309,6 @@ def evaluate(args: argparse.Namespace) -> int:
     models = load_run_models(loaded.path, files)
     seed = loaded.metrics.get("elbo_seed", 0)
     lattice = pair.load_lattice(loaded.path) if loaded.config.coords_decoder == "pair" else None
-    if loaded.config.coords_decoder == "pair" and lattice is None:
-        raise DataError(
-            f"{loaded.path / 'models' / pair.LATTICE_FILE} is missing; the run folder is incomplete (run the "
-            "experiment again)"
-        )
     rows, result = [], {}
     for view in VIEWS:
         posterior, decoder = models[f"{view}_posterior.keras"], models[f"{view}_scoring_decoder.keras"]

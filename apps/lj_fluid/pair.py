@@ -20,6 +20,7 @@ import tensorflow as tf
 
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData
+from keras_clust.errors import DataError
 from keras_clust.files import atomic_write_text
 from keras_clust.lj.pair_decoder import PairVAE, build_pair_vae, draw_configurations, negative_elbo_terms
 from keras_clust.lj.pair_lattice import PairLattice, closest_centres
@@ -115,10 +116,14 @@ def save(model: PairVAE, run) -> None:
     atomic_write_text(run.file(f"models/{LATTICE_FILE}"), json.dumps(asdict(model.lattice), indent=1))
 
 
-def load_lattice(path: str | Path) -> PairLattice | None:
-    """The lattice a run's pair decoder was trained on, None for a Gaussian decoder's run."""
+def load_lattice(path: str | Path) -> PairLattice:
+    """The lattice a run's pair decoder was trained on (``models/`` of the run folder ``path``).
+
+    Raises:
+        DataError: when the file is missing (the folder is not a complete run).
+    """
     f = Path(path) / "models" / LATTICE_FILE
     if not f.is_file():
-        return None
+        raise DataError(f"{f} is missing; the run folder is incomplete (run the experiment again)")
     d = json.loads(f.read_text())
     return PairLattice(**{**d, "hinges": tuple(d["hinges"]), "core": None if d["core"] is None else tuple(d["core"])})

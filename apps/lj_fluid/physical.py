@@ -166,25 +166,24 @@ def likelihood_sample(view: str, decoded: np.ndarray, log_var: np.ndarray, seed:
 
 def view_configurations(view: str, vae, log_var: np.ndarray, net, data: RunData, cfg: Config, seed: int) -> dict:
     """Reconstructions of the test configurations, and as many generated ones (the decoder's
-    mean and a sample of the likelihood with ``log_var`` for each prior draw), with their gammas.
-    ``vae`` has the view's ``encoder`` (the posterior) and ``decoder``."""
+    mean and a sample of the likelihood with ``log_var`` for each prior draw; a pair decoder's
+    draws, "drawn", as it has no mean), with their gammas. ``vae`` has the view's ``encoder`` (the
+    posterior) and ``decoder``, or is a :class:`PairVAE`."""
     test_codes = codes(view, vae, data.test, cfg)
-    if isinstance(vae, PairVAE):  # its draws are the likelihood's: no mean to take
-        latent = prior_samples(len(data.test), test_codes.shape[1], seed)
+    latent = prior_samples(len(data.test), test_codes.shape[1], seed)
+    lda = LinearDiscriminantAnalysis().fit(codes(view, vae, data.train, cfg), data.train.gamma)
+    assigned = lda.predict(latent).astype(np.float32)
+    if isinstance(vae, PairVAE):
         reconstructed, drawn = pair.configurations(vae, test_codes, latent, seed)
-        lda = LinearDiscriminantAnalysis().fit(codes(view, vae, data.train, cfg), data.train.gamma)
         return {
             "reconstructed": (to_positions(view, reconstructed, net, cfg), data.test.gamma),
-            "drawn": (to_positions(view, drawn, net, cfg), lda.predict(latent).astype(np.float32)),
+            "drawn": (to_positions(view, drawn, net, cfg), assigned),
         }
     original = data.test.ordered if view == "distance" else None
     reconstructed = to_positions(view, decode(vae, test_codes), net, cfg, original)
-    latent = prior_samples(len(data.test), test_codes.shape[1], seed)
     decoded = decode(vae, latent)
     generated = to_positions(view, decoded, net, cfg)
     sampled = to_positions(view, likelihood_sample(view, decoded, log_var, [seed, 1]), net, cfg)
-    lda = LinearDiscriminantAnalysis().fit(codes(view, vae, data.train, cfg), data.train.gamma)
-    assigned = lda.predict(latent).astype(np.float32)
     return {
         "reconstructed": (reconstructed, data.test.gamma),
         "generated": (generated, assigned),

@@ -264,16 +264,12 @@ def physical_section(metrics: dict) -> list[str]:
         + (
             "The pair decoder has no mean: its configurations are draws of its likelihood, a reconstruction one "
             "given the test configuration's z_mean, a generated one given a prior draw. "
-            if any(row.endswith(", drawn") for row in p["rows"])
+            if _has_draws(p)
             else ""
         )
         + "Generated: as many N(0, I) prior draws, each assigned the gamma a linear discriminant of the training "
         "codes finds most likely"
-        + (
-            " and, but for the pair decoder's, which are drawn as above"
-            if any(row.endswith(", drawn") for row in p["rows"])
-            else ""
-        )
+        + (" and, but for the pair decoder's, which are drawn as above" if _has_draws(p) else "")
         + (
             ", decoded to the decoder's mean and to a sample of the likelihood (the mean plus the learned sigma "
             "times standard normal noise; for a distance matrix of its distances, whose contacts follow). "
@@ -356,6 +352,11 @@ def _pair_text(metrics: dict) -> str:
         "training configurations' closest approach; its -ELBO is a density of the same sorted coordinates / L as "
         "the Gaussian decoder's."
     )
+
+
+def _has_draws(p: dict) -> bool:
+    """Whether a run's coordinate view had the pair decoder, whose configurations are draws."""
+    return any(row.endswith(", drawn") for row in p["rows"])
 
 
 def _has_samples(p: dict) -> bool:
