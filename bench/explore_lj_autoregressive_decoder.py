@@ -71,8 +71,8 @@ from keras_clust.lj.pair_decoder import (  # noqa: E402
     MixtureNLL,
     build_pair_vae,
     draw_configurations,
+    draw_mixture,
     made,
-    split_mixture,
 )
 from keras_clust.lj.pair_lattice import HINGES, PairLattice, closest_centres  # noqa: E402
 from keras_clust.lj.representations import unsort_coordinates  # noqa: E402
@@ -155,12 +155,7 @@ def draw(decoder, latent: np.ndarray, n_particles: int, dim: int, components: in
     x = np.zeros((len(latent), n_particles * dim), np.float32)
     for d in range(1, len(d_in) + 1):
         j = int(np.flatnonzero(d_in == d)[0])
-        params = decoder.predict([latent, x], batch_size=1024, verbose=0)
-        mu, log_s, logits = (np.asarray(v, np.float64)[:, j] for v in split_mixture(params, components))
-        p = np.exp(logits - logits.max(axis=1, keepdims=True))
-        k = ((p / p.sum(axis=1, keepdims=True)).cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
-        rows = np.arange(len(k))
-        x[:, j] = np.clip(mu[rows, k] + np.exp(log_s[rows, k]) * rng.standard_normal(len(k)), 0.0, 1.0)
+        x[:, j] = draw_mixture(decoder.predict([latent, x], batch_size=1024, verbose=0), j, components, rng)
     return x
 
 

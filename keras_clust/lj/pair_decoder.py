@@ -314,7 +314,9 @@ def _categorical(logits: np.ndarray, rng) -> np.ndarray:
     return (p.cumsum(axis=1) > rng.random((len(p), 1))).argmax(axis=1)
 
 
-def _mixture_draw(params, k: int, components: int, rng) -> np.ndarray:
+def draw_mixture(params, k: int, components: int, rng) -> np.ndarray:
+    """One draw per row of input ``k``'s Gaussian mixture (:func:`split_mixture` of ``params``),
+    clipped into ``[0, 1]``, from ``rng``."""
     mu, log_s, logits = (np.asarray(v, np.float64)[:, k] for v in split_mixture(params, components))
     pick = _categorical(logits, rng)
     rows = np.arange(len(pick))
@@ -347,7 +349,7 @@ def draw_configurations(
         x = np.zeros((rows, big_n, dim), np.float32)
         for k in range(big_n):
             params = model.heights([z, x[..., plane]], training=False)
-            x[:, k, plane] = _mixture_draw(params, k, model.components, rng)
+            x[:, k, plane] = draw_mixture(params, k, model.components, rng)
         if sort_heights:
             x[..., plane] = np.sort(x[..., plane], axis=1)
         background = np.asarray(model.background([z, x[..., plane]], training=False), np.float64)
