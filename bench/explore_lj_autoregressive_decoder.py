@@ -190,6 +190,11 @@ def main() -> None:
         action="store_true",
         help="the pair decoder's hinge strengths may take either sign (a potential with a well)",
     )
+    ap.add_argument(
+        "--level-strengths",
+        action="store_true",
+        help="the pair decoder's sub-cells weigh their pair sums with strengths of their own",
+    )
     ap.add_argument("--hidden", default="512,512")
     ap.add_argument("--components", type=int, default=8)
     ap.add_argument("--latent", type=int, default=2)
@@ -231,6 +236,7 @@ def main() -> None:
             free_bits=a.free_bits,
             seed=model_seed(a.seed, "z"),
             signed_hinges=a.signed_hinges,
+            level_strengths=a.level_strengths,
         )
         vae, encoder, nll_model = model.vae, model.encoder, model.likelihood
         started = time.perf_counter()
@@ -309,7 +315,12 @@ def main() -> None:
         "hinges": a.hinges if a.decoder == "pair" else None,
         "core_margin": a.core_margin if a.decoder == "pair" else None,
         "signed_hinges": a.signed_hinges if a.decoder == "pair" else None,
-        "pair_strengths": (np.asarray(model.potential.strengths()).round(4).tolist() if a.decoder == "pair" else None),
+        "level_strengths": a.level_strengths if a.decoder == "pair" else None,
+        "pair_strengths": (
+            [np.asarray(model.potential.strengths(v)).round(4).tolist() for v in (0, 1)]
+            if a.decoder == "pair"
+            else None
+        ),
         "training_closest": list(closest) if closest else None,
         "core": list(core) if core else None,
         "test_closest": list(test_closest) if test_closest else None,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import norm
 
+from keras_clust.errors import UsageError
 from keras_clust.lj.pair_decoder import (
     CORE_SLOPE,
     CellNLL,
@@ -124,16 +125,37 @@ def test_the_potential_weighs_the_sums_and_the_core_is_fixed():
     assert [w.name for w in layer.trainable_weights] == ["pair_weights"]
 
 
-def small_model(core=None, seed=0, box=BOX, dim=DIM):
+def test_each_level_may_weigh_its_sums_with_its_own_strengths():
+    rng = np.random.default_rng(6)
+    background = rng.standard_normal((2, N, 9)).astype(np.float32)
+    cells, subs = rng.random((2, N, 9, 4)).astype(np.float32), rng.random((2, N, 4, 4)).astype(np.float32)
+    layer = PairPotential(3, core=True, signed=True, levels=2)
+    layer.build(None)
+    layer.w.assign(np.array([[2.0, -1.0, 0.5], [4.0, 3.0, -2.0]], np.float32))
+    logits, sub_logits = layer([background, cells, subs])
+    c0, c1 = np.array([2.0, -1.0, 0.5, CORE_SLOPE]), np.array([4.0, 3.0, -2.0, CORE_SLOPE])
+    np.testing.assert_allclose(np.asarray(logits), background - cells @ c0, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(np.asarray(sub_logits), -(subs @ c1), rtol=1e-4, atol=1e-3)
+    again = PairPotential.from_config(layer.get_config())
+    assert again.levels == 2 and again.signed
+    with pytest.raises(UsageError, match="1 or 2 levels"):
+        PairPotential(3, levels=3)
+
+
+def small_model(core=None, seed=0, box=BOX, dim=DIM, **kwargs):
     lattice = PairLattice(N, dim, box, grid=4, sub=2, window=3, core=core)
-    return build_pair_vae(lattice, made_units=(16,), components=2, background_units=(8,), seed=seed)
+    return build_pair_vae(lattice, made_units=(16,), components=2, background_units=(8,), seed=seed, **kwargs)
 
 
-@pytest.mark.parametrize("dim", [3, 2])
-def test_the_sampler_draws_what_the_model_scores(dim):
+@pytest.mark.parametrize("dim,levels", [(3, 1), (2, 1), (3, 2)])
+def test_the_sampler_draws_what_the_model_scores(dim, levels):
     keras.utils.set_random_seed(0)
-    model = small_model(box=2.0, dim=dim)  # a small box: every particle near the ones below it
-    model.potential.w.assign(np.full(len(model.lattice.hinges), 3.0, np.float32))  # a strong potential
+    model = small_model(box=2.0, dim=dim, signed_hinges=levels == 2, level_strengths=levels == 2)
+    # a small box: every particle near the ones below it, and a strong potential (with two levels,
+    # the sub-cells' strengths alternate in sign, so that the cells' would pick other sub-cells)
+    hinges = len(model.lattice.hinges)
+    w = np.full(hinges, 3.0) if levels == 1 else np.stack([np.full(hinges, 3.0), 6.0 * (-1.0) ** np.arange(hinges)])
+    model.potential.w.assign(w.astype(np.float32))
     latent = np.random.default_rng(7).standard_normal((8, 2)).astype(np.float32)
     drawn = draw_configurations(model, latent, seed=0, sharpen=1e6)  # each cell the model's likeliest
     assert drawn.shape == (8, N * dim) and 0.0 <= drawn.min() and drawn.max() <= 1.0

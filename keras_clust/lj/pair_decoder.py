@@ -114,31 +114,42 @@ class PairPotential(keras.layers.Layer):
     lattice's pair sums (:meth:`PairLattice.features`) and ``c_m`` the ``n_hinges`` hinges'
     strengths, ``softplus`` of learned weights (so the potential is repulsive; ``signed``: the
     weights themselves, so that it may have a well), then ``core_slope``
-    (default :data:`CORE_SLOPE`) for the core's sum if ``core``. Takes ``[background (B, N, cells),
+    (default :data:`CORE_SLOPE`) for the core's sum if ``core``. ``levels``: 1, one set of
+    strengths for the cells and the sub-cells; 2, a set for each. Takes ``[background (B, N, cells),
     cell sums (B, N, cells, sums), sub-cell sums (B, N, sub_cells, sums)]`` and returns the cells'
     logits and the sub-cells' (the potential alone: uniform within a cell but for it)."""
 
     def __init__(
-        self, n_hinges: int, core: bool = False, core_slope: float = CORE_SLOPE, signed: bool = False, **kwargs
+        self,
+        n_hinges: int,
+        core: bool = False,
+        core_slope: float = CORE_SLOPE,
+        signed: bool = False,
+        levels: int = 1,
+        **kwargs,
     ):
         super().__init__(**kwargs)
         self.n_hinges, self.core, self.core_slope = int(n_hinges), bool(core), float(core_slope)
-        self.signed = bool(signed)
+        self.signed, self.levels = bool(signed), int(levels)
+        if self.levels not in (1, 2):
+            raise UsageError(f"the pair potential has 1 or 2 levels of strengths, not {levels}")
 
     def build(self, input_shape):
-        self.w = self.add_weight(shape=(self.n_hinges,), initializer="zeros", name="pair_weights")
+        shape = (self.n_hinges,) if self.levels == 1 else (self.levels, self.n_hinges)
+        self.w = self.add_weight(shape=shape, initializer="zeros", name="pair_weights")
 
-    def strengths(self):
-        """The weight of each pair sum, ``(sums,)``."""
-        c = self.w if self.signed else keras.ops.softplus(self.w)
+    def strengths(self, level: int = 0):
+        """The weight of each pair sum at ``level`` (0: cells, 1: sub-cells), ``(sums,)``."""
+        w = self.w if self.levels == 1 else self.w[level]
+        c = w if self.signed else keras.ops.softplus(w)
         if self.core:
             c = keras.ops.concatenate([c, keras.ops.convert_to_tensor([self.core_slope], dtype=c.dtype)])
         return c
 
     def call(self, inputs):
         background, cell_sums, sub_sums = inputs
-        c = self.strengths()
-        return background - keras.ops.tensordot(cell_sums, c, axes=1), -keras.ops.tensordot(sub_sums, c, axes=1)
+        cells = background - keras.ops.tensordot(cell_sums, self.strengths(0), axes=1)
+        return cells, -keras.ops.tensordot(sub_sums, self.strengths(1), axes=1)
 
     def get_config(self):
         return {
@@ -147,6 +158,7 @@ class PairPotential(keras.layers.Layer):
             "core": self.core,
             "core_slope": self.core_slope,
             "signed": self.signed,
+            "levels": self.levels,
         }
 
 
@@ -252,12 +264,14 @@ def build_pair_vae(
     seed: int | None = None,
     name: str = "pair_vae",
     signed_hinges: bool = False,
+    level_strengths: bool = False,
 ) -> PairVAE:
     """A VAE of sorted coordinates (by height, box units) with the DeepSets encoder and the pair
     decoder on ``lattice`` (see the module's docstring). ``made_units``: the heights' MADE;
     ``background_units``: the ``Dense(ReLU)`` layers from the code and a particle's height to its
     cells' background logits; ``seed`` seeds the sampling layer and the MADE's hidden degrees;
-    ``signed_hinges``: the potential's hinges may attract as well as repel (:class:`PairPotential`)."""
+    ``signed_hinges``: the potential's hinges may attract as well as repel; ``level_strengths``: the
+    sub-cells weigh their sums with strengths of their own (:class:`PairPotential`'s ``levels``)."""
     big_n, dim, plane = lattice.n_particles, lattice.dim, lattice.plane
     if big_n < 2 or dim < 2 or latent_dim < 1 or components < 1:
         raise UsageError("the pair decoder needs N >= 2 particles, dim >= 2, latent_dim >= 1 and components >= 1")
@@ -285,7 +299,11 @@ def build_pair_vae(
     b = keras.layers.Dense(lattice.cells, name="background")(b)
     background = keras.Model([code, heights_in], b, name=f"{name}_background")
     potential = PairPotential(
-        len(lattice.hinges), lattice.core is not None, signed=signed_hinges, name="pair_potential"
+        len(lattice.hinges),
+        lattice.core is not None,
+        signed=signed_hinges,
+        levels=2 if level_strengths else 1,
+        name="pair_potential",
     )
 
     given = keras.Input((features,), name="given")
@@ -340,7 +358,7 @@ def draw_configurations(
     positions in the plane are drawn."""
     lat, rng = model.lattice, np.random.default_rng(seed)
     big_n, dim, plane, window = lat.n_particles, lat.dim, lat.plane, lat.window
-    c = np.asarray(model.potential.strengths(), np.float64)
+    c = [np.asarray(model.potential.strengths(level), np.float64) for level in (0, 1)]
     centres, offsets = lat.cell_centres(), lat.sub_offsets()
     out = []
     for start in range(0, len(latent), chunk):
@@ -358,9 +376,9 @@ def draw_configurations(
             prev, dz = x[:, below, :plane], x[:, k, plane][:, None] - x[:, below, plane]
             count = np.full(rows, k - below.start)
             sums = lat.window_sums(0, None, prev, dz, count)
-            cell = _categorical(sharpen * (background[:, k] - sums @ c), rng)
+            cell = _categorical(sharpen * (background[:, k] - sums @ c[0]), rng)
             sums = lat.window_sums(1, centres[cell], prev, dz, count)
-            sub = _categorical(sharpen * -(sums @ c), rng)
+            sub = _categorical(sharpen * -(sums @ c[1]), rng)
             centre = centres[cell] + offsets[sub]
             x[:, k, :plane] = centre + (rng.random((rows, plane)) - 0.5) / (lat.grid * lat.sub)
         out.append(x.reshape(rows, -1))
