@@ -8,7 +8,7 @@ configurations would be 8000 x 32^3 x 4 bytes = 1.0 GB (h = 0.1 sigma, 50^3 cell
 The positions are uniform random, or the first configurations of a dataset (``--dataset``,
 an ``.npz`` written by ``keras-clust lj-fluid simulate``/``run``).
 
-    .venv/bin/python bench/bench_lj_grid_vae.py [--h 0.15625] [--epochs 3] [--dataset FILE.npz]
+    .venv/bin/python bench/bench_lj_grid_vae.py [--h 0.15625] [--epochs 3] [--dataset FILE.npz] [--blocks pool]
 
 Prints a table and writes ``bench/results/lj_grid_vae.json``.
 
@@ -45,6 +45,7 @@ def main() -> None:
         default=None,
         help="JSON results (default: bench/results/lj_grid_vae.json, lj_grid_vae_dataset.json with --dataset)",
     )
+    p.add_argument("--blocks", default="pool", help="the block design (build_grid_vae's blocks) to time alone")
     p.add_argument("--compare", default=None, help="comma-separated block designs to time interleaved")
     p.add_argument("--rounds", type=int, default=6, help="--compare: interleaved rounds")
     p.add_argument("--steps", type=int, default=25, help="--compare: batches per design and round")
@@ -65,7 +66,7 @@ def main() -> None:
     box, positions = _positions(args)
     cells = grid_cells(box, args.h)
     keras.utils.set_random_seed(0)
-    m = build_grid_vae(cells, 3, (8, 16, 32), 3, 16)
+    m = build_grid_vae(cells, 3, (8, 16, 32), 3, 16, blocks=args.blocks)
     m.vae.compile(optimizer=keras.optimizers.Adam(1e-3))
     data = grid_dataset(positions, box, cells, args.batch_size, shuffle=True, seed=0)
     times = []
@@ -75,11 +76,12 @@ def main() -> None:
         times.append(time.perf_counter() - start)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result = {
-        "command": f"python bench/bench_lj_grid_vae.py --h {args.h:g} --epochs {args.epochs}"
+        "command": f"python bench/bench_lj_grid_vae.py --h {args.h:g} --epochs {args.epochs} --blocks {args.blocks}"
         + (f" --dataset {args.dataset}" if args.dataset else ""),
         "positions": str(args.dataset) if args.dataset else "uniform random",
         "configurations": args.configurations,
         "cells": cells,
+        "blocks": args.blocks,
         "h": args.h,
         "batch_size": args.batch_size,
         "parameters": m.vae.count_params(),
@@ -98,6 +100,7 @@ def main() -> None:
         "positions",
         "configurations",
         "cells",
+        "blocks",
         "h",
         "parameters",
         "first_epoch_seconds",
