@@ -276,12 +276,14 @@ def main() -> None:
     if a.decoder == "pair":
         sets += [(f"generated, cells sharpened x{v:g}", latent, assigned, v, False) for v in a.sharpen if v != 1.0]
         sets += [("generated, heights sorted", latent, assigned, 1.0, True)]
+        sets += [("reconstructed, on the test heights", z_mean, test_gamma, 1.0, False)]
     for name, codes_, gamma, sharpen, sort_heights in sets:
         started = time.perf_counter()
         if a.decoder == "made":
             drawn = draw(decoder, codes_, n, dim, a.components, a.seed)
         else:
-            drawn = draw_configurations(model, codes_, a.seed, sharpen, sort_heights)
+            given = test.reshape(len(test), n, dim)[..., -1] if name.endswith("test heights") else None
+            drawn = draw_configurations(model, codes_, a.seed, sharpen, sort_heights, heights=given)
         print(f"{name}: drawn in {time.perf_counter() - started:.0f} s", flush=True)
         pos = unsort_coordinates(drawn, cfg.box, dim)
         rows[f"{a.decoder}: {name}"] = scored_row(pos, gamma, data, cfg, name)

@@ -174,6 +174,18 @@ def test_the_sampler_draws_what_the_model_scores(dim, levels):
     np.testing.assert_array_equal(drawn, again)
 
 
+def test_given_heights_are_kept_and_only_the_plane_is_drawn():
+    keras.utils.set_random_seed(0)
+    model = small_model()
+    latent = np.random.default_rng(7).standard_normal((5, 2)).astype(np.float32)
+    heights = sorted_configurations(5, seed=3).reshape(5, N, DIM)[..., -1]
+    drawn = draw_configurations(model, latent, seed=0, heights=heights, chunk=2).reshape(5, N, DIM)
+    np.testing.assert_array_equal(drawn[..., -1], heights)
+    free = draw_configurations(model, latent, seed=0).reshape(5, N, DIM)
+    assert not np.allclose(free[..., -1], heights)
+    assert 0.0 <= drawn[..., :-1].min() and drawn[..., :-1].max() <= 1.0
+
+
 def test_training_lowers_the_negative_elbo_and_the_model_round_trips(tmp_path):
     keras.utils.set_random_seed(0)
     model = small_model(core=(0.3, 0.4))

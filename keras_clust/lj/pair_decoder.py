@@ -348,6 +348,7 @@ def draw_configurations(
     sharpen: float = 1.0,
     sort_heights: bool = False,
     chunk: int = 512,
+    heights: np.ndarray | None = None,
 ) -> np.ndarray:
     """Draw sorted coordinates ``(n, N * dim)`` (box units) from the decoder given codes
     ``latent`` ``(n, latent_dim)``: every height (the MADE, one at a time), then each particle's
@@ -355,7 +356,8 @@ def draw_configurations(
     outside the box (the mixture is not truncated to it) is put on the box's wall. ``sharpen`` > 1
     draws the cells and sub-cells from their logits times it (a lower temperature);
     ``sort_heights`` puts each configuration's drawn heights in increasing order before the
-    positions in the plane are drawn."""
+    positions in the plane are drawn; ``heights`` ``(n, N)`` (box units) are taken instead of
+    drawn, so that only the positions in the plane are the decoder's."""
     lat, rng = model.lattice, np.random.default_rng(seed)
     big_n, dim, plane, window = lat.n_particles, lat.dim, lat.plane, lat.window
     c = [np.asarray(model.potential.strengths(level), np.float64) for level in (0, 1)]
@@ -365,7 +367,9 @@ def draw_configurations(
         z = np.asarray(latent[start : start + chunk], np.float32)
         rows = len(z)
         x = np.zeros((rows, big_n, dim), np.float32)
-        for k in range(big_n):
+        if heights is not None:
+            x[..., plane] = heights[start : start + chunk]
+        for k in range(big_n if heights is None else 0):
             params = model.heights([z, x[..., plane]], training=False)
             x[:, k, plane] = draw_mixture(params, k, model.components, rng)
         if sort_heights:
