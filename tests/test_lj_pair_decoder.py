@@ -138,8 +138,28 @@ def test_each_level_may_weigh_its_sums_with_its_own_strengths():
     np.testing.assert_allclose(np.asarray(sub_logits), -(subs @ c1), rtol=1e-4, atol=1e-3)
     again = PairPotential.from_config(layer.get_config())
     assert again.levels == 2 and again.signed
+    repulsive = PairPotential(3, levels=2)
+    repulsive.build(None)
+    repulsive.w.assign(np.array([[0.0, 1.0, -1.0], [2.0, 0.0, 1.0]], np.float32))
+    softplus = np.log1p(np.exp([2.0, 0.0, 1.0]))  # each level's own weights through softplus
+    np.testing.assert_allclose(np.asarray(repulsive.strengths(1))[:3], softplus, rtol=1e-6)
     with pytest.raises(UsageError, match="1 or 2 levels"):
         PairPotential(3, levels=3)
+
+
+def test_a_model_with_two_levels_round_trips_and_an_old_config_reads_as_one(tmp_path):
+    keras.utils.set_random_seed(0)
+    model = small_model(signed_hinges=True, level_strengths=True)
+    model.potential.w.assign(np.random.default_rng(2).standard_normal((2, len(model.lattice.hinges))).astype("f4"))
+    inputs = model.inputs(sorted_configurations(4, seed=8))
+    z = np.random.default_rng(3).standard_normal((4, 2)).astype(np.float32)
+    path = tmp_path / "pair.keras"
+    model.likelihood.save(path)
+    loaded = keras.models.load_model(path)
+    np.testing.assert_allclose(np.asarray(loaded([z, *inputs])), np.asarray(model.likelihood([z, *inputs])), rtol=1e-6)
+    old = PairPotential(3, signed=True).get_config()
+    del old["levels"]  # as configs were written before levels
+    assert PairPotential.from_config(old).levels == 1
 
 
 def small_model(core=None, seed=0, box=BOX, dim=DIM, **kwargs):
@@ -174,16 +194,21 @@ def test_the_sampler_draws_what_the_model_scores(dim, levels):
     np.testing.assert_array_equal(drawn, again)
 
 
-def test_given_heights_are_kept_and_only_the_plane_is_drawn():
+def test_given_heights_are_kept_and_the_plane_is_drawn_on_them():
     keras.utils.set_random_seed(0)
-    model = small_model()
+    model = small_model(box=2.0)
+    model.potential.w.assign(np.full(len(model.lattice.hinges), 3.0, np.float32))
     latent = np.random.default_rng(7).standard_normal((5, 2)).astype(np.float32)
     heights = sorted_configurations(5, seed=3).reshape(5, N, DIM)[..., -1]
-    drawn = draw_configurations(model, latent, seed=0, heights=heights, chunk=2).reshape(5, N, DIM)
-    np.testing.assert_array_equal(drawn[..., -1], heights)
-    free = draw_configurations(model, latent, seed=0).reshape(5, N, DIM)
-    assert not np.allclose(free[..., -1], heights)
-    assert 0.0 <= drawn[..., :-1].min() and drawn[..., :-1].max() <= 1.0
+    drawn = draw_configurations(model, latent, seed=0, sharpen=1e6, heights=heights, chunk=2)
+    x = drawn.reshape(5, N, DIM)
+    np.testing.assert_array_equal(x[..., -1], heights)
+    # each cell is the likeliest one given these heights: the background and the pair sums saw them
+    _, cells, subs = model.inputs(drawn)
+    logits, _ = model.potential([model.background([latent, heights]), cells, subs])
+    np.testing.assert_array_equal(flat_index(lattice_cell(x[..., :-1], 4), 4), np.asarray(logits).argmax(-1))
+    with pytest.raises(UsageError, match="one height per particle and code"):
+        draw_configurations(model, latent, seed=0, heights=heights[:1])
 
 
 def test_training_lowers_the_negative_elbo_and_the_model_round_trips(tmp_path):

@@ -360,6 +360,11 @@ def draw_configurations(
     drawn, so that only the positions in the plane are the decoder's."""
     lat, rng = model.lattice, np.random.default_rng(seed)
     big_n, dim, plane, window = lat.n_particles, lat.dim, lat.plane, lat.window
+    if heights is not None and np.shape(heights) != (len(latent), big_n):
+        raise UsageError(
+            f"draw_configurations needs one height per particle and code, shape {(len(latent), big_n)}; "
+            f"got {np.shape(heights)}"
+        )
     c = [np.asarray(model.potential.strengths(level), np.float64) for level in (0, 1)]
     centres, offsets = lat.cell_centres(), lat.sub_offsets()
     out = []
