@@ -30,9 +30,10 @@ reconstructions of the test configurations (a draw of the decoder given each one
 with no relaxation; for the pair decoder also "reconstructed, on the test heights", where only the
 positions in the plane are drawn, on the test configurations' own heights, which tells the plane's
 close pairs from the heights'. ``--level-strengths`` gives the sub-cells strengths of their own;
-``pair_strengths`` in the results lists the cells' strengths, then the sub-cells'. Drawn coordinates are clipped into the box. Beside the physical scores, each
-row has the mean number of pairs under 0.8 sigma per configuration and the median closest pair,
-which still move when every configuration has a close pair. ``--baseline`` also trains the run's
+``pair_strengths`` in the results lists the cells' strengths, then the sub-cells'. Drawn
+coordinates are clipped into the box. Beside the physical scores, each row has the mean number of
+pairs under 0.8 sigma per configuration and the median closest pair, which still move when every
+configuration has a close pair. ``--baseline`` also trains the run's
 Gaussian decoder (``lj-fluid run``'s coordinate VAE, same seed) and scores its likelihood samples of
 the same prior draws; uniform configurations and the Monte Carlo's test split are the other rows.
 Results are appended to ``--out`` (default ``bench/results/lj_autoregressive.json``).
