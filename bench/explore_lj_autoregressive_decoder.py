@@ -76,6 +76,7 @@ from keras_clust.lj.pair_decoder import (  # noqa: E402
     build_pair_vae,
     draw_configurations,
     draw_mixture,
+    draw_plane,
     made,
 )
 from keras_clust.lj.pair_lattice import HINGES, PairLattice, closest_centres  # noqa: E402
@@ -117,7 +118,35 @@ def scored_row(positions: np.ndarray, gamma: np.ndarray, data, cfg, name: str) -
         for g in cfg.gammas
         if np.isclose(gamma, g).any()
     }
-    return {**weighted_scores([s.to_dict() for s in scored.values()]), **pair_counts(positions), **per_gamma}
+    overlaps = {f"energy_overlap_gamma_{g}": v.to_dict()["energy_overlap"] for g, v in scored.items()}
+    return {
+        **weighted_scores([s.to_dict() for s in scored.values()]),
+        **pair_counts(positions),
+        **per_gamma,
+        **overlaps,
+    }
+
+
+def own_potential_sweeps(model, latent: np.ndarray, drawn: np.ndarray, counts, seed) -> dict:
+    """The decoder's draws after each of ``counts`` sweeps that re-draw every particle's position
+    in the plane, in turn, as the decoder draws it (:func:`draw_plane`) but against every other
+    particle, not only those below it: the learned pair potential taken as an energy of the whole
+    configuration, a Gibbs sampler of a model that is not the VAE's likelihood. Heights are kept."""
+    lat, rng = model.lattice, np.random.default_rng(seed)
+    big_n, dim, plane = lat.n_particles, lat.dim, lat.plane
+    c = [np.asarray(model.potential.strengths(level), np.float64) for level in (0, 1)]
+    x = np.array(drawn, np.float32).reshape(len(drawn), big_n, dim)
+    background = np.asarray(model.background.predict([latent, x[..., plane]], verbose=0), np.float64)
+    out, done = {}, 0
+    for target in sorted(counts):
+        for _ in range(target - done):
+            for k in range(big_n):
+                others = np.delete(np.arange(big_n), k)
+                dz = x[:, k, plane][:, None] - x[:, others, plane]
+                x[:, k, :plane] = draw_plane(lat, c, background[:, k], x[:, others, :plane], dz, rng)
+        done = target
+        out[target] = x.reshape(len(x), -1).copy()
+    return out
 
 
 def degrees(n_particles: int, dim: int) -> np.ndarray:
@@ -195,6 +224,12 @@ def main() -> None:
         help="the pair decoder's hinge strengths may take either sign (a potential with a well)",
     )
     ap.add_argument(
+        "--own-sweeps",
+        default="",
+        help="the pair decoder's generated and reconstructed rows also after these numbers of sweeps that "
+        "re-draw each particle's plane position against every other particle (e.g. 1,5,20; exploratory)",
+    )
+    ap.add_argument(
         "--level-strengths",
         action="store_true",
         help="the pair decoder's sub-cells weigh their pair sums with strengths of their own",
@@ -209,6 +244,7 @@ def main() -> None:
     a = ap.parse_args()
     a.sharpen = [float(v) for v in a.sharpen.split(",")]
     a.hinges = sorted(float(v) for v in a.hinges.split(","))
+    a.own_sweeps = [int(v) for v in a.own_sweeps.split(",") if v.strip()]
     cfg = Config(dataset=a.dataset, seed=a.seed)
     sim, cfg = acquire(cfg, progress=False)
     data = split_data(sim, cfg)
@@ -293,6 +329,15 @@ def main() -> None:
         rows[f"{a.decoder}: {name}"] = scored_row(pos, gamma, data, cfg, name)
         if a.decoder == "pair":
             rows[f"{a.decoder}: {name}"]["close_pairs_beyond_window"] = close_pairs_by_order(pos, a.window)
+        if a.decoder == "pair" and a.own_sweeps and name in ("generated", "reconstructed"):
+            started = time.perf_counter()
+            swept = own_potential_sweeps(model, codes_, drawn, a.own_sweeps, [a.seed, 3])
+            print(f"{name}: {max(a.own_sweeps)} own-potential sweeps in {time.perf_counter() - started:.0f} s")
+            for count, coords in swept.items():
+                pos = unsort_coordinates(coords, cfg.box, dim)
+                rows[f"{a.decoder}: {name}, {count} sweeps of its own potential"] = scored_row(
+                    pos, gamma, data, cfg, f"{name}, {count} own sweeps"
+                )
     rows["Monte Carlo (test split)"] = scored_row(data.test.positions, data.test.gamma, data, cfg, "mc")
     uniform = np.random.default_rng([a.seed, 2]).uniform(0.0, cfg.box, data.test.positions[: a.limit].shape)
     rows["uniform in the box"] = scored_row(uniform, test_gamma, data, cfg, "uniform")

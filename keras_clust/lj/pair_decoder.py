@@ -366,7 +366,6 @@ def draw_configurations(
             f"got {np.shape(heights)}"
         )
     c = [np.asarray(model.potential.strengths(level), np.float64) for level in (0, 1)]
-    centres, offsets = lat.cell_centres(), lat.sub_offsets()
     out = []
     for start in range(0, len(latent), chunk):
         z = np.asarray(latent[start : start + chunk], np.float32)
@@ -383,15 +382,28 @@ def draw_configurations(
         for k in range(big_n):
             below = slice(max(k - window, 0), k)
             prev, dz = x[:, below, :plane], x[:, k, plane][:, None] - x[:, below, plane]
-            count = np.full(rows, k - below.start)
-            sums = lat.window_sums(0, None, prev, dz, count)
-            cell = _categorical(sharpen * (background[:, k] - sums @ c[0]), rng)
-            sums = lat.window_sums(1, centres[cell], prev, dz, count)
-            sub = _categorical(sharpen * -(sums @ c[1]), rng)
-            centre = centres[cell] + offsets[sub]
-            x[:, k, :plane] = centre + (rng.random((rows, plane)) - 0.5) / (lat.grid * lat.sub)
+            x[:, k, :plane] = draw_plane(lat, c, background[:, k], prev, dz, rng, sharpen)
         out.append(x.reshape(rows, -1))
     return np.concatenate(out)
+
+
+def draw_plane(
+    lattice: PairLattice, strengths, background: np.ndarray, others: np.ndarray, dz: np.ndarray, rng, sharpen=1.0
+) -> np.ndarray:
+    """One particle's position in the plane per row (box units), drawn as the decoder draws it: a
+    cell from ``background`` ``(rows, cells)`` less the pair potential with ``others`` ``(rows,
+    K, plane)`` at height differences ``dz`` ``(rows, K)``, then a sub-cell by the potential, then
+    uniform within it. ``strengths``: the cells' and the sub-cells' (:meth:`PairPotential.strengths`
+    at levels 0 and 1)."""
+    rows, plane = len(background), lattice.plane
+    count = np.full(rows, others.shape[1])
+    centres = lattice.cell_centres()
+    sums = lattice.window_sums(0, None, others, dz, count)
+    cell = _categorical(sharpen * (background - sums @ strengths[0]), rng)
+    sums = lattice.window_sums(1, centres[cell], others, dz, count)
+    sub = _categorical(sharpen * -(sums @ strengths[1]), rng)
+    centre = centres[cell] + lattice.sub_offsets()[sub]
+    return centre + (rng.random((rows, plane)) - 0.5) / (lattice.grid * lattice.sub)
 
 
 def negative_elbo_terms(
