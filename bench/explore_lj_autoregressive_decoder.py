@@ -29,7 +29,9 @@ draws (each given the gamma a linear discriminant of the training codes finds mo
 reconstructions of the test configurations (a draw of the decoder given each one's code), raw,
 with no relaxation; for the pair decoder also "reconstructed, on the test heights", where only the
 positions in the plane are drawn, on the test configurations' own heights, which tells the plane's
-close pairs from the heights'. ``--level-strengths`` gives the sub-cells strengths of their own;
+close pairs from the heights'. ``--wall`` adds the Lennard-Jones wall's shape to the potential's
+sums (:attr:`keras_clust.lj.pair_lattice.PairLattice.wall`); ``--level-strengths`` gives the
+sub-cells strengths of their own;
 ``pair_strengths`` in the results lists the cells' strengths, then the sub-cells'. Drawn
 coordinates are clipped into the box. Beside the physical scores, each row has the mean number of
 pairs under 0.8 sigma per configuration and the median closest pair, which still move when every
@@ -224,6 +226,11 @@ def main() -> None:
         help="the pair decoder's hinge strengths may take either sign (a potential with a well)",
     )
     ap.add_argument(
+        "--wall",
+        action="store_true",
+        help="the pair decoder's potential also weighs a sum of r**-12 (the Lennard-Jones wall's shape)",
+    )
+    ap.add_argument(
         "--own-sweeps",
         default="",
         help="the pair decoder's generated and reconstructed rows also after these numbers of sweeps that "
@@ -252,7 +259,7 @@ def main() -> None:
     hidden = tuple(int(h) for h in a.hidden.split(","))
     core = closest = test_closest = None
     train, val, test = (split.coords[: a.limit] for split in (data.train, data.val, data.test))
-    lattice = PairLattice(n, dim, cfg.box, a.grid, a.subgrid, a.window, tuple(a.hinges))
+    lattice = PairLattice(n, dim, cfg.box, a.grid, a.subgrid, a.window, tuple(a.hinges), wall=a.wall)
     if a.decoder == "pair" and a.core_margin is not None:
         closest = closest_centres(lattice, train)
         core = tuple(c - a.core_margin for c in closest)
@@ -367,6 +374,7 @@ def main() -> None:
         "core_margin": a.core_margin if a.decoder == "pair" else None,
         "signed_hinges": a.signed_hinges if a.decoder == "pair" else None,
         "level_strengths": a.level_strengths if a.decoder == "pair" else None,
+        "wall": a.wall if a.decoder == "pair" else None,
         "pair_strengths": (
             [np.asarray(model.potential.strengths(v)).round(4).tolist() for v in (0, 1)]
             if a.decoder == "pair"

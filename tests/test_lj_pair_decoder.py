@@ -18,7 +18,15 @@ from keras_clust.lj.pair_decoder import (
     draw_configurations,
     negative_elbo_terms,
 )
-from keras_clust.lj.pair_lattice import PairLattice, closest_centres, flat_index, lattice_cell, lattice_sub_cell
+from keras_clust.lj.pair_lattice import (
+    WALL_CUT,
+    WALL_FLOOR,
+    PairLattice,
+    closest_centres,
+    flat_index,
+    lattice_cell,
+    lattice_sub_cell,
+)
 
 N, DIM, BOX = 6, 3, 3.0
 
@@ -36,23 +44,31 @@ def brute_force_sums(lattice: PairLattice, coords: np.ndarray):
     g, s, plane = lattice.grid, lattice.sub, lattice.plane
     cells = np.zeros((len(x), lattice.n_particles, lattice.cells, lattice.sums))
     subs = np.zeros((len(x), lattice.n_particles, lattice.sub_cells, lattice.sums))
+
+    def terms(r, level):
+        hinges = np.maximum(lattice.radii(level) - r, 0)
+        if not lattice.wall:
+            return hinges
+        wall = max(r, WALL_FLOOR) ** -12 - WALL_CUT**-12 if r < WALL_CUT else 0.0
+        return np.insert(hinges, len(lattice.hinges), wall)  # after the hinges, before the core
+
     for c, k in itertools.product(range(len(x)), range(lattice.n_particles)):
         own = np.clip(np.floor(x[c, k, :plane].astype(np.float32) * g), 0, g - 1)
         for j in range(max(k - lattice.window, 0), k):
             for index in itertools.product(range(g), repeat=plane):
                 point = (np.array(index) + 0.5) / g
                 r = lattice.box * np.linalg.norm(np.append(point - x[c, j, :plane], x[c, k, -1] - x[c, j, -1]))
-                cells[c, k, flat_index(np.array(index), g)] += np.maximum(lattice.radii(0) - r, 0)
+                cells[c, k, flat_index(np.array(index), g)] += terms(r, 0)
             for index in itertools.product(range(s), repeat=plane):
                 point = (own + (np.array(index) + 0.5) / s) / g
                 r = lattice.box * np.linalg.norm(np.append(point - x[c, j, :plane], x[c, k, -1] - x[c, j, -1]))
-                subs[c, k, flat_index(np.array(index), s)] += np.maximum(lattice.radii(1) - r, 0)
+                subs[c, k, flat_index(np.array(index), s)] += terms(r, 1)
     return cells, subs
 
 
-@pytest.mark.parametrize("core", [None, (0.9, 1.2)])
-def test_lattice_sums_match_their_definition(core):
-    lattice = PairLattice(N, DIM, BOX, grid=3, sub=2, window=2, hinges=(0.5, 1.0, 2.0), core=core)
+@pytest.mark.parametrize("core,wall", [(None, False), ((0.9, 1.2), False), ((0.9, 1.2), True), (None, True)])
+def test_lattice_sums_match_their_definition(core, wall):
+    lattice = PairLattice(N, DIM, BOX, grid=3, sub=2, window=2, hinges=(0.5, 1.0, 2.0), core=core, wall=wall)
     coords = sorted_configurations(3)
     cells, subs = lattice.features(coords)
     want_cells, want_subs = brute_force_sums(lattice, coords)
@@ -60,6 +76,8 @@ def test_lattice_sums_match_their_definition(core):
     np.testing.assert_allclose(cells, want_cells, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(subs, want_subs, rtol=1e-5, atol=1e-5)
     assert cells[:, 0].max() == 0 and cells[:, 1:].max() > 0  # the lowest particle has nothing below it
+    if wall:  # some pairs inside the wall's cut, some at its floor
+        assert subs[..., 3].max() > 1.0 and cells[..., 3].max() >= WALL_FLOOR**-12
 
 
 def test_a_particles_sums_see_only_the_particles_below_it():

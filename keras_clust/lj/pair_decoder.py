@@ -299,7 +299,7 @@ def build_pair_vae(
     b = keras.layers.Dense(lattice.cells, name="background")(b)
     background = keras.Model([code, heights_in], b, name=f"{name}_background")
     potential = PairPotential(
-        len(lattice.hinges),
+        lattice.learned,
         lattice.core is not None,
         signed=signed_hinges,
         levels=2 if level_strengths else 1,

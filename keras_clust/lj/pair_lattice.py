@@ -25,16 +25,23 @@ from numba import njit, prange
 
 HINGES = (0.7, 0.85, 1.0, 1.15, 1.3, 1.6)
 """The potential's hinges (sigma): learned repulsive steps between near contact and 1.6 sigma."""
+#: The steep wall's sum (:attr:`PairLattice.wall`): ``max(r, WALL_FLOOR)**-12 - WALL_CUT**-12``
+#: for ``r < WALL_CUT`` (sigma): the Lennard-Jones repulsion's shape, capped near the core and zero
+#: beyond the last hinge.
+WALL_FLOOR, WALL_CUT = 0.7, 1.6
 
 
 @njit(parallel=True, cache=True)
-def _hinge_sums(base, shift, prev, dz, count, box, radii):  # pragma: no cover - numba
+def _hinge_sums(base, shift, prev, dz, count, box, radii, wall_at):  # pragma: no cover - numba
     """``out[b, p, m] = sum_{k < count[b]} relu(radii[m] - r)``, ``r`` the distance (sigma) from
-    the point ``base[p] + shift[b]`` at height difference ``dz[b, k]`` to ``prev[b, k]``."""
+    the point ``base[p] + shift[b]`` at height difference ``dz[b, k]`` to ``prev[b, k]``; with
+    ``wall_at >= 0``, the wall's sum is column ``wall_at`` and the radii from there on move one up."""
     n_rows, n_points, n_radii, n_axes = shift.shape[0], base.shape[0], radii.shape[0], base.shape[1]
-    out = np.zeros((n_rows, n_points, n_radii), np.float32)
+    n_out = n_radii + (1 if wall_at >= 0 else 0)
+    cut12 = WALL_CUT**-12
+    out = np.zeros((n_rows, n_points, n_out), np.float32)
     for b in prange(n_rows):
-        acc = np.zeros(n_radii)
+        acc = np.zeros(n_out)
         for p in range(n_points):
             acc[:] = 0.0
             for k in range(count[b]):
@@ -45,8 +52,10 @@ def _hinge_sums(base, shift, prev, dz, count, box, radii):  # pragma: no cover -
                 r = box * np.sqrt(r2 + 1e-8)
                 for m in range(n_radii):
                     if r < radii[m]:
-                        acc[m] += radii[m] - r
-            for m in range(n_radii):
+                        acc[m + 1 if 0 <= wall_at <= m else m] += radii[m] - r
+                if wall_at >= 0 and r < WALL_CUT:
+                    acc[wall_at] += max(r, WALL_FLOOR) ** -12 - cut12
+            for m in range(n_out):
                 out[b, p, m] = acc[m]
     return out
 
@@ -98,6 +107,8 @@ class PairLattice:
             each, whose weight the model does not learn (:data:`CORE_SLOPE` in
             :mod:`~keras_clust.lj.pair_decoder`). :func:`closest_centres` says how large they may
             be without touching a training particle.
+        wall: One more learned sum after the hinges: the Lennard-Jones wall's shape
+            (:data:`WALL_FLOOR`, :data:`WALL_CUT`), which rises steeply where the hinges are linear.
     """
 
     n_particles: int
@@ -108,6 +119,7 @@ class PairLattice:
     window: int = 29
     hinges: tuple[float, ...] = HINGES
     core: tuple[float, float] | None = None
+    wall: bool = False
 
     @property
     def plane(self) -> int:
@@ -122,9 +134,14 @@ class PairLattice:
         return self.sub**self.plane
 
     @property
+    def learned(self) -> int:
+        """The sums whose strengths the model learns: one per hinge, and the wall's."""
+        return len(self.hinges) + bool(self.wall)
+
+    @property
     def sums(self) -> int:
-        """Pair sums per point: one per hinge, and one for the core."""
-        return len(self.hinges) + (self.core is not None)
+        """Pair sums per point: the learned ones (:attr:`learned`), then the core's."""
+        return self.learned + (self.core is not None)
 
     def radii(self, level: int) -> np.ndarray:
         """The hinges, then the core's radius at ``level`` (0: cells, 1: sub-cells) if any."""
@@ -157,6 +174,7 @@ class PairLattice:
             np.asarray(count, np.int64),
             float(self.box),
             self.radii(level),
+            len(self.hinges) if self.wall else -1,
         )
 
     def _windows(self, x: np.ndarray):
