@@ -25,9 +25,10 @@ from numba import njit, prange
 
 HINGES = (0.7, 0.85, 1.0, 1.15, 1.3, 1.6)
 """The potential's hinges (sigma): learned repulsive steps between near contact and 1.6 sigma."""
-#: The steep wall's sum (:attr:`PairLattice.wall`): ``max(r, WALL_FLOOR)**-12 - WALL_CUT**-12``
-#: for ``r < WALL_CUT`` (sigma): the Lennard-Jones repulsion's shape, capped near the core and zero
-#: beyond the last hinge.
+#: The steep wall's sum (:attr:`PairLattice.wall`): ``(max(r, WALL_FLOOR) / WALL_FLOOR)**-12 -
+#: (WALL_CUT / WALL_FLOOR)**-12`` for ``r < WALL_CUT`` (sigma): the Lennard-Jones repulsion's shape,
+#: capped near the core at 1 per pair (of the order of the hinges' sums, so that one learning rate
+#: suits both) and zero beyond the last hinge.
 WALL_FLOOR, WALL_CUT = 0.7, 1.6
 
 
@@ -38,7 +39,7 @@ def _hinge_sums(base, shift, prev, dz, count, box, radii, wall_at):  # pragma: n
     ``wall_at >= 0``, the wall's sum is column ``wall_at`` and the radii from there on move one up."""
     n_rows, n_points, n_radii, n_axes = shift.shape[0], base.shape[0], radii.shape[0], base.shape[1]
     n_out = n_radii + (1 if wall_at >= 0 else 0)
-    cut12 = WALL_CUT**-12
+    cut12 = (WALL_CUT / WALL_FLOOR) ** -12
     out = np.zeros((n_rows, n_points, n_out), np.float32)
     for b in prange(n_rows):
         acc = np.zeros(n_out)
@@ -54,7 +55,7 @@ def _hinge_sums(base, shift, prev, dz, count, box, radii, wall_at):  # pragma: n
                     if r < radii[m]:
                         acc[m + 1 if 0 <= wall_at <= m else m] += radii[m] - r
                 if wall_at >= 0 and r < WALL_CUT:
-                    acc[wall_at] += max(r, WALL_FLOOR) ** -12 - cut12
+                    acc[wall_at] += (max(r, WALL_FLOOR) / WALL_FLOOR) ** -12 - cut12
             for m in range(n_out):
                 out[b, p, m] = acc[m]
     return out
