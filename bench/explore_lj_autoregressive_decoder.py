@@ -390,6 +390,7 @@ def main() -> None:
         "epochs": len(hist.history["loss"]),
         "train_seconds": round(seconds, 1),
         "features_seconds": None if features_seconds is None else round(features_seconds, 1),
+        "history": {k: [round(float(v), 4) for v in vs] for k, vs in hist.history.items()},
         "best_val_loss": float(min(hist.history["val_loss"])),
         "test_recon_nll": recon_nll,
         "test_kl": float(kl.sum()),
