@@ -199,6 +199,7 @@ def main() -> None:
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=200)
+    ap.add_argument("--patience", type=int, default=10, help="epochs without a better validation loss before stopping")
     ap.add_argument("--decoder", choices=("made", "pair"), default="made")
     ap.add_argument("--grid", type=int, default=16, help="the pair decoder's lattice of (x, y) cells per axis")
     ap.add_argument("--window", type=int, default=12, help="the pair decoder's particles below each one it sees")
@@ -298,7 +299,7 @@ def main() -> None:
         epochs=a.epochs,
         batch_size=64,
         verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping(patience=10, restore_best_weights=True)],
+        callbacks=[keras.callbacks.EarlyStopping(patience=a.patience, restore_best_weights=True)],
     )
     seconds = time.perf_counter() - t0
     print(f"trained {len(hist.history['loss'])} epochs in {seconds:.0f} s", flush=True)
@@ -387,6 +388,7 @@ def main() -> None:
         "components": a.components,
         "latent": a.latent,
         "free_bits": a.free_bits,
+        "patience": a.patience,
         "epochs": len(hist.history["loss"]),
         "train_seconds": round(seconds, 1),
         "features_seconds": None if features_seconds is None else round(features_seconds, 1),
