@@ -61,10 +61,10 @@ class MaskedDense(keras.layers.Layer):
         shape = (len(self.in_degrees), len(self.out_degrees))
         self.kernel = self.add_weight(shape=shape, initializer="glorot_uniform", name="kernel")
         self.bias = self.add_weight(shape=(shape[1],), initializer="zeros", name="bias")
+        self._mask = keras.ops.convert_to_tensor(self.mask(), dtype=self.kernel.dtype)
 
     def call(self, x):
-        mask = keras.ops.convert_to_tensor(self.mask(), dtype=self.kernel.dtype)
-        return self.activation(keras.ops.matmul(x, self.kernel * mask) + self.bias)
+        return self.activation(keras.ops.matmul(x, self.kernel * self._mask) + self.bias)
 
     def get_config(self):
         return {
@@ -373,9 +373,10 @@ def draw_configurations(
         x = np.zeros((rows, big_n, dim), np.float32)
         if heights is not None:
             x[..., plane] = heights[start : start + chunk]
-        for k in range(big_n if heights is None else 0):
-            params = model.heights([z, x[..., plane]], training=False)
-            x[:, k, plane] = draw_mixture(params, k, model.components, rng)
+        else:
+            for k in range(big_n):
+                params = model.heights([z, x[..., plane]], training=False)
+                x[:, k, plane] = draw_mixture(params, k, model.components, rng)
         if sort_heights:
             x[..., plane] = np.sort(x[..., plane], axis=1)
         background = np.asarray(model.background([z, x[..., plane]], training=False), np.float64)
