@@ -40,6 +40,9 @@ def _hinge_sums(base, shift, prev, dz, count, box, radii, wall_at):  # pragma: n
     n_rows, n_points, n_radii, n_axes = shift.shape[0], base.shape[0], radii.shape[0], base.shape[1]
     n_out = n_radii + (1 if wall_at >= 0 else 0)
     cut12 = (WALL_CUT / WALL_FLOOR) ** -12
+    column = np.arange(n_radii)  # each radius's column: one further on from the wall's
+    if wall_at >= 0:
+        column[wall_at:] += 1
     out = np.zeros((n_rows, n_points, n_out), np.float32)
     for b in prange(n_rows):
         acc = np.zeros(n_out)
@@ -53,7 +56,7 @@ def _hinge_sums(base, shift, prev, dz, count, box, radii, wall_at):  # pragma: n
                 r = box * np.sqrt(r2 + 1e-8)
                 for m in range(n_radii):
                     if r < radii[m]:
-                        acc[m + 1 if 0 <= wall_at <= m else m] += radii[m] - r
+                        acc[column[m]] += radii[m] - r
                 if wall_at >= 0 and r < WALL_CUT:
                     acc[wall_at] += (max(r, WALL_FLOOR) / WALL_FLOOR) ** -12 - cut12
             for m in range(n_out):
