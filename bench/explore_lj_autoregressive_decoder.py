@@ -31,13 +31,14 @@ with no relaxation; for the pair decoder also "reconstructed, on the test height
 positions in the plane are drawn, on the test configurations' own heights, which tells the plane's
 close pairs from the heights'. ``--wall`` adds the Lennard-Jones wall's shape to the potential's
 sums (:attr:`keras_clust.lj.pair_lattice.PairLattice.wall`); ``--level-strengths`` gives the
-sub-cells strengths of their own;
-``pair_strengths`` in the results lists the cells' strengths, then the sub-cells'. Drawn
-coordinates are clipped into the box. Beside the physical scores, each row has the mean number of
-pairs under 0.8 sigma per configuration and the median closest pair, which still move when every
-configuration has a close pair. ``--baseline`` also trains the run's
-Gaussian decoder (``lj-fluid run``'s coordinate VAE, same seed) and scores its likelihood samples of
-the same prior draws; uniform configurations and the Monte Carlo's test split are the other rows.
+sub-cells strengths of their own; ``pair_strengths`` in the results lists the cells' strengths,
+then the sub-cells'. ``--own-sweeps`` adds rows re-drawn against every other particle (see
+:func:`own_potential_sweeps`). Drawn coordinates are clipped into the box. Beside the physical
+scores, each row has the mean number of pairs under 0.8 sigma per configuration and the median
+closest pair, which still move when every configuration has a close pair. ``--baseline`` also
+trains the run's Gaussian decoder (``lj-fluid run``'s coordinate VAE, same seed) and scores its
+likelihood samples of the same prior draws; uniform configurations and the Monte Carlo's test
+split are the other rows.
 Results are appended to ``--out`` (default ``bench/results/lj_autoregressive.json``).
 
 Usage:
