@@ -200,7 +200,13 @@ def main() -> None:
     ap.add_argument("--dataset", required=True)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--epochs", type=int, default=200)
-    ap.add_argument("--patience", type=int, default=10, help="epochs without a better validation loss before stopping")
+    ap.add_argument(
+        "--patience",
+        type=int,
+        default=10,
+        help="epochs without a better validation loss before stopping (0: every epoch, the last kept, as "
+        "the run's --patience 0)",
+    )
     ap.add_argument("--decoder", choices=("made", "pair"), default="made")
     ap.add_argument("--grid", type=int, default=16, help="the pair decoder's lattice of (x, y) cells per axis")
     ap.add_argument("--window", type=int, default=12, help="the pair decoder's particles below each one it sees")
@@ -300,7 +306,9 @@ def main() -> None:
         epochs=a.epochs,
         batch_size=64,
         verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping(patience=a.patience, restore_best_weights=True)],
+        callbacks=[keras.callbacks.EarlyStopping(patience=a.patience, restore_best_weights=True)]
+        if a.patience > 0
+        else [],
     )
     seconds = time.perf_counter() - t0
     print(f"trained {len(hist.history['loss'])} epochs in {seconds:.0f} s", flush=True)
