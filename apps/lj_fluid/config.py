@@ -143,6 +143,13 @@ FREE_BITS = {"coords": 0.25, "grid": 0.0, "distance": 0.0}
 #: off well before its 150 epochs (``bench/study_lj_patience.py``, BENCHMARKS.md).
 PATIENCE = 10
 
+#: ``--coords-patience``'s default and ``--coords-epochs``': the sorted-coordinate VAE's own, since its pair
+#: decoder's validation -ELBO wanders by about a nat from epoch to epoch and still falls at epoch 200, chosen
+#: on both design simulations by the rule ``--patience`` was (BENCHMARKS.md, "The coordinate VAE's patience
+#: and epochs"); runs before config version 16 stopped it with ``--patience``.
+COORDS_PATIENCE = 20
+COORDS_EPOCHS = 300
+
 #: ``--k``'s default: KMeans finds as many clusters as there are gammas.
 GAMMAS_K = "gammas"
 
@@ -221,6 +228,11 @@ def _v13_to_v14(old: dict) -> dict:
 def _v14_to_v15(old: dict) -> dict:
     """Runs written before signed hinges: the pair decoder's potential only repelled."""
     return {**old, "coords_pair_signed": False}
+
+
+def _v15_to_v16(old: dict) -> dict:
+    """Runs written before ``--coords-patience``: the sorted-coordinate VAE stopped with ``--patience``."""
+    return {**old, "coords_patience": old["patience"]}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -403,7 +415,7 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 15
+    CONFIG_VERSION: ClassVar[int] = 16
     MIGRATIONS: ClassVar[dict] = {
         1: _v1_to_v2,
         2: _v2_to_v3,
@@ -419,6 +431,7 @@ class Config(SourceSettings):
         12: _v12_to_v13,
         13: _v13_to_v14,
         14: _v14_to_v15,
+        15: _v15_to_v16,
     }
 
     holdout_gamma: float | None = setting(
@@ -472,7 +485,14 @@ class Config(SourceSettings):
     coords_pair_units: tuple[int, ...] = PAIR_LATTICE["coords_pair_units"]
     coords_pair_signed: bool = PAIR_SIGNED
     coords_pair_components: int = PAIR_LATTICE["coords_pair_components"]
-    coords_epochs: int = epochs_setting("coords", 200)
+    coords_epochs: int = epochs_setting("coords", COORDS_EPOCHS)
+    coords_patience: int = setting(
+        COORDS_PATIENCE,
+        "epochs without improvement of the sorted-coordinate VAE's validation -ELBO (with free bits) before it "
+        "stops, its best epoch kept; 0: it trains all its epochs",
+        type=non_negative_int,
+        group=MODELS,
+    )
     coords_free_bits: float = free_bits_setting("coords", FREE_BITS["coords"])
     # density-grid Conv VAE (grid_h None: L / 24 cells, L / 16 with --quick)
     grid_h: float | None = optional_setting(
@@ -545,7 +565,7 @@ class Config(SourceSettings):
         PATIENCE,
         "epochs without improvement of the validation loss (each VAE's training objective: the -ELBO with "
         "--beta and free bits; the coordinate network's MSE) before a model stops, its best epoch kept; 0: every "
-        "model trains all its epochs",
+        "model trains all its epochs (the sorted-coordinate VAE: --coords-patience)",
         type=non_negative_int,
         group=MODELS,
     )

@@ -125,6 +125,11 @@ def epochs_of(view: str, cfg: Config) -> int:
     return {"coords": cfg.coords_epochs, "grid": cfg.grid_epochs, "distance": cfg.distance_epochs}[view]
 
 
+def patience_of(view: str, cfg: Config) -> int:
+    """The view's VAE's early-stopping patience: the sorted coordinates' own, the others' ``--patience``."""
+    return cfg.coords_patience if view == "coords" else cfg.patience
+
+
 def is_pair(view: str, cfg: Config) -> bool:
     """Whether the view is the sorted coordinates with the pair decoder (``--coords-decoder pair``)."""
     return view == "coords" and cfg.coords_decoder == "pair"
@@ -132,12 +137,12 @@ def is_pair(view: str, cfg: Config) -> bool:
 
 def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str], int]) -> TrainedVAE:
     """Re-seed, build and fit one view's VAE on the training split (validation on the
-    validation split), through ``fit``; with ``cfg.patience`` it stops when the validation
+    validation split), through ``fit``; with a patience (:func:`patience_of`) it stops when the validation
     -ELBO stops improving and keeps its best epoch. The sorted coordinates with the pair decoder:
     :func:`~keras_clust.apps.lj_fluid.pair.train_pair` (a :class:`PairVAE`)."""
     seed = seed_model(f"{view}_vae")
     if is_pair(view, cfg):
-        m, fit = pair.train_pair(data, cfg, seed, epochs_of(view, cfg))
+        m, fit = pair.train_pair(data, cfg, seed, epochs_of(view, cfg), patience_of(view, cfg))
     else:
         m = build_view(view, cfg, seed)
         _compile(m.vae, cfg)
@@ -150,7 +155,7 @@ def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str]
             val if view == "grid" else (val, None),
             epochs=epochs_of(view, cfg),
             batch_size=cfg.batch_size,
-            patience=cfg.patience,
+            patience=patience_of(view, cfg),
             verbose=0,
         )
     h, k = fit.history, fit.kept_epoch - 1

@@ -43,12 +43,16 @@ def _epochs_text(m: dict) -> str:
 
 
 def _patience_text(cfg: Config) -> str:
-    if not cfg.patience:
+    def rule(patience: int) -> str:
+        return f"stops after {patience} epochs without a lower validation loss" if patience else "trains all its epochs"
+
+    if not cfg.patience and not cfg.coords_patience:
         return " Every model trained all its epochs and kept the last."
     return (
-        f" Early stopping: a model stops after {cfg.patience} epochs without a lower validation loss (its "
-        "training objective: the -ELBO with beta and free bits; the coordinate network's MSE) and keeps its best "
-        "epoch's weights, in brackets when that is not the last."
+        f" Early stopping: every model but the sorted-coordinate VAE {rule(cfg.patience)}, and that VAE "
+        f"{rule(cfg.coords_patience)} (the validation loss is the training objective: the -ELBO with beta and free "
+        "bits; the coordinate network's MSE); a model that stops keeps its best epoch's weights, in brackets when "
+        "that is not the last."
     )
 
 
