@@ -207,6 +207,13 @@ def main() -> None:
         help="epochs without a better validation loss before stopping (0: every epoch, the last kept, as "
         "the run's --patience 0)",
     )
+    ap.add_argument(
+        "--reduce-lr-patience",
+        type=int,
+        default=0,
+        help="halve the learning rate after this many epochs without a better validation loss (Keras' "
+        "ReduceLROnPlateau, down to 1e-5); 0: a constant learning rate, as the run's",
+    )
     ap.add_argument("--decoder", choices=("made", "pair"), default="made")
     ap.add_argument("--grid", type=int, default=16, help="the pair decoder's lattice of (x, y) cells per axis")
     ap.add_argument("--window", type=int, default=12, help="the pair decoder's particles below each one it sees")
@@ -306,9 +313,14 @@ def main() -> None:
         epochs=a.epochs,
         batch_size=64,
         verbose=0,
-        callbacks=[keras.callbacks.EarlyStopping(patience=a.patience, restore_best_weights=True)]
-        if a.patience > 0
-        else [],
+        callbacks=(
+            [keras.callbacks.EarlyStopping(patience=a.patience, restore_best_weights=True)] if a.patience > 0 else []
+        )
+        + (
+            [keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=a.reduce_lr_patience, min_lr=1e-5)]
+            if a.reduce_lr_patience > 0
+            else []
+        ),
     )
     seconds = time.perf_counter() - t0
     print(f"trained {len(hist.history['loss'])} epochs in {seconds:.0f} s", flush=True)
@@ -398,6 +410,8 @@ def main() -> None:
         "latent": a.latent,
         "free_bits": a.free_bits,
         "patience": a.patience,
+        "reduce_lr_patience": a.reduce_lr_patience,
+        "learning_rates": [float(x) for x in hist.history.get("learning_rate", [])],
         "epochs": len(hist.history["loss"]),
         "train_seconds": round(seconds, 1),
         "features_seconds": None if features_seconds is None else round(features_seconds, 1),
