@@ -625,6 +625,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
         "coords_pair_components",
         "coords_pair_signed",
         "coords_patience",
+        "coords_lr_plateau",
     )
     raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
@@ -643,13 +644,17 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert cfg.coords_decoder == "gaussian"  # a Gaussian per coordinate, whatever today's default
     assert cfg.coords_pair_signed is False  # (and had the pair decoder existed, it only repelled)
     assert cfg.coords_patience == 0  # the coordinate VAE stopped as every model did: never
+    assert cfg.coords_lr_plateau == 0  # at a constant learning rate
 
 
 def test_each_view_trains_with_its_own_patience(monkeypatch):
-    """The sorted-coordinate VAE stops with ``--coords-patience``, the other VAEs with ``--patience``, and a
-    version-15 run (before ``--coords-patience``) reads back with its coordinate VAE stopped by ``--patience``."""
+    """The sorted-coordinate VAE stops with ``--coords-patience`` and halves its learning rate with
+    ``--coords-lr-plateau``, the other VAEs stop with ``--patience`` at a constant rate; a version-15 run
+    (before both) reads back with its coordinate VAE stopped by ``--patience`` at a constant rate."""
     from dataclasses import asdict
     from types import SimpleNamespace
+
+    import keras
 
     from keras_clust.apps.lj_fluid import pipeline
     from keras_clust.apps.lj_fluid.config import Config
@@ -658,8 +663,9 @@ def test_each_view_trains_with_its_own_patience(monkeypatch):
     class Stop(Exception):
         pass
 
-    def fake_fit(*args, patience, **kwargs):
-        raise Stop(patience)
+    def fake_fit(*args, patience, callbacks=(), **kwargs):
+        plateaus = [c.patience for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
+        raise Stop(patience, plateaus)
 
     for module in (pipeline, pipeline.pair):  # the pair decoder's VAE is fitted in pair.train_pair
         monkeypatch.setattr(module, "fit_model", fake_fit)
@@ -669,17 +675,27 @@ def test_each_view_trains_with_its_own_patience(monkeypatch):
     monkeypatch.setattr(pipeline.pair, "_dataset", lambda *args, **kwargs: None)
     monkeypatch.setattr(pipeline, "view_inputs", lambda *args, **kwargs: None)
     splits = SimpleNamespace(train=SimpleNamespace(coords=None), val=SimpleNamespace(coords=None))
-    cfg = Config(particles=4, box=4.0, quick=True, patience=3, coords_patience=7)
+    cfg = Config(particles=4, box=4.0, quick=True, patience=3, coords_patience=7, coords_lr_plateau=5)
     seen = {}
     for view, decoder in (("coords", "pair"), ("coords", "gaussian"), ("grid", "pair"), ("distance", "pair")):
         with pytest.raises(Stop) as stop:
             pipeline.train_view(view, splits, replace(cfg, coords_decoder=decoder), len)
-        seen[view, decoder] = stop.value.args[0]
-    assert seen == {("coords", "pair"): 7, ("coords", "gaussian"): 7, ("grid", "pair"): 3, ("distance", "pair"): 3}
+        seen[view, decoder] = stop.value.args
+    # (patience, the patiences of its learning rate's plateau schedule): the coordinate VAE's own
+    assert seen == {
+        ("coords", "pair"): (7, [5]),
+        ("coords", "gaussian"): (7, [5]),
+        ("grid", "pair"): (3, []),
+        ("distance", "pair"): (3, []),
+    }
+    with pytest.raises(Stop) as stop:
+        pipeline.train_view("coords", splits, replace(cfg, coords_lr_plateau=0), len)
+    assert stop.value.args == (7, [])  # 0: a constant learning rate
 
-    raw = {k: v for k, v in asdict(Config(patience=4)).items() if k != "coords_patience"}
+    raw = {k: v for k, v in asdict(Config(patience=4)).items() if k not in ("coords_patience", "coords_lr_plateau")}
     raw.update(experiment="lj-fluid", action="run", config_version=15, data={"note": "x"}, run_id="r")
-    assert config_from_saved(Config, raw, "runs/lj-fluid/old", "lj-fluid").coords_patience == 4
+    old = config_from_saved(Config, raw, "runs/lj-fluid/old", "lj-fluid")
+    assert (old.coords_patience, old.coords_lr_plateau) == (4, 0)  # stopped by --patience, a constant rate
 
 
 def test_runs_before_24_cells_keep_their_grid():

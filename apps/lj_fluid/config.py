@@ -150,6 +150,13 @@ PATIENCE = 10
 COORDS_PATIENCE = 20
 COORDS_EPOCHS = 300
 
+#: ``--coords-lr-plateau``'s default: the sorted-coordinate VAE's learning rate halves after this many epochs
+#: without a lower validation -ELBO (down to ``COORDS_MIN_LR``), chosen on both design simulations by a rule
+#: fixed before its rows (BENCHMARKS.md, "A learning rate that halves on a plateau"); runs before config
+#: version 17 kept Adam's rate constant.
+COORDS_LR_PLATEAU = 10
+COORDS_MIN_LR = 1e-5
+
 #: ``--k``'s default: KMeans finds as many clusters as there are gammas.
 GAMMAS_K = "gammas"
 
@@ -233,6 +240,11 @@ def _v14_to_v15(old: dict) -> dict:
 def _v15_to_v16(old: dict) -> dict:
     """Runs written before ``--coords-patience``: the sorted-coordinate VAE stopped with ``--patience``."""
     return {**old, "coords_patience": old["patience"]}
+
+
+def _v16_to_v17(old: dict) -> dict:
+    """Runs written before ``--coords-lr-plateau``: the sorted-coordinate VAE's learning rate was constant."""
+    return {**old, "coords_lr_plateau": 0}
 
 
 # --- option types ----------------------------------------------------------------------------
@@ -415,7 +427,7 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 16
+    CONFIG_VERSION: ClassVar[int] = 17
     MIGRATIONS: ClassVar[dict] = {
         1: _v1_to_v2,
         2: _v2_to_v3,
@@ -432,6 +444,7 @@ class Config(SourceSettings):
         13: _v13_to_v14,
         14: _v14_to_v15,
         15: _v15_to_v16,
+        16: _v16_to_v17,
     }
 
     holdout_gamma: float | None = setting(
@@ -490,6 +503,13 @@ class Config(SourceSettings):
         COORDS_PATIENCE,
         "epochs without improvement of the sorted-coordinate VAE's validation -ELBO (with free bits) before it "
         "stops, its best epoch kept; 0: it trains all its epochs",
+        type=non_negative_int,
+        group=MODELS,
+    )
+    coords_lr_plateau: int = setting(
+        COORDS_LR_PLATEAU,
+        f"the sorted-coordinate VAE's learning rate halves after this many epochs without a lower validation "
+        f"-ELBO, down to {COORDS_MIN_LR:g}; 0: a constant learning rate",
         type=non_negative_int,
         group=MODELS,
     )

@@ -72,7 +72,9 @@ def _dataset(model: PairVAE, coords: np.ndarray, batch_size: int, shuffle_seed: 
     return ds.batch(batch_size).prefetch(2)
 
 
-def train_pair(data: RunData, cfg: Config, seed: int, epochs: int, patience: int) -> tuple[PairVAE, FitResult]:
+def train_pair(
+    data: RunData, cfg: Config, seed: int, epochs: int, patience: int, callbacks: list = ()
+) -> tuple[PairVAE, FitResult]:
     """Build the pair-decoder VAE on the training split's lattice and fit it (validation on the
     validation split); the caller has seeded the model."""
     model = build(cfg, pair_lattice(cfg, data.train.coords), seed)
@@ -85,6 +87,7 @@ def train_pair(data: RunData, cfg: Config, seed: int, epochs: int, patience: int
         epochs=epochs,
         batch_size=cfg.batch_size,
         patience=patience,
+        callbacks=callbacks,
         verbose=0,
     )
     return model, fit

@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from keras_clust.apps.lj_fluid import pair
-from keras_clust.apps.lj_fluid.config import Config
+from keras_clust.apps.lj_fluid.config import COORDS_MIN_LR, Config
 from keras_clust.apps.lj_fluid.data import RunData, Split
 from keras_clust.elbo import gaussian_nll_np, negative_elbo_per_sample
 from keras_clust.lj.pair_decoder import PairVAE
@@ -130,6 +130,14 @@ def patience_of(view: str, cfg: Config) -> int:
     return cfg.coords_patience if view == "coords" else cfg.patience
 
 
+def schedule_of(view: str, cfg: Config) -> list[keras.callbacks.Callback]:
+    """The view's VAE's learning-rate schedule: the sorted coordinates' halves on a plateau
+    (``--coords-lr-plateau``), the others' is constant."""
+    if view != "coords" or not cfg.coords_lr_plateau:
+        return []
+    return [keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=cfg.coords_lr_plateau, min_lr=COORDS_MIN_LR)]
+
+
 def is_pair(view: str, cfg: Config) -> bool:
     """Whether the view is the sorted coordinates with the pair decoder (``--coords-decoder pair``)."""
     return view == "coords" and cfg.coords_decoder == "pair"
@@ -142,7 +150,7 @@ def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str]
     :func:`~keras_clust.apps.lj_fluid.pair.train_pair` (a :class:`PairVAE`)."""
     seed = seed_model(f"{view}_vae")
     if is_pair(view, cfg):
-        m, fit = pair.train_pair(data, cfg, seed, epochs_of(view, cfg), patience_of(view, cfg))
+        m, fit = pair.train_pair(data, cfg, seed, epochs_of(view, cfg), patience_of(view, cfg), schedule_of(view, cfg))
     else:
         m = build_view(view, cfg, seed)
         _compile(m.vae, cfg)
@@ -156,6 +164,7 @@ def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str]
             epochs=epochs_of(view, cfg),
             batch_size=cfg.batch_size,
             patience=patience_of(view, cfg),
+            callbacks=schedule_of(view, cfg),
             verbose=0,
         )
     h, k = fit.history, fit.kept_epoch - 1

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from keras_clust.apps.lj_fluid.config import GAMMAS_K, Config
+from keras_clust.apps.lj_fluid.config import COORDS_MIN_LR, GAMMAS_K, Config
 from keras_clust.apps.lj_fluid.physical import ladder_rows, physical_rows
 from keras_clust.apps.lj_fluid.pipeline import VIEW_NAMES, VIEWS
 from keras_clust.apps.lj_fluid.simulation import CORRECTIONS, IAT_TEXT, simulation_table
@@ -46,13 +46,19 @@ def _patience_text(cfg: Config) -> str:
     def rule(patience: int) -> str:
         return f"stops after {patience} epochs without a lower validation loss" if patience else "trains all its epochs"
 
+    schedule = (
+        f" The sorted-coordinate VAE's learning rate halved after {cfg.coords_lr_plateau} epochs without a lower "
+        f"validation loss (down to {COORDS_MIN_LR:g}); the other models' stayed at {cfg.learning_rate:g}."
+        if cfg.coords_lr_plateau
+        else ""
+    )
     if not cfg.patience and not cfg.coords_patience:
-        return " Every model trained all its epochs and kept the last."
+        return " Every model trained all its epochs and kept the last." + schedule
     return (
         f" Early stopping: every model but the sorted-coordinate VAE {rule(cfg.patience)}, and that VAE "
         f"{rule(cfg.coords_patience)} (the validation loss is the training objective: the -ELBO with beta and free "
         "bits; the coordinate network's MSE); a model that stops keeps its best epoch's weights, in brackets when "
-        "that is not the last."
+        "that is not the last." + schedule
     )
 
 
