@@ -212,7 +212,7 @@ def main() -> None:
         type=int,
         default=0,
         help="halve the learning rate after this many epochs without a better validation loss (Keras' "
-        "ReduceLROnPlateau, down to 1e-5); 0: a constant learning rate, as the run's",
+        "ReduceLROnPlateau, down to 1e-5, as the run's --coords-lr-plateau); 0: a constant learning rate",
     )
     ap.add_argument("--decoder", choices=("made", "pair"), default="made")
     ap.add_argument("--grid", type=int, default=16, help="the pair decoder's lattice of (x, y) cells per axis")

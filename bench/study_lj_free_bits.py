@@ -59,7 +59,14 @@ from keras_clust.apps.lj_fluid.analysis import (  # noqa: E402
 )
 from keras_clust.apps.lj_fluid.config import COORDS_ENCODERS, COORDS_SORTS, DISTANCE_LIKELIHOODS, Config  # noqa: E402
 from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
-from keras_clust.apps.lj_fluid.pipeline import codes, posterior, train_view, trained_terms  # noqa: E402
+from keras_clust.apps.lj_fluid.pipeline import (  # noqa: E402
+    codes,
+    halving_of,
+    patience_of,
+    posterior,
+    train_view,
+    trained_terms,
+)
 from keras_clust.apps.lj_fluid.steps import overlap_split  # noqa: E402
 from keras_clust.files import append_json_row  # noqa: E402
 from keras_clust.lj.representations import GRID_BLOCKS  # noqa: E402
@@ -132,7 +139,8 @@ def study(
         "grid_peak_power": cfg.grid_peak_power if view == "grid" else None,
         "coords_sort": cfg.coords_sort if view == "coords" else None,
         "coords_encoder": cfg.coords_encoder if view == "coords" else None,
-        "patience": cfg.patience,
+        "patience": patience_of(view, cfg),
+        "lr_plateau": halving_of(view, cfg),
         "kept_epoch": t.fit.kept_epoch,
         "train_seconds": round(t.fit.seconds, 1),
         "test_neg_elbo": float(terms["neg_elbo"].mean()),

@@ -13,7 +13,7 @@ the reported run's (seed 0):
 
     .venv/bin/keras-clust lj-fluid simulate --seed 100 --samples 6000 --output /tmp/lj_design.npz
     .venv/bin/keras-clust lj-fluid run --dataset /tmp/lj_design.npz --seed 100 --patience 0 \\
-        --no-export --out /tmp/design_runs
+        --coords-patience 0 --no-export --out /tmp/design_runs
     .venv/bin/python bench/study_lj_patience.py /tmp/design_runs/lj-fluid/<run-id>
 
 ``--bench-rows`` replays instead the histories of ``bench/explore_lj_autoregressive_decoder.py --patience 0``
@@ -94,8 +94,10 @@ def replay(model: str, val: list[float], patiences: list[int], caps: list[int | 
 
 def study(run: Path, patiences: list[int], caps: list[int | None]) -> list[dict]:
     config = json.loads((run / "config.json").read_text())
-    if config.get("patience", 0):
-        raise SystemExit(f"error: {run} was trained with --patience {config['patience']}; replay a --patience 0 run")
+    for option in ("patience", "coords_patience"):
+        if config.get(option, 0):
+            flag = "--" + option.replace("_", "-")
+            raise SystemExit(f"error: {run} was trained with {flag} {config[option]}; replay a run with {flag} 0")
     models = json.loads((run / "metrics.json").read_text())["models"]
     rows = []
     for model, val in histories(run).items():

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import shutil
 import sys
@@ -183,6 +184,40 @@ class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
             os.replace(tmp, self.best_file)
 
 
+class _ResumableHalving(keras.callbacks.ReduceLROnPlateau):
+    """``ReduceLROnPlateau(factor=0.5)`` that a resumed fit continues: its best loss, wait and cooldown
+    are replayed from the backup's epoch log before the first epoch after the resume (the rate
+    itself is the restored optimizer's). A resumed fit then halves its rate at the same epochs as
+    one never interrupted."""
+
+    def __init__(self, patience: int, min_lr: float, backup: _FitBackup):
+        super().__init__(factor=0.5, patience=patience, min_lr=min_lr)
+        self.backup = backup
+        self._replayed = False
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._replayed = False
+
+    def on_epoch_begin(self, epoch, logs=None):
+        if self._replayed:
+            return
+        self._replayed = True
+        rows = [r for r in self.backup.epochs.rows if r["epoch"] < epoch and self.monitor in r]
+        if rows and self.monitor_op is None:
+            self._set_monitor_op()
+        for row in rows:  # the rule of on_epoch_end, without training; the rate is the one the epoch ran at
+            if self.in_cooldown():
+                self.cooldown_counter -= 1
+                self.wait = 0
+            if self._is_improvement(row[self.monitor], self.best):
+                self.best, self.wait = row[self.monitor], 0
+            elif not self.in_cooldown():
+                self.wait += 1
+                if self.wait >= self.patience and row.get("learning_rate", math.inf) > np.float32(self.min_lr):
+                    self.cooldown_counter, self.wait = self.cooldown, 0
+
+
 class _FitBackup:
     """One fit's backup folder: Keras' BackupAndRestore state, the epochs' logs, and once the
     fit has ended its final weights (after EarlyStopping's restore) with its wall time."""
@@ -315,6 +350,8 @@ def fit_model(
     patience: int = 0,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     verbose: int | None = None,
+    halve_lr_after: int = 0,
+    min_lr: float = 0.0,
 ) -> FitResult:
     """Fit a compiled model, stopping on NaN and (when ``patience`` > 0) on a plateau.
 
@@ -332,6 +369,10 @@ def fit_model(
             before the interruption, with their best weights.
         callbacks: Further callbacks.
         verbose: Keras verbosity; default a bar on a terminal, a line per epoch otherwise.
+        halve_lr_after: Epochs without ``val_loss`` improvement before the learning rate halves
+            (Keras' ``ReduceLROnPlateau``, down to ``min_lr``; 0: never). The history then has
+            each epoch's ``learning_rate``; a resumed fit halves at the same epochs.
+        min_lr: The learning rate ``halve_lr_after`` stops at.
 
     Inside :func:`fit_context` the fit is backed up after every epoch and, when its backup
     exists, resumed from it (the history then holds every epoch, before and after), and/or
@@ -347,6 +388,13 @@ def fit_model(
     cbs = [keras.callbacks.TerminateOnNaN(), *callbacks]
     stopping = None
     backup, more = _context_callbacks(model)
+    if halve_lr_after > 0 and validation_data is not None:
+        # before the backup's callbacks: an epoch's row then logs its rate, and the backup holds a halved one
+        cbs.append(
+            keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=halve_lr_after, min_lr=min_lr)
+            if backup is None
+            else _ResumableHalving(halve_lr_after, min_lr, backup)
+        )
     cbs.extend(more)
     if backup is not None:
         finished = backup.restore_finished(model)

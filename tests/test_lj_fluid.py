@@ -654,8 +654,6 @@ def test_each_view_trains_with_its_own_patience(monkeypatch):
     from dataclasses import asdict
     from types import SimpleNamespace
 
-    import keras
-
     from keras_clust.apps.lj_fluid import pipeline
     from keras_clust.apps.lj_fluid.config import Config
     from keras_clust.experiment import config_from_saved
@@ -663,9 +661,8 @@ def test_each_view_trains_with_its_own_patience(monkeypatch):
     class Stop(Exception):
         pass
 
-    def fake_fit(*args, patience, callbacks=(), **kwargs):
-        plateaus = [c.patience for c in callbacks if isinstance(c, keras.callbacks.ReduceLROnPlateau)]
-        raise Stop(patience, plateaus)
+    def fake_fit(*args, patience, halve_lr_after=0, **kwargs):
+        raise Stop(patience, halve_lr_after)
 
     for module in (pipeline, pipeline.pair):  # the pair decoder's VAE is fitted in pair.train_pair
         monkeypatch.setattr(module, "fit_model", fake_fit)
@@ -681,16 +678,13 @@ def test_each_view_trains_with_its_own_patience(monkeypatch):
         with pytest.raises(Stop) as stop:
             pipeline.train_view(view, splits, replace(cfg, coords_decoder=decoder), len)
         seen[view, decoder] = stop.value.args
-    # (patience, the patiences of its learning rate's plateau schedule): the coordinate VAE's own
+    # (patience, epochs without a gain before its learning rate halves): the coordinate VAE's own
     assert seen == {
-        ("coords", "pair"): (7, [5]),
-        ("coords", "gaussian"): (7, [5]),
-        ("grid", "pair"): (3, []),
-        ("distance", "pair"): (3, []),
+        ("coords", "pair"): (7, 5),
+        ("coords", "gaussian"): (7, 5),
+        ("grid", "pair"): (3, 0),
+        ("distance", "pair"): (3, 0),
     }
-    with pytest.raises(Stop) as stop:
-        pipeline.train_view("coords", splits, replace(cfg, coords_lr_plateau=0), len)
-    assert stop.value.args == (7, [])  # 0: a constant learning rate
 
     raw = {k: v for k, v in asdict(Config(patience=4)).items() if k not in ("coords_patience", "coords_lr_plateau")}
     raw.update(experiment="lj-fluid", action="run", config_version=15, data={"note": "x"}, run_id="r")
@@ -854,3 +848,16 @@ def test_ladder_rows_give_each_relaxed_row_its_score_per_count_and_the_floor_las
     ]
     assert ladder_rows(metrics, "rho_z_l1")[1]["100 sweeps"] == 2.0
     assert ladder_rows({"rows": {}}) == []  # a run written before the ladder
+
+
+def test_the_report_says_how_each_model_stopped_and_its_learning_rate():
+    from keras_clust.apps.lj_fluid.report import _patience_text
+
+    text = _patience_text(Config())
+    assert "but the sorted-coordinate VAE stops after 10 epochs without" in text
+    assert "that VAE stops after 20 epochs without" in text and "halves after every run of 10 epochs without" in text
+    text = _patience_text(Config(patience=1, coords_patience=0, coords_lr_plateau=1))
+    assert "stops after 1 epoch without" in text and "that VAE trains all its epochs" in text
+    assert "every run of 1 epoch without" in text
+    text = _patience_text(Config(patience=0, coords_patience=0, coords_lr_plateau=0))
+    assert text == " Every model trained all its epochs and kept the last."

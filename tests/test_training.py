@@ -118,3 +118,31 @@ def test_a_resumed_fit_stops_and_keeps_the_epoch_an_uninterrupted_one_does(tmp_p
     assert res.history["val_loss"] == pytest.approx(ref.history["val_loss"])
     for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_a_resumed_fit_halves_its_learning_rate_at_the_epochs_an_uninterrupted_one_does(tmp_path):
+    """With ``halve_lr_after``, a backed-up fit killed while counting epochs without a gain resumes
+    that count: it halves its rate at the same epochs, and ends with the same history and weights,
+    as one never interrupted (a fresh count would halve later)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+
+    def fit(backup, callbacks=()):
+        keras.utils.set_random_seed(0)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="zeros")], name="m")
+        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+        with fit_context(backup=backup):
+            result = fit_model(model, x, y, (x, -y), epochs=8, batch_size=16, halve_lr_after=3, callbacks=callbacks)
+        return model, result
+
+    whole, ref = fit(tmp_path / "whole")
+    # the validation loss only worsens after the first epoch: the rate halves after epochs 4 and 7
+    assert ref.history["learning_rate"] == pytest.approx([0.05] * 4 + [0.025] * 3 + [0.0125])
+    with pytest.raises(_Interrupt):
+        fit(tmp_path / "killed", [_KillAt(2)])  # epochs 1 and 2 backed up, two without a gain counted
+    resumed, res = fit(tmp_path / "killed")
+    assert res.history["learning_rate"] == pytest.approx(ref.history["learning_rate"])
+    assert res.history["val_loss"] == pytest.approx(ref.history["val_loss"])
+    for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-6)

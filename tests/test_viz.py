@@ -18,7 +18,8 @@ def _is_png(path):
 
 
 def test_loss_curves_numbers_and_plot(tmp_path):
-    curves = loss_curves({"loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0]})
+    curves = loss_curves({"loss": [3.0, 2.0, 1.0], "val_loss": [3.5, 2.5, 2.0], "learning_rate": [0.1, 0.1, 0.05]})
+    assert set(curves.series) == {"loss", "val_loss"}  # a schedule's logged rate is not drawn as a loss
     np.testing.assert_array_equal(curves.epochs, [1, 2, 3])
     np.testing.assert_array_equal(curves.series["val_loss"], [3.5, 2.5, 2.0])
     assert _is_png(plot_loss_curves(curves, tmp_path / "loss.png", title="t"))

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_clust.apps.lj_fluid.config import Config
+from keras_clust.apps.lj_fluid.config import COORDS_MIN_LR, Config
 from keras_clust.apps.lj_fluid.data import RunData
 from keras_clust.errors import DataError
 from keras_clust.files import atomic_write_text
@@ -73,7 +73,7 @@ def _dataset(model: PairVAE, coords: np.ndarray, batch_size: int, shuffle_seed: 
 
 
 def train_pair(
-    data: RunData, cfg: Config, seed: int, epochs: int, patience: int, callbacks: list = ()
+    data: RunData, cfg: Config, seed: int, epochs: int, patience: int, halve_lr_after: int = 0
 ) -> tuple[PairVAE, FitResult]:
     """Build the pair-decoder VAE on the training split's lattice and fit it (validation on the
     validation split); the caller has seeded the model."""
@@ -87,7 +87,8 @@ def train_pair(
         epochs=epochs,
         batch_size=cfg.batch_size,
         patience=patience,
-        callbacks=callbacks,
+        halve_lr_after=halve_lr_after,
+        min_lr=COORDS_MIN_LR,
         verbose=0,
     )
     return model, fit

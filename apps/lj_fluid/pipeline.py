@@ -130,12 +130,10 @@ def patience_of(view: str, cfg: Config) -> int:
     return cfg.coords_patience if view == "coords" else cfg.patience
 
 
-def schedule_of(view: str, cfg: Config) -> list[keras.callbacks.Callback]:
-    """The view's VAE's learning-rate schedule: the sorted coordinates' halves on a plateau
-    (``--coords-lr-plateau``), the others' is constant."""
-    if view != "coords" or not cfg.coords_lr_plateau:
-        return []
-    return [keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=cfg.coords_lr_plateau, min_lr=COORDS_MIN_LR)]
+def halving_of(view: str, cfg: Config) -> int:
+    """Epochs without a lower validation -ELBO before the view's VAE halves its learning rate: the
+    sorted coordinates' ``--coords-lr-plateau``; 0 (a constant rate) for the others."""
+    return cfg.coords_lr_plateau if view == "coords" else 0
 
 
 def is_pair(view: str, cfg: Config) -> bool:
@@ -150,7 +148,7 @@ def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str]
     :func:`~keras_clust.apps.lj_fluid.pair.train_pair` (a :class:`PairVAE`)."""
     seed = seed_model(f"{view}_vae")
     if is_pair(view, cfg):
-        m, fit = pair.train_pair(data, cfg, seed, epochs_of(view, cfg), patience_of(view, cfg), schedule_of(view, cfg))
+        m, fit = pair.train_pair(data, cfg, seed, epochs_of(view, cfg), patience_of(view, cfg), halving_of(view, cfg))
     else:
         m = build_view(view, cfg, seed)
         _compile(m.vae, cfg)
@@ -164,7 +162,8 @@ def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str]
             epochs=epochs_of(view, cfg),
             batch_size=cfg.batch_size,
             patience=patience_of(view, cfg),
-            callbacks=schedule_of(view, cfg),
+            halve_lr_after=halving_of(view, cfg),
+            min_lr=COORDS_MIN_LR,
             verbose=0,
         )
     h, k = fit.history, fit.kept_epoch - 1

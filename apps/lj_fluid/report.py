@@ -42,13 +42,20 @@ def _epochs_text(m: dict) -> str:
     return f"{m['epochs']}" if kept == m["epochs"] else f"{m['epochs']} ({kept})"
 
 
+def _epochs(n: int) -> str:
+    return f"{n} epoch" if n == 1 else f"{n} epochs"
+
+
 def _patience_text(cfg: Config) -> str:
     def rule(patience: int) -> str:
-        return f"stops after {patience} epochs without a lower validation loss" if patience else "trains all its epochs"
+        return (
+            f"stops after {_epochs(patience)} without a lower validation loss" if patience else "trains all its epochs"
+        )
 
     schedule = (
-        f" The sorted-coordinate VAE's learning rate halved after {cfg.coords_lr_plateau} epochs without a lower "
-        f"validation loss (down to {COORDS_MIN_LR:g}); the other models' stayed at {cfg.learning_rate:g}."
+        f" The sorted-coordinate VAE's learning rate halves after every run of {_epochs(cfg.coords_lr_plateau)} "
+        f"without a lower validation loss (down to {COORDS_MIN_LR:g}); the other models' stays at "
+        f"{cfg.learning_rate:g}."
         if cfg.coords_lr_plateau
         else ""
     )

@@ -20,8 +20,9 @@ class LossCurves:
 
 
 def loss_curves(history: Mapping[str, Sequence[float]]) -> LossCurves:
-    """Turn ``keras.callbacks.History.history`` into :class:`LossCurves` (epochs from 1)."""
-    series = {k: np.asarray(v, dtype=float) for k, v in history.items() if len(v)}
+    """Turn ``keras.callbacks.History.history`` into :class:`LossCurves` (epochs from 1); the
+    learning rate a schedule logs beside the losses (``learning_rate``) is not a loss and is left out."""
+    series = {k: np.asarray(v, dtype=float) for k, v in history.items() if len(v) and k != "learning_rate"}
     n = max((len(v) for v in series.values()), default=0)
     return LossCurves(np.arange(1, n + 1), series)
 
