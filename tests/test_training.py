@@ -91,23 +91,27 @@ class _KillAt(keras.callbacks.Callback):
             raise _Interrupt
 
 
+def _backed_up_line_fit(backup, callbacks=(), **options):
+    """A one-weight linear fit, backed up in ``backup``, whose validation loss (against ``-y``) only
+    worsens after its first epoch; ``options`` go to :func:`fit_model`."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype(np.float32)
+    y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="zeros")], name="m")
+    model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
+    with fit_context(backup=backup):
+        result = fit_model(model, x, y, (x, -y), batch_size=16, callbacks=callbacks, verbose=0, **options)
+    return model, result
+
+
 def test_a_resumed_fit_stops_and_keeps_the_epoch_an_uninterrupted_one_does(tmp_path):
     """Killed after its best epoch, a backed-up fit with early stopping resumes counting from
     the epochs before the kill and ends with the same epochs, kept epoch and weights as one
     never interrupted (not with the best of the epochs after the resume)."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 3)).astype(np.float32)
-    y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
 
     def fit(backup, callbacks=()):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="zeros")], name="m")
-        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
-        with fit_context(backup=backup):
-            result = fit_model(
-                model, x, y, (x, -y), epochs=30, batch_size=16, patience=3, callbacks=callbacks, verbose=0
-            )
-        return model, result
+        return _backed_up_line_fit(backup, callbacks, epochs=30, patience=3)
 
     whole, ref = fit(tmp_path / "whole")
     assert (ref.epochs_run, ref.kept_epoch) == (4, 1)
@@ -124,17 +128,9 @@ def test_a_resumed_fit_halves_its_learning_rate_at_the_epochs_an_uninterrupted_o
     """With ``halve_lr_after``, a backed-up fit killed while counting epochs without a gain resumes
     that count: it halves its rate at the same epochs, and ends with the same history and weights,
     as one never interrupted (a fresh count would halve later)."""
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(64, 3)).astype(np.float32)
-    y = x @ np.array([[1.0], [-2.0], [0.5]], np.float32)
 
     def fit(backup, callbacks=()):
-        keras.utils.set_random_seed(0)
-        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, kernel_initializer="zeros")], name="m")
-        model.compile(optimizer=keras.optimizers.SGD(0.05), loss="mse")
-        with fit_context(backup=backup):
-            result = fit_model(model, x, y, (x, -y), epochs=8, batch_size=16, halve_lr_after=3, callbacks=callbacks)
-        return model, result
+        return _backed_up_line_fit(backup, callbacks, epochs=8, halve_lr_after=3)
 
     whole, ref = fit(tmp_path / "whole")
     # the validation loss only worsens after the first epoch: the rate halves after epochs 4 and 7
