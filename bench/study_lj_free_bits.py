@@ -61,8 +61,7 @@ from keras_clust.apps.lj_fluid.config import COORDS_ENCODERS, COORDS_SORTS, DIST
 from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
 from keras_clust.apps.lj_fluid.pipeline import (  # noqa: E402
     codes,
-    halving_of,
-    patience_of,
+    fit_options,
     posterior,
     train_view,
     trained_terms,
@@ -139,8 +138,8 @@ def study(
         "grid_peak_power": cfg.grid_peak_power if view == "grid" else None,
         "coords_sort": cfg.coords_sort if view == "coords" else None,
         "coords_encoder": cfg.coords_encoder if view == "coords" else None,
-        "patience": patience_of(view, cfg),
-        "lr_plateau": halving_of(view, cfg),
+        "patience": fit_options(view, cfg)["patience"],
+        "lr_plateau": fit_options(view, cfg).get("halve_lr_after", 0),
         "kept_epoch": t.fit.kept_epoch,
         "train_seconds": round(t.fit.seconds, 1),
         "test_neg_elbo": float(terms["neg_elbo"].mean()),

@@ -123,9 +123,10 @@ def summary(rows: list[dict], tolerance: float) -> list[dict]:
     validation loss kept against each history's best (the criterion: at most ``tolerance`` nats)."""
     out = {}
     for r in rows:
-        s = out.setdefault((r["cap"], r["patience"]), {"cap": r["cap"], "patience": r["patience"], "epochs": 0})
+        key = (r["cap"], r["patience"])
+        s = out.setdefault(key, {"cap": key[0], "patience": key[1], "epochs": 0, "worst_shortfall": 0.0})
         s["epochs"] += r["epochs_trained"]
-        s["worst_shortfall"] = max(s.get("worst_shortfall", 0.0), r["val_loss_kept"] - r["val_loss_best"])
+        s["worst_shortfall"] = max(s["worst_shortfall"], r["val_loss_kept"] - r["val_loss_best"])
     for s in out.values():
         s["meets"] = s["worst_shortfall"] <= tolerance
     return list(out.values())

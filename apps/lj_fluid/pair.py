@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_clust.apps.lj_fluid.config import COORDS_MIN_LR, Config
+from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData
 from keras_clust.errors import DataError
 from keras_clust.files import atomic_write_text
@@ -72,11 +72,10 @@ def _dataset(model: PairVAE, coords: np.ndarray, batch_size: int, shuffle_seed: 
     return ds.batch(batch_size).prefetch(2)
 
 
-def train_pair(
-    data: RunData, cfg: Config, seed: int, epochs: int, patience: int, halve_lr_after: int = 0
-) -> tuple[PairVAE, FitResult]:
+def train_pair(data: RunData, cfg: Config, seed: int, options: dict) -> tuple[PairVAE, FitResult]:
     """Build the pair-decoder VAE on the training split's lattice and fit it (validation on the
-    validation split); the caller has seeded the model."""
+    validation split) with ``options`` of :func:`~keras_clust.training.fit_model` (epochs, early stopping,
+    learning-rate halving); the caller has seeded the model."""
     model = build(cfg, pair_lattice(cfg, data.train.coords), seed)
     model.vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     fit = fit_model(
@@ -84,12 +83,9 @@ def train_pair(
         _dataset(model, data.train.coords, cfg.batch_size, shuffle_seed=seed),
         None,
         _dataset(model, data.val.coords, cfg.batch_size),
-        epochs=epochs,
         batch_size=cfg.batch_size,
-        patience=patience,
-        halve_lr_after=halve_lr_after,
-        min_lr=COORDS_MIN_LR,
         verbose=0,
+        **options,
     )
     return model, fit
 

@@ -121,19 +121,18 @@ def build_view(view: str, cfg: Config, seed: int) -> VAE:
     )
 
 
-def epochs_of(view: str, cfg: Config) -> int:
-    return {"coords": cfg.coords_epochs, "grid": cfg.grid_epochs, "distance": cfg.distance_epochs}[view]
-
-
-def patience_of(view: str, cfg: Config) -> int:
-    """The view's VAE's early-stopping patience: the sorted coordinates' own, the others' ``--patience``."""
-    return cfg.coords_patience if view == "coords" else cfg.patience
-
-
-def halving_of(view: str, cfg: Config) -> int:
-    """Epochs without a lower validation -ELBO before the view's VAE halves its learning rate: the
-    sorted coordinates' ``--coords-lr-plateau``; 0 (a constant rate) for the others."""
-    return cfg.coords_lr_plateau if view == "coords" else 0
+def fit_options(view: str, cfg: Config) -> dict:
+    """The view's VAE's epochs, early stopping and learning-rate halving (keywords of
+    :func:`~keras_clust.training.fit_model`): the sorted coordinates' own (``--coords-epochs``,
+    ``--coords-patience``, ``--coords-lr-plateau``); the others' epochs and ``--patience`` at a constant rate."""
+    if view == "coords":
+        return {
+            "epochs": cfg.coords_epochs,
+            "patience": cfg.coords_patience,
+            "halve_lr_after": cfg.coords_lr_plateau,
+            "min_lr": COORDS_MIN_LR,
+        }
+    return {"epochs": {"grid": cfg.grid_epochs, "distance": cfg.distance_epochs}[view], "patience": cfg.patience}
 
 
 def is_pair(view: str, cfg: Config) -> bool:
@@ -143,12 +142,12 @@ def is_pair(view: str, cfg: Config) -> bool:
 
 def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str], int]) -> TrainedVAE:
     """Re-seed, build and fit one view's VAE on the training split (validation on the
-    validation split), through ``fit``; with a patience (:func:`patience_of`) it stops when the validation
+    validation split), through ``fit``; with a patience (:func:`fit_options`) it stops when the validation
     -ELBO stops improving and keeps its best epoch. The sorted coordinates with the pair decoder:
     :func:`~keras_clust.apps.lj_fluid.pair.train_pair` (a :class:`PairVAE`)."""
     seed = seed_model(f"{view}_vae")
     if is_pair(view, cfg):
-        m, fit = pair.train_pair(data, cfg, seed, epochs_of(view, cfg), patience_of(view, cfg), halving_of(view, cfg))
+        m, fit = pair.train_pair(data, cfg, seed, fit_options(view, cfg))
     else:
         m = build_view(view, cfg, seed)
         _compile(m.vae, cfg)
@@ -159,12 +158,9 @@ def train_view(view: str, data: RunData, cfg: Config, seed_model: Callable[[str]
             x,
             None,
             val if view == "grid" else (val, None),
-            epochs=epochs_of(view, cfg),
             batch_size=cfg.batch_size,
-            patience=patience_of(view, cfg),
-            halve_lr_after=halving_of(view, cfg),
-            min_lr=COORDS_MIN_LR,
             verbose=0,
+            **fit_options(view, cfg),
         )
     h, k = fit.history, fit.kept_epoch - 1
     log.info(
