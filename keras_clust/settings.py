@@ -255,16 +255,17 @@ def export_setting():
     return setting(True, "do not export SavedModels at the end of the run", flag="--no-export")
 
 
-def cluster_setting(flag: str | None = None):
-    """``--cluster`` (``flag`` names it when the field is not called ``cluster``)."""
+def cluster_setting(flag: str | None = None, default: str = "kmeans"):
+    """``--cluster`` (``flag`` names it when the field is not called ``cluster``; ``default``: the
+    app's method beside KMeans, ``kmeans`` for none)."""
     from keras_clust.cluster.deep import METHODS
 
     return setting(
-        "kmeans",
+        default,
         "also cluster with DEC, IDEC (fine-tuning a copy of the encoder) or N2D (UMAP + Gaussian mixture on the "
-        "codes) and report it beside KMeans",
+        "codes) and report it beside KMeans; kmeans: KMeans only",
         choices=METHODS,
-        default_text="kmeans only",
+        default_text="kmeans only" if default == "kmeans" else None,
         flag=flag,
     )
 

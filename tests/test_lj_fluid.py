@@ -132,6 +132,12 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert {labels[k].shape for k in labels.files} == {(m["split"]["test"],)}
     gammas = len(m["split"]["gammas"])
     assert all(len(np.unique(labels[k])) == gammas for k in labels.files)
+    # by default N2D also clusters every view's codes and the physics baseline's features (issue 24's
+    # "KMeans/N2D ACC"); the three features separate the gammas, and N2D must be given those features
+    deep = {k: m["gamma"][k]["deep"] for k in ("coords", "grid", "distance", "physics")}
+    assert {(d["method"], d["n_clusters"]) for d in deep.values()} == {("n2d", gammas)}
+    assert deep["physics"]["acc"] > 0.9 and deep["physics"]["acc"] > m["gamma"]["coords"]["acc"]
+    assert "| N2D ACC | N2D NMI |" in (run / "report.md").read_text() and "| gamma N2D ACC |" in res.stdout
     figures = {p.name for p in (run / "figures").iterdir()}
     for name in (
         "energy_traces.png",
@@ -455,6 +461,7 @@ def test_two_dimensional_quick_run(tmp_path):
         assert d["acc"] == pytest.approx(m["gamma"][view]["acc"], abs=0.15), view
     assert max(d["n_clusters"] for d in deep.values()) > 1  # (after 2 epochs the 2-D coords code may be one blob)
     assert "DEC ACC" in (run / "report.md").read_text()
+    assert "deep" not in m["gamma"]["physics"]  # DEC fine-tunes an encoder; the features have none
 
 
 # slow: 54 s: Hyperband over the grid VAE end to end; KerasTuner searches run in the suite in fashion-cae's
@@ -482,6 +489,7 @@ def test_config_defaults_follow_the_write_up():
     cfg = Config()
     assert (cfg.particles, cfg.box, cfg.dim, cfg.temperature) == (30, 5.0, 3, 1.0)
     assert cfg.coords_hidden == (45, 22) and cfg.coords_latent == 2
+    assert cfg.cluster == "n2d"  # beside KMeans, as issue 24 reads gamma out of the codes
     assert 50 <= cfg.distance_latent <= 100 and cfg.grid_cells == 24
     assert (cfg.grid_smoothing, cfg.grid_likelihood) == (0.35, "gaussian")
 

@@ -95,6 +95,20 @@ def _k_text(cfg: Config, split: dict) -> str:
     return f"k = {len(split['gammas'])} (the number of gammas)" if cfg.n_clusters == GAMMAS_K else k_text(cfg)
 
 
+def _deep_text(cfg: Config) -> str:
+    if cfg.cluster == "kmeans":
+        return ""
+    if cfg.cluster == "n2d":
+        return (
+            " N2D (`--cluster n2d`): a UMAP map of the same test codes (of the physics baseline's features too) "
+            "and a Gaussian mixture on it, with the same k; its ACC and NMI follow KMeans's."
+        )
+    return (
+        f" {cfg.cluster.upper()} (`--cluster {cfg.cluster}`) fine-tunes a copy of each view's encoder on the test "
+        "configurations, with the same k; its ACC and NMI follow KMeans's (the physics baseline has no encoder)."
+    )
+
+
 def gamma_rows(metrics: dict) -> list[dict]:
     g = metrics["gamma"]
     names = {**VIEW_NAMES, "physics": "physics baseline: mean height, its spread, LJ energy per particle"}
@@ -134,6 +148,8 @@ def summary_rows(metrics: dict) -> list[dict]:
     for view in VIEWS:
         m, g = metrics["models"][view], metrics["gamma"][view]
         row = {"view": view, "test -ELBO": m["test_neg_elbo"], "gamma R^2": g["r2"], "gamma ACC": g["acc"]}
+        if "deep" in g:
+            row[f"gamma {g['deep']['method'].upper()} ACC"] = g["deep"]["acc"]
         for kind, per in metrics["anomaly"].items():
             row[f"AUC {kind}"] = per[VIEW_NAMES[view]]["auc"]
         rows.append(row)
@@ -229,7 +245,8 @@ def render_report(cfg: Config, metrics: dict) -> str:
         "z_mean of the training configurations fits a linear read-out of gamma (R^2 on the test set) and a PCA; "
         f"KMeans with {_k_text(cfg, split)} (10 restarts) on the test codes is scored against the gamma labels "
         "(Hungarian-matched accuracy, NMI, ARI). The physics baseline uses three hand-made features instead of codes."
-        + ("" if cfg.n_clusters is not None else " " + k_chosen_text(cfg, "test codes")),
+        + ("" if cfg.n_clusters is not None else " " + k_chosen_text(cfg, "test codes"))
+        + _deep_text(cfg),
         "",
         markdown_table(gamma_rows(metrics), floatfmt=".3f"),
         *[f"![k choice {v}](figures/k_choice_{v}.png)" for v, g in metrics["gamma"].items() if "k" in g],

@@ -224,12 +224,19 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
         run.labels[f"{view}_kmeans"] = r.labels  # the test configurations' clusters, in their order
         out[view] = {"r2": r.r2, "pca_explained": r.explained, **r.clustering}
         if cfg.cluster != "kmeans":
-            out[view]["deep"] = deep_gamma_clustering(view, vae, data, cfg)
+            x = view_arrays(view, data.test, cfg)
+            out[view]["deep"] = deep_gamma_clustering(
+                view, x, vae.mean_encoder, getattr(vae, "decoder", None), data, cfg
+            )
     train_features = physics_features(data.train.positions, data.train.gamma)
     test_features = physics_features(data.test.positions, data.test.gamma)
     base = gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed, **k_options(cfg))
     plot_chosen_k(base, "physics", run)
     out["physics"] = {"r2": base.r2, "pca_explained": base.explained, **base.clustering}
+    if cfg.cluster == "n2d":  # DEC and IDEC fine-tune an encoder, which the features have not
+        out["physics"]["deep"] = deep_gamma_clustering(
+            "physics", test_features, features_encoder(test_features.shape[1]), None, data, cfg
+        )
     plot_gamma_maps(
         maps,
         data.test.gamma,
@@ -255,21 +262,28 @@ def plot_chosen_k(readout, name: str, run: Run) -> None:
         )
 
 
-def deep_gamma_clustering(view: str, vae, data: RunData, cfg: Config) -> dict:
-    """``--cluster dec|idec|n2d`` on the view's encoder (a copy; IDEC with its decoder) over the test
-    configurations, scored against their gamma as the KMeans column (k = number of gammas, K, or
-    chosen on the codes with ``--k auto``)."""
+def features_encoder(width: int):
+    """A Keras model that passes ``width`` features through unchanged: the physics baseline's
+    "encoder", so that N2D maps the very features KMeans clusters."""
+    import keras
+
+    return keras.Sequential([keras.Input((width,)), keras.layers.Identity()], name="physics_features")
+
+
+def deep_gamma_clustering(name: str, x: np.ndarray, encoder, decoder, data: RunData, cfg: Config) -> dict:
+    """``--cluster dec|idec|n2d`` on ``encoder`` (a copy; IDEC with ``decoder``) over the test
+    configurations ``x`` (the view's arrays, or the physics baseline's features), scored against
+    their gamma as the KMeans column (k = number of gammas, K, or chosen on the codes with ``--k auto``)."""
     from keras_clust.cluster import score_clustering
     from keras_clust.cluster.deep import DeepSettings, cluster_embedding
 
-    x = view_arrays(view, data.test, cfg)
     _, classes = np.unique(data.test.gamma, return_inverse=True)
     k = int(classes.max()) + 1 if cfg.n_clusters == GAMMAS_K else cfg.n_clusters
     settings = DeepSettings.for_run(
         k, cfg.quick, batch_size=cfg.batch_size, k_range=tuple(cfg.k_range), k_criterion=cfg.k_criterion
     )
-    res = cluster_embedding(cfg.cluster, x, settings, vae.mean_encoder, getattr(vae, "decoder", None), cfg.seed)
-    log.info("%s on the %s encoder: gamma ACC %.3f", cfg.cluster, view, score_clustering(classes, res.labels).acc)
+    res = cluster_embedding(cfg.cluster, x, settings, encoder, decoder, cfg.seed)
+    log.info("%s on the %s codes: gamma ACC %.3f", cfg.cluster, name, score_clustering(classes, res.labels).acc)
     chosen = res.info.get("k_choice")
     extra = {} if chosen is None else {"k": chosen["k"], "k_choice": chosen}
     return {"method": cfg.cluster, **score_clustering(classes, res.labels).to_dict(), **extra}
