@@ -127,8 +127,10 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     assert m["anomaly"]["holdout_gamma"]["LJ energy (physics baseline)"]["n_anomalous"] == m["split"]["test"]
     assert set(m["gamma"]) == {"coords", "grid", "distance", "physics"}
     assert m["energy_map_view"] == max(("coords", "grid", "distance"), key=lambda v: m["gamma"][v]["r2"])
-    labels = np.load(run / "labels.npz")  # each view's KMeans cluster of every test configuration
-    assert sorted(labels.files) == ["coords_kmeans", "distance_kmeans", "grid_kmeans"]
+    labels = np.load(run / "labels.npz")  # each view's (and the features') clusters of every test configuration
+    assert sorted(labels.files) == sorted(
+        f"{v}_{m}" for v in ("coords", "distance", "grid", "physics") for m in ("kmeans", "n2d")
+    )
     assert {labels[k].shape for k in labels.files} == {(m["split"]["test"],)}
     gammas = len(m["split"]["gammas"])
     assert all(len(np.unique(labels[k])) == gammas for k in labels.files)

@@ -226,16 +226,17 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
         if cfg.cluster != "kmeans":
             x = view_arrays(view, data.test, cfg)
             out[view]["deep"] = deep_gamma_clustering(
-                view, x, vae.mean_encoder, getattr(vae, "decoder", None), data, cfg
+                view, x, vae.mean_encoder, getattr(vae, "decoder", None), data, cfg, run
             )
     train_features = physics_features(data.train.positions, data.train.gamma)
     test_features = physics_features(data.test.positions, data.test.gamma)
     base = gamma_readout(train_features, data.train.gamma, test_features, data.test.gamma, cfg.seed, **k_options(cfg))
     plot_chosen_k(base, "physics", run)
     out["physics"] = {"r2": base.r2, "pca_explained": base.explained, **base.clustering}
+    run.labels["physics_kmeans"] = base.labels
     if cfg.cluster == "n2d":  # DEC and IDEC fine-tune an encoder, which the features have not
         out["physics"]["deep"] = deep_gamma_clustering(
-            "physics", test_features, features_encoder(test_features.shape[1]), None, data, cfg
+            "physics", test_features, features_encoder(test_features.shape[1]), None, data, cfg, run
         )
     plot_gamma_maps(
         maps,
@@ -270,10 +271,11 @@ def features_encoder(width: int):
     return keras.Sequential([keras.Input((width,)), keras.layers.Identity()], name="physics_features")
 
 
-def deep_gamma_clustering(name: str, x: np.ndarray, encoder, decoder, data: RunData, cfg: Config) -> dict:
+def deep_gamma_clustering(name: str, x: np.ndarray, encoder, decoder, data: RunData, cfg: Config, run: Run) -> dict:
     """``--cluster dec|idec|n2d`` on ``encoder`` (a copy; IDEC with ``decoder``) over the test
     configurations ``x`` (the view's arrays, or the physics baseline's features), scored against
-    their gamma as the KMeans column (k = number of gammas, K, or chosen on the codes with ``--k auto``)."""
+    their gamma as the KMeans column (k = number of gammas, K, or chosen on the codes with ``--k auto``).
+    The clusters go to ``labels.npz`` as ``<name>_<method>``."""
     from keras_clust.cluster import score_clustering
     from keras_clust.cluster.deep import DeepSettings, cluster_embedding
 
@@ -284,6 +286,7 @@ def deep_gamma_clustering(name: str, x: np.ndarray, encoder, decoder, data: RunD
     )
     res = cluster_embedding(cfg.cluster, x, settings, encoder, decoder, cfg.seed)
     log.info("%s on the %s codes: gamma ACC %.3f", cfg.cluster, name, score_clustering(classes, res.labels).acc)
+    run.labels[f"{name}_{cfg.cluster}"] = res.labels  # the test configurations' clusters, in their order
     chosen = res.info.get("k_choice")
     extra = {} if chosen is None else {"k": chosen["k"], "k_choice": chosen}
     return {"method": cfg.cluster, **score_clustering(classes, res.labels).to_dict(), **extra}
