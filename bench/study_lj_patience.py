@@ -109,9 +109,11 @@ def study(run: Path, patiences: list[int], caps: list[int | None]) -> list[dict]
 def bench_histories(path: Path) -> dict[str, tuple[list[float], float]]:
     """The validation histories of ``bench/explore_lj_autoregressive_decoder.py --patience 0`` rows."""
     out = {}
-    for row in json.loads(path.read_text())["rows"]:
+    for i, row in enumerate(json.loads(path.read_text())["rows"]):
         if row.get("patience") == 0 and "history" in row:
             name = f"coords_vae ({row['decoder']}) {Path(row['dataset']).stem} seed {row['seed']}"
+            if name in out:  # the same simulation and seed with other flags: both rows count
+                name += f" (row {i})"
             out[name] = (row["history"]["val_loss"], row["train_seconds"])
     if not out:
         raise SystemExit(f"error: {path} has no rows trained with --patience 0 and a history; run the bench so")
