@@ -11,7 +11,7 @@ from helpers import assert_one_line_error, cli_in_process
 from keras_clust.apps.lj_fluid.analysis import anomaly_roc, energy_mapping, energy_surprise, gamma_readout
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import insert_overlap
-from keras_clust.apps.lj_fluid.steps import doubly_occupied_share
+from keras_clust.apps.lj_fluid.steps import deep_gamma_clustering, doubly_occupied_share, features_encoder, kmeans_k
 from keras_clust.apps.lj_fluid.tune import ContinuousELBO
 from keras_clust.export import saved_model_cli_show
 from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
@@ -138,7 +138,7 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     # "KMeans/N2D ACC"); the three features separate the gammas, and N2D must be given those features
     deep = {k: m["gamma"][k]["deep"] for k in ("coords", "grid", "distance", "physics")}
     assert {(d["method"], d["n_clusters"]) for d in deep.values()} == {("n2d", gammas)}
-    assert deep["physics"]["acc"] > 0.9 and deep["physics"]["acc"] > m["gamma"]["coords"]["acc"]
+    assert deep["physics"]["acc"] > 0.9  # (0.55 when N2D was handed the distance codes instead)
     assert "| N2D ACC | N2D NMI |" in (run / "report.md").read_text() and "| gamma N2D ACC |" in res.stdout
     figures = {p.name for p in (run / "figures").iterdir()}
     for name in (
@@ -464,6 +464,8 @@ def test_two_dimensional_quick_run(tmp_path):
     assert max(d["n_clusters"] for d in deep.values()) > 1  # (after 2 epochs the 2-D coords code may be one blob)
     assert "DEC ACC" in (run / "report.md").read_text()
     assert "deep" not in m["gamma"]["physics"]  # DEC fine-tunes an encoder; the features have none
+    labels = np.load(run / "labels.npz")
+    assert sorted(labels.files) == sorted([f"{v}_{c}" for v in deep for c in ("kmeans", "dec")] + ["physics_kmeans"])
 
 
 # slow: 54 s: Hyperband over the grid VAE end to end; KerasTuner searches run in the suite in fashion-cae's
@@ -485,6 +487,30 @@ def test_tune_quick_searches_the_grid_vae_with_hyperband(tmp_path):
     )
     assert "use it: keras-clust lj-fluid run" in res.stdout
     assert (run / "report.md").read_text().count("figures/hyperband_") >= 2
+
+
+def test_n2d_clusters_the_features_with_the_k_kmeans_was_given_and_keeps_its_labels():
+    """The physics baseline's N2D: the features pass through unchanged, N2D finds the k KMeans was
+    asked for (here 4 where the test set has 2 gammas), and its clusters go to labels.npz."""
+    from types import SimpleNamespace
+
+    from sklearn.datasets import make_blobs
+    from sklearn.metrics import adjusted_rand_score
+
+    x, groups = make_blobs(400, n_features=3, centers=4, cluster_std=0.3, random_state=1)
+    x = x.astype(np.float32)
+    assert np.array_equal(features_encoder(3).predict(x[:5], verbose=0), x[:5])
+    gamma = np.where(groups < 2, 1.0, 4.0)  # two gammas, two blobs each
+    data = SimpleNamespace(train=SimpleNamespace(gamma=gamma), test=SimpleNamespace(gamma=gamma))
+    cfg = Config()
+    assert kmeans_k({"acc": 1.0}, data, cfg) == 2 and kmeans_k({"k": 4}, data, cfg) == 4
+    assert kmeans_k({}, data, replace(cfg, n_clusters=5)) == 5
+    run = SimpleNamespace(labels={})
+    out = deep_gamma_clustering("physics", x, features_encoder(3), None, 4, data, cfg, run)
+    assert out["method"] == "n2d" and out["n_clusters"] == 4 and out["acc"] == 0.5  # 2 gammas, 1 cluster each
+    assert list(run.labels) == ["physics_n2d"] and adjusted_rand_score(groups, run.labels["physics_n2d"]) == 1.0
+    one = deep_gamma_clustering("grid", x, features_encoder(3), None, 1, data, cfg, run)  # --k auto found one
+    assert one["n_clusters"] == 1 and not run.labels["grid_n2d"].any()
 
 
 def test_config_defaults_follow_the_write_up():
@@ -655,6 +681,8 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert cfg.coords_pair_signed is False  # (and had the pair decoder existed, it only repelled)
     assert cfg.coords_patience == 0  # the coordinate VAE stopped as every model did: never
     assert cfg.coords_lr_plateau == 0  # at a constant learning rate
+    older = {k: v for k, v in raw.items() if k != "cluster"} | {"config_version": 1}
+    assert config_from_saved(Config, older, "runs/lj-fluid/old", "lj-fluid").cluster == "kmeans"  # before --cluster
 
 
 def test_each_view_trains_with_its_own_patience(monkeypatch):

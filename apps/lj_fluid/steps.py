@@ -226,7 +226,14 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
         if cfg.cluster != "kmeans":
             x = view_arrays(view, data.test, cfg)
             out[view]["deep"] = deep_gamma_clustering(
-                view, x, vae.mean_encoder, getattr(vae, "decoder", None), data, cfg, run
+                view,
+                x,
+                vae.mean_encoder,
+                getattr(vae, "decoder", None),
+                kmeans_k(r.clustering, data, cfg),
+                data,
+                cfg,
+                run,
             )
     train_features = physics_features(data.train.positions, data.train.gamma)
     test_features = physics_features(data.test.positions, data.test.gamma)
@@ -236,7 +243,14 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
     run.labels["physics_kmeans"] = base.labels
     if cfg.cluster == "n2d":  # DEC and IDEC fine-tune an encoder, which the features have not
         out["physics"]["deep"] = deep_gamma_clustering(
-            "physics", test_features, features_encoder(test_features.shape[1]), None, data, cfg, run
+            "physics",
+            test_features,
+            features_encoder(test_features.shape[1]),
+            None,
+            kmeans_k(base.clustering, data, cfg),
+            data,
+            cfg,
+            run,
         )
     plot_gamma_maps(
         maps,
@@ -263,6 +277,13 @@ def plot_chosen_k(readout, name: str, run: Run) -> None:
         )
 
 
+def kmeans_k(clustering: dict, data: RunData, cfg: Config) -> int:
+    """The k KMeans was asked for: the one ``--k auto`` chose, the number of gammas, or ``--k``."""
+    if "k" in clustering:
+        return int(clustering["k"])
+    return len(np.unique(data.train.gamma)) if cfg.n_clusters == GAMMAS_K else int(cfg.n_clusters)
+
+
 def features_encoder(width: int):
     """A Keras model that passes ``width`` features through unchanged: the physics baseline's
     "encoder", so that N2D maps the very features KMeans clusters."""
@@ -271,25 +292,26 @@ def features_encoder(width: int):
     return keras.Sequential([keras.Input((width,)), keras.layers.Identity()], name="physics_features")
 
 
-def deep_gamma_clustering(name: str, x: np.ndarray, encoder, decoder, data: RunData, cfg: Config, run: Run) -> dict:
+def deep_gamma_clustering(
+    name: str, x: np.ndarray, encoder, decoder, k: int, data: RunData, cfg: Config, run: Run
+) -> dict:
     """``--cluster dec|idec|n2d`` on ``encoder`` (a copy; IDEC with ``decoder``) over the test
-    configurations ``x`` (the view's arrays, or the physics baseline's features), scored against
-    their gamma as the KMeans column (k = number of gammas, K, or chosen on the codes with ``--k auto``).
-    The clusters go to ``labels.npz`` as ``<name>_<method>``."""
+    configurations ``x`` (the view's arrays, or the physics baseline's features), with the ``k``
+    KMeans found on the same codes (the number of gammas, ``--k``, or the one ``--k auto`` chose), scored
+    against their gamma as the KMeans column. The clusters go to ``labels.npz`` as ``<name>_<method>``."""
     from keras_clust.cluster import score_clustering
     from keras_clust.cluster.deep import DeepSettings, cluster_embedding
 
     _, classes = np.unique(data.test.gamma, return_inverse=True)
-    k = int(classes.max()) + 1 if cfg.n_clusters == GAMMAS_K else cfg.n_clusters
-    settings = DeepSettings.for_run(
-        k, cfg.quick, batch_size=cfg.batch_size, k_range=tuple(cfg.k_range), k_criterion=cfg.k_criterion
-    )
-    res = cluster_embedding(cfg.cluster, x, settings, encoder, decoder, cfg.seed)
-    log.info("%s on the %s codes: gamma ACC %.3f", cfg.cluster, name, score_clustering(classes, res.labels).acc)
-    run.labels[f"{name}_{cfg.cluster}"] = res.labels  # the test configurations' clusters, in their order
-    chosen = res.info.get("k_choice")
-    extra = {} if chosen is None else {"k": chosen["k"], "k_choice": chosen}
-    return {"method": cfg.cluster, **score_clustering(classes, res.labels).to_dict(), **extra}
+    if int(k) == 1:  # --k auto found one cluster: no method is needed to find it
+        labels = np.zeros(len(x), dtype=np.int64)
+    else:
+        settings = DeepSettings.for_run(int(k), cfg.quick, batch_size=cfg.batch_size)
+        labels = cluster_embedding(cfg.cluster, x, settings, encoder, decoder, cfg.seed).labels
+    what = "features" if name == "physics" else "codes"
+    log.info("%s on the %s %s: gamma ACC %.3f", cfg.cluster, name, what, score_clustering(classes, labels).acc)
+    run.labels[f"{name}_{cfg.cluster}"] = labels  # the test configurations' clusters, in their order
+    return {"method": cfg.cluster, **score_clustering(classes, labels).to_dict()}
 
 
 def overlap_split(test: Split, cfg: Config) -> Split:
