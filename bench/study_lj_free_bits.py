@@ -123,6 +123,7 @@ def study(
     train_codes = codes(view, t.vae, data.train, cfg)
     readout = gamma_readout(train_codes, data.train.gamma, z_mean, data.test.gamma, seed)
     physics = physics_r2(train_codes, data.train, z_mean, data.test)
+    fit = fit_options(view, cfg)
     return {
         "dataset": dataset,
         "view": view,
@@ -138,8 +139,8 @@ def study(
         "grid_peak_power": cfg.grid_peak_power if view == "grid" else None,
         "coords_sort": cfg.coords_sort if view == "coords" else None,
         "coords_encoder": cfg.coords_encoder if view == "coords" else None,
-        "patience": fit_options(view, cfg)["patience"],
-        "lr_plateau": fit_options(view, cfg).get("halve_lr_after", 0),
+        "patience": fit["patience"],
+        "lr_plateau": fit.get("halve_lr_after", 0),
         "kept_epoch": t.fit.kept_epoch,
         "train_seconds": round(t.fit.seconds, 1),
         "test_neg_elbo": float(terms["neg_elbo"].mean()),

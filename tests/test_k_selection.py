@@ -174,7 +174,10 @@ def test_gamma_readout_k_auto_and_the_number_of_gammas():
     gamma = np.array([1.0, 2.0, 4.0])[groups]
     default = gamma_readout(codes[:300], gamma[:300], codes[300:], gamma[300:], seed=0, n_clusters=GAMMAS_K)
     assert "k_choice" not in default.clustering and "k" not in default.clustering
-    assert default.clustering["acc"] == 1.0 and default.clustering["n_clusters"] == 3
+    assert default.clustering["acc"] == 1.0 and default.clustering["n_clusters"] == 3 and default.k == 3
+    given = gamma_readout(codes[:300], gamma[:300], codes[300:], gamma[300:], seed=0, n_clusters=5)
+    assert given.k == 5 and "k" not in given.clustering  # --k 5: the k --cluster's method is given too
     auto = gamma_readout(codes[:300], gamma[:300], codes[300:], gamma[300:], seed=0, n_clusters=None, k_range=(2, 8))
     assert auto.clustering["k_choice"]["k"] == 3 and auto.clustering["k"] == 3 and auto.clustering["acc"] == 1.0
+    assert auto.k == 3
     assert auto.clustering["k_choice"]["ks"] == list(range(2, 9))

@@ -11,7 +11,7 @@ from helpers import assert_one_line_error, cli_in_process
 from keras_clust.apps.lj_fluid.analysis import anomaly_roc, energy_mapping, energy_surprise, gamma_readout
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import insert_overlap
-from keras_clust.apps.lj_fluid.steps import deep_gamma_clustering, doubly_occupied_share, features_encoder, kmeans_k
+from keras_clust.apps.lj_fluid.steps import deep_gamma_clustering, doubly_occupied_share, features_encoder
 from keras_clust.apps.lj_fluid.tune import ContinuousELBO
 from keras_clust.export import saved_model_cli_show
 from keras_clust.lj.dataset import load_lj_dataset, save_lj_dataset
@@ -491,7 +491,8 @@ def test_tune_quick_searches_the_grid_vae_with_hyperband(tmp_path):
 
 def test_n2d_clusters_the_features_with_the_k_kmeans_was_given_and_keeps_its_labels():
     """The physics baseline's N2D: the features pass through unchanged, N2D finds the k KMeans was
-    asked for (here 4 where the test set has 2 gammas), and its clusters go to labels.npz."""
+    asked for (here 4 where the test set has 2 gammas; ``GammaReadout.k``, tested with ``--k auto``
+    in test_k_selection), and its clusters go to labels.npz."""
     from types import SimpleNamespace
 
     from sklearn.datasets import make_blobs
@@ -503,8 +504,6 @@ def test_n2d_clusters_the_features_with_the_k_kmeans_was_given_and_keeps_its_lab
     gamma = np.where(groups < 2, 1.0, 4.0)  # two gammas, two blobs each
     data = SimpleNamespace(train=SimpleNamespace(gamma=gamma), test=SimpleNamespace(gamma=gamma))
     cfg = Config()
-    assert kmeans_k({"acc": 1.0}, data, cfg) == 2 and kmeans_k({"k": 4}, data, cfg) == 4
-    assert kmeans_k({}, data, replace(cfg, n_clusters=5)) == 5
     run = SimpleNamespace(labels={})
     out = deep_gamma_clustering("physics", x, features_encoder(3), None, 4, data, cfg, run)
     assert out["method"] == "n2d" and out["n_clusters"] == 4 and out["acc"] == 0.5  # 2 gammas, 1 cluster each

@@ -142,6 +142,7 @@ class GammaReadout:
     r2: float  # linear read-out of gamma on held-out (test) codes
     clustering: dict  # KMeans (k = number of gammas, or chosen) on test codes vs gamma labels
     labels: np.ndarray  # that KMeans' cluster of every test configuration, in their order
+    k: int  # the clusters KMeans was asked for (the number of gammas, the one given, or the one chosen)
 
 
 def gamma_readout(
@@ -178,7 +179,7 @@ def gamma_readout(
     scores = score_clustering(classes, labels).to_dict()
     if choice is not None:
         scores.update(k=choice.k, k_choice=choice.to_dict())
-    return GammaReadout(mapped, [float(v) for v in pca.explained_variance_ratio_], r2, scores, labels)
+    return GammaReadout(mapped, [float(v) for v in pca.explained_variance_ratio_], r2, scores, labels, int(k))
 
 
 def physics_features(positions: np.ndarray, gamma: np.ndarray) -> np.ndarray:

@@ -20,7 +20,7 @@ from keras_clust.apps.lj_fluid.analysis import (
     reconstruction_table,
     recovered_rows,
 )
-from keras_clust.apps.lj_fluid.config import GAMMAS_K, Config
+from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData, Split, acquire, insert_overlap, make_split, split_data
 from keras_clust.apps.lj_fluid.figures import (
     plot_energy_histograms,
@@ -230,7 +230,7 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
                 x,
                 vae.mean_encoder,
                 getattr(vae, "decoder", None),
-                kmeans_k(r.clustering, data, cfg),
+                r.k,
                 data,
                 cfg,
                 run,
@@ -247,7 +247,7 @@ def gamma_in_latent(trained, data: RunData, cfg: Config, run: Run) -> dict:
             test_features,
             features_encoder(test_features.shape[1]),
             None,
-            kmeans_k(base.clustering, data, cfg),
+            base.k,
             data,
             cfg,
             run,
@@ -275,13 +275,6 @@ def plot_chosen_k(readout, name: str, run: Run) -> None:
         plot_k_choice(
             readout.clustering["k_choice"], run.figures / f"k_choice_{name}.png", title=f"k of the {name} codes"
         )
-
-
-def kmeans_k(clustering: dict, data: RunData, cfg: Config) -> int:
-    """The k KMeans was asked for: the one ``--k auto`` chose, the number of gammas, or ``--k``."""
-    if "k" in clustering:
-        return int(clustering["k"])
-    return len(np.unique(data.train.gamma)) if cfg.n_clusters == GAMMAS_K else int(cfg.n_clusters)
 
 
 def features_encoder(width: int):
