@@ -33,7 +33,7 @@ close pairs from the heights'. ``--wall`` adds the Lennard-Jones wall's shape to
 sums (:attr:`keras_clust.lj.pair_lattice.PairLattice.wall`); ``--level-strengths`` gives the
 sub-cells strengths of their own; ``pair_strengths`` in the results lists the cells' strengths,
 then the sub-cells'. ``--own-sweeps`` adds rows re-drawn against every other particle (see
-:func:`own_potential_sweeps`). Drawn coordinates are clipped into the box. Beside the physical
+:func:`keras_clust.lj.pair_decoder.gibbs_sweeps`). Drawn coordinates are clipped into the box. Beside the physical
 scores, each row has the mean number of pairs under 0.8 sigma per configuration and the median
 closest pair, which still move when every configuration has a close pair. ``--baseline`` also
 trains the run's Gaussian decoder (``lj-fluid run``'s coordinate VAE, same seed) and scores its
@@ -79,7 +79,7 @@ from keras_clust.lj.pair_decoder import (  # noqa: E402
     build_pair_vae,
     draw_configurations,
     draw_mixture,
-    draw_plane,
+    gibbs_sweeps,
     made,
 )
 from keras_clust.lj.pair_lattice import HINGES, PairLattice, closest_centres  # noqa: E402
@@ -128,28 +128,6 @@ def scored_row(positions: np.ndarray, gamma: np.ndarray, data, cfg, name: str) -
         **per_gamma,
         **overlaps,
     }
-
-
-def own_potential_sweeps(model, latent: np.ndarray, drawn: np.ndarray, counts, seed) -> dict:
-    """The decoder's draws after each of ``counts`` sweeps that re-draw every particle's position
-    in the plane, in turn, as the decoder draws it (:func:`draw_plane`) but against every other
-    particle, not only those below it: the learned pair potential taken as an energy of the whole
-    configuration, a Gibbs sampler of a model that is not the VAE's likelihood. Heights are kept."""
-    lat, rng = model.lattice, np.random.default_rng(seed)
-    big_n, dim, plane = lat.n_particles, lat.dim, lat.plane
-    c = [np.asarray(model.potential.strengths(level), np.float64) for level in (0, 1)]
-    x = np.array(drawn, np.float32).reshape(len(drawn), big_n, dim)
-    background = np.asarray(model.background.predict([latent, x[..., plane]], verbose=0), np.float64)
-    out, done = {}, 0
-    for target in sorted(counts):
-        for _ in range(target - done):
-            for k in range(big_n):
-                others = np.delete(np.arange(big_n), k)
-                dz = x[:, k, plane][:, None] - x[:, others, plane]
-                x[:, k, :plane] = draw_plane(lat, c, background[:, k], x[:, others, :plane], dz, rng)
-        done = target
-        out[target] = x.reshape(len(x), -1).copy()
-    return out
 
 
 def degrees(n_particles: int, dim: int) -> np.ndarray:
@@ -360,7 +338,7 @@ def main() -> None:
             rows[f"{a.decoder}: {name}"]["close_pairs_beyond_window"] = close_pairs_by_order(pos, a.window)
         if a.decoder == "pair" and a.own_sweeps and name in ("generated", "reconstructed"):
             started = time.perf_counter()
-            swept = own_potential_sweeps(model, codes_, drawn, a.own_sweeps, [a.seed, 3])
+            swept = gibbs_sweeps(model, codes_, drawn, a.own_sweeps, [a.seed, 3])
             print(f"{name}: {max(a.own_sweeps)} own-potential sweeps in {time.perf_counter() - started:.0f} s")
             for count, coords in swept.items():
                 pos = unsort_coordinates(coords, cfg.box, dim)

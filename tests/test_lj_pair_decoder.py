@@ -16,6 +16,7 @@ from keras_clust.lj.pair_decoder import (
     PairPotential,
     build_pair_vae,
     draw_configurations,
+    gibbs_sweeps,
     negative_elbo_terms,
 )
 from keras_clust.lj.pair_lattice import (
@@ -227,6 +228,38 @@ def test_given_heights_are_kept_and_the_plane_is_drawn_on_them():
     np.testing.assert_array_equal(flat_index(lattice_cell(x[..., :-1], 4), 4), np.asarray(logits).argmax(-1))
     with pytest.raises(UsageError, match="one height per particle and code"):
         draw_configurations(model, latent, seed=0, heights=heights[:1])
+
+
+def test_a_gibbs_sweep_redraws_each_particle_against_every_other_one_and_keeps_the_heights():
+    # two particles at one height, the learned hinges switched off: only the hard core acts. The
+    # lower particle is re-drawn first, against where the upper one still is; a sampler that saw
+    # only the particles below (as the one-pass draw does) would put it anywhere
+    keras.utils.set_random_seed(0)
+    lattice = PairLattice(2, DIM, 5.0, grid=4, sub=4, window=1, core=(0.9, 0.9))
+    model = build_pair_vae(lattice, made_units=(16,), components=2, background_units=(8,), seed=0)
+    model.potential.w.assign(np.full(len(lattice.hinges), -30.0, np.float32))  # softplus: ~0
+    rows = 300
+    rng = np.random.default_rng(4)
+    start = np.concatenate([rng.random((rows, 2, 2)), np.full((rows, 2, 1), 0.5)], axis=-1).astype(np.float32)
+    latent = rng.standard_normal((rows, 2)).astype(np.float32)
+    swept = gibbs_sweeps(model, latent, start.reshape(rows, -1), (0, 1, 3), seed=5)
+    assert sorted(swept) == [0, 1, 3]
+    np.testing.assert_array_equal(swept[0], start.reshape(rows, -1))
+    one = swept[1].reshape(rows, 2, DIM)
+    np.testing.assert_array_equal(one[..., -1], start[..., -1])  # heights kept
+    sigma = 5.0  # box units to sigma
+    # the core's sub-cell centres are >= 0.9 sigma away, a point of the sub-cell within 0.23 of its centre
+    assert (sigma * np.linalg.norm(one[:, 0, :2] - start[:, 1, :2], axis=-1) > 0.6).all()
+    assert (sigma * np.linalg.norm(one[:, 0, :2] - one[:, 1, :2], axis=-1) > 0.6).all()
+    moved = sigma * np.linalg.norm(one[:, 0, :2] - start[:, 0, :2], axis=-1)
+    assert np.median(moved) > 0.5  # re-drawn, not left where it was
+    # one chain: three sweeps asked alone are the continuation of the first
+    alone = gibbs_sweeps(model, latent, start.reshape(rows, -1), (3,), seed=5)
+    np.testing.assert_array_equal(alone[3], swept[3])
+    with pytest.raises(UsageError, match="sweep counts must be >= 0"):
+        gibbs_sweeps(model, latent, start.reshape(rows, -1), (-1,), seed=5)
+    with pytest.raises(UsageError, match="one configuration of 6 coordinates per code"):
+        gibbs_sweeps(model, latent[:2], start.reshape(rows, -1), (1,), seed=5)
 
 
 def test_training_lowers_the_negative_elbo_and_the_model_round_trips(tmp_path):

@@ -388,6 +388,56 @@ def draw_configurations(
     return np.concatenate(out)
 
 
+def gibbs_sweeps(
+    model: PairVAE,
+    latent: np.ndarray,
+    drawn: np.ndarray,
+    counts: Sequence[int],
+    seed: int | Sequence[int],
+    chunk: int = 512,
+) -> dict[int, np.ndarray]:
+    """Sorted coordinates ``drawn`` ``(n, N * dim)`` (box units; e.g. :func:`draw_configurations`'
+    given ``latent``) after each of ``counts`` sweeps of a Gibbs sampler of the decoder's own
+    energy: each particle in turn has its position in the plane re-drawn as :func:`draw_plane` draws
+    it, from its background given the code and its height, less the learned pair potential with
+    every other particle (not only those below it, as in the one-pass draw). The heights are kept,
+    so the coordinates stay sorted by height. No Lennard-Jones term enters: the draws stay the
+    model's, a chain of the energy its one-pass draw approximates. One chain per configuration,
+    continued from each count to the next; 0 in ``counts`` gives ``drawn`` itself.
+
+    Raises:
+        UsageError: on a negative or missing count, or ``drawn`` and ``latent`` that do not match.
+    """
+    lat = model.lattice
+    big_n, dim, plane = lat.n_particles, lat.dim, lat.plane
+    counts = sorted({int(c) for c in counts})
+    if not counts or counts[0] < 0:
+        raise UsageError(f"Gibbs sweep counts must be >= 0 and at least one, got {counts}")
+    if np.shape(drawn) != (len(latent), big_n * dim):
+        raise UsageError(
+            f"gibbs_sweeps needs one configuration of {big_n * dim} coordinates per code, shape "
+            f"{(len(latent), big_n * dim)}; got {np.shape(drawn)}"
+        )
+    rng = np.random.default_rng(seed)
+    c = [np.asarray(model.potential.strengths(level), np.float64) for level in (0, 1)]
+    x = np.array(drawn, np.float32).reshape(len(drawn), big_n, dim)
+    z = np.asarray(latent, np.float32)
+    background = np.zeros((len(x), big_n, lat.cells))
+    for start in range(0, len(x), chunk):
+        rows = slice(start, start + chunk)
+        background[rows] = np.asarray(model.background([z[rows], x[rows, :, plane]], training=False))
+    out, done = {}, 0
+    for count in counts:
+        for _ in range(count - done):
+            for k in range(big_n):
+                others = np.delete(np.arange(big_n), k)
+                dz = x[:, k, plane][:, None] - x[:, others, plane]
+                x[:, k, :plane] = draw_plane(lat, c, background[:, k], x[:, others, :plane], dz, rng)
+        done = count
+        out[count] = x.reshape(len(x), -1).copy()
+    return out
+
+
 def draw_plane(
     lattice: PairLattice, strengths, background: np.ndarray, others: np.ndarray, dz: np.ndarray, rng, sharpen=1.0
 ) -> np.ndarray:
