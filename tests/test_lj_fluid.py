@@ -195,6 +195,19 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
             assert sum(p["configurations"] for p in relaxed) == len(x)
             raw_close += close
             relaxed_close += sum(round(p["close_pair_share"] * p["configurations"]) for p in relaxed)
+    # the pair decoder's draws are followed by Gibbs sweeps of its own potential (--coords-gibbs-sweeps): its
+    # one-pass draws are kept beside them, scored raw; the sweeps keep every height and move the plane
+    gibbs = m["physical"]["gibbs_sweeps"]
+    assert gibbs == Config().coords_gibbs_sweeps > 0
+    for kind, file in (("drawn", "generated"), ("reconstructed", "reconstructed")):
+        one_pass = np.load(run / f"{file}_one_pass.npz")
+        assert one_pass.files == ["coords"]
+        swept = np.load(run / f"{file}.npz")["coords"]
+        np.testing.assert_array_equal(one_pass["coords"][..., -1], swept[..., -1])
+        assert np.mean(np.abs(one_pass["coords"][..., :-1] - swept[..., :-1]) > 0.1) > 0.5
+        by_gamma = rows[f"coords, {kind}_one_pass"].values()
+        assert sum(p["configurations"] for p in by_gamma) == len(swept)
+        assert f"coords, {kind}_one_pass, relaxed" not in rows
     # separated to 0.9 sigma, a close pair comes back only where sweeps trade one pair of a jam for
     # another (the 2-epoch models pile particles up): most are gone, and none of the uniform ones
     assert relaxed_close < 0.5 * raw_close
@@ -237,6 +250,8 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "Its decoder is the pair decoder (`--coords-decoder pair`)",
         "a learned pair potential that may repel or attract",
         "The pair decoder has no mean",
+        f"then {gibbs} Gibbs sweeps of its own potential",
+        "`generated_one_pass.npz`",
         "Metropolis acceptance",
         "## Exported SavedModels",
     ):
@@ -330,6 +345,8 @@ def test_simulate_writes_a_dataset_that_run_accepts(tmp_path):
         (["--grid-filters", "8,16"], 2, "--grid-filters"),
         (["--coords-sort", "x"], 2, "--coords-decoder gaussian"),
         (["--coords-decoder", "pair", "--cluster", "idec"], 2, "--cluster idec"),
+        (["--coords-decoder", "gaussian", "--coords-gibbs-sweeps", "7"], 2, "--coords-gibbs-sweeps 7"),
+        (["--coords-gibbs-sweeps", "-1"], 2, "--coords-gibbs-sweeps"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, code, fragment):
@@ -519,6 +536,14 @@ def test_config_defaults_follow_the_write_up():
     assert cfg.cluster == "n2d"  # beside KMeans, as issue 24 reads gamma out of the codes
     assert 50 <= cfg.distance_latent <= 100 and cfg.grid_cells == 24
     assert (cfg.grid_smoothing, cfg.grid_likelihood) == (0.35, "gaussian")
+    # Gibbs sweeps of the pair decoder's own potential by default; the Gaussian decoder has none to sweep
+    from keras_clust.apps.lj_fluid.config import COORDS_GIBBS_SWEEPS
+    from keras_clust.errors import UsageError
+
+    assert cfg.coords_gibbs_sweeps == COORDS_GIBBS_SWEEPS > 0
+    assert Config(coords_decoder="gaussian").check().coords_gibbs_sweeps == 0
+    with pytest.raises(UsageError, match="--coords-gibbs-sweeps 3"):
+        Config(coords_decoder="gaussian", coords_gibbs_sweeps=3).check()
 
 
 # --- settings: every action's config is declared once and reads back -------------------------------
@@ -661,6 +686,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
         "coords_pair_signed",
         "coords_patience",
         "coords_lr_plateau",
+        "coords_gibbs_sweeps",
     )
     raw = {k: v for k, v in asdict(Config()).items() if k not in newer}
     raw.update(experiment="lj-fluid", action="run", config_version=2, data={"note": "x"}, run_id="r")
@@ -680,6 +706,7 @@ def test_runs_before_k_cluster_by_the_number_of_gammas():
     assert cfg.coords_pair_signed is False  # (and had the pair decoder existed, it only repelled)
     assert cfg.coords_patience == 0  # the coordinate VAE stopped as every model did: never
     assert cfg.coords_lr_plateau == 0  # at a constant learning rate
+    assert cfg.coords_gibbs_sweeps == 0  # the pair decoder's configurations were its one pass
     older = {k: v for k, v in raw.items() if k != "cluster"} | {"config_version": 1}
     assert config_from_saved(Config, older, "runs/lj-fluid/old", "lj-fluid").cluster == "kmeans"  # before --cluster
 
@@ -777,6 +804,27 @@ def test_physical_rows_weigh_each_gamma_by_its_configurations():
     assert rows == [
         "distance matrix (Conv2D VAE): generated, likelihood sample, relaxed (pairs separated to 0.8 sigma, 20 sweeps)",
         "uniform in the box: relaxed (pairs separated to 0.8 sigma, 20 sweeps)",
+    ]
+    # a pair decoder's draws followed by its own Gibbs sweeps say so; its one pass is named as such
+    one = {"1": scores(2, 0.5, 0.1)}
+    metrics["gibbs_sweeps"] = 5
+    metrics["rows"] = {
+        "coords, drawn_one_pass": one,
+        "coords, drawn": one,
+        "coords, drawn, relaxed": one,
+        "coords, reconstructed_one_pass": one,
+        "coords, reconstructed": one,
+        "distance, reconstructed": one,
+    }
+    assert [r["configurations"] for r in physical_rows(metrics)] == [
+        "sorted coordinates (VAE): generated, the pair decoder's one pass",
+        "sorted coordinates (VAE): generated, drawn by the pair decoder (its one pass, then 5 Gibbs sweeps of its own "
+        "potential)",
+        "sorted coordinates (VAE): generated, drawn by the pair decoder (its one pass, then 5 Gibbs sweeps of its own "
+        "potential), relaxed (pairs separated to 0.8 sigma, 20 sweeps)",
+        "sorted coordinates (VAE): reconstructed, the pair decoder's one pass",
+        "sorted coordinates (VAE): reconstructed (the pair decoder's draw, then 5 Gibbs sweeps of its own potential)",
+        "distance matrix (Conv2D VAE): reconstructed",
     ]
 
 

@@ -157,6 +157,12 @@ COORDS_EPOCHS = 300
 COORDS_LR_PLATEAU = 10
 COORDS_MIN_LR = 1e-5
 
+#: ``--coords-gibbs-sweeps``' default: the pair decoder's one-pass configurations (generated and
+#: reconstructed) are followed by this many sweeps of a Gibbs sampler of its own energy, each
+#: particle's position in the plane re-drawn against every other particle
+#: (:func:`keras_clust.lj.pair_decoder.gibbs_sweeps`); 0: the one pass alone. RULE_PENDING.
+COORDS_GIBBS_SWEEPS = 0
+
 #: ``--cluster``'s default: N2D (UMAP + Gaussian mixture) on each view's codes and on the physics
 #: baseline's features, reported beside KMeans. Issue 24 reads gamma out of the codes by "KMeans/N2D
 #: ACC"; N2D's settings are its paper's (DeepSettings), and none was chosen on this
@@ -253,6 +259,11 @@ def _v16_to_v17(old: dict) -> dict:
     return {**old, "coords_lr_plateau": 0}
 
 
+def _v17_to_v18(old: dict) -> dict:
+    """Runs written before ``--coords-gibbs-sweeps``: the pair decoder's configurations were its one pass."""
+    return {**old, "coords_gibbs_sweeps": 0}
+
+
 # --- option types ----------------------------------------------------------------------------
 
 
@@ -265,6 +276,13 @@ def gamma_list(text: str) -> tuple[float, ...]:
     if not values or any(not math.isfinite(v) or v < 0 for v in values) or len(set(values)) != len(values):
         raise argparse.ArgumentTypeError(f"needs distinct numbers >= 0, e.g. 1,2,4; got {text!r}")
     return values
+
+
+def sweeps_or_auto(text: str) -> int | str:
+    """argparse type: ``auto`` or a number of sweeps >= 0."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    return non_negative_int(text)
 
 
 def optional_gamma(text: str) -> float | str | None:
@@ -433,7 +451,7 @@ class Config(SourceSettings):
     ``holdout_gamma`` ``"auto"`` (the option's default) becomes 0.5, or None with a dataset.
     """
 
-    CONFIG_VERSION: ClassVar[int] = 17
+    CONFIG_VERSION: ClassVar[int] = 18
     MIGRATIONS: ClassVar[dict] = {
         1: _v1_to_v2,
         2: _v2_to_v3,
@@ -451,6 +469,7 @@ class Config(SourceSettings):
         14: _v14_to_v15,
         15: _v15_to_v16,
         16: _v16_to_v17,
+        17: _v17_to_v18,
     }
 
     holdout_gamma: float | None = setting(
@@ -520,6 +539,16 @@ class Config(SourceSettings):
         group=MODELS,
     )
     coords_free_bits: float = free_bits_setting("coords", FREE_BITS["coords"])
+    coords_gibbs_sweeps: int | str = setting(
+        "auto",
+        "with --coords-decoder pair: sweeps of a Gibbs sampler of the decoder's own energy after its one-pass "
+        "draw of each generated and reconstructed configuration (each particle's position in the plane re-drawn "
+        "against every other particle, heights kept); the report shows the one pass beside them; 0: the one "
+        f"pass alone; auto: {COORDS_GIBBS_SWEEPS} with the pair decoder, 0 with the Gaussian one",
+        type=sweeps_or_auto,
+        metavar="S|auto",
+        group=MODELS,
+    )
     # density-grid Conv VAE (grid_h None: L / 24 cells, L / 16 with --quick)
     grid_h: float | None = optional_setting(
         "density-grid cell side h in sigma; L/h must be a whole multiple of 8",
@@ -625,6 +654,8 @@ class Config(SourceSettings):
             setattr(self, name, tuple(getattr(self, name)))
         if self.holdout_gamma == "auto":
             self.holdout_gamma = None if self.dataset is not None else HOLDOUT_GAMMA
+        if self.coords_gibbs_sweeps == "auto":
+            self.coords_gibbs_sweeps = COORDS_GIBBS_SWEEPS if self.coords_decoder == "pair" else 0
 
     @property
     def cell_side(self) -> float:
@@ -663,6 +694,11 @@ class Config(SourceSettings):
                 "the pair decoder (--coords-decoder pair, the default) draws the particles lowest first and has the "
                 "DeepSets encoder: keep --coords-sort height --coords-encoder deepsets (the defaults), or add "
                 "--coords-decoder gaussian"
+            )
+        if self.coords_decoder == "gaussian" and self.coords_gibbs_sweeps:
+            raise UsageError(
+                f"--coords-gibbs-sweeps {self.coords_gibbs_sweeps} re-draws the pair decoder's configurations on its "
+                "own potential, and --coords-decoder gaussian has none: drop one of the two"
             )
         if self.coords_decoder == "pair" and self.cluster == "idec":
             raise UsageError(

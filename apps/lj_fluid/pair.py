@@ -22,7 +22,13 @@ from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData
 from keras_clust.errors import DataError
 from keras_clust.files import atomic_write_text
-from keras_clust.lj.pair_decoder import PairVAE, build_pair_vae, draw_configurations, negative_elbo_terms
+from keras_clust.lj.pair_decoder import (
+    PairVAE,
+    build_pair_vae,
+    draw_configurations,
+    gibbs_sweeps,
+    negative_elbo_terms,
+)
 from keras_clust.lj.pair_lattice import PairLattice, closest_centres
 from keras_clust.seeding import model_seed
 from keras_clust.training import FitResult, fit_model
@@ -104,6 +110,12 @@ def configurations(
         draw_configurations(model, test_codes.astype(np.float32), model_seed(seed, "pair-reconstructed")),
         draw_configurations(model, latent.astype(np.float32), model_seed(seed, "pair-generated")),
     )
+
+
+def swept(model: PairVAE, codes: np.ndarray, drawn: np.ndarray, sweeps: int, seed: int, stream: str) -> np.ndarray:
+    """``drawn`` (sorted coordinates given ``codes``, e.g. :func:`configurations`') after ``sweeps``
+    sweeps of the decoder's own Gibbs sampler (:func:`gibbs_sweeps`), on a stream of its own."""
+    return gibbs_sweeps(model, codes.astype(np.float32), drawn, (sweeps,), model_seed(seed, stream))[sweeps]
 
 
 def save(model: PairVAE, run) -> None:

@@ -14,7 +14,10 @@ scored against the Monte Carlo at that gamma. Each draw is decoded twice: the de
 standard normal noise (``sampled``; for a distance matrix, on its distinct distances). The Monte
 Carlo reference is the validation split (configurations no score uses otherwise); its own test
 split scored the same way is the floor, and as many configurations uniform in the box (no
-model) are the reference a model must beat.
+model) are the reference a model must beat. The pair decoder has no mean: its configurations
+are draws, each followed by ``cfg.coords_gibbs_sweeps`` sweeps of a Gibbs sampler of its own
+energy (:func:`keras_clust.lj.pair_decoder.gibbs_sweeps`), the one-pass draws scored raw beside
+them.
 
 Every set is also scored relaxed: its positions clipped into the box, every pair closer than
 :data:`RELAX_SEPARATION` pushed apart (:func:`separate_overlaps`), then
@@ -168,17 +171,24 @@ def view_configurations(view: str, vae, log_var: np.ndarray, net, data: RunData,
     """Reconstructions of the test configurations, and as many generated ones (the decoder's
     mean and a sample of the likelihood with ``log_var`` for each prior draw; a pair decoder's
     draws, "drawn", as it has no mean), with their gammas. ``vae`` has the view's ``encoder`` (the
-    posterior) and ``decoder``, or is a :class:`PairVAE`."""
+    posterior) and ``decoder``, or is a :class:`PairVAE`: with ``cfg.coords_gibbs_sweeps`` > 0 its
+    "reconstructed" and "drawn" configurations are its one-pass draws after that many sweeps of
+    its own Gibbs sampler (:func:`pair.swept`), and the one-pass draws come too, as the kinds
+    "reconstructed_one_pass" and "drawn_one_pass" (:data:`ONE_PASS`)."""
     test_codes = codes(view, vae, data.test, cfg)
     latent = prior_samples(len(data.test), test_codes.shape[1], seed)
     lda = LinearDiscriminantAnalysis().fit(codes(view, vae, data.train, cfg), data.train.gamma)
     assigned = lda.predict(latent).astype(np.float32)
     if isinstance(vae, PairVAE):
         reconstructed, drawn = pair.configurations(vae, test_codes, latent, seed)
-        return {
-            "reconstructed": (to_positions(view, reconstructed, net, cfg), data.test.gamma),
-            "drawn": (to_positions(view, drawn, net, cfg), assigned),
-        }
+        kinds = {"reconstructed": (reconstructed, test_codes, data.test.gamma), "drawn": (drawn, latent, assigned)}
+        out = {}
+        for kind, (coords, given, gamma) in kinds.items():
+            if cfg.coords_gibbs_sweeps:
+                out[kind + ONE_PASS] = (to_positions(view, coords, net, cfg), gamma)
+                coords = pair.swept(vae, given, coords, cfg.coords_gibbs_sweeps, seed, f"gibbs-{kind}")
+            out[kind] = (to_positions(view, coords, net, cfg), gamma)
+        return out
     original = data.test.ordered if view == "distance" else None
     reconstructed = to_positions(view, decode(vae, test_codes), net, cfg, original)
     decoded = decode(vae, latent)
@@ -214,8 +224,13 @@ FILES = {
     "generated": "generated.npz",
     "sampled": "generated_samples.npz",
     "drawn": "generated.npz",
+    "reconstructed_one_pass": "reconstructed_one_pass.npz",
+    "drawn_one_pass": "generated_one_pass.npz",
 }
-#: Each kind's relaxation stream (a pair decoder's draws take the generated ones').
+#: The kind of a pair decoder's one-pass draws that its Gibbs sweeps followed: the kind's name plus this.
+ONE_PASS = "_one_pass"
+#: Each kind's relaxation stream (a pair decoder's draws take the generated ones'); the one-pass
+#: draws that Gibbs sweeps followed are scored raw only.
 _STREAM = {"reconstructed": 0, "generated": 1, "sampled": 2, "drawn": 1}
 _STREAMS = 3
 
@@ -233,8 +248,11 @@ def physical_samples(
 ) -> dict:
     """Score every coordinate view's reconstructed and generated configurations (raw and
     relaxed) and the uniform reference, write ``reconstructed.npz``, ``generated.npz`` and
-    ``generated_samples.npz`` (one array per view) and the figures (``physical_relaxation.png``
-    among them, when the ladder has more than one count). ``vaes`` and ``log_vars``: each
+    ``generated_samples.npz`` (one array per view; a file no view has configurations for is not
+    written) and the figures (``physical_relaxation.png`` among them, when the ladder has more
+    than one count). A pair decoder's one-pass draws that its Gibbs sweeps followed are scored
+    raw only, kept in ``reconstructed_one_pass.npz`` and ``generated_one_pass.npz`` and left out
+    of the figures. ``vaes`` and ``log_vars``: each
     coordinate view's encoder/decoder pair and its likelihood's learned ``log sigma^2``;
     ``separation`` and ``sweeps``: the relaxation's (:data:`RELAX_SEPARATION`,
     :data:`RELAX_SWEEPS`; a study may try others); ``ladder``: the other counts of sweeps every
@@ -243,7 +261,8 @@ def physical_samples(
     Returns:
         The metrics: ``rows`` (each row's scores per gamma; relaxed rows after ``sweeps``),
         ``relax_ladder`` (each relaxed row, keyed without its ", relaxed", its means over the
-        gammas after each count of sweeps), ``floor`` (the Monte Carlo row's means) and the settings.
+        gammas after each count of sweeps), ``floor`` (the Monte Carlo row's means) and the settings,
+        ``gibbs_sweeps`` among them (0 without a pair decoder).
     """
     seed = model_seed(cfg.seed, "generated")
     sweeps = int(sweeps)
@@ -270,19 +289,22 @@ def physical_samples(
             if kind in ("generated", "drawn"):
                 gammas[view] = gamma
             scored[f"{view}, {kind}"] = score_by_gamma(positions, gamma, data, cfg, f"{view}, {kind}")
-            score_relaxed(f"{view}, {kind}", positions, gamma, key=_STREAMS * v + _STREAM[kind])
+            if kind in _STREAM:
+                score_relaxed(f"{view}, {kind}", positions, gamma, key=_STREAMS * v + _STREAM[kind])
     for file, by_view in arrays.items():
-        atomic_save_npz(run.file(file), by_view)
+        if by_view:
+            atomic_save_npz(run.file(file), by_view)
     atomic_save_npz(run.file("generated_gamma.npz"), gammas)  # the gamma each generated one was scored at
-    plot_structure({r: s for r, s in scored.items() if not r.endswith("relaxed")}, cfg, run.figures, "")
+    plot_structure({r: s for r, s in scored.items() if not r.endswith(("relaxed", ONE_PASS))}, cfg, run.figures, "")
     plot_structure(
         {r: s for r, s in scored.items() if r == MONTE_CARLO or r.endswith("relaxed")}, cfg, run.figures, "_relaxed"
     )
     floor = weighted_scores([p.to_dict() for p in scored[MONTE_CARLO].values()])
     if len(counts) > 1:
-        plot_relaxation(curves, floor, run.figures)
+        plot_relaxation(curves, floor, run.figures, {"rows": scored, "gibbs_sweeps": cfg.coords_gibbs_sweeps})
     return {
         "close_pair": CLOSE_PAIR,
+        "gibbs_sweeps": cfg.coords_gibbs_sweeps if any(isinstance(m, PairVAE) for m in vaes.values()) else 0,
         "relax_separation": separation,
         "relax_sweeps": sweeps,
         # each relaxed row's scores (means over its gammas) after each count of sweeps
@@ -298,6 +320,8 @@ KIND_NAMES = {
     "generated": "generated, decoder's mean",
     "sampled": "generated, likelihood sample",
     "drawn": "generated, drawn by the pair decoder",
+    "drawn_one_pass": "generated, the pair decoder's one pass",
+    "reconstructed_one_pass": "reconstructed, the pair decoder's one pass",
 }
 
 
@@ -327,7 +351,7 @@ def physical_rows(metrics: dict) -> list[dict]:
             continue
         means = weighted_scores(list(by_gamma.values()))
         base = name.removesuffix(", relaxed")
-        label = row_name(base)
+        label = row_name(base, metrics)
         if base != name:  # "<view>, <kind>, relaxed" or "<row>, relaxed"
             label += (", " if ", " in base else ": ") + _relaxed_text(metrics)
         rows.append(
@@ -341,10 +365,17 @@ def physical_rows(metrics: dict) -> list[dict]:
     return rows
 
 
-def row_name(name: str) -> str:
-    """How the report names a row key such as ``"coords, sampled"`` or ``"uniform in the box"``."""
+def row_name(name: str, metrics: dict | None = None) -> str:
+    """How the report names a row key such as ``"coords, sampled"`` or ``"uniform in the box"``;
+    with the physical ``metrics``, a row whose one pass was followed by Gibbs sweeps says so."""
     view, _, kind = name.partition(", ")
-    return f"{VIEW_NAMES.get(view, view)}: {KIND_NAMES.get(kind, kind)}" if kind else name
+    if not kind:
+        return name
+    label = f"{VIEW_NAMES.get(view, view)}: {KIND_NAMES.get(kind, kind)}"
+    if metrics is not None and f"{name}{ONE_PASS}" in metrics.get("rows", {}):
+        what = "the pair decoder's draw" if kind == "reconstructed" else "its one pass"
+        label += f" ({what}, then {metrics['gibbs_sweeps']} Gibbs sweeps of its own potential)"
+    return label
 
 
 def ladder_rows(metrics: dict, key: str = "energy_overlap") -> list[dict]:
@@ -355,14 +386,18 @@ def ladder_rows(metrics: dict, key: str = "energy_overlap") -> list[dict]:
     if not ladder:
         return []
     counts = sorted(next(iter(ladder.values())), key=int)
-    rows = [{"relaxed": row_name(name), **{f"{c} sweeps": by[c][key] for c in counts}} for name, by in ladder.items()]
+    rows = [
+        {"relaxed": row_name(name, metrics), **{f"{c} sweeps": by[c][key] for c in counts}}
+        for name, by in ladder.items()
+    ]
     rows.append({"relaxed": MONTE_CARLO, **{f"{c} sweeps": metrics["floor"][key] for c in counts}})
     return rows
 
 
-def plot_relaxation(ladder: dict, floor: dict, folder) -> None:
+def plot_relaxation(ladder: dict, floor: dict, folder, metrics: dict | None = None) -> None:
     """``physical_relaxation.png``: each relaxed row's energy overlap, g(r) L1 and rho(z) L1
-    against the Metropolis sweeps after the separation, the Monte Carlo's own as a dashed line."""
+    against the Metropolis sweeps after the separation, the Monte Carlo's own as a dashed line;
+    ``metrics`` (``rows`` and ``gibbs_sweeps``) name the rows as the report does (:func:`row_name`)."""
     panels = (("energy_overlap", "energy overlap (1 = equal)"), ("g_r_l1", "g(r) L1"), ("rho_z_l1", "rho(z) L1"))
     fig = new_figure(4.2 * len(panels), 3.8)
     axes = fig.subplots(1, len(panels))
@@ -371,7 +406,13 @@ def plot_relaxation(ladder: dict, floor: dict, folder) -> None:
             counts = sorted(int(c) for c in by_count)
             # sweeps + 1 on a log axis, so that the separation alone (0 sweeps) has a place
             style = "k:" if name == UNIFORM else "-"
-            ax.plot(np.add(counts, 1), [by_count[str(c)][key] for c in counts], style, marker="o", label=row_name(name))
+            ax.plot(
+                np.add(counts, 1),
+                [by_count[str(c)][key] for c in counts],
+                style,
+                marker="o",
+                label=row_name(name, metrics),
+            )
         ax.axhline(floor[key], color="k", linestyle="--", linewidth=1.5, label=MONTE_CARLO)
         ax.set_xscale("log")
         ax.set_xlabel("Metropolis sweeps after the separation, + 1")

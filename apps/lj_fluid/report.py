@@ -296,8 +296,8 @@ def physical_section(metrics: dict) -> list[str]:
         "or through the coordinate network (a generated one, which has no original). The density grid has no "
         "particle identities and no such path. Reconstructions: the test configurations decoded from z_mean. "
         + (
-            "The pair decoder has no mean: its configurations are draws of its likelihood, a reconstruction one "
-            "given the test configuration's z_mean, a generated one given a prior draw. "
+            "The pair decoder has no mean: its configurations are draws of its likelihood (one pass), a "
+            "reconstruction one given the test configuration's z_mean, a generated one given a prior draw. "
             if _has_draws(p)
             else ""
         )
@@ -310,6 +310,7 @@ def physical_section(metrics: dict) -> list[str]:
             if _has_samples(p)
             else ". "
         )
+        + _gibbs_sentence(p)
         + f"Scored against the {p['reference']}: the share of configurations with a pair "
         f"closer than {p['close_pair']:g} sigma, the overlap of the energy histograms (LJ + gravity; 1 = equal), "
         "and the L1 distances of g(r) (normalised by decorrelated pairs) and of the height profile rho(z); each "
@@ -385,6 +386,22 @@ def _pair_text(metrics: dict) -> str:
         f"{lattice['core'][0]:.3f} sigma (cells) and {lattice['core'][1]:.3f} sigma (sub-cells), just inside the "
         "training configurations' closest approach; its -ELBO is a density of the same sorted coordinates / L as "
         "the Gaussian decoder's."
+    )
+
+
+def _gibbs_sentence(p: dict) -> str:
+    """What the pair decoder's Gibbs sweeps did (runs since ``--coords-gibbs-sweeps``, with some)."""
+    sweeps = p.get("gibbs_sweeps", 0)
+    if not sweeps:
+        return ""
+    return (
+        f"The pair decoder's draws, generated and reconstructed, are each followed by {sweeps} sweeps of a Gibbs "
+        "sampler of its own energy (`--coords-gibbs-sweeps`): each particle's position in the plane re-drawn in "
+        "turn against every other particle, not only those drawn before it, by the learned background and pair "
+        "potential, the heights kept. No Lennard-Jones term enters: the swept configurations are still the "
+        "model's own, and they are its raw rows (relaxed as every row is). Its one-pass draws are scored raw "
+        "beside them, not relaxed and not in the figures (positions in `generated_one_pass.npz` and "
+        "`reconstructed_one_pass.npz`). "
     )
 
 

@@ -402,8 +402,10 @@ def gibbs_sweeps(
     it, from its background given the code and its height, less the learned pair potential with
     every other particle (not only those below it, as in the one-pass draw). The heights are kept,
     so the coordinates stay sorted by height. No Lennard-Jones term enters: the draws stay the
-    model's, a chain of the energy its one-pass draw approximates. One chain per configuration,
-    continued from each count to the next; 0 in ``counts`` gives ``drawn`` itself.
+    model's, a chain of the energy its one-pass draw approximates when the lattice's window holds
+    every particle below (with a shorter window the one pass sees less than the sweeps do). One
+    chain per configuration, continued from each count to the next; 0 in ``counts`` gives
+    ``drawn`` itself; ``chunk``: configurations per call of the background model.
 
     Raises:
         UsageError: on a negative or missing count, or ``drawn`` and ``latent`` that do not match.
