@@ -185,12 +185,12 @@ class _ResumableEarlyStopping(keras.callbacks.EarlyStopping):
 
 
 class _ResumableHalving(keras.callbacks.ReduceLROnPlateau):
-    """``ReduceLROnPlateau(factor=0.5)`` that a resumed fit continues: its best loss, wait and cooldown
-    are replayed from the backup's epoch log before the first epoch after the resume (the rate
-    itself is the restored optimizer's). A resumed fit then halves its rate at the same epochs as
-    one never interrupted."""
+    """``ReduceLROnPlateau(factor=0.5)`` that a resumed fit continues: with a ``backup``, its best
+    loss, wait and cooldown are replayed from the backup's epoch log before the first epoch after
+    the resume (the rate itself is the restored optimizer's). A resumed fit then halves its rate at
+    the same epochs as one never interrupted. Without one it is Keras' callback."""
 
-    def __init__(self, patience: int, min_lr: float, backup: _FitBackup):
+    def __init__(self, patience: int, min_lr: float, backup: _FitBackup | None = None):
         super().__init__(factor=0.5, patience=patience, min_lr=min_lr)
         self.backup = backup
         self._replayed = False
@@ -200,7 +200,7 @@ class _ResumableHalving(keras.callbacks.ReduceLROnPlateau):
         self._replayed = False
 
     def on_epoch_begin(self, epoch, logs=None):
-        if self._replayed:
+        if self._replayed or self.backup is None:
             return
         self._replayed = True
         rows = [r for r in self.backup.epochs.rows if r["epoch"] < epoch and self.monitor in r]
@@ -390,11 +390,7 @@ def fit_model(
     backup, more = _context_callbacks(model)
     if halve_lr_after > 0 and validation_data is not None:
         # before the backup's callbacks: an epoch's row then logs its rate, and the backup holds a halved one
-        cbs.append(
-            keras.callbacks.ReduceLROnPlateau(factor=0.5, patience=halve_lr_after, min_lr=min_lr)
-            if backup is None
-            else _ResumableHalving(halve_lr_after, min_lr, backup)
-        )
+        cbs.append(_ResumableHalving(halve_lr_after, min_lr, backup))
     cbs.extend(more)
     if backup is not None:
         finished = backup.restore_finished(model)

@@ -135,6 +135,8 @@ def test_a_resumed_fit_halves_its_learning_rate_at_the_epochs_an_uninterrupted_o
     whole, ref = fit(tmp_path / "whole")
     # the validation loss only worsens after the first epoch: the rate halves after epochs 4 and 7
     assert ref.history["learning_rate"] == pytest.approx([0.05] * 4 + [0.025] * 3 + [0.0125])
+    _, plain = fit(None)  # with no backup to replay, the same callback halves at the same epochs
+    assert plain.history["learning_rate"] == pytest.approx(ref.history["learning_rate"])
     with pytest.raises(_Interrupt):
         fit(tmp_path / "killed", [_KillAt(2)])  # epochs 1 and 2 backed up, two without a gain counted
     resumed, res = fit(tmp_path / "killed")
