@@ -399,7 +399,7 @@ def plot_relaxation(ladder: dict, floor: dict, folder, metrics: dict | None = No
     against the Metropolis sweeps after the separation, the Monte Carlo's own as a dashed line;
     ``metrics`` (``rows`` and ``gibbs_sweeps``) name the rows as the report does (:func:`row_name`)."""
     panels = (("energy_overlap", "energy overlap (1 = equal)"), ("g_r_l1", "g(r) L1"), ("rho_z_l1", "rho(z) L1"))
-    fig = new_figure(4.2 * len(panels), 3.8)
+    fig = new_figure(4.2 * len(panels), 3.8 + 0.17 * (len(ladder) + 1))  # room for the legend below
     axes = fig.subplots(1, len(panels))
     for ax, (key, label) in zip(axes, panels, strict=True):
         for name, by_count in ladder.items():
@@ -417,7 +417,8 @@ def plot_relaxation(ladder: dict, floor: dict, folder, metrics: dict | None = No
         ax.set_xscale("log")
         ax.set_xlabel("Metropolis sweeps after the separation, + 1")
         ax.set_ylabel(label)
-    axes[-1].legend(fontsize=7, loc="upper right")  # the curves fall from the left
+    # below the panels: the rows' names are long, and inside a panel they would hide the curves
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="outside lower center", fontsize=7)
     save_figure(fig, folder / "physical_relaxation.png")
 
 
@@ -469,8 +470,11 @@ def plot_structure(scored: dict, cfg: Config, folder, suffix: str = "") -> None:
             if g in by_gamma and row != MONTE_CARLO:
                 e = np.clip(by_gamma[g].curves["energy"], lo, hi)  # overlaps pile up at the right edge
                 ax.hist(e, bins=bins, density=True, histtype="step", label=f"{row} ({by_gamma[g].energy_overlap:.2f})")
+        # the Monte Carlo's scale: rows whose energies pile up at the right edge would flatten it
+        ax.set_ylim(0.0, 2.5 * float(np.histogram(mc, bins=bins, density=True)[0].max()))
         ax.set_title(f"gamma {g}: U = LJ + gravity, overlap in ()")
         ax.set_xlabel(f"U (clipped to [{lo:.0f}, {hi:.0f}])")
+        ax.set_ylabel("density (cut at 2.5x the Monte Carlo's peak)")
     axes[-1].legend(fontsize=7)
     save_figure(fig, folder / f"physical_energy{suffix}.png")
 
