@@ -207,6 +207,8 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         assert np.mean(np.abs(one_pass["coords"][..., :-1] - swept[..., :-1]) > 0.1) > 0.5
         by_gamma = rows[f"coords, {kind}_one_pass"].values()
         assert sum(p["configurations"] for p in by_gamma) == len(swept)
+        close = sum(round(p["close_pair_share"] * p["configurations"]) for p in by_gamma)  # scored on these
+        assert close == int(np.sum(min_pair_distance(one_pass["coords"]) < 0.8))
         assert f"coords, {kind}_one_pass, relaxed" not in rows
     # separated to 0.9 sigma, a close pair comes back only where sweeps trade one pair of a jam for
     # another (the 2-epoch models pile particles up): most are gone, and none of the uniform ones

@@ -158,13 +158,13 @@ COORDS_LR_PLATEAU = 10
 COORDS_MIN_LR = 1e-5
 
 #: ``--coords-gibbs-sweeps``' default: the pair decoder's one-pass configurations (generated and
-#: reconstructed) are followed by this many sweeps of a Gibbs sampler of its own energy, each
+#: reconstructed) are followed by this many Gibbs-style sweeps of its own conditionals, each
 #: particle's position in the plane re-drawn against every other particle
 #: (:func:`keras_clust.lj.pair_decoder.gibbs_sweeps`); 0: the one pass alone. Chosen on both design
 #: simulations (seeds 100 and 101, run seeds 5 and 6) by a rule fixed before its rows
 #: (BENCHMARKS.md, "A sampler that is not one pass"): 5 and 20 sweeps both raised the generated
 #: configurations' energy overlap in every row (mean 0.099 -> 0.200 and 0.207) and cut their
-#: close-pair share 4-22x; 20 was not worth its minute. Runs before config version 18 had none.
+#: close-pair share (4-20x with 5); 20 was not worth its minute. Runs before config version 18 had none.
 COORDS_GIBBS_SWEEPS = 5
 
 #: ``--cluster``'s default: N2D (UMAP + Gaussian mixture) on each view's codes and on the physics
@@ -545,7 +545,7 @@ class Config(SourceSettings):
     coords_free_bits: float = free_bits_setting("coords", FREE_BITS["coords"])
     coords_gibbs_sweeps: int | str = setting(
         "auto",
-        "with --coords-decoder pair: sweeps of a Gibbs sampler of the decoder's own energy after its one-pass "
+        "with --coords-decoder pair: Gibbs-style sweeps of the decoder's own conditionals after its one-pass "
         "draw of each generated and reconstructed configuration (each particle's position in the plane re-drawn "
         "against every other particle, heights kept); the report shows the one pass beside them; 0: the one "
         f"pass alone; auto: {COORDS_GIBBS_SWEEPS} with the pair decoder, 0 with the Gaussian one",
@@ -701,8 +701,9 @@ class Config(SourceSettings):
             )
         if self.coords_decoder == "gaussian" and self.coords_gibbs_sweeps:
             raise UsageError(
-                f"--coords-gibbs-sweeps {self.coords_gibbs_sweeps} re-draws the pair decoder's configurations on its "
-                "own potential, and --coords-decoder gaussian has none: drop one of the two"
+                f"--coords-gibbs-sweeps {self.coords_gibbs_sweeps} (given, or read from --config) re-draws the pair "
+                "decoder's configurations on its own potential, and --coords-decoder gaussian has none: add "
+                "--coords-gibbs-sweeps auto or 0"
             )
         if self.coords_decoder == "pair" and self.cluster == "idec":
             raise UsageError(

@@ -15,8 +15,8 @@ standard normal noise (``sampled``; for a distance matrix, on its distinct dista
 Carlo reference is the validation split (configurations no score uses otherwise); its own test
 split scored the same way is the floor, and as many configurations uniform in the box (no
 model) are the reference a model must beat. The pair decoder has no mean: its configurations
-are draws, each followed by ``cfg.coords_gibbs_sweeps`` sweeps of a Gibbs sampler of its own
-energy (:func:`keras_clust.lj.pair_decoder.gibbs_sweeps`), the one-pass draws scored raw beside
+are draws, each followed by ``cfg.coords_gibbs_sweeps`` Gibbs-style sweeps of its own
+conditionals (:func:`keras_clust.lj.pair_decoder.gibbs_sweeps`), the one-pass draws scored raw beside
 them.
 
 Every set is also scored relaxed: its positions clipped into the box, every pair closer than
@@ -374,7 +374,7 @@ def row_name(name: str, metrics: dict | None = None) -> str:
     label = f"{VIEW_NAMES.get(view, view)}: {KIND_NAMES.get(kind, kind)}"
     if metrics is not None and f"{name}{ONE_PASS}" in metrics.get("rows", {}):
         what = "the pair decoder's draw" if kind == "reconstructed" else "its one pass"
-        label += f" ({what}, then {metrics['gibbs_sweeps']} Gibbs sweeps of its own potential)"
+        label += f" ({what}, then {metrics.get('gibbs_sweeps', '?')} Gibbs sweeps of its own potential)"
     return label
 
 

@@ -395,10 +395,10 @@ def _gibbs_sentence(p: dict) -> str:
     if not sweeps:
         return ""
     return (
-        f"The pair decoder's draws, generated and reconstructed, are each followed by {sweeps} sweeps of a Gibbs "
-        "sampler of its own energy (`--coords-gibbs-sweeps`): each particle's position in the plane re-drawn in "
-        "turn against every other particle, not only those drawn before it, by the learned background and pair "
-        "potential, the heights kept. No Lennard-Jones term enters: the swept configurations are still the "
+        f"The pair decoder's draws, generated and reconstructed, are each followed by {sweeps} Gibbs-style "
+        "sweeps of its own conditionals (`--coords-gibbs-sweeps`): each particle's position in the plane re-drawn "
+        "in turn against every other particle, not only those drawn before it, by the learned background and "
+        "pair potential, the heights kept. No Lennard-Jones term enters: the swept configurations are still the "
         "model's own, and they are its raw rows (relaxed as every row is). Its one-pass draws are scored raw "
         "beside them, not relaxed and not in the figures (positions in `generated_one_pass.npz` and "
         "`reconstructed_one_pass.npz`). "

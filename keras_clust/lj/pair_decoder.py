@@ -397,15 +397,17 @@ def gibbs_sweeps(
     chunk: int = 512,
 ) -> dict[int, np.ndarray]:
     """Sorted coordinates ``drawn`` ``(n, N * dim)`` (box units; e.g. :func:`draw_configurations`'
-    given ``latent``) after each of ``counts`` sweeps of a Gibbs sampler of the decoder's own
-    energy: each particle in turn has its position in the plane re-drawn as :func:`draw_plane` draws
-    it, from its background given the code and its height, less the learned pair potential with
-    every other particle (not only those below it, as in the one-pass draw). The heights are kept,
-    so the coordinates stay sorted by height. No Lennard-Jones term enters: the draws stay the
-    model's, a chain of the energy its one-pass draw approximates when the lattice's window holds
-    every particle below (with a shorter window the one pass sees less than the sweeps do). One
-    chain per configuration, continued from each count to the next; 0 in ``counts`` gives
-    ``drawn`` itself; ``chunk``: configurations per call of the background model.
+    given ``latent``) after each of ``counts`` Gibbs-style sweeps of the decoder's own conditionals:
+    each particle in turn has its position in the plane re-drawn as :func:`draw_plane` draws it,
+    from its background given the code and its height, less the learned pair potential with every
+    other particle (not only those below it, as in the one-pass draw). The heights are kept, so the
+    coordinates stay sorted by height. No Lennard-Jones term enters: the draws stay the model's.
+    Strictly the chain is pseudo-Gibbs: a particle's pair sums are taken at its cell's and
+    sub-cell's centres against the others' exact positions, so its conditionals are the decoder's,
+    not those of one joint energy (and with a window shorter than every particle below, the one
+    pass sees less than the sweeps do). One chain per configuration, continued from each count to
+    the next; 0 in ``counts`` gives ``drawn`` itself; ``chunk``: configurations per call of the
+    background model.
 
     Raises:
         UsageError: on a negative or missing count, or ``drawn`` and ``latent`` that do not match.
