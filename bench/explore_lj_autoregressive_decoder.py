@@ -173,6 +173,25 @@ def draw(decoder, latent: np.ndarray, n_particles: int, dim: int, components: in
     return x
 
 
+#: The row ``--codes-prior`` adds.
+CODES_PRIOR = "generated from each gamma's codes' Gaussian"
+
+
+def codes_gaussians(codes: np.ndarray, gamma: np.ndarray, wanted: np.ndarray, seed) -> tuple[np.ndarray, np.ndarray]:
+    """Draws from a Gaussian (mean and covariance) fitted to the codes of each gamma, as many of
+    each gamma as ``wanted`` holds; returns the draws and their gammas."""
+    rng = np.random.default_rng(seed)
+    draws, gammas = [], []
+    for g in np.unique(wanted):
+        mine = codes[np.isclose(gamma, g)]
+        if len(mine) <= codes.shape[1]:
+            raise SystemExit(f"--codes-prior: gamma {g:g} has {len(mine)} training codes, too few for a Gaussian")
+        count = int(np.sum(np.isclose(wanted, g)))
+        draws.append(rng.multivariate_normal(mine.mean(axis=0), np.cov(mine, rowvar=False), count))
+        gammas.append(np.full(count, g))
+    return np.concatenate(draws).astype(np.float32), np.concatenate(gammas)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--dataset", required=True)
@@ -228,6 +247,13 @@ def main() -> None:
         default="",
         help="the pair decoder's generated and reconstructed rows also after these numbers of sweeps that "
         "re-draw each particle's plane position against every other particle (e.g. 1,5,20; exploratory)",
+    )
+    ap.add_argument(
+        "--codes-prior",
+        action="store_true",
+        help="also generate from a Gaussian fitted to each gamma's training codes (as many per gamma as the test "
+        "split has), scored at that gamma: how much of the generated rows' distance from the Monte Carlo is the "
+        "N(0, I) prior's mismatch with the codes (a diagnostic: it uses the labels)",
     )
     ap.add_argument(
         "--level-strengths",
@@ -320,6 +346,11 @@ def main() -> None:
     rows = {}
     assigned = lda.predict(latent)
     sets = [("generated", latent, assigned, 1.0, False), ("reconstructed", z_mean, test_gamma, 1.0, False)]
+    if a.codes_prior:
+        fitted, fitted_gamma = codes_gaussians(
+            train_codes, data.train.gamma[: a.limit], test_gamma, model_seed(a.seed, "codes-prior")
+        )
+        sets += [(CODES_PRIOR, fitted, fitted_gamma, 1.0, False)]
     if a.decoder == "pair":
         sets += [(f"generated, cells sharpened x{v:g}", latent, assigned, v, False) for v in a.sharpen if v != 1.0]
         sets += [("generated, heights sorted", latent, assigned, 1.0, True)]
@@ -336,7 +367,7 @@ def main() -> None:
         rows[f"{a.decoder}: {name}"] = scored_row(pos, gamma, data, cfg, name)
         if a.decoder == "pair":
             rows[f"{a.decoder}: {name}"]["close_pairs_beyond_window"] = close_pairs_by_order(pos, a.window)
-        if a.decoder == "pair" and a.own_sweeps and name in ("generated", "reconstructed"):
+        if a.decoder == "pair" and a.own_sweeps and name in ("generated", "reconstructed", CODES_PRIOR):
             started = time.perf_counter()
             swept = gibbs_sweeps(model, codes_, drawn, a.own_sweeps, [a.seed, 3])
             print(f"{name}: {max(a.own_sweeps)} own-potential sweeps in {time.perf_counter() - started:.0f} s")
