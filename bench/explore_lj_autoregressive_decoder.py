@@ -61,6 +61,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E402
+from sklearn.mixture import GaussianMixture  # noqa: E402
 from study_lj_free_bits import physics_r2  # noqa: E402  (this folder: the study's read-out)
 
 from keras_clust.apps.lj_fluid.config import Config  # noqa: E402
@@ -173,8 +174,9 @@ def draw(decoder, latent: np.ndarray, n_particles: int, dim: int, components: in
     return x
 
 
-#: The row ``--codes-prior`` adds.
+#: The rows ``--codes-prior`` and ``--codes-mixture`` add.
 CODES_PRIOR = "generated from each gamma's codes' Gaussian"
+CODES_MIXTURE = "generated from a Gaussian mixture of the codes"
 
 
 def codes_gaussians(codes: np.ndarray, gamma: np.ndarray, wanted: np.ndarray, seed) -> tuple[np.ndarray, np.ndarray]:
@@ -254,6 +256,12 @@ def main() -> None:
         help="also generate from a Gaussian fitted to each gamma's training codes (as many per gamma as the test "
         "split has), scored at that gamma: how much of the generated rows' distance from the Monte Carlo is the "
         "N(0, I) prior's mismatch with the codes (a diagnostic: it uses the labels)",
+    )
+    ap.add_argument(
+        "--codes-mixture",
+        action="store_true",
+        help="also generate from a Gaussian mixture fitted to the training codes without labels (one component per "
+        "gamma), each draw scored at the gamma the linear discriminant gives it, as the N(0, I) draws are",
     )
     ap.add_argument(
         "--level-strengths",
@@ -351,6 +359,11 @@ def main() -> None:
             train_codes, data.train.gamma[: a.limit], test_gamma, model_seed(a.seed, "codes-prior")
         )
         sets += [(CODES_PRIOR, fitted, fitted_gamma, 1.0, False)]
+    if a.codes_mixture:
+        mixture = GaussianMixture(len(np.unique(data.train.gamma)), covariance_type="full", random_state=a.seed)
+        drawn_codes = mixture.fit(train_codes).sample(len(test))[0]
+        drawn_codes = np.random.default_rng(model_seed(a.seed, "codes-mixture")).permutation(drawn_codes)
+        sets += [(CODES_MIXTURE, drawn_codes.astype(np.float32), lda.predict(drawn_codes), 1.0, False)]
     if a.decoder == "pair":
         sets += [(f"generated, cells sharpened x{v:g}", latent, assigned, v, False) for v in a.sharpen if v != 1.0]
         sets += [("generated, heights sorted", latent, assigned, 1.0, True)]
@@ -367,7 +380,7 @@ def main() -> None:
         rows[f"{a.decoder}: {name}"] = scored_row(pos, gamma, data, cfg, name)
         if a.decoder == "pair":
             rows[f"{a.decoder}: {name}"]["close_pairs_beyond_window"] = close_pairs_by_order(pos, a.window)
-        if a.decoder == "pair" and a.own_sweeps and name in ("generated", "reconstructed", CODES_PRIOR):
+        if a.decoder == "pair" and a.own_sweeps and name in ("generated", "reconstructed", CODES_PRIOR, CODES_MIXTURE):
             started = time.perf_counter()
             swept = gibbs_sweeps(model, codes_, drawn, a.own_sweeps, [a.seed, 3])
             print(f"{name}: {max(a.own_sweeps)} own-potential sweeps in {time.perf_counter() - started:.0f} s")
