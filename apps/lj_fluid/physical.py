@@ -300,11 +300,12 @@ def physical_samples(
         {r: s for r, s in scored.items() if r == MONTE_CARLO or r.endswith("relaxed")}, cfg, run.figures, "_relaxed"
     )
     floor = weighted_scores([p.to_dict() for p in scored[MONTE_CARLO].values()])
+    gibbs = cfg.coords_gibbs_sweeps if any(isinstance(m, PairVAE) for m in vaes.values()) else 0
     if len(counts) > 1:
-        plot_relaxation(curves, floor, run.figures, {"rows": scored, "gibbs_sweeps": cfg.coords_gibbs_sweeps})
+        plot_relaxation(curves, floor, run.figures, {"rows": scored, "gibbs_sweeps": gibbs})
     return {
         "close_pair": CLOSE_PAIR,
-        "gibbs_sweeps": cfg.coords_gibbs_sweeps if any(isinstance(m, PairVAE) for m in vaes.values()) else 0,
+        "gibbs_sweeps": gibbs,
         "relax_separation": separation,
         "relax_sweeps": sweeps,
         # each relaxed row's scores (means over its gammas) after each count of sweeps
