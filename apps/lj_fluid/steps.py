@@ -301,10 +301,11 @@ def deep_gamma_clustering(
     else:
         settings = DeepSettings.for_run(int(k), cfg.quick, batch_size=cfg.batch_size)
         labels = cluster_embedding(cfg.cluster, x, settings, encoder, decoder, cfg.seed).labels
+    scores = score_clustering(classes, labels)
     what = "features" if name == "physics" else "codes"
-    log.info("%s on the %s %s: gamma ACC %.3f", cfg.cluster, name, what, score_clustering(classes, labels).acc)
+    log.info("%s on the %s %s: gamma ACC %.3f", cfg.cluster, name, what, scores.acc)
     run.labels[f"{name}_{cfg.cluster}"] = labels  # the test configurations' clusters, in their order
-    return {"method": cfg.cluster, **score_clustering(classes, labels).to_dict()}
+    return {"method": cfg.cluster, **scores.to_dict()}
 
 
 def overlap_split(test: Split, cfg: Config) -> Split:
