@@ -64,6 +64,7 @@ from sklearn.discriminant_analysis import LinearDiscriminantAnalysis  # noqa: E4
 from sklearn.mixture import GaussianMixture  # noqa: E402
 from study_lj_free_bits import physics_r2  # noqa: E402  (this folder: the study's read-out)
 
+from keras_clust.apps.lj_fluid.analysis import gamma_readout  # noqa: E402
 from keras_clust.apps.lj_fluid.config import Config  # noqa: E402
 from keras_clust.apps.lj_fluid.data import acquire, split_data  # noqa: E402
 from keras_clust.apps.lj_fluid.physical import (  # noqa: E402
@@ -349,6 +350,9 @@ def main() -> None:
         for k, p in (("train", data.train), ("test", data.test))
     }
     physics = physics_r2(train_codes, head["train"], z_mean, head["test"])
+    # The run's read-out of gamma from the codes (linear R^2, KMeans ACC on the test codes): it uses
+    # the labels, so a row reports it and no rule is judged on it.
+    read = gamma_readout(train_codes, data.train.gamma[: a.limit], z_mean, test_gamma, a.seed)
     lda = LinearDiscriminantAnalysis().fit(train_codes, data.train.gamma[: a.limit])
     latent = prior_samples(len(test), a.latent, model_seed(a.seed, "generated"))
     rows = {}
@@ -445,6 +449,8 @@ def main() -> None:
         "kl_per_dim": kl.round(3).tolist(),
         "physics_r2": physics,
         "physics_r2_mean": float(np.mean(physics)),
+        "gamma_r2": read.r2,
+        "gamma_kmeans_acc": read.clustering["acc"],
         "rows": rows,
         "command": " ".join(sys.argv),
     }
