@@ -534,7 +534,8 @@ def test_n2d_clusters_the_features_with_the_k_kmeans_was_given_and_keeps_its_lab
 def test_config_defaults_follow_the_write_up():
     cfg = Config()
     assert (cfg.particles, cfg.box, cfg.dim, cfg.temperature) == (30, 5.0, 3, 1.0)
-    assert cfg.coords_hidden == (45, 22) and cfg.coords_latent == 2
+    assert cfg.coords_hidden == (45, 22)
+    assert cfg.coords_latent == 4  # the write-up had 2; 4 won a rule on the design simulations (BENCHMARKS.md)
     assert cfg.cluster == "n2d"  # beside KMeans, as issue 24 reads gamma out of the codes
     assert 50 <= cfg.distance_latent <= 100 and cfg.grid_cells == 24
     assert (cfg.grid_smoothing, cfg.grid_likelihood) == (0.35, "gaussian")
