@@ -170,7 +170,7 @@ COORDS_GIBBS_SWEEPS = 5
 #: ``--coords-latent``'s default: the sorted-coordinate VAE's latent size (the write-up's was 2). Chosen on
 #: both design simulations (seeds 100 and 101, run seeds 7 and 8) by a rule fixed before its rows
 #: (BENCHMARKS.md, "Four latent dimensions, now that the samples are swept"): against 2, the codes read
-#: the configurations' height, spread and LJ energy better in all four rows (physics R^2 0.774 against
+#: the configurations' height, spread and LJ energy better in all four rows (physics R^2 0.773 against
 #: 0.730), within the rule's margins on fit (0.57 nats worse on average), swept generated energy
 #: overlap (0.222 against 0.219), close pairs and rho(z). Its three extra dimensions sit near the free-bits
 #: floor and carry the height spread. Runs written before carry their 2 in their config.
