@@ -172,8 +172,8 @@ COORDS_GIBBS_SWEEPS = 5
 #: (BENCHMARKS.md, "Four latent dimensions, now that the samples are swept"): against 2, the codes read
 #: the configurations' height, spread and LJ energy better in all four rows (physics R^2 0.773 against
 #: 0.730), within the rule's margins on fit (0.57 nats worse on average), swept generated energy
-#: overlap (0.222 against 0.219), close pairs and rho(z). Its three extra dimensions sit near the free-bits
-#: floor and carry the height spread. Runs written before carry their 2 in their config.
+#: overlap (0.222 against 0.219), close pairs and rho(z). Three of its four dimensions sit near the free-bits
+#: floor; with them the codes read the height spread better. Runs written before carry their 2 in their config.
 COORDS_LATENT = 4
 
 #: ``--cluster``'s default: N2D (UMAP + Gaussian mixture) on each view's codes and on the physics
