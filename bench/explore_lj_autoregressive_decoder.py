@@ -352,19 +352,18 @@ def main() -> None:
     physics = physics_r2(train_codes, head["train"], z_mean, head["test"])
     # The run's read-out of gamma from the codes (linear R^2, KMeans ACC on the test codes): it uses
     # the labels, so a row reports it and no rule is judged on it.
-    read = gamma_readout(train_codes, data.train.gamma[: a.limit], z_mean, test_gamma, a.seed)
-    lda = LinearDiscriminantAnalysis().fit(train_codes, data.train.gamma[: a.limit])
+    train_gamma = data.train.gamma[: a.limit]
+    read = gamma_readout(train_codes, train_gamma, z_mean, test_gamma, a.seed)
+    lda = LinearDiscriminantAnalysis().fit(train_codes, train_gamma)
     latent = prior_samples(len(test), a.latent, model_seed(a.seed, "generated"))
     rows = {}
     assigned = lda.predict(latent)
     sets = [("generated", latent, assigned, 1.0, False), ("reconstructed", z_mean, test_gamma, 1.0, False)]
     if a.codes_prior:
-        fitted, fitted_gamma = codes_gaussians(
-            train_codes, data.train.gamma[: a.limit], test_gamma, model_seed(a.seed, "codes-prior")
-        )
+        fitted, fitted_gamma = codes_gaussians(train_codes, train_gamma, test_gamma, model_seed(a.seed, "codes-prior"))
         sets += [(CODES_PRIOR, fitted, fitted_gamma, 1.0, False)]
     if a.codes_mixture:
-        mixture = GaussianMixture(len(np.unique(data.train.gamma)), covariance_type="full", random_state=a.seed)
+        mixture = GaussianMixture(len(np.unique(train_gamma)), covariance_type="full", random_state=a.seed)
         drawn_codes = mixture.fit(train_codes).sample(len(test))[0]
         drawn_codes = np.random.default_rng(model_seed(a.seed, "codes-mixture")).permutation(drawn_codes)
         sets += [(CODES_MIXTURE, drawn_codes.astype(np.float32), lda.predict(drawn_codes), 1.0, False)]
