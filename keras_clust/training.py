@@ -340,6 +340,25 @@ def _is_dataset(x) -> bool:
     return isinstance(x, (tf.data.Dataset, keras.utils.PyDataset))
 
 
+def without_autotuning(data):
+    """``data`` with tf.data's autotuning off when it is a ``tf.data.Dataset`` (anything else as
+    it is).
+
+    Keras makes a new iterator of a dataset every epoch, for training and for validation.
+    An autotuned iterator runs an optimisation thread, and deleting such an iterator stalled
+    the fit 1.0-1.3 s in about half of the epochs on 2 cores (BENCHMARKS.md, "A stall between
+    epochs"). Autotuning only chooses parallelism and buffer sizes, never what a pipeline
+    yields or in which order: the batches, and so the trained weights, are the same without it.
+    """
+    import tensorflow as tf
+
+    if not isinstance(data, tf.data.Dataset):
+        return data
+    options = tf.data.Options()
+    options.autotune.enabled = False
+    return data.with_options(options)
+
+
 def fit_model(
     model: keras.Model,
     x: np.ndarray,
@@ -359,7 +378,8 @@ def fit_model(
         model: A compiled Keras model.
         x, y: Training inputs and targets (checked for NaN/inf; ``y`` None for a model whose
             loss is in its layers), or a ``tf.data.Dataset`` as ``x`` (and ``validation_data``)
-            that batches and shuffles itself.
+            that batches and shuffles itself (fitted without tf.data's autotuning:
+            :func:`without_autotuning`).
         validation_data: ``(x_val, y_val)`` or None.
         epochs: Maximum number of epochs.
         batch_size: Batch size.
@@ -423,9 +443,9 @@ def fit_model(
         )
     start = time.perf_counter()
     hist = model.fit(
-        x,
+        without_autotuning(x),
         y,
-        validation_data=validation_data,
+        validation_data=without_autotuning(validation_data),
         epochs=epochs,
         batch_size=None if dataset else batch_size,
         shuffle=not dataset,

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_clust.training import fit_context, fit_model
+from keras_clust.training import fit_context, fit_model, without_autotuning
 
 
 def _replay():
@@ -144,3 +144,47 @@ def test_a_resumed_fit_halves_its_learning_rate_at_the_epochs_an_uninterrupted_o
     assert res.history["val_loss"] == pytest.approx(ref.history["val_loss"])
     for a, b in zip(resumed.get_weights(), whole.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def _shuffled_pipeline(n: int = 40):
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.range(n).shuffle(n, seed=3, reshuffle_each_iteration=True).batch(8)
+    return ds.map(lambda i: i * 2, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _epochs(ds, count: int = 2) -> list[list[int]]:
+    return [[int(v) for batch in ds for v in batch.numpy()] for _ in range(count)]
+
+
+def test_without_autotuning_turns_it_off_and_keeps_every_epochs_batches():
+    keras.utils.set_random_seed(0)
+    plain = _epochs(_shuffled_pipeline())
+    keras.utils.set_random_seed(0)
+    tuned = without_autotuning(_shuffled_pipeline())
+    assert tuned.options().autotune.enabled is False
+    assert _shuffled_pipeline().options().autotune.enabled is not False
+    assert _epochs(tuned) == plain and plain[0] != plain[1]  # reshuffled, the same way
+    x = np.zeros((3, 2), np.float32)
+    assert without_autotuning(x) is x and without_autotuning(None) is None
+
+
+def test_a_fit_on_a_dataset_ends_with_the_weights_kerass_own_fit_does():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(48, 3)).astype(np.float32)
+    y = (x @ np.array([[1.0], [-2.0], [0.5]], np.float32)).astype(np.float32)
+
+    def run(fit):
+        keras.utils.set_random_seed(0)
+        data = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(48, seed=5).batch(8).prefetch(tf.data.AUTOTUNE)
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(1)])
+        model.compile(optimizer=keras.optimizers.Adam(0.01), loss="mse")
+        fit(model, data)
+        return model.get_weights()
+
+    ours = run(lambda m, d: fit_model(m, d, None, d, epochs=3, batch_size=8, verbose=0))
+    kerass = run(lambda m, d: m.fit(d, validation_data=d, epochs=3, verbose=0))
+    for a, b in zip(ours, kerass, strict=True):
+        np.testing.assert_array_equal(a, b)
