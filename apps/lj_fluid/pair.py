@@ -70,7 +70,7 @@ def build(cfg: Config, lattice: PairLattice, seed: int) -> PairVAE:
     )
 
 
-def _dataset(model: PairVAE, coords: np.ndarray, batch_size: int, shuffle_seed: int | None = None):
+def batches(model: PairVAE, coords: np.ndarray, batch_size: int, shuffle_seed: int | None = None):
     """The coordinates and their pair sums, batched (shuffled each epoch with a seed)."""
     ds = tf.data.Dataset.from_tensor_slices((tuple(model.inputs(coords)),))
     if shuffle_seed is not None:
@@ -86,9 +86,9 @@ def train_pair(data: RunData, cfg: Config, seed: int, options: dict) -> tuple[Pa
     model.vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
     fit = fit_model(
         model.vae,
-        _dataset(model, data.train.coords, cfg.batch_size, shuffle_seed=seed),
+        batches(model, data.train.coords, cfg.batch_size, shuffle_seed=seed),
         None,
-        _dataset(model, data.val.coords, cfg.batch_size),
+        batches(model, data.val.coords, cfg.batch_size),
         batch_size=cfg.batch_size,
         verbose=0,
         **options,
