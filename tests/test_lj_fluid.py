@@ -722,21 +722,24 @@ def test_each_view_trains_with_its_own_patience(monkeypatch):
     from types import SimpleNamespace
 
     from keras_clust.apps.lj_fluid import pipeline
-    from keras_clust.apps.lj_fluid.config import Config
+    from keras_clust.apps.lj_fluid.config import STEPS_PER_EXECUTION, Config
     from keras_clust.experiment import config_from_saved
 
     class Stop(Exception):
         pass
 
-    def fake_fit(*args, patience, halve_lr_after=0, **kwargs):
-        raise Stop(patience, halve_lr_after)
+    def fake_fit(model, *args, patience, halve_lr_after=0, **kwargs):
+        raise Stop(patience, halve_lr_after, model.steps_per_execution)
 
     for module in (pipeline, pipeline.pair):  # the pair decoder's VAE is fitted in pair.train_pair
         monkeypatch.setattr(module, "fit_model", fake_fit)
-    model = SimpleNamespace(vae=SimpleNamespace(compile=lambda **kwargs: None))
+    model = SimpleNamespace(vae=SimpleNamespace())
+    model.vae.compile = lambda steps_per_execution=1, **kwargs: setattr(
+        model.vae, "steps_per_execution", steps_per_execution
+    )
     monkeypatch.setattr(pipeline.pair, "build", lambda *args: model)
     monkeypatch.setattr(pipeline.pair, "pair_lattice", lambda *args: None)
-    monkeypatch.setattr(pipeline.pair, "_dataset", lambda *args, **kwargs: None)
+    monkeypatch.setattr(pipeline.pair, "batches", lambda *args, **kwargs: None)
     monkeypatch.setattr(pipeline, "view_inputs", lambda *args, **kwargs: None)
     splits = SimpleNamespace(train=SimpleNamespace(coords=None), val=SimpleNamespace(coords=None))
     cfg = Config(particles=4, box=4.0, quick=True, patience=3, coords_patience=7, coords_lr_plateau=5)
@@ -745,12 +748,13 @@ def test_each_view_trains_with_its_own_patience(monkeypatch):
         with pytest.raises(Stop) as stop:
             pipeline.train_view(view, splits, replace(cfg, coords_decoder=decoder), len)
         seen[view, decoder] = stop.value.args
-    # (patience, epochs without a gain before its learning rate halves): the coordinate VAE's own
+    # (patience, epochs without a gain before its learning rate halves): the coordinate VAE's own;
+    # every VAE runs STEPS_PER_EXECUTION batches per call
     assert seen == {
-        ("coords", "pair"): (7, 5),
-        ("coords", "gaussian"): (7, 5),
-        ("grid", "pair"): (3, 0),
-        ("distance", "pair"): (3, 0),
+        ("coords", "pair"): (7, 5, STEPS_PER_EXECUTION),
+        ("coords", "gaussian"): (7, 5, STEPS_PER_EXECUTION),
+        ("grid", "pair"): (3, 0, STEPS_PER_EXECUTION),
+        ("distance", "pair"): (3, 0, STEPS_PER_EXECUTION),
     }
 
     raw = {k: v for k, v in asdict(Config(patience=4)).items() if k not in ("coords_patience", "coords_lr_plateau")}

@@ -188,3 +188,22 @@ def test_a_fit_on_a_dataset_ends_with_the_weights_kerass_own_fit_does():
     kerass = run(lambda m, d: m.fit(d, validation_data=d, epochs=3, verbose=0))
     for a, b in zip(ours, kerass, strict=True):
         np.testing.assert_array_equal(a, b)
+
+
+def test_batches_per_call_leave_a_vaes_weights_as_they_are():
+    """Several batches per call of the train function (``steps_per_execution``) train the same
+    weights to the bit as one, the sampling layer's draws included; 5 batches leave a part call."""
+    from keras_clust.models import build_dense_vae
+
+    x = np.random.default_rng(2).normal(size=(40, 6)).astype(np.float32)
+
+    def weights(steps: int):
+        keras.utils.set_random_seed(0)
+        vae = build_dense_vae(6, 2, (8,), seed=3, likelihood="gaussian", sigma=None)
+        vae.vae.compile(optimizer=keras.optimizers.Adam(0.01), steps_per_execution=steps)
+        fit_model(vae.vae, x, None, (x[:16], None), epochs=3, batch_size=8, verbose=0)
+        return vae.vae.get_weights()
+
+    one, four = weights(1), weights(4)
+    for a, b in zip(one, four, strict=True):
+        np.testing.assert_array_equal(a, b)

@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keras_clust.apps.lj_fluid.config import Config
+from keras_clust.apps.lj_fluid.config import STEPS_PER_EXECUTION, Config
 from keras_clust.apps.lj_fluid.data import RunData
 from keras_clust.errors import DataError
 from keras_clust.files import atomic_write_text
@@ -83,7 +83,7 @@ def train_pair(data: RunData, cfg: Config, seed: int, options: dict) -> tuple[Pa
     validation split) with ``options`` of :func:`~keras_clust.training.fit_model` (epochs, early stopping,
     learning-rate halving); the caller has seeded the model."""
     model = build(cfg, pair_lattice(cfg, data.train.coords), seed)
-    model.vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    model.vae.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), steps_per_execution=STEPS_PER_EXECUTION)
     fit = fit_model(
         model.vae,
         batches(model, data.train.coords, cfg.batch_size, shuffle_seed=seed),

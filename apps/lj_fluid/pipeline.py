@@ -11,7 +11,7 @@ import keras
 import numpy as np
 
 from keras_clust.apps.lj_fluid import pair
-from keras_clust.apps.lj_fluid.config import COORDS_MIN_LR, Config
+from keras_clust.apps.lj_fluid.config import COORDS_MIN_LR, STEPS_PER_EXECUTION, Config
 from keras_clust.apps.lj_fluid.data import RunData, Split
 from keras_clust.elbo import gaussian_nll_np, negative_elbo_per_sample
 from keras_clust.lj.pair_decoder import PairVAE
@@ -43,7 +43,9 @@ class TrainedVAE:
 
 
 def _compile(model: keras.Model, cfg: Config, loss=None) -> None:
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss)
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=loss, steps_per_execution=STEPS_PER_EXECUTION
+    )
 
 
 def view_inputs(view: str, split: Split, cfg: Config, batch_size: int | None = None, shuffle: bool = False):
