@@ -9,6 +9,7 @@ end with the same losses to the bit (autotuning picks parallelism and buffer siz
 
     .venv/bin/keras-clust lj-fluid simulate --seed 100 --samples 6000 --output /tmp/lj_design.npz
     .venv/bin/python bench/bench_lj_epoch_stall.py --dataset /tmp/lj_design.npz [--coords-epochs 20] [--grid-epochs 4]
+        [--views coords,grid] [--steps-per-execution 1] [--out bench/results/lj_epoch_stall.json]
 
 Prints a table and writes ``bench/results/lj_epoch_stall.json``.
 """
@@ -23,8 +24,9 @@ import time
 from pathlib import Path
 
 
-def fit(view: str, autotune: bool, dataset: str, epochs: int) -> dict:
-    """Train ``view``'s VAE as the run does (seed 0) for ``epochs`` epochs; per-epoch timings."""
+def fit(view: str, autotune: bool, dataset: str, epochs: int, steps: int) -> dict:
+    """Train ``view``'s VAE as the run does (seed 0) for ``epochs`` epochs, ``steps`` batches per
+    call of its train and test functions; per-epoch timings."""
     import keras
 
     from keras_clust.apps.lj_fluid import data as lj_data
@@ -50,7 +52,7 @@ def fit(view: str, autotune: bool, dataset: str, epochs: int) -> dict:
         val = pipeline.view_inputs(view, split.val, cfg)
     if not autotune:
         train, val = without_autotuning(train), without_autotuning(val)
-    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate))
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), steps_per_execution=steps)
 
     class Clock(keras.callbacks.Callback):
         def __init__(self):
@@ -72,6 +74,7 @@ def fit(view: str, autotune: bool, dataset: str, epochs: int) -> dict:
     return {
         "view": view,
         "autotune": autotune,
+        "steps_per_execution": steps,
         "epoch_seconds": [round(t, 3) for t in clock.epoch],
         "wait_seconds": [round(t, 3) for t in clock.wait],
         "loss": history.history["loss"][-1],
@@ -84,19 +87,23 @@ def main() -> None:
     p.add_argument("--dataset", required=True, help="an lj-fluid dataset (.npz), e.g. from lj-fluid simulate")
     p.add_argument("--coords-epochs", type=int, default=20)
     p.add_argument("--grid-epochs", type=int, default=4)
+    p.add_argument("--views", default="coords,grid", help="comma-separated: coords, grid")
+    p.add_argument("--steps-per-execution", type=int, default=1, help="batches per call (Keras' own default: 1)")
     p.add_argument("--out", type=Path, default=Path(__file__).with_name("results") / "lj_epoch_stall.json")
     p.add_argument("--one", nargs=2, metavar=("VIEW", "AUTOTUNE"), help=argparse.SUPPRESS)
     args = p.parse_args()
     epochs = {"coords": args.coords_epochs, "grid": args.grid_epochs}
     if args.one:
         view, autotune = args.one[0], args.one[1] == "on"
-        print(json.dumps(fit(view, autotune, args.dataset, epochs[view])))
+        print(json.dumps(fit(view, autotune, args.dataset, epochs[view], args.steps_per_execution)))
         return
+    epochs = {view: epochs[view] for view in args.views.split(",")}
     rows = []
     for view in epochs:
         for autotune in ("on", "off"):
             cmd = [sys.executable, __file__, "--dataset", args.dataset, "--one", view, autotune]
             cmd += ["--coords-epochs", str(args.coords_epochs), "--grid-epochs", str(args.grid_epochs)]
+            cmd += ["--steps-per-execution", str(args.steps_per_execution)]
             out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
             rows.append(json.loads(out.strip().splitlines()[-1]))
     print("| view | autotune | epochs after the first | their seconds | waits > 0.5 s | waited | last loss, val |")
@@ -117,7 +124,13 @@ def main() -> None:
     from keras_clust.files import atomic_write_text
     from keras_clust.provenance import library_versions, machine_info
 
-    result = {"machine": machine_info(), "versions": library_versions(), "dataset": args.dataset, "rows": rows}
+    result = {
+        "machine": machine_info(),
+        "versions": library_versions(),
+        "dataset": args.dataset,
+        "steps_per_execution": args.steps_per_execution,
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(args.out, json.dumps(result, indent=1))
 
