@@ -344,11 +344,12 @@ def without_autotuning(data):
     """``data`` with tf.data's autotuning off when it is a ``tf.data.Dataset`` (anything else as
     it is).
 
-    Keras makes a new iterator of a dataset every epoch, for training and for validation.
-    An autotuned iterator runs an optimisation thread, and deleting such an iterator stalled
-    the fit 1.0-1.3 s in about half of the epochs on 2 cores (BENCHMARKS.md, "A stall between
-    epochs"). Autotuning only chooses parallelism and buffer sizes, never what a pipeline
-    yields or in which order: the batches, and so the trained weights, are the same without it.
+    Keras makes a new iterator of a dataset every epoch, for training and for validation, and
+    deleting an autotuned one stalled the fit for about a second before the next epoch's first
+    batch, in some runs on 2 cores half the epochs, in others none; without autotuning none did
+    (BENCHMARKS.md, "A stall between epochs"). Autotuning only chooses parallelism and buffer
+    sizes, never what a pipeline yields or in which order: the batches, and so the trained
+    weights, are the same without it.
     """
     import tensorflow as tf
 

@@ -42,8 +42,9 @@ GAMMAS = (1.0, 2.0, 4.0)
 SAMPLES = 8000
 #: Batches per call of the trained models' train and test functions (Keras' ``steps_per_execution``):
 #: fewer Python round trips per epoch and the same weights to the bit, as every batch is still a step
-#: of its own. 8 instead of 1 trained the sorted-coordinate VAE's epochs about a fifth faster on 2 cores
-#: (BENCHMARKS.md, "A stall between epochs"). ``lj-fluid tune``'s trials keep Keras' 1.
+#: of its own. With 8 instead of 1 the default run's sorted-coordinate VAE trained in 435 s instead of
+#: 532 s on 2 cores, one run each (BENCHMARKS.md, "A stall between epochs"). ``lj-fluid tune``'s
+#: trials keep Keras' 1.
 STEPS_PER_EXECUTION = 8
 #: gamma simulated beside the training ones and held out of training (anomaly detection (i)).
 HOLDOUT_GAMMA = 0.5
