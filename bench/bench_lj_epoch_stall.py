@@ -25,22 +25,23 @@ from pathlib import Path
 
 
 def fit(view: str, autotune: bool, dataset: str, epochs: int, steps: int) -> dict:
-    """Train ``view``'s VAE as the run does (seed 0) for ``epochs`` epochs, ``steps`` batches per
-    call of its train and test functions; per-epoch timings."""
+    """Train ``view``'s VAE, built and fed as the run builds and feeds it, for ``epochs`` epochs,
+    ``steps`` batches per call of its train and test functions; per-epoch timings. It is seeded
+    from run seed 0 under the key ``view`` (the run's own key is ``<view>_vae``), so its weights
+    are not the run's."""
     import keras
 
     from keras_clust.apps.lj_fluid import data as lj_data
     from keras_clust.apps.lj_fluid import pair, pipeline
     from keras_clust.apps.lj_fluid.config import Config
-    from keras_clust.seeding import model_seed, set_seed
+    from keras_clust.seeding import seed_model, set_seed
     from keras_clust.training import without_autotuning
 
     cfg = Config(dataset=dataset)
     set_seed(cfg.seed)
     sim, cfg = lj_data.acquire(cfg, progress=False)
     split = lj_data.split_data(sim, cfg)
-    seed = model_seed(cfg.seed, view)
-    keras.utils.set_random_seed(seed)
+    seed = seed_model(cfg.seed, view)
     if view == "coords":
         vae = pair.build(cfg, pair.pair_lattice(cfg, split.train.coords), seed)
         model = vae.vae
