@@ -28,7 +28,8 @@ cells, with ``--coords-sort`` the sorted-coordinate VAE on coordinates sorted by
 (rows written before height became the run's default, 2026-12-06, were sorted by x: add
 ``--coords-sort x`` to repeat them), with ``--coords-encoder`` its dense or DeepSets encoder (rows
 before deepsets became the default had the dense one: add ``--coords-encoder dense``), with
-``--coords-latent`` its latent size (``latent_dim`` in every row).
+``--coords-latent`` its latent size (``latent_dim`` in every row), with ``--distance-latent`` the
+distance VAE's.
 Every row also has the ROC-AUC of the test -ELBO for the test configurations with one pair at 0.5
 sigma inserted (the run's second anomaly set; label-free: no gamma enters it), and how well the
 codes read out each test configuration's own physics (``physics_r2``: the linear R^2, fitted on
@@ -83,6 +84,7 @@ OVERRIDES = (
     "coords_sort",
     "coords_encoder",
     "coords_latent",
+    "distance_latent",
 )
 
 
@@ -178,6 +180,9 @@ def main() -> None:
     p.add_argument("--coords-encoder", choices=COORDS_ENCODERS, default=None, help="default: the run's")
     p.add_argument(
         "--coords-latent", type=int, default=None, help="the coordinate VAE's latent size (default: the run's)"
+    )
+    p.add_argument(
+        "--distance-latent", type=int, default=None, help="the distance VAE's latent size (default: the run's)"
     )
     p.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "lj_free_bits.json")
     a = p.parse_args()
