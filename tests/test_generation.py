@@ -1,8 +1,9 @@
 import numpy as np
 import pytest
 
+from keras_clust.data.gmm import sample_mixture
 from keras_clust.errors import DataError, UsageError
-from keras_clust.generation import fit_gaussian, latent_grid, prior_samples
+from keras_clust.generation import fit_gaussian, fit_mixture, latent_grid, prior_samples
 
 
 def test_prior_samples_seeded_and_standard():
@@ -42,3 +43,34 @@ def test_latent_grid_layout():
     np.testing.assert_allclose(rows[0, 0, 0], -1.6448536, atol=1e-5)  # 5 % quantile
     with pytest.raises(UsageError):
         latent_grid(3, quantile=0.5)
+
+
+def test_mixture_fit_finds_the_clusters_of_codes_and_draws_where_they_are():
+    rng = np.random.default_rng(0)
+    centres = np.array([[-4.0, 0.0, 0.0], [0.0, 4.0, 0.0], [4.0, 0.0, 1.0]])
+    codes = np.concatenate([rng.normal(c, 0.3, (n, 3)) for c, n in zip(centres, (600, 300, 300), strict=True)])
+    fit = fit_mixture(codes, max_components=5, seed=0)
+    assert fit.components == 3 and len(fit.bic) == 5 and int(np.argmin(fit.bic)) == 2  # found, not given
+    order = np.argsort(fit.mixture.means[:, 0])
+    np.testing.assert_allclose(fit.mixture.means[order], centres, atol=0.05)
+    np.testing.assert_allclose(fit.mixture.weights[order], [0.5, 0.25, 0.25], atol=0.01)
+    x, _ = sample_mixture(fit.mixture, 3000, seed=1)
+    nearest = np.min(np.linalg.norm(x[:, None] - centres[None], axis=-1), axis=1)
+    assert np.mean(nearest < 1.5) > 0.99  # draws fall where the codes are ...
+    prior = prior_samples(3000, 3, seed=1)
+    assert (
+        np.mean(np.min(np.linalg.norm(prior[:, None] - centres[None], axis=-1), axis=1) < 1.5) < 0.1
+    )  # ... N(0, I)'s not
+    again = fit_mixture(codes, max_components=5, seed=0)
+    np.testing.assert_array_equal(again.mixture.means, fit.mixture.means)  # seeded
+    one = fit_mixture(rng.normal(size=(500, 2)), max_components=4, seed=0)
+    assert one.components == 1  # one Gaussian is one component
+
+
+def test_mixture_fit_rejects_bad_input():
+    with pytest.raises(UsageError):
+        fit_mixture(np.zeros((5, 2)), max_components=3)  # fewer than two codes per component
+    with pytest.raises(UsageError):
+        fit_mixture(np.zeros((50, 2)), max_components=0)
+    with pytest.raises(DataError):
+        fit_mixture(np.full((50, 2), np.nan), max_components=2)

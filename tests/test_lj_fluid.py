@@ -236,6 +236,17 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
     for view, kind in (("coords", "drawn"), ("distance", "generated")):
         counts = {g: p["configurations"] for g, p in rows[f"{view}, {kind}"].items()}
         assert counts == {f"{g:g}": int(n) for g, n in zip(*np.unique(assigned[view], return_counts=True), strict=True)}
+    # the pair decoder also draws from a Gaussian mixture fitted to its training codes, its size by BIC
+    fitted, fitted_gamma = np.load(run / "generated_fitted.npz"), np.load(run / "generated_fitted_gamma.npz")
+    assert fitted.files == fitted_gamma.files == ["coords"]
+    assert fitted["coords"].shape == np.load(run / "generated.npz")["coords"].shape
+    mixture = physical["fitted_prior"]["coords"]
+    assert mixture["components"] == int(np.argmin(mixture["bic"])) + 1 and len(mixture["bic"]) == 8
+    counts = {g: p["configurations"] for g, p in rows["coords, fitted"].items()}
+    assert counts == {
+        f"{g:g}": int(n) for g, n in zip(*np.unique(fitted_gamma["coords"], return_counts=True), strict=True)
+    }
+    assert "coords, fitted, relaxed" in rows and "coords, fitted_one_pass" not in rows
     report = (run / "report.md").read_text()
     for name in figures:
         assert f"figures/{name}" in report, name
@@ -254,6 +265,8 @@ def test_quick_run_writes_every_table_figure_and_export(quick_run):
         "The pair decoder has no mean",
         f"then {gibbs} Gibbs sweeps of its own potential",
         "`generated_one_pass.npz`",
+        "`generated_fitted.npz`",
+        "components by BIC; the pair decoder's draw, then",
         "Metropolis acceptance",
         "## Exported SavedModels",
     ):

@@ -112,6 +112,11 @@ def configurations(
     )
 
 
+def drawn(model: PairVAE, codes: np.ndarray, seed: int, stream: str) -> np.ndarray:
+    """Sorted coordinates drawn (one pass) given ``codes``, on a stream of its own."""
+    return draw_configurations(model, codes.astype(np.float32), model_seed(seed, stream))
+
+
 def swept(model: PairVAE, codes: np.ndarray, drawn: np.ndarray, sweeps: int, seed: int, stream: str) -> np.ndarray:
     """``drawn`` (sorted coordinates given ``codes``, e.g. :func:`configurations`') after ``sweeps``
     sweeps of the decoder's own Gibbs sampler (:func:`gibbs_sweeps`), on a stream of its own."""

@@ -9,7 +9,11 @@ with a path back to coordinates, scored against fresh Monte Carlo configurations
 
 Generated configurations come from N(0, I) prior draws; each draw is given the gamma whose
 training codes a linear discriminant (fitted on the training codes) finds most likely, and is
-scored against the Monte Carlo at that gamma. Each draw is decoded twice: the decoder's mean
+scored against the Monte Carlo at that gamma. The pair decoder's are also drawn from a density of
+its own codes (``fitted``): a Gaussian mixture fitted to the training codes without labels
+(:func:`keras_clust.generation.fit_mixture`, its size by BIC), whose draws fall where the codes are,
+where the N(0, I) prior also has mass between the codes' gamma clusters; they are given their
+gamma by the same discriminant. Each draw is decoded twice: the decoder's mean
 (``generated``) and a sample of the view's likelihood, the mean plus the learned sigma times
 standard normal noise (``sampled``; for a distance matrix, on its distinct distances). The Monte
 Carlo reference is the validation split (configurations no score uses otherwise); its own test
@@ -40,9 +44,10 @@ from keras_clust.apps.lj_fluid import pair
 from keras_clust.apps.lj_fluid.config import Config
 from keras_clust.apps.lj_fluid.data import RunData
 from keras_clust.apps.lj_fluid.pipeline import SCORE_BATCH, VIEW_NAMES, codes
+from keras_clust.data.gmm import sample_mixture
 from keras_clust.errors import UsageError
 from keras_clust.files import atomic_save_npz
-from keras_clust.generation import prior_samples
+from keras_clust.generation import MixtureFit, fit_mixture, prior_samples
 from keras_clust.lj.geometry import classical_mds, kabsch_align
 from keras_clust.lj.monte_carlo import Chains, LJSystem
 from keras_clust.lj.overlaps import MAX_ITERATIONS, separate_overlaps
@@ -167,28 +172,43 @@ def likelihood_sample(view: str, decoded: np.ndarray, log_var: np.ndarray, seed:
     return out[..., None].astype(np.float32)
 
 
-def view_configurations(view: str, vae, log_var: np.ndarray, net, data: RunData, cfg: Config, seed: int) -> dict:
+def view_configurations(
+    view: str, vae, log_var: np.ndarray, net, data: RunData, cfg: Config, seed: int
+) -> tuple[dict, MixtureFit | None]:
     """Reconstructions of the test configurations, and as many generated ones (the decoder's
     mean and a sample of the likelihood with ``log_var`` for each prior draw; a pair decoder's
     draws, "drawn", as it has no mean), with their gammas. ``vae`` has the view's ``encoder`` (the
     posterior) and ``decoder``, or is a :class:`PairVAE`: with ``cfg.coords_gibbs_sweeps`` > 0 its
     "reconstructed" and "drawn" configurations are its one-pass draws after that many sweeps of
     its own Gibbs sampler (:func:`pair.swept`), and the one-pass draws come too, as the kinds
-    "reconstructed_one_pass" and "drawn_one_pass" (:data:`ONE_PASS`)."""
-    test_codes = codes(view, vae, data.test, cfg)
+    "reconstructed_one_pass" and "drawn_one_pass" (:data:`ONE_PASS`). A pair decoder's
+    configurations are also drawn (and swept) from as many draws of a Gaussian mixture fitted to
+    its training codes, the kind "fitted" (:data:`FITTED`).
+
+    Returns:
+        ``{kind: (positions, gamma)}``, and the fitted mixture (None for a view without one).
+    """
+    test_codes, train_codes = codes(view, vae, data.test, cfg), codes(view, vae, data.train, cfg)
     latent = prior_samples(len(data.test), test_codes.shape[1], seed)
-    lda = LinearDiscriminantAnalysis().fit(codes(view, vae, data.train, cfg), data.train.gamma)
+    lda = LinearDiscriminantAnalysis().fit(train_codes, data.train.gamma)
     assigned = lda.predict(latent).astype(np.float32)
     if isinstance(vae, PairVAE):
         reconstructed, drawn = pair.configurations(vae, test_codes, latent, seed)
-        kinds = {"reconstructed": (reconstructed, test_codes, data.test.gamma), "drawn": (drawn, latent, assigned)}
+        mixture = fit_mixture(train_codes, seed=model_seed(seed, "fitted-prior"))
+        fitted = sample_mixture(mixture.mixture, len(data.test), model_seed(seed, "fitted-draws"))[0]
+        kinds = {
+            "reconstructed": (reconstructed, test_codes, data.test.gamma),
+            "drawn": (drawn, latent, assigned),
+            FITTED: (pair.drawn(vae, fitted, seed, "pair-fitted"), fitted, lda.predict(fitted).astype(np.float32)),
+        }
         out = {}
         for kind, (coords, given, gamma) in kinds.items():
             if cfg.coords_gibbs_sweeps:
-                out[kind + ONE_PASS] = (to_positions(view, coords, net, cfg), gamma)
+                if kind != FITTED:  # its one pass is not kept: the prior's rows say what the sweeps do
+                    out[kind + ONE_PASS] = (to_positions(view, coords, net, cfg), gamma)
                 coords = pair.swept(vae, given, coords, cfg.coords_gibbs_sweeps, seed, f"gibbs-{kind}")
             out[kind] = (to_positions(view, coords, net, cfg), gamma)
-        return out
+        return out, mixture
     original = data.test.ordered if view == "distance" else None
     reconstructed = to_positions(view, decode(vae, test_codes), net, cfg, original)
     decoded = decode(vae, latent)
@@ -198,7 +218,7 @@ def view_configurations(view: str, vae, log_var: np.ndarray, net, data: RunData,
         "reconstructed": (reconstructed, data.test.gamma),
         "generated": (generated, assigned),
         "sampled": (sampled, assigned),
-    }
+    }, None
 
 
 def score_by_gamma(positions: np.ndarray, gamma: np.ndarray, data: RunData, cfg: Config, what: str = "") -> dict:
@@ -217,6 +237,8 @@ def score_by_gamma(positions: np.ndarray, gamma: np.ndarray, data: RunData, cfg:
     return out
 
 
+#: The kind of the configurations a pair decoder draws from a Gaussian mixture fitted to its codes.
+FITTED = "fitted"
 #: The file each kind of configuration is kept in (one array per view): a pair decoder's draws
 #: ("drawn") are its generated configurations.
 FILES = {
@@ -226,13 +248,18 @@ FILES = {
     "drawn": "generated.npz",
     "reconstructed_one_pass": "reconstructed_one_pass.npz",
     "drawn_one_pass": "generated_one_pass.npz",
+    FITTED: "generated_fitted.npz",
 }
+#: The file the gammas the generated configurations of each file were scored at are kept in.
+GAMMA_FILES = {"generated.npz": "generated_gamma.npz", "generated_fitted.npz": "generated_fitted_gamma.npz"}
 #: The kind of a pair decoder's one-pass draws that its Gibbs sweeps followed: the kind's name plus this.
 ONE_PASS = "_one_pass"
 #: Each kind's relaxation stream (a pair decoder's draws take the generated ones'); the one-pass
-#: draws that Gibbs sweeps followed are scored raw only.
+#: draws that Gibbs sweeps followed are scored raw only. The fitted draws' streams come after the
+#: uniform row's, so that every other row's chains are what they were before they were added.
 _STREAM = {"reconstructed": 0, "generated": 1, "sampled": 2, "drawn": 1}
 _STREAMS = 3
+_UNIFORM_KEY = len(COORDINATE_VIEWS) * _STREAMS
 
 
 def physical_samples(
@@ -278,23 +305,26 @@ def physical_samples(
 
     uniform = np.random.default_rng([seed, 2]).uniform(0.0, cfg.box, data.test.positions.shape)
     scored[UNIFORM] = score_by_gamma(uniform, data.test.gamma, data, cfg, UNIFORM)
-    score_relaxed(UNIFORM, uniform, data.test.gamma, key=len(COORDINATE_VIEWS) * _STREAMS)
+    score_relaxed(UNIFORM, uniform, data.test.gamma, key=_UNIFORM_KEY)
     arrays = {file: {} for file in FILES.values()}
-    gammas = {}
+    gammas = {file: {} for file in GAMMA_FILES.values()}
+    mixtures = {}
     for v, view in enumerate(COORDINATE_VIEWS):
-        for kind, (positions, gamma) in view_configurations(
-            view, vaes[view], log_vars[view], net, data, cfg, seed
-        ).items():
+        configurations, mixture = view_configurations(view, vaes[view], log_vars[view], net, data, cfg, seed)
+        if mixture is not None:
+            mixtures[view] = {"components": mixture.components, "bic": list(mixture.bic)}
+        for kind, (positions, gamma) in configurations.items():
             arrays[FILES[kind]][view] = positions.astype(np.float32)
-            if kind in ("generated", "drawn"):
-                gammas[view] = gamma
+            if kind in ("generated", "drawn", FITTED):
+                gammas[GAMMA_FILES[FILES[kind]]][view] = gamma
             scored[f"{view}, {kind}"] = score_by_gamma(positions, gamma, data, cfg, f"{view}, {kind}")
             if kind in _STREAM:
                 score_relaxed(f"{view}, {kind}", positions, gamma, key=_STREAMS * v + _STREAM[kind])
-    for file, by_view in arrays.items():
+            elif kind == FITTED:
+                score_relaxed(f"{view}, {kind}", positions, gamma, key=_UNIFORM_KEY + 1 + v)
+    for file, by_view in [*arrays.items(), *gammas.items()]:  # the gamma each generated one was scored at
         if by_view:
             atomic_save_npz(run.file(file), by_view)
-    atomic_save_npz(run.file("generated_gamma.npz"), gammas)  # the gamma each generated one was scored at
     plot_structure({r: s for r, s in scored.items() if not r.endswith(("relaxed", ONE_PASS))}, cfg, run.figures, "")
     plot_structure(
         {r: s for r, s in scored.items() if r == MONTE_CARLO or r.endswith("relaxed")}, cfg, run.figures, "_relaxed"
@@ -306,6 +336,8 @@ def physical_samples(
     return {
         "close_pair": CLOSE_PAIR,
         "gibbs_sweeps": gibbs,
+        # each view's Gaussian mixture fitted to its training codes (its components by BIC)
+        "fitted_prior": mixtures,
         "relax_separation": separation,
         "relax_sweeps": sweeps,
         # each relaxed row's scores (means over its gammas) after each count of sweeps
@@ -323,6 +355,7 @@ KIND_NAMES = {
     "drawn": "generated, drawn by the pair decoder",
     "drawn_one_pass": "generated, the pair decoder's one pass",
     "reconstructed_one_pass": "reconstructed, the pair decoder's one pass",
+    FITTED: "generated from a Gaussian mixture fitted to its training codes",
 }
 
 
@@ -376,6 +409,11 @@ def row_name(name: str, metrics: dict | None = None) -> str:
     if metrics is not None and f"{name}{ONE_PASS}" in metrics.get("rows", {}):
         what = "the pair decoder's draw" if kind == "reconstructed" else "its one pass"
         label += f" ({what}, then {metrics.get('gibbs_sweeps', '?')} Gibbs sweeps of its own potential)"
+    elif metrics is not None and kind == FITTED:
+        fitted = metrics.get("fitted_prior", {}).get(view, {})
+        label += f" ({fitted.get('components', '?')} components by BIC; the pair decoder's draw"
+        gibbs = metrics.get("gibbs_sweeps", 0)
+        label += f", then {gibbs} Gibbs sweeps of its own potential)" if gibbs else ")"
     return label
 
 

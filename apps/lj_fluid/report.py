@@ -311,6 +311,7 @@ def physical_section(metrics: dict) -> list[str]:
             else ". "
         )
         + _gibbs_sentence(p)
+        + _fitted_sentence(p)
         + f"Scored against the {p['reference']}: the share of configurations with a pair "
         f"closer than {p['close_pair']:g} sigma, the overlap of the energy histograms (LJ + gravity; 1 = equal), "
         "and the L1 distances of g(r) (normalised by decorrelated pairs) and of the height profile rho(z); each "
@@ -402,6 +403,23 @@ def _gibbs_sentence(p: dict) -> str:
         "model's own, and they are its raw rows (relaxed as every row is). Its one-pass draws are scored raw "
         "beside them, not relaxed and not in the figures (positions in `generated_one_pass.npz` and "
         "`reconstructed_one_pass.npz`). "
+    )
+
+
+def _fitted_sentence(p: dict) -> str:
+    """The pair decoder's draws from a mixture fitted to its codes (runs since 2026-12-08)."""
+    fitted = p.get("fitted_prior") or {}
+    if not fitted:
+        return ""
+    sizes = ", ".join(f"{VIEW_NAMES.get(v, v)}: {f['components']}" for v, f in fitted.items())
+    tried = len(next(iter(fitted.values()))["bic"])
+    return (
+        "The pair decoder also generates from a density of its own codes: as many draws from a Gaussian mixture "
+        "fitted to the training configurations' z_mean without labels, with as many components (1 to "
+        f"{tried}) as give the lowest BIC ({sizes}), each given its gamma by the same "
+        "discriminant and drawn and swept as the prior's are. The N(0, I) prior also has mass between the codes' "
+        "gamma clusters, where the heights belong to no gamma; these draws fall where the codes are (positions in "
+        "`generated_fitted.npz`, their gammas in `generated_fitted_gamma.npz`). "
     )
 
 
