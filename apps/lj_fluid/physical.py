@@ -47,7 +47,7 @@ from keras_clust.apps.lj_fluid.pipeline import SCORE_BATCH, VIEW_NAMES, codes
 from keras_clust.data.gmm import sample_mixture
 from keras_clust.errors import UsageError
 from keras_clust.files import atomic_save_npz
-from keras_clust.generation import MixtureFit, fit_mixture, prior_samples
+from keras_clust.generation import MAX_MIXTURE_COMPONENTS, MixtureFit, fit_mixture, prior_samples
 from keras_clust.lj.geometry import classical_mds, kabsch_align
 from keras_clust.lj.monte_carlo import Chains, LJSystem
 from keras_clust.lj.overlaps import MAX_ITERATIONS, separate_overlaps
@@ -194,7 +194,8 @@ def view_configurations(
     assigned = lda.predict(latent).astype(np.float32)
     if isinstance(vae, PairVAE):
         reconstructed, drawn = pair.configurations(vae, test_codes, latent, seed)
-        mixture = fit_mixture(train_codes, seed=model_seed(seed, "fitted-prior"))
+        most = min(MAX_MIXTURE_COMPONENTS, len(train_codes) // 2)  # a tiny simulation fits fewer
+        mixture = fit_mixture(train_codes, max_components=most, seed=model_seed(seed, "fitted-prior"))
         fitted = sample_mixture(mixture.mixture, len(data.test), model_seed(seed, "fitted-draws"))[0]
         kinds = {
             "reconstructed": (reconstructed, test_codes, data.test.gamma),
