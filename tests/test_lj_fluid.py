@@ -379,6 +379,24 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, code, fragment
 
 
 def test_more_bad_input(tmp_path):
+    # a simulation too small for two validation and two test configurations per gamma stops before
+    # any training, with one line (the physical scores compare two or more per gamma)
+    res = cli_in_process(
+        "lj-fluid",
+        "run",
+        "--quick",
+        "--samples",
+        "30",
+        "--particles",
+        "8",
+        "--box",
+        "4",
+        "--replicas",
+        "2",
+        cwd=tmp_path,
+    )
+    assert_one_line_error(res, 1, "too few for training, validation and test sets", "--samples")
+    assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("metrics.json"))
     res = cli_in_process("lj-fluid", "simulate", "--quick", "--output", ".", cwd=tmp_path)
     assert_one_line_error(res, 2, "--output", "folder")
     assert not (tmp_path / "runs").exists() or not list((tmp_path / "runs").rglob("*.npz"))

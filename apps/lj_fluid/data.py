@@ -144,8 +144,11 @@ def split_data(sim: Simulation, cfg: Config) -> RunData:
             n_test = max(1, round(cfg.test_fraction * len(idx)))
             n_val = max(1, round(cfg.val_fraction * len(idx)))
             train, val, test = idx[: -(n_test + n_val)], idx[-(n_test + n_val) : -n_test], idx[-n_test:]
-        if len(train) < 2:
-            raise DataError(f"gamma {g:g} has only {len(idx)} configurations; simulate more (--samples)")
+        if min(len(train), len(val), len(test)) < 2:  # the physical scores compare two or more per gamma
+            raise DataError(
+                f"gamma {g:g} has only {len(idx)} configurations, too few for training, validation and test sets "
+                "of at least 2 each; simulate more (--samples)"
+            )
         parts["test"].append(test)
         parts["val"].append(val)
         parts["train"].append(train)
