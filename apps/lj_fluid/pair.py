@@ -106,10 +106,7 @@ def configurations(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Sorted coordinates drawn given the test configurations' codes (reconstructions) and given
     prior draws (generated ones), each on a stream of its own derived from ``seed``."""
-    return (
-        draw_configurations(model, test_codes.astype(np.float32), model_seed(seed, "pair-reconstructed")),
-        draw_configurations(model, latent.astype(np.float32), model_seed(seed, "pair-generated")),
-    )
+    return drawn(model, test_codes, seed, "pair-reconstructed"), drawn(model, latent, seed, "pair-generated")
 
 
 def drawn(model: PairVAE, codes: np.ndarray, seed: int, stream: str) -> np.ndarray:
