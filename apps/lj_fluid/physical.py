@@ -316,14 +316,14 @@ def physical_samples(
             mixtures[view] = {"components": mixture.components, "bic": list(mixture.bic)}
         for kind, (positions, gamma) in configurations.items():
             arrays[FILES[kind]][view] = positions.astype(np.float32)
-            if kind in ("generated", "drawn", FITTED):
+            if FILES[kind] in GAMMA_FILES:  # generated: the gamma each one was scored at
                 gammas[GAMMA_FILES[FILES[kind]]][view] = gamma
             scored[f"{view}, {kind}"] = score_by_gamma(positions, gamma, data, cfg, f"{view}, {kind}")
             if kind in _STREAM:
                 score_relaxed(f"{view}, {kind}", positions, gamma, key=_STREAMS * v + _STREAM[kind])
             elif kind == FITTED:
                 score_relaxed(f"{view}, {kind}", positions, gamma, key=_UNIFORM_KEY + 1 + v)
-    for file, by_view in [*arrays.items(), *gammas.items()]:  # the gamma each generated one was scored at
+    for file, by_view in [*arrays.items(), *gammas.items()]:
         if by_view:
             atomic_save_npz(run.file(file), by_view)
     plot_structure({r: s for r, s in scored.items() if not r.endswith(("relaxed", ONE_PASS))}, cfg, run.figures, "")
